@@ -1,0 +1,300 @@
+//! `asana-fake`: an in-memory HTTP server speaking the part of Asana's REST
+//! API (`/api/1.0`) that the Asana ticket provider and the dual-write sync
+//! provider use: tasks, sections, tags, stories, users, workspaces, projects,
+//! the Events API and the Batch API, with Asana's envelopes, pagination,
+//! `opt_fields`, error bodies and status codes.
+//!
+//! Tests start one with [`FakeAsana::start`], point a client at
+//! [`FakeAsana::base_url`] with [`FakeAsana::token`], and use the control
+//! methods (faults, rate limit, latency, request log, sync-token expiry) and
+//! [`FakeAsana::project_tasks`] for assertions. The same controls are served
+//! over HTTP under `/_fake/` (see the crate README).
+
+mod api;
+mod model;
+mod render;
+mod server;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::model::{Kind, State};
+use crate::server::{lock, Shared};
+
+/// Options for starting a [`FakeAsana`].
+#[derive(Clone, Debug, Default)]
+pub struct FakeOptions {
+    /// The only bearer token accepted; `None` accepts any non-empty token
+    /// (and [`FakeAsana::token`] returns a generated one).
+    pub token: Option<String>,
+    /// Per-token limit of requests per minute (sliding window); `None` = no limit.
+    pub rate_limit_per_minute: Option<u32>,
+}
+
+/// An injected fault: the next `count` API requests matching `method` and
+/// `path_prefix` fail with `status` (optionally after being carried out) and/or
+/// are delayed by `delay_ms`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Fault {
+    /// HTTP method to match (case-insensitive); `None` matches all.
+    pub method: Option<String>,
+    /// Prefix of the request path (e.g. `/api/1.0/tasks`); `None` matches all.
+    pub path_prefix: Option<String>,
+    /// Status to answer with; `None` or `0` only delays.
+    pub status: Option<u16>,
+    /// How many matching requests are affected.
+    pub count: u32,
+    /// `Retry-After` header value (seconds) sent with the failure.
+    pub retry_after: Option<u64>,
+    /// Delay added before answering.
+    pub delay_ms: Option<u64>,
+    /// Carry the request out, then answer with the failure anyway.
+    pub after_apply: bool,
+}
+
+/// One `/api/1.0` request seen by the server.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordedRequest {
+    /// Upper-case HTTP method.
+    pub method: String,
+    /// Full path (including `/api/1.0`) without the query string.
+    pub path: String,
+    /// The raw query string, if any.
+    pub query: Option<String>,
+    /// Status code answered.
+    pub status: u16,
+}
+
+/// The state of one task as seen from one project, for test assertions.
+#[derive(Clone, Debug)]
+pub struct TaskSnapshot {
+    /// Task gid.
+    pub gid: String,
+    /// Task name.
+    pub name: String,
+    /// Plain-text notes.
+    pub notes: String,
+    /// Completion flag.
+    pub completed: bool,
+    /// Assignee's user gid.
+    pub assignee_gid: Option<String>,
+    /// The section of the project the task sits in.
+    pub section_gid: Option<String>,
+    /// That section's name.
+    pub section_name: Option<String>,
+    /// Names of the task's tags, in the order they were added.
+    pub tag_names: Vec<String>,
+    /// Texts of the comment stories, oldest first.
+    pub comments: Vec<String>,
+}
+
+/// A running fake Asana server. Dropping it shuts the server down.
+pub struct FakeAsana {
+    addr: SocketAddr,
+    state: Shared,
+    token: String,
+    workspace: String,
+    project: String,
+    owner: String,
+    owner_email: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl FakeAsana {
+    /// Starts a server on `127.0.0.1` with an ephemeral port.
+    pub async fn start(opts: FakeOptions) -> std::io::Result<FakeAsana> {
+        FakeAsana::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), opts).await
+    }
+
+    /// Starts a server on `addr`. It holds one workspace, the token owner
+    /// (`owner@example.com`) and one project with its default section.
+    pub async fn start_on(addr: SocketAddr, opts: FakeOptions) -> std::io::Result<FakeAsana> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}/api/1.0");
+        let token = opts
+            .token
+            .clone()
+            .unwrap_or_else(|| format!("fake-{}", uuid::Uuid::new_v4().simple()));
+        let mut st = State::new(base_url, opts.token.clone());
+        st.rate_limit = opts.rate_limit_per_minute;
+        let workspace = st.add_workspace("Fake Workspace");
+        let owner_email = "owner@example.com".to_string();
+        let owner = st.add_user("Fake Owner", &owner_email);
+        st.owner = owner.clone();
+        let project = st.add_project("Tickets", &workspace);
+        let state: Shared = Arc::new(Mutex::new(st));
+        let (tx, rx) = oneshot::channel::<()>();
+        let app = server::router(state.clone());
+        let handle = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = rx.await;
+            });
+            if let Err(e) = serve.await {
+                eprintln!("asana-fake: server error: {e}");
+            }
+        });
+        Ok(FakeAsana {
+            addr,
+            state,
+            token,
+            workspace,
+            project,
+            owner,
+            owner_email,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        })
+    }
+
+    /// Base URL of the API, e.g. `http://127.0.0.1:PORT/api/1.0`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/api/1.0", self.addr)
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A bearer token the server accepts.
+    pub fn token(&self) -> String {
+        self.token.clone()
+    }
+
+    /// Gid of the workspace created at start.
+    pub fn workspace_gid(&self) -> String {
+        self.workspace.clone()
+    }
+
+    /// Gid of the project created at start.
+    pub fn project_gid(&self) -> String {
+        self.project.clone()
+    }
+
+    /// Gid of the token owner.
+    pub fn owner_gid(&self) -> String {
+        self.owner.clone()
+    }
+
+    /// Email of the token owner.
+    pub fn owner_email(&self) -> String {
+        self.owner_email.clone()
+    }
+
+    /// Adds a user to the workspace and returns its gid.
+    pub fn add_user(&self, name: &str, email: &str) -> String {
+        lock(&self.state).add_user(name, email)
+    }
+
+    /// Adds another project (with its default section) to the workspace and
+    /// returns its gid.
+    pub fn add_project(&self, name: &str) -> String {
+        lock(&self.state).add_project(name, &self.workspace)
+    }
+
+    /// Injects a fault (see [`Fault`]).
+    pub fn add_fault(&self, fault: Fault) {
+        lock(&self.state).faults.push(fault);
+    }
+
+    /// Removes every pending fault.
+    pub fn clear_faults(&self) {
+        lock(&self.state).faults.clear();
+    }
+
+    /// Sets (or with `None` lifts) the per-token requests-per-minute limit.
+    pub fn set_rate_limit(&self, per_minute: Option<u32>) {
+        let mut st = lock(&self.state);
+        st.rate_limit = per_minute;
+        st.rate_windows.clear();
+    }
+
+    /// Adds `delay` to every API request.
+    pub fn set_latency(&self, delay: Duration) {
+        lock(&self.state).latency = delay;
+    }
+
+    /// Every `/api/1.0` request so far, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.state).requests.clone()
+    }
+
+    /// Forgets the request log.
+    pub fn clear_requests(&self) {
+        lock(&self.state).requests.clear();
+    }
+
+    /// Invalidates every sync token, so the next `GET /events` answers 412.
+    pub fn expire_sync_tokens(&self) {
+        lock(&self.state).sync_tokens.clear();
+    }
+
+    /// Every task of the project in project order (empty for an unknown project).
+    pub fn project_tasks(&self, project_gid: &str) -> Vec<TaskSnapshot> {
+        let st = lock(&self.state);
+        st.project_task_gids(project_gid)
+            .iter()
+            .filter_map(|g| {
+                let t = st.tasks.get(g)?;
+                let section = t
+                    .memberships
+                    .iter()
+                    .find(|(p, _)| p == project_gid)
+                    .map(|(_, s)| s.clone());
+                Some(TaskSnapshot {
+                    gid: g.clone(),
+                    name: t.name.clone(),
+                    notes: t.notes.clone(),
+                    completed: t.completed,
+                    assignee_gid: t.assignee.clone(),
+                    section_name: section.as_ref().and_then(|s| st.name_of(Kind::Section, s)),
+                    section_gid: section,
+                    tag_names: t
+                        .tags
+                        .iter()
+                        .filter_map(|tag| st.name_of(Kind::Tag, tag))
+                        .collect(),
+                    comments: t
+                        .stories
+                        .iter()
+                        .filter_map(|s| st.stories.get(s))
+                        .filter(|s| s.story_type() == "comment")
+                        .map(|s| s.text.clone())
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+
+    /// Stops the server, waiting briefly for open connections to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            let abort = handle.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), handle)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for FakeAsana {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

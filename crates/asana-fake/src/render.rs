@@ -1,0 +1,344 @@
+//! JSON rendering of stored resources and `opt_fields` selection.
+//!
+//! Every resource is first rendered as a "full" record in which references to
+//! other resources are themselves expanded (to a bounded depth). The output is
+//! then cut down to what Asana would send: the compact record (list
+//! endpoints), the default record (single-object endpoints; nested objects
+//! compact, opt-in fields left out) or exactly the requested `opt_fields`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::model::{ts, Extra, Kind, State};
+
+/// A parsed `opt_fields` list: a tree of (dotted) field paths.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct FieldTree(BTreeMap<String, FieldTree>);
+
+impl FieldTree {
+    /// Parses a comma-separated list of dotted paths; empty items are ignored.
+    pub(crate) fn parse(s: &str) -> FieldTree {
+        let mut root = FieldTree::default();
+        for path in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let mut node = &mut root;
+            for part in path.split('.').filter(|p| !p.is_empty()) {
+                node = node.0.entry(part.to_string()).or_default();
+            }
+        }
+        root
+    }
+
+    /// Builds a tree from a flat list of top-level names.
+    fn of(names: &[&str]) -> FieldTree {
+        FieldTree(
+            names
+                .iter()
+                .map(|n| (n.to_string(), FieldTree::default()))
+                .collect(),
+        )
+    }
+}
+
+/// How much of a record to send.
+#[derive(Debug, Clone)]
+pub(crate) enum Fields {
+    /// The compact record (default of list endpoints).
+    Compact,
+    /// The default full record (default of single-object endpoints).
+    Default,
+    /// Exactly these fields (plus `gid`).
+    Select(FieldTree),
+}
+
+fn compact_names(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Task => &["resource_type", "name", "resource_subtype", "created_by"],
+        Kind::Story => &[
+            "resource_type",
+            "created_at",
+            "created_by",
+            "resource_subtype",
+            "text",
+        ],
+        _ => &["resource_type", "name"],
+    }
+}
+
+fn opt_in_names(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Task => &["html_notes"],
+        Kind::Story => &["html_text"],
+        _ => &[],
+    }
+}
+
+/// Escapes text for inclusion in Asana rich text.
+pub(crate) fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn reference(state: &State, kind: Kind, gid: &str, depth: u32) -> Value {
+    if depth == 0 {
+        match state.name_of(kind, gid) {
+            Some(name) => json!({"gid": gid, "resource_type": kind.as_str(), "name": name}),
+            None => json!({"gid": gid, "resource_type": kind.as_str()}),
+        }
+    } else {
+        full(state, kind, gid, depth - 1)
+    }
+}
+
+fn opt_ref(state: &State, kind: Kind, gid: Option<&String>, depth: u32) -> Value {
+    gid.map_or(Value::Null, |g| reference(state, kind, g, depth))
+}
+
+/// The full record of a resource, references expanded `depth` levels deep.
+pub(crate) fn full(state: &State, kind: Kind, gid: &str, depth: u32) -> Value {
+    let web = "https://app.asana.com/0";
+    match kind {
+        Kind::Workspace => match state.workspaces.get(gid) {
+            Some(w) => json!({
+                "gid": gid, "resource_type": "workspace", "name": w.name,
+                "email_domains": ["example.com"], "is_organization": false,
+            }),
+            None => Value::Null,
+        },
+        Kind::User => match state.users.get(gid) {
+            Some(u) => {
+                let workspaces: Vec<Value> = state
+                    .workspaces
+                    .keys()
+                    .map(|w| reference(state, Kind::Workspace, w, depth))
+                    .collect();
+                json!({
+                    "gid": gid, "resource_type": "user", "name": u.name,
+                    "email": u.email, "photo": null, "workspaces": workspaces,
+                })
+            }
+            None => Value::Null,
+        },
+        Kind::Project => match state.projects.get(gid) {
+            Some(p) => json!({
+                "gid": gid, "resource_type": "project", "name": p.name,
+                "archived": false, "color": null, "completed": false,
+                "completed_at": null, "created_at": ts(p.created_at),
+                "modified_at": ts(p.modified_at), "notes": "", "default_view": "list",
+                "public": true, "followers": [], "members": [],
+                "owner": reference(state, Kind::User, &state.owner, depth),
+                "team": null,
+                "workspace": reference(state, Kind::Workspace, &p.workspace, depth),
+                "permalink_url": format!("{web}/{gid}/list"),
+            }),
+            None => Value::Null,
+        },
+        Kind::Section => match state.sections.get(gid) {
+            Some(s) => json!({
+                "gid": gid, "resource_type": "section", "name": s.name,
+                "created_at": ts(s.created_at),
+                "project": reference(state, Kind::Project, &s.project, depth),
+                "projects": [reference(state, Kind::Project, &s.project, depth)],
+            }),
+            None => Value::Null,
+        },
+        Kind::Tag => match state.tags.get(gid) {
+            Some(t) => json!({
+                "gid": gid, "resource_type": "tag", "name": t.name,
+                "color": t.color, "notes": t.notes, "created_at": ts(t.created_at),
+                "followers": [],
+                "workspace": reference(state, Kind::Workspace, &t.workspace, depth),
+                "permalink_url": format!("{web}/{gid}/list"),
+            }),
+            None => Value::Null,
+        },
+        Kind::Task => match state.tasks.get(gid) {
+            Some(t) => {
+                let memberships: Vec<Value> = t
+                    .memberships
+                    .iter()
+                    .map(|(p, s)| {
+                        json!({
+                            "project": reference(state, Kind::Project, p, depth),
+                            "section": reference(state, Kind::Section, s, depth),
+                        })
+                    })
+                    .collect();
+                let projects: Vec<Value> = t
+                    .memberships
+                    .iter()
+                    .map(|(p, _)| reference(state, Kind::Project, p, depth))
+                    .collect();
+                let tags: Vec<Value> = t
+                    .tags
+                    .iter()
+                    .map(|g| reference(state, Kind::Tag, g, depth))
+                    .collect();
+                let followers: Vec<Value> = t
+                    .followers
+                    .iter()
+                    .map(|g| reference(state, Kind::User, g, depth))
+                    .collect();
+                json!({
+                    "gid": gid, "resource_type": "task", "name": t.name,
+                    "resource_subtype": t.resource_subtype,
+                    "created_by": {"gid": t.created_by, "resource_type": "user"},
+                    "approval_status": if t.resource_subtype == "approval" { json!("pending") } else { Value::Null },
+                    "assignee": opt_ref(state, Kind::User, t.assignee.as_ref(), depth),
+                    "assignee_status": "inbox",
+                    "completed": t.completed,
+                    "completed_at": t.completed_at.map(ts),
+                    "completed_by": opt_ref(state, Kind::User, t.completed_by.as_ref(), depth),
+                    "created_at": ts(t.created_at),
+                    "modified_at": ts(t.modified_at),
+                    "due_at": null, "due_on": null, "start_at": null, "start_on": null,
+                    "notes": t.notes,
+                    "html_notes": format!("<body>{}</body>", escape_html(&t.notes)),
+                    "hearted": false, "hearts": [], "num_hearts": 0,
+                    "liked": false, "likes": [], "num_likes": 0,
+                    "num_subtasks": 0,
+                    "memberships": memberships,
+                    "projects": projects,
+                    "tags": tags,
+                    "followers": followers,
+                    "custom_fields": [],
+                    "parent": null,
+                    "workspace": reference(state, Kind::Workspace, &t.workspace, depth),
+                    "permalink_url": format!("{web}/0/{gid}/f"),
+                })
+            }
+            None => Value::Null,
+        },
+        Kind::Story => match state.stories.get(gid) {
+            Some(s) => {
+                let mut v = json!({
+                    "gid": gid, "resource_type": "story",
+                    "created_at": ts(s.created_at),
+                    "created_by": reference(state, Kind::User, &s.created_by, depth),
+                    "resource_subtype": s.resource_subtype,
+                    "type": s.story_type(),
+                    "text": s.text,
+                    "html_text": format!("<body>{}</body>", escape_html(&s.text)),
+                    "is_pinned": s.is_pinned,
+                    "is_editable": s.story_type() == "comment",
+                    "is_edited": false,
+                    "hearted": false, "hearts": [], "num_hearts": 0,
+                    "liked": false, "likes": [], "num_likes": 0,
+                    "previews": [],
+                    "source": "api",
+                    "target": reference(state, Kind::Task, &s.task, depth),
+                });
+                if let Some(obj) = v.as_object_mut() {
+                    for (k, e) in &s.extras {
+                        let val = match e {
+                            Extra::Str(x) => json!(x),
+                            Extra::Obj(k2, g) => reference(state, *k2, g, depth),
+                        };
+                        obj.insert((*k).to_string(), val);
+                    }
+                }
+                v
+            }
+            None => Value::Null,
+        },
+    }
+}
+
+/// `{gid, resource_type}` of an object, applied recursively through arrays and
+/// gid-less objects (e.g. memberships).
+fn shallow(v: &Value) -> Value {
+    match v {
+        Value::Object(m) if m.contains_key("gid") => {
+            let mut out = Map::new();
+            for k in ["gid", "resource_type"] {
+                if let Some(x) = m.get(k) {
+                    out.insert(k.to_string(), x.clone());
+                }
+            }
+            Value::Object(out)
+        }
+        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), shallow(x))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(shallow).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The compact form of a nested object: gid, resource_type, name (when any).
+fn nested_compact(v: &Value) -> Value {
+    match v {
+        Value::Object(m) if m.contains_key("gid") => {
+            let mut out = Map::new();
+            for k in ["gid", "resource_type", "name"] {
+                if let Some(x) = m.get(k) {
+                    out.insert(k.to_string(), x.clone());
+                }
+            }
+            Value::Object(out)
+        }
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), nested_compact(x)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(nested_compact).collect()),
+        other => other.clone(),
+    }
+}
+
+fn select(v: &Value, tree: &FieldTree) -> Value {
+    match v {
+        Value::Array(a) => Value::Array(a.iter().map(|x| select(x, tree)).collect()),
+        Value::Object(m) => {
+            let mut out = Map::new();
+            if let Some(g) = m.get("gid") {
+                out.insert("gid".into(), g.clone());
+            }
+            for (k, sub) in &tree.0 {
+                if let Some(x) = m.get(k) {
+                    let val = if sub.0.is_empty() {
+                        shallow(x)
+                    } else {
+                        select(x, sub)
+                    };
+                    out.insert(k.clone(), val);
+                }
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+fn tree_depth(t: &FieldTree) -> u32 {
+    t.0.values().map(|c| 1 + tree_depth(c)).max().unwrap_or(0)
+}
+
+/// Renders one resource as Asana would for the given field selection.
+pub(crate) fn render(state: &State, kind: Kind, gid: &str, fields: &Fields) -> Value {
+    match fields {
+        Fields::Compact => {
+            let v = full(state, kind, gid, 0);
+            select(&v, &FieldTree::of(compact_names(kind)))
+        }
+        Fields::Default => {
+            let mut v = full(state, kind, gid, 0);
+            if let Some(m) = v.as_object_mut() {
+                for k in opt_in_names(kind) {
+                    m.remove(*k);
+                }
+                for (k, x) in m.iter_mut() {
+                    if k != "created_by" || kind != Kind::Task {
+                        *x = nested_compact(x);
+                    }
+                }
+            }
+            v
+        }
+        Fields::Select(tree) => {
+            let depth = tree_depth(tree).saturating_sub(1).min(3);
+            let v = full(state, kind, gid, depth);
+            select(&v, tree)
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! HTTP glue: the axum router, the `/api/1.0` front door (request log, auth,
+//! per-token rate limit, injected faults and latency) and the unauthenticated
+//! `/_fake/` control API.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::to_bytes;
+use axum::extract::{Request, State as AxState};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::{self, ApiRequest, ApiResponse, Body};
+use crate::model::State;
+use crate::{Fault, RecordedRequest};
+
+/// The shared, locked state of one server.
+pub(crate) type Shared = Arc<Mutex<State>>;
+
+/// Largest accepted request body.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Locks the state, recovering from a poisoned lock (a panicking test thread
+/// must not take the whole fake down).
+pub(crate) fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Builds the router serving `/api/1.0` and `/_fake`.
+pub(crate) fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/_fake/faults", post(add_fault).delete(clear_faults))
+        .route("/_fake/rate_limit", post(set_rate_limit))
+        .route("/_fake/latency", post(set_latency))
+        .route("/_fake/requests", get(list_requests).delete(clear_requests))
+        .route("/_fake/users", post(add_user))
+        .fallback(api_entry)
+        .with_state(shared)
+}
+
+async fn add_fault(AxState(s): AxState<Shared>, Json(f): Json<Fault>) -> StatusCode {
+    lock(&s).faults.push(f);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(AxState(s): AxState<Shared>) -> StatusCode {
+    lock(&s).faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct RateLimitBody {
+    per_minute: Option<u32>,
+}
+
+async fn set_rate_limit(AxState(s): AxState<Shared>, Json(b): Json<RateLimitBody>) -> StatusCode {
+    let mut st = lock(&s);
+    st.rate_limit = b.per_minute;
+    st.rate_windows.clear();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct LatencyBody {
+    delay_ms: u64,
+}
+
+async fn set_latency(AxState(s): AxState<Shared>, Json(b): Json<LatencyBody>) -> StatusCode {
+    lock(&s).latency = Duration::from_millis(b.delay_ms);
+    StatusCode::NO_CONTENT
+}
+
+async fn list_requests(AxState(s): AxState<Shared>) -> Json<Vec<RecordedRequest>> {
+    Json(lock(&s).requests.clone())
+}
+
+async fn clear_requests(AxState(s): AxState<Shared>) -> StatusCode {
+    lock(&s).requests.clear();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct UserBody {
+    name: String,
+    email: String,
+}
+
+async fn add_user(AxState(s): AxState<Shared>, Json(b): Json<UserBody>) -> Response {
+    let gid = lock(&s).add_user(&b.name, &b.email);
+    (StatusCode::CREATED, Json(json!({ "gid": gid }))).into_response()
+}
+
+/// Turns an API answer into an HTTP response.
+fn to_http(resp: &ApiResponse, retry_after: Option<u64>) -> Response {
+    let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = (status, Json(resp.body.clone())).into_response();
+    let headers = r.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    if let Some(loc) = resp
+        .location
+        .as_deref()
+        .and_then(|l| HeaderValue::from_str(l).ok())
+    {
+        headers.insert(header::LOCATION, loc);
+    }
+    if let Some(secs) = retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    r
+}
+
+fn error_resp(status: u16, message: &str) -> ApiResponse {
+    ApiResponse {
+        status,
+        body: api::error_body(status, message),
+        location: None,
+    }
+}
+
+fn fault_message(status: u16) -> &'static str {
+    match status {
+        429 => "You've made too many requests and hit a rate limit. Please retry after the given amount of time.",
+        500 => "Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        401 => "Not Authorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        _ => "Injected failure",
+    }
+}
+
+/// What the front door decided before running the request.
+enum Gate {
+    Reject(ApiResponse, Option<u64>),
+    Run {
+        fault: Option<Fault>,
+        delay: Duration,
+    },
+}
+
+/// Auth, rate limit and fault matching, all under one lock.
+fn gate(st: &mut State, method: &str, path: &str, auth: Option<&str>, body: &Body) -> Gate {
+    let token = auth
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let token = match (token, &st.token) {
+        (Some(t), Some(want)) if t == want => t.to_string(),
+        (Some(t), None) => t.to_string(),
+        _ => return Gate::Reject(error_resp(401, "Not Authorized"), None),
+    };
+    if let Some(limit) = st.rate_limit {
+        let cost = if method == "POST" && path == "/api/1.0/batch" {
+            api::batch_cost(body)
+        } else {
+            1
+        };
+        let now = Instant::now();
+        let window = st.rate_windows.entry(token).or_default();
+        while window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+        {
+            window.pop_front();
+        }
+        if window.len() as u64 + u64::from(cost) > u64::from(limit) {
+            let wait = window
+                .front()
+                .map_or(60, |t| 60 - now.duration_since(*t).as_secs())
+                .max(1);
+            return Gate::Reject(error_resp(429, fault_message(429)), Some(wait));
+        }
+        window.extend(std::iter::repeat_n(now, cost as usize));
+    }
+    let mut fault = None;
+    if let Some(i) = st.faults.iter().position(|f| {
+        f.count > 0
+            && f.method
+                .as_ref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && f.path_prefix
+                .as_ref()
+                .is_none_or(|p| path.starts_with(p.as_str()))
+    }) {
+        let f = &mut st.faults[i];
+        f.count -= 1;
+        fault = Some(f.clone());
+        if f.count == 0 {
+            st.faults.remove(i);
+        }
+    }
+    Gate::Run {
+        fault,
+        delay: st.latency,
+    }
+}
+
+/// Entry point for everything that is not `/_fake/`.
+async fn api_entry(AxState(shared): AxState<Shared>, req: Request) -> Response {
+    let method = req.method().as_str().to_ascii_uppercase();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+    let Some(rel) = path.strip_prefix("/api/1.0").map(str::to_string) else {
+        return to_http(&error_resp(404, "No matching route for request"), None);
+    };
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (resp, retry_after) = match to_bytes(req.into_body(), MAX_BODY).await {
+        Err(_) => (
+            error_resp(400, "Request body is too large or unreadable"),
+            None,
+        ),
+        Ok(bytes) => {
+            let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+                Body::None
+            } else {
+                match serde_json::from_slice::<Value>(&bytes) {
+                    Ok(v) => Body::Json(v),
+                    Err(e) => Body::Invalid(e.to_string()),
+                }
+            };
+            handle(
+                &shared,
+                &method,
+                &path,
+                rel,
+                query.as_deref(),
+                auth.as_deref(),
+                body,
+            )
+            .await
+        }
+    };
+    lock(&shared).requests.push(RecordedRequest {
+        method,
+        path,
+        query,
+        status: resp.status,
+    });
+    to_http(&resp, retry_after)
+}
+
+async fn handle(
+    shared: &Shared,
+    method: &str,
+    path: &str,
+    rel: String,
+    query: Option<&str>,
+    auth: Option<&str>,
+    body: Body,
+) -> (ApiResponse, Option<u64>) {
+    let gate = gate(&mut lock(shared), method, path, auth, &body);
+    let (fault, latency) = match gate {
+        Gate::Reject(resp, retry) => return (resp, retry),
+        Gate::Run { fault, delay } => (fault, delay),
+    };
+    let delay =
+        latency + Duration::from_millis(fault.as_ref().and_then(|f| f.delay_ms).unwrap_or(0));
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let fail = fault.as_ref().and_then(|f| match f.status {
+        Some(s) if s != 0 => Some((s, f.retry_after, f.after_apply)),
+        _ => None,
+    });
+    if let Some((status, retry, false)) = fail {
+        return (error_resp(status, fault_message(status)), retry);
+    }
+    let query: Vec<(String, String)> = match serde_urlencoded::from_str(query.unwrap_or("")) {
+        Ok(q) => q,
+        Err(_) => return (error_resp(400, "Could not parse the query string"), None),
+    };
+    let req = ApiRequest {
+        method: method.to_string(),
+        path: rel,
+        query,
+        body,
+    };
+    let resp = api::dispatch(&mut lock(shared), &req);
+    match fail {
+        Some((status, retry, true)) => (error_resp(status, fault_message(status)), retry),
+        _ => (resp, None),
+    }
+}
