@@ -20,6 +20,7 @@ mod secret;
 mod status;
 
 pub use async_trait::async_trait;
+pub use chrono;
 #[doc(hidden)]
 pub use inventory;
 
@@ -32,7 +33,7 @@ pub use model::{
 pub use provider::TicketProvider;
 pub use registry::{
     build_provider, descriptors, find_descriptor, get_provider, registered_names, BoxFuture,
-    BuildContext, Check, ProviderDescriptor,
+    BuildContext, Check, ProviderDescriptor, FIRST_PARTY_PROVIDERS,
 };
 pub use secret::{SecretString, ASANA_TOKEN_ENV};
 pub use status::{Priority, Status};

@@ -14,13 +14,14 @@ use crate::status::Status;
 ///
 /// Every method is required, with no default body, so that a wrapper (such as a dual-write
 /// provider) cannot silently inherit behaviour that is wrong for it. Implementations must be
-/// safe to call from many tasks at once; hold them as `Arc<dyn TicketProvider>`.
+/// safe to call from many tasks at once; hold them as `Arc<dyn TicketProvider>`. `Debug` is
+/// required so errors and logs can show a provider; it must never print a secret.
 ///
 /// Every method validates its input before writing anything: bad input is an
 /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) error and leaves the store as it
 /// was; an unknown guid is [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
 #[async_trait]
-pub trait TicketProvider: Send + Sync {
+pub trait TicketProvider: Send + Sync + std::fmt::Debug {
     /// Creates a ticket in status NEW.
     async fn create(&self, ticket: NewTicket) -> Result<OperationResult>;
 
