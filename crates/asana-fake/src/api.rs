@@ -124,8 +124,8 @@ impl ApiError {
 
 /// The `{"errors": [...]}` body Asana sends with `status`.
 pub(crate) fn error_body(status: u16, message: &str) -> Value {
-    if status == 401 {
-        // Asana's 401 body carries the message only.
+    if status == 401 || status == 412 {
+        // Asana's 401 and 412 bodies carry the message only.
         return json!({ "errors": [{ "message": message }] });
     }
     let mut err = json!({ "message": message, "help": HELP });
@@ -564,9 +564,10 @@ fn filter_tasks(
     gids: Vec<String>,
 ) -> Result<Vec<String>, ApiError> {
     let params = Params(&req.query);
+    // `now` keeps only incomplete tasks (DateTime::MAX_UTC is never reached).
     let completed_since = match params.get("completed_since") {
         None => None,
-        Some("now") => Some(Utc::now()),
+        Some("now") => Some(DateTime::<Utc>::MAX_UTC),
         Some(s) => Some(parse_time("completed_since", s)?),
     };
     let modified_since = match params.get("modified_since") {
