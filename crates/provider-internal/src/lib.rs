@@ -1,0 +1,89 @@
+//! `provider-internal`: tickets in the application's own database.
+//!
+//! The `internal` provider keeps tickets, comments and a per-field change history in SQLite
+//! (Cargo feature `sqlite`, on by default, bundled so nothing needs installing) or PostgreSQL
+//! (feature `postgres`), through diesel with an r2d2 pool. Migrations for each backend are
+//! embedded and run when the store opens.
+//!
+//! Beyond [`TicketProvider`](ticket_provider_api::TicketProvider), [`InternalProvider`] offers
+//! [`InternalProvider::history`] and, in [`sync_support`], the outbox and link tables the
+//! dual-write `sync` provider builds on.
+//!
+//! Layout: `config.rs` (URL parsing, options, redaction), `provider.rs` (the trait impl),
+//! `store.rs` (schema, connections, transactions, queries), `sync_support.rs`, `error.rs`.
+
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+mod provider;
+mod store;
+pub mod sync_support;
+
+use std::sync::Arc;
+
+use ticket_provider_api::{
+    register_provider, BoxFuture, BuildContext, Check, ProviderDescriptor, TicketProvider,
+};
+
+pub use config::{
+    redact_url, Backend, StoreOptions, DEFAULT_POSTGRES_POOL_SIZE, DEFAULT_SQLITE_POOL_SIZE,
+};
+pub use provider::{HistoryEntry, InternalProvider};
+pub use sync_support::{OutboxEntry, RemoteComment, RemoteTicket, SyncLink};
+
+/// The registered provider name.
+pub const NAME: &str = "internal";
+
+/// Schema and connection types for hand-written baselines (the `ticket-bench` crate).
+/// Not a stable API.
+#[doc(hidden)]
+pub mod bench_support {
+    pub use crate::store::{
+        insert_history, new_guid, now_micros, schema, write_transaction, CommentRow,
+        DbConnection, NewHistoryRow, TicketRow, SQLITE_CONNECTION_PRAGMAS,
+    };
+}
+
+fn build(ctx: BuildContext) -> BoxFuture<'static, ticket_provider_api::Result<Arc<dyn TicketProvider>>> {
+    Box::pin(async move {
+        let provider = InternalProvider::from_config(ctx.config()).await?;
+        Ok(Arc::new(provider) as Arc<dyn TicketProvider>)
+    })
+}
+
+fn doctor(ctx: BuildContext) -> BoxFuture<'static, Vec<Check>> {
+    Box::pin(async move {
+        let url = redact_url(&ctx.config().database_url());
+        match InternalProvider::from_config(ctx.config()).await {
+            Err(e) => vec![Check::fail(
+                "database",
+                format!("cannot open {url}: {e}"),
+                "check homechoice.ticket.database_url: the folder must exist and be writable, or the PostgreSQL server must be reachable with these credentials",
+            )],
+            Ok(p) => {
+                let mut checks = vec![Check::pass(
+                    "database",
+                    format!("{} database at {} opens", p.backend(), p.redacted_url()),
+                )];
+                checks.push(match p.applied_migrations().await {
+                    Ok(n) => Check::pass("schema", format!("{n} migration(s) applied, schema up to date")),
+                    Err(e) => Check::fail(
+                        "schema",
+                        format!("cannot read the applied migrations: {e}"),
+                        "make sure the database user may create tables",
+                    ),
+                });
+                checks
+            }
+        }
+    })
+}
+
+register_provider!(ProviderDescriptor::new(
+    NAME,
+    "tickets in the application's own database (SQLite or PostgreSQL)",
+    env!("CARGO_PKG_NAME"),
+    build
+)
+.with_doctor(doctor));

@@ -1,0 +1,332 @@
+//! [`InternalProvider`]: the [`TicketProvider`] implementation over the store.
+//!
+//! Each operation validates its input first (so invalid input writes nothing), then runs one
+//! store function on a blocking thread with a pooled connection, and maps any failure into the
+//! public [`Error`] with the provider name, operation and guid attached.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use ticket_provider_api::model::{validate_assignee, validate_reason};
+use ticket_provider_api::{
+    async_trait, Config, Error, ListQuery, NewComment, NewTicket, OperationResult, Operation,
+    Result, Status, TicketDetails, TicketPage, TicketProvider, TicketUpdate,
+};
+use tracing::Instrument;
+
+use crate::config::{Backend, StoreOptions};
+use crate::error::StoreError;
+use crate::store::{self, DbConnection, Store};
+use crate::NAME;
+
+/// Tickets in the application's own database (SQLite or PostgreSQL).
+///
+/// Cheap to clone: clones share one connection pool. Safe to call from many tasks at once.
+#[derive(Clone)]
+pub struct InternalProvider {
+    inner: Arc<Store>,
+}
+
+impl std::fmt::Debug for InternalProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InternalProvider")
+            .field("backend", &self.inner.target.backend())
+            .field("database", &self.inner.target.redacted())
+            .field("pool_size", &self.inner.pool_size)
+            .field("record_outbox", &self.inner.record_outbox)
+            .finish()
+    }
+}
+
+/// One recorded change of one field of a ticket.
+///
+/// Creation is recorded as field `created` (old `None`, new `NEW`); status operations always
+/// record a `status` row; other fields only when their value actually changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryEntry {
+    /// Increasing id: the order in which changes were committed.
+    pub id: i64,
+    /// The ticket.
+    pub guid: String,
+    /// `created`, `subject`, `description`, `priority`, `status` or `assignee`.
+    pub field: String,
+    /// The value before the change.
+    pub old_value: Option<String>,
+    /// The value after the change.
+    pub new_value: Option<String>,
+    /// When the change was made.
+    pub changed_at: DateTime<Utc>,
+}
+
+impl InternalProvider {
+    /// Opens (creating if needed) the database at `database_url` (`sqlite://PATH`, a plain
+    /// path, or `postgres://...`) and brings its schema up to date.
+    pub async fn open(database_url: &str, options: StoreOptions) -> Result<Self> {
+        let url = database_url.to_string();
+        let store = tokio::task::spawn_blocking(move || store::open_store(&url, &options))
+            .await
+            .map_err(|e| Error::internal(format!("opening the database panicked: {e}")))?
+            .map_err(|e| {
+                e.into_error()
+                    .with_provider(NAME)
+                    .with_operation(Operation::Build)
+            })?;
+        tracing::debug!(backend = %store.target.backend(), database = %store.target.redacted(), "internal store open");
+        Ok(InternalProvider {
+            inner: Arc::new(store),
+        })
+    }
+
+    /// Opens the database `config.database_url()` names, with `database_pool_size`.
+    pub async fn from_config(config: &Config) -> Result<Self> {
+        Self::open(
+            &config.database_url(),
+            StoreOptions {
+                pool_size: config.ticket.database_pool_size,
+                record_outbox: false,
+            },
+        )
+        .await
+    }
+
+    /// The ticket's recorded changes, oldest first; NotFound for an unknown ticket.
+    pub async fn history(&self, guid: &str) -> Result<Vec<HistoryEntry>> {
+        let op = Operation::Other("history");
+        let guid = self.guid_arg(op, guid)?;
+        let rows = self
+            .run(op, Some(&guid), {
+                let guid = guid.clone();
+                move |conn| store::history(conn, &guid)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(HistoryEntry {
+                    id: r.id,
+                    guid: r.ticket_guid,
+                    field: r.field,
+                    old_value: r.old_value,
+                    new_value: r.new_value,
+                    changed_at: store::from_micros(r.changed_at)?,
+                })
+            })
+            .collect::<std::result::Result<_, StoreError>>()
+            .map_err(|e| self.wrap(e, op, Some(&guid)))
+    }
+
+    /// The database engine in use.
+    pub fn backend(&self) -> Backend {
+        self.inner.target.backend()
+    }
+
+    /// The database URL with any password replaced by `***`.
+    pub fn redacted_url(&self) -> String {
+        self.inner.target.redacted()
+    }
+
+    /// Whether mutating operations record outbox rows.
+    pub fn records_outbox(&self) -> bool {
+        self.inner.record_outbox
+    }
+
+    /// Row counts: tickets, comments, history rows, outbox rows.
+    pub async fn row_counts(&self) -> Result<[i64; 4]> {
+        self.run(Operation::Other("row_counts"), None, store::row_counts)
+            .await
+    }
+
+    /// The number of schema migrations applied to the database.
+    pub async fn applied_migrations(&self) -> Result<usize> {
+        self.run(
+            Operation::Other("doctor"),
+            None,
+            store::applied_migrations,
+        )
+        .await
+    }
+
+    /// Checks a guid argument; its canonical form on success.
+    pub(crate) fn guid_arg(&self, op: Operation, guid: &str) -> Result<String> {
+        store::parse_guid("guid", guid).map_err(|e| e.with_provider(NAME).with_operation(op))
+    }
+
+    pub(crate) fn wrap(&self, e: StoreError, op: Operation, guid: Option<&str>) -> Error {
+        let err = e.into_error().with_provider(NAME).with_operation(op);
+        match guid {
+            Some(g) => err.with_guid(g),
+            None => err,
+        }
+    }
+
+    /// Runs `f` with a pooled connection on a blocking thread.
+    pub(crate) async fn run<T, F>(&self, op: Operation, guid: Option<&str>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> std::result::Result<T, StoreError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.inner);
+        let span = tracing::debug_span!("internal", operation = %op, guid = guid.unwrap_or(""));
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut conn = store.pool.get()?;
+            f(&mut conn)
+        })
+        .instrument(span)
+        .await;
+        match joined {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.wrap(e, op, guid)),
+            Err(e) => Err(Error::internal(format!("the database task failed: {e}"))
+                .with_provider(NAME)
+                .with_operation(op)),
+        }
+    }
+
+    fn result(&self, row: &store::TicketRow) -> std::result::Result<OperationResult, StoreError> {
+        Ok(OperationResult::new(row.guid.clone(), row.status()?, NAME))
+    }
+
+    async fn status_op(
+        &self,
+        op: Operation,
+        guid: &str,
+        status: Status,
+        reason: Option<&str>,
+    ) -> Result<OperationResult> {
+        let guid = self.guid_arg(op, guid)?;
+        if let Some(r) = reason {
+            validate_reason(r).map_err(|e| e.with_provider(NAME).with_operation(op))?;
+        }
+        let reason = reason.map(str::to_string);
+        let outbox = self.inner.record_outbox;
+        let change = self
+            .run(op, Some(&guid), {
+                let guid = guid.clone();
+                move |conn| {
+                    store::set_status(conn, &guid, status, op.as_str(), reason.as_deref(), outbox)
+                }
+            })
+            .await?;
+        let mut res = self
+            .result(&change.row)
+            .map_err(|e| self.wrap(e, op, Some(&guid)))?;
+        res.comment_guid = change.comment_guid;
+        Ok(res)
+    }
+}
+
+#[async_trait]
+impl TicketProvider for InternalProvider {
+    async fn create(&self, ticket: NewTicket) -> Result<OperationResult> {
+        let op = Operation::Create;
+        ticket
+            .validate()
+            .map_err(|e| e.with_provider(NAME).with_operation(op))?;
+        let outbox = self.inner.record_outbox;
+        let row = self
+            .run(op, None, move |conn| store::create_ticket(conn, &ticket, outbox))
+            .await?;
+        let mut res = self.result(&row).map_err(|e| self.wrap(e, op, None))?;
+        res.assigned_to = row.assignee;
+        Ok(res)
+    }
+
+    async fn update(&self, guid: &str, changes: TicketUpdate) -> Result<OperationResult> {
+        let op = Operation::Update;
+        let guid = self.guid_arg(op, guid)?;
+        changes
+            .validate()
+            .map_err(|e| e.with_provider(NAME).with_operation(op).with_guid(&guid))?;
+        let outbox = self.inner.record_outbox;
+        let row = self
+            .run(op, Some(&guid), {
+                let guid = guid.clone();
+                move |conn| store::update_ticket(conn, &guid, &changes, outbox)
+            })
+            .await?;
+        self.result(&row).map_err(|e| self.wrap(e, op, Some(&guid)))
+    }
+
+    async fn change_status(&self, guid: &str, status: Status) -> Result<OperationResult> {
+        self.status_op(Operation::ChangeStatus, guid, status, None)
+            .await
+    }
+
+    async fn assign(&self, guid: &str, assignee: &str) -> Result<OperationResult> {
+        let op = Operation::Assign;
+        let guid = self.guid_arg(op, guid)?;
+        validate_assignee(assignee)
+            .map_err(|e| e.with_provider(NAME).with_operation(op).with_guid(&guid))?;
+        let assignee = assignee.to_string();
+        let outbox = self.inner.record_outbox;
+        let row = self
+            .run(op, Some(&guid), {
+                let guid = guid.clone();
+                move |conn| store::assign(conn, &guid, &assignee, outbox)
+            })
+            .await?;
+        let mut res = self.result(&row).map_err(|e| self.wrap(e, op, Some(&guid)))?;
+        res.assigned_to = row.assignee;
+        Ok(res)
+    }
+
+    async fn add_comment(&self, guid: &str, comment: NewComment) -> Result<OperationResult> {
+        let op = Operation::AddComment;
+        let guid = self.guid_arg(op, guid)?;
+        comment
+            .validate()
+            .map_err(|e| e.with_provider(NAME).with_operation(op).with_guid(&guid))?;
+        let outbox = self.inner.record_outbox;
+        let (row, comment_guid) = self
+            .run(op, Some(&guid), {
+                let guid = guid.clone();
+                move |conn| store::add_comment(conn, &guid, &comment, outbox)
+            })
+            .await?;
+        let mut res = self.result(&row).map_err(|e| self.wrap(e, op, Some(&guid)))?;
+        res.comment_guid = Some(comment_guid);
+        Ok(res)
+    }
+
+    async fn get_ticket(&self, guid: &str) -> Result<TicketDetails> {
+        let op = Operation::GetTicket;
+        let guid = self.guid_arg(op, guid)?;
+        self.run(op, Some(&guid), {
+            let guid = guid.clone();
+            move |conn| store::get_ticket(conn, &guid)
+        })
+        .await
+    }
+
+    async fn list_tickets(&self, query: ListQuery) -> Result<TicketPage> {
+        let op = Operation::ListTickets;
+        let limit = query
+            .validate()
+            .map_err(|e| e.with_provider(NAME).with_operation(op))?;
+        let cursor = match &query.cursor {
+            Some(c) => Some(
+                store::Cursor::decode(c).map_err(|e| e.with_provider(NAME).with_operation(op))?,
+            ),
+            None => None,
+        };
+        self.run(op, None, move |conn| {
+            store::list_tickets(conn, &query, limit, cursor.as_ref())
+        })
+        .await
+    }
+
+    async fn close(&self, guid: &str) -> Result<OperationResult> {
+        self.status_op(Operation::Close, guid, Status::Closed, None)
+            .await
+    }
+
+    async fn resolve(&self, guid: &str) -> Result<OperationResult> {
+        self.status_op(Operation::Resolve, guid, Status::Resolved, None)
+            .await
+    }
+
+    async fn escalate(&self, guid: &str, reason: Option<&str>) -> Result<OperationResult> {
+        self.status_op(Operation::Escalate, guid, Status::Escalated, reason)
+            .await
+    }
+}

@@ -1,0 +1,1057 @@
+//! The I/O of the internal provider: the diesel schema, one connection type over the enabled
+//! backends, the pool, embedded migrations, the write-transaction helper, and every query.
+//!
+//! Everything here is synchronous; [`crate::InternalProvider`] runs it on
+//! `tokio::task::spawn_blocking`. One code path serves SQLite and PostgreSQL through diesel's
+//! [`MultiConnection`](diesel::MultiConnection); the only backend-specific steps are how a
+//! write transaction begins (`BEGIN IMMEDIATE` on SQLite) and how the ticket row is locked
+//! (`SELECT ... FOR UPDATE` on PostgreSQL).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{ManageConnection, Pool};
+use serde_json::json;
+use ticket_provider_api::{
+    Comment, Error, ListQuery, NewComment, NewTicket, Priority, Status, Ticket, TicketDetails,
+    TicketPage, TicketUpdate,
+};
+
+use crate::config::{Backend, DbTarget, StoreOptions};
+use crate::error::StoreError;
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!("provider-internal needs at least one of the Cargo features `sqlite` and `postgres`");
+
+/// The tables, as diesel sees them (the same on both backends).
+#[allow(missing_docs)]
+pub mod schema {
+    diesel::table! {
+        /// One row per ticket.
+        data_ticket (guid) {
+            /// UUID v7, so keys are time-ordered.
+            guid -> Text,
+            subject -> Text,
+            description -> Text,
+            /// Upper-case status name, e.g. `IN_PROGRESS`.
+            status -> Text,
+            /// Lower-case priority name.
+            priority -> Text,
+            assignee -> Nullable<Text>,
+            /// Microseconds since the Unix epoch.
+            created_at -> BigInt,
+            /// Microseconds since the Unix epoch.
+            updated_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        /// Comments on tickets.
+        data_ticket_comment (comment_guid) {
+            comment_guid -> Text,
+            ticket_guid -> Text,
+            body -> Text,
+            author -> Nullable<Text>,
+            created_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        /// One row per changed field per operation.
+        data_ticket_history (id) {
+            id -> BigInt,
+            ticket_guid -> Text,
+            field -> Text,
+            old_value -> Nullable<Text>,
+            new_value -> Nullable<Text>,
+            changed_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        /// The ticket guid <-> Asana task gid map.
+        def_asana_sync (ticket_guid) {
+            ticket_guid -> Text,
+            asana_gid -> Nullable<Text>,
+            state -> Text,
+            last_synced_at -> Nullable<BigInt>,
+            remote_modified_at -> Nullable<BigInt>,
+        }
+    }
+
+    diesel::table! {
+        /// Changes waiting to be pushed to the remote side.
+        data_sync_outbox (id) {
+            id -> BigInt,
+            ticket_guid -> Text,
+            operation -> Text,
+            payload -> Text,
+            created_at -> BigInt,
+            attempts -> Integer,
+            last_error -> Nullable<Text>,
+            set_aside_reason -> Nullable<Text>,
+        }
+    }
+
+    diesel::table! {
+        /// The comment guid <-> Asana story gid map.
+        comment_sync (comment_guid) {
+            comment_guid -> Text,
+            asana_story_gid -> Text,
+        }
+    }
+
+    diesel::table! {
+        /// Small named values (e.g. an events sync token).
+        sync_kv (key) {
+            key -> Text,
+            value -> Text,
+        }
+    }
+
+    diesel::allow_tables_to_appear_in_same_query!(
+        data_ticket,
+        data_ticket_comment,
+        data_ticket_history,
+        def_asana_sync,
+        data_sync_outbox,
+        comment_sync,
+        sync_kv,
+    );
+}
+
+use schema::{data_sync_outbox, data_ticket, data_ticket_comment, data_ticket_history};
+
+/// The connection types, one variant per enabled backend.
+#[allow(missing_docs)]
+mod connection {
+    #[cfg(all(feature = "sqlite", feature = "postgres"))]
+    /// A connection to either backend.
+    #[derive(diesel::MultiConnection)]
+    pub enum DbConnection {
+        /// A SQLite connection.
+        Sqlite(diesel::SqliteConnection),
+        /// A PostgreSQL connection.
+        Postgres(diesel::PgConnection),
+    }
+
+    #[cfg(all(feature = "sqlite", not(feature = "postgres")))]
+    /// A connection to the one enabled backend.
+    #[derive(diesel::MultiConnection)]
+    pub enum DbConnection {
+        /// A SQLite connection.
+        Sqlite(diesel::SqliteConnection),
+    }
+
+    #[cfg(all(feature = "postgres", not(feature = "sqlite")))]
+    /// A connection to the one enabled backend.
+    #[derive(diesel::MultiConnection)]
+    pub enum DbConnection {
+        /// A PostgreSQL connection.
+        Postgres(diesel::PgConnection),
+    }
+}
+
+pub use connection::DbConnection;
+
+/// The connection pool type.
+pub type DbPool = Pool<DbManager>;
+
+/// Settings applied to every SQLite connection: wait up to 5 s for a lock, enforce foreign
+/// keys, and fsync at checkpoints only (WAL keeps committed data across application crashes).
+pub const SQLITE_CONNECTION_PRAGMAS: &str =
+    "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+
+/// How often a write transaction is run again after SQLite reported the database busy (or
+/// PostgreSQL a serialization failure) before the caller sees a temporary error.
+const WRITE_ATTEMPTS: u32 = 8;
+
+#[cfg(feature = "sqlite")]
+const SQLITE_MIGRATIONS: diesel_migrations::EmbeddedMigrations =
+    diesel_migrations::embed_migrations!("migrations/sqlite");
+#[cfg(feature = "postgres")]
+const POSTGRES_MIGRATIONS: diesel_migrations::EmbeddedMigrations =
+    diesel_migrations::embed_migrations!("migrations/postgres");
+
+/// An r2d2 manager that opens the backend the URL names and applies the per-connection
+/// settings (SQLite pragmas) to every new connection.
+#[derive(Debug)]
+pub struct DbManager {
+    target: DbTarget,
+}
+
+impl DbManager {
+    fn establish(&self) -> Result<DbConnection, StoreError> {
+        let url = self.target.redacted();
+        let open_err = |e: diesel::ConnectionError| StoreError::Open {
+            url: url.clone(),
+            reason: crate::config::redact_url(&e.to_string()),
+        };
+        match &self.target {
+            #[cfg(feature = "sqlite")]
+            DbTarget::Sqlite(path) => {
+                let mut conn = diesel::SqliteConnection::establish(path).map_err(open_err)?;
+                conn.batch_execute(SQLITE_CONNECTION_PRAGMAS)
+                    .map_err(|e| StoreError::Open {
+                        url: url.clone(),
+                        reason: e.to_string(),
+                    })?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            #[cfg(feature = "postgres")]
+            DbTarget::Postgres(u) => {
+                let conn = diesel::PgConnection::establish(u).map_err(open_err)?;
+                Ok(DbConnection::Postgres(conn))
+            }
+            #[allow(unreachable_patterns)]
+            other => Err(feature_disabled(other)),
+        }
+    }
+}
+
+fn feature_disabled(target: &DbTarget) -> StoreError {
+    let (backend, feature) = match target.backend() {
+        Backend::Sqlite => ("SQLite", "sqlite"),
+        Backend::Postgres => ("PostgreSQL", "postgres"),
+    };
+    StoreError::FeatureDisabled {
+        url: target.redacted(),
+        backend,
+        feature,
+    }
+}
+
+/// The error r2d2 sees from [`DbManager`]; only its message is kept.
+#[derive(Debug)]
+pub struct ManagerError(String);
+
+impl std::fmt::Display for ManagerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ManagerError {}
+
+impl ManageConnection for DbManager {
+    type Connection = DbConnection;
+    type Error = ManagerError;
+
+    fn connect(&self) -> Result<DbConnection, ManagerError> {
+        self.establish().map_err(|e| ManagerError(e.to_string()))
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ManagerError> {
+        conn.batch_execute("SELECT 1")
+            .map_err(|e| ManagerError(e.to_string()))
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// An open store: the pool and what it points at.
+pub(crate) struct Store {
+    pub(crate) pool: DbPool,
+    pub(crate) target: DbTarget,
+    pub(crate) pool_size: u32,
+    pub(crate) record_outbox: bool,
+}
+
+/// Opens the database, brings its schema up to date and builds the pool.
+pub(crate) fn open_store(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+    let target = DbTarget::parse(url)?;
+    let manager = DbManager {
+        target: target.clone(),
+    };
+    // One connection first: fails fast with a clear message, and runs the migrations.
+    let mut first = manager.establish()?;
+    prepare_schema(&mut first, &target)?;
+    let memory = target.is_memory();
+    let pool_size = if memory {
+        1
+    } else {
+        options.pool_size.unwrap_or(match target.backend() {
+            Backend::Sqlite => crate::config::DEFAULT_SQLITE_POOL_SIZE,
+            Backend::Postgres => crate::config::DEFAULT_POSTGRES_POOL_SIZE,
+        })
+    }
+    .max(1);
+    let mut builder = Pool::builder()
+        .max_size(pool_size)
+        .min_idle(Some(if memory { 1 } else { 0 }))
+        .connection_timeout(Duration::from_secs(30));
+    if memory {
+        builder = builder.idle_timeout(None).max_lifetime(None);
+    }
+    let pool = builder.build_unchecked(manager);
+    if memory {
+        // The in-memory database is the one the migrations ran on: keep that connection.
+        drop(first);
+        // A fresh in-memory database needs its schema again.
+        let mut conn = pool.get()?;
+        prepare_schema(&mut conn, &target)?;
+    }
+    Ok(Store {
+        pool,
+        target,
+        pool_size,
+        record_outbox: options.record_outbox,
+    })
+}
+
+/// Runs the embedded migrations of the connection's backend (and turns on WAL for SQLite).
+fn prepare_schema(conn: &mut DbConnection, target: &DbTarget) -> Result<usize, StoreError> {
+    use diesel_migrations::MigrationHarness;
+    let url = target.redacted();
+    let mig_err = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration {
+        url: url.clone(),
+        reason: e.to_string(),
+    };
+    match conn {
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => {
+            if !target.is_memory() {
+                // Persistent per file; readers then never block writers.
+                let mut attempt = 0;
+                loop {
+                    match c.batch_execute("PRAGMA journal_mode = WAL;") {
+                        Ok(()) => break,
+                        Err(e) if attempt < WRITE_ATTEMPTS => {
+                            tracing::debug!(error = %e, "retrying journal_mode");
+                            attempt += 1;
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        Err(e) => return Err(StoreError::Query(e)),
+                    }
+                }
+            }
+            c.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(mig_err)?;
+            Ok(c.applied_migrations().map_err(mig_err)?.len())
+        }
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => {
+            c.run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map_err(mig_err)?;
+            Ok(c.applied_migrations().map_err(mig_err)?.len())
+        }
+    }
+}
+
+/// The number of applied migrations (for the doctor).
+pub(crate) fn applied_migrations(conn: &mut DbConnection) -> Result<usize, StoreError> {
+    use diesel_migrations::MigrationHarness;
+    let err = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration {
+        url: String::from("(open database)"),
+        reason: e.to_string(),
+    };
+    match conn {
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => Ok(c.applied_migrations().map_err(err)?.len()),
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => Ok(c.applied_migrations().map_err(err)?.len()),
+    }
+}
+
+/// Runs `f` in one write transaction: `BEGIN IMMEDIATE` on SQLite (so two writers never
+/// deadlock upgrading locks), a plain `BEGIN` on PostgreSQL. A busy database or a
+/// serialization failure rolls back and runs `f` again, a bounded number of times.
+pub fn write_transaction<T, E>(
+    conn: &mut DbConnection,
+    mut f: impl FnMut(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error> + RetryCheck,
+{
+    let mut attempt = 0;
+    loop {
+        match write_once(conn, &mut f) {
+            Err(e) if e.retryable() && attempt + 1 < WRITE_ATTEMPTS => {
+                attempt += 1;
+                let pause = 10u64 * u64::from(attempt) + u64::from(attempt * 7 % 13);
+                tracing::debug!(attempt, "database busy; running the transaction again");
+                std::thread::sleep(Duration::from_millis(pause));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether an error allows running the transaction again.
+pub trait RetryCheck {
+    /// True when a fresh attempt may succeed (busy database, serialization failure).
+    fn retryable(&self) -> bool;
+}
+
+impl RetryCheck for StoreError {
+    fn retryable(&self) -> bool {
+        self.is_retryable()
+    }
+}
+
+impl RetryCheck for diesel::result::Error {
+    fn retryable(&self) -> bool {
+        StoreError::is_retryable_diesel(self)
+    }
+}
+
+impl StoreError {
+    fn is_retryable_diesel(e: &diesel::result::Error) -> bool {
+        match e {
+            diesel::result::Error::DatabaseError(kind, info) => {
+                matches!(
+                    kind,
+                    diesel::result::DatabaseErrorKind::SerializationFailure
+                ) || crate::error::is_busy_message(info.message())
+            }
+            _ => false,
+        }
+    }
+}
+
+fn write_once<T, E>(
+    conn: &mut DbConnection,
+    f: &mut impl FnMut(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            match <DbConnection as Connection>::TransactionManager::commit_transaction(conn) {
+                Ok(()) => Ok(value),
+                Err(e) => {
+                    let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(
+                        conn,
+                    );
+                    Err(e.into())
+                }
+            }
+        }
+        Err(e) => {
+            let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn);
+            Err(e)
+        }
+    }
+}
+
+/// Microseconds since the epoch, now.
+pub fn now_micros() -> i64 {
+    Utc::now().timestamp_micros()
+}
+
+/// A stored timestamp as a `DateTime`.
+pub(crate) fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} is out of range")))
+}
+
+/// A new time-ordered id.
+pub fn new_guid() -> String {
+    uuid::Uuid::now_v7().hyphenated().to_string()
+}
+
+/// Checks that `guid` is a UUID and returns its canonical (lower-case, hyphenated) form.
+pub(crate) fn parse_guid(field: &str, guid: &str) -> Result<String, Error> {
+    uuid::Uuid::try_parse(guid.trim())
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| {
+            Error::invalid_input(format!(
+                "{field} {guid:?} is not a ticket id; expected a UUID such as \"0190b7a2-5c3e-7d41-9f00-1a2b3c4d5e6f\""
+            ))
+            .with_guid(guid)
+        })
+}
+
+/// A `data_ticket` row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
+#[diesel(table_name = data_ticket)]
+pub struct TicketRow {
+    /// The ticket's id.
+    pub guid: String,
+    /// Subject.
+    pub subject: String,
+    /// Description.
+    pub description: String,
+    /// Upper-case status.
+    pub status: String,
+    /// Lower-case priority.
+    pub priority: String,
+    /// Assignee.
+    pub assignee: Option<String>,
+    /// Microseconds since the epoch.
+    pub created_at: i64,
+    /// Microseconds since the epoch.
+    pub updated_at: i64,
+}
+
+impl TicketRow {
+    pub(crate) fn status(&self) -> Result<Status, StoreError> {
+        self.status
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("status {:?} of ticket {}", self.status, self.guid)))
+    }
+
+    pub(crate) fn into_ticket(self) -> Result<Ticket, StoreError> {
+        let status = self.status()?;
+        let priority: Priority = self.priority.parse().map_err(|_| {
+            StoreError::Corrupt(format!("priority {:?} of ticket {}", self.priority, self.guid))
+        })?;
+        Ok(Ticket {
+            created_at: from_micros(self.created_at)?,
+            updated_at: from_micros(self.updated_at)?,
+            guid: self.guid,
+            status,
+            provider: crate::NAME.to_string(),
+            subject: self.subject,
+            description: self.description,
+            priority,
+            assignee: self.assignee,
+            asana_gid: None,
+            sync_state: None,
+        })
+    }
+}
+
+/// A `data_ticket_comment` row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
+#[diesel(table_name = data_ticket_comment)]
+pub struct CommentRow {
+    /// The comment's id.
+    pub comment_guid: String,
+    /// The ticket it belongs to.
+    pub ticket_guid: String,
+    /// The text.
+    pub body: String,
+    /// Who wrote it.
+    pub author: Option<String>,
+    /// Microseconds since the epoch.
+    pub created_at: i64,
+}
+
+impl CommentRow {
+    fn into_comment(self) -> Result<Comment, StoreError> {
+        Ok(Comment {
+            created_at: from_micros(self.created_at)?,
+            comment_guid: self.comment_guid,
+            body: self.body,
+            author: self.author,
+        })
+    }
+}
+
+/// A `data_ticket_history` row to insert.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = data_ticket_history)]
+pub struct NewHistoryRow<'a> {
+    /// The ticket.
+    pub ticket_guid: &'a str,
+    /// Which field changed (`created` for the creation itself).
+    pub field: &'a str,
+    /// Before.
+    pub old_value: Option<&'a str>,
+    /// After.
+    pub new_value: Option<&'a str>,
+    /// Microseconds since the epoch.
+    pub changed_at: i64,
+}
+
+/// A `data_ticket_history` row as read.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = data_ticket_history)]
+pub(crate) struct HistoryRow {
+    pub(crate) id: i64,
+    pub(crate) ticket_guid: String,
+    pub(crate) field: String,
+    pub(crate) old_value: Option<String>,
+    pub(crate) new_value: Option<String>,
+    pub(crate) changed_at: i64,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = data_sync_outbox)]
+struct NewOutboxRow<'a> {
+    ticket_guid: &'a str,
+    operation: &'a str,
+    payload: String,
+    created_at: i64,
+    attempts: i32,
+}
+
+/// The columns of a ticket to change; `None` leaves a column as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = data_ticket)]
+pub(crate) struct TicketChanges {
+    pub(crate) subject: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) status: Option<String>,
+    pub(crate) priority: Option<String>,
+    pub(crate) assignee: Option<Option<String>>,
+    pub(crate) updated_at: Option<i64>,
+}
+
+/// Inserts one history row.
+pub fn insert_history(conn: &mut DbConnection, row: &NewHistoryRow<'_>) -> QueryResult<()> {
+    diesel::insert_into(data_ticket_history::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+fn record_outbox(
+    conn: &mut DbConnection,
+    enabled: bool,
+    guid: &str,
+    operation: &str,
+    payload: serde_json::Value,
+    now: i64,
+) -> QueryResult<()> {
+    if !enabled {
+        return Ok(());
+    }
+    diesel::insert_into(data_sync_outbox::table)
+        .values(NewOutboxRow {
+            ticket_guid: guid,
+            operation,
+            payload: payload.to_string(),
+            created_at: now,
+            attempts: 0,
+        })
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Reads the ticket row inside a write transaction, locking it on PostgreSQL so that
+/// concurrent changes of one ticket are applied (and recorded) one after the other.
+pub(crate) fn lock_ticket(conn: &mut DbConnection, guid: &str) -> Result<TicketRow, StoreError> {
+    let row = match conn {
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => data_ticket::table
+            .find(guid)
+            .select(TicketRow::as_select())
+            .first::<TicketRow>(c)
+            .optional()?,
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => data_ticket::table
+            .find(guid)
+            .select(TicketRow::as_select())
+            .for_update()
+            .first::<TicketRow>(c)
+            .optional()?,
+    };
+    row.ok_or_else(|| StoreError::Api(Error::ticket_not_found(guid)))
+}
+
+/// Inserts a ticket with its `created` history row (and outbox row).
+pub(crate) fn create_ticket(
+    conn: &mut DbConnection,
+    new: &NewTicket,
+    outbox: bool,
+) -> Result<TicketRow, StoreError> {
+    write_transaction(conn, |conn| {
+        let now = now_micros();
+        let row = TicketRow {
+            guid: new_guid(),
+            subject: new.subject.clone(),
+            description: new.description.clone(),
+            status: Status::New.as_str().to_string(),
+            priority: new.priority.as_str().to_string(),
+            assignee: new.assignee.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        diesel::insert_into(data_ticket::table)
+            .values(&row)
+            .execute(conn)?;
+        insert_history(
+            conn,
+            &NewHistoryRow {
+                ticket_guid: &row.guid,
+                field: "created",
+                old_value: None,
+                new_value: Some(Status::New.as_str()),
+                changed_at: now,
+            },
+        )?;
+        record_outbox(
+            conn,
+            outbox,
+            &row.guid,
+            "create",
+            json!({
+                "subject": row.subject,
+                "description": row.description,
+                "priority": row.priority,
+                "assignee": row.assignee,
+                "status": row.status,
+            }),
+            now,
+        )?;
+        Ok(row)
+    })
+}
+
+/// Applies field changes; one history row per field whose value differs.
+pub(crate) fn update_ticket(
+    conn: &mut DbConnection,
+    guid: &str,
+    update: &TicketUpdate,
+    outbox: bool,
+) -> Result<TicketRow, StoreError> {
+    write_transaction(conn, |conn| {
+        let mut row = lock_ticket(conn, guid)?;
+        let now = now_micros();
+        let mut changes = TicketChanges::default();
+        let mut payload = serde_json::Map::new();
+        let mut history: Vec<(&str, String, String)> = Vec::new();
+        if let Some(s) = &update.subject {
+            if *s != row.subject {
+                history.push(("subject", row.subject.clone(), s.clone()));
+                changes.subject = Some(s.clone());
+                payload.insert("subject".into(), json!(s));
+                row.subject = s.clone();
+            }
+        }
+        if let Some(d) = &update.description {
+            if *d != row.description {
+                history.push(("description", row.description.clone(), d.clone()));
+                changes.description = Some(d.clone());
+                payload.insert("description".into(), json!(d));
+                row.description = d.clone();
+            }
+        }
+        if let Some(p) = update.priority {
+            if p.as_str() != row.priority {
+                history.push(("priority", row.priority.clone(), p.as_str().to_string()));
+                changes.priority = Some(p.as_str().to_string());
+                payload.insert("priority".into(), json!(p.as_str()));
+                row.priority = p.as_str().to_string();
+            }
+        }
+        if history.is_empty() {
+            return Ok(row);
+        }
+        changes.updated_at = Some(now);
+        row.updated_at = now;
+        diesel::update(data_ticket::table.find(guid))
+            .set(&changes)
+            .execute(conn)?;
+        for (field, old, new) in &history {
+            insert_history(
+                conn,
+                &NewHistoryRow {
+                    ticket_guid: guid,
+                    field,
+                    old_value: Some(old),
+                    new_value: Some(new),
+                    changed_at: now,
+                },
+            )?;
+        }
+        record_outbox(conn, outbox, guid, "update", payload.into(), now)?;
+        Ok(row)
+    })
+}
+
+/// What a status operation did.
+pub(crate) struct StatusChange {
+    pub(crate) row: TicketRow,
+    pub(crate) comment_guid: Option<String>,
+}
+
+/// Moves a ticket to `status`, recording a history row for every call (an explicit status
+/// transition is audited even when the status stays the same), and for `escalate` adds the
+/// reason as a comment in the same transaction.
+pub(crate) fn set_status(
+    conn: &mut DbConnection,
+    guid: &str,
+    status: Status,
+    operation: &str,
+    reason: Option<&str>,
+    outbox: bool,
+) -> Result<StatusChange, StoreError> {
+    write_transaction(conn, |conn| {
+        let mut row = lock_ticket(conn, guid)?;
+        let now = now_micros();
+        let old = std::mem::replace(&mut row.status, status.as_str().to_string());
+        row.updated_at = now;
+        diesel::update(data_ticket::table.find(guid))
+            .set((
+                data_ticket::status.eq(status.as_str()),
+                data_ticket::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        insert_history(
+            conn,
+            &NewHistoryRow {
+                ticket_guid: guid,
+                field: "status",
+                old_value: Some(&old),
+                new_value: Some(status.as_str()),
+                changed_at: now,
+            },
+        )?;
+        let mut payload = json!({ "status": status.as_str() });
+        let comment_guid = match reason {
+            Some(body) => {
+                let c = CommentRow {
+                    comment_guid: new_guid(),
+                    ticket_guid: guid.to_string(),
+                    body: body.to_string(),
+                    author: None,
+                    created_at: now,
+                };
+                diesel::insert_into(data_ticket_comment::table)
+                    .values(&c)
+                    .execute(conn)?;
+                payload["comment"] =
+                    json!({ "comment_guid": c.comment_guid, "body": c.body, "author": c.author });
+                Some(c.comment_guid)
+            }
+            None => None,
+        };
+        record_outbox(conn, outbox, guid, operation, payload, now)?;
+        Ok(StatusChange {
+            row: row.clone(),
+            comment_guid,
+        })
+    })
+}
+
+/// Sets the assignee; a history row when it changes.
+pub(crate) fn assign(
+    conn: &mut DbConnection,
+    guid: &str,
+    assignee: &str,
+    outbox: bool,
+) -> Result<TicketRow, StoreError> {
+    write_transaction(conn, |conn| {
+        let mut row = lock_ticket(conn, guid)?;
+        if row.assignee.as_deref() == Some(assignee) {
+            return Ok(row);
+        }
+        let now = now_micros();
+        let old = std::mem::replace(&mut row.assignee, Some(assignee.to_string()));
+        row.updated_at = now;
+        diesel::update(data_ticket::table.find(guid))
+            .set((
+                data_ticket::assignee.eq(assignee),
+                data_ticket::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        insert_history(
+            conn,
+            &NewHistoryRow {
+                ticket_guid: guid,
+                field: "assignee",
+                old_value: old.as_deref(),
+                new_value: Some(assignee),
+                changed_at: now,
+            },
+        )?;
+        record_outbox(conn, outbox, guid, "assign", json!({ "assignee": assignee }), now)?;
+        Ok(row)
+    })
+}
+
+/// Adds a comment and touches the ticket's `updated_at`.
+pub(crate) fn add_comment(
+    conn: &mut DbConnection,
+    guid: &str,
+    comment: &NewComment,
+    outbox: bool,
+) -> Result<(TicketRow, String), StoreError> {
+    write_transaction(conn, |conn| {
+        let mut row = lock_ticket(conn, guid)?;
+        let now = now_micros();
+        let c = CommentRow {
+            comment_guid: new_guid(),
+            ticket_guid: guid.to_string(),
+            body: comment.body.clone(),
+            author: comment.author.clone(),
+            created_at: now,
+        };
+        diesel::insert_into(data_ticket_comment::table)
+            .values(&c)
+            .execute(conn)?;
+        diesel::update(data_ticket::table.find(guid))
+            .set(data_ticket::updated_at.eq(now))
+            .execute(conn)?;
+        row.updated_at = now;
+        record_outbox(
+            conn,
+            outbox,
+            guid,
+            "add_comment",
+            json!({ "comment_guid": c.comment_guid, "body": c.body, "author": c.author }),
+            now,
+        )?;
+        Ok((row, c.comment_guid))
+    })
+}
+
+/// The ticket with its comments, oldest comment first.
+pub(crate) fn get_ticket(conn: &mut DbConnection, guid: &str) -> Result<TicketDetails, StoreError> {
+    let row = data_ticket::table
+        .find(guid)
+        .select(TicketRow::as_select())
+        .first::<TicketRow>(conn)
+        .optional()?
+        .ok_or_else(|| StoreError::Api(Error::ticket_not_found(guid)))?;
+    let comments = data_ticket_comment::table
+        .filter(data_ticket_comment::ticket_guid.eq(guid))
+        .order((
+            data_ticket_comment::created_at.asc(),
+            data_ticket_comment::comment_guid.asc(),
+        ))
+        .select(CommentRow::as_select())
+        .load::<CommentRow>(conn)?;
+    Ok(TicketDetails {
+        ticket: row.into_ticket()?,
+        comments: comments
+            .into_iter()
+            .map(CommentRow::into_comment)
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// A decoded list cursor: where the previous page ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Cursor {
+    pub(crate) created_at: i64,
+    pub(crate) guid: String,
+}
+
+impl Cursor {
+    /// Hex of `v1:<micros>:<guid>`: opaque to callers, trivially checked.
+    pub(crate) fn encode(&self) -> String {
+        let raw = format!("v1:{}:{}", self.created_at, self.guid);
+        raw.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub(crate) fn decode(text: &str) -> Result<Cursor, Error> {
+        let bad = || {
+            Error::invalid_input(format!(
+                "cursor {text:?} is not a cursor returned by list_tickets; start again without a cursor"
+            ))
+        };
+        if text.len() % 2 != 0 || text.len() > 200 || !text.is_ascii() {
+            return Err(bad());
+        }
+        let bytes = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| bad())?;
+        let raw = String::from_utf8(bytes).map_err(|_| bad())?;
+        let mut parts = raw.splitn(3, ':');
+        let (Some("v1"), Some(micros), Some(guid)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let created_at = micros.parse::<i64>().map_err(|_| bad())?;
+        let guid = uuid::Uuid::try_parse(guid).map_err(|_| bad())?;
+        Ok(Cursor {
+            created_at,
+            guid: guid.hyphenated().to_string(),
+        })
+    }
+}
+
+/// One page of tickets, newest first.
+pub(crate) fn list_tickets(
+    conn: &mut DbConnection,
+    query: &ListQuery,
+    limit: usize,
+    cursor: Option<&Cursor>,
+) -> Result<TicketPage, StoreError> {
+    let mut q = data_ticket::table
+        .select(TicketRow::as_select())
+        .into_boxed();
+    if let Some(s) = query.status {
+        q = q.filter(data_ticket::status.eq(s.as_str()));
+    }
+    if let Some(a) = &query.assignee {
+        q = q.filter(data_ticket::assignee.eq(a.clone()));
+    }
+    if let Some(p) = query.priority {
+        q = q.filter(data_ticket::priority.eq(p.as_str()));
+    }
+    if let Some(c) = cursor {
+        // `created_at <= c` bounds the index range; the rest breaks ties on the guid.
+        q = q.filter(
+            data_ticket::created_at.le(c.created_at).and(
+                data_ticket::created_at
+                    .lt(c.created_at)
+                    .or(data_ticket::guid.lt(c.guid.clone())),
+            ),
+        );
+    }
+    let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+    let mut rows = q
+        .order((data_ticket::created_at.desc(), data_ticket::guid.desc()))
+        .limit(fetch)
+        .load::<TicketRow>(conn)?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = if more {
+        rows.last().map(|r| {
+            Cursor {
+                created_at: r.created_at,
+                guid: r.guid.clone(),
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    Ok(TicketPage {
+        tickets: rows
+            .into_iter()
+            .map(TicketRow::into_ticket)
+            .collect::<Result<_, _>>()?,
+        next_cursor,
+    })
+}
+
+/// Whether a ticket exists.
+pub(crate) fn ticket_exists(conn: &mut DbConnection, guid: &str) -> Result<bool, StoreError> {
+    Ok(data_ticket::table
+        .find(guid)
+        .select(data_ticket::guid)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
+}
+
+/// A ticket's history, oldest first.
+pub(crate) fn history(conn: &mut DbConnection, guid: &str) -> Result<Vec<HistoryRow>, StoreError> {
+    if !ticket_exists(conn, guid)? {
+        return Err(StoreError::Api(Error::ticket_not_found(guid)));
+    }
+    Ok(data_ticket_history::table
+        .filter(data_ticket_history::ticket_guid.eq(guid))
+        .order(data_ticket_history::id.asc())
+        .select(HistoryRow::as_select())
+        .load::<HistoryRow>(conn)?)
+}
+
+/// Row counts of the ticket tables (tickets, comments, history, outbox), for tests and checks.
+pub(crate) fn row_counts(conn: &mut DbConnection) -> Result<[i64; 4], StoreError> {
+    Ok([
+        data_ticket::table.count().get_result(conn)?,
+        data_ticket_comment::table.count().get_result(conn)?,
+        data_ticket_history::table.count().get_result(conn)?,
+        data_sync_outbox::table.count().get_result(conn)?,
+    ])
+}

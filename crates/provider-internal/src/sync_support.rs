@@ -1,0 +1,586 @@
+//! What the dual-write `sync` provider needs from the internal store: the outbox of changes
+//! still to push, the ticket guid <-> Asana gid map, the comment guid <-> story gid map, a
+//! small key/value store, and [`InternalProvider::import_remote`] to pull remote changes in.
+//!
+//! The outbox is written by the ticket operations themselves when
+//! [`StoreOptions::record_outbox`](crate::StoreOptions::record_outbox) is on, in the same
+//! transaction as the change, so a change and its outbox entry exist together or not at all.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use ticket_provider_api::model::{check_line, check_text, MAX_ASSIGNEE_CHARS, MAX_COMMENT_CHARS, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS};
+use ticket_provider_api::{Error, Operation, Priority, Result, Status};
+
+use crate::error::StoreError;
+use crate::provider::InternalProvider;
+use crate::store::schema::{
+    comment_sync, data_sync_outbox, data_ticket, data_ticket_comment, def_asana_sync, sync_kv,
+};
+use crate::store::{
+    self, from_micros, insert_history, new_guid, now_micros, write_transaction, CommentRow,
+    NewHistoryRow, TicketChanges, TicketRow,
+};
+
+/// One change waiting to be pushed to the remote side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxEntry {
+    /// Increasing id: push in this order.
+    pub id: i64,
+    /// The ticket changed.
+    pub ticket_guid: String,
+    /// The operation: `create`, `update`, `change_status`, `assign`, `add_comment`, `close`,
+    /// `resolve` or `escalate`.
+    pub operation: String,
+    /// What changed, e.g. `{"status":"CLOSED"}`; for `escalate` with a reason also
+    /// `"comment": {"comment_guid", "body", "author"}`.
+    pub payload: serde_json::Value,
+    /// When the change was made.
+    pub created_at: DateTime<Utc>,
+    /// Failed push attempts so far.
+    pub attempts: u32,
+    /// The last push error.
+    pub last_error: Option<String>,
+    /// Why the entry was set aside (no longer retried), if it was.
+    pub set_aside_reason: Option<String>,
+}
+
+/// The link between a local ticket and its remote (Asana) task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncLink {
+    /// The local ticket.
+    pub ticket_guid: String,
+    /// The Asana task gid, once known.
+    pub asana_gid: Option<String>,
+    /// E.g. `creating` (the remote task is being created) or `linked`.
+    pub state: String,
+    /// When the ticket was last pushed or pulled.
+    pub last_synced_at: Option<DateTime<Utc>>,
+    /// The remote task's `modified_at` as last seen.
+    pub remote_modified_at: Option<DateTime<Utc>>,
+}
+
+/// A remote task to import with [`InternalProvider::import_remote`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteTicket {
+    /// The remote task's gid.
+    pub asana_gid: String,
+    /// The local guid when the remote side knows it; otherwise the ticket is found through
+    /// its [`SyncLink`], or created with this guid (or a new one).
+    pub guid: Option<String>,
+    /// Subject.
+    pub subject: String,
+    /// Description.
+    pub description: String,
+    /// Status.
+    pub status: Status,
+    /// Priority.
+    pub priority: Priority,
+    /// Assignee.
+    pub assignee: Option<String>,
+    /// When the remote task was created (used for new local tickets; default now).
+    pub created_at: Option<DateTime<Utc>>,
+    /// The remote task's modification time, kept in the link.
+    pub modified_at: Option<DateTime<Utc>>,
+    /// Its comments; those already imported (by story gid) are skipped.
+    pub comments: Vec<RemoteComment>,
+}
+
+/// A remote comment (Asana story).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteComment {
+    /// The story gid.
+    pub story_gid: String,
+    /// The text.
+    pub body: String,
+    /// Who wrote it.
+    pub author: Option<String>,
+    /// When (default now).
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = data_sync_outbox)]
+struct OutboxRow {
+    id: i64,
+    ticket_guid: String,
+    operation: String,
+    payload: String,
+    created_at: i64,
+    attempts: i32,
+    last_error: Option<String>,
+    set_aside_reason: Option<String>,
+}
+
+impl OutboxRow {
+    fn into_entry(self) -> std::result::Result<OutboxEntry, StoreError> {
+        Ok(OutboxEntry {
+            payload: serde_json::from_str(&self.payload).map_err(|e| {
+                StoreError::Corrupt(format!("outbox entry {} payload: {e}", self.id))
+            })?,
+            created_at: from_micros(self.created_at)?,
+            id: self.id,
+            ticket_guid: self.ticket_guid,
+            operation: self.operation,
+            attempts: u32::try_from(self.attempts).unwrap_or(0),
+            last_error: self.last_error,
+            set_aside_reason: self.set_aside_reason,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = def_asana_sync, treat_none_as_null = true)]
+struct LinkRow {
+    ticket_guid: String,
+    asana_gid: Option<String>,
+    state: String,
+    last_synced_at: Option<i64>,
+    remote_modified_at: Option<i64>,
+}
+
+impl LinkRow {
+    fn into_link(self) -> std::result::Result<SyncLink, StoreError> {
+        Ok(SyncLink {
+            last_synced_at: self.last_synced_at.map(from_micros).transpose()?,
+            remote_modified_at: self.remote_modified_at.map(from_micros).transpose()?,
+            ticket_guid: self.ticket_guid,
+            asana_gid: self.asana_gid,
+            state: self.state,
+        })
+    }
+
+    fn from_link(link: &SyncLink) -> Self {
+        LinkRow {
+            ticket_guid: link.ticket_guid.clone(),
+            asana_gid: link.asana_gid.clone(),
+            state: link.state.clone(),
+            last_synced_at: link.last_synced_at.map(|t| t.timestamp_micros()),
+            remote_modified_at: link.remote_modified_at.map(|t| t.timestamp_micros()),
+        }
+    }
+}
+
+fn load_entries(
+    conn: &mut store::DbConnection,
+    rows: Vec<OutboxRow>,
+) -> std::result::Result<Vec<OutboxEntry>, StoreError> {
+    let _ = conn;
+    rows.into_iter().map(OutboxRow::into_entry).collect()
+}
+
+fn put_link(conn: &mut store::DbConnection, row: &LinkRow) -> QueryResult<()> {
+    let n = diesel::update(def_asana_sync::table.find(&row.ticket_guid))
+        .set(row)
+        .execute(conn)?;
+    if n == 0 {
+        diesel::insert_into(def_asana_sync::table)
+            .values(row)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn check_gid(field: &str, gid: &str) -> Result<()> {
+    check_line(field, gid, 64)
+}
+
+impl InternalProvider {
+    /// Outbox entries not set aside, oldest first, at most `limit`.
+    pub async fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxEntry>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(Operation::Other("outbox_pending"), None, move |conn| {
+            let rows = data_sync_outbox::table
+                .filter(data_sync_outbox::set_aside_reason.is_null())
+                .order(data_sync_outbox::id.asc())
+                .limit(limit)
+                .select(OutboxRow::as_select())
+                .load(conn)?;
+            load_entries(conn, rows)
+        })
+        .await
+    }
+
+    /// Every outbox entry of one ticket (set aside or not), oldest first.
+    pub async fn outbox_for_ticket(&self, guid: &str) -> Result<Vec<OutboxEntry>> {
+        let op = Operation::Other("outbox_for_ticket");
+        let guid = self.guid_arg(op, guid)?;
+        self.run(op, Some(&guid), {
+            let guid = guid.clone();
+            move |conn| {
+                let rows = data_sync_outbox::table
+                    .filter(data_sync_outbox::ticket_guid.eq(&guid))
+                    .order(data_sync_outbox::id.asc())
+                    .select(OutboxRow::as_select())
+                    .load(conn)?;
+                load_entries(conn, rows)
+            }
+        })
+        .await
+    }
+
+    /// Removes a pushed entry (no error when it is already gone).
+    pub async fn outbox_complete(&self, id: i64) -> Result<()> {
+        self.run(Operation::Other("outbox_complete"), None, move |conn| {
+            write_transaction(conn, |conn| {
+                diesel::delete(data_sync_outbox::table.find(id)).execute(conn)
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records a failed push: `attempts + 1` and the error text.
+    pub async fn outbox_record_failure(&self, id: i64, error: &str) -> Result<()> {
+        let error = error.to_string();
+        self.run(Operation::Other("outbox_record_failure"), None, move |conn| {
+            write_transaction(conn, |conn| {
+                diesel::update(data_sync_outbox::table.find(id))
+                    .set((
+                        data_sync_outbox::attempts.eq(data_sync_outbox::attempts + 1),
+                        data_sync_outbox::last_error.eq(&error),
+                    ))
+                    .execute(conn)
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets an entry aside: kept for inspection, no longer returned by
+    /// [`InternalProvider::outbox_pending`].
+    pub async fn outbox_set_aside(&self, id: i64, reason: &str) -> Result<()> {
+        let reason = reason.to_string();
+        self.run(Operation::Other("outbox_set_aside"), None, move |conn| {
+            write_transaction(conn, |conn| {
+                diesel::update(data_sync_outbox::table.find(id))
+                    .set(data_sync_outbox::set_aside_reason.eq(&reason))
+                    .execute(conn)
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// `(pending, set_aside)` entry counts.
+    pub async fn outbox_counts(&self) -> Result<(u64, u64)> {
+        self.run(Operation::Other("outbox_counts"), None, |conn| {
+            let pending: i64 = data_sync_outbox::table
+                .filter(data_sync_outbox::set_aside_reason.is_null())
+                .count()
+                .get_result(conn)?;
+            let aside: i64 = data_sync_outbox::table
+                .filter(data_sync_outbox::set_aside_reason.is_not_null())
+                .count()
+                .get_result(conn)?;
+            Ok((
+                u64::try_from(pending).unwrap_or(0),
+                u64::try_from(aside).unwrap_or(0),
+            ))
+        })
+        .await
+    }
+
+    /// Every set-aside entry, oldest first.
+    pub async fn outbox_set_aside_list(&self) -> Result<Vec<OutboxEntry>> {
+        self.run(Operation::Other("outbox_set_aside_list"), None, |conn| {
+            let rows = data_sync_outbox::table
+                .filter(data_sync_outbox::set_aside_reason.is_not_null())
+                .order(data_sync_outbox::id.asc())
+                .select(OutboxRow::as_select())
+                .load(conn)?;
+            load_entries(conn, rows)
+        })
+        .await
+    }
+
+    /// The link of a local ticket, if any.
+    pub async fn sync_link_get(&self, guid: &str) -> Result<Option<SyncLink>> {
+        let op = Operation::Other("sync_link_get");
+        let guid = self.guid_arg(op, guid)?;
+        self.run(op, Some(&guid), {
+            let guid = guid.clone();
+            move |conn| {
+                def_asana_sync::table
+                    .find(&guid)
+                    .select(LinkRow::as_select())
+                    .first(conn)
+                    .optional()?
+                    .map(LinkRow::into_link)
+                    .transpose()
+            }
+        })
+        .await
+    }
+
+    /// The link of a remote task, if any.
+    pub async fn sync_link_by_gid(&self, gid: &str) -> Result<Option<SyncLink>> {
+        let gid = gid.to_string();
+        self.run(Operation::Other("sync_link_by_gid"), None, move |conn| {
+            def_asana_sync::table
+                .filter(def_asana_sync::asana_gid.eq(&gid))
+                .select(LinkRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(LinkRow::into_link)
+                .transpose()
+        })
+        .await
+    }
+
+    /// Inserts or replaces the link of `link.ticket_guid` (which must exist: NotFound
+    /// otherwise; a gid already linked to another ticket is a Conflict).
+    pub async fn sync_link_put(&self, link: SyncLink) -> Result<()> {
+        let op = Operation::Other("sync_link_put");
+        let guid = self.guid_arg(op, &link.ticket_guid)?;
+        if let Some(g) = &link.asana_gid {
+            check_gid("asana_gid", g).map_err(|e| e.with_provider(crate::NAME).with_operation(op))?;
+        }
+        let mut row = LinkRow::from_link(&link);
+        row.ticket_guid = guid.clone();
+        self.run(op, Some(&guid), move |conn| {
+            write_transaction(conn, |conn| {
+                if !store::ticket_exists(conn, &row.ticket_guid)? {
+                    return Err(StoreError::Api(Error::ticket_not_found(&row.ticket_guid)));
+                }
+                put_link(conn, &row)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// The Asana story gid a comment was posted as, if any.
+    pub async fn comment_link_get(&self, comment_guid: &str) -> Result<Option<String>> {
+        let c = comment_guid.to_string();
+        self.run(Operation::Other("comment_link_get"), None, move |conn| {
+            Ok(comment_sync::table
+                .find(&c)
+                .select(comment_sync::asana_story_gid)
+                .first::<String>(conn)
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Records that a comment was posted as story `story_gid` (replacing any earlier record).
+    pub async fn comment_link_put(&self, comment_guid: &str, story_gid: &str) -> Result<()> {
+        let (c, s) = (comment_guid.to_string(), story_gid.to_string());
+        self.run(Operation::Other("comment_link_put"), None, move |conn| {
+            write_transaction(conn, |conn| {
+                let n = diesel::update(comment_sync::table.find(&c))
+                    .set(comment_sync::asana_story_gid.eq(&s))
+                    .execute(conn)?;
+                if n == 0 {
+                    diesel::insert_into(comment_sync::table)
+                        .values((
+                            comment_sync::comment_guid.eq(&c),
+                            comment_sync::asana_story_gid.eq(&s),
+                        ))
+                        .execute(conn)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+    }
+
+    /// A stored value, if any.
+    pub async fn kv_get(&self, key: &str) -> Result<Option<String>> {
+        let key = key.to_string();
+        self.run(Operation::Other("kv_get"), None, move |conn| {
+            Ok(sync_kv::table
+                .find(&key)
+                .select(sync_kv::value)
+                .first::<String>(conn)
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Stores a value under `key`, replacing any earlier one.
+    pub async fn kv_put(&self, key: &str, value: &str) -> Result<()> {
+        let (k, v) = (key.to_string(), value.to_string());
+        self.run(Operation::Other("kv_put"), None, move |conn| {
+            write_transaction(conn, |conn| {
+                let n = diesel::update(sync_kv::table.find(&k))
+                    .set(sync_kv::value.eq(&v))
+                    .execute(conn)?;
+                if n == 0 {
+                    diesel::insert_into(sync_kv::table)
+                        .values((sync_kv::key.eq(&k), sync_kv::value.eq(&v)))
+                        .execute(conn)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+    }
+
+    /// Creates or updates a ticket (and its comments) from remote data, without outbox rows,
+    /// recording a history row per changed field; links it to `remote.asana_gid`. Returns the
+    /// local guid.
+    pub async fn import_remote(&self, remote: RemoteTicket) -> Result<String> {
+        let op = Operation::Other("import_remote");
+        let fail = |e: Error| e.with_provider(crate::NAME).with_operation(op);
+        check_gid("asana_gid", &remote.asana_gid).map_err(fail)?;
+        check_line("subject", &remote.subject, MAX_SUBJECT_CHARS).map_err(fail)?;
+        check_text("description", &remote.description, MAX_DESCRIPTION_CHARS).map_err(fail)?;
+        if let Some(a) = &remote.assignee {
+            check_line("assignee", a, MAX_ASSIGNEE_CHARS).map_err(fail)?;
+        }
+        for c in &remote.comments {
+            check_gid("story_gid", &c.story_gid).map_err(fail)?;
+            check_text("comment", &c.body, MAX_COMMENT_CHARS).map_err(fail)?;
+        }
+        let given = match &remote.guid {
+            Some(g) => Some(self.guid_arg(op, g)?),
+            None => None,
+        };
+        let span_guid = given.clone();
+        self.run(op, span_guid.as_deref(), move |conn| {
+            write_transaction(conn, |conn| import_in_tx(conn, &remote, given.as_deref()))
+        })
+        .await
+    }
+}
+
+fn import_in_tx(
+    conn: &mut store::DbConnection,
+    remote: &RemoteTicket,
+    given: Option<&str>,
+) -> std::result::Result<String, StoreError> {
+    let now = now_micros();
+    let mut local: Option<String> = None;
+    if let Some(g) = given {
+        if store::ticket_exists(conn, g)? {
+            local = Some(g.to_string());
+        }
+    }
+    if local.is_none() {
+        local = def_asana_sync::table
+            .filter(def_asana_sync::asana_gid.eq(&remote.asana_gid))
+            .select(def_asana_sync::ticket_guid)
+            .first::<String>(conn)
+            .optional()?;
+    }
+    let guid = match local {
+        Some(guid) => {
+            let row = store::lock_ticket(conn, &guid)?;
+            let mut changes = TicketChanges::default();
+            let mut history: Vec<(&str, Option<String>, Option<String>)> = Vec::new();
+            if row.subject != remote.subject {
+                history.push(("subject", Some(row.subject.clone()), Some(remote.subject.clone())));
+                changes.subject = Some(remote.subject.clone());
+            }
+            if row.description != remote.description {
+                history.push((
+                    "description",
+                    Some(row.description.clone()),
+                    Some(remote.description.clone()),
+                ));
+                changes.description = Some(remote.description.clone());
+            }
+            if row.status != remote.status.as_str() {
+                history.push(("status", Some(row.status.clone()), Some(remote.status.as_str().into())));
+                changes.status = Some(remote.status.as_str().into());
+            }
+            if row.priority != remote.priority.as_str() {
+                history.push((
+                    "priority",
+                    Some(row.priority.clone()),
+                    Some(remote.priority.as_str().into()),
+                ));
+                changes.priority = Some(remote.priority.as_str().into());
+            }
+            if row.assignee != remote.assignee {
+                history.push(("assignee", row.assignee.clone(), remote.assignee.clone()));
+                changes.assignee = Some(remote.assignee.clone());
+            }
+            if !history.is_empty() {
+                changes.updated_at = Some(now);
+                diesel::update(data_ticket::table.find(&guid))
+                    .set(&changes)
+                    .execute(conn)?;
+                for (field, old, new) in &history {
+                    insert_history(
+                        conn,
+                        &NewHistoryRow {
+                            ticket_guid: &guid,
+                            field,
+                            old_value: old.as_deref(),
+                            new_value: new.as_deref(),
+                            changed_at: now,
+                        },
+                    )?;
+                }
+            }
+            guid
+        }
+        None => {
+            let guid = given.map_or_else(new_guid, str::to_string);
+            let created = remote.created_at.map_or(now, |t| t.timestamp_micros());
+            let row = TicketRow {
+                guid: guid.clone(),
+                subject: remote.subject.clone(),
+                description: remote.description.clone(),
+                status: remote.status.as_str().into(),
+                priority: remote.priority.as_str().into(),
+                assignee: remote.assignee.clone(),
+                created_at: created,
+                updated_at: now,
+            };
+            diesel::insert_into(data_ticket::table)
+                .values(&row)
+                .execute(conn)?;
+            insert_history(
+                conn,
+                &NewHistoryRow {
+                    ticket_guid: &guid,
+                    field: "created",
+                    old_value: None,
+                    new_value: Some(remote.status.as_str()),
+                    changed_at: now,
+                },
+            )?;
+            guid
+        }
+    };
+    put_link(
+        conn,
+        &LinkRow {
+            ticket_guid: guid.clone(),
+            asana_gid: Some(remote.asana_gid.clone()),
+            state: "linked".into(),
+            last_synced_at: Some(now),
+            remote_modified_at: remote.modified_at.map(|t| t.timestamp_micros()),
+        },
+    )?;
+    for c in &remote.comments {
+        let known = comment_sync::table
+            .filter(comment_sync::asana_story_gid.eq(&c.story_gid))
+            .select(comment_sync::comment_guid)
+            .first::<String>(conn)
+            .optional()?;
+        if known.is_some() || c.body.trim().is_empty() {
+            continue;
+        }
+        let row = CommentRow {
+            comment_guid: new_guid(),
+            ticket_guid: guid.clone(),
+            body: c.body.clone(),
+            author: c.author.clone(),
+            created_at: c.created_at.map_or(now, |t| t.timestamp_micros()),
+        };
+        diesel::insert_into(data_ticket_comment::table)
+            .values(&row)
+            .execute(conn)?;
+        diesel::insert_into(comment_sync::table)
+            .values((
+                comment_sync::comment_guid.eq(&row.comment_guid),
+                comment_sync::asana_story_gid.eq(&c.story_gid),
+            ))
+            .execute(conn)?;
+    }
+    Ok(guid)
+}
