@@ -1,0 +1,178 @@
+//! `ticket doctor` for the Asana provider: what is set up, what is missing, and how to fix it.
+//!
+//! Every finding is a [`Check`]; nothing here fails or writes. Later checks are skipped
+//! (and say so) when an earlier one makes them meaningless, e.g. no token.
+
+use ticket_provider_api::{BoxFuture, BuildContext, Check, Priority, Status, ASANA_TOKEN_ENV};
+
+use crate::client::{AsanaClient, Request};
+use crate::config::AsanaSettings;
+use crate::remote::str_field;
+
+/// Runs the checks (registered with the provider descriptor).
+pub(crate) fn doctor(ctx: BuildContext) -> BoxFuture<'static, Vec<Check>> {
+    Box::pin(async move { run(&ctx).await })
+}
+
+async fn run(ctx: &BuildContext) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let project = match ctx.config().require_asana_project() {
+        Ok(p) => {
+            checks.push(Check::pass("asana_project", format!("project gid {p}")));
+            Some(p.to_string())
+        }
+        Err(e) => {
+            checks.push(Check::fail(
+                "asana_project",
+                e.message().to_string(),
+                "set homechoice.ticket.asana_project to the GID of the Asana project (the number in the project's URL)",
+            ));
+            None
+        }
+    };
+    if ctx.secret(ASANA_TOKEN_ENV).is_some() {
+        checks.push(Check::pass("token", format!("{ASANA_TOKEN_ENV} is set")));
+    } else {
+        checks.push(Check::fail(
+            "token",
+            format!("{ASANA_TOKEN_ENV} is not set"),
+            format!("create a personal access token in Asana (My settings > Apps > Developer apps) and export {ASANA_TOKEN_ENV}"),
+        ));
+    }
+    let Some(project) = project else {
+        return checks;
+    };
+    let settings = match AsanaSettings::from_context(ctx).and_then(|s| s.validate().map(|_| s)) {
+        Ok(s) => s,
+        Err(e) => {
+            checks.push(Check::fail(
+                "settings",
+                e.message().to_string(),
+                "fix the setting named above",
+            ));
+            return checks;
+        }
+    };
+    let client = match AsanaClient::new(&settings) {
+        Ok(c) => c,
+        Err(e) => {
+            checks.push(Check::fail(
+                "http client",
+                e.to_string(),
+                "report this as a bug",
+            ));
+            return checks;
+        }
+    };
+
+    match client
+        .data(&Request::get("/users/me").fields("email,name"))
+        .await
+    {
+        Ok(me) => checks.push(Check::pass(
+            "authentication",
+            format!(
+                "the token works (user {})",
+                str_field(&me, "email")
+                    .or_else(|| str_field(&me, "name"))
+                    .unwrap_or("?")
+            ),
+        )),
+        Err(e) => {
+            let fix = match e.status() {
+                Some(401) => format!("Asana refused the token: check {ASANA_TOKEN_ENV} (wrong, expired or revoked token)"),
+                _ => format!("check that {} is reachable", settings.base_url),
+            };
+            checks.push(Check::fail("authentication", e.to_string(), fix));
+            return checks;
+        }
+    }
+
+    let workspace = match client
+        .data(&Request::get(format!("/projects/{project}")).fields("name,workspace"))
+        .await
+    {
+        Ok(p) => {
+            checks.push(Check::pass(
+                "project",
+                format!(
+                    "project {project} ({}) is readable",
+                    str_field(&p, "name").unwrap_or("?")
+                ),
+            ));
+            p.get("workspace")
+                .and_then(|w| str_field(w, "gid"))
+                .map(str::to_string)
+        }
+        Err(e) => {
+            checks.push(Check::fail(
+                "project",
+                e.to_string(),
+                "check homechoice.ticket.asana_project and that the token's user can see the project",
+            ));
+            return checks;
+        }
+    };
+
+    match client
+        .get_all(Request::get(format!("/projects/{project}/sections")).fields("name"))
+        .await
+    {
+        Ok(sections) => {
+            let names: Vec<&str> = sections
+                .iter()
+                .filter_map(|s| str_field(s, "name"))
+                .collect();
+            let missing: Vec<String> = Status::ALL
+                .into_iter()
+                .map(|s| settings.section_name(s))
+                .filter(|n| !names.contains(&n.as_str()))
+                .collect();
+            if missing.is_empty() {
+                checks.push(Check::pass("sections", "all 8 status sections exist"));
+            } else {
+                checks.push(Check::fail(
+                    "sections",
+                    format!("missing sections: {}", missing.join(", ")),
+                    "nothing to do: they are created on first use (or create them in Asana, or map statuses to existing sections with homechoice.ticket.asana_sections)",
+                ));
+            }
+        }
+        Err(e) => checks.push(Check::fail(
+            "sections",
+            e.to_string(),
+            "check that the token's user can read the project",
+        )),
+    }
+
+    if let Some(ws) = workspace {
+        match client
+            .get_all(Request::get(format!("/workspaces/{ws}/tags")).fields("name"))
+            .await
+        {
+            Ok(tags) => {
+                let names: Vec<&str> = tags.iter().filter_map(|t| str_field(t, "name")).collect();
+                let missing: Vec<String> = Priority::ALL
+                    .into_iter()
+                    .map(|p| settings.tag_name(p))
+                    .filter(|n| !names.contains(&n.as_str()))
+                    .collect();
+                if missing.is_empty() {
+                    checks.push(Check::pass("priority tags", "all 4 priority tags exist"));
+                } else {
+                    checks.push(Check::fail(
+                        "priority tags",
+                        format!("missing tags: {}", missing.join(", ")),
+                        "nothing to do: they are created on first use (or set homechoice.ticket.asana_priority_tags to existing tags)",
+                    ));
+                }
+            }
+            Err(e) => checks.push(Check::fail(
+                "priority tags",
+                e.to_string(),
+                "check that the token's user can read the workspace's tags",
+            )),
+        }
+    }
+    checks
+}

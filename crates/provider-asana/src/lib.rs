@@ -1,0 +1,125 @@
+//! The `asana` ticket provider: tickets are the tasks of one Asana project.
+//!
+//! Select it with `homechoice.ticket.provider: asana` and `asana_project: "<project gid>"`;
+//! the token comes from the environment variable `ASANA_ACCESS_TOKEN` (read through
+//! [`BuildContext::secret`], never from a file). A missing project or token is a
+//! configuration error when the provider is built.
+//!
+//! # Mapping
+//!
+//! | Ticket | Asana |
+//! |---|---|
+//! | guid | task gid (digits; anything else is `InvalidInput` without a request) |
+//! | subject / description | `name` / `notes` |
+//! | status | the task's section in the project; names default to [`Status::title`] ("New", "In Progress", ...) and can be overridden with `asana_sections`. A missing section is created on first use. |
+//! | priority | one tag per priority, `priority:low` … `priority:urgent` by default (`asana_priority_tags`), created in the project's workspace when missing. **Every** ticket carries exactly one priority tag, normal priority included, so that a missing tag always means "not a ticket of ours" or "edited by hand" (read as normal). |
+//! | comment | a story with `text`; `comment_guid` is the story gid. Only stories of `type == "comment"` are read. Asana authors every API comment as the token owner, so an author given by the caller becomes a first line `[author: NAME]`, removed again when reading. |
+//! | assignee | the task assignee, given as e-mail, user gid or `me`; reported as the e-mail when Asana gives one, else the gid. An unknown user is `InvalidInput` and never clears the current assignee (Asana rejects the whole update). |
+//! | created_at / updated_at | `created_at` / `modified_at` |
+//!
+//! **Completion.** Moving a ticket to RESOLVED, CLOSED or CANCELLED also sets the task's
+//! `completed` to true; moving it to any other status sets it to false.
+//!
+//! **Sections that map to no status.** A task in a section that no status maps to (say a
+//! "Backlog" column added by hand) reads as NEW, with a `tracing` warning naming the
+//! section; [`RemoteTask::status`] is `None` for it, so the sync layer can tell. Listing with
+//! a status filter reads that status' section only, so such tasks appear in unfiltered lists
+//! only.
+//!
+//! **Renamed sections.** Sections and tags are cached by gid. When a section is renamed in
+//! Asana the provider keeps using it (by gid), logs a warning once, and does not create a
+//! second section with the configured name while the cache lives.
+//!
+//! # Requests per operation
+//!
+//! The first operation loads the project's workspace, its sections and the workspace's tags
+//! (3 requests, once per provider; plus one request per missing section or tag, once).
+//! After that:
+//!
+//! | Operation | Requests |
+//! |---|---|
+//! | create | 1 (`POST /tasks` with name, notes, project, section membership, tag and assignee) |
+//! | change_status, close, resolve | 1 (`POST /batch`: `addTask` to the section + `PUT completed`) |
+//! | escalate | 1, plus 1 for the reason's comment |
+//! | assign | 1 (`PUT /tasks/{gid}`); an error answer costs one user lookup to tell an unknown user from an unknown task |
+//! | add_comment | 1 (`POST /tasks/{gid}/stories`, the answer carries the task's section) |
+//! | get_ticket | 1 (`POST /batch`: the task and its first 100 stories), plus 1 per further 100 comments |
+//! | update | 2 (read the task, then one `POST /batch` with the `PUT` and `addTag`/`removeTag`) |
+//! | list_tickets | ⌈N/100⌉ for N tasks in the project (or in the status' section with a status filter) |
+//!
+//! Batches hold only idempotent actions, so they are retried like `PUT`s. When a server
+//! does not offer `POST /batch` the actions are sent one by one.
+//!
+//! **Listing.** Asana lists tasks in project order and its page offsets expire, so
+//! `list_tickets` reads every task of the project (or section) 100 at a time, filters
+//! assignee and priority on the client, sorts newest first (created_at, then gid) and
+//! returns `limit` tickets. `next_cursor` is the sort key of the last ticket returned
+//! (`<created_at millis>~<gid>`), so paging is stable even when tickets are added between
+//! pages; every page costs ⌈N/100⌉ requests.
+//!
+//! # Limits and failures
+//!
+//! See [`RetryPolicy`]: 429 waits `Retry-After`; 5xx, timeouts and transport errors are
+//! retried with capped exponential backoff and jitter for reads and idempotent writes only.
+//! A create (`POST` of a task, story, section or tag) that may have reached Asana is never
+//! repeated: the error is a temporary `Unavailable`. At most 15 writes and 50 reads are in
+//! flight; `asana_requests_per_minute` adds a token-bucket budget; `asana_timeout_ms` bounds
+//! each request (10 s by default).
+//!
+//! Errors: 401 → `Unauthenticated` (check `ASANA_ACCESS_TOKEN`), 402 → `Unsupported`,
+//! 403 → `PermissionDenied`, 404 → `NotFound`, 400 → `InvalidInput` with Asana's message,
+//! 429 after retries → `RateLimited`, 5xx and transport failures → `Unavailable`.
+//!
+//! The token is never logged, never part of an error and never shown by `Debug`.
+//!
+//! # For the `sync` provider
+//!
+//! [`AsanaProvider`] also offers task-level operations: [`AsanaProvider::create_task_with_marker`],
+//! [`AsanaProvider::find_task_by_marker`], [`AsanaProvider::get_remote_task`],
+//! [`AsanaProvider::list_remote_tasks`], [`AsanaProvider::set_fields`],
+//! [`AsanaProvider::move_task`], [`AsanaProvider::post_comment`],
+//! [`AsanaProvider::find_comment_by_marker`], [`AsanaProvider::events`] and
+//! [`AsanaProvider::workspace_gid`].
+
+#![warn(missing_docs)]
+
+mod client;
+mod config;
+mod doctor;
+mod error;
+mod provider;
+mod remote;
+
+use std::sync::Arc;
+
+use ticket_provider_api::{
+    register_provider, BoxFuture, BuildContext, ProviderDescriptor, Result, TicketProvider,
+};
+
+pub use config::{
+    default_priority_tag, AsanaSettings, RetryPolicy, DEFAULT_TIMEOUT, MAX_READS_IN_FLIGHT,
+    MAX_WRITES_IN_FLIGHT,
+};
+pub use provider::AsanaProvider;
+pub use remote::{EventsPage, RemoteComment, RemoteEvent, RemoteTask};
+
+#[doc(no_inline)]
+pub use ticket_provider_api::Status;
+
+/// The name this provider is registered under (`homechoice.ticket.provider: asana`).
+pub const PROVIDER_NAME: &str = "asana";
+
+fn build(ctx: BuildContext) -> BoxFuture<'static, Result<Arc<dyn TicketProvider>>> {
+    Box::pin(async move {
+        let provider = AsanaProvider::from_config(&ctx).await?;
+        Ok(Arc::new(provider) as Arc<dyn TicketProvider>)
+    })
+}
+
+register_provider!(ProviderDescriptor::new(
+    PROVIDER_NAME,
+    "tasks of one Asana project",
+    env!("CARGO_PKG_NAME"),
+    build
+)
+.with_doctor(doctor::doctor));

@@ -1,0 +1,1270 @@
+//! [`AsanaProvider`]: tickets as tasks of one Asana project, and the lower-level task
+//! operations the dual-write `sync` provider builds on.
+//!
+//! The project's sections (statuses) and the workspace's priority tags are looked up once and
+//! cached by gid ([`Cache`]); missing ones are created on first use. Every ticket operation
+//! after that costs a fixed number of requests (see the crate documentation).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::Method;
+use serde_json::{json, Value};
+use ticket_provider_api::model::{validate_assignee, validate_reason};
+use ticket_provider_api::{
+    async_trait, BuildContext, Comment, Error, ErrorKind, ListQuery, NewComment, NewTicket,
+    Operation, OperationResult, Priority, Result, Status, Ticket, TicketDetails, TicketPage,
+    TicketProvider, TicketUpdate,
+};
+use tokio::sync::Mutex;
+
+use crate::client::{AsanaClient, BatchAction, Request, Safety};
+use crate::config::AsanaSettings;
+use crate::error::AsanaError;
+use crate::remote::{
+    comment_text, decode_comments, decode_event, epoch, notes_with_marker, split_author,
+    split_marker, str_field, time_field, user_ref, EventsPage, RemoteTask,
+};
+use crate::PROVIDER_NAME;
+
+/// Task fields every read asks for.
+const TASK_FIELDS: &str = "name,notes,completed,created_at,modified_at,assignee.email,memberships.project.name,memberships.section.name,tags.name";
+/// Story fields of comment reads.
+const STORY_FIELDS: &str = "created_at,created_by.email,created_by.name,resource_subtype,type,text";
+/// Story fields of a new comment: the task's section comes along, so that add_comment can
+/// report the status without another request.
+const NEW_STORY_FIELDS: &str =
+    "created_at,text,target.memberships.project.name,target.memberships.section.name";
+
+/// Sections and tags as last seen, keyed by gid.
+#[derive(Debug, Default)]
+struct Cache {
+    /// The project's workspace.
+    workspace_gid: Option<String>,
+    /// Whether `sections` reflects a listing of the project's sections.
+    sections_loaded: bool,
+    /// Every section of the project: gid → name as last seen.
+    sections: BTreeMap<String, String>,
+    /// The section of each status.
+    status_gid: BTreeMap<Status, String>,
+    /// Whether the workspace's tags were listed.
+    tags_loaded: bool,
+    /// The tag of each priority.
+    priority_gid: BTreeMap<Priority, String>,
+    /// The token owner's gid (for the assignee filter `me`).
+    me_gid: Option<String>,
+}
+
+impl Cache {
+    fn status_of_gid(&self, gid: &str) -> Option<Status> {
+        self.status_gid
+            .iter()
+            .find(|(_, g)| g.as_str() == gid)
+            .map(|(s, _)| *s)
+    }
+
+    fn priority_of_gid(&self, gid: &str) -> Option<Priority> {
+        self.priority_gid
+            .iter()
+            .find(|(_, g)| g.as_str() == gid)
+            .map(|(p, _)| *p)
+    }
+}
+
+struct Inner {
+    settings: AsanaSettings,
+    client: AsanaClient,
+    cache: Mutex<Cache>,
+}
+
+/// Tickets as tasks of one Asana project. Cheap to clone (an `Arc` inside); safe to use from
+/// many tasks at once.
+#[derive(Clone)]
+pub struct AsanaProvider {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for AsanaProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsanaProvider")
+            .field("settings", &self.inner.settings)
+            .field("client", &self.inner.client)
+            .finish()
+    }
+}
+
+/// Checks that a ticket guid is a task gid (digits only), without any request.
+fn check_gid(guid: &str) -> Result<()> {
+    if guid.is_empty() || guid.len() > 40 || !guid.chars().all(|c| c.is_ascii_digit()) {
+        return Err(Error::invalid_input(format!(
+            "ticket guid {guid:?} is not an Asana task gid (a string of digits)"
+        ))
+        .with_guid(guid));
+    }
+    Ok(())
+}
+
+fn fields_list(fields: &str) -> Value {
+    Value::Array(fields.split(',').map(|f| json!(f)).collect())
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A list cursor: the sort key of the last ticket of the previous page.
+fn encode_cursor(t: &Ticket) -> String {
+    format!("{}~{}", t.created_at.timestamp_millis(), t.guid)
+}
+
+fn decode_cursor(c: &str) -> Result<(i64, String)> {
+    let bad = || {
+        Error::invalid_input(format!(
+            "cursor {c:?} is not a cursor of the asana provider; pass next_cursor of the previous page"
+        ))
+    };
+    let (ms, gid) = c.split_once('~').ok_or_else(bad)?;
+    let ms: i64 = ms.parse().map_err(|_| bad())?;
+    if gid.is_empty() || !gid.chars().all(|x| x.is_ascii_digit()) {
+        return Err(bad());
+    }
+    Ok((ms, gid.to_string()))
+}
+
+/// Newest first: created_at descending, then gid descending (gids as numbers of equal
+/// length compare like strings of digits once lengths are compared).
+fn newest_first(a: &Ticket, b: &Ticket) -> std::cmp::Ordering {
+    b.created_at
+        .timestamp_millis()
+        .cmp(&a.created_at.timestamp_millis())
+        .then_with(|| b.guid.len().cmp(&a.guid.len()))
+        .then_with(|| b.guid.cmp(&a.guid))
+}
+
+fn after_cursor(t: &Ticket, key: &(i64, String)) -> bool {
+    let ms = t.created_at.timestamp_millis();
+    if ms != key.0 {
+        return ms < key.0;
+    }
+    (t.guid.len(), t.guid.as_str()) < (key.1.len(), key.1.as_str())
+}
+
+impl AsanaProvider {
+    /// A provider for `settings` (checked with [`AsanaSettings::validate`]). No request is
+    /// made until the first operation.
+    pub fn new(settings: AsanaSettings) -> Result<Self> {
+        settings.validate()?;
+        let client = AsanaClient::new(&settings).map_err(Error::from)?;
+        Ok(AsanaProvider {
+            inner: Arc::new(Inner {
+                settings,
+                client,
+                cache: Mutex::new(Cache::default()),
+            }),
+        })
+    }
+
+    /// Builds a provider from the configuration (`homechoice.ticket.asana_*`) and the token
+    /// from `ASANA_ACCESS_TOKEN` (read through the context). Errors name the missing key or
+    /// environment variable.
+    pub async fn from_config(ctx: &BuildContext) -> Result<Self> {
+        Self::new(AsanaSettings::from_context(ctx)?)
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &AsanaSettings {
+        &self.inner.settings
+    }
+
+    /// The project gid.
+    fn project(&self) -> &str {
+        &self.inner.settings.project_gid
+    }
+
+    fn client(&self) -> &AsanaClient {
+        &self.inner.client
+    }
+
+    // ------------------------------------------------------------------
+    // Cache
+
+    async fn load_project(&self, cache: &mut Cache) -> Result<()> {
+        let req = Request::get(format!("/projects/{}", self.project())).fields("name,workspace");
+        let data = self.client().data(&req).await.map_err(|e| {
+            if e.status() == Some(404) {
+                Error::new(
+                    ErrorKind::Config,
+                    format!(
+                        "the Asana project {} does not exist or is not visible to the token; check homechoice.ticket.asana_project",
+                        self.project()
+                    ),
+                )
+            } else {
+                e.into_error()
+            }
+        })?;
+        let ws = data
+            .get("workspace")
+            .and_then(|w| str_field(w, "gid"))
+            .ok_or_else(|| {
+                Error::from(AsanaError::decode(
+                    "GET /projects/{gid}",
+                    "the project has no workspace gid",
+                ))
+            })?;
+        cache.workspace_gid = Some(ws.to_string());
+        Ok(())
+    }
+
+    async fn load_sections(&self, cache: &mut Cache) -> Result<()> {
+        let req = Request::get(format!("/projects/{}/sections", self.project())).fields("name");
+        let items = self.client().get_all(req).await?;
+        let listed: Vec<(String, String)> = items
+            .iter()
+            .filter_map(|s| {
+                Some((
+                    str_field(s, "gid")?.to_string(),
+                    str_field(s, "name").unwrap_or_default().to_string(),
+                ))
+            })
+            .collect();
+        for status in Status::ALL {
+            let wanted = self.inner.settings.section_name(status);
+            if let Some(gid) = cache.status_gid.get(&status).cloned() {
+                match listed.iter().find(|(g, _)| *g == gid) {
+                    Some((_, name)) => {
+                        if *name != wanted {
+                            tracing::warn!(
+                                status = %status, section_gid = %gid, expected = %wanted, found = %name,
+                                "the Asana section of this status was renamed; still using it (rename it back or set homechoice.ticket.asana_sections)"
+                            );
+                        }
+                        continue;
+                    }
+                    None => {
+                        tracing::warn!(status = %status, section_gid = %gid, "the Asana section of this status is gone");
+                        cache.status_gid.remove(&status);
+                    }
+                }
+            }
+            let mut matching = listed.iter().filter(|(_, n)| *n == wanted);
+            if let Some((gid, _)) = matching.next() {
+                if matching.next().is_some() {
+                    tracing::warn!(status = %status, section = %wanted, using = %gid, "the project has several sections with this name; using the first");
+                }
+                cache.status_gid.insert(status, gid.clone());
+            }
+        }
+        cache.sections = listed.into_iter().collect();
+        cache.sections_loaded = true;
+        Ok(())
+    }
+
+    async fn load_tags(&self, cache: &mut Cache) -> Result<()> {
+        let ws = cache.workspace_gid.clone().unwrap_or_default();
+        let req = Request::get(format!("/workspaces/{ws}/tags")).fields("name");
+        let items = self.client().get_all(req).await?;
+        for priority in Priority::ALL {
+            if cache.priority_gid.contains_key(&priority) {
+                continue;
+            }
+            let wanted = self.inner.settings.tag_name(priority);
+            if let Some(gid) = items
+                .iter()
+                .find(|t| str_field(t, "name") == Some(wanted.as_str()))
+                .and_then(|t| str_field(t, "gid"))
+            {
+                cache.priority_gid.insert(priority, gid.to_string());
+            }
+        }
+        cache.tags_loaded = true;
+        Ok(())
+    }
+
+    /// Loads the project's workspace, sections and tags unless cached (3 requests, once).
+    async fn prime(&self, cache: &mut Cache) -> Result<()> {
+        if cache.workspace_gid.is_none() {
+            self.load_project(cache).await?;
+        }
+        if !cache.sections_loaded {
+            self.load_sections(cache).await?;
+        }
+        if !cache.tags_loaded {
+            self.load_tags(cache).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure the cache is loaded.
+    async fn ensure_cache(&self) -> Result<()> {
+        let mut cache = self.inner.cache.lock().await;
+        self.prime(&mut cache).await
+    }
+
+    /// The section gid of `status`, creating the section when the project has none.
+    async fn section_for(&self, status: Status) -> Result<String> {
+        let mut cache = self.inner.cache.lock().await;
+        self.prime(&mut cache).await?;
+        if let Some(gid) = cache.status_gid.get(&status) {
+            return Ok(gid.clone());
+        }
+        let name = self.inner.settings.section_name(status);
+        tracing::info!(status = %status, section = %name, "creating the missing Asana section");
+        let req = Request::write(
+            Method::POST,
+            format!("/projects/{}/sections", self.project()),
+            json!({ "name": name }),
+            Safety::Create,
+        )
+        .fields("name");
+        match self.client().data(&req).await {
+            Ok(data) => {
+                let gid = str_field(&data, "gid")
+                    .ok_or_else(|| {
+                        Error::from(AsanaError::decode(
+                            "POST /projects/{gid}/sections",
+                            "no gid",
+                        ))
+                    })?
+                    .to_string();
+                cache.sections.insert(gid.clone(), name);
+                cache.status_gid.insert(status, gid.clone());
+                Ok(gid)
+            }
+            Err(e) => {
+                // It may have been created after all: list the sections again next time.
+                cache.sections_loaded = false;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The tag gid of `priority`, creating the tag in the workspace when missing.
+    async fn tag_for(&self, priority: Priority) -> Result<String> {
+        let mut cache = self.inner.cache.lock().await;
+        self.prime(&mut cache).await?;
+        if let Some(gid) = cache.priority_gid.get(&priority) {
+            return Ok(gid.clone());
+        }
+        let name = self.inner.settings.tag_name(priority);
+        let ws = cache.workspace_gid.clone().unwrap_or_default();
+        tracing::info!(priority = %priority, tag = %name, "creating the missing Asana tag");
+        let req = Request::write(
+            Method::POST,
+            format!("/workspaces/{ws}/tags"),
+            json!({ "name": name }),
+            Safety::Create,
+        )
+        .fields("name");
+        match self.client().data(&req).await {
+            Ok(data) => {
+                let gid = str_field(&data, "gid")
+                    .ok_or_else(|| {
+                        Error::from(AsanaError::decode("POST /workspaces/{gid}/tags", "no gid"))
+                    })?
+                    .to_string();
+                cache.priority_gid.insert(priority, gid.clone());
+                Ok(gid)
+            }
+            Err(e) => {
+                cache.tags_loaded = false;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Forgets the sections so that the next use lists them again.
+    async fn forget_section(&self, status: Status) {
+        let mut cache = self.inner.cache.lock().await;
+        cache.status_gid.remove(&status);
+        cache.sections_loaded = false;
+    }
+
+    // ------------------------------------------------------------------
+    // Decoding
+
+    /// Decodes a task record (as returned for [`TASK_FIELDS`]).
+    async fn decode_task(&self, v: &Value) -> Result<RemoteTask> {
+        let mut cache = self.inner.cache.lock().await;
+        self.decode_task_with(&mut cache, v)
+    }
+
+    fn decode_task_with(&self, cache: &mut Cache, v: &Value) -> Result<RemoteTask> {
+        let gid = str_field(v, "gid")
+            .ok_or_else(|| Error::from(AsanaError::decode("a task", "the task has no gid")))?
+            .to_string();
+        let notes = str_field(v, "notes").unwrap_or_default();
+        let (description, marker) = split_marker(notes);
+        let membership = v
+            .get("memberships")
+            .and_then(Value::as_array)
+            .and_then(|ms| {
+                ms.iter().find(|m| {
+                    m.get("project").and_then(|p| str_field(p, "gid")) == Some(self.project())
+                })
+            });
+        let in_project = membership.is_some();
+        let section = membership.and_then(|m| m.get("section"));
+        let section_gid = section
+            .and_then(|s| str_field(s, "gid"))
+            .map(str::to_string);
+        let section_name = section
+            .and_then(|s| str_field(s, "name"))
+            .map(str::to_string);
+        let status = self.status_of_section(cache, section_gid.as_deref(), section_name.as_deref());
+        let mut priority = None;
+        if let Some(tags) = v.get("tags").and_then(Value::as_array) {
+            for t in tags {
+                let by_gid = str_field(t, "gid").and_then(|g| cache.priority_of_gid(g));
+                let by_name = str_field(t, "name").and_then(|n| {
+                    Priority::ALL
+                        .into_iter()
+                        .find(|p| self.inner.settings.tag_name(*p) == n)
+                });
+                if let Some(p) = by_gid.or(by_name) {
+                    if priority.is_some_and(|q| q != p) {
+                        tracing::warn!(task = %gid, "the task has several priority tags; reporting the highest");
+                    }
+                    priority = Some(priority.map_or(p, |q: Priority| q.max(p)));
+                }
+            }
+        }
+        Ok(RemoteTask {
+            gid,
+            subject: str_field(v, "name").unwrap_or_default().to_string(),
+            description,
+            marker,
+            status,
+            section_name,
+            priority,
+            assignee: v.get("assignee").and_then(user_ref),
+            completed: v.get("completed").and_then(Value::as_bool).unwrap_or(false),
+            in_project,
+            created_at: time_field(v, "created_at").unwrap_or_else(epoch),
+            modified_at: time_field(v, "modified_at")
+                .or_else(|| time_field(v, "created_at"))
+                .unwrap_or_else(epoch),
+            comments: Vec::new(),
+        })
+    }
+
+    /// The status of a section, noticing renamed sections (keyed on gid, reported once).
+    fn status_of_section(
+        &self,
+        cache: &mut Cache,
+        gid: Option<&str>,
+        name: Option<&str>,
+    ) -> Option<Status> {
+        let gid = gid?;
+        if let Some(status) = cache.status_of_gid(gid) {
+            if let Some(name) = name {
+                let known = cache.sections.get(gid).map(String::as_str);
+                if known != Some(name) {
+                    tracing::warn!(
+                        status = %status, section_gid = %gid, was = known.unwrap_or(""), now = %name,
+                        "the Asana section of this status was renamed; still using it by gid"
+                    );
+                    cache.sections.insert(gid.to_string(), name.to_string());
+                }
+            }
+            return Some(status);
+        }
+        let name = name?;
+        let status = Status::ALL
+            .into_iter()
+            .find(|s| self.inner.settings.section_name(*s) == name)?;
+        if cache.status_gid.contains_key(&status) {
+            tracing::warn!(status = %status, section_gid = %gid, section = %name, "another section carries this status' name; treating it as the same status");
+        } else {
+            cache.status_gid.insert(status, gid.to_string());
+            cache.sections.insert(gid.to_string(), name.to_string());
+        }
+        Some(status)
+    }
+
+    /// The ticket status of a task: unmapped sections read as NEW, with a warning.
+    fn ticket_status(task: &RemoteTask) -> Status {
+        match task.status {
+            Some(s) => s,
+            None => {
+                tracing::warn!(
+                    task = %task.gid,
+                    section = task.section_name.as_deref().unwrap_or("<none>"),
+                    "the task is in a section that maps to no status; reporting it as NEW"
+                );
+                Status::New
+            }
+        }
+    }
+
+    fn to_ticket(&self, task: &RemoteTask) -> Ticket {
+        Ticket {
+            guid: task.gid.clone(),
+            status: Self::ticket_status(task),
+            provider: PROVIDER_NAME.to_string(),
+            subject: task.subject.clone(),
+            description: task.description.clone(),
+            priority: task.priority.unwrap_or_default(),
+            assignee: task.assignee.clone(),
+            created_at: task.created_at,
+            updated_at: task.modified_at,
+            asana_gid: Some(task.gid.clone()),
+            sync_state: None,
+        }
+    }
+
+    fn result(&self, gid: &str, status: Status) -> OperationResult {
+        let mut r = OperationResult::new(gid, status, PROVIDER_NAME);
+        r.asana_gid = Some(gid.to_string());
+        r
+    }
+
+    /// A task that is not in the tickets project is no ticket of ours.
+    fn require_in_project(&self, task: RemoteTask) -> Result<RemoteTask> {
+        if task.in_project {
+            Ok(task)
+        } else {
+            Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "Asana task {} is not in the tickets project {}",
+                    task.gid,
+                    self.project()
+                ),
+            )
+            .with_guid(task.gid))
+        }
+    }
+
+    /// Tells an unknown user from an unknown task after a 400/404 answer to a write naming
+    /// `assignee`: asks Asana for the user (one more request, only on this error path).
+    async fn explain_assignee_error(&self, err: AsanaError, assignee: &str) -> Error {
+        if !matches!(err.status(), Some(400 | 404)) {
+            return err.into();
+        }
+        let asana_says_assignee = err
+            .asana_message()
+            .is_some_and(|m| m.to_ascii_lowercase().contains("assignee"));
+        let lookup = self
+            .client()
+            .data(&Request::get(format!("/users/{}", encode_path(assignee))).fields("email"))
+            .await;
+        match lookup {
+            Err(e) if asana_says_assignee || matches!(e.status(), Some(400 | 404)) => {
+                Error::invalid_input(format!(
+                    "unknown Asana user {assignee:?}: give the e-mail or gid of a member of the workspace, or \"me\""
+                ))
+            }
+            _ => err.into(),
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Lower-level operations (public, for the sync provider)
+
+    /// The project's workspace gid (loads the cache on first use).
+    pub async fn workspace_gid(&self) -> Result<String> {
+        let mut cache = self.inner.cache.lock().await;
+        if cache.workspace_gid.is_none() {
+            self.load_project(&mut cache).await?;
+        }
+        Ok(cache.workspace_gid.clone().unwrap_or_default())
+    }
+
+    /// Creates a task in `status`, with `new`'s fields and `[ticket-guid: <marker>]` as the
+    /// last line of its notes, in ONE request (`POST /tasks`). A 5xx or timeout is not
+    /// repeated (the task may exist): the error is temporary `Unavailable`; look for the task
+    /// with [`AsanaProvider::find_task_by_marker`] before trying again.
+    pub async fn create_task_with_marker(
+        &self,
+        new: &NewTicket,
+        status: Status,
+        marker: &str,
+    ) -> Result<RemoteTask> {
+        new.validate()?;
+        if marker.trim().is_empty() || marker.contains(']') || marker.contains('\n') {
+            return Err(Error::invalid_input(format!(
+                "marker {marker:?} must be one non-empty line without ']'"
+            )));
+        }
+        self.create_task(new, status, Some(marker)).await
+    }
+
+    async fn create_task(
+        &self,
+        new: &NewTicket,
+        status: Status,
+        marker: Option<&str>,
+    ) -> Result<RemoteTask> {
+        let section = self.section_for(status).await?;
+        let tag = self.tag_for(new.priority).await?;
+        let mut data = json!({
+            "name": new.subject,
+            "notes": notes_with_marker(&new.description, marker),
+            "projects": [self.project()],
+            "memberships": [{"project": self.project(), "section": section}],
+            "tags": [tag],
+        });
+        if status.is_terminal() {
+            data["completed"] = json!(true);
+        }
+        if let Some(a) = &new.assignee {
+            data["assignee"] = json!(a.trim());
+        }
+        let req = Request::write(Method::POST, "/tasks", data, Safety::Create).fields(TASK_FIELDS);
+        let answer = match self.client().data(&req).await {
+            Ok(v) => v,
+            Err(e) => {
+                return Err(match &new.assignee {
+                    Some(a) => self.explain_assignee_error(e, a.trim()).await,
+                    None => e.into(),
+                })
+            }
+        };
+        let mut task = self.decode_task(&answer).await?;
+        // Trust what was asked for where the answer is silent (a lean server or opt_fields
+        // not honoured): the task was created in this section with this tag.
+        if task.status.is_none() {
+            task.status = Some(status);
+        }
+        if task.priority.is_none() {
+            task.priority = Some(new.priority);
+        }
+        task.in_project = true;
+        Ok(task)
+    }
+
+    /// The task with its comments (one `POST /batch` with two reads, plus one request per
+    /// further 100 stories). Fails with NotFound when the task does not exist.
+    pub async fn get_remote_task(&self, gid: &str) -> Result<RemoteTask> {
+        check_gid(gid)?;
+        self.ensure_cache().await?;
+        let actions = [
+            BatchAction {
+                method: Method::GET,
+                relative_path: format!("/tasks/{gid}"),
+                data: None,
+                options: Some(json!({ "fields": fields_list(TASK_FIELDS) })),
+            },
+            BatchAction {
+                method: Method::GET,
+                relative_path: format!("/tasks/{gid}/stories"),
+                data: None,
+                options: Some(json!({ "fields": fields_list(STORY_FIELDS), "limit": 100 })),
+            },
+        ];
+        let mut results = self
+            .client()
+            .batch(&actions, Safety::Repeatable)
+            .await?
+            .into_iter();
+        let (Some(task_res), Some(stories_res)) = (results.next(), results.next()) else {
+            return Err(AsanaError::decode("POST /batch", "missing results").into());
+        };
+        let task_data = task_res
+            .into_data(&Method::GET, &format!("/tasks/{gid}"))
+            .map_err(|e| self.not_found_as_ticket(e, gid))?;
+        let mut task = self.decode_task(&task_data).await?;
+        let stories_body = stories_res.body.clone();
+        let mut stories = stories_res
+            .into_data(&Method::GET, &format!("/tasks/{gid}/stories"))
+            .map_err(|e| self.not_found_as_ticket(e, gid))?;
+        if let Some(offset) = stories_body
+            .get("next_page")
+            .and_then(|n| n.get("offset"))
+            .and_then(Value::as_str)
+        {
+            let rest = self
+                .client()
+                .get_all(
+                    Request::get(format!("/tasks/{gid}/stories"))
+                        .fields(STORY_FIELDS)
+                        .param("offset", offset),
+                )
+                .await?;
+            if let Value::Array(items) = &mut stories {
+                items.extend(rest);
+            }
+        }
+        task.comments = decode_comments(&stories);
+        Ok(task)
+    }
+
+    fn not_found_as_ticket(&self, e: AsanaError, gid: &str) -> Error {
+        if e.status() == Some(404) {
+            Error::ticket_not_found(gid)
+        } else {
+            e.into()
+        }
+    }
+
+    /// Every task of the project, optionally only those modified since a time
+    /// (`GET /tasks?project=&modified_since=`; one request per 100 tasks). Comments are not
+    /// included.
+    pub async fn list_remote_tasks(
+        &self,
+        modified_since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<RemoteTask>> {
+        self.ensure_cache().await?;
+        let mut req = Request::get("/tasks")
+            .param("project", self.project())
+            .fields(TASK_FIELDS);
+        if let Some(t) = modified_since {
+            req = req.param("modified_since", ts(t));
+        }
+        let items = self.client().get_all(req).await?;
+        let mut cache = self.inner.cache.lock().await;
+        items
+            .iter()
+            .map(|v| self.decode_task_with(&mut cache, v))
+            .collect()
+    }
+
+    /// The task whose notes end with the marker line of `marker`, among the tasks modified
+    /// since `created_since` (all tasks when `None`).
+    pub async fn find_task_by_marker(
+        &self,
+        marker: &str,
+        created_since: Option<DateTime<Utc>>,
+    ) -> Result<Option<RemoteTask>> {
+        let since = created_since.map(|t| t - chrono::Duration::seconds(60));
+        Ok(self
+            .list_remote_tasks(since)
+            .await?
+            .into_iter()
+            .find(|t| t.marker.as_deref() == Some(marker)))
+    }
+
+    /// Posts a comment (a story with `text`) and returns its story gid. One request; not
+    /// repeated on 5xx/timeout (see [`AsanaProvider::find_comment_by_marker`]).
+    pub async fn post_comment(&self, gid: &str, text: &str) -> Result<String> {
+        check_gid(gid)?;
+        let (story, _) = self.post_story(gid, text).await?;
+        Ok(story)
+    }
+
+    /// Posts a story; returns its gid and the task's status when the answer carries it.
+    async fn post_story(&self, gid: &str, text: &str) -> Result<(String, Option<Status>)> {
+        let req = Request::write(
+            Method::POST,
+            format!("/tasks/{gid}/stories"),
+            json!({ "text": text }),
+            Safety::Create,
+        )
+        .fields(NEW_STORY_FIELDS);
+        let data = self
+            .client()
+            .data(&req)
+            .await
+            .map_err(|e| self.not_found_as_ticket(e, gid))?;
+        let story = str_field(&data, "gid")
+            .ok_or_else(|| Error::from(AsanaError::decode("POST /tasks/{gid}/stories", "no gid")))?
+            .to_string();
+        let status = match data.get("target") {
+            Some(target) if target.get("memberships").is_some() => {
+                let mut t = target.clone();
+                if t.get("gid").is_none() {
+                    t["gid"] = json!(gid);
+                }
+                let task = self.decode_task(&t).await?;
+                Some(Self::ticket_status(&task))
+            }
+            _ => None,
+        };
+        Ok((story, status))
+    }
+
+    /// The story gid of the comment on task `gid` whose text contains `marker`, if any.
+    pub async fn find_comment_by_marker(&self, gid: &str, marker: &str) -> Result<Option<String>> {
+        check_gid(gid)?;
+        let stories = self
+            .client()
+            .get_all(Request::get(format!("/tasks/{gid}/stories")).fields(STORY_FIELDS))
+            .await
+            .map_err(|e| self.not_found_as_ticket(e, gid))?;
+        Ok(decode_comments(&Value::Array(stories))
+            .into_iter()
+            .find(|c| c.text.contains(marker))
+            .map(|c| c.story_gid))
+    }
+
+    /// Changes subject, description and/or priority of a task, keeping its marker line.
+    /// Two requests: a read (current notes and tags), then one batch with the PUT and the
+    /// tag changes (addTag new, removeTag old). Returns the task as changed.
+    pub async fn set_fields(&self, gid: &str, changes: &TicketUpdate) -> Result<RemoteTask> {
+        check_gid(gid)?;
+        changes.validate()?;
+        self.ensure_cache().await?;
+        let data = self
+            .client()
+            .data(&Request::get(format!("/tasks/{gid}")).fields(TASK_FIELDS))
+            .await
+            .map_err(|e| self.not_found_as_ticket(e, gid))?;
+        let task = self.require_in_project(self.decode_task(&data).await?)?;
+        let old_tags: Vec<String> = data
+            .get("tags")
+            .and_then(Value::as_array)
+            .map(|ts| {
+                ts.iter()
+                    .filter_map(|t| str_field(t, "gid").map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut actions = Vec::new();
+        let mut put = serde_json::Map::new();
+        if let Some(s) = &changes.subject {
+            put.insert("name".into(), json!(s));
+        }
+        if let Some(d) = &changes.description {
+            put.insert(
+                "notes".into(),
+                json!(notes_with_marker(d, task.marker.as_deref())),
+            );
+        }
+        if !put.is_empty() {
+            actions.push(BatchAction {
+                method: Method::PUT,
+                relative_path: format!("/tasks/{gid}"),
+                data: Some(Value::Object(put)),
+                options: None,
+            });
+        }
+        if let Some(p) = changes.priority {
+            let new_tag = self.tag_for(p).await?;
+            let priority_tags: Vec<String> = {
+                let cache = self.inner.cache.lock().await;
+                cache.priority_gid.values().cloned().collect()
+            };
+            if !old_tags.contains(&new_tag) {
+                actions.push(BatchAction {
+                    method: Method::POST,
+                    relative_path: format!("/tasks/{gid}/addTag"),
+                    data: Some(json!({ "tag": new_tag })),
+                    options: None,
+                });
+            }
+            for old in old_tags
+                .iter()
+                .filter(|t| **t != new_tag && priority_tags.contains(t))
+            {
+                actions.push(BatchAction {
+                    method: Method::POST,
+                    relative_path: format!("/tasks/{gid}/removeTag"),
+                    data: Some(json!({ "tag": old })),
+                    options: None,
+                });
+            }
+        }
+        for chunk in actions.chunks(10) {
+            let results = self.client().batch(chunk, Safety::Repeatable).await?;
+            for (a, r) in chunk.iter().zip(results) {
+                r.into_data(&a.method, &a.relative_path)
+                    .map_err(|e| self.not_found_as_ticket(e, gid))?;
+            }
+        }
+        let mut task = task;
+        if let Some(s) = &changes.subject {
+            task.subject = s.clone();
+        }
+        if let Some(d) = &changes.description {
+            task.description = d.clone();
+        }
+        if let Some(p) = changes.priority {
+            task.priority = Some(p);
+        }
+        Ok(task)
+    }
+
+    /// Moves a task to the section of `status` and sets `completed` (true for RESOLVED,
+    /// CLOSED, CANCELLED, false otherwise): one `POST /batch` with `addTask` and the `PUT`.
+    pub async fn move_task(&self, gid: &str, status: Status) -> Result<()> {
+        check_gid(gid)?;
+        for attempt in 0..2 {
+            let section = self.section_for(status).await?;
+            let actions = [
+                BatchAction {
+                    method: Method::POST,
+                    relative_path: format!("/sections/{section}/addTask"),
+                    data: Some(json!({ "task": gid })),
+                    options: None,
+                },
+                BatchAction {
+                    method: Method::PUT,
+                    relative_path: format!("/tasks/{gid}"),
+                    data: Some(json!({ "completed": status.is_terminal() })),
+                    options: Some(json!({ "fields": ["completed"] })),
+                },
+            ];
+            let results = self.client().batch(&actions, Safety::Repeatable).await?;
+            let mut results = results.into_iter();
+            let (Some(add), Some(put)) = (results.next(), results.next()) else {
+                return Err(AsanaError::decode("POST /batch", "missing results").into());
+            };
+            let add_status = add.status;
+            put.into_data(&Method::PUT, &format!("/tasks/{gid}"))
+                .map_err(|e| self.not_found_as_ticket(e, gid))?;
+            match add.into_data(&Method::POST, &format!("/sections/{section}/addTask")) {
+                Ok(_) => return Ok(()),
+                // The task exists (the PUT worked), so a 404 means the section is gone.
+                Err(_) if add_status == 404 && attempt == 0 => {
+                    tracing::warn!(status = %status, section_gid = %section, "the cached Asana section is gone; looking again");
+                    self.forget_section(status).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Unavailable,
+            format!("could not move task {gid} to the section of {status}"),
+        ))
+    }
+
+    /// A page of the project's event stream (`GET /events?resource=<project>&sync=`).
+    /// Without a token, or with one Asana no longer accepts (412), the answer is
+    /// [`EventsPage::TokenInvalid`] with a fresh token.
+    pub async fn events(&self, sync_token: Option<&str>) -> Result<EventsPage> {
+        let mut req = Request::get("/events").param("resource", self.project());
+        if let Some(t) = sync_token {
+            req = req.param("sync", t);
+        }
+        let (status, body) = self.client().execute_raw(&req, 1).await?;
+        let sync = str_field(&body, "sync").map(str::to_string);
+        match status {
+            412 => Ok(EventsPage::TokenInvalid {
+                sync: sync.ok_or_else(|| {
+                    Error::from(AsanaError::decode(
+                        "GET /events",
+                        "412 without a sync token",
+                    ))
+                })?,
+            }),
+            200..=299 => Ok(EventsPage::Events {
+                events: body
+                    .get("data")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(decode_event).collect())
+                    .unwrap_or_default(),
+                sync: sync.ok_or_else(|| {
+                    Error::from(AsanaError::decode("GET /events", "no sync token"))
+                })?,
+                has_more: body
+                    .get("has_more")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            }),
+            _ => Err(AsanaError::Status {
+                status,
+                method: "GET".into(),
+                path: "/events".into(),
+                message: crate::client::error_message(&body),
+            }
+            .into()),
+        }
+    }
+
+    async fn me_gid(&self) -> Result<String> {
+        {
+            let cache = self.inner.cache.lock().await;
+            if let Some(me) = &cache.me_gid {
+                return Ok(me.clone());
+            }
+        }
+        let data = self
+            .client()
+            .data(&Request::get("/users/me").fields("email"))
+            .await?;
+        let gid = str_field(&data, "gid").unwrap_or_default().to_string();
+        self.inner.cache.lock().await.me_gid = Some(gid.clone());
+        Ok(gid)
+    }
+
+    async fn list_page(&self, query: ListQuery) -> Result<TicketPage> {
+        let limit = query.validate()?;
+        let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        let req = match query.status {
+            Some(status) => {
+                let section = self.section_for(status).await?;
+                Request::get(format!("/sections/{section}/tasks"))
+            }
+            None => {
+                self.ensure_cache().await?;
+                Request::get(format!("/projects/{}/tasks", self.project()))
+            }
+        }
+        .fields(TASK_FIELDS);
+        let items = self.client().get_all(req).await?;
+        let want_assignee = match query.assignee.as_deref().map(str::trim) {
+            Some("me") => Some(self.me_gid().await?),
+            Some(a) => Some(a.to_string()),
+            None => None,
+        };
+        let mut tickets = Vec::with_capacity(items.len());
+        {
+            let mut cache = self.inner.cache.lock().await;
+            for v in &items {
+                let task = self.decode_task_with(&mut cache, v)?;
+                if let Some(want) = &want_assignee {
+                    let gid = v
+                        .get("assignee")
+                        .and_then(|a| str_field(a, "gid"))
+                        .unwrap_or_default();
+                    let matches = task
+                        .assignee
+                        .as_deref()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(want))
+                        || gid == want;
+                    if !matches {
+                        continue;
+                    }
+                }
+                let mut t = self.to_ticket(&task);
+                if let Some(s) = query.status {
+                    // Listed from the section itself.
+                    t.status = s;
+                }
+                if query.priority.is_some_and(|p| p != t.priority) {
+                    continue;
+                }
+                tickets.push(t);
+            }
+        }
+        tickets.sort_by(newest_first);
+        if let Some(key) = &cursor {
+            tickets.retain(|t| after_cursor(t, key));
+        }
+        let next_cursor = if tickets.len() > limit {
+            tickets.truncate(limit);
+            tickets.last().map(encode_cursor)
+        } else {
+            None
+        };
+        Ok(TicketPage {
+            tickets,
+            next_cursor,
+        })
+    }
+
+    async fn do_change_status(&self, guid: &str, status: Status) -> Result<OperationResult> {
+        self.move_task(guid, status).await?;
+        Ok(self.result(guid, status))
+    }
+
+    async fn do_add_comment(&self, guid: &str, comment: NewComment) -> Result<OperationResult> {
+        check_gid(guid)?;
+        comment.validate()?;
+        let text = comment_text(&comment.body, comment.author.as_deref().map(str::trim));
+        let (story, status) = self.post_story(guid, &text).await?;
+        let status = match status {
+            Some(s) => s,
+            None => Self::ticket_status(&self.get_remote_task(guid).await?),
+        };
+        let mut r = self.result(guid, status);
+        r.comment_guid = Some(story);
+        Ok(r)
+    }
+}
+
+/// Percent-encodes a path segment (e-mails carry `@` and maybe `+`).
+fn encode_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn ctx(e: Error, op: Operation, guid: Option<&str>) -> Error {
+    let e = e.with_provider(PROVIDER_NAME).with_operation(op);
+    match guid {
+        Some(g) => e.with_guid(g),
+        None => e,
+    }
+}
+
+#[async_trait]
+impl TicketProvider for AsanaProvider {
+    #[tracing::instrument(level = "debug", skip_all, fields(provider = PROVIDER_NAME))]
+    async fn create(&self, ticket: NewTicket) -> Result<OperationResult> {
+        let op = Operation::Create;
+        ticket.validate().map_err(|e| ctx(e, op, None))?;
+        let task = self
+            .create_task(&ticket, Status::New, None)
+            .await
+            .map_err(|e| ctx(e, op, None))?;
+        Ok(self.result(&task.gid, Status::New))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(provider = PROVIDER_NAME, guid = %guid))]
+    async fn update(&self, guid: &str, changes: TicketUpdate) -> Result<OperationResult> {
+        let op = Operation::Update;
+        let task = self
+            .set_fields(guid, &changes)
+            .await
+            .map_err(|e| ctx(e, op, Some(guid)))?;
+        Ok(self.result(guid, Self::ticket_status(&task)))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(provider = PROVIDER_NAME, guid = %guid))]
+    async fn change_status(&self, guid: &str, status: Status) -> Result<OperationResult> {
+        self.do_change_status(guid, status)
+            .await
+            .map_err(|e| ctx(e, Operation::ChangeStatus, Some(guid)))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(provider = PROVIDER_NAME, guid = %guid))]
+    async fn assign(&self, guid: &str, assignee: &str) -> Result<OperationResult> {
+        let op = Operation::Assign;
+        let run = async {
+            check_gid(guid)?;
+            validate_assignee(assignee)?;
+            let who = assignee.trim();
+            self.ensure_cache().await?;
+            let req = Request::write(
+                Method::PUT,
+                format!("/tasks/{guid}"),
+                json!({ "assignee": who }),
+                Safety::Repeatable,
+            )
+            .fields(TASK_FIELDS);
+            let data = match self.client().data(&req).await {
+                Ok(d) => d,
+                Err(e) if e.status() == Some(404) => {
+                    // Unknown task or unknown user: ask which.
+                    let err = self.explain_assignee_error(e, who).await;
+                    return Err(if err.kind() == ErrorKind::NotFound {
+                        Error::ticket_not_found(guid)
+                    } else {
+                        err
+                    });
+                }
+                Err(e) => return Err(self.explain_assignee_error(e, who).await),
+            };
+            let task = self.require_in_project(self.decode_task(&data).await?)?;
+            let mut r = self.result(guid, Self::ticket_status(&task));
+            r.assigned_to = task.assignee.clone().or_else(|| Some(who.to_string()));
+            Ok(r)
+        };
+        run.await.map_err(|e| ctx(e, op, Some(guid)))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(provider = PROVIDER_NAME, guid = %guid))]
+    async fn add_comment(&self, guid: &str, comment: NewComment) -> Result<OperationResult> {
+        self.do_add_comment(guid, comment)
+            .await
+            .map_err(|e| ctx(e, Operation::AddComment, Some(guid)))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(provider = PROVIDER_NAME, guid = %guid))]
+    async fn get_ticket(&self, guid: &str) -> Result<TicketDetails> {
+        let run = async {
+            let task = self.require_in_project(self.get_remote_task(guid).await?)?;
+            let comments = task
+                .comments
+                .iter()
+                .map(|c| {
+                    let (author, body) = split_author(&c.text);
+                    Comment {
+                        comment_guid: c.story_gid.clone(),
+                        body,
+                        author,
+                        created_at: c.created_at,
+                    }
+                })
+                .collect();
+            Ok(TicketDetails {
+                ticket: self.to_ticket(&task),
+                comments,
+            })
+        };
+        run.await
+            .map_err(|e| ctx(e, Operation::GetTicket, Some(guid)))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(provider = PROVIDER_NAME))]
+    async fn list_tickets(&self, query: ListQuery) -> Result<TicketPage> {
+        self.list_page(query)
+            .await
+            .map_err(|e| ctx(e, Operation::ListTickets, None))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(provider = PROVIDER_NAME, guid = %guid))]
+    async fn close(&self, guid: &str) -> Result<OperationResult> {
+        self.do_change_status(guid, Status::Closed)
+            .await
+            .map_err(|e| ctx(e, Operation::Close, Some(guid)))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(provider = PROVIDER_NAME, guid = %guid))]
+    async fn resolve(&self, guid: &str) -> Result<OperationResult> {
+        self.do_change_status(guid, Status::Resolved)
+            .await
+            .map_err(|e| ctx(e, Operation::Resolve, Some(guid)))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(provider = PROVIDER_NAME, guid = %guid))]
+    async fn escalate(&self, guid: &str, reason: Option<&str>) -> Result<OperationResult> {
+        let run = async {
+            check_gid(guid)?;
+            if let Some(r) = reason {
+                validate_reason(r)?;
+            }
+            let mut result = self.do_change_status(guid, Status::Escalated).await?;
+            if let Some(r) = reason {
+                let story = self.post_comment(guid, r).await?;
+                result.comment_guid = Some(story);
+            }
+            Ok(result)
+        };
+        run.await
+            .map_err(|e| ctx(e, Operation::Escalate, Some(guid)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gids_are_digits() {
+        assert!(check_gid("1209000000000001").is_ok());
+        for bad in ["", "abc", "12a", "1 2", "-1"] {
+            let e = check_gid(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let t = Ticket {
+            guid: "123".into(),
+            status: Status::New,
+            provider: "asana".into(),
+            subject: "s".into(),
+            description: String::new(),
+            priority: Priority::Normal,
+            assignee: None,
+            created_at: epoch(),
+            updated_at: epoch(),
+            asana_gid: None,
+            sync_state: None,
+        };
+        let key = decode_cursor(&encode_cursor(&t)).unwrap();
+        assert_eq!(key, (0, "123".into()));
+        assert!(!after_cursor(&t, &key));
+        for bad in ["", "x", "1~", "a~1", "1~x"] {
+            assert!(decode_cursor(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(encode_path("a+b@x.com"), "a%2Bb@x.com");
+        assert_eq!(encode_path("me"), "me");
+    }
+}

@@ -1,0 +1,294 @@
+//! Asana-side views of tickets for the dual-write `sync` provider, and the defensive decoding
+//! of Asana's JSON into them.
+//!
+//! Nothing here trusts the server: a missing or mistyped field becomes a default (empty text,
+//! `false`, `None`, the Unix epoch for an unreadable time) instead of a panic; only a task
+//! without a `gid` is an error.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use ticket_provider_api::{Priority, Status};
+
+/// A task of the tickets project as Asana holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteTask {
+    /// The task gid (also the ticket guid of the `asana` provider).
+    pub gid: String,
+    /// The task name.
+    pub subject: String,
+    /// The task notes without the marker line.
+    pub description: String,
+    /// The marker of the `[ticket-guid: <marker>]` line that ends the notes, if any.
+    pub marker: Option<String>,
+    /// The status of the task's section in the project; `None` when the task is in a section
+    /// that maps to no status, or in no section of the project.
+    pub status: Option<Status>,
+    /// The name of that section, as Asana reports it.
+    pub section_name: Option<String>,
+    /// The priority of its priority tag; `None` when it has none.
+    pub priority: Option<Priority>,
+    /// The assignee: e-mail when Asana reports one, else the user gid.
+    pub assignee: Option<String>,
+    /// Whether the task is marked complete.
+    pub completed: bool,
+    /// Whether the task is a member of the tickets project.
+    pub in_project: bool,
+    /// When the task was created.
+    pub created_at: DateTime<Utc>,
+    /// When the task last changed (Asana does not bump it for section moves).
+    pub modified_at: DateTime<Utc>,
+    /// Its comments, oldest first (only filled by calls that say so).
+    pub comments: Vec<RemoteComment>,
+}
+
+/// A comment story of a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteComment {
+    /// The story gid.
+    pub story_gid: String,
+    /// The text, with the author prefix line (see [`crate::AsanaProvider::post_comment`]) if any.
+    pub text: String,
+    /// Who Asana says wrote it (e-mail, else name), usually the token owner.
+    pub created_by: Option<String>,
+    /// When it was written (server time).
+    pub created_at: DateTime<Utc>,
+}
+
+/// One event of the project's event stream (a hint that something changed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteEvent {
+    /// `added`, `changed`, `removed`, `deleted` or `undeleted`.
+    pub action: String,
+    /// The gid of the changed resource.
+    pub resource_gid: String,
+    /// Its type: `task`, `story`, `section`, ...
+    pub resource_type: String,
+    /// For stories: the task they belong to, when Asana says.
+    pub parent_gid: Option<String>,
+    /// For `changed`: the field that changed.
+    pub field: Option<String>,
+    /// When it happened.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// The answer of [`crate::AsanaProvider::events`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventsPage {
+    /// Events since the given token, and the token to pass next time.
+    Events {
+        /// The events, oldest first.
+        events: Vec<RemoteEvent>,
+        /// The token for the next call.
+        sync: String,
+        /// Whether more events are waiting (call again at once with `sync`).
+        has_more: bool,
+    },
+    /// No token was given, or it was too old (Asana's 412): changes may have been missed,
+    /// so read everything again, then continue with `sync`.
+    TokenInvalid {
+        /// The fresh token.
+        sync: String,
+    },
+}
+
+impl RemoteEvent {
+    /// The task this event concerns: the resource for task events, the parent for stories.
+    pub fn task_gid(&self) -> Option<&str> {
+        match self.resource_type.as_str() {
+            "task" => Some(&self.resource_gid),
+            "story" => self.parent_gid.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+const MARKER_PREFIX: &str = "[ticket-guid: ";
+
+/// The marker line for `marker`.
+pub(crate) fn marker_line(marker: &str) -> String {
+    format!("{MARKER_PREFIX}{marker}]")
+}
+
+/// Notes made of `description` and, when given, a last line with the marker.
+pub(crate) fn notes_with_marker(description: &str, marker: Option<&str>) -> String {
+    match marker {
+        None => description.to_string(),
+        Some(m) if description.is_empty() => marker_line(m),
+        Some(m) => format!("{description}\n\n{}", marker_line(m)),
+    }
+}
+
+/// Splits notes into the description and the marker of a last `[ticket-guid: …]` line.
+pub(crate) fn split_marker(notes: &str) -> (String, Option<String>) {
+    let trimmed = notes.trim_end();
+    let (before, last) = match trimmed.rfind('\n') {
+        Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
+        None => ("", trimmed),
+    };
+    let last = last.trim();
+    match last
+        .strip_prefix(MARKER_PREFIX)
+        .and_then(|r| r.strip_suffix(']'))
+    {
+        Some(m) if !m.is_empty() && !m.contains(']') => {
+            let desc = before.strip_suffix('\n').unwrap_or(before);
+            (desc.to_string(), Some(m.to_string()))
+        }
+        _ => (notes.to_string(), None),
+    }
+}
+
+const AUTHOR_PREFIX: &str = "[author: ";
+
+/// A comment text with the author, when given, on a first line of its own.
+pub(crate) fn comment_text(body: &str, author: Option<&str>) -> String {
+    match author {
+        Some(a) => format!("{AUTHOR_PREFIX}{a}]\n{body}"),
+        None => body.to_string(),
+    }
+}
+
+/// Splits a comment text into the author of an `[author: …]` first line and the body.
+pub(crate) fn split_author(text: &str) -> (Option<String>, String) {
+    if let Some(rest) = text.strip_prefix(AUTHOR_PREFIX) {
+        if let Some((first, body)) = rest.split_once('\n') {
+            if let Some(author) = first.strip_suffix(']') {
+                return (Some(author.to_string()), body.to_string());
+            }
+        }
+    }
+    (None, text.to_string())
+}
+
+/// A string field, or `None`.
+pub(crate) fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// A time field, or `None` when absent or unreadable.
+pub(crate) fn time_field(v: &Value, key: &str) -> Option<DateTime<Utc>> {
+    str_field(v, key)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The Unix epoch, for times Asana did not give.
+pub(crate) fn epoch() -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(0, 0).unwrap_or_default()
+}
+
+/// A user reference as e-mail, else gid.
+pub(crate) fn user_ref(v: &Value) -> Option<String> {
+    if !v.is_object() {
+        return None;
+    }
+    str_field(v, "email")
+        .filter(|e| !e.is_empty())
+        .or_else(|| str_field(v, "gid"))
+        .map(str::to_string)
+}
+
+/// The comment stories of a story list, oldest first.
+pub(crate) fn decode_comments(stories: &Value) -> Vec<RemoteComment> {
+    let Some(items) = stories.as_array() else {
+        return Vec::new();
+    };
+    let mut out: Vec<RemoteComment> = items
+        .iter()
+        .filter(|s| {
+            str_field(s, "type") == Some("comment")
+                || (s.get("type").is_none()
+                    && str_field(s, "resource_subtype") == Some("comment_added"))
+        })
+        .filter_map(|s| {
+            Some(RemoteComment {
+                story_gid: str_field(s, "gid")?.to_string(),
+                text: str_field(s, "text").unwrap_or_default().to_string(),
+                created_by: s.get("created_by").and_then(|u| user_ref_named(u)),
+                created_at: time_field(s, "created_at").unwrap_or_else(epoch),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    out
+}
+
+fn user_ref_named(u: &Value) -> Option<String> {
+    str_field(u, "email")
+        .or_else(|| str_field(u, "name"))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .or_else(|| user_ref(u))
+}
+
+/// Decodes one event; `None` when it lacks a resource.
+pub(crate) fn decode_event(v: &Value) -> Option<RemoteEvent> {
+    let resource = v.get("resource")?;
+    Some(RemoteEvent {
+        action: str_field(v, "action").unwrap_or_default().to_string(),
+        resource_gid: str_field(resource, "gid")?.to_string(),
+        resource_type: str_field(resource, "resource_type")
+            .unwrap_or_default()
+            .to_string(),
+        parent_gid: v
+            .get("parent")
+            .and_then(|p| str_field(p, "gid"))
+            .map(str::to_string),
+        field: v
+            .get("change")
+            .and_then(|c| str_field(c, "field"))
+            .map(str::to_string),
+        created_at: time_field(v, "created_at"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn marker_round_trips() {
+        for desc in ["", "one line", "two\nlines", "ends with newline\n"] {
+            let notes = notes_with_marker(desc, Some("abc-123"));
+            assert_eq!(
+                split_marker(&notes),
+                (desc.to_string(), Some("abc-123".into())),
+                "{notes:?}"
+            );
+        }
+        assert_eq!(split_marker("plain"), ("plain".into(), None));
+        assert_eq!(
+            split_marker("[ticket-guid: ]"),
+            ("[ticket-guid: ]".into(), None)
+        );
+    }
+
+    #[test]
+    fn author_round_trips() {
+        let t = comment_text("hello\nworld", Some("Ann"));
+        assert_eq!(
+            split_author(&t),
+            (Some("Ann".into()), "hello\nworld".into())
+        );
+        assert_eq!(split_author("[author: x"), (None, "[author: x".into()));
+        assert_eq!(split_author("plain"), (None, "plain".into()));
+    }
+
+    #[test]
+    fn comments_skip_system_stories_and_bad_entries() {
+        let stories = json!([
+            {"gid": "2", "type": "comment", "text": "b", "created_at": "2024-01-02T00:00:00.000Z"},
+            {"gid": "1", "type": "comment", "text": "a", "created_at": "2024-01-01T00:00:00.000Z",
+             "created_by": {"gid": "9", "email": "o@x"}},
+            {"gid": "3", "type": "system", "text": "moved"},
+            {"type": "comment", "text": "no gid"},
+            7,
+        ]);
+        let c = decode_comments(&stories);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].story_gid, "1");
+        assert_eq!(c[0].created_by.as_deref(), Some("o@x"));
+        assert!(decode_comments(&json!({"x": 1})).is_empty());
+    }
+}
