@@ -529,8 +529,14 @@ fn route(state: &mut State, req: &ApiRequest) -> Res {
         }
         ("GET", ["workspaces", w, "users"]) => {
             path_obj(state, Kind::Workspace, w)?;
-            let gids = state.users.keys().cloned().collect();
-            list(state, req, Kind::User, gids)
+            // Not paginated in Asana (capped at 2000 users): no next_page.
+            let fields = Params(&req.query).fields(Fields::Compact);
+            let data: Vec<Value> = state
+                .users
+                .keys()
+                .map(|g| render(state, Kind::User, g, &fields))
+                .collect();
+            Ok(ApiResponse::data(Value::Array(data)))
         }
         ("GET", ["workspaces", w, "projects"]) => {
             path_obj(state, Kind::Workspace, w)?;

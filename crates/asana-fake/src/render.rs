@@ -128,7 +128,6 @@ pub(crate) fn full(state: &State, kind: Kind, gid: &str, depth: u32) -> Value {
                 "modified_at": ts(p.modified_at), "notes": "", "default_view": "list",
                 "public": true, "followers": [], "members": [],
                 "owner": reference(state, Kind::User, &state.owner, depth),
-                "team": null,
                 "workspace": reference(state, Kind::Workspace, &p.workspace, depth),
                 "permalink_url": format!("{web}/{gid}/list"),
             }),
@@ -180,11 +179,10 @@ pub(crate) fn full(state: &State, kind: Kind, gid: &str, depth: u32) -> Value {
                     .iter()
                     .map(|g| reference(state, Kind::User, g, depth))
                     .collect();
-                json!({
+                let mut v = json!({
                     "gid": gid, "resource_type": "task", "name": t.name,
                     "resource_subtype": t.resource_subtype,
                     "created_by": {"gid": t.created_by, "resource_type": "user"},
-                    "approval_status": if t.resource_subtype == "approval" { json!("pending") } else { Value::Null },
                     "assignee": opt_ref(state, Kind::User, t.assignee.as_ref(), depth),
                     "assignee_status": "inbox",
                     "completed": t.completed,
@@ -206,7 +204,11 @@ pub(crate) fn full(state: &State, kind: Kind, gid: &str, depth: u32) -> Value {
                     "parent": null,
                     "workspace": reference(state, Kind::Workspace, &t.workspace, depth),
                     "permalink_url": format!("{web}/0/{gid}/f"),
-                })
+                });
+                if t.resource_subtype == "approval" {
+                    v["approval_status"] = json!("pending");
+                }
+                v
             }
             None => Value::Null,
         },

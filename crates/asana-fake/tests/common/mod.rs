@@ -15,6 +15,8 @@ pub struct Exchange {
     /// Path relative to the base URL, without query.
     pub path: String,
     pub request: Option<Value>,
+    /// Whether the request selected fields with `opt_fields`.
+    pub opt_fields: bool,
     pub status: u16,
     pub response: Value,
 }
@@ -64,6 +66,7 @@ impl Client {
             method: method.to_string(),
             path: path.split('?').next().unwrap_or("").to_string(),
             request: body,
+            opt_fields: path.contains("opt_fields="),
             status,
             response: json.clone(),
         });
