@@ -1,0 +1,123 @@
+//! The command-line grammar.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use homechoice_tickets::{Priority, Status};
+
+/// Create, change and list tickets with the provider named in the config file.
+#[derive(Debug, Parser)]
+#[command(name = "ticket", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Config file [default: $TICKET_CONFIG, else ./config/config.yaml]
+    #[arg(long, global = true, value_name = "PATH", env = "TICKET_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Print the result as JSON on stdout (a list prints a JSON array)
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// One subcommand per operation, plus inspection commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a ticket (status NEW)
+    Create {
+        /// One-line summary
+        #[arg(long)]
+        subject: String,
+        /// Longer text
+        #[arg(long)]
+        description: Option<String>,
+        /// low, normal, high or urgent [default: normal]
+        #[arg(long)]
+        priority: Option<Priority>,
+        /// Who works on it
+        #[arg(long)]
+        assignee: Option<String>,
+    },
+    /// Change subject, description and/or priority
+    Update {
+        /// The ticket
+        guid: String,
+        /// New one-line summary
+        #[arg(long)]
+        subject: Option<String>,
+        /// New longer text
+        #[arg(long)]
+        description: Option<String>,
+        /// New priority
+        #[arg(long)]
+        priority: Option<Priority>,
+    },
+    /// Move a ticket to a status (NEW, TRIAGED, IN_PROGRESS, ON_HOLD, ESCALATED, RESOLVED, CLOSED, CANCELLED)
+    Status {
+        /// The ticket
+        guid: String,
+        /// The new status (any case; in-progress and "In Progress" work too)
+        status: Status,
+    },
+    /// Assign a ticket
+    Assign {
+        /// The ticket
+        guid: String,
+        /// Who works on it
+        who: String,
+    },
+    /// Add a comment
+    Comment {
+        /// The ticket
+        guid: String,
+        /// The comment
+        text: String,
+        /// Who wrote it
+        #[arg(long)]
+        author: Option<String>,
+    },
+    /// Show a ticket with its comments
+    Get {
+        /// The ticket
+        guid: String,
+    },
+    /// List tickets, newest first
+    List {
+        /// Only this status
+        #[arg(long)]
+        status: Option<Status>,
+        /// Only tickets assigned to WHO
+        #[arg(long, value_name = "WHO")]
+        assignee: Option<String>,
+        /// Only this priority
+        #[arg(long)]
+        priority: Option<Priority>,
+        /// At most N tickets [default: 50]
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Continue after the page that printed this cursor
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Move a ticket to CLOSED
+    Close {
+        /// The ticket
+        guid: String,
+    },
+    /// Move a ticket to RESOLVED
+    Resolve {
+        /// The ticket
+        guid: String,
+    },
+    /// Move a ticket to ESCALATED, optionally with a reason (kept as a comment)
+    Escalate {
+        /// The ticket
+        guid: String,
+        /// Why
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List the registered provider names
+    Providers,
+}

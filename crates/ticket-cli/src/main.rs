@@ -1,0 +1,213 @@
+//! `ticket`: the operators' command line over the configured [`TicketProvider`].
+//!
+//! Exit codes: 0 success; 2 bad usage or invalid input; 3 not found; 4 configuration;
+//! 5 backend unavailable or rate limited; 6 authentication or permission; 7 conflict or
+//! unsupported; 1 anything else. Errors are one line on stderr; nothing is written on error.
+
+mod cli;
+mod output;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use homechoice_tickets::{
+    get_provider, registered_names, Config, Error, ErrorKind, ListQuery, NewComment, NewTicket,
+    TicketProvider, TicketUpdate,
+};
+use serde::Serialize;
+
+use cli::{Cli, Command};
+
+/// The config file used when neither `--config` nor `$TICKET_CONFIG` is given.
+const DEFAULT_CONFIG: &str = "config/config.yaml";
+
+fn exit_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::InvalidInput => 2,
+        ErrorKind::NotFound => 3,
+        ErrorKind::Config => 4,
+        ErrorKind::Unavailable | ErrorKind::RateLimited => 5,
+        ErrorKind::Unauthenticated | ErrorKind::PermissionDenied => 6,
+        ErrorKind::Conflict | ErrorKind::Unsupported => 7,
+        _ => 1,
+    }
+}
+
+/// What a command prints: JSON on request, text otherwise.
+struct Printer {
+    json: bool,
+}
+
+impl Printer {
+    fn emit<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> Result<(), Error> {
+        let out = if self.json {
+            serde_json::to_string_pretty(value)
+                .map_err(|e| Error::internal(format!("cannot encode the result as JSON: {e}")))?
+        } else {
+            text()
+        };
+        let mut stdout = std::io::stdout().lock();
+        // A closed pipe (`ticket list | head`) is not an error worth a message.
+        match writeln!(stdout, "{out}").and_then(|_| stdout.flush()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(Error::internal(format!("cannot write to stdout: {e}")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn config_path(cli: &Cli) -> PathBuf {
+    cli.config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+}
+
+async fn provider(cli: &Cli) -> Result<Arc<dyn TicketProvider>, Error> {
+    let config = Config::load(config_path(cli))?;
+    get_provider(&config).await
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    let out = Printer { json: cli.json };
+    match &cli.command {
+        Command::Providers => {
+            let names = registered_names();
+            out.emit(&names, || names.join("\n"))
+        }
+        Command::Create {
+            subject,
+            description,
+            priority,
+            assignee,
+        } => {
+            let mut new = NewTicket::new(subject.clone());
+            if let Some(d) = description {
+                new = new.description(d.clone());
+            }
+            if let Some(p) = priority {
+                new = new.priority(*p);
+            }
+            if let Some(a) = assignee {
+                new = new.assignee(a.clone());
+            }
+            // Check input before touching the store, so bad input never opens or creates it.
+            new.validate()?;
+            let r = provider(&cli).await?.create(new).await?;
+            out.emit(&r, || output::operation("created", &r))
+        }
+        Command::Update {
+            guid,
+            subject,
+            description,
+            priority,
+        } => {
+            let changes = TicketUpdate {
+                subject: subject.clone(),
+                description: description.clone(),
+                priority: *priority,
+            };
+            changes.validate()?;
+            let r = provider(&cli).await?.update(guid, changes).await?;
+            out.emit(&r, || output::operation("updated", &r))
+        }
+        Command::Status { guid, status } => {
+            let r = provider(&cli).await?.change_status(guid, *status).await?;
+            out.emit(&r, || output::operation("moved", &r))
+        }
+        Command::Assign { guid, who } => {
+            homechoice_tickets::model::validate_assignee(who)?;
+            let r = provider(&cli).await?.assign(guid, who).await?;
+            out.emit(&r, || output::operation("assigned", &r))
+        }
+        Command::Comment { guid, text, author } => {
+            let mut c = NewComment::new(text.clone());
+            if let Some(a) = author {
+                c = c.author(a.clone());
+            }
+            c.validate()?;
+            let r = provider(&cli).await?.add_comment(guid, c).await?;
+            out.emit(&r, || output::operation("commented on", &r))
+        }
+        Command::Get { guid } => {
+            let t = provider(&cli).await?.get_ticket(guid).await?;
+            out.emit(&t, || output::details(&t).trim_end().to_string())
+        }
+        Command::List {
+            status,
+            assignee,
+            priority,
+            limit,
+            cursor,
+        } => {
+            let query = ListQuery {
+                status: *status,
+                assignee: assignee.clone(),
+                priority: *priority,
+                limit: *limit,
+                cursor: cursor.clone(),
+            };
+            query.validate()?;
+            let page = provider(&cli).await?.list_tickets(query).await?;
+            out.emit(&page.tickets, || output::table(&page.tickets))?;
+            if let Some(c) = &page.next_cursor {
+                eprintln!("more tickets: continue with --cursor {c}");
+            }
+            Ok(())
+        }
+        Command::Close { guid } => {
+            let r = provider(&cli).await?.close(guid).await?;
+            out.emit(&r, || output::operation("closed", &r))
+        }
+        Command::Resolve { guid } => {
+            let r = provider(&cli).await?.resolve(guid).await?;
+            out.emit(&r, || output::operation("resolved", &r))
+        }
+        Command::Escalate { guid, reason } => {
+            if let Some(r) = reason {
+                homechoice_tickets::model::validate_reason(r)?;
+            }
+            let r = provider(&cli)
+                .await?
+                .escalate(guid, reason.as_deref())
+                .await?;
+            out.emit(&r, || output::operation("escalated", &r))
+        }
+    }
+}
+
+fn init_logging() {
+    // Warnings (e.g. a change left pending for Asana) go to stderr; TICKET_LOG=debug for more.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TICKET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(exit_code(e.kind()))
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! The `ticket` binary end to end on the embedded SQLite store: every operation, JSON output,
+//! persistence across runs, and bad input that exits non-zero with one clear line and writes
+//! nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.yaml"),
+            "homechoice:\n  ticket:\n    provider: internal\n    database_url: tickets.db\n",
+        )
+        .unwrap();
+        Env { dir }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("config.yaml")
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("tickets.db")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        run_with_config(&self.config(), args)
+    }
+
+    /// Runs with `--json`, asserts success, parses stdout.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all);
+        assert!(
+            out.status.success(),
+            "ticket {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "ticket {args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    fn count(&self) -> usize {
+        self.json(&["list", "--limit", "1000"])
+            .as_array()
+            .unwrap()
+            .len()
+    }
+}
+
+fn run_with_config(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ticket"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("TICKET_CONFIG")
+        .env_remove("ASANA_ACCESS_TOKEN")
+        .output()
+        .unwrap()
+}
+
+/// Asserts a failure with `code`, one line on stderr containing every needle, nothing on stdout.
+#[track_caller]
+fn assert_fails(out: &Output, code: i32, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "exit code; stderr: {stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "stdout on error: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "stderr lacks {n:?}: {stderr}");
+    }
+}
+
+#[test]
+fn every_operation_works_and_persists_across_runs() {
+    let env = Env::new();
+    let created = env.json(&[
+        "create",
+        "--subject",
+        "Printer on fire",
+        "--description",
+        "smoke",
+        "--priority",
+        "high",
+        "--assignee",
+        "alice",
+    ]);
+    let guid = created["guid"].as_str().unwrap().to_string();
+    assert_eq!(created["status"], "NEW");
+    assert_eq!(created["provider"], "internal");
+
+    let r = env.json(&[
+        "update",
+        &guid,
+        "--subject",
+        "Printer still on fire",
+        "--priority",
+        "urgent",
+    ]);
+    assert_eq!(r["guid"], guid.as_str());
+    let r = env.json(&["status", &guid, "in progress"]);
+    assert_eq!(r["status"], "IN_PROGRESS");
+    let r = env.json(&["assign", &guid, "bob"]);
+    assert_eq!(r["assigned_to"], "bob");
+    let r = env.json(&[
+        "comment",
+        &guid,
+        "Called the user back.",
+        "--author",
+        "carol",
+    ]);
+    let comment = r["comment_guid"].as_str().unwrap().to_string();
+    let r = env.json(&["escalate", &guid, "--reason", "VIP customer"]);
+    assert_eq!(r["status"], "ESCALATED");
+    assert!(r["comment_guid"].is_string());
+    assert_eq!(env.json(&["resolve", &guid])["status"], "RESOLVED");
+    assert_eq!(env.json(&["close", &guid])["status"], "CLOSED");
+
+    // A new process reads everything back from the file.
+    let t = env.json(&["get", &guid]);
+    assert_eq!(t["subject"], "Printer still on fire");
+    assert_eq!(t["priority"], "urgent");
+    assert_eq!(t["assignee"], "bob");
+    assert_eq!(t["status"], "CLOSED");
+    assert_eq!(t["description"], "smoke");
+    let comments = t["comments"].as_array().unwrap();
+    assert_eq!(comments.len(), 2);
+    assert_eq!(comments[0]["comment_guid"], comment.as_str());
+    assert_eq!(comments[0]["author"], "carol");
+    assert!(comments[1]["body"]
+        .as_str()
+        .unwrap()
+        .contains("VIP customer"));
+
+    let listed = env.json(&["list", "--status", "closed"]);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["guid"], guid.as_str());
+    assert!(env
+        .json(&["list", "--status", "NEW"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn text_output_is_readable() {
+    let env = Env::new();
+    let out = env.run(&["create", "--subject", "Coffee machine leaks"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("created ") && text.contains("status NEW"),
+        "{text}"
+    );
+    let out = env.run(&["list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("GUID") && text.contains("SUBJECT") && text.contains("Coffee machine leaks"),
+        "{text}"
+    );
+    assert!(text.contains("1 ticket(s)"), "{text}");
+}
+
+#[test]
+fn list_pages_with_limit_and_cursor() {
+    let env = Env::new();
+    for i in 0..3 {
+        env.json(&["create", "--subject", &format!("T{i}")]);
+    }
+    let out = env.run(&["--json", "list", "--limit", "2"]);
+    assert!(out.status.success());
+    let page: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page.as_array().unwrap().len(), 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let cursor = stderr
+        .split("--cursor ")
+        .nth(1)
+        .expect("a cursor hint on stderr")
+        .trim();
+    let rest = env.json(&["list", "--limit", "2", "--cursor", cursor]);
+    assert_eq!(rest.as_array().unwrap().len(), 1);
+    assert_eq!(
+        rest[0]["subject"], "T0",
+        "newest first, so the oldest comes last"
+    );
+}
+
+#[test]
+fn bad_input_fails_clearly_and_writes_nothing() {
+    let env = Env::new();
+    // Before any ticket exists, a bad create must not even create the database file.
+    let out = env.run(&["create", "--subject", "   "]);
+    assert_fails(&out, 2, &["subject"]);
+    assert!(!env.db().exists(), "a rejected create created the database");
+
+    let guid = env.json(&["create", "--subject", "Keep me"])["guid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = env.json(&["get", &guid]);
+    let long = "x".repeat(201);
+    let cases: Vec<(Vec<&str>, i32, Vec<&str>)> = vec![
+        (vec!["create", "--subject", ""], 2, vec!["subject"]),
+        (vec!["create", "--subject", &long], 2, vec!["limit is 200"]),
+        (
+            vec!["create", "--subject", "ok", "--priority", "critical"],
+            2,
+            vec!["critical", "low, normal, high, urgent"],
+        ),
+        (
+            vec!["status", &guid, "done"],
+            2,
+            vec!["done", "IN_PROGRESS"],
+        ),
+        (vec!["update", &guid], 2, vec!["nothing to update"]),
+        (vec!["update", &guid, "--subject", " "], 2, vec!["subject"]),
+        (vec!["assign", &guid, ""], 2, vec!["assignee"]),
+        (vec!["comment", &guid, "  "], 2, vec!["comment"]),
+        (vec!["escalate", &guid, "--reason", ""], 2, vec!["reason"]),
+        (vec!["list", "--limit", "0"], 2, vec!["limit"]),
+        (vec!["get", "not-a-guid"], 2, vec!["not-a-guid"]),
+        (
+            vec!["get", "00000000-0000-7000-8000-000000000000"],
+            3,
+            vec!["no ticket"],
+        ),
+        (
+            vec!["close", "00000000-0000-7000-8000-000000000000"],
+            3,
+            vec!["no ticket"],
+        ),
+        (vec!["frobnicate"], 2, vec!["frobnicate"]),
+    ];
+    for (args, code, needles) in cases {
+        let out = env.run(&args);
+        assert_fails(&out, code, &needles);
+    }
+    assert_eq!(
+        env.json(&["get", &guid]),
+        before,
+        "a rejected command changed the ticket"
+    );
+    assert_eq!(env.count(), 1, "a rejected command created a ticket");
+}
+
+#[test]
+fn config_errors_name_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.yaml");
+    let cases = [
+        (
+            "homechoice:\n  ticket:\n    provder: internal\n",
+            vec!["provder", "line 3"],
+        ),
+        (
+            "homechoice:\n  ticket:\n    provider: jira\n",
+            vec!["unknown provider 'jira'", "internal"],
+        ),
+        (
+            "homechoice:\n  ticket:\n    provider: [x]\n",
+            vec!["homechoice.ticket.provider", "line 3"],
+        ),
+        ("homechoice:\n  ticket: [\n", vec!["config.yaml"]),
+    ];
+    for (text, needles) in cases {
+        std::fs::write(&cfg, text).unwrap();
+        let out = run_with_config(&cfg, &["create", "--subject", "x"]);
+        assert_fails(&out, 4, &needles);
+    }
+    let out = run_with_config(&dir.path().join("missing.yaml"), &["list"]);
+    assert_fails(&out, 4, &["missing.yaml"]);
+    assert!(!dir.path().join("tickets.db").exists());
+}
+
+#[test]
+fn config_comes_from_the_environment_when_no_flag_is_given() {
+    let env = Env::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_ticket"))
+        .args(["--json", "create", "--subject", "via env"])
+        .env("TICKET_CONFIG", env.config())
+        .current_dir(env.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.count(), 1);
+}
+
+#[test]
+fn providers_lists_the_registered_names() {
+    let env = Env::new();
+    let names = env.json(&["providers"]);
+    let names: Vec<&str> = names
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"internal"), "{names:?}");
+}
