@@ -40,12 +40,14 @@ pub const NAME: &str = "internal";
 #[doc(hidden)]
 pub mod bench_support {
     pub use crate::store::{
-        insert_history, new_guid, now_micros, schema, write_transaction, CommentRow,
-        DbConnection, NewHistoryRow, TicketRow, SQLITE_CONNECTION_PRAGMAS,
+        insert_history, new_guid, now_micros, schema, write_transaction, CommentRow, DbConnection,
+        NewHistoryRow, TicketRow, SQLITE_CONNECTION_PRAGMAS,
     };
 }
 
-fn build(ctx: BuildContext) -> BoxFuture<'static, ticket_provider_api::Result<Arc<dyn TicketProvider>>> {
+fn build(
+    ctx: BuildContext,
+) -> BoxFuture<'static, ticket_provider_api::Result<Arc<dyn TicketProvider>>> {
     Box::pin(async move {
         let provider = InternalProvider::from_config(ctx.config()).await?;
         Ok(Arc::new(provider) as Arc<dyn TicketProvider>)

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use ticket_provider_api::model::{validate_assignee, validate_reason};
 use ticket_provider_api::{
-    async_trait, Config, Error, ListQuery, NewComment, NewTicket, OperationResult, Operation,
+    async_trait, Config, Error, ListQuery, NewComment, NewTicket, Operation, OperationResult,
     Result, Status, TicketDetails, TicketPage, TicketProvider, TicketUpdate,
 };
 use tracing::Instrument;
@@ -138,12 +138,8 @@ impl InternalProvider {
 
     /// The number of schema migrations applied to the database.
     pub async fn applied_migrations(&self) -> Result<usize> {
-        self.run(
-            Operation::Other("doctor"),
-            None,
-            store::applied_migrations,
-        )
-        .await
+        self.run(Operation::Other("doctor"), None, store::applied_migrations)
+            .await
     }
 
     /// Checks a guid argument; its canonical form on success.
@@ -224,7 +220,9 @@ impl TicketProvider for InternalProvider {
             .map_err(|e| e.with_provider(NAME).with_operation(op))?;
         let outbox = self.inner.record_outbox;
         let row = self
-            .run(op, None, move |conn| store::create_ticket(conn, &ticket, outbox))
+            .run(op, None, move |conn| {
+                store::create_ticket(conn, &ticket, outbox)
+            })
             .await?;
         let mut res = self.result(&row).map_err(|e| self.wrap(e, op, None))?;
         res.assigned_to = row.assignee;
@@ -265,7 +263,9 @@ impl TicketProvider for InternalProvider {
                 move |conn| store::assign(conn, &guid, &assignee, outbox)
             })
             .await?;
-        let mut res = self.result(&row).map_err(|e| self.wrap(e, op, Some(&guid)))?;
+        let mut res = self
+            .result(&row)
+            .map_err(|e| self.wrap(e, op, Some(&guid)))?;
         res.assigned_to = row.assignee;
         Ok(res)
     }
@@ -283,7 +283,9 @@ impl TicketProvider for InternalProvider {
                 move |conn| store::add_comment(conn, &guid, &comment, outbox)
             })
             .await?;
-        let mut res = self.result(&row).map_err(|e| self.wrap(e, op, Some(&guid)))?;
+        let mut res = self
+            .result(&row)
+            .map_err(|e| self.wrap(e, op, Some(&guid)))?;
         res.comment_guid = Some(comment_guid);
         Ok(res)
     }

@@ -23,7 +23,9 @@ use crate::config::{Backend, DbTarget, StoreOptions};
 use crate::error::StoreError;
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-compile_error!("provider-internal needs at least one of the Cargo features `sqlite` and `postgres`");
+compile_error!(
+    "provider-internal needs at least one of the Cargo features `sqlite` and `postgres`"
+);
 
 /// The tables, as diesel sees them (the same on both backends).
 #[allow(missing_docs)]
@@ -422,7 +424,9 @@ where
 {
     match conn {
         #[cfg(feature = "sqlite")]
-        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
         #[cfg(feature = "postgres")]
         DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
     }
@@ -497,15 +501,18 @@ pub struct TicketRow {
 
 impl TicketRow {
     pub(crate) fn status(&self) -> Result<Status, StoreError> {
-        self.status
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("status {:?} of ticket {}", self.status, self.guid)))
+        self.status.parse().map_err(|_| {
+            StoreError::Corrupt(format!("status {:?} of ticket {}", self.status, self.guid))
+        })
     }
 
     pub(crate) fn into_ticket(self) -> Result<Ticket, StoreError> {
         let status = self.status()?;
         let priority: Priority = self.priority.parse().map_err(|_| {
-            StoreError::Corrupt(format!("priority {:?} of ticket {}", self.priority, self.guid))
+            StoreError::Corrupt(format!(
+                "priority {:?} of ticket {}",
+                self.priority, self.guid
+            ))
         })?;
         Ok(Ticket {
             created_at: from_micros(self.created_at)?,
@@ -841,7 +848,7 @@ pub(crate) fn assign(
             return Ok(row);
         }
         let now = now_micros();
-        let old = std::mem::replace(&mut row.assignee, Some(assignee.to_string()));
+        let old = row.assignee.replace(assignee.to_string());
         row.updated_at = now;
         diesel::update(data_ticket::table.find(guid))
             .set((
@@ -859,7 +866,14 @@ pub(crate) fn assign(
                 changed_at: now,
             },
         )?;
-        record_outbox(conn, outbox, guid, "assign", json!({ "assignee": assignee }), now)?;
+        record_outbox(
+            conn,
+            outbox,
+            guid,
+            "assign",
+            json!({ "assignee": assignee }),
+            now,
+        )?;
         Ok(row)
     })
 }

@@ -9,7 +9,10 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
-use ticket_provider_api::model::{check_line, check_text, MAX_ASSIGNEE_CHARS, MAX_COMMENT_CHARS, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS};
+use ticket_provider_api::model::{
+    check_line, check_text, MAX_ASSIGNEE_CHARS, MAX_COMMENT_CHARS, MAX_DESCRIPTION_CHARS,
+    MAX_SUBJECT_CHARS,
+};
 use ticket_provider_api::{Error, Operation, Priority, Result, Status};
 
 use crate::error::StoreError;
@@ -233,17 +236,21 @@ impl InternalProvider {
     /// Records a failed push: `attempts + 1` and the error text.
     pub async fn outbox_record_failure(&self, id: i64, error: &str) -> Result<()> {
         let error = error.to_string();
-        self.run(Operation::Other("outbox_record_failure"), None, move |conn| {
-            write_transaction(conn, |conn| {
-                diesel::update(data_sync_outbox::table.find(id))
-                    .set((
-                        data_sync_outbox::attempts.eq(data_sync_outbox::attempts + 1),
-                        data_sync_outbox::last_error.eq(&error),
-                    ))
-                    .execute(conn)
-            })?;
-            Ok(())
-        })
+        self.run(
+            Operation::Other("outbox_record_failure"),
+            None,
+            move |conn| {
+                write_transaction(conn, |conn| {
+                    diesel::update(data_sync_outbox::table.find(id))
+                        .set((
+                            data_sync_outbox::attempts.eq(data_sync_outbox::attempts + 1),
+                            data_sync_outbox::last_error.eq(&error),
+                        ))
+                        .execute(conn)
+                })?;
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -334,7 +341,8 @@ impl InternalProvider {
         let op = Operation::Other("sync_link_put");
         let guid = self.guid_arg(op, &link.ticket_guid)?;
         if let Some(g) = &link.asana_gid {
-            check_gid("asana_gid", g).map_err(|e| e.with_provider(crate::NAME).with_operation(op))?;
+            check_gid("asana_gid", g)
+                .map_err(|e| e.with_provider(crate::NAME).with_operation(op))?;
         }
         let mut row = LinkRow::from_link(&link);
         row.ticket_guid = guid.clone();
@@ -470,7 +478,11 @@ fn import_in_tx(
             let mut changes = TicketChanges::default();
             let mut history: Vec<(&str, Option<String>, Option<String>)> = Vec::new();
             if row.subject != remote.subject {
-                history.push(("subject", Some(row.subject.clone()), Some(remote.subject.clone())));
+                history.push((
+                    "subject",
+                    Some(row.subject.clone()),
+                    Some(remote.subject.clone()),
+                ));
                 changes.subject = Some(remote.subject.clone());
             }
             if row.description != remote.description {
@@ -482,7 +494,11 @@ fn import_in_tx(
                 changes.description = Some(remote.description.clone());
             }
             if row.status != remote.status.as_str() {
-                history.push(("status", Some(row.status.clone()), Some(remote.status.as_str().into())));
+                history.push((
+                    "status",
+                    Some(row.status.clone()),
+                    Some(remote.status.as_str().into()),
+                ));
                 changes.status = Some(remote.status.as_str().into());
             }
             if row.priority != remote.priority.as_str() {

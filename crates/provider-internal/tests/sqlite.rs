@@ -1,0 +1,103 @@
+//! The internal provider on SQLite files (each test its own temporary file).
+#![cfg(feature = "sqlite")]
+
+mod common;
+
+use provider_internal::{Backend, InternalProvider, StoreOptions};
+use ticket_provider_api::{Config, ErrorKind, TicketSettings};
+
+fn db() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("tickets.db").display());
+    (dir, url)
+}
+
+macro_rules! sqlite_test {
+    ($name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            let (_dir, url) = db();
+            common::$name(&url).await;
+        }
+    };
+}
+
+sqlite_test!(behaviour_suite);
+sqlite_test!(every_operation_and_history);
+sqlite_test!(invalid_input_writes_nothing);
+sqlite_test!(pagination_under_concurrent_inserts);
+sqlite_test!(concurrency_16x200);
+sqlite_test!(two_providers_and_reopen);
+sqlite_test!(outbox_and_sync_support);
+sqlite_test!(import_remote);
+
+#[tokio::test]
+async fn in_memory_database_works() {
+    let p = InternalProvider::open("sqlite://:memory:", StoreOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(p.backend(), Backend::Sqlite);
+    use ticket_provider_api::{NewTicket, TicketProvider};
+    let g = p.create(NewTicket::new("mem")).await.unwrap().guid;
+    assert_eq!(p.get_ticket(&g).await.unwrap().ticket.subject, "mem");
+}
+
+#[tokio::test]
+async fn unopenable_database_is_unavailable_and_names_the_url() {
+    let err = InternalProvider::open(
+        "sqlite:///nonexistent-dir/sub/t.db",
+        StoreOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(err.is_temporary());
+    assert!(
+        err.to_string().contains("/nonexistent-dir/sub/t.db"),
+        "{err}"
+    );
+}
+
+#[cfg(not(feature = "postgres"))]
+#[tokio::test]
+async fn postgres_url_without_the_feature_is_a_config_error() {
+    let err = InternalProvider::open("postgres://u:secret@h/db", StoreOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains("postgres"), "{err}");
+    assert!(!err.to_string().contains("secret"), "{err}");
+}
+
+#[tokio::test]
+async fn from_config_registry_and_doctor() {
+    let (dir, url) = db();
+    let cfg = Config::new(TicketSettings {
+        database_url: Some(url.clone()),
+        database_pool_size: Some(3),
+        ..Default::default()
+    });
+    let p = InternalProvider::from_config(&cfg).await.unwrap();
+    assert!(format!("{p:?}").contains("pool_size: 3"));
+    let d = ticket_provider_api::find_descriptor(provider_internal::NAME).unwrap();
+    assert_eq!(d.crate_name, "provider-internal");
+    let built = ticket_provider_api::get_provider(&cfg).await.unwrap();
+    use ticket_provider_api::{NewTicket, TicketProvider};
+    assert_eq!(
+        built
+            .create(NewTicket::new("via registry"))
+            .await
+            .unwrap()
+            .provider,
+        "internal"
+    );
+    let checks = (d.doctor.unwrap())(ticket_provider_api::BuildContext::new(cfg)).await;
+    assert!(checks.iter().all(|c| c.ok), "{checks:?}");
+    assert!(checks[0].detail.contains("sqlite"), "{checks:?}");
+    let bad = Config::new(TicketSettings {
+        database_url: Some(format!("{}/missing/t.db", dir.path().display())),
+        ..Default::default()
+    });
+    let checks = (d.doctor.unwrap())(ticket_provider_api::BuildContext::new(bad)).await;
+    assert!(!checks[0].ok && checks[0].fix.is_some(), "{checks:?}");
+}
