@@ -1,0 +1,79 @@
+//! Shared helpers of the integration tests: a fake Asana on loopback and providers for it.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use asana_fake::{FakeAsana, FakeOptions, RecordedRequest};
+use provider_asana::{AsanaProvider, AsanaSettings, RetryPolicy};
+use ticket_provider_api::{
+    build_provider, BuildContext, Config, SecretString, TicketProvider, ASANA_TOKEN_ENV,
+};
+
+/// The token every test fake accepts.
+pub const TOKEN: &str = "tok-provider-asana-test-0123456789";
+
+/// A fake Asana accepting [`TOKEN`].
+pub async fn fake() -> FakeAsana {
+    fake_with_token(TOKEN).await
+}
+
+/// A fake Asana accepting `token`.
+pub async fn fake_with_token(token: &str) -> FakeAsana {
+    FakeAsana::start(FakeOptions {
+        token: Some(token.into()),
+        rate_limit_per_minute: None,
+    })
+    .await
+    .expect("start the fake")
+}
+
+/// Settings for `fake` with fast retries.
+pub fn settings(fake: &FakeAsana) -> AsanaSettings {
+    let mut s = AsanaSettings::new(
+        fake.base_url(),
+        fake.project_gid(),
+        SecretString::new(fake.token()),
+    );
+    s.retry = RetryPolicy::fast();
+    s
+}
+
+/// A provider for `fake` with fast retries.
+pub fn provider(fake: &FakeAsana) -> AsanaProvider {
+    AsanaProvider::new(settings(fake)).expect("build the provider")
+}
+
+/// The YAML config selecting the asana provider for `fake`.
+pub fn config(fake: &FakeAsana) -> Config {
+    Config::parse(
+        &format!(
+            "homechoice:\n  ticket:\n    provider: asana\n    asana_project: \"{}\"\n    asana_base_url: \"{}\"\n",
+            fake.project_gid(),
+            fake.base_url()
+        ),
+        "test",
+    )
+    .expect("config")
+}
+
+/// The provider built through the registry, the way applications get it.
+pub async fn registry_provider(fake: &FakeAsana, token: &str) -> Arc<dyn TicketProvider> {
+    build_provider(BuildContext::new(config(fake)).with_env(ASANA_TOKEN_ENV, Some(token.into())))
+        .await
+        .expect("build through the registry")
+}
+
+/// The requests recorded since the last clear, as `"METHOD /path"` below `/api/1.0`.
+pub fn calls(fake: &FakeAsana) -> Vec<String> {
+    fake.requests().iter().map(describe).collect()
+}
+
+/// `"METHOD /path"` below `/api/1.0`.
+pub fn describe(r: &RecordedRequest) -> String {
+    format!(
+        "{} {}",
+        r.method,
+        r.path.strip_prefix("/api/1.0").unwrap_or(&r.path)
+    )
+}
