@@ -1,0 +1,212 @@
+//! How many requests each operation costs once sections and tags are cached.
+
+mod common;
+
+use ticket_provider_api::{
+    ListQuery, NewComment, NewTicket, Priority, Status, TicketProvider, TicketUpdate,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_cost_the_documented_number_of_requests() {
+    let fake = common::fake().await;
+    let alice = "alice@example.com";
+    fake.add_user("Alice", alice);
+    let p = common::provider(&fake);
+
+    // Warm the cache: creates every section and tag once.
+    let warm = p
+        .create(NewTicket::new("warm").priority(Priority::Low))
+        .await
+        .unwrap();
+    for s in Status::ALL {
+        p.change_status(&warm.guid, s).await.unwrap();
+    }
+    for pr in Priority::ALL {
+        p.update(
+            &warm.guid,
+            TicketUpdate {
+                priority: Some(pr),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    fake.clear_requests();
+
+    let r = p
+        .create(
+            NewTicket::new("Printer on fire")
+                .description("smoke")
+                .priority(Priority::High)
+                .assignee(alice),
+        )
+        .await
+        .unwrap();
+    assert_eq!(common::calls(&fake), ["POST /tasks"], "create");
+    let created = fake.requests();
+    assert!(
+        created[0].query.as_deref().unwrap_or("").contains("opt_fields"),
+        "create asks for opt_fields"
+    );
+    let snap = fake
+        .project_tasks(&fake.project_gid())
+        .into_iter()
+        .find(|t| t.gid == r.guid)
+        .unwrap();
+    assert_eq!(snap.section_name.as_deref(), Some("New"));
+    assert_eq!(snap.tag_names, ["priority:high"]);
+    assert!(snap.assignee_gid.is_some());
+
+    for (label, status) in [
+        ("to in progress", Status::InProgress),
+        ("to resolved (terminal)", Status::Resolved),
+        ("back to triaged", Status::Triaged),
+    ] {
+        fake.clear_requests();
+        p.change_status(&r.guid, status).await.unwrap();
+        assert_eq!(common::calls(&fake), ["POST /batch"], "change_status {label}");
+        let snap = fake
+            .project_tasks(&fake.project_gid())
+            .into_iter()
+            .find(|t| t.gid == r.guid)
+            .unwrap();
+        assert_eq!(snap.completed, status.is_terminal(), "{label}");
+    }
+
+    fake.clear_requests();
+    p.close(&r.guid).await.unwrap();
+    assert_eq!(common::calls(&fake), ["POST /batch"], "close");
+
+    fake.clear_requests();
+    let a = p.assign(&r.guid, alice).await.unwrap();
+    assert_eq!(a.assigned_to.as_deref(), Some(alice));
+    assert_eq!(common::calls(&fake), [format!("PUT /tasks/{}", r.guid)], "assign");
+
+    fake.clear_requests();
+    let c = p
+        .add_comment(&r.guid, NewComment::new("called back").author("Dana"))
+        .await
+        .unwrap();
+    assert_eq!(c.status, Status::Closed);
+    assert_eq!(
+        common::calls(&fake),
+        [format!("POST /tasks/{}/stories", r.guid)],
+        "add_comment"
+    );
+
+    fake.clear_requests();
+    let t = p.get_ticket(&r.guid).await.unwrap();
+    assert_eq!(common::calls(&fake), ["POST /batch"], "get_ticket");
+    assert_eq!(t.ticket.status, Status::Closed);
+    assert_eq!(t.ticket.priority, Priority::High);
+    assert_eq!(t.ticket.assignee.as_deref(), Some(alice));
+    assert_eq!(t.comments.len(), 1);
+    assert_eq!(t.comments[0].body, "called back");
+    assert_eq!(t.comments[0].author.as_deref(), Some("Dana"));
+    assert_eq!(t.comments[0].comment_guid, c.comment_guid.unwrap());
+
+    fake.clear_requests();
+    p.update(
+        &r.guid,
+        TicketUpdate {
+            subject: Some("Printer still on fire".into()),
+            priority: Some(Priority::Urgent),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        common::calls(&fake),
+        [format!("GET /tasks/{}", r.guid), "POST /batch".to_string()],
+        "update"
+    );
+
+    fake.clear_requests();
+    p.escalate(&r.guid, Some("VIP")).await.unwrap();
+    assert_eq!(
+        common::calls(&fake),
+        ["POST /batch".to_string(), format!("POST /tasks/{}/stories", r.guid)],
+        "escalate with a reason"
+    );
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_costs_one_request_per_hundred_tasks() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    // 250 tasks: 3 pages.
+    for i in 0..250 {
+        let pr = if i % 5 == 0 { Priority::Urgent } else { Priority::Normal };
+        p.create(NewTicket::new(format!("t{i}")).priority(pr))
+            .await
+            .unwrap();
+    }
+    let first = p.create(NewTicket::new("on hold")).await.unwrap();
+    p.change_status(&first.guid, Status::OnHold).await.unwrap();
+
+    fake.clear_requests();
+    let page = p
+        .list_tickets(ListQuery {
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.tickets.len(), 251);
+    assert!(page.next_cursor.is_none());
+    let calls = common::calls(&fake);
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert!(calls
+        .iter()
+        .all(|c| c == &format!("GET /projects/{}/tasks", fake.project_gid())));
+    assert!(fake
+        .requests()
+        .iter()
+        .all(|r| r.query.as_deref().unwrap_or("").contains("limit=100")));
+    // Newest first.
+    assert!(page
+        .tickets
+        .windows(2)
+        .all(|w| w[0].created_at >= w[1].created_at));
+
+    fake.clear_requests();
+    let urgent = p
+        .list_tickets(ListQuery {
+            priority: Some(Priority::Urgent),
+            limit: Some(20),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(urgent.tickets.len(), 20);
+    assert!(urgent.tickets.iter().all(|t| t.priority == Priority::Urgent));
+    assert_eq!(common::calls(&fake).len(), 3, "client-side filter, same reads");
+    let rest = p
+        .list_tickets(ListQuery {
+            priority: Some(Priority::Urgent),
+            limit: Some(1000),
+            cursor: urgent.next_cursor.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rest.tickets.len(), 50 - 20);
+
+    fake.clear_requests();
+    let held = p
+        .list_tickets(ListQuery {
+            status: Some(Status::OnHold),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(held.tickets.len(), 1);
+    assert_eq!(held.tickets[0].guid, first.guid);
+    let calls = common::calls(&fake);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0].starts_with("GET /sections/"), "{calls:?}");
+    fake.shutdown().await;
+}
