@@ -1190,7 +1190,7 @@ fn events(state: &mut State, req: &ApiRequest) -> Res {
     let mut next = state.events.len();
     let mut has_more = false;
     for (i, e) in state.events.iter().enumerate().skip(pos) {
-        if !e.scopes.iter().any(|s| *s == resource) {
+        if !e.scopes.contains(&resource) {
             continue;
         }
         if data.len() == EVENTS_PAGE {

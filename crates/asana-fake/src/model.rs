@@ -226,14 +226,12 @@ impl State {
         g.to_string()
     }
 
-    /// The current time, strictly increasing by at least one millisecond per
-    /// call so that `modified_since` comparisons are deterministic.
+    /// The current time in whole milliseconds, never earlier than a time
+    /// handed out before (so timestamps are monotonic even if the clock steps).
     pub(crate) fn now(&mut self) -> DateTime<Utc> {
         let now = Utc::now();
-        let min = self.last_time + chrono::Duration::milliseconds(1);
-        let t = if now > min { now } else { min };
-        // Truncate to millis so the rendered value round-trips.
-        let t = DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t);
+        let now = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
+        let t = now.max(self.last_time);
         self.last_time = t;
         t
     }

@@ -278,10 +278,19 @@ async fn handle(
     if let Some((status, retry, false)) = fail {
         return (error_resp(status, fault_message(status)), retry);
     }
-    let query: Vec<(String, String)> = match serde_urlencoded::from_str(query.unwrap_or("")) {
+    let mut query: Vec<(String, String)> = match serde_urlencoded::from_str(query.unwrap_or("")) {
         Ok(q) => q,
         Err(_) => return (error_resp(400, "Could not parse the query string"), None),
     };
+    // JSON bodies may carry options beside `data`: {"options": {"fields": [..]}}.
+    if let Body::Json(v) = &body {
+        if let Some(fields) = v.pointer("/options/fields").and_then(Value::as_array) {
+            if !query.iter().any(|(k, _)| k == "opt_fields") {
+                let names: Vec<&str> = fields.iter().filter_map(Value::as_str).collect();
+                query.push(("opt_fields".into(), names.join(",")));
+            }
+        }
+    }
     let req = ApiRequest {
         method: method.to_string(),
         path: rel,

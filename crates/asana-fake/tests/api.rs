@@ -121,6 +121,15 @@ async fn task_lifecycle() {
     assert_eq!(up["data"]["completed_at"], Value::Null);
     assert_eq!(up["data"]["assignee"], Value::Null);
 
+    // Options may also travel in the body beside `data`.
+    let (_, sel) = c
+        .put(
+            &format!("/tasks/{t}"),
+            json!({"data": {"notes": "n2"}, "options": {"fields": ["notes"]}}),
+        )
+        .await;
+    assert_eq!(sel["data"], json!({"gid": t, "notes": "n2"}));
+
     // Create-only fields are rejected on update.
     let (s, e) = c
         .put(&format!("/tasks/{t}"), json!({"data": {"projects": [p]}}))
@@ -452,6 +461,8 @@ async fn task_queries_and_pagination() {
     let ws = c.fake.workspace_gid();
     let mut all = Vec::new();
     for i in 0..5 {
+        // Distinct milliseconds, so modified_since below is exact.
+        tokio::time::sleep(Duration::from_millis(3)).await;
         all.push(c.task(&format!("t{i}")).await);
     }
     // Paginate with limit=2.
