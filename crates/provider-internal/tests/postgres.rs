@@ -1,0 +1,126 @@
+//! The internal provider on PostgreSQL. Each test creates its own database through the admin
+//! URL in `TICKET_TEST_POSTGRES_URL` and drops it afterwards, so tests run in parallel.
+//! Without that variable the tests are skipped, unless `CI` is set, where they fail.
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use provider_internal::{Backend, InternalProvider, StoreOptions};
+use ticket_provider_api::ErrorKind;
+
+/// A fresh database, dropped on drop.
+struct TestDb {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl TestDb {
+    fn create() -> Option<TestDb> {
+        let Ok(admin) = std::env::var("TICKET_TEST_POSTGRES_URL") else {
+            if std::env::var_os("CI").is_some() {
+                panic!("TICKET_TEST_POSTGRES_URL must be set when CI is set");
+            }
+            println!("skipped: TICKET_TEST_POSTGRES_URL not set");
+            return None;
+        };
+        let name = format!("internal_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = diesel::PgConnection::establish(&admin).expect("connect to admin URL");
+        conn.batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create test database");
+        let url = with_database(&admin, &name);
+        Some(TestDb { admin, name, url })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin) {
+            let _ = conn.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// `admin` with its database name replaced by `name`.
+fn with_database(admin: &str, name: &str) -> String {
+    let (base, query) = match admin.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (admin, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{host_part}/{name}?{q}"),
+        None => format!("{host_part}/{name}"),
+    }
+}
+
+macro_rules! pg_test {
+    ($name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            let Some(db) = TestDb::create() else { return };
+            common::$name(&db.url).await;
+        }
+    };
+}
+
+pg_test!(behaviour_suite);
+pg_test!(every_operation_and_history);
+pg_test!(invalid_input_writes_nothing);
+pg_test!(pagination_under_concurrent_inserts);
+pg_test!(concurrency_16x200);
+pg_test!(two_providers_and_reopen);
+pg_test!(outbox_and_sync_support);
+pg_test!(import_remote);
+
+#[tokio::test]
+async fn backend_is_postgres_and_debug_hides_the_password() {
+    let Some(db) = TestDb::create() else { return };
+    let p = common::open(&db.url).await;
+    assert_eq!(p.backend(), Backend::Postgres);
+    let with_pw = db.url.replacen("://", "://postgres:hunter2@", 1);
+    let with_pw = if db.url.contains('@') {
+        db.url.clone()
+    } else {
+        with_pw
+    };
+    if let Ok(p) = InternalProvider::open(&with_pw, StoreOptions::default()).await {
+        assert!(!format!("{p:?}").contains("hunter2"));
+    }
+}
+
+#[tokio::test]
+async fn unreachable_server_is_unavailable_without_password() {
+    if TestDb::create().is_none() {
+        return;
+    }
+    let err = InternalProvider::open(
+        "postgres://someone:hunter2@127.0.0.1:1/nothing",
+        StoreOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(err.is_temporary());
+    let msg = format!("{err} {err:?}");
+    assert!(!msg.contains("hunter2"), "{msg}");
+    assert!(msg.contains("127.0.0.1:1"), "{msg}");
+}
+
+#[test]
+fn database_name_is_replaced() {
+    assert_eq!(
+        with_database("postgres://u@h:5/postgres?sslmode=disable", "x"),
+        "postgres://u@h:5/x?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://u@h:5", "x"), "postgres://u@h:5/x");
+}
