@@ -1,0 +1,242 @@
+//! Rate limits, server errors, timeouts and authentication failures against the fake.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use asana_fake::Fault;
+use provider_asana::AsanaProvider;
+use ticket_provider_api::{
+    build_provider, BuildContext, Config, ErrorKind, ListQuery, NewTicket, TicketProvider,
+    ASANA_TOKEN_ENV,
+};
+
+fn fault(method: &str, prefix: &str, status: u16, count: u32) -> Fault {
+    Fault {
+        method: Some(method.into()),
+        path_prefix: Some(format!("/api/1.0{prefix}")),
+        status: Some(status),
+        count,
+        retry_after: None,
+        delay_ms: None,
+        after_apply: false,
+    }
+}
+
+fn count(fake: &asana_fake::FakeAsana, call: &str) -> usize {
+    common::calls(fake).iter().filter(|c| *c == call).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_waits_for_retry_after_then_retries() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    let r = p.create(NewTicket::new("limited")).await.unwrap();
+
+    fake.clear_requests();
+    fake.add_fault(Fault {
+        retry_after: Some(1),
+        ..fault("POST", "/batch", 429, 1)
+    });
+    let started = Instant::now();
+    let t = p.get_ticket(&r.guid).await.unwrap();
+    assert_eq!(t.ticket.guid, r.guid);
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "Retry-After not honoured: {:?}",
+        started.elapsed()
+    );
+    let statuses: Vec<u16> = fake.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [429, 200]);
+
+    // A 429 on a create was a rejection: retrying it is safe and creates one task.
+    fake.clear_requests();
+    fake.add_fault(Fault {
+        retry_after: Some(0),
+        ..fault("POST", "/tasks", 429, 2)
+    });
+    let before = fake.project_tasks(&fake.project_gid()).len();
+    p.create(NewTicket::new("after 429")).await.unwrap();
+    assert_eq!(count(&fake, "POST /tasks"), 3);
+    assert_eq!(fake.project_tasks(&fake.project_gid()).len(), before + 1);
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_rate_limit_ends_as_rate_limited() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    p.list_tickets(ListQuery::default()).await.unwrap();
+    fake.add_fault(Fault {
+        retry_after: Some(0),
+        ..fault("GET", "/projects", 429, 1000)
+    });
+    let err = p.list_tickets(ListQuery::default()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+    assert!(err.is_temporary());
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_are_retried_for_reads_and_puts() {
+    let fake = common::fake().await;
+    fake.add_user("Alice", "alice@example.com");
+    let p = common::provider(&fake);
+    let r = p.create(NewTicket::new("flaky")).await.unwrap();
+
+    fake.clear_requests();
+    fake.add_fault(fault("GET", "/projects", 500, 2));
+    p.list_tickets(ListQuery::default()).await.unwrap();
+    let statuses: Vec<u16> = fake.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [500, 500, 200]);
+
+    fake.clear_requests();
+    fake.add_fault(fault("PUT", "/tasks/", 503, 2));
+    let a = p.assign(&r.guid, "alice@example.com").await.unwrap();
+    assert_eq!(a.assigned_to.as_deref(), Some("alice@example.com"));
+    assert_eq!(count(&fake, &format!("PUT /tasks/{}", r.guid)), 3);
+
+    // Batches hold only idempotent actions: retried too.
+    fake.clear_requests();
+    fake.add_fault(fault("POST", "/batch", 502, 1));
+    p.get_ticket(&r.guid).await.unwrap();
+    assert_eq!(count(&fake, "POST /batch"), 2);
+
+    // Retries give up: Unavailable, temporary.
+    fake.add_fault(fault("GET", "/projects", 500, 100));
+    let err = p.list_tickets(ListQuery::default()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_temporary());
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_create_is_not_repeated() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    p.create(NewTicket::new("warm")).await.unwrap();
+
+    for after_apply in [false, true] {
+        fake.clear_requests();
+        let before = fake.project_tasks(&fake.project_gid()).len();
+        fake.add_fault(Fault {
+            after_apply,
+            ..fault("POST", "/tasks", 500, 3)
+        });
+        let err = p.create(NewTicket::new("maybe created")).await.unwrap_err();
+        fake.clear_faults();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert!(err.is_temporary());
+        assert!(err.to_string().contains("not repeated"), "{err}");
+        assert_eq!(count(&fake, "POST /tasks"), 1, "after_apply {after_apply}");
+        let after = fake.project_tasks(&fake.project_gid()).len();
+        assert_eq!(after, before + usize::from(after_apply));
+    }
+
+    // A comment is a create too.
+    let r = p.create(NewTicket::new("commented")).await.unwrap();
+    fake.clear_requests();
+    fake.add_fault(fault("POST", &format!("/tasks/{}/stories", r.guid), 503, 3));
+    let err = p
+        .add_comment(&r.guid, ticket_provider_api::NewComment::new("hi"))
+        .await
+        .unwrap_err();
+    fake.clear_faults();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert_eq!(count(&fake, &format!("POST /tasks/{}/stories", r.guid)), 1);
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_create_is_not_repeated() {
+    let fake = common::fake().await;
+    let mut s = common::settings(&fake);
+    s.timeout = Duration::from_millis(300);
+    let p = AsanaProvider::new(s).unwrap();
+    p.create(NewTicket::new("warm")).await.unwrap();
+    fake.clear_requests();
+    fake.add_fault(Fault {
+        delay_ms: Some(1500),
+        ..fault("POST", "/tasks", 0, 5)
+    });
+    let before = fake.project_tasks(&fake.project_gid()).len();
+    let started = Instant::now();
+    let err = p.create(NewTicket::new("slow")).await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_temporary());
+    // One attempt of 300 ms, not two or more.
+    assert!(elapsed < Duration::from_millis(550), "{elapsed:?}");
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    // The fake drops a request whose client went away, so it may not even be logged.
+    assert!(count(&fake, "POST /tasks") <= 1);
+    assert!(fake.project_tasks(&fake.project_gid()).len() <= before + 1);
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_and_permission_errors_map_to_their_kinds() {
+    let fake = common::fake().await;
+    let p = common::registry_provider(&fake, "wrong-token").await;
+    let err = p.list_tickets(ListQuery::default()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{err}");
+    assert!(err.to_string().contains(ASANA_TOKEN_ENV), "{err}");
+    assert!(!err.is_temporary());
+
+    let p = common::provider(&fake);
+    p.list_tickets(ListQuery::default()).await.unwrap();
+    for (status, kind) in [
+        (403, ErrorKind::PermissionDenied),
+        (402, ErrorKind::Unsupported),
+        (404, ErrorKind::NotFound),
+    ] {
+        fake.add_fault(fault("GET", "/projects", status, 1));
+        let err = p.list_tickets(ListQuery::default()).await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{status}: {err}");
+    }
+    let err = p.create(NewTicket::new("x").assignee("nobody@example.com")).await;
+    let err = err.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("nobody@example.com"), "{err}");
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn missing_project_or_token_is_a_config_error() {
+    let cfg = Config::parse(
+        "homechoice:\n  ticket:\n    provider: asana\n    asana_base_url: \"http://127.0.0.1:9/api/1.0\"\n",
+        "test",
+    )
+    .unwrap();
+    let err = build_provider(BuildContext::new(cfg).with_env(ASANA_TOKEN_ENV, Some("t".into())))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains("asana_project"), "{err}");
+
+    let cfg = Config::parse(
+        "homechoice:\n  ticket:\n    provider: asana\n    asana_project: \"123\"\n    asana_base_url: \"http://127.0.0.1:9/api/1.0\"\n",
+        "test",
+    )
+    .unwrap();
+    let err = build_provider(BuildContext::new(cfg).with_env(ASANA_TOKEN_ENV, None))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains(ASANA_TOKEN_ENV), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_server_is_unavailable() {
+    // Port 9 (discard) on loopback: nothing listens there in the test environment.
+    let mut s = provider_asana::AsanaSettings::new(
+        "http://127.0.0.1:9/api/1.0",
+        "123",
+        ticket_provider_api::SecretString::new("t"),
+    );
+    s.retry = provider_asana::RetryPolicy::fast();
+    let p = AsanaProvider::new(s).unwrap();
+    let err = p.get_ticket("1").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_temporary());
+}
