@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use axum::body::to_bytes;
+use axum::body::{to_bytes, Bytes};
 use axum::extract::{Request, State as AxState};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -42,9 +42,22 @@ pub(crate) fn router(shared: Shared) -> Router {
         .with_state(shared)
 }
 
-async fn add_fault(AxState(s): AxState<Shared>, Json(f): Json<Fault>) -> StatusCode {
-    lock(&s).faults.push(f);
-    StatusCode::NO_CONTENT
+/// Parses a control-API JSON body regardless of its content type.
+fn control_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Box<Response>> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let body = api::error_body(400, &format!("Invalid control request: {e}"));
+        Box::new((StatusCode::BAD_REQUEST, Json(body)).into_response())
+    })
+}
+
+async fn add_fault(AxState(s): AxState<Shared>, bytes: Bytes) -> Response {
+    match control_body::<Fault>(&bytes) {
+        Ok(f) => {
+            lock(&s).faults.push(f);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(r) => *r,
+    }
 }
 
 async fn clear_faults(AxState(s): AxState<Shared>) -> StatusCode {
@@ -57,11 +70,16 @@ struct RateLimitBody {
     per_minute: Option<u32>,
 }
 
-async fn set_rate_limit(AxState(s): AxState<Shared>, Json(b): Json<RateLimitBody>) -> StatusCode {
-    let mut st = lock(&s);
-    st.rate_limit = b.per_minute;
-    st.rate_windows.clear();
-    StatusCode::NO_CONTENT
+async fn set_rate_limit(AxState(s): AxState<Shared>, bytes: Bytes) -> Response {
+    match control_body::<RateLimitBody>(&bytes) {
+        Ok(b) => {
+            let mut st = lock(&s);
+            st.rate_limit = b.per_minute;
+            st.rate_windows.clear();
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(r) => *r,
+    }
 }
 
 #[derive(Deserialize)]
@@ -69,9 +87,14 @@ struct LatencyBody {
     delay_ms: u64,
 }
 
-async fn set_latency(AxState(s): AxState<Shared>, Json(b): Json<LatencyBody>) -> StatusCode {
-    lock(&s).latency = Duration::from_millis(b.delay_ms);
-    StatusCode::NO_CONTENT
+async fn set_latency(AxState(s): AxState<Shared>, bytes: Bytes) -> Response {
+    match control_body::<LatencyBody>(&bytes) {
+        Ok(b) => {
+            lock(&s).latency = Duration::from_millis(b.delay_ms);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(r) => *r,
+    }
 }
 
 async fn list_requests(AxState(s): AxState<Shared>) -> Json<Vec<RecordedRequest>> {
@@ -89,9 +112,14 @@ struct UserBody {
     email: String,
 }
 
-async fn add_user(AxState(s): AxState<Shared>, Json(b): Json<UserBody>) -> Response {
-    let gid = lock(&s).add_user(&b.name, &b.email);
-    (StatusCode::CREATED, Json(json!({ "gid": gid }))).into_response()
+async fn add_user(AxState(s): AxState<Shared>, bytes: Bytes) -> Response {
+    match control_body::<UserBody>(&bytes) {
+        Ok(b) => {
+            let gid = lock(&s).add_user(&b.name, &b.email);
+            (StatusCode::CREATED, Json(json!({ "gid": gid }))).into_response()
+        }
+        Err(r) => *r,
+    }
 }
 
 /// Turns an API answer into an HTTP response.

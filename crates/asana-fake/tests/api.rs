@@ -667,6 +667,15 @@ async fn faults() {
     let (s, _) = c.get("/users/me").await;
     assert_eq!(s, 502);
     c.http.delete(c.control("/faults")).send().await.unwrap();
+    // Control bodies are read as JSON whatever the content type; junk is a 400.
+    let r = c
+        .http
+        .post(c.control("/faults"))
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
     let (s, _) = c.get("/users/me").await;
     assert_eq!(s, 200);
     c.fake.add_fault(Fault {
