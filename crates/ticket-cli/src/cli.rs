@@ -118,6 +118,13 @@ pub enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Every recorded change of a ticket, oldest first (internal store: `internal` and `sync`)
+    History {
+        /// The ticket
+        guid: String,
+    },
+    /// Check the configured provider: config, database, token, project, sections, tags
+    Doctor,
     /// List the registered provider names
     Providers,
 }

@@ -13,9 +13,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+#[cfg(feature = "provider-internal")]
+use homechoice_tickets::provider_internal::{HistoryEntry, InternalProvider};
 use homechoice_tickets::{
-    get_provider, registered_names, Config, Error, ErrorKind, ListQuery, NewComment, NewTicket,
-    TicketProvider, TicketUpdate,
+    find_descriptor, get_provider, registered_names, BuildContext, Check, Config, Error, ErrorKind,
+    ListQuery, NewComment, NewTicket, TicketProvider, TicketUpdate,
 };
 use serde::Serialize;
 
@@ -74,6 +76,12 @@ async fn provider(cli: &Cli) -> Result<Arc<dyn TicketProvider>, Error> {
 async fn run(cli: Cli) -> Result<(), Error> {
     let out = Printer { json: cli.json };
     match &cli.command {
+        Command::History { guid } => {
+            let config = Config::load(config_path(&cli))?;
+            let entries = history(&config, guid).await?;
+            out.emit(&entries, || output::history(&entries))
+        }
+        Command::Doctor => doctor(&cli, &out).await,
         Command::Providers => {
             let names = registered_names();
             out.emit(&names, || names.join("\n"))
@@ -177,6 +185,78 @@ async fn run(cli: Cli) -> Result<(), Error> {
             out.emit(&r, || output::operation("escalated", &r))
         }
     }
+}
+
+/// The change history lives in the internal store, which `internal` and `sync` share.
+#[cfg(feature = "provider-internal")]
+async fn history(config: &Config, guid: &str) -> Result<Vec<HistoryEntry>, Error> {
+    let provider = config.ticket.provider.as_str();
+    if !matches!(provider, "internal" | "sync") {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("provider '{provider}' keeps no change history; history is kept by the internal store (providers internal and sync)"),
+        ));
+    }
+    InternalProvider::from_config(config)
+        .await?
+        .history(guid)
+        .await
+}
+
+#[cfg(not(feature = "provider-internal"))]
+async fn history(_config: &Config, _guid: &str) -> Result<Vec<output::NoHistory>, Error> {
+    Err(Error::new(
+        ErrorKind::Unsupported,
+        "history is kept by the internal store; build with the Cargo feature 'provider-internal'",
+    ))
+}
+
+/// Runs the configured provider's self-checks; fails when any check fails.
+async fn doctor(cli: &Cli, out: &Printer) -> Result<(), Error> {
+    let path = config_path(cli);
+    let mut checks = Vec::new();
+    match Config::load(&path) {
+        Err(e) => checks.push(Check::fail(
+            "config",
+            e.to_string(),
+            "fix the config file named above",
+        )),
+        Ok(config) => {
+            let name = config.ticket.provider.clone();
+            checks.push(Check::pass(
+                "config",
+                format!("{} is valid; provider {name}", path.display()),
+            ));
+            match find_descriptor(&name) {
+                Err(e) => checks.push(Check::fail(
+                    "provider",
+                    e.to_string(),
+                    "choose a registered provider or enable its feature",
+                )),
+                Ok(d) => {
+                    checks.push(Check::pass(
+                        "provider",
+                        format!("{name} is registered ({})", d.summary),
+                    ));
+                    match d.doctor {
+                        Some(run) => checks.extend(run(BuildContext::new(config)).await),
+                        None => match get_provider(&config).await {
+                            Ok(_) => checks.push(Check::pass("build", format!("{name} builds"))),
+                            Err(e) => {
+                                checks.push(Check::fail("build", e.to_string(), "see the message"))
+                            }
+                        },
+                    }
+                }
+            }
+        }
+    }
+    out.emit(&checks, || output::checks(&checks))?;
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if failed > 0 {
+        return Err(Error::config(format!("doctor found {failed} problem(s)")));
+    }
+    Ok(())
 }
 
 fn init_logging() {

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use homechoice_tickets::{OperationResult, Ticket, TicketDetails};
+use homechoice_tickets::{Check, OperationResult, Ticket, TicketDetails};
 
 /// One line about a changed ticket, e.g. `3f2c... IN_PROGRESS (internal)`.
 pub fn operation(verb: &str, r: &OperationResult) -> String {
@@ -116,4 +116,49 @@ pub fn table(tickets: &[Ticket]) -> String {
     }
     let _ = write!(s, "{} ticket(s)", tickets.len());
     s
+}
+
+/// Self-check results, one line each, with the fix under a failing one.
+pub fn checks(checks: &[Check]) -> String {
+    let mut s = String::new();
+    for c in checks {
+        let mark = if c.ok { "ok  " } else { "FAIL" };
+        let _ = writeln!(s, "[{mark}] {}: {}", c.name, c.detail);
+        if let Some(fix) = &c.fix {
+            let _ = writeln!(s, "       fix: {fix}");
+        }
+    }
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    let _ = write!(s, "{} check(s), {failed} failed", checks.len());
+    s
+}
+
+/// Placeholder row type when the internal store is not compiled in.
+#[cfg(not(feature = "provider-internal"))]
+#[derive(serde::Serialize)]
+pub struct NoHistory;
+
+/// A ticket's changes, oldest first.
+#[cfg(feature = "provider-internal")]
+pub fn history(entries: &[homechoice_tickets::provider_internal::HistoryEntry]) -> String {
+    let mut s = String::new();
+    for e in entries {
+        let old = e.old_value.as_deref().unwrap_or("-");
+        let new = e.new_value.as_deref().unwrap_or("-");
+        let _ = writeln!(
+            s,
+            "{}  {:<12} {} -> {}",
+            e.changed_at.to_rfc3339(),
+            e.field,
+            clip(old, 40),
+            clip(new, 40)
+        );
+    }
+    let _ = write!(s, "{} change(s)", entries.len());
+    s
+}
+
+#[cfg(not(feature = "provider-internal"))]
+pub fn history(_: &[NoHistory]) -> String {
+    String::new()
 }

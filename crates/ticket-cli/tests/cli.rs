@@ -318,3 +318,65 @@ fn providers_lists_the_registered_names() {
         .collect();
     assert!(names.contains(&"internal"), "{names:?}");
 }
+
+#[test]
+fn history_lists_every_change_oldest_first() {
+    let env = Env::new();
+    let guid = env.json(&["create", "--subject", "Track me"])["guid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.json(&["status", &guid, "triaged"]);
+    env.json(&["update", &guid, "--priority", "high"]);
+    env.json(&["status", &guid, "IN_PROGRESS"]);
+    let h = env.json(&["history", &guid]);
+    let rows = h.as_array().unwrap();
+    let fields: Vec<&str> = rows.iter().map(|r| r["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["created", "status", "priority", "status"], "{h:#}");
+    assert_eq!(rows[1]["old_value"], "NEW");
+    assert_eq!(rows[1]["new_value"], "TRIAGED");
+    assert_eq!(rows[3]["old_value"], "TRIAGED");
+    assert_eq!(rows[3]["new_value"], "IN_PROGRESS");
+    assert_eq!(rows[2]["old_value"], "normal");
+    assert_eq!(rows[2]["new_value"], "high");
+    let text = String::from_utf8_lossy(&env.run(&["history", &guid]).stdout).to_string();
+    assert!(
+        text.contains("TRIAGED -> IN_PROGRESS") && text.contains("4 change(s)"),
+        "{text}"
+    );
+    assert_fails(
+        &env.run(&["history", "00000000-0000-7000-8000-000000000000"]),
+        3,
+        &["no ticket"],
+    );
+}
+
+#[test]
+fn doctor_reports_a_healthy_internal_store_and_a_broken_config() {
+    let env = Env::new();
+    let out = env.run(&["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("[ok  ] config") && text.contains("0 failed"),
+        "{text}"
+    );
+
+    std::fs::write(env.config(), "homechoice:\n  ticket:\n    provider: jira\n").unwrap();
+    let out = env.run(&["--json", "doctor"]);
+    assert_eq!(out.status.code(), Some(4));
+    let checks: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failed: Vec<&Value> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .collect();
+    assert_eq!(failed.len(), 1, "{checks:#}");
+    assert!(failed[0]["detail"].as_str().unwrap().contains("jira"));
+    assert!(failed[0]["fix"].is_string());
+}

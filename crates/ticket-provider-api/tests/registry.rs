@@ -41,8 +41,7 @@ fn two_registrations_with_one_name_are_an_error_naming_both_crates() {
 async fn default_provider_is_internal_and_its_feature_is_named() {
     let err = get_provider(&Config::default())
         .await
-        .err()
-        .expect("internal is not linked here");
+        .expect_err("internal is not linked here");
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.to_string().contains("provider-internal"), "{err}");
 }
@@ -50,7 +49,7 @@ async fn default_provider_is_internal_and_its_feature_is_named() {
 #[tokio::test]
 async fn unknown_name_lists_registered_providers() {
     let cfg = Config::parse("homechoice:\n  ticket:\n    provider: jira\n", "t").unwrap();
-    let err = get_provider(&cfg).await.err().unwrap();
+    let err = get_provider(&cfg).await.unwrap_err();
     assert!(err.to_string().contains("unknown provider 'jira'"), "{err}");
     assert!(err.to_string().contains("probe, twice"), "{err}");
 }
@@ -59,7 +58,7 @@ async fn unknown_name_lists_registered_providers() {
 async fn the_constructor_gets_config_and_overridden_env() {
     let cfg = Config::parse("homechoice:\n  ticket:\n    provider: probe\n", "t").unwrap();
     let ctx = BuildContext::new(cfg).with_env("REGISTRY_TEST_TOKEN", Some("s3cret".into()));
-    let err = build_provider(ctx).await.err().unwrap();
+    let err = build_provider(ctx).await.unwrap_err();
     assert!(
         err.to_string()
             .contains("built probe with token Some(\"s3cret\")"),

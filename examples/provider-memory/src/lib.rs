@@ -243,7 +243,7 @@ impl TicketProvider for MemoryProvider {
                         .is_none_or(|a| t.assignee.as_ref() == Some(a))
             })
             .collect();
-        matching.sort_by(|a, b| b.0.cmp(&a.0));
+        matching.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
         let more = matching.len() > limit;
         matching.truncate(limit);
         let next_cursor = more
