@@ -1,0 +1,249 @@
+//! Sections, tags and assignees: renamed sections, priority tag swaps, unknown users, and the
+//! lower-level operations for the sync provider.
+
+mod common;
+
+use asana_fake::FakeAsana;
+use chrono::Utc;
+use provider_asana::EventsPage;
+use ticket_provider_api::{
+    ErrorKind, NewComment, NewTicket, Priority, Status, TicketProvider, TicketUpdate,
+};
+
+fn snapshot(fake: &FakeAsana, gid: &str) -> asana_fake::TaskSnapshot {
+    fake.project_tasks(&fake.project_gid())
+        .into_iter()
+        .find(|t| t.gid == gid)
+        .expect("task in project")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_section_is_used_by_gid_not_duplicated() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    let r = p.create(NewTicket::new("moving")).await.unwrap();
+    // Every section exists (created on first use).
+    for s in Status::ALL {
+        p.change_status(&r.guid, s).await.unwrap();
+    }
+    p.change_status(&r.guid, Status::InProgress).await.unwrap();
+    let section = snapshot(&fake, &r.guid).section_gid.unwrap();
+
+    // Someone renames "In Progress" to "Doing" in Asana.
+    let resp = reqwest::Client::new()
+        .put(format!("{}/sections/{section}", fake.base_url()))
+        .bearer_auth(fake.token())
+        .json(&serde_json::json!({"data": {"name": "Doing"}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+
+    let t = p.get_ticket(&r.guid).await.unwrap();
+    assert_eq!(t.ticket.status, Status::InProgress, "read by gid");
+    fake.clear_requests();
+    p.change_status(&r.guid, Status::Triaged).await.unwrap();
+    p.change_status(&r.guid, Status::InProgress).await.unwrap();
+    let snap = snapshot(&fake, &r.guid);
+    assert_eq!(snap.section_gid.as_deref(), Some(section.as_str()));
+    assert_eq!(snap.section_name.as_deref(), Some("Doing"));
+    assert!(
+        !common::calls(&fake)
+            .iter()
+            .any(|c| c.ends_with("/sections") && c.starts_with("POST")),
+        "no section was created: {:?}",
+        common::calls(&fake)
+    );
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_in_an_unmapped_section_reads_as_new() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    let r = p.create(NewTicket::new("elsewhere")).await.unwrap();
+    // The project's default section maps to no status.
+    let sections: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/projects/{}/sections", fake.base_url(), fake.project_gid()))
+        .bearer_auth(fake.token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let other = sections["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| Status::ALL.iter().all(|st| s["name"] != st.title()))
+        .expect("an unmapped section")["gid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/sections/{other}/addTask", fake.base_url()))
+        .bearer_auth(fake.token())
+        .json(&serde_json::json!({"data": {"task": r.guid}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let t = p.get_ticket(&r.guid).await.unwrap();
+    assert_eq!(t.ticket.status, Status::New);
+    let remote = p.get_remote_task(&r.guid).await.unwrap();
+    assert_eq!(remote.status, None);
+    assert!(remote.section_name.is_some());
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_priority_swaps_the_tag() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    let r = p.create(NewTicket::new("tagged")).await.unwrap();
+    assert_eq!(snapshot(&fake, &r.guid).tag_names, ["priority:normal"]);
+    for (pr, tag) in [(Priority::Urgent, "priority:urgent"), (Priority::Low, "priority:low")] {
+        p.update(
+            &r.guid,
+            TicketUpdate {
+                priority: Some(pr),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(snapshot(&fake, &r.guid).tag_names, [tag]);
+        assert_eq!(p.get_ticket(&r.guid).await.unwrap().ticket.priority, pr);
+    }
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_assignee_keeps_the_current_one() {
+    let fake = common::fake().await;
+    let alice_gid = fake.add_user("Alice", "alice@example.com");
+    let p = common::provider(&fake);
+    let r = p
+        .create(NewTicket::new("owned").assignee("alice@example.com"))
+        .await
+        .unwrap();
+    let err = p.assign(&r.guid, "ghost@example.com").await.unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::InvalidInput | ErrorKind::NotFound),
+        "{err}"
+    );
+    assert!(err.to_string().contains("ghost@example.com"), "{err}");
+    assert_eq!(snapshot(&fake, &r.guid).assignee_gid.as_deref(), Some(alice_gid.as_str()));
+    assert_eq!(
+        p.get_ticket(&r.guid).await.unwrap().ticket.assignee.as_deref(),
+        Some("alice@example.com")
+    );
+    // By gid and as "me".
+    let a = p.assign(&r.guid, &alice_gid).await.unwrap();
+    assert_eq!(a.assigned_to.as_deref(), Some("alice@example.com"));
+    let a = p.assign(&r.guid, "me").await.unwrap();
+    assert_eq!(a.assigned_to, Some(fake.owner_email()));
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_follows_terminal_statuses() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    let r = p.create(NewTicket::new("done?")).await.unwrap();
+    for s in Status::ALL {
+        p.change_status(&r.guid, s).await.unwrap();
+        let snap = snapshot(&fake, &r.guid);
+        assert_eq!(snap.completed, s.is_terminal(), "{s}");
+        assert_eq!(snap.section_name.as_deref(), Some(s.title()));
+    }
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_operations_work_with_markers_and_events() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    assert_eq!(p.workspace_gid().await.unwrap(), fake.workspace_gid());
+
+    let EventsPage::TokenInvalid { sync } = p.events(None).await.unwrap() else {
+        panic!("the first events call must ask for a fresh token");
+    };
+
+    let since = Utc::now();
+    let new = NewTicket::new("mirrored")
+        .description("line one\nline two")
+        .priority(Priority::High);
+    let task = p
+        .create_task_with_marker(&new, Status::Triaged, "local-guid-1")
+        .await
+        .unwrap();
+    assert_eq!(task.marker.as_deref(), Some("local-guid-1"));
+    assert_eq!(task.description, "line one\nline two");
+    assert_eq!(task.status, Some(Status::Triaged));
+    assert!(snapshot(&fake, &task.gid)
+        .notes
+        .ends_with("\n[ticket-guid: local-guid-1]"));
+
+    let found = p
+        .find_task_by_marker("local-guid-1", Some(since))
+        .await
+        .unwrap()
+        .expect("found by marker");
+    assert_eq!(found.gid, task.gid);
+    assert!(p.find_task_by_marker("other", None).await.unwrap().is_none());
+
+    let story = p.post_comment(&task.gid, "[comment-guid: c1] hello").await.unwrap();
+    assert_eq!(
+        p.find_comment_by_marker(&task.gid, "[comment-guid: c1]")
+            .await
+            .unwrap(),
+        Some(story.clone())
+    );
+    let changed = p
+        .set_fields(
+            &task.gid,
+            &TicketUpdate {
+                description: Some("new text".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.description, "new text");
+    let remote = p.get_remote_task(&task.gid).await.unwrap();
+    assert_eq!(remote.marker.as_deref(), Some("local-guid-1"), "marker kept");
+    assert_eq!(remote.description, "new text");
+    assert_eq!(remote.priority, Some(Priority::High));
+    assert_eq!(remote.comments.len(), 1);
+    assert_eq!(remote.comments[0].story_gid, story);
+
+    let all = p.list_remote_tasks(None).await.unwrap();
+    assert!(all.iter().any(|t| t.gid == task.gid));
+
+    match p.events(Some(&sync)).await.unwrap() {
+        EventsPage::Events { events, .. } => {
+            assert!(
+                events.iter().any(|e| e.task_gid() == Some(task.gid.as_str())),
+                "{events:?}"
+            );
+        }
+        other => panic!("expected events, got {other:?}"),
+    }
+    fake.expire_sync_tokens();
+    assert!(matches!(
+        p.events(Some(&sync)).await.unwrap(),
+        EventsPage::TokenInvalid { .. }
+    ));
+
+    // The provider's own comment path: author prefix in Asana, stripped when reading.
+    p.add_comment(&task.gid, NewComment::new("body").author("Eve"))
+        .await
+        .unwrap();
+    assert!(snapshot(&fake, &task.gid)
+        .comments
+        .iter()
+        .any(|c| c == "[author: Eve]\nbody"));
+    fake.shutdown().await;
+}
