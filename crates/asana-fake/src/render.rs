@@ -321,7 +321,14 @@ pub(crate) fn render(state: &State, kind: Kind, gid: &str, fields: &Fields) -> V
     match fields {
         Fields::Compact => {
             let v = full(state, kind, gid, 0);
-            select(&v, &FieldTree::of(compact_names(kind)))
+            let mut out = select(&v, &FieldTree::of(compact_names(kind)));
+            // Compact stories name their author (UserCompact), as Asana does.
+            if kind == Kind::Story {
+                if let (Some(o), Some(by)) = (out.as_object_mut(), v.get("created_by")) {
+                    o.insert("created_by".into(), nested_compact(by));
+                }
+            }
+            out
         }
         Fields::Default => {
             let mut v = full(state, kind, gid, 0);
@@ -342,5 +349,37 @@ pub(crate) fn render(state: &State, kind: Kind, gid: &str, fields: &Fields) -> V
             let v = full(state, kind, gid, depth);
             select(&v, tree)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_tree_parses_dotted_paths() {
+        let t = FieldTree::parse("name, memberships.section.name,memberships.project.gid,,tags.");
+        assert_eq!(
+            t.0.keys().collect::<Vec<_>>(),
+            vec!["memberships", "name", "tags"]
+        );
+        let m = &t.0["memberships"];
+        assert_eq!(m.0.keys().collect::<Vec<_>>(), vec!["project", "section"]);
+        assert_eq!(tree_depth(&t), 3);
+    }
+
+    #[test]
+    fn select_keeps_gid_and_reduces_unexpanded_objects() {
+        let v = json!({"gid": "1", "name": "n", "assignee": {"gid": "2", "resource_type": "user", "name": "A"}});
+        let out = select(&v, &FieldTree::parse("assignee"));
+        assert_eq!(
+            out,
+            json!({"gid": "1", "assignee": {"gid": "2", "resource_type": "user"}})
+        );
+        let out = select(&v, &FieldTree::parse("assignee.name"));
+        assert_eq!(
+            out,
+            json!({"gid": "1", "assignee": {"gid": "2", "name": "A"}})
+        );
     }
 }

@@ -364,6 +364,7 @@ async fn stories_and_system_stories() {
     // Compact stories by default.
     assert!(list["data"][0].get("type").is_none());
     assert!(list["data"][0]["created_at"].is_string());
+    assert_eq!(list["data"][0]["created_by"]["name"], "Fake Owner");
     let (_, list) = c
         .get(&format!(
             "/tasks/{t}/stories?opt_fields=type,resource_subtype,text,new_name,assignee.name"
