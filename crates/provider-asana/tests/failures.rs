@@ -194,7 +194,9 @@ async fn auth_and_permission_errors_map_to_their_kinds() {
         let err = p.list_tickets(ListQuery::default()).await.unwrap_err();
         assert_eq!(err.kind(), kind, "{status}: {err}");
     }
-    let err = p.create(NewTicket::new("x").assignee("nobody@example.com")).await;
+    let err = p
+        .create(NewTicket::new("x").assignee("nobody@example.com"))
+        .await;
     let err = err.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     assert!(err.to_string().contains("nobody@example.com"), "{err}");

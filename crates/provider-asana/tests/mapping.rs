@@ -64,7 +64,11 @@ async fn a_task_in_an_unmapped_section_reads_as_new() {
     let r = p.create(NewTicket::new("elsewhere")).await.unwrap();
     // The project's default section maps to no status.
     let sections: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/projects/{}/sections", fake.base_url(), fake.project_gid()))
+        .get(format!(
+            "{}/projects/{}/sections",
+            fake.base_url(),
+            fake.project_gid()
+        ))
         .bearer_auth(fake.token())
         .send()
         .await
@@ -103,7 +107,10 @@ async fn changing_priority_swaps_the_tag() {
     let p = common::provider(&fake);
     let r = p.create(NewTicket::new("tagged")).await.unwrap();
     assert_eq!(snapshot(&fake, &r.guid).tag_names, ["priority:normal"]);
-    for (pr, tag) in [(Priority::Urgent, "priority:urgent"), (Priority::Low, "priority:low")] {
+    for (pr, tag) in [
+        (Priority::Urgent, "priority:urgent"),
+        (Priority::Low, "priority:low"),
+    ] {
         p.update(
             &r.guid,
             TicketUpdate {
@@ -134,9 +141,17 @@ async fn an_unknown_assignee_keeps_the_current_one() {
         "{err}"
     );
     assert!(err.to_string().contains("ghost@example.com"), "{err}");
-    assert_eq!(snapshot(&fake, &r.guid).assignee_gid.as_deref(), Some(alice_gid.as_str()));
     assert_eq!(
-        p.get_ticket(&r.guid).await.unwrap().ticket.assignee.as_deref(),
+        snapshot(&fake, &r.guid).assignee_gid.as_deref(),
+        Some(alice_gid.as_str())
+    );
+    assert_eq!(
+        p.get_ticket(&r.guid)
+            .await
+            .unwrap()
+            .ticket
+            .assignee
+            .as_deref(),
         Some("alice@example.com")
     );
     // By gid and as "me".
@@ -192,9 +207,16 @@ async fn sync_operations_work_with_markers_and_events() {
         .unwrap()
         .expect("found by marker");
     assert_eq!(found.gid, task.gid);
-    assert!(p.find_task_by_marker("other", None).await.unwrap().is_none());
+    assert!(p
+        .find_task_by_marker("other", None)
+        .await
+        .unwrap()
+        .is_none());
 
-    let story = p.post_comment(&task.gid, "[comment-guid: c1] hello").await.unwrap();
+    let story = p
+        .post_comment(&task.gid, "[comment-guid: c1] hello")
+        .await
+        .unwrap();
     assert_eq!(
         p.find_comment_by_marker(&task.gid, "[comment-guid: c1]")
             .await
@@ -213,7 +235,11 @@ async fn sync_operations_work_with_markers_and_events() {
         .unwrap();
     assert_eq!(changed.description, "new text");
     let remote = p.get_remote_task(&task.gid).await.unwrap();
-    assert_eq!(remote.marker.as_deref(), Some("local-guid-1"), "marker kept");
+    assert_eq!(
+        remote.marker.as_deref(),
+        Some("local-guid-1"),
+        "marker kept"
+    );
     assert_eq!(remote.description, "new text");
     assert_eq!(remote.priority, Some(Priority::High));
     assert_eq!(remote.comments.len(), 1);
@@ -225,7 +251,9 @@ async fn sync_operations_work_with_markers_and_events() {
     match p.events(Some(&sync)).await.unwrap() {
         EventsPage::Events { events, .. } => {
             assert!(
-                events.iter().any(|e| e.task_gid() == Some(task.gid.as_str())),
+                events
+                    .iter()
+                    .any(|e| e.task_gid() == Some(task.gid.as_str())),
                 "{events:?}"
             );
         }

@@ -46,7 +46,11 @@ async fn operations_cost_the_documented_number_of_requests() {
     assert_eq!(common::calls(&fake), ["POST /tasks"], "create");
     let created = fake.requests();
     assert!(
-        created[0].query.as_deref().unwrap_or("").contains("opt_fields"),
+        created[0]
+            .query
+            .as_deref()
+            .unwrap_or("")
+            .contains("opt_fields"),
         "create asks for opt_fields"
     );
     let snap = fake
@@ -65,7 +69,11 @@ async fn operations_cost_the_documented_number_of_requests() {
     ] {
         fake.clear_requests();
         p.change_status(&r.guid, status).await.unwrap();
-        assert_eq!(common::calls(&fake), ["POST /batch"], "change_status {label}");
+        assert_eq!(
+            common::calls(&fake),
+            ["POST /batch"],
+            "change_status {label}"
+        );
         let snap = fake
             .project_tasks(&fake.project_gid())
             .into_iter()
@@ -81,7 +89,11 @@ async fn operations_cost_the_documented_number_of_requests() {
     fake.clear_requests();
     let a = p.assign(&r.guid, alice).await.unwrap();
     assert_eq!(a.assigned_to.as_deref(), Some(alice));
-    assert_eq!(common::calls(&fake), [format!("PUT /tasks/{}", r.guid)], "assign");
+    assert_eq!(
+        common::calls(&fake),
+        [format!("PUT /tasks/{}", r.guid)],
+        "assign"
+    );
 
     fake.clear_requests();
     let c = p
@@ -127,7 +139,10 @@ async fn operations_cost_the_documented_number_of_requests() {
     p.escalate(&r.guid, Some("VIP")).await.unwrap();
     assert_eq!(
         common::calls(&fake),
-        ["POST /batch".to_string(), format!("POST /tasks/{}/stories", r.guid)],
+        [
+            "POST /batch".to_string(),
+            format!("POST /tasks/{}/stories", r.guid)
+        ],
         "escalate with a reason"
     );
     fake.shutdown().await;
@@ -139,7 +154,11 @@ async fn listing_costs_one_request_per_hundred_tasks() {
     let p = common::provider(&fake);
     // 250 tasks: 3 pages.
     for i in 0..250 {
-        let pr = if i % 5 == 0 { Priority::Urgent } else { Priority::Normal };
+        let pr = if i % 5 == 0 {
+            Priority::Urgent
+        } else {
+            Priority::Normal
+        };
         p.create(NewTicket::new(format!("t{i}")).priority(pr))
             .await
             .unwrap();
@@ -182,8 +201,15 @@ async fn listing_costs_one_request_per_hundred_tasks() {
         .await
         .unwrap();
     assert_eq!(urgent.tickets.len(), 20);
-    assert!(urgent.tickets.iter().all(|t| t.priority == Priority::Urgent));
-    assert_eq!(common::calls(&fake).len(), 3, "client-side filter, same reads");
+    assert!(urgent
+        .tickets
+        .iter()
+        .all(|t| t.priority == Priority::Urgent));
+    assert_eq!(
+        common::calls(&fake).len(),
+        3,
+        "client-side filter, same reads"
+    );
     let rest = p
         .list_tickets(ListQuery {
             priority: Some(Priority::Urgent),
