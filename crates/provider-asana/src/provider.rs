@@ -475,11 +475,14 @@ impl AsanaProvider {
         let status = Status::ALL
             .into_iter()
             .find(|s| self.inner.settings.section_name(*s) == name)?;
-        if cache.status_gid.contains_key(&status) {
-            tracing::warn!(status = %status, section_gid = %gid, section = %name, "another section carries this status' name; treating it as the same status");
-        } else {
-            cache.status_gid.insert(status, gid.to_string());
-            cache.sections.insert(gid.to_string(), name.to_string());
+        match cache.status_gid.entry(status) {
+            std::collections::btree_map::Entry::Occupied(_) => {
+                tracing::warn!(status = %status, section_gid = %gid, section = %name, "another section carries this status' name; treating it as the same status");
+            }
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(gid.to_string());
+                cache.sections.insert(gid.to_string(), name.to_string());
+            }
         }
         Some(status)
     }

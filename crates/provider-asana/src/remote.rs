@@ -204,12 +204,12 @@ pub(crate) fn decode_comments(stories: &Value) -> Vec<RemoteComment> {
             Some(RemoteComment {
                 story_gid: str_field(s, "gid")?.to_string(),
                 text: str_field(s, "text").unwrap_or_default().to_string(),
-                created_by: s.get("created_by").and_then(|u| user_ref_named(u)),
+                created_by: s.get("created_by").and_then(user_ref_named),
                 created_at: time_field(s, "created_at").unwrap_or_else(epoch),
             })
         })
         .collect();
-    out.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    out.sort_by_key(|c| c.created_at);
     out
 }
 
