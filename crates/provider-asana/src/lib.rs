@@ -26,6 +26,10 @@
 //! a status filter reads that status' section only, so such tasks appear in unfiltered lists
 //! only.
 //!
+//! **Tasks outside the project.** Reads of a task that is not in the tickets project are
+//! `NotFound`. `change_status` (one batch, no read) does not check membership first: moving
+//! such a task adds it to the project's section, as Asana's `addTask` does.
+//!
 //! **Renamed sections.** Sections and tags are cached by gid. When a section is renamed in
 //! Asana the provider keeps using it (by gid), logs a warning once, and does not create a
 //! second section with the configured name while the cache lives.
