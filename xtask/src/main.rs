@@ -28,6 +28,7 @@ fn step(name: &str, args: &[&str]) -> Step {
 const FEATURE_SETS: &[(&str, &str)] = &[
     ("provider-internal (sqlite)", "provider-internal,sqlite"),
     ("provider-internal (postgres)", "provider-internal,postgres"),
+    ("provider-asana", "provider-asana"),
 ];
 
 fn test_all_steps() -> Vec<Step> {

@@ -6,6 +6,7 @@
 //! | feature | provider name | crate |
 //! |---|---|---|
 //! | `provider-internal` (default) | `internal` | `provider-internal` |
+//! | `provider-asana` | `asana` | `provider-asana` |
 //!
 //! ```no_run
 //! # async fn demo() -> homechoice_tickets::Result<()> {
@@ -26,12 +27,18 @@ pub use ticket_provider_api::*;
 // registration; `tests/registry.rs` checks that the registry matches the features.
 #[cfg(feature = "provider-internal")]
 pub use provider_internal;
+#[cfg(feature = "provider-asana")]
+pub use provider_asana;
 
-/// The names of the first-party providers whose Cargo feature is on in this build.
+/// The names of the first-party providers whose Cargo feature is on in this build, sorted.
 pub fn enabled_first_party_providers() -> Vec<&'static str> {
     let mut names = Vec::new();
     if cfg!(feature = "provider-internal") {
         names.push("internal");
     }
+    if cfg!(feature = "provider-asana") {
+        names.push("asana");
+    }
+    names.sort_unstable();
     names
 }
