@@ -285,7 +285,9 @@ pub(crate) fn open_store(url: &str, options: &StoreOptions) -> Result<Store, Sto
     let mut builder = Pool::builder()
         .max_size(pool_size)
         .min_idle(Some(if memory { 1 } else { 0 }))
-        .connection_timeout(Duration::from_secs(30));
+        .connection_timeout(Duration::from_secs(30))
+        // A SQLite connection does not go stale; PostgreSQL ones are checked on checkout.
+        .test_on_check_out(target.backend() == Backend::Postgres);
     if memory {
         builder = builder.idle_timeout(None).max_lifetime(None);
     }
