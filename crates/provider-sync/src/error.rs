@@ -1,0 +1,89 @@
+//! Why a push failed, in the terms the outbox needs: set the entry aside, or keep it and try
+//! again later (and whether Asana looks down, for the circuit breaker).
+
+use ticket_provider_api::{Error, ErrorKind};
+
+/// A failed push step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PushFailure {
+    /// Asana refused the change for good (400, 403, 404, 402): retrying cannot help.
+    Permanent(String),
+    /// Worth retrying later (429, 5xx, timeouts, transport errors, local database trouble).
+    Temporary {
+        /// What went wrong.
+        message: String,
+        /// Whether this says Asana is unreachable or unusable (feeds the circuit breaker).
+        asana_down: bool,
+    },
+}
+
+impl PushFailure {
+    /// Classifies an error of the `asana` provider.
+    pub(crate) fn from_remote(e: &Error) -> Self {
+        let message = e.to_string();
+        match e.kind() {
+            ErrorKind::InvalidInput
+            | ErrorKind::PermissionDenied
+            | ErrorKind::NotFound
+            | ErrorKind::Unsupported => PushFailure::Permanent(message),
+            ErrorKind::Unavailable | ErrorKind::Unauthenticated | ErrorKind::Config => {
+                PushFailure::Temporary {
+                    message,
+                    asana_down: true,
+                }
+            }
+            _ => PushFailure::Temporary {
+                message,
+                asana_down: false,
+            },
+        }
+    }
+
+    /// A failure of the local store (always temporary; says nothing about Asana).
+    pub(crate) fn local(e: &Error) -> Self {
+        PushFailure::Temporary {
+            message: format!("local store: {e}"),
+            asana_down: false,
+        }
+    }
+
+    /// The text kept in the outbox entry.
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            PushFailure::Permanent(m) | PushFailure::Temporary { message: m, .. } => m,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_map_to_permanent_or_temporary() {
+        for kind in [
+            ErrorKind::InvalidInput,
+            ErrorKind::PermissionDenied,
+            ErrorKind::NotFound,
+        ] {
+            assert!(matches!(
+                PushFailure::from_remote(&Error::new(kind, "x")),
+                PushFailure::Permanent(_)
+            ));
+        }
+        assert_eq!(
+            PushFailure::from_remote(&Error::new(ErrorKind::Unavailable, "x")),
+            PushFailure::Temporary {
+                message: "x".into(),
+                asana_down: true
+            }
+        );
+        assert!(matches!(
+            PushFailure::from_remote(&Error::new(ErrorKind::RateLimited, "x")),
+            PushFailure::Temporary {
+                asana_down: false,
+                ..
+            }
+        ));
+    }
+}

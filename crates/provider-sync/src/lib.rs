@@ -1,0 +1,183 @@
+//! The `sync` ticket provider: every operation is committed to the internal database first,
+//! then pushed to Asana on a best-effort basis.
+//!
+//! Select it with `homechoice.ticket.provider: sync`. It needs what both sides need:
+//! `database_url` for the internal store (opened with its outbox on) and `asana_project` plus
+//! the token in `ASANA_ACCESS_TOKEN` for Asana (a missing project or token is a configuration
+//! error when the provider is built). `sync_push_timeout_ms` (default 1500) bounds how long an
+//! operation waits for Asana.
+//!
+//! # Guarantees
+//!
+//! * **Local first.** Each operation writes the ticket and an outbox entry in one database
+//!   transaction. An Asana failure never fails the operation and never loses the change: it
+//!   is logged (never with the token) and stays in the outbox.
+//! * **Results.** Results and tickets are the internal ones with `provider: "sync"`,
+//!   `asana_gid` once the ticket has a task, and `sync_state`: `synced` when no outbox entry
+//!   of the ticket remains, else `pending`.
+//! * **Bounded push.** After the write, the ticket's outbox entries are pushed in id order,
+//!   inline but for at most `sync_push_timeout_ms`; after that the operation returns with
+//!   `pending` and the push finishes in the background. While Asana is down (connection
+//!   refused, repeated 5xx, refused token) a circuit breaker skips pushes entirely, letting one
+//!   probe through after a growing backoff. [`SyncProvider::flush`] pushes everything pending.
+//! * **Order.** A ticket's entry N+1 is never pushed before entry N succeeded (or was set
+//!   aside); a per-ticket lock keeps two operations of one process from pushing the same
+//!   entry twice.
+//! * **Failures.** Errors retrying cannot fix (Asana's 400, 402, 403, 404) set the entry aside
+//!   with the reason ([`SyncProvider::status`], `ticket doctor`); temporary ones (429, 5xx,
+//!   timeouts, transport) are recorded on the entry, which stays pending.
+//! * **No duplicates.** Before a task is created its link is recorded as `creating`; the task
+//!   carries the ticket guid as a `[ticket-guid: …]` marker line in its notes. A later attempt
+//!   that finds `creating` (lost answer, timeout, 5xx, crash) first looks the task up by
+//!   marker and links it. Comments end with a `[ticket-comment: <comment guid>]` line
+//!   ([`story`]); a comment whose earlier attempt may have reached Asana is looked up by
+//!   marker before it is posted again. Every other step sets absolute values and is redone
+//!   safely, so `flush` can be interrupted at any point.
+//! * **First push.** A ticket without a task (also one that existed before sync was turned
+//!   on, via [`SyncProvider::sync_to_asana`]) is created from its current state in one
+//!   request, in the section of its status with its priority tag and assignee. If Asana does
+//!   not know the assignee, the task is created unassigned and the `create` entry is set aside
+//!   with that reason.
+//!
+//! # Pulling
+//!
+//! [`SyncProvider::sync_from_asana`] reads one task (name, notes without the marker, section →
+//! status, priority tag → priority, assignee, comment stories only) and imports it, creating
+//! the ticket and its link when needed. [`SyncProvider::pull_all`] reads the whole project
+//! the first time and whenever Asana's event token has expired (412), one request per 100
+//! tasks; otherwise it asks the project's event stream what changed since the last pull and
+//! reads each named task once. Tasks that equal their ticket are not rewritten, and
+//! importing identical values records no history, so our own pushes do not come back as
+//! changes. Our own comments are recognised by their marker.
+//!
+//! # Conflict rule
+//!
+//! For each field (subject, description, status, priority, assignee) the provider keeps the
+//! values both sides last agreed on (after each push and pull). When a pull finds a field that
+//! differs between Asana and the internal ticket:
+//!
+//! * no local change of that field is pending in the outbox: **Asana's value is taken**
+//!   (recorded in the ticket's history as a change);
+//! * a local change of that field is pending and Asana still has the last agreed value: the
+//!   local value stays (it is about to be pushed);
+//! * a local change is pending **and** Asana's value changed since the last sync (both sides
+//!   changed it): **the local value wins** and will be pushed, and Asana's losing value is kept
+//!   as a comment on the ticket by author `sync` ("Sync conflict on subject: Asana had … while
+//!   a local change to … was waiting …"), which is pushed to Asana as well, plus a `tracing`
+//!   warning. Nothing is overwritten silently.
+//!
+//! # Layout
+//!
+//! `provider.rs` (the trait impl and the public sync API), `push.rs` (outbox → Asana),
+//! `pull.rs` (Asana → internal store), `breaker.rs`, `locks.rs`, `snapshot.rs` (last agreed
+//! values), `story.rs` (comment text format), `report.rs`, `config.rs`, `error.rs`.
+
+#![warn(missing_docs)]
+
+mod breaker;
+mod config;
+mod error;
+mod locks;
+mod provider;
+mod pull;
+mod push;
+mod report;
+mod snapshot;
+pub mod story;
+
+use std::sync::Arc;
+
+use ticket_provider_api::{
+    find_descriptor, register_provider, BoxFuture, BuildContext, Check, ProviderDescriptor, Result,
+    TicketProvider,
+};
+
+pub use config::{SyncSettings, DEFAULT_PUSH_TIMEOUT};
+pub use provider::SyncProvider;
+pub use pull::CONFLICT_AUTHOR;
+pub use report::{
+    FlushReport, PullMode, PullProgress, PullReport, SetAsideEntry, SkippedTask, SyncStatus,
+};
+
+/// The name this provider is registered under (`homechoice.ticket.provider: sync`).
+pub const NAME: &str = "sync";
+
+fn build(ctx: BuildContext) -> BoxFuture<'static, Result<Arc<dyn TicketProvider>>> {
+    Box::pin(async move {
+        let provider = SyncProvider::from_context(&ctx).await?;
+        Ok(Arc::new(provider) as Arc<dyn TicketProvider>)
+    })
+}
+
+/// `ticket doctor`: the internal store's checks, the Asana checks, then the outbox.
+fn doctor(ctx: BuildContext) -> BoxFuture<'static, Vec<Check>> {
+    Box::pin(async move {
+        let mut checks = Vec::new();
+        for (side, name) in [
+            ("internal", provider_internal::NAME),
+            ("asana", provider_asana::PROVIDER_NAME),
+        ] {
+            match find_descriptor(name).map(|d| d.doctor) {
+                Ok(Some(run)) => {
+                    for mut c in run(ctx.clone()).await {
+                        c.name = format!("{side}: {}", c.name);
+                        checks.push(c);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => checks.push(Check::fail(
+                    side,
+                    e.message().to_string(),
+                    "report this as a bug: the sync provider links both providers",
+                )),
+            }
+        }
+        checks.push(outbox_check(&ctx).await);
+        checks
+    })
+}
+
+async fn outbox_check(ctx: &BuildContext) -> Check {
+    let opened = provider_internal::InternalProvider::open(
+        &ctx.config().database_url(),
+        provider_internal::StoreOptions {
+            pool_size: Some(1),
+            record_outbox: true,
+        },
+    )
+    .await;
+    let store = match opened {
+        Ok(s) => s,
+        Err(e) => {
+            return Check::fail(
+                "outbox",
+                format!("cannot open the internal store: {e}"),
+                "fix the database check above first",
+            )
+        }
+    };
+    match store.outbox_counts().await {
+        Ok((pending, 0)) => Check::pass(
+            "outbox",
+            format!("{pending} change(s) waiting for Asana, none set aside"),
+        ),
+        Ok((pending, aside)) => Check::fail(
+            "outbox",
+            format!("{aside} change(s) set aside because Asana refused them, {pending} waiting"),
+            "run `ticket sync status` to see each refused change with Asana's reason (e.g. an assignee Asana does not know); fix the ticket locally (a new change is pushed) or in Asana",
+        ),
+        Err(e) => Check::fail(
+            "outbox",
+            format!("cannot read the outbox: {e}"),
+            "make sure the database schema is up to date (see the schema check)",
+        ),
+    }
+}
+
+register_provider!(ProviderDescriptor::new(
+    NAME,
+    "internal database first, then a best-effort push to Asana",
+    env!("CARGO_PKG_NAME"),
+    build
+)
+.with_doctor(doctor));

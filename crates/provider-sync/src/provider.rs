@@ -1,0 +1,301 @@
+//! [`SyncProvider`]: the [`TicketProvider`] implementation (internal store first, then a
+//! bounded, best-effort push), and the sync operations the CLI calls.
+
+use std::sync::Arc;
+
+use provider_asana::{AsanaProvider, AsanaSettings, RetryPolicy};
+use provider_internal::{InternalProvider, StoreOptions};
+use ticket_provider_api::{
+    async_trait, BuildContext, Error, ListQuery, NewComment, NewTicket, OperationResult, Result,
+    Status, SyncState, Ticket, TicketDetails, TicketPage, TicketProvider, TicketUpdate,
+};
+use tracing::Instrument;
+
+use crate::breaker::CircuitBreaker;
+use crate::config::SyncSettings;
+use crate::locks::TicketLocks;
+use crate::report::{FlushReport, PullProgress, PullReport, SetAsideEntry, SyncStatus};
+use crate::NAME;
+
+/// The shared state behind a [`SyncProvider`].
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) local: InternalProvider,
+    pub(crate) remote: AsanaProvider,
+    pub(crate) settings: SyncSettings,
+    pub(crate) breaker: CircuitBreaker,
+    pub(crate) locks: TicketLocks,
+}
+
+/// Tickets in the internal database, mirrored to Asana on a best-effort basis.
+///
+/// Cheap to clone (an `Arc` inside); safe to use from many tasks at once. See the crate
+/// documentation for the guarantees.
+#[derive(Clone)]
+pub struct SyncProvider {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SyncProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncProvider")
+            .field("local", &self.inner.local)
+            .field("remote", &self.inner.remote)
+            .field("settings", &self.inner.settings)
+            .finish()
+    }
+}
+
+/// The retry policy of the Asana client inside the sync provider: short, because the outbox
+/// is the durable retry and an operation only waits `sync_push_timeout_ms` anyway.
+fn sync_retry_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        base_delay: std::time::Duration::from_millis(200),
+        max_delay: std::time::Duration::from_secs(2),
+        max_total_wait: std::time::Duration::from_secs(10),
+    }
+}
+
+impl SyncProvider {
+    /// Combines an internal store and an Asana provider. The store must record an outbox
+    /// ([`StoreOptions::record_outbox`]); otherwise this is a configuration error.
+    pub fn new(
+        local: InternalProvider,
+        remote: AsanaProvider,
+        settings: SyncSettings,
+    ) -> Result<Self> {
+        if !local.records_outbox() {
+            return Err(Error::config(
+                "the sync provider needs an internal store opened with record_outbox = true",
+            )
+            .with_provider(NAME));
+        }
+        let breaker = CircuitBreaker::new(
+            settings.breaker_threshold,
+            settings.breaker_base_backoff,
+            settings.breaker_max_backoff,
+        );
+        Ok(SyncProvider {
+            inner: Arc::new(Inner {
+                local,
+                remote,
+                settings,
+                breaker,
+                locks: TicketLocks::default(),
+            }),
+        })
+    }
+
+    /// Builds the provider from configuration: the internal store from `database_url` (with
+    /// the outbox on) and Asana from `asana_project`, `asana_*` and the token in
+    /// `ASANA_ACCESS_TOKEN` (read through the context). A missing project or token is a
+    /// configuration error, checked before the database is opened.
+    pub async fn from_context(ctx: &BuildContext) -> Result<Self> {
+        let config = ctx.config();
+        config.require_asana_project()?;
+        let mut asana = AsanaSettings::from_context(ctx)?;
+        asana.retry = sync_retry_policy();
+        let remote = AsanaProvider::new(asana)?;
+        let local = InternalProvider::open(
+            &config.database_url(),
+            StoreOptions {
+                pool_size: config.ticket.database_pool_size,
+                record_outbox: true,
+            },
+        )
+        .await?;
+        Self::new(local, remote, SyncSettings::from_config(config))
+    }
+
+    /// The internal store (for history, and for tests).
+    pub fn local(&self) -> &InternalProvider {
+        &self.inner.local
+    }
+
+    /// The Asana side.
+    pub fn remote(&self) -> &AsanaProvider {
+        &self.inner.remote
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &SyncSettings {
+        &self.inner.settings
+    }
+
+    /// Pushes one local ticket with all its unsent changes now, creating its Asana task if it
+    /// has none (also for tickets that existed before sync was turned on: the first push is a
+    /// full create from the current state, with the comments Asana does not have yet).
+    /// Asana failures do not make this fail: the result says `pending` and [`Self::status`]
+    /// tells why. NotFound for an unknown ticket.
+    pub async fn sync_to_asana(&self, guid: &str) -> Result<OperationResult> {
+        let details = self.inner.local.get_ticket(guid).await?;
+        let guid = details.ticket.guid.clone();
+        self.inner.breaker.probe_now();
+        let span = tracing::info_span!("sync_to_asana", guid = %guid);
+        let outcome = self
+            .push_ticket(&guid, crate::push::PushMode::Full)
+            .instrument(span)
+            .await;
+        if let Err(e) = outcome {
+            tracing::warn!(guid = %guid, error = %e, "sync_to_asana: the ticket stays pending");
+        }
+        let res = OperationResult::new(guid, details.ticket.status, NAME);
+        Ok(self.decorate(res).await)
+    }
+
+    /// Pulls one Asana task into the internal store: its name, notes, section (status), tag
+    /// (priority), assignee and comments (real comments only), creating the ticket and its link
+    /// when the task is new, applying the conflict rule otherwise.
+    pub async fn sync_from_asana(&self, asana_gid: &str) -> Result<OperationResult> {
+        let task = self.inner.remote.get_remote_task(asana_gid).await?;
+        let imported = self.import_task(task).await?;
+        let details = self.inner.local.get_ticket(&imported.guid).await?;
+        let res = OperationResult::new(details.ticket.guid, details.ticket.status, NAME);
+        Ok(self.decorate(res).await)
+    }
+
+    /// Pulls every change of the project: a full read the first time and after Asana's event
+    /// token expired (one list request per 100 tasks), otherwise only the tasks named by the
+    /// event stream since the last pull. `progress` is called after every task.
+    pub async fn pull_all(&self, progress: &dyn Fn(PullProgress)) -> Result<PullReport> {
+        self.pull_all_inner(progress).await
+    }
+
+    /// Pushes every pending change now, ticket by ticket (each ticket's changes in order).
+    /// Stops early, leaving the rest pending, when Asana looks down. Safe to interrupt at any
+    /// point: every step is either committed or redone without duplicates next time.
+    pub async fn flush(&self) -> Result<FlushReport> {
+        self.flush_inner().await
+    }
+
+    /// Counts of pending and set-aside outbox entries, with every set-aside entry.
+    pub async fn status(&self) -> Result<SyncStatus> {
+        let local = &self.inner.local;
+        let (pending, set_aside) = local.outbox_counts().await?;
+        let set_aside_entries = local
+            .outbox_set_aside_list()
+            .await?
+            .into_iter()
+            .map(|e| SetAsideEntry {
+                id: e.id,
+                ticket_guid: e.ticket_guid,
+                operation: e.operation,
+                reason: e.set_aside_reason.unwrap_or_default(),
+                created_at: e.created_at,
+            })
+            .collect();
+        Ok(SyncStatus {
+            pending,
+            set_aside,
+            set_aside_entries,
+            asana_paused: self.inner.breaker.is_open(),
+        })
+    }
+
+    /// The link and outbox state of a ticket: its task gid (once linked) and whether changes
+    /// remain. Errors reading them count as pending.
+    pub(crate) async fn sync_info(&self, guid: &str) -> (Option<String>, SyncState) {
+        let local = &self.inner.local;
+        let gid = match local.sync_link_get(guid).await {
+            Ok(Some(l)) if l.state == crate::push::LINKED => l.asana_gid,
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(guid = %guid, error = %e, "cannot read the Asana link");
+                None
+            }
+        };
+        let state = match local.outbox_for_ticket(guid).await {
+            Ok(entries) if entries.is_empty() => SyncState::Synced,
+            Ok(_) => SyncState::Pending,
+            Err(e) => {
+                tracing::warn!(guid = %guid, error = %e, "cannot read the outbox");
+                SyncState::Pending
+            }
+        };
+        (gid, state)
+    }
+
+    /// Rewrites an internal result into a sync result.
+    pub(crate) async fn decorate(&self, mut res: OperationResult) -> OperationResult {
+        res.provider = NAME.to_string();
+        let (gid, state) = self.sync_info(&res.guid).await;
+        res.asana_gid = gid;
+        res.sync_state = Some(state);
+        res
+    }
+
+    async fn decorate_ticket(&self, mut t: Ticket) -> Ticket {
+        t.provider = NAME.to_string();
+        let (gid, state) = self.sync_info(&t.guid).await;
+        t.asana_gid = gid;
+        t.sync_state = Some(state);
+        t
+    }
+
+    /// After a committed local write: push that ticket, bounded by the push timeout, then
+    /// describe the result.
+    async fn after_write(&self, res: OperationResult) -> OperationResult {
+        self.push_bounded(&res.guid).await;
+        self.decorate(res).await
+    }
+}
+
+#[async_trait]
+impl TicketProvider for SyncProvider {
+    async fn create(&self, ticket: NewTicket) -> Result<OperationResult> {
+        let res = self.inner.local.create(ticket).await?;
+        Ok(self.after_write(res).await)
+    }
+
+    async fn update(&self, guid: &str, changes: TicketUpdate) -> Result<OperationResult> {
+        let res = self.inner.local.update(guid, changes).await?;
+        Ok(self.after_write(res).await)
+    }
+
+    async fn change_status(&self, guid: &str, status: Status) -> Result<OperationResult> {
+        let res = self.inner.local.change_status(guid, status).await?;
+        Ok(self.after_write(res).await)
+    }
+
+    async fn assign(&self, guid: &str, assignee: &str) -> Result<OperationResult> {
+        let res = self.inner.local.assign(guid, assignee).await?;
+        Ok(self.after_write(res).await)
+    }
+
+    async fn add_comment(&self, guid: &str, comment: NewComment) -> Result<OperationResult> {
+        let res = self.inner.local.add_comment(guid, comment).await?;
+        Ok(self.after_write(res).await)
+    }
+
+    async fn get_ticket(&self, guid: &str) -> Result<TicketDetails> {
+        let mut details = self.inner.local.get_ticket(guid).await?;
+        details.ticket = self.decorate_ticket(details.ticket).await;
+        Ok(details)
+    }
+
+    async fn list_tickets(&self, query: ListQuery) -> Result<TicketPage> {
+        let mut page = self.inner.local.list_tickets(query).await?;
+        let mut tickets = Vec::with_capacity(page.tickets.len());
+        for t in page.tickets {
+            tickets.push(self.decorate_ticket(t).await);
+        }
+        page.tickets = tickets;
+        Ok(page)
+    }
+
+    async fn close(&self, guid: &str) -> Result<OperationResult> {
+        let res = self.inner.local.close(guid).await?;
+        Ok(self.after_write(res).await)
+    }
+
+    async fn resolve(&self, guid: &str) -> Result<OperationResult> {
+        let res = self.inner.local.resolve(guid).await?;
+        Ok(self.after_write(res).await)
+    }
+
+    async fn escalate(&self, guid: &str, reason: Option<&str>) -> Result<OperationResult> {
+        let res = self.inner.local.escalate(guid, reason).await?;
+        Ok(self.after_write(res).await)
+    }
+}

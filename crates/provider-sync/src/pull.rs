@@ -1,0 +1,461 @@
+//! The pull side: Asana tasks into the internal store through
+//! [`InternalProvider::import_remote`](provider_internal::InternalProvider::import_remote),
+//! applying the conflict rule, and the project-wide [`SyncProvider::pull_all`] (full read or
+//! events).
+
+use std::collections::HashSet;
+
+use provider_asana::{EventsPage, RemoteTask};
+use provider_internal::{OutboxEntry, RemoteComment, RemoteTicket};
+use ticket_provider_api::model::{
+    MAX_ASSIGNEE_CHARS, MAX_COMMENT_CHARS, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS,
+};
+use ticket_provider_api::{
+    Error, ErrorKind, NewComment, Priority, Result, Status, Ticket, TicketProvider,
+};
+
+use crate::provider::SyncProvider;
+use crate::push::LINKED;
+use crate::report::{PullMode, PullProgress, PullReport, SkippedTask};
+use crate::snapshot::{self, Values, FIELDS};
+use crate::story::split_story;
+
+/// Where the events sync token is kept (internal key/value table).
+pub(crate) const EVENTS_TOKEN_KEY: &str = "sync.asana.events_token";
+
+/// The author of the notes the conflict rule writes.
+pub const CONFLICT_AUTHOR: &str = "sync";
+
+/// What importing one task did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ImportKind {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// The result of importing one task.
+#[derive(Debug, Clone)]
+pub(crate) struct Imported {
+    pub(crate) guid: String,
+    pub(crate) kind: ImportKind,
+    pub(crate) conflicts: usize,
+}
+
+/// Keeps at most `max` characters.
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// One line without control characters, at most `max` characters.
+fn clean_line(s: &str, max: usize) -> String {
+    let line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    truncate(line.trim(), max)
+}
+
+/// Text without control characters other than newline, carriage return and tab.
+fn clean_text(s: &str, max: usize) -> String {
+    let text: String = s
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+        .collect();
+    truncate(&text, max)
+}
+
+/// The fields the pending entries of a ticket change.
+fn pending_fields(entries: &[OutboxEntry]) -> HashSet<&'static str> {
+    let mut out = HashSet::new();
+    for e in entries.iter().filter(|e| e.set_aside_reason.is_none()) {
+        match e.operation.as_str() {
+            "create" => out.extend(FIELDS),
+            "update" => {
+                for f in ["subject", "description", "priority"] {
+                    if e.payload.get(f).is_some() {
+                        out.insert(f);
+                    }
+                }
+            }
+            "change_status" | "close" | "resolve" | "escalate" => {
+                out.insert("status");
+            }
+            "assign" => {
+                out.insert("assignee");
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A remote task's field values, cleaned to what the internal store accepts; status and
+/// priority fall back to `fallback` (the local ticket) when the task has none of ours.
+fn remote_values(task: &RemoteTask, fallback: Option<&Ticket>) -> Values {
+    let mut subject = clean_line(&task.subject, MAX_SUBJECT_CHARS);
+    if subject.is_empty() {
+        subject = format!("(Asana task {} without a name)", task.gid);
+    }
+    let status = task
+        .status
+        .or(fallback.map(|t| t.status))
+        .unwrap_or(Status::New);
+    let priority = task
+        .priority
+        .or(fallback.map(|t| t.priority))
+        .unwrap_or(Priority::Normal);
+    let assignee = task
+        .assignee
+        .as_deref()
+        .map(|a| clean_line(a, MAX_ASSIGNEE_CHARS))
+        .filter(|a| !a.is_empty());
+    let mut v = Values::new();
+    v.insert("subject".into(), Some(subject));
+    v.insert(
+        "description".into(),
+        Some(clean_text(&task.description, MAX_DESCRIPTION_CHARS)),
+    );
+    v.insert("status".into(), Some(status.as_str().to_string()));
+    v.insert("priority".into(), Some(priority.as_str().to_string()));
+    v.insert("assignee".into(), assignee);
+    v
+}
+
+fn value(v: &Values, f: &str) -> Option<String> {
+    v.get(f).cloned().flatten()
+}
+
+/// Whether a listed task already equals its local ticket (status and priority only where the
+/// task has ours).
+fn same_fields(task: &RemoteTask, t: &Ticket) -> bool {
+    let r = remote_values(task, Some(t));
+    r == snapshot::values_of(t)
+}
+
+fn quote(v: &Option<String>) -> String {
+    match v {
+        Some(s) => format!("{:?}", truncate(s, 2000)),
+        None => "(nobody)".to_string(),
+    }
+}
+
+impl SyncProvider {
+    /// Imports one task (with its comments) into the internal store under the ticket's lock.
+    pub(crate) async fn import_task(&self, task: RemoteTask) -> Result<Imported> {
+        if !task.in_project {
+            return Err(Error::invalid_input(format!(
+                "Asana task {} is not in the tickets project",
+                task.gid
+            )));
+        }
+        let local = &self.inner.local;
+        let mut guid = local
+            .sync_link_by_gid(&task.gid)
+            .await?
+            .map(|l| l.ticket_guid);
+        if guid.is_none() {
+            if let Some(marker) = &task.marker {
+                // The marker names our ticket when we created the task (perhaps in a create
+                // whose answer was lost).
+                if let Ok(d) = local.get_ticket(marker).await {
+                    let link = local.sync_link_get(&d.ticket.guid).await?;
+                    if let Some(l) = link.filter(|l| l.state == LINKED) {
+                        if l.asana_gid.as_deref() != Some(task.gid.as_str()) {
+                            return Err(Error::new(
+                                ErrorKind::Conflict,
+                                format!(
+                                    "Asana task {} carries the marker of ticket {} which is linked to task {}; a duplicate, not imported",
+                                    task.gid,
+                                    d.ticket.guid,
+                                    l.asana_gid.unwrap_or_default()
+                                ),
+                            ));
+                        }
+                    }
+                    guid = Some(d.ticket.guid);
+                }
+            }
+        }
+        let key = guid
+            .clone()
+            .unwrap_or_else(|| format!("asana:{}", task.gid));
+        let _lock = self.inner.locks.lock(&key).await;
+
+        let before = match &guid {
+            Some(g) => Some(local.get_ticket(g).await?),
+            None => None,
+        };
+        let (pending, snap) = match &guid {
+            Some(g) => (
+                local.outbox_for_ticket(g).await?,
+                snapshot::load(local, g).await?,
+            ),
+            None => (Vec::new(), Values::new()),
+        };
+        let touched = pending_fields(&pending);
+        let remote_vals = remote_values(&task, before.as_ref().map(|d| &d.ticket));
+        let mut merged = remote_vals.clone();
+        let mut conflicts: Vec<(&str, Option<String>, Option<String>)> = Vec::new();
+        if let Some(d) = &before {
+            let local_vals = snapshot::values_of(&d.ticket);
+            for f in FIELDS {
+                let (r, l) = (value(&remote_vals, f), value(&local_vals, f));
+                if r == l || !touched.contains(f) {
+                    continue;
+                }
+                // A local change of this field is still pending: it wins and will be pushed.
+                merged.insert(f.to_string(), l.clone());
+                let remote_changed = snap.get(f).is_none_or(|s| *s != r);
+                if remote_changed {
+                    conflicts.push((f, r, l));
+                }
+            }
+        }
+
+        let local_comments: HashSet<&str> = before
+            .as_ref()
+            .map(|d| d.comments.iter().map(|c| c.comment_guid.as_str()).collect())
+            .unwrap_or_default();
+        let mut comments = Vec::new();
+        for c in &task.comments {
+            let parts = split_story(&c.text);
+            if let Some(cg) = parts.comment_guid.as_deref() {
+                if local_comments.contains(cg) {
+                    // Our own comment: make sure it counts as posted.
+                    if local.comment_link_get(cg).await?.is_none() {
+                        local.comment_link_put(cg, &c.story_gid).await?;
+                    }
+                    continue;
+                }
+            }
+            let body = clean_text(&parts.body, MAX_COMMENT_CHARS);
+            if body.trim().is_empty() {
+                continue;
+            }
+            comments.push(RemoteComment {
+                story_gid: c.story_gid.clone(),
+                body,
+                author: parts
+                    .author
+                    .map(|a| clean_line(&a, MAX_ASSIGNEE_CHARS))
+                    .filter(|a| !a.is_empty())
+                    .or_else(|| c.created_by.clone()),
+                created_at: Some(c.created_at),
+            });
+        }
+
+        let status: Status = value(&merged, "status")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(Status::New);
+        let priority: Priority = value(&merged, "priority")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_default();
+        let remote = RemoteTicket {
+            asana_gid: task.gid.clone(),
+            guid: guid.clone(),
+            subject: value(&merged, "subject").unwrap_or_default(),
+            description: value(&merged, "description").unwrap_or_default(),
+            status,
+            priority,
+            assignee: value(&merged, "assignee"),
+            created_at: Some(task.created_at),
+            modified_at: Some(task.modified_at),
+            comments,
+        };
+        let new_guid = local.import_remote(remote).await?;
+        // Asana's values are now known to both sides: the base of the next comparison.
+        snapshot::save(local, &new_guid, &remote_vals).await?;
+
+        for (field, r, l) in &conflicts {
+            tracing::warn!(
+                guid = %new_guid,
+                asana_gid = %task.gid,
+                field = %field,
+                "conflict: the field changed in Asana and locally; the pending local value wins and Asana's value is kept as a comment"
+            );
+            let note = format!(
+                "Sync conflict on {field}: Asana had {} while a local change to {} was waiting to be pushed. The local value was kept and will be pushed to Asana.",
+                quote(r),
+                quote(l)
+            );
+            local
+                .add_comment(
+                    &new_guid,
+                    NewComment {
+                        body: truncate(&note, MAX_COMMENT_CHARS),
+                        author: Some(CONFLICT_AUTHOR.to_string()),
+                    },
+                )
+                .await?;
+        }
+
+        let kind = match &before {
+            None => ImportKind::Created,
+            Some(d) => {
+                let after = local.get_ticket(&new_guid).await?;
+                let fields_changed =
+                    snapshot::values_of(&after.ticket) != snapshot::values_of(&d.ticket);
+                let comments_added = after.comments.len() > d.comments.len() + conflicts.len();
+                if fields_changed || comments_added {
+                    ImportKind::Updated
+                } else {
+                    ImportKind::Unchanged
+                }
+            }
+        };
+        Ok(Imported {
+            guid: new_guid,
+            kind,
+            conflicts: conflicts.len(),
+        })
+    }
+
+    /// See [`SyncProvider::pull_all`].
+    pub(crate) async fn pull_all_inner(
+        &self,
+        progress: &dyn Fn(PullProgress),
+    ) -> Result<PullReport> {
+        let local = &self.inner.local;
+        let remote = &self.inner.remote;
+        let token = local.kv_get(EVENTS_TOKEN_KEY).await?;
+        let mut page = remote.events(token.as_deref()).await?;
+        let mut gids: Vec<String> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        loop {
+            match page {
+                EventsPage::TokenInvalid { sync } => {
+                    tracing::info!("no valid events token: reading the whole project");
+                    return self.full_pull(&sync, progress).await;
+                }
+                EventsPage::Events {
+                    events,
+                    sync,
+                    has_more,
+                } => {
+                    for ev in &events {
+                        if let Some(g) = ev.task_gid() {
+                            if seen.insert(g.to_string()) {
+                                gids.push(g.to_string());
+                            }
+                        }
+                    }
+                    if !has_more {
+                        return self.incremental_pull(gids, &sync, progress).await;
+                    }
+                    page = remote.events(Some(&sync)).await?;
+                }
+            }
+        }
+    }
+
+    fn tally(report: &mut PullReport, gid: &str, outcome: Result<Option<Imported>>) -> Result<()> {
+        match outcome {
+            Ok(Some(i)) => {
+                report.conflicts += i.conflicts;
+                match i.kind {
+                    ImportKind::Created => report.created += 1,
+                    ImportKind::Updated => report.updated += 1,
+                    ImportKind::Unchanged => report.unchanged += 1,
+                }
+                Ok(())
+            }
+            Ok(None) => {
+                report.unchanged += 1;
+                Ok(())
+            }
+            // Temporary trouble: stop, so the token is not advanced past unread changes.
+            Err(e) if e.is_temporary() && e.kind() != ErrorKind::Conflict => Err(e),
+            Err(e) => {
+                tracing::warn!(asana_gid = %gid, error = %e, "pull: task skipped");
+                report.skipped.push(SkippedTask {
+                    asana_gid: gid.to_string(),
+                    reason: e.to_string(),
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads every task of the project, imports those that differ, then stores `sync`.
+    async fn full_pull(&self, sync: &str, progress: &dyn Fn(PullProgress)) -> Result<PullReport> {
+        let tasks = self.inner.remote.list_remote_tasks(None).await?;
+        let total = tasks.len();
+        let mut report = PullReport {
+            mode: PullMode::Full,
+            tasks_seen: total,
+            created: 0,
+            updated: 0,
+            unchanged: 0,
+            conflicts: 0,
+            skipped: Vec::new(),
+        };
+        for (i, task) in tasks.into_iter().enumerate() {
+            let gid = task.gid.clone();
+            let outcome = self.pull_listed(task).await;
+            Self::tally(&mut report, &gid, outcome)?;
+            progress(PullProgress {
+                mode: PullMode::Full,
+                done: i + 1,
+                total,
+            });
+        }
+        self.inner.local.kv_put(EVENTS_TOKEN_KEY, sync).await?;
+        Ok(report)
+    }
+
+    /// Imports a task from a listing: skipped when it equals its ticket and has not been
+    /// modified since the last sync; otherwise read with its comments and imported.
+    async fn pull_listed(&self, task: RemoteTask) -> Result<Option<Imported>> {
+        if !task.in_project {
+            return Err(Error::invalid_input(format!(
+                "Asana task {} is not in the tickets project",
+                task.gid
+            )));
+        }
+        let local = &self.inner.local;
+        if let Some(link) = local.sync_link_by_gid(&task.gid).await? {
+            if link.state == LINKED && link.remote_modified_at == Some(task.modified_at) {
+                let d = local.get_ticket(&link.ticket_guid).await?;
+                if same_fields(&task, &d.ticket) {
+                    return Ok(None);
+                }
+            }
+        }
+        let full = self.inner.remote.get_remote_task(&task.gid).await?;
+        self.import_task(full).await.map(Some)
+    }
+
+    /// Reads and imports the tasks the event stream named, then stores `sync`.
+    async fn incremental_pull(
+        &self,
+        gids: Vec<String>,
+        sync: &str,
+        progress: &dyn Fn(PullProgress),
+    ) -> Result<PullReport> {
+        let total = gids.len();
+        let mut report = PullReport {
+            mode: PullMode::Incremental,
+            tasks_seen: total,
+            created: 0,
+            updated: 0,
+            unchanged: 0,
+            conflicts: 0,
+            skipped: Vec::new(),
+        };
+        for (i, gid) in gids.iter().enumerate() {
+            let outcome = match self.inner.remote.get_remote_task(gid).await {
+                Ok(task) => self.import_task(task).await.map(Some),
+                Err(e) => Err(e),
+            };
+            Self::tally(&mut report, gid, outcome)?;
+            progress(PullProgress {
+                mode: PullMode::Incremental,
+                done: i + 1,
+                total,
+            });
+        }
+        self.inner.local.kv_put(EVENTS_TOKEN_KEY, sync).await?;
+        Ok(report)
+    }
+}

@@ -1,0 +1,605 @@
+//! The push side: outbox entries of one ticket go to Asana in id order, under the ticket's
+//! lock, each either completed, set aside (Asana refused it for good) or kept with its failure
+//! recorded (temporary trouble; the ticket's later entries wait behind it).
+//!
+//! Crash safety, step by step:
+//! * A task is created only after its link row says `creating` (with the time) and the values
+//!   being sent are recorded as the last agreed ones; the task carries the ticket guid as a
+//!   marker in its notes. Whoever later finds the link still `creating` (an unknown outcome:
+//!   timeout, lost answer, 5xx, or a crash before the link was updated) first looks the task
+//!   up by its marker and links it instead of creating another.
+//! * A comment counts as posted once its comment link exists. Before the POST the entry's
+//!   attempt counter is raised, so a later attempt of an entry with `attempts > 0` first looks
+//!   for the story by its `[ticket-comment: …]` marker.
+//! * Every other step (field updates, section moves, assignment) sets absolute values and is
+//!   simply redone.
+//! * An entry is removed only after its effect is in Asana.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Utc;
+use provider_internal::{OutboxEntry, SyncLink};
+use serde_json::Value;
+use ticket_provider_api::{NewTicket, Priority, Result, Status, TicketProvider, TicketUpdate};
+use tracing::Instrument;
+
+use crate::breaker::Permit;
+use crate::error::PushFailure;
+use crate::provider::SyncProvider;
+use crate::report::FlushReport;
+use crate::snapshot::{self, Values};
+use crate::story::{split_story, story_text};
+
+/// Link state: the task exists and its gid is known.
+pub(crate) const LINKED: &str = "linked";
+/// Link state: a create was sent (or is about to be) and its outcome is not known yet.
+pub(crate) const CREATING: &str = "creating";
+
+/// How a push was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushMode {
+    /// Inside an operation: give up at once when the breaker is not closed.
+    Inline,
+    /// From `flush`: wait for a probe in flight.
+    Flush,
+    /// From `sync_to_asana`: also create the task of a ticket without pending entries, and
+    /// post the comments Asana does not have yet.
+    Full,
+}
+
+/// What one push of one ticket did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct PushOutcome {
+    /// Entries completed.
+    pub(crate) pushed: usize,
+    /// Entries set aside.
+    pub(crate) set_aside: usize,
+    /// True when the breaker did not let the push talk to Asana.
+    pub(crate) blocked: bool,
+}
+
+/// A task that exists (or was just created) for a ticket.
+struct Ensured {
+    gid: String,
+    /// Set when the task was created without the ticket's assignee, which Asana refused.
+    assignee_note: Option<String>,
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// The comment guid an outbox entry posts, if any.
+fn entry_comment_guid(e: &OutboxEntry) -> Option<&str> {
+    str_of(&e.payload, "comment_guid").or_else(|| {
+        e.payload
+            .get("comment")
+            .and_then(|c| str_of(c, "comment_guid"))
+    })
+}
+
+impl SyncProvider {
+    /// Pushes a ticket after an operation, waiting at most the push timeout; the push goes on
+    /// in the background after that. Skipped at once while the breaker is open.
+    pub(crate) async fn push_bounded(&self, guid: &str) {
+        if self.inner.breaker.is_open() {
+            tracing::debug!(guid = %guid, "Asana looks down; the change stays pending");
+            return;
+        }
+        let this = self.clone();
+        let owned = guid.to_string();
+        let span = tracing::debug_span!("sync_push", guid = %guid);
+        let handle = tokio::spawn(
+            async move { this.push_ticket(&owned, PushMode::Inline).await }.instrument(span),
+        );
+        match tokio::time::timeout(self.inner.settings.push_timeout, handle).await {
+            Ok(Ok(Ok(_))) => {}
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(guid = %guid, error = %e, "push failed; the change stays pending")
+            }
+            Ok(Err(e)) => tracing::warn!(guid = %guid, error = %e, "the push task failed"),
+            Err(_) => tracing::debug!(
+                guid = %guid,
+                "push timeout passed; the push goes on in the background"
+            ),
+        }
+    }
+
+    /// Waits for the breaker's permission as `mode` allows.
+    async fn permit(&self, mode: PushMode) -> bool {
+        loop {
+            match self.inner.breaker.allow() {
+                Permit::Go => return true,
+                Permit::Skip => return false,
+                Permit::Wait if mode == PushMode::Inline => return false,
+                Permit::Wait => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        }
+    }
+
+    /// Feeds a failure to the breaker.
+    fn note_failure(&self, f: &PushFailure) {
+        match f {
+            PushFailure::Temporary {
+                asana_down: true, ..
+            } => self.inner.breaker.failure(),
+            // Asana answered (it refused, or asked us to slow down): it is up.
+            _ => self.inner.breaker.success(),
+        }
+    }
+
+    /// Pushes every pending entry of one ticket, in order, under the ticket's lock.
+    pub(crate) async fn push_ticket(&self, guid: &str, mode: PushMode) -> Result<PushOutcome> {
+        let _lock = self.inner.locks.lock(guid).await;
+        let local = &self.inner.local;
+        let mut out = PushOutcome::default();
+        let mut full = mode == PushMode::Full;
+        // Entries written while we push are picked up by a further round.
+        for _round in 0..3 {
+            let entries: Vec<OutboxEntry> = local
+                .outbox_for_ticket(guid)
+                .await?
+                .into_iter()
+                .filter(|e| e.set_aside_reason.is_none())
+                .collect();
+            if entries.is_empty() && !full {
+                return Ok(out);
+            }
+            if !self.permit(mode).await {
+                out.blocked = true;
+                return Ok(out);
+            }
+            let mut snap = snapshot::load(local, guid).await?;
+            let before = snap.clone();
+            let done = self
+                .push_entries(guid, &entries, full, &mut snap, &mut out)
+                .await;
+            if snap != before {
+                snapshot::save(local, guid, &snap).await?;
+            }
+            if !done? {
+                return Ok(out);
+            }
+            full = false;
+        }
+        Ok(out)
+    }
+
+    /// Pushes `entries` (all pending entries of the ticket, oldest first). `Ok(false)` when a
+    /// temporary failure stopped it.
+    async fn push_entries(
+        &self,
+        guid: &str,
+        entries: &[OutboxEntry],
+        full: bool,
+        snap: &mut Values,
+        out: &mut PushOutcome,
+    ) -> Result<bool> {
+        let mut skip: HashSet<i64> = HashSet::new();
+        let gid = match self.ensure_task(guid, full, snap).await {
+            Ok(ensured) => {
+                if let Some(note) = ensured.assignee_note {
+                    tracing::warn!(guid = %guid, reason = %note, "created the Asana task without its assignee");
+                    if let Some(e) = entries.iter().find(|e| e.operation == "create") {
+                        self.inner.local.outbox_set_aside(e.id, &note).await?;
+                        out.set_aside += 1;
+                        skip.insert(e.id);
+                    }
+                }
+                ensured.gid
+            }
+            Err(f) => {
+                self.note_failure(&f);
+                if let Some(first) = entries.first() {
+                    self.fail_entry(guid, first, &f, out).await?;
+                } else {
+                    tracing::warn!(guid = %guid, error = %f.message(), "cannot create the Asana task");
+                }
+                return Ok(false);
+            }
+        };
+        for e in entries.iter().filter(|e| !skip.contains(&e.id)) {
+            match self.apply_entry(&gid, e, snap).await {
+                Ok(()) => {
+                    self.inner.breaker.success();
+                    self.inner.local.outbox_complete(e.id).await?;
+                    out.pushed += 1;
+                }
+                Err(f) => {
+                    self.note_failure(&f);
+                    if self.fail_entry(guid, e, &f, out).await? {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Records a failed entry; `true` when the ticket's later entries must wait.
+    async fn fail_entry(
+        &self,
+        guid: &str,
+        e: &OutboxEntry,
+        f: &PushFailure,
+        out: &mut PushOutcome,
+    ) -> Result<bool> {
+        match f {
+            PushFailure::Permanent(reason) => {
+                tracing::warn!(guid = %guid, entry = e.id, operation = %e.operation, reason = %reason, "Asana refused the change; set aside");
+                self.inner.local.outbox_set_aside(e.id, reason).await?;
+                out.set_aside += 1;
+                Ok(false)
+            }
+            PushFailure::Temporary { message, .. } => {
+                tracing::warn!(guid = %guid, entry = e.id, operation = %e.operation, error = %message, "push failed; kept for retry");
+                self.inner
+                    .local
+                    .outbox_record_failure(e.id, message)
+                    .await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// The ticket's task gid: from its link, found by marker after an unknown outcome, or
+    /// created now from the ticket's current state.
+    async fn ensure_task(
+        &self,
+        guid: &str,
+        full: bool,
+        snap: &mut Values,
+    ) -> std::result::Result<Ensured, PushFailure> {
+        let local = &self.inner.local;
+        let link = local
+            .sync_link_get(guid)
+            .await
+            .map_err(|e| PushFailure::local(&e))?;
+        if let Some(l) = &link {
+            if l.state == LINKED {
+                if let Some(gid) = &l.asana_gid {
+                    if full {
+                        self.backfill_comments(guid, gid, true).await?;
+                    }
+                    return Ok(Ensured {
+                        gid: gid.clone(),
+                        assignee_note: None,
+                    });
+                }
+            }
+            if l.state == CREATING {
+                let found = self
+                    .inner
+                    .remote
+                    .find_task_by_marker(guid, l.last_synced_at)
+                    .await
+                    .map_err(|e| PushFailure::from_remote(&e))?;
+                if let Some(task) = found {
+                    tracing::info!(guid = %guid, asana_gid = %task.gid, "found the task of an earlier create; linking it");
+                    self.put_link(guid, &task.gid, Some(task.modified_at))
+                        .await?;
+                    if full {
+                        self.backfill_comments(guid, &task.gid, true).await?;
+                    }
+                    return Ok(Ensured {
+                        gid: task.gid,
+                        assignee_note: None,
+                    });
+                }
+            }
+        }
+        let ensured = self.create_remote_task(guid, snap).await?;
+        if full {
+            self.backfill_comments(guid, &ensured.gid, false).await?;
+        }
+        Ok(ensured)
+    }
+
+    async fn put_link(
+        &self,
+        guid: &str,
+        gid: &str,
+        modified: Option<chrono::DateTime<Utc>>,
+    ) -> std::result::Result<(), PushFailure> {
+        self.inner
+            .local
+            .sync_link_put(SyncLink {
+                ticket_guid: guid.to_string(),
+                asana_gid: Some(gid.to_string()),
+                state: LINKED.to_string(),
+                last_synced_at: Some(Utc::now()),
+                remote_modified_at: modified,
+            })
+            .await
+            .map_err(|e| PushFailure::local(&e))
+    }
+
+    /// Creates the ticket's task from its current state (after recording `creating`).
+    async fn create_remote_task(
+        &self,
+        guid: &str,
+        snap: &mut Values,
+    ) -> std::result::Result<Ensured, PushFailure> {
+        let local = &self.inner.local;
+        let lf = |e: ticket_provider_api::Error| PushFailure::local(&e);
+        let t = local.get_ticket(guid).await.map_err(lf)?.ticket;
+        local
+            .sync_link_put(SyncLink {
+                ticket_guid: guid.to_string(),
+                asana_gid: None,
+                state: CREATING.to_string(),
+                last_synced_at: Some(Utc::now()),
+                remote_modified_at: None,
+            })
+            .await
+            .map_err(lf)?;
+        *snap = snapshot::values_of(&t);
+        snapshot::save(local, guid, snap).await.map_err(lf)?;
+        let new = NewTicket {
+            subject: t.subject.clone(),
+            description: t.description.clone(),
+            priority: t.priority,
+            assignee: t.assignee.clone(),
+        };
+        let remote = &self.inner.remote;
+        let mut assignee_note = None;
+        let task = match remote.create_task_with_marker(&new, t.status, guid).await {
+            Ok(task) => task,
+            Err(e)
+                if e.kind() == ticket_provider_api::ErrorKind::InvalidInput
+                    && new.assignee.is_some() =>
+            {
+                // A 400 is a refusal: nothing was created. Asana does not know the assignee;
+                // create the task unassigned rather than not at all.
+                let bare = NewTicket {
+                    assignee: None,
+                    ..new.clone()
+                };
+                let task = remote
+                    .create_task_with_marker(&bare, t.status, guid)
+                    .await
+                    .map_err(|e| PushFailure::from_remote(&e))?;
+                assignee_note = Some(format!(
+                    "Asana refused the assignee {:?} ({e}); the task was created unassigned",
+                    new.assignee.as_deref().unwrap_or_default()
+                ));
+                snap.insert("assignee".into(), None);
+                task
+            }
+            Err(e) => return Err(PushFailure::from_remote(&e)),
+        };
+        self.inner.breaker.success();
+        self.put_link(guid, &task.gid, Some(task.modified_at))
+            .await?;
+        tracing::debug!(guid = %guid, asana_gid = %task.gid, "created the Asana task");
+        Ok(Ensured {
+            gid: task.gid,
+            assignee_note,
+        })
+    }
+
+    /// Posts the comments of a ticket that Asana does not have and no outbox entry will post
+    /// (comments written before sync was turned on). With `lookup`, the task's stories are
+    /// read first so that a comment posted by an interrupted earlier run is linked, not
+    /// posted again.
+    async fn backfill_comments(
+        &self,
+        guid: &str,
+        gid: &str,
+        lookup: bool,
+    ) -> std::result::Result<(), PushFailure> {
+        let local = &self.inner.local;
+        let lf = |e: ticket_provider_api::Error| PushFailure::local(&e);
+        let details = local.get_ticket(guid).await.map_err(lf)?;
+        let entries = local.outbox_for_ticket(guid).await.map_err(lf)?;
+        let referenced: HashSet<&str> = entries.iter().filter_map(entry_comment_guid).collect();
+        let mut todo = Vec::new();
+        for c in &details.comments {
+            if referenced.contains(c.comment_guid.as_str()) {
+                continue;
+            }
+            if local
+                .comment_link_get(&c.comment_guid)
+                .await
+                .map_err(lf)?
+                .is_none()
+            {
+                todo.push(c);
+            }
+        }
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let remote = &self.inner.remote;
+        let mut existing: HashMap<String, String> = HashMap::new();
+        if lookup {
+            let task = remote
+                .get_remote_task(gid)
+                .await
+                .map_err(|e| PushFailure::from_remote(&e))?;
+            for s in task.comments {
+                if let Some(cg) = split_story(&s.text).comment_guid {
+                    existing.insert(cg, s.story_gid);
+                }
+            }
+        }
+        for c in todo {
+            let story = match existing.get(&c.comment_guid) {
+                Some(s) => s.clone(),
+                None => remote
+                    .post_comment(
+                        gid,
+                        &story_text(&c.comment_guid, &c.body, c.author.as_deref()),
+                    )
+                    .await
+                    .map_err(|e| PushFailure::from_remote(&e))?,
+            };
+            local
+                .comment_link_put(&c.comment_guid, &story)
+                .await
+                .map_err(lf)?;
+        }
+        Ok(())
+    }
+
+    /// Carries one outbox entry out on task `gid`.
+    async fn apply_entry(
+        &self,
+        gid: &str,
+        e: &OutboxEntry,
+        snap: &mut Values,
+    ) -> std::result::Result<(), PushFailure> {
+        let remote = &self.inner.remote;
+        let rf = |e: ticket_provider_api::Error| PushFailure::from_remote(&e);
+        let p = &e.payload;
+        match e.operation.as_str() {
+            // The task exists: ensure_task created it from the ticket's current state.
+            "create" => Ok(()),
+            "update" => {
+                let changes = TicketUpdate {
+                    subject: str_of(p, "subject").map(str::to_string),
+                    description: str_of(p, "description").map(str::to_string),
+                    priority: str_of(p, "priority").and_then(|s| s.parse::<Priority>().ok()),
+                };
+                if changes.is_empty() {
+                    return Ok(());
+                }
+                remote.set_fields(gid, &changes).await.map_err(rf)?;
+                if let Some(s) = changes.subject {
+                    snap.insert("subject".into(), Some(s));
+                }
+                if let Some(d) = changes.description {
+                    snap.insert("description".into(), Some(d));
+                }
+                if let Some(pr) = changes.priority {
+                    snap.insert("priority".into(), Some(pr.as_str().to_string()));
+                }
+                Ok(())
+            }
+            "change_status" | "close" | "resolve" | "escalate" => {
+                let status: Status = str_of(p, "status")
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| {
+                        PushFailure::Permanent(format!(
+                            "outbox entry {} has no valid status in its payload",
+                            e.id
+                        ))
+                    })?;
+                remote.move_task(gid, status).await.map_err(rf)?;
+                snap.insert("status".into(), Some(status.as_str().to_string()));
+                match p.get("comment") {
+                    Some(c) if c.is_object() => self.push_comment(gid, e, c).await,
+                    _ => Ok(()),
+                }
+            }
+            "assign" => {
+                let who = str_of(p, "assignee").ok_or_else(|| {
+                    PushFailure::Permanent(format!("outbox entry {} names no assignee", e.id))
+                })?;
+                TicketProvider::assign(remote, gid, who).await.map_err(rf)?;
+                snap.insert("assignee".into(), Some(who.to_string()));
+                Ok(())
+            }
+            "add_comment" => self.push_comment(gid, e, p).await,
+            other => Err(PushFailure::Permanent(format!(
+                "unknown outbox operation {other:?}"
+            ))),
+        }
+    }
+
+    /// Posts a comment unless it already was: linked means done; after an attempt with an
+    /// unknown outcome the story is looked up by its marker first.
+    async fn push_comment(
+        &self,
+        gid: &str,
+        e: &OutboxEntry,
+        c: &Value,
+    ) -> std::result::Result<(), PushFailure> {
+        let local = &self.inner.local;
+        let remote = &self.inner.remote;
+        let lf = |e: ticket_provider_api::Error| PushFailure::local(&e);
+        let rf = |e: ticket_provider_api::Error| PushFailure::from_remote(&e);
+        let cg = str_of(c, "comment_guid").ok_or_else(|| {
+            PushFailure::Permanent(format!("outbox entry {} names no comment", e.id))
+        })?;
+        if local.comment_link_get(cg).await.map_err(lf)?.is_some() {
+            return Ok(());
+        }
+        let marker = crate::story::comment_marker(cg);
+        if e.attempts > 0 {
+            if let Some(story) = remote
+                .find_comment_by_marker(gid, &marker)
+                .await
+                .map_err(rf)?
+            {
+                tracing::info!(asana_gid = %gid, comment = %cg, "found the story of an earlier post; linking it");
+                local.comment_link_put(cg, &story).await.map_err(lf)?;
+                return Ok(());
+            }
+        }
+        // From here on an interruption leaves `attempts > 0`: the next try looks first.
+        local
+            .outbox_record_failure(
+                e.id,
+                "posting the comment; if this stays, the answer was lost and the next push looks for the story first",
+            )
+            .await
+            .map_err(lf)?;
+        let text = story_text(
+            cg,
+            str_of(c, "body").unwrap_or_default(),
+            str_of(c, "author"),
+        );
+        let story = remote.post_comment(gid, &text).await.map_err(rf)?;
+        local.comment_link_put(cg, &story).await.map_err(lf)?;
+        Ok(())
+    }
+
+    /// Pushes everything pending now (see [`SyncProvider::flush`]).
+    pub(crate) async fn flush_inner(&self) -> Result<FlushReport> {
+        use futures::StreamExt;
+        let local = &self.inner.local;
+        self.inner.breaker.probe_now();
+        let entries = local.outbox_pending(usize::MAX).await?;
+        let mut seen = HashSet::new();
+        let guids: Vec<String> = entries
+            .into_iter()
+            .filter(|e| seen.insert(e.ticket_guid.clone()))
+            .map(|e| e.ticket_guid)
+            .collect();
+        let mut report = FlushReport {
+            tickets: guids.len(),
+            ..FlushReport::default()
+        };
+        let concurrency = self.inner.settings.flush_concurrency.max(1);
+        let results: Vec<(String, Result<PushOutcome>)> = futures::stream::iter(guids)
+            .map(|g| async move {
+                if self.inner.breaker.is_open() {
+                    let blocked = PushOutcome {
+                        blocked: true,
+                        ..PushOutcome::default()
+                    };
+                    return (g, Ok(blocked));
+                }
+                let r = self.push_ticket(&g, PushMode::Flush).await;
+                (g, r)
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        for (guid, r) in results {
+            match r {
+                Ok(o) => {
+                    report.pushed += o.pushed;
+                    report.set_aside += o.set_aside;
+                    report.stopped_early |= o.blocked;
+                }
+                Err(e) => {
+                    tracing::warn!(guid = %guid, error = %e, "flush: the ticket stays pending")
+                }
+            }
+        }
+        report.pending = local.outbox_counts().await?.0;
+        Ok(report)
+    }
+}
