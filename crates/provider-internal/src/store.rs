@@ -292,10 +292,10 @@ pub(crate) fn open_store(url: &str, options: &StoreOptions) -> Result<Store, Sto
         builder = builder.idle_timeout(None).max_lifetime(None);
     }
     let pool = builder.build_unchecked(manager);
+    drop(first);
     if memory {
-        // The in-memory database is the one the migrations ran on: keep that connection.
-        drop(first);
-        // A fresh in-memory database needs its schema again.
+        // Every in-memory connection is its own database: give the pool's single, never
+        // recycled connection the schema too.
         let mut conn = pool.get()?;
         prepare_schema(&mut conn, &target)?;
     }
@@ -1070,4 +1070,30 @@ pub(crate) fn row_counts(conn: &mut DbConnection) -> Result<[i64; 4], StoreError
         data_ticket_history::table.count().get_result(conn)?,
         data_sync_outbox::table.count().get_result(conn)?,
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_junk() {
+        let c = Cursor {
+            created_at: 1_700_000_000_123_456,
+            guid: new_guid(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
+        for junk in ["", "0", "zz", "7631", "76313a783a79", "é"] {
+            let err = Cursor::decode(junk).unwrap_err();
+            assert_eq!(err.kind(), ticket_provider_api::ErrorKind::InvalidInput);
+        }
+    }
+
+    #[test]
+    fn guids_are_checked_and_canonical() {
+        let g = new_guid();
+        assert_eq!(parse_guid("guid", &g.to_uppercase()).unwrap(), g);
+        let err = parse_guid("guid", "ticket-1").unwrap_err();
+        assert!(err.to_string().contains("ticket-1"), "{err}");
+    }
 }

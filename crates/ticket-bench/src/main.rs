@@ -69,7 +69,7 @@ fn main() {
         ops: if quick { 2_000 } else { 5_000 },
         small_rows: 10_000,
         large_rows: if quick { 200_000 } else { 1_000_000 },
-        list_runs: 31,
+        list_runs: 51,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -209,25 +209,38 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
-/// Median time of the first page of `query` on a provider.
-async fn list_median(
-    p: &InternalProvider,
+/// Median times of the first page of `query` on two providers, measured alternately so
+/// that caches and clock drift affect both alike.
+async fn list_medians(
+    small: &InternalProvider,
+    large: &InternalProvider,
     query: &ListQuery,
     runs: usize,
-) -> BenchResult<Duration> {
-    for _ in 0..3 {
-        p.list_tickets(query.clone()).await?;
-    }
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let start = Instant::now();
-        let page = p.list_tickets(query.clone()).await?;
-        times.push(start.elapsed());
-        if page.tickets.len() != 50 {
-            return Err(format!("expected a full page, got {}", page.tickets.len()).into());
+) -> BenchResult<(Duration, Duration)> {
+    for p in [small, large] {
+        for _ in 0..3 {
+            p.list_tickets(query.clone()).await?;
         }
     }
-    Ok(median(times))
+    let (mut ts, mut tl) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    for run in 0..runs {
+        let order = if run % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            let p = if which == 0 { small } else { large };
+            let start = Instant::now();
+            let page = p.list_tickets(query.clone()).await?;
+            let elapsed = start.elapsed();
+            if page.tickets.len() != 50 {
+                return Err(format!("expected a full page, got {}", page.tickets.len()).into());
+            }
+            if which == 0 {
+                ts.push(elapsed)
+            } else {
+                tl.push(elapsed)
+            }
+        }
+    }
+    Ok((median(ts), median(tl)))
 }
 
 async fn open(path: &Path) -> BenchResult<InternalProvider> {
@@ -321,12 +334,10 @@ async fn run(s: &Settings) -> BenchResult<()> {
         limit: Some(50),
         ..Default::default()
     };
-    let t_small = list_median(&small, &by_status, s.list_runs).await?;
-    let t_large = list_median(&large, &by_status, s.list_runs).await?;
-    let t2_small = list_median(&small, &by_status_assignee, s.list_runs).await?;
-    let t2_large = list_median(&large, &by_status_assignee, s.list_runs).await?;
-    let t3_small = list_median(&small, &unfiltered, s.list_runs).await?;
-    let t3_large = list_median(&large, &unfiltered, s.list_runs).await?;
+    let (t_small, t_large) = list_medians(&small, &large, &by_status, s.list_runs).await?;
+    let (t2_small, t2_large) =
+        list_medians(&small, &large, &by_status_assignee, s.list_runs).await?;
+    let (t3_small, t3_large) = list_medians(&small, &large, &unfiltered, s.list_runs).await?;
 
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let us = |d: Duration| d.as_secs_f64() * 1e6;
