@@ -141,7 +141,7 @@ impl SyncProvider {
             tracing::warn!(guid = %guid, error = %e, "sync_to_asana: the ticket stays pending");
         }
         let res = OperationResult::new(guid, details.ticket.status, NAME);
-        Ok(self.decorate(res).await)
+        Ok(self.decorate(res, None).await)
     }
 
     /// Pulls one Asana task into the internal store: its name, notes, section (status), tag
@@ -152,7 +152,7 @@ impl SyncProvider {
         let imported = self.import_task(task).await?;
         let details = self.inner.local.get_ticket(&imported.guid).await?;
         let res = OperationResult::new(details.ticket.guid, details.ticket.status, NAME);
-        Ok(self.decorate(res).await)
+        Ok(self.decorate(res, None).await)
     }
 
     /// Pulls every change of the project: a full read the first time and after Asana's event
@@ -194,8 +194,14 @@ impl SyncProvider {
     }
 
     /// The link and outbox state of a ticket: its task gid (once linked) and whether changes
-    /// remain. Errors reading them count as pending.
-    pub(crate) async fn sync_info(&self, guid: &str) -> (Option<String>, SyncState) {
+    /// remain — any change, or with `horizon` only changes up to that outbox id (so that a
+    /// result is not reported pending because of a concurrent, later operation). Errors
+    /// reading them count as pending.
+    pub(crate) async fn sync_info(
+        &self,
+        guid: &str,
+        horizon: Option<i64>,
+    ) -> (Option<String>, SyncState) {
         let local = &self.inner.local;
         let gid = match local.sync_link_get(guid).await {
             Ok(Some(l)) if l.state == crate::push::LINKED => l.asana_gid,
@@ -206,8 +212,14 @@ impl SyncProvider {
             }
         };
         let state = match local.outbox_for_ticket(guid).await {
-            Ok(entries) if entries.is_empty() => SyncState::Synced,
-            Ok(_) => SyncState::Pending,
+            Ok(entries) => {
+                let remaining = entries.iter().any(|e| horizon.is_none_or(|h| e.id <= h));
+                if remaining {
+                    SyncState::Pending
+                } else {
+                    SyncState::Synced
+                }
+            }
             Err(e) => {
                 tracing::warn!(guid = %guid, error = %e, "cannot read the outbox");
                 SyncState::Pending
@@ -217,9 +229,13 @@ impl SyncProvider {
     }
 
     /// Rewrites an internal result into a sync result.
-    pub(crate) async fn decorate(&self, mut res: OperationResult) -> OperationResult {
+    pub(crate) async fn decorate(
+        &self,
+        mut res: OperationResult,
+        horizon: Option<i64>,
+    ) -> OperationResult {
         res.provider = NAME.to_string();
-        let (gid, state) = self.sync_info(&res.guid).await;
+        let (gid, state) = self.sync_info(&res.guid, horizon).await;
         res.asana_gid = gid;
         res.sync_state = Some(state);
         res
@@ -227,7 +243,7 @@ impl SyncProvider {
 
     async fn decorate_ticket(&self, mut t: Ticket) -> Ticket {
         t.provider = NAME.to_string();
-        let (gid, state) = self.sync_info(&t.guid).await;
+        let (gid, state) = self.sync_info(&t.guid, None).await;
         t.asana_gid = gid;
         t.sync_state = Some(state);
         t
@@ -235,9 +251,16 @@ impl SyncProvider {
 
     /// After a committed local write: push that ticket, bounded by the push timeout, then
     /// describe the result.
+    /// The result is `pending` while this operation's change (or an earlier one of the
+    /// ticket) is not in Asana; changes of concurrent operations committed later do not count.
     async fn after_write(&self, res: OperationResult) -> OperationResult {
+        let horizon = match self.inner.local.outbox_for_ticket(&res.guid).await {
+            // Nothing left: this change is already in Asana (a concurrent push took it).
+            Ok(entries) => Some(entries.last().map_or(0, |e| e.id)),
+            Err(_) => None,
+        };
         self.push_bounded(&res.guid).await;
-        self.decorate(res).await
+        self.decorate(res, horizon).await
     }
 }
 
