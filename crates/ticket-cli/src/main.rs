@@ -270,8 +270,67 @@ fn init_logging() {
         .try_init();
 }
 
+/// Parses the arguments; a usage error becomes one line on stderr and exit code 2
+/// (`--help` and `--version` print as usual).
+fn parse_args() -> Result<Cli, ExitCode> {
+    use clap::error::ErrorKind as ClapKind;
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e)
+            if matches!(
+                e.kind(),
+                ClapKind::DisplayHelp
+                    | ClapKind::DisplayVersion
+                    | ClapKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            let _ = e.print();
+            Err(ExitCode::from(if e.use_stderr() { 2 } else { 0 }))
+        }
+        Err(e) => {
+            // clap spreads some messages over lines (e.g. the list of missing arguments);
+            // keep the message, drop the usage block, and print it as one line.
+            let rendered = e.render().to_string();
+            let message: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("{} (see ticket --help)", message.join(" "));
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Joins a multi-line message into one line (libpq, for one, writes several), so every
+/// error is one line on stderr.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_line_joins_lines_and_keeps_words() {
+        assert_eq!(
+            super::one_line("failed: refused\n\tIs the server running?\n (provider internal)"),
+            "failed: refused Is the server running? (provider internal)"
+        );
+        assert_eq!(super::one_line("plain  text"), "plain  text");
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_args() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -286,7 +345,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", one_line(&e.to_string()));
             ExitCode::from(exit_code(e.kind()))
         }
     }
