@@ -314,18 +314,6 @@ fn one_line(message: &str) -> String {
         .join(" ")
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn one_line_joins_lines_and_keeps_words() {
-        assert_eq!(
-            super::one_line("failed: refused\n\tIs the server running?\n (provider internal)"),
-            "failed: refused Is the server running? (provider internal)"
-        );
-        assert_eq!(super::one_line("plain  text"), "plain  text");
-    }
-}
-
 fn main() -> ExitCode {
     let cli = match parse_args() {
         Ok(cli) => cli,
@@ -348,5 +336,17 @@ fn main() -> ExitCode {
             eprintln!("error: {}", one_line(&e.to_string()));
             ExitCode::from(exit_code(e.kind()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_line_joins_lines_and_keeps_words() {
+        assert_eq!(
+            super::one_line("failed: refused\n\tIs the server running?\n (provider internal)"),
+            "failed: refused Is the server running? (provider internal)"
+        );
+        assert_eq!(super::one_line("plain  text"), "plain  text");
     }
 }
