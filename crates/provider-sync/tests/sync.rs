@@ -1,0 +1,566 @@
+//! The sync provider's own guarantees against the fake Asana: operations never wait out an
+//! unreachable or slow Asana, lost answers never duplicate a task or a comment, pulls (single
+//! task, full read, events, expired token), our own pushes coming back as no change, and the
+//! conflict rule.
+
+mod common;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use asana_fake::{FakeAsana, Fault};
+use provider_sync::story::story_text;
+use provider_sync::{PullMode, SyncProvider, CONFLICT_AUTHOR};
+use serde_json::{json, Value};
+use ticket_provider_api::{
+    NewComment, NewTicket, Priority, Status, SyncState, TicketProvider, TicketUpdate,
+};
+
+/// Calls the fake's API directly (as a person editing in Asana would).
+async fn api(fake: &FakeAsana, method: reqwest::Method, path: &str, data: Value) -> Value {
+    let client = reqwest::Client::new();
+    let mut req = client
+        .request(method, format!("{}{path}", fake.base_url()))
+        .bearer_auth(fake.token());
+    if !data.is_null() {
+        req = req.json(&json!({ "data": data }));
+    }
+    let resp = req.send().await.expect("request");
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    let body: Value = resp.json().await.expect("json");
+    body["data"].clone()
+}
+
+async fn create_task_in_asana(fake: &FakeAsana, name: &str, notes: &str) -> String {
+    let t = api(
+        fake,
+        reqwest::Method::POST,
+        "/tasks",
+        json!({"name": name, "notes": notes, "projects": [fake.project_gid()]}),
+    )
+    .await;
+    t["gid"].as_str().expect("gid").to_string()
+}
+
+fn tasks_of(fake: &FakeAsana) -> Vec<asana_fake::TaskSnapshot> {
+    fake.project_tasks(&fake.project_gid())
+}
+
+async fn gid_of(p: &SyncProvider, guid: &str) -> String {
+    p.local()
+        .sync_link_get(guid)
+        .await
+        .unwrap()
+        .and_then(|l| l.asana_gid)
+        .expect("linked")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_do_not_wait_for_an_unreachable_asana() {
+    // A port nobody listens on: connections are refused.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::config(
+        &format!("http://127.0.0.1:{port}/api/1.0"),
+        "1200000000000001",
+        &dir.path().join("t.db"),
+        300,
+    );
+    let p = common::from_config(config).await;
+    let mut guids = Vec::new();
+    for i in 0..6 {
+        let started = Instant::now();
+        let r = p
+            .create(NewTicket::new(format!("unreachable {i}")))
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(r.sync_state, Some(SyncState::Pending));
+        assert_eq!(r.asana_gid, None);
+        guids.push(r.guid);
+    }
+    // The breaker opens after repeated failures; from then on nothing waits for Asana.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !p.status().await.unwrap().asana_paused {
+        assert!(
+            Instant::now() < deadline,
+            "the circuit breaker never opened"
+        );
+        let _ = p.add_comment(&guids[0], NewComment::new("again")).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for g in &guids {
+        let started = Instant::now();
+        let r = p.close(g).await.unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(r.sync_state, Some(SyncState::Pending));
+    }
+    let status = p.status().await.unwrap();
+    assert!(status.pending >= 12, "{status:?}");
+    assert_eq!(status.set_aside, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_do_not_wait_out_a_slow_asana() {
+    let (fake, users) = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::direct(
+        &fake.base_url(),
+        &fake.project_gid(),
+        &dir.path().join("t.db"),
+        Duration::from_millis(200),
+    )
+    .await;
+    fake.set_latency(Duration::from_secs(5));
+    let mut guids = Vec::new();
+    for i in 0..3 {
+        let started = Instant::now();
+        let r = p
+            .create(NewTicket::new(format!("slow {i}")).assignee(common::ALICE))
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(r.sync_state, Some(SyncState::Pending));
+        let started = Instant::now();
+        let r = p
+            .add_comment(&r.guid, NewComment::new("while slow"))
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(r.sync_state, Some(SyncState::Pending));
+        guids.push(r.guid);
+    }
+    fake.set_latency(Duration::ZERO);
+    common::flush_all(&p).await;
+    for g in &guids {
+        let t = p.get_ticket(g).await.unwrap();
+        assert_eq!(t.ticket.sync_state, Some(SyncState::Synced));
+    }
+    common::assert_mirrors(&fake, &p, &users).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_answer_is_lost_is_not_duplicated() {
+    let (fake, users) = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::direct_for(&fake, &dir.path().join("t.db")).await;
+    // Warm the caches (sections, tags), so the next POST /tasks is the create.
+    p.create(NewTicket::new("warm")).await.unwrap();
+    fake.add_fault(Fault {
+        method: Some("POST".into()),
+        path_prefix: Some("/api/1.0/tasks".into()),
+        status: Some(500),
+        count: 1,
+        after_apply: true,
+        ..Fault::default()
+    });
+    let r = p
+        .create(NewTicket::new("lost answer").priority(Priority::High))
+        .await
+        .unwrap();
+    assert_eq!(r.sync_state, Some(SyncState::Pending));
+    assert_eq!(r.asana_gid, None);
+    assert_eq!(tasks_of(&fake).len(), 2, "the create was applied");
+    let link = p.local().sync_link_get(&r.guid).await.unwrap().unwrap();
+    assert_eq!(link.state, "creating");
+
+    let report = p.flush().await.unwrap();
+    assert_eq!(report.pending, 0, "{report:?}");
+    assert_eq!(tasks_of(&fake).len(), 2, "no second task");
+    let t = p.get_ticket(&r.guid).await.unwrap();
+    assert_eq!(t.ticket.sync_state, Some(SyncState::Synced));
+    assert!(t.ticket.asana_gid.is_some());
+    common::assert_mirrors(&fake, &p, &users).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_whose_answer_is_lost_is_not_duplicated() {
+    let (fake, users) = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::direct_for(&fake, &dir.path().join("t.db")).await;
+    let r = p.create(NewTicket::new("comments")).await.unwrap();
+    assert_eq!(r.sync_state, Some(SyncState::Synced));
+    let gid = r.asana_gid.clone().unwrap();
+    for _ in 0..2 {
+        fake.add_fault(Fault {
+            method: Some("POST".into()),
+            path_prefix: Some(format!("/api/1.0/tasks/{gid}/stories")),
+            status: Some(502),
+            count: 1,
+            after_apply: true,
+            ..Fault::default()
+        });
+    }
+    let c = p
+        .add_comment(&r.guid, NewComment::new("said once").author("Ann"))
+        .await
+        .unwrap();
+    assert_eq!(c.sync_state, Some(SyncState::Pending));
+    let e = p.escalate(&r.guid, Some("needs level 2")).await.unwrap();
+    assert_eq!(e.sync_state, Some(SyncState::Pending));
+
+    let report = p.flush().await.unwrap();
+    assert_eq!(report.pending, 0, "{report:?}");
+    let task = tasks_of(&fake).into_iter().find(|t| t.gid == gid).unwrap();
+    assert_eq!(task.comments.len(), 2, "{:?}", task.comments);
+    common::assert_mirrors(&fake, &p, &users).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_interrupted_by_a_crash_is_reconciled_not_repeated() {
+    let (fake, users) = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::direct_for(&fake, &dir.path().join("t.db")).await;
+    let local = p.local();
+
+    // A create that reached Asana, then the process died before the link was updated.
+    let r = local
+        .create(NewTicket::new("crashed create").assignee(common::BOB))
+        .await
+        .unwrap();
+    local
+        .sync_link_put(provider_internal::SyncLink {
+            ticket_guid: r.guid.clone(),
+            asana_gid: None,
+            state: "creating".into(),
+            last_synced_at: Some(chrono::Utc::now()),
+            remote_modified_at: None,
+        })
+        .await
+        .unwrap();
+    let t = local.get_ticket(&r.guid).await.unwrap().ticket;
+    let new = NewTicket::new(t.subject.clone()).assignee(common::BOB);
+    let task = p
+        .remote()
+        .create_task_with_marker(&new, Status::New, &r.guid)
+        .await
+        .unwrap();
+
+    // A comment posted, then the process died before the comment link was written.
+    let c = local
+        .add_comment(&r.guid, NewComment::new("posted before the crash"))
+        .await
+        .unwrap();
+    let cg = c.comment_guid.clone().unwrap();
+    let entry = local
+        .outbox_for_ticket(&r.guid)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.operation == "add_comment")
+        .unwrap();
+    local
+        .outbox_record_failure(entry.id, "posting the comment")
+        .await
+        .unwrap();
+    p.remote()
+        .post_comment(&task.gid, &story_text(&cg, "posted before the crash", None))
+        .await
+        .unwrap();
+
+    let report = p.flush().await.unwrap();
+    assert_eq!(report.pending, 0, "{report:?}");
+    assert_eq!(tasks_of(&fake).len(), 1, "no second task");
+    assert_eq!(gid_of(&p, &r.guid).await, task.gid);
+    assert_eq!(tasks_of(&fake)[0].comments.len(), 1);
+    common::assert_mirrors(&fake, &p, &users).await;
+
+    // A ticket from before sync was turned on: the first push is a full create.
+    let old = local
+        .create(NewTicket::new("from before").priority(Priority::Low))
+        .await
+        .unwrap();
+    local
+        .add_comment(&old.guid, NewComment::new("old comment"))
+        .await
+        .unwrap();
+    for e in local.outbox_for_ticket(&old.guid).await.unwrap() {
+        local.outbox_complete(e.id).await.unwrap();
+    }
+    let res = p.sync_to_asana(&old.guid).await.unwrap();
+    assert_eq!(res.sync_state, Some(SyncState::Synced));
+    assert!(res.asana_gid.is_some());
+    // Running it again posts nothing twice.
+    p.sync_to_asana(&old.guid).await.unwrap();
+    common::assert_mirrors(&fake, &p, &users).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_from_asana_imports_a_task_made_in_asana() {
+    let (fake, _users) = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::direct_for(&fake, &dir.path().join("t.db")).await;
+    let gid = create_task_in_asana(&fake, "Made in Asana", "by hand").await;
+    api(
+        &fake,
+        reqwest::Method::PUT,
+        &format!("/tasks/{gid}"),
+        json!({"assignee": common::ALICE}),
+    )
+    .await;
+    p.remote()
+        .move_task(&gid, Status::InProgress)
+        .await
+        .unwrap();
+    p.remote()
+        .set_fields(
+            &gid,
+            &TicketUpdate {
+                priority: Some(Priority::Urgent),
+                ..TicketUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    api(
+        &fake,
+        reqwest::Method::POST,
+        &format!("/tasks/{gid}/stories"),
+        json!({"text": "Hello from Asana"}),
+    )
+    .await;
+
+    let r = p.sync_from_asana(&gid).await.unwrap();
+    assert_eq!(r.asana_gid.as_deref(), Some(gid.as_str()));
+    assert_eq!(r.sync_state, Some(SyncState::Synced));
+    assert_eq!(r.provider, "sync");
+    let t = p.get_ticket(&r.guid).await.unwrap();
+    assert_eq!(t.ticket.subject, "Made in Asana");
+    assert_eq!(t.ticket.description, "by hand");
+    assert_eq!(t.ticket.status, Status::InProgress);
+    assert_eq!(t.ticket.priority, Priority::Urgent);
+    assert_eq!(t.ticket.assignee.as_deref(), Some(common::ALICE));
+    let bodies: Vec<&str> = t.comments.iter().map(|c| c.body.as_str()).collect();
+    assert_eq!(bodies, ["Hello from Asana"]);
+
+    // Again: nothing changes, no history, no second comment.
+    let history = p.local().history(&r.guid).await.unwrap().len();
+    let again = p.sync_from_asana(&gid).await.unwrap();
+    assert_eq!(again.guid, r.guid);
+    assert_eq!(p.local().history(&r.guid).await.unwrap().len(), history);
+    assert_eq!(p.get_ticket(&r.guid).await.unwrap().comments.len(), 1);
+}
+
+fn count_task_lists(fake: &FakeAsana) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| {
+            r.method == "GET"
+                && (r.path == "/api/1.0/tasks"
+                    || r.path
+                        .ends_with(&format!("/projects/{}/tasks", fake.project_gid())))
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_all_reads_pages_then_follows_events_and_recovers_from_an_expired_token() {
+    let (fake, _users) = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::direct_for(&fake, &dir.path().join("t.db")).await;
+    let mut gids = Vec::new();
+    for i in 0..250 {
+        gids.push(create_task_in_asana(&fake, &format!("task {i}"), "").await);
+    }
+    fake.clear_requests();
+    let calls = Mutex::new(0usize);
+    let report = p
+        .pull_all(&|pr| {
+            assert_eq!(pr.total, 250);
+            *calls.lock().unwrap() += 1;
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.mode, PullMode::Full);
+    assert_eq!(report.created, 250, "{report:?}");
+    assert!(report.skipped.is_empty(), "{report:?}");
+    assert_eq!(*calls.lock().unwrap(), 250);
+    assert_eq!(count_task_lists(&fake), 3, "ceil(250/100) list requests");
+
+    // A change made in Asana arrives through the events.
+    api(
+        &fake,
+        reqwest::Method::PUT,
+        &format!("/tasks/{}", gids[7]),
+        json!({"name": "renamed in Asana"}),
+    )
+    .await;
+    fake.clear_requests();
+    let report = p.pull_all(&|_| {}).await.unwrap();
+    assert_eq!(report.mode, PullMode::Incremental);
+    assert_eq!(report.updated, 1, "{report:?}");
+    assert_eq!(count_task_lists(&fake), 0);
+    let link = p.local().sync_link_by_gid(&gids[7]).await.unwrap().unwrap();
+    let t = p.get_ticket(&link.ticket_guid).await.unwrap();
+    assert_eq!(t.ticket.subject, "renamed in Asana");
+
+    // Nothing happened: nothing to do.
+    let report = p.pull_all(&|_| {}).await.unwrap();
+    assert_eq!((report.mode, report.tasks_seen), (PullMode::Incremental, 0));
+
+    // An expired token falls back to a full read, which finds nothing new.
+    fake.expire_sync_tokens();
+    fake.clear_requests();
+    let report = p.pull_all(&|_| {}).await.unwrap();
+    assert_eq!(report.mode, PullMode::Full);
+    assert_eq!(count_task_lists(&fake), 3);
+    assert_eq!((report.created, report.updated), (0, 0), "{report:?}");
+    assert_eq!(report.unchanged, 250);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_own_pushes_come_back_as_no_change() {
+    let (fake, _users) = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::direct_for(&fake, &dir.path().join("t.db")).await;
+    p.pull_all(&|_| {}).await.unwrap();
+    let r = p
+        .create(
+            NewTicket::new("ours")
+                .description("first")
+                .assignee(common::ALICE),
+        )
+        .await
+        .unwrap();
+    let g = r.guid.clone();
+    p.update(
+        &g,
+        TicketUpdate {
+            subject: Some("ours, renamed".into()),
+            description: Some("second\nline".into()),
+            priority: Some(Priority::High),
+        },
+    )
+    .await
+    .unwrap();
+    p.change_status(&g, Status::OnHold).await.unwrap();
+    p.assign(&g, common::BOB).await.unwrap();
+    p.add_comment(&g, NewComment::new("a note").author("Ann"))
+        .await
+        .unwrap();
+    let last = p.escalate(&g, Some("why")).await.unwrap();
+    assert_eq!(last.sync_state, Some(SyncState::Synced));
+    let history = p.local().history(&g).await.unwrap();
+    let comments = p.get_ticket(&g).await.unwrap().comments;
+
+    let report = p.pull_all(&|_| {}).await.unwrap();
+    assert_eq!(report.mode, PullMode::Incremental);
+    assert_eq!(report.tasks_seen, 1, "{report:?}");
+    assert_eq!(
+        (report.created, report.updated, report.conflicts),
+        (0, 0, 0),
+        "{report:?}"
+    );
+    p.sync_from_asana(&r.asana_gid.clone().unwrap())
+        .await
+        .unwrap();
+    fake.expire_sync_tokens();
+    let report = p.pull_all(&|_| {}).await.unwrap();
+    assert_eq!((report.mode, report.updated), (PullMode::Full, 0));
+    assert_eq!(p.local().history(&g).await.unwrap(), history);
+    assert_eq!(p.get_ticket(&g).await.unwrap().comments, comments);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflict_rule_pending_local_change_wins_and_asana_value_is_kept() {
+    let (fake, users) = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::direct_for(&fake, &dir.path().join("t.db")).await;
+    p.pull_all(&|_| {}).await.unwrap();
+    let r = p
+        .create(NewTicket::new("S0").description("D0"))
+        .await
+        .unwrap();
+    let g = r.guid.clone();
+    let gid = r.asana_gid.clone().unwrap();
+
+    // Locally: a subject and a description change, still pending (written without a push).
+    p.local()
+        .update(
+            &g,
+            TicketUpdate {
+                subject: Some("Local subject".into()),
+                description: Some("Local description".into()),
+                ..TicketUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    // In Asana: the subject changed too (a real conflict), and the status (Asana only).
+    api(
+        &fake,
+        reqwest::Method::PUT,
+        &format!("/tasks/{gid}"),
+        json!({"name": "Remote subject"}),
+    )
+    .await;
+    p.remote().move_task(&gid, Status::OnHold).await.unwrap();
+
+    let report = p.pull_all(&|_| {}).await.unwrap();
+    assert_eq!(report.conflicts, 1, "{report:?}");
+    let t = p.get_ticket(&g).await.unwrap();
+    assert_eq!(
+        t.ticket.subject, "Local subject",
+        "the pending local change wins"
+    );
+    assert_eq!(
+        t.ticket.description, "Local description",
+        "Asana did not change it"
+    );
+    assert_eq!(
+        t.ticket.status,
+        Status::OnHold,
+        "a change made only in Asana is taken"
+    );
+    let notes: Vec<_> = t
+        .comments
+        .iter()
+        .filter(|c| c.author.as_deref() == Some(CONFLICT_AUTHOR))
+        .collect();
+    assert_eq!(notes.len(), 1, "{:?}", t.comments);
+    assert!(
+        notes[0].body.contains("Remote subject") && notes[0].body.contains("Local subject"),
+        "{}",
+        notes[0].body
+    );
+    let history = p.local().history(&g).await.unwrap();
+    assert!(history
+        .iter()
+        .any(|h| h.field == "status" && h.new_value.as_deref() == Some("ON_HOLD")));
+
+    // Pulling again does not repeat the note.
+    p.sync_from_asana(&gid).await.unwrap();
+    let t = p.get_ticket(&g).await.unwrap();
+    assert_eq!(
+        t.comments
+            .iter()
+            .filter(|c| c.author.as_deref() == Some(CONFLICT_AUTHOR))
+            .count(),
+        1
+    );
+
+    // The push makes Asana agree, note included.
+    common::flush_all(&p).await;
+    let task = tasks_of(&fake).into_iter().find(|t| t.gid == gid).unwrap();
+    assert_eq!(task.name, "Local subject");
+    common::assert_mirrors(&fake, &p, &users).await;
+}
