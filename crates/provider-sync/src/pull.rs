@@ -3,7 +3,7 @@
 //! applying the conflict rule, and the project-wide [`SyncProvider::pull_all`] (full read or
 //! events).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use provider_asana::{EventsPage, RemoteTask};
 use provider_internal::{OutboxEntry, RemoteComment, RemoteTicket};
@@ -65,25 +65,29 @@ fn clean_text(s: &str, max: usize) -> String {
     truncate(&text, max)
 }
 
-/// The fields the pending entries of a ticket change.
-fn pending_fields(entries: &[OutboxEntry]) -> HashSet<&'static str> {
-    let mut out = HashSet::new();
+/// The fields the pending entries of a ticket change, each with the values those entries
+/// carry (an Asana value among them may be one of our own pushes whose answer was lost, not
+/// a change made in Asana).
+fn pending_fields(entries: &[OutboxEntry]) -> HashMap<&'static str, HashSet<Option<String>>> {
+    let mut out: HashMap<&'static str, HashSet<Option<String>>> = HashMap::new();
+    let mut note = |field: &'static str, v: &serde_json::Value| {
+        out.entry(field)
+            .or_default()
+            .insert(v.get(field).and_then(|x| x.as_str()).map(str::to_string));
+    };
     for e in entries.iter().filter(|e| e.set_aside_reason.is_none()) {
+        let p = &e.payload;
         match e.operation.as_str() {
-            "create" => out.extend(FIELDS),
+            "create" => FIELDS.into_iter().for_each(|f| note(f, p)),
             "update" => {
                 for f in ["subject", "description", "priority"] {
-                    if e.payload.get(f).is_some() {
-                        out.insert(f);
+                    if p.get(f).is_some() {
+                        note(f, p);
                     }
                 }
             }
-            "change_status" | "close" | "resolve" | "escalate" => {
-                out.insert("status");
-            }
-            "assign" => {
-                out.insert("assignee");
-            }
+            "change_status" | "close" | "resolve" | "escalate" => note("status", p),
+            "assign" => note("assignee", p),
             _ => {}
         }
     }
@@ -201,12 +205,13 @@ impl SyncProvider {
             let local_vals = snapshot::values_of(&d.ticket);
             for f in FIELDS {
                 let (r, l) = (value(&remote_vals, f), value(&local_vals, f));
-                if r == l || !touched.contains(f) {
+                let Some(ours) = touched.get(f) else { continue };
+                if r == l {
                     continue;
                 }
                 // A local change of this field is still pending: it wins and will be pushed.
                 merged.insert(f.to_string(), l.clone());
-                let remote_changed = snap.get(f).is_none_or(|s| *s != r);
+                let remote_changed = snap.get(f).is_none_or(|s| *s != r) && !ours.contains(&r);
                 if remote_changed {
                     conflicts.push((f, r, l));
                 }
