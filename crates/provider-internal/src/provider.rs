@@ -163,12 +163,22 @@ impl InternalProvider {
     {
         let store = Arc::clone(&self.inner);
         let span = tracing::debug_span!("internal", operation = %op, guid = guid.unwrap_or(""));
-        let joined = tokio::task::spawn_blocking(move || {
+        let work = move || {
             let mut conn = store.pool.get()?;
             f(&mut conn)
-        })
-        .instrument(span)
-        .await;
+        };
+        // diesel blocks. On a multi-threaded runtime, `block_in_place` runs the query on this
+        // worker and hands the worker's other tasks to another thread, which avoids the
+        // thread hand-off of `spawn_blocking` (it dominated short reads). A current-thread
+        // runtime cannot do that, so there the work goes to the blocking pool.
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+            .unwrap_or(false);
+        let joined = if multi_thread {
+            Ok(span.in_scope(|| tokio::task::block_in_place(work)))
+        } else {
+            tokio::task::spawn_blocking(work).instrument(span).await
+        };
         match joined {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(self.wrap(e, op, guid)),
