@@ -90,10 +90,15 @@ impl CircuitBreaker {
         });
     }
 
-    /// A push reached Asana.
-    pub(crate) fn success(&self) {
+    /// A push reached Asana. Returns true when this closed an open (or half-open) breaker,
+    /// i.e. Asana is back.
+    pub(crate) fn success(&self) -> bool {
         let base = self.base;
-        self.with(|s| *s = (State::Closed { failures: 0 }, base));
+        self.with(|s| {
+            let recovered = !matches!(s.0, State::Closed { .. });
+            *s = (State::Closed { failures: 0 }, base);
+            recovered
+        })
     }
 
     /// A push failed because Asana looks down.
@@ -145,7 +150,8 @@ mod tests {
         assert_eq!(b.allow(), Permit::Skip);
         b.probe_now();
         assert_eq!(b.allow(), Permit::Go);
-        b.success();
+        assert!(b.success());
+        assert!(!b.success());
         assert!(!b.is_open());
         assert_eq!(b.allow(), Permit::Go);
     }

@@ -25,6 +25,8 @@ pub(crate) struct Inner {
     pub(crate) settings: SyncSettings,
     pub(crate) breaker: CircuitBreaker,
     pub(crate) locks: TicketLocks,
+    /// Set while a background catch-up flush runs (see `asana_reachable`).
+    pub(crate) catching_up: std::sync::atomic::AtomicBool,
 }
 
 /// Tickets in the internal database, mirrored to Asana on a best-effort basis.
@@ -83,6 +85,7 @@ impl SyncProvider {
                 settings,
                 breaker,
                 locks: TicketLocks::default(),
+                catching_up: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -94,7 +97,12 @@ impl SyncProvider {
     pub async fn from_context(ctx: &BuildContext) -> Result<Self> {
         let config = ctx.config();
         config.require_asana_project()?;
-        let mut asana = AsanaSettings::from_context(ctx)?;
+        let mut asana = AsanaSettings::from_context(ctx).map_err(|e| {
+            Error::config(format!(
+                "{} (the 'sync' provider pushes every change to Asana)",
+                e.message()
+            ))
+        })?;
         asana.retry = sync_retry_policy();
         let remote = AsanaProvider::new(asana)?;
         let local = InternalProvider::open(

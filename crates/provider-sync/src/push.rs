@@ -35,6 +35,9 @@ pub(crate) const LINKED: &str = "linked";
 /// Link state: a create was sent (or is about to be) and its outcome is not known yet.
 pub(crate) const CREATING: &str = "creating";
 
+/// Slack for clock differences with Asana when looking for the task of an earlier create.
+const CLOCK_SKEW_MINUTES: i64 = 10;
+
 /// How a push was started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PushMode {
@@ -124,8 +127,30 @@ impl SyncProvider {
                 asana_down: true, ..
             } => self.inner.breaker.failure(),
             // Asana answered (it refused, or asked us to slow down): it is up.
-            _ => self.inner.breaker.success(),
+            _ => self.asana_reachable(),
         }
+    }
+
+    /// Asana answered. When that closes the breaker (Asana is back), the changes that piled
+    /// up meanwhile are flushed in the background, once at a time.
+    pub(crate) fn asana_reachable(&self) {
+        use std::sync::atomic::Ordering;
+        if !self.inner.breaker.success() || self.inner.catching_up.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        tracing::info!("Asana is reachable again; pushing the changes kept meanwhile");
+        let this = self.clone();
+        tokio::spawn(async move {
+            match this.flush_inner().await {
+                Ok(r) => tracing::info!(
+                    pushed = r.pushed,
+                    pending = r.pending,
+                    "catch-up flush done"
+                ),
+                Err(e) => tracing::warn!(error = %e, "catch-up flush failed"),
+            }
+            this.inner.catching_up.store(false, Ordering::SeqCst);
+        });
     }
 
     /// Pushes every pending entry of one ticket, in order, under the ticket's lock.
@@ -201,7 +226,7 @@ impl SyncProvider {
         for e in entries.iter().filter(|e| !skip.contains(&e.id)) {
             match self.apply_entry(&gid, e, snap).await {
                 Ok(()) => {
-                    self.inner.breaker.success();
+                    self.asana_reachable();
                     self.inner.local.outbox_complete(e.id).await?;
                     out.pushed += 1;
                 }
@@ -268,10 +293,14 @@ impl SyncProvider {
                 }
             }
             if l.state == CREATING {
+                // Asana compares with its own clock: allow for skew between the two.
+                let since = l
+                    .last_synced_at
+                    .map(|t| t - chrono::Duration::minutes(CLOCK_SKEW_MINUTES));
                 let found = self
                     .inner
                     .remote
-                    .find_task_by_marker(guid, l.last_synced_at)
+                    .find_task_by_marker(guid, since)
                     .await
                     .map_err(|e| PushFailure::from_remote(&e))?;
                 if let Some(task) = found {
@@ -368,7 +397,7 @@ impl SyncProvider {
             }
             Err(e) => return Err(PushFailure::from_remote(&e)),
         };
-        self.inner.breaker.success();
+        self.asana_reachable();
         self.put_link(guid, &task.gid, Some(task.modified_at))
             .await?;
         tracing::debug!(guid = %guid, asana_gid = %task.gid, "created the Asana task");

@@ -564,3 +564,108 @@ async fn conflict_rule_pending_local_change_wins_and_asana_value_is_kept() {
     assert_eq!(task.name, "Local subject");
     common::assert_mirrors(&fake, &p, &users).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_changes_are_set_aside_with_the_reason_and_doctor_says_so() {
+    let (fake, _users) = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let config = common::config(&fake.base_url(), &fake.project_gid(), &db, 5000);
+    let p = common::from_config(config.clone()).await;
+    // Asana does not know this person: the task is created unassigned, the create set aside.
+    let r = p
+        .create(NewTicket::new("who is that").assignee("nobody@example.com"))
+        .await
+        .unwrap();
+    assert!(r.asana_gid.is_some(), "{r:?}");
+    assert_eq!(
+        r.sync_state,
+        Some(SyncState::Pending),
+        "a set-aside change remains"
+    );
+    // A later assignment Asana refuses is set aside too; later changes still go out.
+    p.assign(&r.guid, "ghost@example.com").await.unwrap();
+    let later = p.change_status(&r.guid, Status::Triaged).await.unwrap();
+    let task = tasks_of(&fake)
+        .into_iter()
+        .find(|t| t.gid == r.asana_gid.clone().unwrap());
+    assert_eq!(task.unwrap().section_name.as_deref(), Some("Triaged"));
+    assert_eq!(later.sync_state, Some(SyncState::Pending));
+
+    let status = p.status().await.unwrap();
+    assert_eq!((status.pending, status.set_aside), (0, 2), "{status:?}");
+    let ops: Vec<&str> = status
+        .set_aside_entries
+        .iter()
+        .map(|e| e.operation.as_str())
+        .collect();
+    assert_eq!(ops, ["create", "assign"]);
+    assert!(status.set_aside_entries[0]
+        .reason
+        .contains("nobody@example.com"));
+    assert!(status
+        .set_aside_entries
+        .iter()
+        .all(|e| e.ticket_guid == r.guid && !e.reason.is_empty()));
+    let json = serde_json::to_value(&status).unwrap();
+    assert_eq!(json["set_aside"], 2);
+    assert!(!json.to_string().contains(common::TOKEN));
+
+    let doctor = ticket_provider_api::find_descriptor("sync")
+        .unwrap()
+        .doctor
+        .unwrap();
+    let checks = doctor(ticket_provider_api::BuildContext::new(config).with_env(
+        ticket_provider_api::ASANA_TOKEN_ENV,
+        Some(common::TOKEN.into()),
+    ))
+    .await;
+    let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+    assert!(
+        names.iter().any(|n| n.starts_with("internal: ")),
+        "{names:?}"
+    );
+    assert!(names.iter().any(|n| n.starts_with("asana: ")), "{names:?}");
+    let outbox = checks.iter().find(|c| c.name == "outbox").unwrap();
+    assert!(!outbox.ok && outbox.fix.is_some(), "{outbox:?}");
+    assert!(
+        checks
+            .iter()
+            .filter(|c| c.name != "outbox"
+                && !c.name.contains("sections")
+                && !c.name.contains("tags"))
+            .all(|c| c.ok),
+        "{checks:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn building_without_project_or_token_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let no_project = ticket_provider_api::Config::parse(
+        &format!(
+            "homechoice:\n  ticket:\n    provider: sync\n    database_url: \"sqlite://{}\"\n",
+            db.display()
+        ),
+        "test",
+    )
+    .unwrap();
+    let err = common::registry_provider_result(no_project)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ticket_provider_api::ErrorKind::Config);
+    assert!(err.to_string().contains("asana_project"), "{err}");
+
+    let config = common::config("http://127.0.0.1:9/api/1.0", "1200000000000001", &db, 100);
+    let err = ticket_provider_api::build_provider(
+        ticket_provider_api::BuildContext::new(config)
+            .with_env(ticket_provider_api::ASANA_TOKEN_ENV, None),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ticket_provider_api::ErrorKind::Config);
+    assert!(err.to_string().contains("ASANA_ACCESS_TOKEN"), "{err}");
+    assert!(err.to_string().contains("sync"), "{err}");
+    assert!(ticket_provider_api::registered_names().contains(&"sync"));
+}

@@ -61,6 +61,13 @@ pub async fn registry_provider(config: Config) -> Arc<dyn TicketProvider> {
         .expect("build through the registry")
 }
 
+/// Building through the registry, keeping the error.
+pub async fn registry_provider_result(
+    config: Config,
+) -> ticket_provider_api::Result<Arc<dyn TicketProvider>> {
+    build_provider(BuildContext::new(config).with_env(ASANA_TOKEN_ENV, Some(TOKEN.into()))).await
+}
+
 /// The sync provider for `config` (for flush, status and pulls).
 pub async fn from_config(config: Config) -> SyncProvider {
     SyncProvider::from_context(
@@ -94,7 +101,7 @@ pub async fn direct(
         local,
         remote,
         SyncSettings {
-            push_timeout: push_timeout,
+            push_timeout,
             breaker_base_backoff: Duration::from_millis(200),
             breaker_max_backoff: Duration::from_secs(2),
             ..SyncSettings::default()
