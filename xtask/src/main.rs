@@ -29,6 +29,7 @@ const FEATURE_SETS: &[(&str, &str)] = &[
     ("provider-internal (sqlite)", "provider-internal,sqlite"),
     ("provider-internal (postgres)", "provider-internal,postgres"),
     ("provider-asana", "provider-asana"),
+    ("provider-sync (sqlite)", "provider-sync,sqlite"),
 ];
 
 fn test_all_steps() -> Vec<Step> {

@@ -127,4 +127,30 @@ pub enum Command {
     Doctor,
     /// List the registered provider names
     Providers,
+    /// Dual-write maintenance for the `sync` provider: push, pull, flush, status
+    #[command(subcommand)]
+    Sync(SyncCommand),
+}
+
+/// `ticket sync ...`: needs `homechoice.ticket.provider: sync`.
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Push a local ticket and all its unsent changes to Asana (creating its task if needed)
+    Push {
+        /// The ticket
+        guid: String,
+    },
+    /// Pull one Asana task (or, with --all, the whole project) into the local store
+    Pull {
+        /// The Asana task gid
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        asana_gid: Option<String>,
+        /// Every task of the project: a full read the first time, then Asana's events
+        #[arg(long)]
+        all: bool,
+    },
+    /// Push every pending change now
+    Flush,
+    /// Pending and set-aside changes, each set-aside one with its reason
+    Status,
 }

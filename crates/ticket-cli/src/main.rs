@@ -6,6 +6,7 @@
 
 mod cli;
 mod output;
+mod sync;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -39,12 +40,16 @@ fn exit_code(kind: ErrorKind) -> u8 {
 }
 
 /// What a command prints: JSON on request, text otherwise.
-struct Printer {
+pub(crate) struct Printer {
     json: bool,
 }
 
 impl Printer {
-    fn emit<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> Result<(), Error> {
+    pub(crate) fn emit<T: Serialize>(
+        &self,
+        value: &T,
+        text: impl FnOnce() -> String,
+    ) -> Result<(), Error> {
         let out = if self.json {
             serde_json::to_string_pretty(value)
                 .map_err(|e| Error::internal(format!("cannot encode the result as JSON: {e}")))?
@@ -82,6 +87,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             out.emit(&entries, || output::history(&entries))
         }
         Command::Doctor => doctor(&cli, &out).await,
+        Command::Sync(cmd) => sync::run(&Config::load(config_path(&cli))?, cmd, &out).await,
         Command::Providers => {
             let names = registered_names();
             out.emit(&names, || names.join("\n"))

@@ -1,0 +1,337 @@
+//! `ticket sync ...` end to end against the local Asana-compatible server, and the crash
+//! test: `ticket sync flush` and `ticket sync push` are killed (SIGKILL) at random points,
+//! at least 20 times, then a last flush runs to the end and Asana must hold exactly the
+//! internal store — every ticket once, every comment once, nothing missing.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use asana_fake::{FakeAsana, FakeOptions, Fault};
+use homechoice_tickets::provider_sync::SyncProvider;
+use homechoice_tickets::{
+    BuildContext, Config, ListQuery, NewTicket, Status, TicketProvider, ASANA_TOKEN_ENV,
+};
+use serde_json::Value;
+
+const TOKEN: &str = "sync-cli-token-4b1d";
+
+struct Setup {
+    fake: FakeAsana,
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn new() -> Self {
+        let fake = FakeAsana::start(FakeOptions {
+            token: Some(TOKEN.into()),
+            rate_limit_per_minute: None,
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let s = Setup { fake, dir };
+        std::fs::write(
+            s.config_path(),
+            format!(
+                "homechoice:\n  ticket:\n    provider: sync\n    asana_project: \"{}\"\n    asana_base_url: \"{}\"\n    database_url: tickets.db\n    sync_push_timeout_ms: 300\n    asana_timeout_ms: 2000\n",
+                s.fake.project_gid(),
+                s.fake.base_url()
+            ),
+        )
+        .unwrap();
+        s
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.yaml")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ticket"));
+        cmd.arg("--config")
+            .arg(self.config_path())
+            .args(args)
+            .env(ASANA_TOKEN_ENV, TOKEN);
+        cmd
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = self.command(args);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all).await;
+        assert!(
+            out.status.success(),
+            "ticket {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The sync provider in this process, on the same database and fake.
+    async fn provider(&self) -> SyncProvider {
+        let cfg = Config::load(self.config_path()).unwrap();
+        let ctx = BuildContext::new(cfg).with_env(ASANA_TOKEN_ENV, Some(TOKEN.into()));
+        SyncProvider::from_context(&ctx).await.unwrap()
+    }
+}
+
+fn fail_everything(fake: &FakeAsana) {
+    fake.add_fault(Fault {
+        status: Some(503),
+        count: 1_000_000,
+        ..Default::default()
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_commands_push_pull_flush_and_report_status() {
+    let s = Setup::new().await;
+    // Asana down: the create succeeds locally and stays pending.
+    fail_everything(&s.fake);
+    let created = s.json(&["create", "--subject", "Printer on fire"]).await;
+    assert_eq!(created["provider"], "sync");
+    assert_eq!(created["sync_state"], "pending");
+    let guid = created["guid"].as_str().unwrap().to_string();
+    let st = s.json(&["sync", "status"]).await;
+    assert!(st["pending"].as_u64().unwrap() >= 1, "{st:#}");
+
+    // Asana back: push one ticket, then flush the rest.
+    s.fake.clear_faults();
+    let pushed = s.json(&["sync", "push", &guid]).await;
+    assert_eq!(pushed["sync_state"], "synced", "{pushed:#}");
+    let gid = pushed["asana_gid"].as_str().unwrap().to_string();
+    let flushed = s.json(&["sync", "flush"]).await;
+    assert_eq!(flushed["pending"], 0, "{flushed:#}");
+    let tasks = s.fake.project_tasks(&s.fake.project_gid());
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].gid, gid);
+
+    // A task made in Asana comes in with pull, and pull --all reads the project.
+    let created_remotely = s
+        .provider()
+        .await
+        .remote()
+        .create(NewTicket::new("Made in Asana"))
+        .await
+        .unwrap();
+    let pulled = s.json(&["sync", "pull", &created_remotely.guid]).await;
+    assert_eq!(pulled["asana_gid"], created_remotely.guid.as_str());
+    let local_guid = pulled["guid"].as_str().unwrap().to_string();
+    assert_eq!(
+        s.json(&["get", &local_guid]).await["subject"],
+        "Made in Asana"
+    );
+    let report = s.json(&["sync", "pull", "--all"]).await;
+    assert_eq!(report["tasks_seen"], 2, "{report:#}");
+    assert_eq!(report["created"], 0, "{report:#}");
+
+    let st = s.json(&["sync", "status"]).await;
+    assert_eq!(st["pending"], 0);
+    assert_eq!(st["set_aside"], 0);
+
+    // Bad input is refused before anything is opened.
+    let out = s.run(&["sync", "pull", "12ab"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let out = s.run(&["sync", "pull"]).await;
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_commands_need_the_sync_provider() {
+    let s = Setup::new().await;
+    std::fs::write(
+        s.config_path(),
+        "homechoice:\n  ticket:\n    provider: internal\n",
+    )
+    .unwrap();
+    let out = s.run(&["sync", "flush"]).await;
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("set it to sync"));
+}
+
+/// Every ticket has exactly one task carrying its marker, with its subject and section, and
+/// every comment is there exactly once.
+async fn assert_asana_matches(s: &Setup, local: &SyncProvider) {
+    let mut tickets = Vec::new();
+    let mut q = ListQuery {
+        limit: Some(1000),
+        ..Default::default()
+    };
+    loop {
+        let page = local.local().list_tickets(q.clone()).await.unwrap();
+        tickets.extend(page.tickets);
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    let tasks = s.fake.project_tasks(&s.fake.project_gid());
+    let mut by_marker: HashMap<String, Vec<&asana_fake::TaskSnapshot>> = HashMap::new();
+    for t in &tasks {
+        let marker = t
+            .notes
+            .lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("[ticket-guid: ")
+                    .and_then(|r| r.strip_suffix(']'))
+            })
+            .unwrap_or_else(|| panic!("task {} has no marker: {:?}", t.gid, t.notes))
+            .to_string();
+        by_marker.entry(marker).or_default().push(t);
+    }
+    assert_eq!(tasks.len(), tickets.len(), "Asana tasks vs local tickets");
+    for t in &tickets {
+        let found = by_marker
+            .get(&t.guid)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        assert_eq!(
+            found.len(),
+            1,
+            "ticket {} has {} tasks",
+            t.guid,
+            found.len()
+        );
+        let task = found[0];
+        assert_eq!(task.name, t.subject);
+        assert_eq!(
+            task.section_name.as_deref(),
+            Some(t.status.title()),
+            "section of {}",
+            t.guid
+        );
+        let details = local.local().get_ticket(&t.guid).await.unwrap();
+        assert_eq!(
+            task.comments.len(),
+            details.comments.len(),
+            "comments of {}: {:?}",
+            t.guid,
+            task.comments
+        );
+        let mut seen = HashSet::new();
+        for c in &details.comments {
+            let hits = task
+                .comments
+                .iter()
+                .filter(|text| text.contains(&c.comment_guid))
+                .count();
+            assert_eq!(
+                hits, 1,
+                "comment {} of {} is in Asana {hits} times",
+                c.comment_guid, t.guid
+            );
+            assert!(seen.insert(&c.comment_guid));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_flushes_and_pushes_neither_lose_nor_duplicate() {
+    let s = Setup::new().await;
+    // Slow answers widen the windows in which a kill lands mid-request.
+    s.fake.set_latency(Duration::from_millis(10));
+    let seed: u64 = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    println!("crash test seed: {seed} (set CRASH_SEED to replay)");
+    let mut rng = seed | 1;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let mut guids: Vec<String> = Vec::new();
+    let mut kills = 0;
+    for round in 0..80 {
+        // New work, made through the CLI while Asana is down, so it is all pending.
+        fail_everything(&s.fake);
+        let g = s
+            .json(&["create", "--subject", &format!("Crash ticket {round}")])
+            .await["guid"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        s.json(&["comment", &g, &format!("first note on {round}")])
+            .await;
+        s.json(&[
+            "status",
+            &g,
+            Status::ALL[round % Status::ALL.len()].as_str(),
+        ])
+        .await;
+        guids.push(g);
+        let other = guids[next(guids.len() as u64) as usize].clone();
+        s.json(&["comment", &other, &format!("later note in round {round}")])
+            .await;
+        s.fake.clear_faults();
+        // Some rounds also lose the answers of writes Asana did carry out.
+        if round % 3 == 1 {
+            s.fake.add_fault(Fault {
+                method: Some("POST".into()),
+                status: Some(504),
+                count: 2,
+                after_apply: true,
+                ..Default::default()
+            });
+        }
+        let args: Vec<String> = if next(3) == 0 {
+            vec![
+                "sync".into(),
+                "push".into(),
+                guids[next(guids.len() as u64) as usize].clone(),
+            ]
+        } else {
+            vec!["sync".into(), "flush".into()]
+        };
+        let mut cmd = s.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(15 + next(120))).await;
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        let _ = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap();
+        s.fake.clear_faults();
+        if kills >= 25 {
+            break;
+        }
+    }
+    assert!(
+        kills >= 20,
+        "only {kills} runs were killed mid-way; the test did not test crashes"
+    );
+
+    // A last flush, to the end (a few rounds in case a breaker probe waits).
+    s.fake.set_latency(Duration::ZERO);
+    for _ in 0..10 {
+        let r = s.json(&["sync", "flush"]).await;
+        if r["pending"] == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let st = s.json(&["sync", "status"]).await;
+    assert_eq!(st["pending"], 0, "{st:#}");
+    assert_eq!(st["set_aside"], 0, "{st:#}");
+    assert_asana_matches(&s, &s.provider().await).await;
+}
