@@ -80,6 +80,19 @@ pub mod schema {
             state -> Text,
             last_synced_at -> Nullable<BigInt>,
             remote_modified_at -> Nullable<BigInt>,
+            /// When the current create of the remote task started (state `creating`).
+            creating_since -> Nullable<BigInt>,
+        }
+    }
+
+    diesel::table! {
+        /// Per-ticket push claims (leases) shared by every process using the database.
+        data_sync_claim (ticket_guid) {
+            ticket_guid -> Text,
+            /// Who holds the claim (a random id per sync provider instance).
+            owner -> Text,
+            /// Microseconds since the Unix epoch after which the claim is free again.
+            claim_until -> BigInt,
         }
     }
 
@@ -121,6 +134,7 @@ pub mod schema {
         data_sync_outbox,
         comment_sync,
         sync_kv,
+        data_sync_claim,
     );
 }
 

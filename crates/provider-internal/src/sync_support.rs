@@ -18,7 +18,8 @@ use ticket_provider_api::{Error, Operation, Priority, Result, Status};
 use crate::error::StoreError;
 use crate::provider::InternalProvider;
 use crate::store::schema::{
-    comment_sync, data_sync_outbox, data_ticket, data_ticket_comment, def_asana_sync, sync_kv,
+    comment_sync, data_sync_claim, data_sync_outbox, data_ticket, data_ticket_comment,
+    def_asana_sync, sync_kv,
 };
 use crate::store::{
     self, from_micros, insert_history, new_guid, now_micros, write_transaction, CommentRow,
@@ -61,6 +62,10 @@ pub struct SyncLink {
     pub last_synced_at: Option<DateTime<Utc>>,
     /// The remote task's `modified_at` as last seen.
     pub remote_modified_at: Option<DateTime<Utc>>,
+    /// While `state` is `creating`: when the create started (the earliest time the remote
+    /// task can have been created). `None` otherwise, and for links written before this field
+    /// existed.
+    pub creating_since: Option<DateTime<Utc>>,
 }
 
 /// A remote task to import with [`InternalProvider::import_remote`].
@@ -140,6 +145,7 @@ struct LinkRow {
     state: String,
     last_synced_at: Option<i64>,
     remote_modified_at: Option<i64>,
+    creating_since: Option<i64>,
 }
 
 impl LinkRow {
@@ -147,6 +153,7 @@ impl LinkRow {
         Ok(SyncLink {
             last_synced_at: self.last_synced_at.map(from_micros).transpose()?,
             remote_modified_at: self.remote_modified_at.map(from_micros).transpose()?,
+            creating_since: self.creating_since.map(from_micros).transpose()?,
             ticket_guid: self.ticket_guid,
             asana_gid: self.asana_gid,
             state: self.state,
@@ -160,6 +167,7 @@ impl LinkRow {
             state: link.state.clone(),
             last_synced_at: link.last_synced_at.map(|t| t.timestamp_micros()),
             remote_modified_at: link.remote_modified_at.map(|t| t.timestamp_micros()),
+            creating_since: link.creating_since.map(|t| t.timestamp_micros()),
         }
     }
 }
@@ -453,6 +461,280 @@ impl InternalProvider {
     }
 }
 
+/// The longest claim owner id [`InternalProvider::sync_claim`] accepts.
+pub const MAX_CLAIM_OWNER_CHARS: usize = 200;
+
+/// Fields of an outbox payload that carry a ticket value (refreshed on a retry).
+const PAYLOAD_FIELDS: [&str; 5] = ["subject", "description", "priority", "status", "assignee"];
+
+/// What to do with a set-aside outbox entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AsideAction {
+    Retry,
+    Discard,
+}
+
+impl AsideAction {
+    fn verb(self) -> &'static str {
+        match self {
+            AsideAction::Retry => "retried",
+            AsideAction::Discard => "discarded",
+        }
+    }
+}
+
+/// Retries or discards set-aside entry `id` inside a write transaction; the entry as it is
+/// afterwards (retry) or as it was (discard).
+fn set_aside_action_in_tx(
+    conn: &mut store::DbConnection,
+    id: i64,
+    action: AsideAction,
+) -> std::result::Result<OutboxEntry, StoreError> {
+    let row = data_sync_outbox::table
+        .find(id)
+        .select(OutboxRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| {
+            Error::new(
+                ticket_provider_api::ErrorKind::NotFound,
+                format!("no outbox entry with id {id}; `ticket sync status` lists the set-aside entries"),
+            )
+        })?;
+    let Some(reason) = row.set_aside_reason.clone() else {
+        return Err(Error::invalid_input(format!(
+            "outbox entry {id} is not set aside (it is still pending); only set-aside entries can be {}",
+            action.verb()
+        ))
+        .into());
+    };
+    let mut entry = row.into_entry()?;
+    let now = now_micros();
+    let ticket = data_ticket::table
+        .find(&entry.ticket_guid)
+        .select(TicketRow::as_select())
+        .first::<TicketRow>(conn)
+        .optional()?;
+    match action {
+        AsideAction::Retry => {
+            // The entry goes back into the queue at its old place, but later changes of the
+            // same fields may have been pushed meanwhile: it carries the ticket's current
+            // values, so that pushing it cannot bring back an older value.
+            if let (Some(t), Some(obj)) = (&ticket, entry.payload.as_object_mut()) {
+                for field in PAYLOAD_FIELDS {
+                    if obj.contains_key(field) {
+                        let v = match field {
+                            "subject" => serde_json::json!(t.subject),
+                            "description" => serde_json::json!(t.description),
+                            "priority" => serde_json::json!(t.priority),
+                            "status" => serde_json::json!(t.status),
+                            _ => serde_json::json!(t.assignee),
+                        };
+                        obj.insert(field.to_string(), v);
+                    }
+                }
+                obj.insert("retried".to_string(), serde_json::Value::Bool(true));
+            }
+            let note = format!("retried by hand after being set aside: {reason}");
+            diesel::update(data_sync_outbox::table.find(id))
+                .set((
+                    data_sync_outbox::set_aside_reason.eq(None::<String>),
+                    data_sync_outbox::payload.eq(entry.payload.to_string()),
+                    data_sync_outbox::last_error.eq(&note),
+                ))
+                .execute(conn)?;
+            entry.set_aside_reason = None;
+            entry.last_error = Some(note);
+        }
+        AsideAction::Discard => {
+            diesel::delete(data_sync_outbox::table.find(id)).execute(conn)?;
+        }
+    }
+    if ticket.is_some() {
+        insert_history(
+            conn,
+            &NewHistoryRow {
+                ticket_guid: &entry.ticket_guid,
+                field: "sync",
+                old_value: Some(&format!("set aside: {reason}")),
+                new_value: Some(&format!(
+                    "{} {} (outbox entry {id})",
+                    action.verb(),
+                    entry.operation
+                )),
+                changed_at: now,
+            },
+        )?;
+    }
+    tracing::info!(
+        entry = id,
+        guid = %entry.ticket_guid,
+        operation = %entry.operation,
+        reason = %reason,
+        "set-aside outbox entry {}",
+        action.verb()
+    );
+    Ok(entry)
+}
+
+impl InternalProvider {
+    /// Puts set-aside outbox entry `id` back into the queue (at its old place), so that it
+    /// is pushed again. Its payload is refreshed with the ticket's current values of the
+    /// fields it carries (later changes of those fields may have been pushed while it was set
+    /// aside) and marked `"retried": true`; its attempt count is kept (a comment that may have
+    /// been posted is looked up before it is posted again). Records a history row (field
+    /// `sync`) on the ticket and a `tracing` record. Returns the entry as it is now.
+    ///
+    /// NotFound for an unknown id, InvalidInput for an entry that is not set aside.
+    pub async fn outbox_retry(&self, id: i64) -> Result<OutboxEntry> {
+        self.run(Operation::Other("outbox_retry"), None, move |conn| {
+            write_transaction(conn, |conn| {
+                set_aside_action_in_tx(conn, id, AsideAction::Retry)
+            })
+        })
+        .await
+    }
+
+    /// Removes set-aside outbox entry `id` for good (its change stays local only). Records a
+    /// history row (field `sync`) on the ticket and a `tracing` record. Returns the entry as
+    /// it was.
+    ///
+    /// NotFound for an unknown id, InvalidInput for an entry that is not set aside.
+    pub async fn outbox_discard(&self, id: i64) -> Result<OutboxEntry> {
+        self.run(Operation::Other("outbox_discard"), None, move |conn| {
+            write_transaction(conn, |conn| {
+                set_aside_action_in_tx(conn, id, AsideAction::Discard)
+            })
+        })
+        .await
+    }
+
+    /// Takes the push claim (lease) of ticket `guid` for `owner` until `ttl` from now: `true`
+    /// when the claim was free, expired or already `owner`'s (then it is extended), `false`
+    /// when someone else holds it. Atomic on both backends (one conditional `UPDATE`, else an
+    /// `INSERT` that loses cleanly to a concurrent one), so several processes sharing the
+    /// database never hold one ticket's claim at once. Expiry uses this machine's clock:
+    /// keep `ttl` well above the clock difference between the machines sharing the database.
+    ///
+    /// InvalidInput for a malformed guid or an empty (or longer than
+    /// [`MAX_CLAIM_OWNER_CHARS`]) owner. The ticket need not exist.
+    pub async fn sync_claim(
+        &self,
+        guid: &str,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool> {
+        let op = Operation::Other("sync_claim");
+        let guid = self.guid_arg(op, guid)?;
+        check_line("owner", owner, MAX_CLAIM_OWNER_CHARS)
+            .map_err(|e| e.with_provider(crate::NAME).with_operation(op))?;
+        let owner = owner.to_string();
+        let ttl_us = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
+        self.run(op, Some(&guid), {
+            let guid = guid.clone();
+            move |conn| {
+                let taken =
+                    write_transaction(conn, |conn| claim_in_tx(conn, &guid, &owner, ttl_us));
+                match taken {
+                    // A concurrent INSERT of the same claim won (PostgreSQL).
+                    Err(StoreError::Query(diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::UniqueViolation,
+                        _,
+                    ))) => Ok(false),
+                    other => other,
+                }
+            }
+        })
+        .await
+    }
+
+    /// Releases the push claim of ticket `guid` if `owner` holds it; `true` when it did.
+    pub async fn sync_release(&self, guid: &str, owner: &str) -> Result<bool> {
+        let op = Operation::Other("sync_release");
+        let guid = self.guid_arg(op, guid)?;
+        let owner = owner.to_string();
+        self.run(op, Some(&guid), {
+            let guid = guid.clone();
+            move |conn| {
+                let n = write_transaction(conn, |conn| {
+                    diesel::delete(
+                        data_sync_claim::table
+                            .find(&guid)
+                            .filter(data_sync_claim::owner.eq(&owner)),
+                    )
+                    .execute(conn)
+                })?;
+                Ok(n > 0)
+            }
+        })
+        .await
+    }
+
+    /// The current holder of ticket `guid`'s push claim and until when, if it is held (an
+    /// expired claim is reported as not held).
+    pub async fn sync_claim_holder(&self, guid: &str) -> Result<Option<(String, DateTime<Utc>)>> {
+        let op = Operation::Other("sync_claim_holder");
+        let guid = self.guid_arg(op, guid)?;
+        self.run(op, Some(&guid), {
+            let guid = guid.clone();
+            move |conn| {
+                let row = data_sync_claim::table
+                    .find(&guid)
+                    .filter(data_sync_claim::claim_until.gt(now_micros()))
+                    .select((data_sync_claim::owner, data_sync_claim::claim_until))
+                    .first::<(String, i64)>(conn)
+                    .optional()?;
+                row.map(|(o, u)| Ok((o, from_micros(u)?))).transpose()
+            }
+        })
+        .await
+    }
+}
+
+/// One attempt at taking a claim, inside a write transaction.
+fn claim_in_tx(
+    conn: &mut store::DbConnection,
+    guid: &str,
+    owner: &str,
+    ttl_us: i64,
+) -> std::result::Result<bool, StoreError> {
+    let now = now_micros();
+    let until = now.saturating_add(ttl_us);
+    // Free (expired) or ours: take or extend it. On PostgreSQL a concurrent taker waits for
+    // the row lock and then re-checks this condition against the committed row.
+    let n = diesel::update(
+        data_sync_claim::table.find(guid).filter(
+            data_sync_claim::owner
+                .eq(owner)
+                .or(data_sync_claim::claim_until.le(now)),
+        ),
+    )
+    .set((
+        data_sync_claim::owner.eq(owner),
+        data_sync_claim::claim_until.eq(until),
+    ))
+    .execute(conn)?;
+    if n > 0 {
+        return Ok(true);
+    }
+    let held = data_sync_claim::table
+        .find(guid)
+        .select(data_sync_claim::owner)
+        .first::<String>(conn)
+        .optional()?;
+    if held.is_some() {
+        return Ok(false);
+    }
+    diesel::insert_into(data_sync_claim::table)
+        .values((
+            data_sync_claim::ticket_guid.eq(guid),
+            data_sync_claim::owner.eq(owner),
+            data_sync_claim::claim_until.eq(until),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
+
 fn import_in_tx(
     conn: &mut store::DbConnection,
     remote: &RemoteTicket,
@@ -570,6 +852,7 @@ fn import_in_tx(
             state: "linked".into(),
             last_synced_at: Some(now),
             remote_modified_at: remote.modified_at.map(|t| t.timestamp_micros()),
+            creating_since: None,
         },
     )?;
     for c in &remote.comments {

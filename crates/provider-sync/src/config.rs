@@ -9,6 +9,9 @@ use ticket_provider_api::Config;
 /// How long an operation waits for its push by default (`sync_push_timeout_ms`).
 pub const DEFAULT_PUSH_TIMEOUT: Duration = Duration::from_millis(1500);
 
+/// How long a push claim lasts without renewal by default.
+pub const DEFAULT_CLAIM_TTL: Duration = Duration::from_secs(60);
+
 /// Settings of [`crate::SyncProvider`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncSettings {
@@ -24,6 +27,14 @@ pub struct SyncSettings {
     pub breaker_max_backoff: Duration,
     /// How many tickets [`crate::SyncProvider::flush`] pushes at once.
     pub flush_concurrency: usize,
+    /// How long a ticket's push claim in the internal store lasts without renewal. A push
+    /// renews it every third of this; a process that dies holding it blocks that ticket's
+    /// pushes (by other instances) for at most this long. Keep it well above the clock
+    /// difference between machines sharing the database.
+    pub claim_ttl: Duration,
+    /// How long a push after an operation (or `sync_to_asana`) waits for a ticket claimed by
+    /// another instance before leaving its changes pending; `flush` does not wait.
+    pub claim_wait: Duration,
 }
 
 impl Default for SyncSettings {
@@ -34,6 +45,8 @@ impl Default for SyncSettings {
             breaker_base_backoff: Duration::from_secs(1),
             breaker_max_backoff: Duration::from_secs(60),
             flush_concurrency: 4,
+            claim_ttl: DEFAULT_CLAIM_TTL,
+            claim_wait: Duration::from_secs(2),
         }
     }
 }

@@ -23,6 +23,17 @@
 //! * **Order.** A ticket's entry N+1 is never pushed before entry N succeeded (or was set
 //!   aside); a per-ticket lock keeps two operations of one process from pushing the same
 //!   entry twice.
+//! * **Several instances.** Processes (or [`SyncProvider`] instances) sharing one internal
+//!   database never push the same ticket at once: a push first takes the ticket's claim in
+//!   the store (a lease owned by a random per-instance id, `claim_ttl`, renewed while the
+//!   push runs, released afterwards). A ticket claimed by another instance is skipped: its
+//!   changes stay pending (an operation's push waits up to `claim_wait` first), `flush`
+//!   counts them as pending and in [`FlushReport::claimed_elsewhere`], and the next flush
+//!   pushes them. A process that dies holding a claim delays that ticket by at most
+//!   `claim_ttl`.
+//! * **Set-aside entries.** [`SyncProvider::retry_set_aside`] puts one back into the queue
+//!   carrying the ticket's current values of its fields (so it cannot bring back an older
+//!   value); [`SyncProvider::discard_set_aside`] drops it. Both leave a history row.
 //! * **Failures.** Errors retrying cannot fix (Asana's 400, 402, 403, 404) set the entry aside
 //!   with the reason ([`SyncProvider::status`], `ticket doctor`); temporary ones (429, 5xx,
 //!   timeouts, transport) are recorded on the entry, which stays pending.
@@ -92,7 +103,7 @@ use ticket_provider_api::{
     TicketProvider,
 };
 
-pub use config::{SyncSettings, DEFAULT_PUSH_TIMEOUT};
+pub use config::{SyncSettings, DEFAULT_CLAIM_TTL, DEFAULT_PUSH_TIMEOUT};
 pub use provider::SyncProvider;
 pub use pull::CONFLICT_AUTHOR;
 pub use report::{

@@ -1,12 +1,20 @@
-//! Per-ticket async locks, so that two operations of this process never push the same outbox
-//! entry twice and a ticket's entries go out strictly in order.
+//! Per-ticket exclusion for pushes, at two levels:
 //!
-//! Locks are created on demand and dropped again when nobody holds or waits for them.
+//! * [`TicketLocks`]: async locks, so that two operations of this process never push the same
+//!   outbox entry twice and a ticket's entries go out strictly in order. Created on demand and
+//!   dropped again when nobody holds or waits for them.
+//! * [`ClaimGuard`]: a claim (lease) on the ticket in the internal store, shared by every
+//!   process and [`crate::SyncProvider`] instance using that database. Taken after the
+//!   in-process lock, renewed in the background while the push runs, released afterwards.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use provider_internal::InternalProvider;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+use tokio::task::JoinHandle;
 
 /// The lock table.
 #[derive(Debug, Default)]
@@ -55,6 +63,108 @@ impl Drop for TicketGuard {
                 t.remove(&self.key);
             }
         });
+    }
+}
+
+/// A held store claim on one ticket: renewed every third of its time to live until released
+/// (or dropped, which releases it in the background).
+pub(crate) struct ClaimGuard {
+    store: InternalProvider,
+    guid: String,
+    owner: String,
+    /// Set when a renewal found the claim taken by someone else (we stalled past its expiry).
+    lost: Arc<AtomicBool>,
+    renewer: Option<JoinHandle<()>>,
+    released: bool,
+}
+
+impl ClaimGuard {
+    /// Takes the claim of `guid` for `owner` for `ttl`; `None` when someone else holds it.
+    pub(crate) async fn take(
+        store: &InternalProvider,
+        guid: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> ticket_provider_api::Result<Option<ClaimGuard>> {
+        if !store.sync_claim(guid, owner, ttl).await? {
+            return Ok(None);
+        }
+        let lost = Arc::new(AtomicBool::new(false));
+        let renewer = {
+            let (store, guid, owner, lost) = (
+                store.clone(),
+                guid.to_string(),
+                owner.to_string(),
+                Arc::clone(&lost),
+            );
+            let every = (ttl / 3).max(Duration::from_millis(10));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    match store.sync_claim(&guid, &owner, ttl).await {
+                        Ok(true) => tracing::trace!(guid = %guid, "push claim renewed"),
+                        Ok(false) => {
+                            tracing::warn!(guid = %guid, "lost the push claim (another instance took it after it expired); stopping this push");
+                            lost.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::warn!(guid = %guid, error = %e, "cannot renew the push claim; trying again")
+                        }
+                    }
+                }
+            })
+        };
+        Ok(Some(ClaimGuard {
+            store: store.clone(),
+            guid: guid.to_string(),
+            owner: owner.to_string(),
+            lost,
+            renewer: Some(renewer),
+            released: false,
+        }))
+    }
+
+    /// True while the claim is still ours (no renewal found it taken).
+    pub(crate) fn held(&self) -> bool {
+        !self.lost.load(Ordering::SeqCst)
+    }
+
+    /// Stops renewing and releases the claim.
+    pub(crate) async fn release(mut self) {
+        if let Some(r) = self.renewer.take() {
+            r.abort();
+        }
+        self.released = true;
+        if let Err(e) = self.store.sync_release(&self.guid, &self.owner).await {
+            // It expires by itself after its time to live.
+            tracing::warn!(guid = %self.guid, error = %e, "cannot release the push claim");
+        }
+    }
+}
+
+impl Drop for ClaimGuard {
+    fn drop(&mut self) {
+        if let Some(r) = self.renewer.take() {
+            r.abort();
+        }
+        if self.released {
+            return;
+        }
+        // Dropped without `release` (the push was cancelled or failed): release it in the
+        // background; without a runtime it simply expires.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let (store, guid, owner) = (
+                self.store.clone(),
+                std::mem::take(&mut self.guid),
+                std::mem::take(&mut self.owner),
+            );
+            handle.spawn(async move {
+                if let Err(e) = store.sync_release(&guid, &owner).await {
+                    tracing::warn!(guid = %guid, error = %e, "cannot release the push claim");
+                }
+            });
+        }
     }
 }
 

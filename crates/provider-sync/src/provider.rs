@@ -27,6 +27,8 @@ pub(crate) struct Inner {
     pub(crate) locks: TicketLocks,
     /// Set while a background catch-up flush runs (see `asana_reachable`).
     pub(crate) catching_up: std::sync::atomic::AtomicBool,
+    /// This instance's random id: the owner of the push claims it takes in the store.
+    pub(crate) instance_id: String,
 }
 
 /// Tickets in the internal database, mirrored to Asana on a best-effort basis.
@@ -86,6 +88,11 @@ impl SyncProvider {
                 breaker,
                 locks: TicketLocks::default(),
                 catching_up: std::sync::atomic::AtomicBool::new(false),
+                instance_id: format!(
+                    "sync-{}-{}",
+                    std::process::id(),
+                    uuid::Uuid::new_v4().simple()
+                ),
             }),
         })
     }
@@ -129,6 +136,34 @@ impl SyncProvider {
     /// The settings in use.
     pub fn settings(&self) -> &SyncSettings {
         &self.inner.settings
+    }
+
+    /// This instance's random id, the owner of the push claims it takes in the internal store
+    /// (see [`InternalProvider::sync_claim`]).
+    pub fn instance_id(&self) -> &str {
+        &self.inner.instance_id
+    }
+
+    /// Puts set-aside outbox entry `id` (see [`Self::status`]) back into the queue and pushes
+    /// its ticket (bounded by the push timeout, like an operation). The entry carries the
+    /// ticket's current values of the fields it changed, so pushing it late cannot bring back
+    /// an older value; a retried `create` (set aside because Asana refused the assignee) sets
+    /// the task's fields and assignee to the ticket's current ones. A history row (field
+    /// `sync`) records the retry. NotFound for an unknown id, InvalidInput when the entry is
+    /// not set aside.
+    pub async fn retry_set_aside(&self, id: i64) -> Result<()> {
+        let entry = self.inner.local.outbox_retry(id).await?;
+        self.inner.breaker.probe_now();
+        self.push_bounded(&entry.ticket_guid).await;
+        Ok(())
+    }
+
+    /// Drops set-aside outbox entry `id` (see [`Self::status`]) for good: its change stays
+    /// local only. A history row (field `sync`) records it. NotFound for an unknown id,
+    /// InvalidInput when the entry is not set aside.
+    pub async fn discard_set_aside(&self, id: i64) -> Result<()> {
+        self.inner.local.outbox_discard(id).await?;
+        Ok(())
     }
 
     /// Pushes one local ticket with all its unsent changes now, creating its Asana task if it

@@ -1,5 +1,5 @@
 //! The push side: outbox entries of one ticket go to Asana in id order, under the ticket's
-//! lock, each either completed, set aside (Asana refused it for good) or kept with its failure
+//! lock and its claim in the store (shared with other processes), each either completed, set aside (Asana refused it for good) or kept with its failure
 //! recorded (temporary trouble; the ticket's later entries wait behind it).
 //!
 //! Crash safety, step by step:
@@ -25,6 +25,7 @@ use tracing::Instrument;
 
 use crate::breaker::Permit;
 use crate::error::PushFailure;
+use crate::locks::ClaimGuard;
 use crate::provider::SyncProvider;
 use crate::report::FlushReport;
 use crate::snapshot::{self, Values};
@@ -59,6 +60,8 @@ pub(crate) struct PushOutcome {
     pub(crate) set_aside: usize,
     /// True when the breaker did not let the push talk to Asana.
     pub(crate) blocked: bool,
+    /// True when another instance held the ticket's claim: nothing was pushed.
+    pub(crate) claimed_elsewhere: bool,
 }
 
 /// A task that exists (or was just created) for a ticket.
@@ -153,11 +156,50 @@ impl SyncProvider {
         });
     }
 
-    /// Pushes every pending entry of one ticket, in order, under the ticket's lock.
+    /// Pushes every pending entry of one ticket, in order, under the ticket's lock and its
+    /// claim in the store. When another instance holds the claim, nothing is pushed
+    /// (`claimed_elsewhere`); inline and full pushes wait up to `claim_wait` for it first.
     pub(crate) async fn push_ticket(&self, guid: &str, mode: PushMode) -> Result<PushOutcome> {
         let _lock = self.inner.locks.lock(guid).await;
-        let local = &self.inner.local;
         let mut out = PushOutcome::default();
+        let settings = &self.inner.settings;
+        let patience = match mode {
+            PushMode::Flush => std::time::Duration::ZERO,
+            PushMode::Inline | PushMode::Full => settings.claim_wait,
+        };
+        let started = std::time::Instant::now();
+        let claim = loop {
+            let taken = ClaimGuard::take(
+                &self.inner.local,
+                guid,
+                &self.inner.instance_id,
+                settings.claim_ttl,
+            )
+            .await?;
+            match taken {
+                Some(c) => break c,
+                None if started.elapsed() >= patience => {
+                    tracing::debug!(guid = %guid, "another instance is pushing this ticket; its changes stay pending");
+                    out.claimed_elsewhere = true;
+                    return Ok(out);
+                }
+                None => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
+            }
+        };
+        let result = self.push_claimed(guid, mode, &claim, &mut out).await;
+        claim.release().await;
+        result.map(|()| out)
+    }
+
+    /// [`Self::push_ticket`] once the ticket is locked and claimed.
+    async fn push_claimed(
+        &self,
+        guid: &str,
+        mode: PushMode,
+        claim: &ClaimGuard,
+        out: &mut PushOutcome,
+    ) -> Result<()> {
+        let local = &self.inner.local;
         let mut full = mode == PushMode::Full;
         // Entries written while we push are picked up by a further round.
         for _round in 0..3 {
@@ -168,26 +210,29 @@ impl SyncProvider {
                 .filter(|e| e.set_aside_reason.is_none())
                 .collect();
             if entries.is_empty() && !full {
-                return Ok(out);
+                return Ok(());
             }
             if !self.permit(mode).await {
                 out.blocked = true;
-                return Ok(out);
+                return Ok(());
+            }
+            if !claim.held() {
+                return Ok(());
             }
             let mut snap = snapshot::load(local, guid).await?;
             let before = snap.clone();
             let done = self
-                .push_entries(guid, &entries, full, &mut snap, &mut out)
+                .push_entries(guid, &entries, full, &mut snap, out, claim)
                 .await;
             if snap != before {
                 snapshot::save(local, guid, &snap).await?;
             }
             if !done? {
-                return Ok(out);
+                return Ok(());
             }
             full = false;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Pushes `entries` (all pending entries of the ticket, oldest first). `Ok(false)` when a
@@ -199,6 +244,7 @@ impl SyncProvider {
         full: bool,
         snap: &mut Values,
         out: &mut PushOutcome,
+        claim: &ClaimGuard,
     ) -> Result<bool> {
         let mut skip: HashSet<i64> = HashSet::new();
         let gid = match self.ensure_task(guid, full, snap).await {
@@ -224,6 +270,11 @@ impl SyncProvider {
             }
         };
         for e in entries.iter().filter(|e| !skip.contains(&e.id)) {
+            if !claim.held() {
+                // Another instance took the ticket over after our claim expired: leave the
+                // rest to it.
+                return Ok(false);
+            }
             match self.apply_entry(&gid, e, snap).await {
                 Ok(()) => {
                     self.asana_reachable();
@@ -295,7 +346,8 @@ impl SyncProvider {
             if l.state == CREATING {
                 // Asana compares with its own clock: allow for skew between the two.
                 let since = l
-                    .last_synced_at
+                    .creating_since
+                    .or(l.last_synced_at)
                     .map(|t| t - chrono::Duration::minutes(CLOCK_SKEW_MINUTES));
                 let found = self
                     .inner
@@ -338,6 +390,7 @@ impl SyncProvider {
                 state: LINKED.to_string(),
                 last_synced_at: Some(Utc::now()),
                 remote_modified_at: modified,
+                creating_since: None,
             })
             .await
             .map_err(|e| PushFailure::local(&e))
@@ -357,8 +410,9 @@ impl SyncProvider {
                 ticket_guid: guid.to_string(),
                 asana_gid: None,
                 state: CREATING.to_string(),
-                last_synced_at: Some(Utc::now()),
+                last_synced_at: None,
                 remote_modified_at: None,
+                creating_since: Some(Utc::now()),
             })
             .await
             .map_err(lf)?;
@@ -482,6 +536,11 @@ impl SyncProvider {
         let rf = |e: ticket_provider_api::Error| PushFailure::from_remote(&e);
         let p = &e.payload;
         match e.operation.as_str() {
+            // A create set aside (Asana refused the assignee) and retried by hand: its payload
+            // holds the ticket's current values; set them all (absolute, so redone safely).
+            "create" if p.get("retried").and_then(Value::as_bool) == Some(true) => {
+                self.apply_retried_create(gid, e, snap).await
+            }
             // The task exists: ensure_task created it from the ticket's current state.
             "create" => Ok(()),
             "update" => {
@@ -534,6 +593,44 @@ impl SyncProvider {
                 "unknown outbox operation {other:?}"
             ))),
         }
+    }
+
+    /// Sets every field of a retried `create` entry's payload on task `gid`.
+    async fn apply_retried_create(
+        &self,
+        gid: &str,
+        e: &OutboxEntry,
+        snap: &mut Values,
+    ) -> std::result::Result<(), PushFailure> {
+        let remote = &self.inner.remote;
+        let rf = |e: ticket_provider_api::Error| PushFailure::from_remote(&e);
+        let p = &e.payload;
+        let changes = TicketUpdate {
+            subject: str_of(p, "subject").map(str::to_string),
+            description: str_of(p, "description").map(str::to_string),
+            priority: str_of(p, "priority").and_then(|s| s.parse::<Priority>().ok()),
+        };
+        if !changes.is_empty() {
+            remote.set_fields(gid, &changes).await.map_err(rf)?;
+        }
+        if let Some(status) = str_of(p, "status").and_then(|s| s.parse::<Status>().ok()) {
+            remote.move_task(gid, status).await.map_err(rf)?;
+            snap.insert("status".into(), Some(status.as_str().to_string()));
+        }
+        if let Some(who) = str_of(p, "assignee") {
+            TicketProvider::assign(remote, gid, who).await.map_err(rf)?;
+            snap.insert("assignee".into(), Some(who.to_string()));
+        }
+        if let Some(s) = changes.subject {
+            snap.insert("subject".into(), Some(s));
+        }
+        if let Some(d) = changes.description {
+            snap.insert("description".into(), Some(d));
+        }
+        if let Some(pr) = changes.priority {
+            snap.insert("priority".into(), Some(pr.as_str().to_string()));
+        }
+        Ok(())
     }
 
     /// Posts a comment unless it already was: linked means done; after an attempt with an
@@ -622,6 +719,7 @@ impl SyncProvider {
                     report.pushed += o.pushed;
                     report.set_aside += o.set_aside;
                     report.stopped_early |= o.blocked;
+                    report.claimed_elsewhere += usize::from(o.claimed_elsewhere);
                 }
                 Err(e) => {
                     tracing::warn!(guid = %guid, error = %e, "flush: the ticket stays pending")

@@ -66,6 +66,9 @@ pub struct FlushReport {
     pub pending: u64,
     /// True when the flush stopped early because Asana looks down.
     pub stopped_early: bool,
+    /// Tickets skipped because another instance (process) was pushing them; their changes
+    /// are counted in `pending` unless that instance pushed them meanwhile.
+    pub claimed_elsewhere: usize,
 }
 
 /// One outbox entry that was set aside.

@@ -242,8 +242,10 @@ async fn work_interrupted_by_a_crash_is_reconciled_not_repeated() {
             ticket_guid: r.guid.clone(),
             asana_gid: None,
             state: "creating".into(),
+            // As written before `creating_since` existed: the start time is read from here.
             last_synced_at: Some(chrono::Utc::now()),
             remote_modified_at: None,
+            creating_since: None,
         })
         .await
         .unwrap();

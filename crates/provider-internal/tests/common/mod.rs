@@ -434,6 +434,7 @@ pub async fn outbox_and_sync_support(url: &str) {
         state: "creating".into(),
         last_synced_at: None,
         remote_modified_at: None,
+        creating_since: None,
     };
     p.sync_link_put(link.clone()).await.unwrap();
     assert_eq!(
@@ -458,6 +459,7 @@ pub async fn outbox_and_sync_support(url: &str) {
             state: "x".into(),
             last_synced_at: None,
             remote_modified_at: None,
+            creating_since: None,
         })
         .await
         .unwrap_err();
