@@ -535,3 +535,153 @@ pub async fn import_remote(url: &str) {
         ErrorKind::InvalidInput
     );
 }
+
+/// Push claims: exclusive between owners (also across two pools on one database), renewable
+/// by their owner, released only by it, free again once expired, and exactly one winner when
+/// many owners race for one ticket.
+pub async fn sync_claims(url: &str) {
+    use std::time::Duration;
+    let p1 = open_outbox(url).await;
+    let p2 = open_outbox(url).await;
+    let ttl = Duration::from_secs(60);
+    let g = p1.create(NewTicket::new("claim me")).await.unwrap().guid;
+
+    assert!(p1.sync_claim(&g, "a", ttl).await.unwrap());
+    assert!(!p2.sync_claim(&g, "b", ttl).await.unwrap(), "held by a");
+    assert!(p1.sync_claim(&g, "a", ttl).await.unwrap(), "a renews");
+    let (holder, until) = p2.sync_claim_holder(&g).await.unwrap().expect("held");
+    assert_eq!(holder, "a");
+    assert!(until > chrono::Utc::now() + chrono::Duration::seconds(50));
+    assert!(!p2.sync_release(&g, "b").await.unwrap(), "b holds nothing");
+    assert!(!p2.sync_claim(&g, "b", ttl).await.unwrap(), "still a's");
+    assert!(p1.sync_release(&g, "a").await.unwrap());
+    assert!(p2.sync_claim_holder(&g).await.unwrap().is_none());
+    assert!(p2.sync_claim(&g, "b", ttl).await.unwrap(), "free after release");
+
+    // An expired claim is free for anyone.
+    let g2 = p1.create(NewTicket::new("expire me")).await.unwrap().guid;
+    assert!(p1
+        .sync_claim(&g2, "c", Duration::from_millis(50))
+        .await
+        .unwrap());
+    assert!(!p2.sync_claim(&g2, "d", ttl).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(p2.sync_claim_holder(&g2).await.unwrap().is_none());
+    assert!(p2.sync_claim(&g2, "d", ttl).await.unwrap(), "expired");
+    assert!(!p1.sync_claim(&g2, "c", ttl).await.unwrap(), "now d's");
+
+    // Many owners at once, on both pools: exactly one wins, each round.
+    for round in 0..10 {
+        let g = p1
+            .create(NewTicket::new(format!("race {round}")))
+            .await
+            .unwrap()
+            .guid;
+        let mut tasks = Vec::new();
+        for i in 0..12 {
+            let p = if i % 2 == 0 { p1.clone() } else { p2.clone() };
+            let g = g.clone();
+            tasks.push(tokio::spawn(async move {
+                p.sync_claim(&g, &format!("owner-{i}"), ttl).await.unwrap()
+            }));
+        }
+        let mut winners = 0;
+        for t in tasks {
+            winners += usize::from(t.await.unwrap());
+        }
+        assert_eq!(winners, 1, "round {round}: exactly one owner gets the claim");
+    }
+
+    // Bad arguments.
+    let err = p1.sync_claim(&g, "", ttl).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let err = p1.sync_claim("ticket-1", "a", ttl).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}
+
+/// Retrying and discarding set-aside outbox entries.
+pub async fn outbox_retry_discard(url: &str) {
+    let p = open_outbox(url).await;
+    let g = p
+        .create(NewTicket::new("first").assignee("ann"))
+        .await
+        .unwrap()
+        .guid;
+    p.assign(&g, "bob").await.unwrap();
+    let entries = p.outbox_for_ticket(&g).await.unwrap();
+    let (create_id, assign_id) = (entries[0].id, entries[1].id);
+    assert_eq!(entries[0].operation, "create");
+    assert_eq!(entries[1].operation, "assign");
+
+    // Only set-aside entries; unknown ids are NotFound.
+    let err = p.outbox_retry(create_id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let err = p.outbox_discard(create_id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let err = p.outbox_retry(987_654_321).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    let err = p.outbox_discard(987_654_321).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+
+    p.outbox_set_aside(create_id, "unknown assignee")
+        .await
+        .unwrap();
+    p.outbox_set_aside(assign_id, "refused").await.unwrap();
+    assert_eq!(p.outbox_counts().await.unwrap(), (0, 2));
+    // A later change: the retried entry must carry it, not the value it was written with.
+    p.update(
+        &g,
+        TicketUpdate {
+            subject: Some("second".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    let retried = p.outbox_retry(create_id).await.unwrap();
+    assert_eq!(retried.id, create_id);
+    assert_eq!(retried.set_aside_reason, None);
+    assert_eq!(retried.payload["subject"], "second");
+    assert_eq!(retried.payload["assignee"], "bob");
+    assert_eq!(retried.payload["retried"], true);
+    let stored = p.outbox_for_ticket(&g).await.unwrap();
+    assert_eq!(stored[0], retried, "stored as returned");
+    assert_eq!(p.outbox_counts().await.unwrap(), (2, 1));
+    let err = p.outbox_retry(create_id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "pending again");
+
+    let discarded = p.outbox_discard(assign_id).await.unwrap();
+    assert_eq!(discarded.operation, "assign");
+    assert_eq!(discarded.set_aside_reason.as_deref(), Some("refused"));
+    assert!(p
+        .outbox_for_ticket(&g)
+        .await
+        .unwrap()
+        .iter()
+        .all(|e| e.id != assign_id));
+    assert_eq!(p.outbox_counts().await.unwrap(), (2, 0));
+    let err = p.outbox_discard(assign_id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+
+    let sync_rows: Vec<_> = p
+        .history(&g)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.field == "sync")
+        .collect();
+    assert_eq!(sync_rows.len(), 2, "{sync_rows:?}");
+    assert_eq!(
+        sync_rows[0].old_value.as_deref(),
+        Some("set aside: unknown assignee")
+    );
+    assert_eq!(
+        sync_rows[0].new_value.as_deref(),
+        Some(format!("retried create (outbox entry {create_id})").as_str())
+    );
+    assert_eq!(
+        sync_rows[1].new_value.as_deref(),
+        Some(format!("discarded assign (outbox entry {assign_id})").as_str())
+    );
+}
