@@ -1,0 +1,172 @@
+//! Several sync provider instances on one internal database (as several application
+//! processes sharing it would be): pushing the same tickets at the same time must never create
+//! a task twice or post a comment twice, and everything must end synced.
+//!
+//! Runs on a SQLite file, and on PostgreSQL when `TICKET_TEST_POSTGRES_URL` names a server
+//! (a fresh database is created there and dropped afterwards).
+
+mod common;
+
+use std::time::Duration;
+
+use provider_internal::{InternalProvider, StoreOptions};
+use provider_sync::SyncProvider;
+use ticket_provider_api::{NewComment, NewTicket, Priority, Status, TicketProvider, TicketUpdate};
+
+/// Tickets per round.
+const TICKETS: usize = 6;
+/// Rounds of concurrent pushing.
+const ROUNDS: usize = 3;
+
+/// Writes pending changes straight into the store (no push): new tickets with comments,
+/// assignments and status changes, plus more changes of earlier tickets.
+async fn write_pending(writer: &InternalProvider, round: usize, old: &[String]) -> Vec<String> {
+    let mut guids = Vec::new();
+    for i in 0..TICKETS {
+        let g = writer
+            .create(
+                NewTicket::new(format!("round {round} ticket {i}"))
+                    .description(format!("made in round {round}"))
+                    .priority(Priority::High)
+                    .assignee(common::ALICE),
+            )
+            .await
+            .expect("create")
+            .guid;
+        writer
+            .add_comment(&g, NewComment::new(format!("first comment {round}/{i}")))
+            .await
+            .expect("comment");
+        writer
+            .change_status(&g, Status::Triaged)
+            .await
+            .expect("status");
+        writer.assign(&g, common::BOB).await.expect("assign");
+        writer
+            .escalate(&g, Some(&format!("escalated {round}/{i}")))
+            .await
+            .expect("escalate");
+        guids.push(g);
+    }
+    for (i, g) in old.iter().enumerate() {
+        writer
+            .update(
+                g,
+                TicketUpdate {
+                    subject: Some(format!("renamed in round {round} ({i})")),
+                    ..TicketUpdate::default()
+                },
+            )
+            .await
+            .expect("update");
+        writer
+            .add_comment(g, NewComment::new(format!("later comment {round}/{i}")))
+            .await
+            .expect("comment");
+    }
+    guids
+}
+
+/// Both instances flush, sync tickets by hand and operate on the same tickets at once.
+async fn push_concurrently(a: &SyncProvider, b: &SyncProvider, guids: &[String], round: usize) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for p in [a, b] {
+        let p = p.clone();
+        tasks.spawn(async move {
+            p.flush().await.expect("flush");
+        });
+    }
+    for (i, g) in guids.iter().enumerate() {
+        for (k, p) in [a, b].into_iter().enumerate() {
+            let (p, g) = (p.clone(), g.clone());
+            tasks.spawn(async move {
+                if (i + k) % 2 == 0 {
+                    p.sync_to_asana(&g).await.expect("sync_to_asana");
+                } else {
+                    p.add_comment(&g, NewComment::new(format!("concurrent {round}/{i}/{k}")))
+                        .await
+                        .expect("comment");
+                }
+            });
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("task");
+    }
+}
+
+async fn two_instances_never_duplicate(db_url: &str) {
+    let (fake, users) = common::fake().await;
+    fake.set_latency(Duration::from_millis(20));
+    let writer = InternalProvider::open(
+        db_url,
+        StoreOptions {
+            pool_size: Some(2),
+            record_outbox: true,
+        },
+    )
+    .await
+    .expect("open the writer");
+    let a = common::direct_url(&fake, db_url, Duration::from_millis(300)).await;
+    let b = common::direct_url(&fake, db_url, Duration::from_millis(300)).await;
+    assert_ne!(a.instance_id(), b.instance_id());
+    let mut all: Vec<String> = Vec::new();
+    for round in 0..ROUNDS {
+        let new = write_pending(&writer, round, &all).await;
+        all.extend(new);
+        push_concurrently(&a, &b, &all, round).await;
+        // Whatever one instance skipped because the other held the ticket is pushed now.
+        let (ra, rb) = tokio::join!(a.flush(), b.flush());
+        let (ra, rb) = (ra.expect("flush a"), rb.expect("flush b"));
+        println!("round {round}: {ra:?} / {rb:?}");
+        common::flush_all(&a).await;
+        common::assert_mirrors(&fake, &a, &users).await;
+        let status = b.status().await.expect("status");
+        assert_eq!((status.pending, status.set_aside), (0, 0), "{status:?}");
+    }
+    for g in &all {
+        assert!(
+            a.local()
+                .sync_claim_holder(g)
+                .await
+                .expect("holder")
+                .is_none(),
+            "claim of {g} released"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_sqlite_file_never_duplicate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    two_instances_never_duplicate(&url).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_database_never_duplicate() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let Ok(admin) = std::env::var("TICKET_TEST_POSTGRES_URL") else {
+        if std::env::var_os("CI").is_some() {
+            panic!("TICKET_TEST_POSTGRES_URL must be set when CI is set");
+        }
+        println!("skipped: TICKET_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let name = format!("sync_claims_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = diesel::PgConnection::establish(&admin).expect("connect to the admin URL");
+    conn.batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create the test database");
+    let url = match admin.rsplit_once('/') {
+        Some((base, _))
+            if base.contains("://") && base.split("://").nth(1).is_some_and(|h| !h.is_empty()) =>
+        {
+            format!("{base}/{name}")
+        }
+        _ => panic!("TICKET_TEST_POSTGRES_URL must end with /DATABASE"),
+    };
+    two_instances_never_duplicate(&url).await;
+    let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
