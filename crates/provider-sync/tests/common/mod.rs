@@ -123,8 +123,8 @@ pub async fn direct_url(fake: &FakeAsana, db_url: &str, push_timeout: Duration) 
     .await
     .expect("open the store");
     let mut settings = AsanaSettings::new(
-        &fake.base_url(),
-        &fake.project_gid(),
+        fake.base_url(),
+        fake.project_gid(),
         SecretString::new(TOKEN),
     );
     settings.retry = RetryPolicy::fast();
