@@ -8,8 +8,14 @@
 //!   its comments).
 //! * `list_scale_ratio`: median time of a filtered first page (50 tickets) on the large table /
 //!   on 10,000 tickets (1,000,000 vs 10,000; `--quick`: 200,000 vs 10,000).
+//! * `sync_overhead_healthy`, `sync_overhead_slow`, `sync_overhead_down`,
+//!   `asana_requests_per_op`, `full_pull_10k_requests`, `full_pull_10k_ratio`: the `sync`
+//!   provider against the internal one and the `asana` provider's request counts, against an
+//!   in-process fake Asana on loopback (see [`sync_bench`]).
 //!
 //! Flags: `--quick`, `--json` (one JSON object), `--help`.
+
+mod sync_bench;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -42,6 +48,7 @@ struct Settings {
     small_rows: usize,
     large_rows: usize,
     list_runs: usize,
+    sync: sync_bench::SyncSizes,
 }
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -54,7 +61,7 @@ fn main() {
             "--quick" => quick = true,
             "--json" => json = true,
             "-h" | "--help" => {
-                println!("usage: ticket-bench [--quick] [--json]\n\n  --quick  200,000 instead of 1,000,000 tickets for the list scaling figure\n  --json   print one JSON object instead of a table");
+                println!("usage: ticket-bench [--quick] [--json]\n\n  --quick  200,000 instead of 1,000,000 tickets for the list scaling figure,\n           fewer rounds for the sync overhead figures\n  --json   print one JSON object instead of a table");
                 return;
             }
             other => {
@@ -70,6 +77,12 @@ fn main() {
         small_rows: 10_000,
         large_rows: if quick { 200_000 } else { 1_000_000 },
         list_runs: 51,
+        sync: sync_bench::SyncSizes {
+            rounds: if quick { 30 } else { 100 },
+            slow_rounds: if quick { 10 } else { 30 },
+            warmup: 3,
+            pull_tasks: 10_000,
+        },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -339,9 +352,13 @@ async fn run(s: &Settings) -> BenchResult<()> {
         list_medians(&small, &large, &by_status_assignee, s.list_runs).await?;
     let (t3_small, t3_large) = list_medians(&small, &large, &unfiltered, s.list_runs).await?;
 
+    drop(small);
+    drop(large);
+    let sync_figures = sync_bench::run(dir.path(), &s.sync).await?;
+
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let us = |d: Duration| d.as_secs_f64() * 1e6;
-    let figures = serde_json::json!({
+    let mut figures = serde_json::json!({
         "internal_create_ratio": round3(ratio(create_provider, create_raw)),
         "internal_get_ratio": round3(ratio(get_provider, get_raw)),
         "list_scale_ratio": round3(ratio(us(t_large), us(t_small))),
@@ -360,6 +377,9 @@ async fn run(s: &Settings) -> BenchResult<()> {
         "list_unfiltered_scale_ratio": round3(ratio(us(t3_large), us(t3_small))),
         "bulk_load_seconds": round3(load_secs),
     });
+    if let Some(obj) = figures.as_object_mut() {
+        obj.extend(sync_figures.json);
+    }
     if s.json {
         println!("{figures}");
     } else {
@@ -422,6 +442,9 @@ async fn run(s: &Settings) -> BenchResult<()> {
             "(bulk load of {} + {} rows took {load_secs:.1}s)",
             s.small_rows, s.large_rows
         );
+        for line in &sync_figures.lines {
+            println!("{line}");
+        }
     }
     Ok(())
 }

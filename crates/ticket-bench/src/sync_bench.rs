@@ -1,0 +1,597 @@
+//! Figures of the `sync` provider (issue 7), all on loopback against an in-process
+//! [`FakeAsana`], each measured against its baseline in the same run:
+//!
+//! * `sync_overhead_healthy`, `sync_overhead_slow`, `sync_overhead_down`: median time of one
+//!   round (create + add_comment + change_status) through a [`SyncProvider`] / the same round
+//!   through an [`InternalProvider`] alone (outbox off, its own SQLite file of the same kind),
+//!   rounds interleaved (alternating which goes first) after unmeasured warm-up rounds. Asana
+//!   is the fake answering at once, the fake with 100 ms added to each answer, and a closed
+//!   loopback port. The sync provider uses [`SyncSettings::default`] (push timeout
+//!   [`DEFAULT_PUSH_TIMEOUT`]) and the retry policy `SyncProvider::from_context` sets.
+//! * `asana_requests_per_op`: requests each operation takes through the `asana` provider with
+//!   warm caches (every section and priority tag already exists and is cached).
+//! * `full_pull_10k_requests` / `full_pull_10k_ratio`: the first `SyncProvider::pull_all`
+//!   (a full read) of a project with 10,000 tasks into an empty internal store: its request
+//!   count, and its time / the time to only fetch the same list pages with `reqwest`.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use asana_fake::{FakeAsana, FakeOptions, RecordedRequest};
+use provider_asana::{AsanaProvider, AsanaSettings, RetryPolicy};
+use provider_internal::{InternalProvider, StoreOptions};
+use provider_sync::{SyncProvider, SyncSettings, DEFAULT_PUSH_TIMEOUT};
+use serde_json::{json, Map, Value};
+use ticket_provider_api::{
+    ListQuery, NewComment, NewTicket, Priority, SecretString, Status, SyncState, TicketProvider,
+    TicketUpdate,
+};
+
+use crate::{median, round3, BenchResult};
+
+/// Sizes of the sync figures.
+pub(crate) struct SyncSizes {
+    /// Measured rounds with Asana healthy and with Asana unreachable.
+    pub(crate) rounds: usize,
+    /// Measured rounds with 100 ms added to every answer.
+    pub(crate) slow_rounds: usize,
+    /// Unmeasured rounds before each mode (caches, circuit breaker, SQLite warm-up).
+    pub(crate) warmup: usize,
+    /// Tasks in the project for the full pull.
+    pub(crate) pull_tasks: usize,
+}
+
+/// The sync figures: JSON keys and the lines of the readable table.
+pub(crate) struct SyncFigures {
+    /// Keys to merge into the JSON object.
+    pub(crate) json: Map<String, Value>,
+    /// Lines for the table.
+    pub(crate) lines: Vec<String>,
+}
+
+/// The latency added to each answer of the fake for `sync_overhead_slow`.
+const SLOW_LATENCY: Duration = Duration::from_millis(100);
+
+/// The retry policy `SyncProvider::from_context` gives its Asana client (it is private there).
+fn sync_retry_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(2),
+        max_total_wait: Duration::from_secs(10),
+    }
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+/// An Asana provider for `base_url`.
+fn asana(
+    base_url: &str,
+    project: &str,
+    token: &str,
+    retry: RetryPolicy,
+) -> BenchResult<AsanaProvider> {
+    let mut settings = AsanaSettings::new(base_url, project, SecretString::new(token));
+    settings.retry = retry;
+    Ok(AsanaProvider::new(settings)?)
+}
+
+/// A sync provider on a new SQLite file (outbox on) and the Asana at `base_url`.
+async fn sync_provider(
+    path: &Path,
+    base_url: &str,
+    project: &str,
+    token: &str,
+) -> BenchResult<SyncProvider> {
+    let local = InternalProvider::open(
+        &sqlite_url(path),
+        StoreOptions {
+            pool_size: None,
+            record_outbox: true,
+        },
+    )
+    .await?;
+    let remote = asana(base_url, project, token, sync_retry_policy())?;
+    Ok(SyncProvider::new(local, remote, SyncSettings::default())?)
+}
+
+/// One round of the operation mix; its time and whether the last result was left pending.
+async fn one_round(p: &dyn TicketProvider, i: usize) -> BenchResult<(Duration, bool)> {
+    let start = Instant::now();
+    let created = p.create(NewTicket::new(format!("overhead {i}"))).await?;
+    p.add_comment(&created.guid, NewComment::new("a comment"))
+        .await?;
+    let last = p.change_status(&created.guid, Status::InProgress).await?;
+    Ok((start.elapsed(), last.sync_state == Some(SyncState::Pending)))
+}
+
+/// What one overhead mode measured.
+struct Overhead {
+    rounds: usize,
+    internal_median: Duration,
+    sync_median: Duration,
+    internal_total: Duration,
+    sync_total: Duration,
+    pending: usize,
+}
+
+impl Overhead {
+    fn ratio(&self) -> f64 {
+        ratio(
+            self.sync_median.as_secs_f64(),
+            self.internal_median.as_secs_f64(),
+        )
+    }
+
+    fn total_ratio(&self) -> f64 {
+        ratio(
+            self.sync_total.as_secs_f64(),
+            self.internal_total.as_secs_f64(),
+        )
+    }
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        0.0
+    }
+}
+
+/// Interleaved rounds through the internal provider alone and through `sync`.
+async fn overhead(
+    internal: &InternalProvider,
+    sync: &SyncProvider,
+    warmup: usize,
+    rounds: usize,
+) -> BenchResult<Overhead> {
+    let (mut ti, mut ts) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    let mut pending = 0;
+    for round in 0..warmup + rounds {
+        let sync_first = round % 2 == 1;
+        let mut times = [Duration::ZERO; 2];
+        for which in if sync_first { [1, 0] } else { [0, 1] } {
+            if which == 0 {
+                times[0] = one_round(internal, round).await?.0;
+            } else {
+                let (t, p) = one_round(sync, round).await?;
+                times[1] = t;
+                if round >= warmup && p {
+                    pending += 1;
+                }
+            }
+        }
+        if round >= warmup {
+            ti.push(times[0]);
+            ts.push(times[1]);
+        }
+    }
+    Ok(Overhead {
+        rounds,
+        internal_total: ti.iter().sum(),
+        sync_total: ts.iter().sum(),
+        internal_median: median(ti),
+        sync_median: median(ts),
+        pending,
+    })
+}
+
+/// A loopback address nothing listens on: a port bound and released again.
+fn closed_loopback_url() -> BenchResult<String> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    drop(listener);
+    Ok(format!("http://127.0.0.1:{port}/api/1.0"))
+}
+
+/// Requests of one operation through the `asana` provider with warm caches.
+async fn requests_per_op(fake: &FakeAsana) -> BenchResult<(Map<String, Value>, usize)> {
+    let p = asana(
+        &fake.base_url(),
+        &fake.project_gid(),
+        &fake.token(),
+        RetryPolicy::default(),
+    )?;
+    // Warm-up: every priority tag and every status section exists and is cached.
+    let mut warm = Vec::new();
+    for prio in Priority::ALL {
+        let t = NewTicket {
+            priority: prio,
+            ..NewTicket::new(format!("warm-up {}", prio.as_str()))
+        };
+        warm.push(p.create(t).await?.guid);
+    }
+    let first = warm.first().cloned().ok_or("no warm-up ticket")?;
+    for st in Status::ALL {
+        p.change_status(&first, st).await?;
+    }
+    let a = p.create(NewTicket::new("requests a")).await?.guid;
+    let b = p.create(NewTicket::new("requests b")).await?.guid;
+    let c = p.create(NewTicket::new("requests c")).await?.guid;
+    p.add_comment(&a, NewComment::new("existing comment"))
+        .await?;
+
+    let mut out = Map::new();
+    let owner = fake.owner_email();
+    macro_rules! count {
+        ($name:literal, $op:expr) => {{
+            fake.clear_requests();
+            $op.await?;
+            out.insert($name.to_string(), json!(fake.requests().len()));
+        }};
+    }
+    count!("create", p.create(NewTicket::new("counted create")));
+    count!(
+        "update",
+        p.update(
+            &a,
+            TicketUpdate {
+                subject: Some("renamed".into()),
+                description: None,
+                priority: Some(Priority::High),
+            }
+        )
+    );
+    count!("change_status", p.change_status(&a, Status::InProgress));
+    count!("assign", p.assign(&a, &owner));
+    count!("add_comment", p.add_comment(&a, NewComment::new("counted")));
+    count!("get_ticket", p.get_ticket(&a));
+    let tasks_in_project = fake.project_tasks(&fake.project_gid()).len();
+    count!(
+        "list_tickets",
+        p.list_tickets(ListQuery {
+            limit: Some(50),
+            ..Default::default()
+        })
+    );
+    count!("close", p.close(&a));
+    count!("resolve", p.resolve(&b));
+    count!("escalate", p.escalate(&c, Some("customer waiting")));
+    Ok((out, tasks_in_project))
+}
+
+/// Creates `n` tasks in the fake's project through the `asana` provider, 32 at a time.
+async fn load_tasks(fake: &FakeAsana, n: usize) -> BenchResult<()> {
+    let p = asana(
+        &fake.base_url(),
+        &fake.project_gid(),
+        &fake.token(),
+        RetryPolicy::default(),
+    )?;
+    p.create(NewTicket::new("pull task 0")).await?;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 1..n {
+        while set.len() >= 32 {
+            if let Some(r) = set.join_next().await {
+                r??;
+            }
+        }
+        let p = p.clone();
+        set.spawn(async move {
+            let t = NewTicket {
+                priority: Priority::ALL[i % Priority::ALL.len()],
+                description: format!("loaded for the pull benchmark ({i})"),
+                ..NewTicket::new(format!("pull task {i}"))
+            };
+            p.create(t).await.map(|_| ())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    Ok(())
+}
+
+/// Fetches every page of `path?query` (without `offset`) with a plain HTTP client, following
+/// `next_page.offset`; the number of tasks read.
+async fn fetch_pages(
+    client: &reqwest::Client,
+    fake: &FakeAsana,
+    path: &str,
+    query: &str,
+) -> BenchResult<usize> {
+    let base = format!("http://{}{path}?{query}", fake.addr());
+    let mut offset: Option<String> = None;
+    let mut tasks = 0;
+    loop {
+        let url = match &offset {
+            Some(o) => format!("{base}&offset={o}"),
+            None => base.clone(),
+        };
+        let body: Value = client
+            .get(&url)
+            .bearer_auth(fake.token())
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        tasks += body
+            .get("data")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        match body.pointer("/next_page/offset").and_then(Value::as_str) {
+            Some(o) if !o.is_empty() => offset = Some(o.to_string()),
+            _ => return Ok(tasks),
+        }
+    }
+}
+
+/// The list request of a pull (a GET of project tasks with `opt_fields`): path and query
+/// without `offset`.
+fn list_request(log: &[RecordedRequest], project: &str) -> Option<(String, String)> {
+    log.iter()
+        .find(|r| {
+            r.method == "GET"
+                && r.path.ends_with("/tasks")
+                && r.query.as_deref().is_some_and(|q| q.contains("opt_fields"))
+                && (r.path.contains(project)
+                    || r.query.as_deref().is_some_and(|q| q.contains(project)))
+        })
+        .map(|r| {
+            let query = r
+                .query
+                .as_deref()
+                .unwrap_or_default()
+                .split('&')
+                .filter(|kv| !kv.starts_with("offset="))
+                .collect::<Vec<_>>()
+                .join("&");
+            (r.path.clone(), query)
+        })
+}
+
+/// What the full pull measured.
+struct Pull {
+    tasks: usize,
+    load: Duration,
+    pull: Duration,
+    fetch: Duration,
+    requests: usize,
+    by_kind: BTreeMap<String, usize>,
+    created: usize,
+    list_path: String,
+}
+
+async fn full_pull(dir: &Path, tasks: usize) -> BenchResult<Pull> {
+    let fake = FakeAsana::start(FakeOptions::default()).await?;
+    let load_start = Instant::now();
+    load_tasks(&fake, tasks).await?;
+    let load = load_start.elapsed();
+    let in_project = fake.project_tasks(&fake.project_gid()).len();
+    if in_project != tasks {
+        return Err(format!("loaded {in_project} tasks, wanted {tasks}").into());
+    }
+    let client = reqwest::Client::new();
+    // Warm-up of the plain client on a page the pull does not use.
+    fetch_pages(
+        &client,
+        &fake,
+        &format!("/api/1.0/projects/{}/tasks", fake.project_gid()),
+        "limit=1",
+    )
+    .await
+    .ok();
+
+    let sync = sync_provider(
+        &dir.join("pull.db"),
+        &fake.base_url(),
+        &fake.project_gid(),
+        &fake.token(),
+    )
+    .await?;
+    fake.clear_requests();
+    let start = Instant::now();
+    let report = sync.pull_all(&|_| {}).await?;
+    let pull = start.elapsed();
+    let log = fake.requests();
+    let mut by_kind = BTreeMap::new();
+    for r in &log {
+        let kind = if r.path.ends_with("/tasks") {
+            format!("{} .../tasks (list)", r.method)
+        } else {
+            format!("{} {}", r.method, r.path.trim_start_matches("/api/1.0"))
+        };
+        let kind = if kind.starts_with("GET /tasks/") {
+            "GET /tasks/{gid}".to_string()
+        } else {
+            kind
+        };
+        *by_kind.entry(kind).or_insert(0) += 1;
+    }
+    let (path, query) = list_request(&log, &fake.project_gid()).unwrap_or_else(|| {
+        (
+            format!("/api/1.0/projects/{}/tasks", fake.project_gid()),
+            "limit=100".to_string(),
+        )
+    });
+    let query = if query.contains("limit=") {
+        query
+    } else {
+        format!("{query}&limit=100")
+    };
+    // Baseline: the same pages, three times; the median.
+    let mut fetches = Vec::new();
+    for _ in 0..3 {
+        let start = Instant::now();
+        let n = fetch_pages(&client, &fake, &path, &query).await?;
+        fetches.push(start.elapsed());
+        if n != tasks {
+            return Err(format!("the plain fetch read {n} tasks, wanted {tasks}").into());
+        }
+    }
+    drop(sync);
+    fake.shutdown().await;
+    Ok(Pull {
+        tasks,
+        load,
+        pull,
+        fetch: median(fetches),
+        requests: log.len(),
+        by_kind,
+        created: report.created,
+        list_path: format!("{path}?{query}"),
+    })
+}
+
+/// Runs every sync figure in `dir`.
+pub(crate) async fn run(dir: &Path, sizes: &SyncSizes) -> BenchResult<SyncFigures> {
+    let fake = FakeAsana::start(FakeOptions::default()).await?;
+    let (project, token) = (fake.project_gid(), fake.token());
+
+    let mut modes = Vec::new();
+    for (name, url, rounds) in [
+        ("healthy", Some(fake.base_url()), sizes.rounds),
+        ("slow", Some(fake.base_url()), sizes.slow_rounds),
+        ("down", None, sizes.rounds),
+    ] {
+        fake.set_latency(if name == "slow" {
+            SLOW_LATENCY
+        } else {
+            Duration::ZERO
+        });
+        let url = match url {
+            Some(u) => u,
+            None => closed_loopback_url()?,
+        };
+        let internal = InternalProvider::open(
+            &sqlite_url(&dir.join(format!("overhead-internal-{name}.db"))),
+            StoreOptions::default(),
+        )
+        .await?;
+        let sync = sync_provider(
+            &dir.join(format!("overhead-sync-{name}.db")),
+            &url,
+            &project,
+            &token,
+        )
+        .await?;
+        let o = overhead(&internal, &sync, sizes.warmup, rounds).await?;
+        modes.push((name, o));
+    }
+    fake.set_latency(Duration::ZERO);
+
+    let (per_op, tasks_in_project) = requests_per_op(&fake).await?;
+    fake.shutdown().await;
+
+    let pull = full_pull(dir, sizes.pull_tasks).await?;
+
+    let us = |d: Duration| (d.as_secs_f64() * 1e6).round();
+    let mut j = Map::new();
+    let mut lines = Vec::new();
+    lines.push(format!(
+        "sync overhead: create + add_comment + change_status per round, median of rounds (after {} warm-up rounds), push timeout {} ms (default), slow = +{} ms per answer, down = closed loopback port",
+        sizes.warmup,
+        DEFAULT_PUSH_TIMEOUT.as_millis(),
+        SLOW_LATENCY.as_millis()
+    ));
+    lines.push(format!(
+        "{:<34} {:>12} {:>12} {:>8} {:>11} {:>8}",
+        "", "sync", "internal", "ratio", "total ratio", "pending"
+    ));
+    for (name, o) in &modes {
+        j.insert(format!("sync_overhead_{name}"), json!(round3(o.ratio())));
+        j.insert(
+            format!("sync_overhead_{name}_total_ratio"),
+            json!(round3(o.total_ratio())),
+        );
+        j.insert(format!("sync_overhead_{name}_rounds"), json!(o.rounds));
+        j.insert(
+            format!("sync_overhead_{name}_sync_round_us"),
+            json!(us(o.sync_median)),
+        );
+        j.insert(
+            format!("sync_overhead_{name}_internal_round_us"),
+            json!(us(o.internal_median)),
+        );
+        j.insert(
+            format!("sync_overhead_{name}_pending_results"),
+            json!(o.pending),
+        );
+        lines.push(format!(
+            "{:<34} {:>10.0}us {:>10.0}us {:>8.3} {:>11.3} {:>5}/{}",
+            format!("round, Asana {name} ({} rounds)", o.rounds),
+            us(o.sync_median),
+            us(o.internal_median),
+            o.ratio(),
+            o.total_ratio(),
+            o.pending,
+            o.rounds
+        ));
+    }
+    j.insert(
+        "sync_push_timeout_ms".into(),
+        json!(DEFAULT_PUSH_TIMEOUT.as_millis() as u64),
+    );
+    j.insert(
+        "sync_slow_latency_ms".into(),
+        json!(SLOW_LATENCY.as_millis() as u64),
+    );
+    j.insert("sync_overhead_warmup_rounds".into(), json!(sizes.warmup));
+
+    lines.push(format!(
+        "asana requests per operation (warm caches; update changes subject + priority, escalate has a reason, list over {tasks_in_project} tasks):"
+    ));
+    lines.push(
+        per_op
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    j.insert("asana_requests_per_op".into(), Value::Object(per_op));
+    j.insert(
+        "asana_requests_list_tasks_in_project".into(),
+        json!(tasks_in_project),
+    );
+
+    let pull_ratio = ratio(pull.pull.as_secs_f64(), pull.fetch.as_secs_f64());
+    let key = if pull.tasks == 10_000 {
+        "full_pull_10k".to_string()
+    } else {
+        format!("full_pull_{}", pull.tasks)
+    };
+    j.insert(format!("{key}_requests"), json!(pull.requests));
+    j.insert(format!("{key}_ratio"), json!(round3(pull_ratio)));
+    j.insert("full_pull_tasks".into(), json!(pull.tasks));
+    j.insert(
+        "full_pull_seconds".into(),
+        json!(round3(pull.pull.as_secs_f64())),
+    );
+    j.insert(
+        "full_pull_fetch_seconds".into(),
+        json!(round3(pull.fetch.as_secs_f64())),
+    );
+    j.insert("full_pull_created".into(), json!(pull.created));
+    j.insert("full_pull_requests_by_kind".into(), json!(pull.by_kind));
+    j.insert("full_pull_list_request".into(), json!(pull.list_path));
+    j.insert(
+        "full_pull_load_seconds".into(),
+        json!(round3(pull.load.as_secs_f64())),
+    );
+    lines.push(format!(
+        "full pull of {} tasks into an empty store: {:.2}s, {} requests ({}); plain fetch of the same pages {:.3}s; ratio {:.1}",
+        pull.tasks,
+        pull.pull.as_secs_f64(),
+        pull.requests,
+        pull.by_kind
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        pull.fetch.as_secs_f64(),
+        pull_ratio
+    ));
+    lines.push(format!(
+        "(loading {} tasks into the fake took {:.1}s, untimed; baseline GET {})",
+        pull.tasks,
+        pull.load.as_secs_f64(),
+        pull.list_path
+    ));
+    Ok(SyncFigures { json: j, lines })
+}
