@@ -556,7 +556,10 @@ pub async fn sync_claims(url: &str) {
     assert!(!p2.sync_claim(&g, "b", ttl).await.unwrap(), "still a's");
     assert!(p1.sync_release(&g, "a").await.unwrap());
     assert!(p2.sync_claim_holder(&g).await.unwrap().is_none());
-    assert!(p2.sync_claim(&g, "b", ttl).await.unwrap(), "free after release");
+    assert!(
+        p2.sync_claim(&g, "b", ttl).await.unwrap(),
+        "free after release"
+    );
 
     // An expired claim is free for anyone.
     let g2 = p1.create(NewTicket::new("expire me")).await.unwrap().guid;
@@ -589,7 +592,10 @@ pub async fn sync_claims(url: &str) {
         for t in tasks {
             winners += usize::from(t.await.unwrap());
         }
-        assert_eq!(winners, 1, "round {round}: exactly one owner gets the claim");
+        assert_eq!(
+            winners, 1,
+            "round {round}: exactly one owner gets the claim"
+        );
     }
 
     // Bad arguments.
