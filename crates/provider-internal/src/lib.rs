@@ -5,7 +5,7 @@
 //! (feature `postgres`), through diesel with an r2d2 pool. Migrations for each backend are
 //! embedded and run when the store opens.
 //!
-//! Beyond [`TicketProvider`](ticket_provider_api::TicketProvider), [`InternalProvider`] offers
+//! Beyond [`ticket_provider_api::TicketProvider`], [`InternalProvider`] offers
 //! [`InternalProvider::history`] and, in [`sync_support`], the outbox and link tables the
 //! dual-write `sync` provider builds on.
 //!

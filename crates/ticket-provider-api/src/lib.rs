@@ -1,7 +1,7 @@
 //! The contract between applications and ticket backends.
 //!
 //! * [`TicketProvider`]: the one async trait with the ten operations.
-//! * [`Status`], [`Priority`] and the data types in [`model`](crate::model).
+//! * [`Status`], [`Priority`] and the data types in [`model`].
 //! * [`Error`] with an [`ErrorKind`] to match on.
 //! * [`Config`]: the `homechoice.ticket` settings from YAML.
 //! * The registry: [`register_provider!`], [`get_provider`], [`registered_names`].
