@@ -153,4 +153,14 @@ pub enum SyncCommand {
     Flush,
     /// Pending and set-aside changes, each set-aside one with its reason
     Status,
+    /// Put a set-aside change back in the queue (with the ticket's current values) and push it
+    Retry {
+        /// The outbox entry id, as `ticket sync status` shows it
+        id: i64,
+    },
+    /// Drop a set-aside change for good: it stays in the local store only
+    Discard {
+        /// The outbox entry id, as `ticket sync status` shows it
+        id: i64,
+    },
 }

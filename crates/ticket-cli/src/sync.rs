@@ -97,11 +97,12 @@ pub async fn run(config: &Config, cmd: &SyncCommand, out: &Printer) -> Result<()
             let report = sync.flush().await?;
             out.emit(&report, || {
                 format!(
-                    "flushed {} ticket(s): {} change(s) pushed, {} set aside, {} still pending{}",
+                    "flushed {} ticket(s): {} change(s) pushed, {} set aside, {} still pending ({} ticket(s) being pushed by another instance){}",
                     report.tickets,
                     report.pushed,
                     report.set_aside,
                     report.pending,
+                    report.claimed_elsewhere,
                     if report.stopped_early {
                         " (stopped early: Asana looks down)"
                     } else {
@@ -116,6 +117,26 @@ pub async fn run(config: &Config, cmd: &SyncCommand, out: &Printer) -> Result<()
                 );
             }
             Ok(())
+        }
+        SyncCommand::Retry { id } => {
+            sync.retry_set_aside(*id).await?;
+            let st = sync.status().await?;
+            out.emit(&st, || {
+                format!(
+                    "change #{id} is back in the queue; {} change(s) pending, {} set aside",
+                    st.pending, st.set_aside
+                )
+            })
+        }
+        SyncCommand::Discard { id } => {
+            sync.discard_set_aside(*id).await?;
+            let st = sync.status().await?;
+            out.emit(&st, || {
+                format!(
+                    "change #{id} discarded; {} change(s) pending, {} set aside",
+                    st.pending, st.set_aside
+                )
+            })
         }
         SyncCommand::Status => {
             let st = sync.status().await?;

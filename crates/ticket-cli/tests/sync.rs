@@ -335,3 +335,82 @@ async fn killed_flushes_and_pushes_neither_lose_nor_duplicate() {
     assert_eq!(st["set_aside"], 0, "{st:#}");
     assert_asana_matches(&s, &s.provider().await).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_aside_changes_can_be_retried_or_discarded() {
+    let s = Setup::new().await;
+    // Asana does not know these users yet: the tasks are created unassigned and the
+    // creates are set aside with the reason.
+    let kept = s
+        .json(&[
+            "create",
+            "--subject",
+            "Retry me",
+            "--assignee",
+            "late@example.com",
+        ])
+        .await;
+    let dropped = s
+        .json(&[
+            "create",
+            "--subject",
+            "Drop me",
+            "--assignee",
+            "never@example.com",
+        ])
+        .await;
+    let st = s.json(&["sync", "status"]).await;
+    let entries = st["set_aside_entries"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), 2, "{st:#}");
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["reason"].as_str().unwrap().contains("@example.com")),
+        "{st:#}"
+    );
+    let id_of = |guid: &Value| {
+        entries.iter().find(|e| e["ticket_guid"] == *guid).unwrap()["id"]
+            .as_i64()
+            .unwrap()
+            .to_string()
+    };
+
+    let user_gid = s.fake.add_user("Late", "late@example.com");
+    let st = s.json(&["sync", "retry", &id_of(&kept["guid"])]).await;
+    assert_eq!(st["set_aside"], 1, "{st:#}");
+    let st = s.json(&["sync", "discard", &id_of(&dropped["guid"])]).await;
+    assert_eq!(st["set_aside"], 0, "{st:#}");
+    s.json(&["sync", "flush"]).await;
+    let st = s.json(&["sync", "status"]).await;
+    assert_eq!(
+        (st["pending"].as_u64(), st["set_aside"].as_u64()),
+        (Some(0), Some(0)),
+        "{st:#}"
+    );
+
+    let tasks = s.fake.project_tasks(&s.fake.project_gid());
+    let retried = tasks
+        .iter()
+        .find(|t| t.name == "Retry me")
+        .expect("the retried task");
+    assert_eq!(retried.assignee_gid.as_deref(), Some(user_gid.as_str()));
+    let history = s.json(&["history", kept["guid"].as_str().unwrap()]).await;
+    assert!(
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["field"] == "sync"),
+        "{history:#}"
+    );
+
+    // Unknown ids are not found; a non-number is a usage error.
+    assert_eq!(
+        s.run(&["sync", "retry", "999999"]).await.status.code(),
+        Some(3)
+    );
+    assert_eq!(
+        s.run(&["sync", "discard", "x"]).await.status.code(),
+        Some(2)
+    );
+}
