@@ -380,3 +380,32 @@ fn doctor_reports_a_healthy_internal_store_and_a_broken_config() {
     assert!(failed[0]["detail"].as_str().unwrap().contains("jira"));
     assert!(failed[0]["fix"].is_string());
 }
+
+#[test]
+fn the_shipped_example_config_is_valid_with_and_without_its_optional_keys() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/config.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let cfg = homechoice_tickets::Config::parse(&text, "config/config.yaml").unwrap();
+    assert_eq!(cfg.ticket.provider, "internal");
+    // Uncommenting every optional key must still give a valid file.
+    let uncommented: String = text
+        .lines()
+        .map(|l| match l.strip_prefix("    # ") {
+            Some(rest)
+                if rest.split(':').next().is_some_and(|k| !k.contains(' '))
+                    && rest.contains(':') =>
+            {
+                format!("    {rest}\n")
+            }
+            _ => match l.strip_prefix("    #   ") {
+                Some(rest) => format!("      {rest}\n"),
+                None => format!("{l}\n"),
+            },
+        })
+        .collect();
+    let cfg = homechoice_tickets::Config::parse(&uncommented, "uncommented")
+        .unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+    assert_eq!(cfg.ticket.asana_requests_per_minute, Some(150));
+    assert_eq!(cfg.ticket.sync_push_timeout_ms, Some(1500));
+    assert!(cfg.ticket.providers.contains_key("memory"));
+}
