@@ -474,8 +474,19 @@ impl AsanaClient {
 
     /// GETs every page of a list endpoint (`limit=100`, following `next_page.offset`).
     pub(crate) async fn get_all(&self, req: Request) -> Result<Vec<Value>, AsanaError> {
+        self.get_all_from(req, None).await
+    }
+
+    /// GETs every page of a list endpoint from `offset` on (the `next_page.offset` of a page
+    /// already read; `None` for the first page), 100 items per request. `req` must not carry
+    /// an `offset` parameter of its own.
+    pub(crate) async fn get_all_from(
+        &self,
+        req: Request,
+        offset: Option<String>,
+    ) -> Result<Vec<Value>, AsanaError> {
         let mut out = Vec::new();
-        let mut offset: Option<String> = None;
+        let mut offset = offset;
         // A guard against a server that keeps sending the same offset.
         for _ in 0..100_000 {
             let mut page = req.clone().param("limit", "100");

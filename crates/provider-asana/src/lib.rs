@@ -51,6 +51,12 @@
 //! | update | 2 (read the task, then one `POST /batch` with the `PUT` and `addTag`/`removeTag`) |
 //! | list_tickets | ⌈N/100⌉ for N tasks in the project (or in the status' section with a status filter) |
 //!
+//! For the `sync` provider's pulls: [`AsanaProvider::list_remote_tasks`] costs ⌈N/100⌉ for N
+//! tasks (every field a ticket needs, no comments); [`AsanaProvider::get_remote_tasks`] reads
+//! N named tasks in ⌈N/10⌉ `POST /batch` requests, and [`AsanaProvider::stories_for_tasks`]
+//! reads the comments of N tasks in ⌈N/10⌉ `POST /batch` requests (Asana has no bulk
+//! stories endpoint), plus 1 per further 100 stories of a task with more than 100.
+//!
 //! Batches hold only idempotent actions, so they are retried like `PUT`s. When a server
 //! does not offer `POST /batch` the actions are sent one by one.
 //!
@@ -80,6 +86,7 @@
 //!
 //! [`AsanaProvider`] also offers task-level operations: [`AsanaProvider::create_task_with_marker`],
 //! [`AsanaProvider::find_task_by_marker`], [`AsanaProvider::get_remote_task`],
+//! [`AsanaProvider::get_remote_tasks`], [`AsanaProvider::stories_for_tasks`],
 //! [`AsanaProvider::list_remote_tasks`], [`AsanaProvider::set_fields`],
 //! [`AsanaProvider::move_task`], [`AsanaProvider::post_comment`],
 //! [`AsanaProvider::find_comment_by_marker`], [`AsanaProvider::events`] and
@@ -104,7 +111,7 @@ pub use config::{
     default_priority_tag, AsanaSettings, RetryPolicy, DEFAULT_TIMEOUT, MAX_READS_IN_FLIGHT,
     MAX_WRITES_IN_FLIGHT,
 };
-pub use provider::AsanaProvider;
+pub use provider::{AsanaProvider, BATCH_ACTIONS};
 pub use remote::{EventsPage, RemoteComment, RemoteEvent, RemoteTask};
 
 #[doc(no_inline)]

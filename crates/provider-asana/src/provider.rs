@@ -5,7 +5,7 @@
 //! cached by gid ([`Cache`]); missing ones are created on first use. Every ticket operation
 //! after that costs a fixed number of requests (see the crate documentation).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -20,12 +20,12 @@ use ticket_provider_api::{
 };
 use tokio::sync::Mutex;
 
-use crate::client::{AsanaClient, BatchAction, Request, Safety};
+use crate::client::{AsanaClient, BatchAction, BatchResult, Request, Safety};
 use crate::config::AsanaSettings;
 use crate::error::AsanaError;
 use crate::remote::{
     comment_text, decode_comments, decode_event, epoch, notes_with_marker, split_author,
-    split_marker, str_field, time_field, user_ref, EventsPage, RemoteTask,
+    split_marker, str_field, time_field, user_ref, EventsPage, RemoteComment, RemoteTask,
 };
 use crate::PROVIDER_NAME;
 
@@ -108,6 +108,49 @@ fn check_gid(guid: &str) -> Result<()> {
 
 fn fields_list(fields: &str) -> Value {
     Value::Array(fields.split(',').map(|f| json!(f)).collect())
+}
+
+/// Most actions in one `POST /batch` (Asana's limit).
+pub const BATCH_ACTIONS: usize = 10;
+
+/// The batch action that reads task `gid` with [`TASK_FIELDS`].
+fn task_read(gid: &str) -> BatchAction {
+    BatchAction {
+        method: Method::GET,
+        relative_path: format!("/tasks/{gid}"),
+        data: None,
+        options: Some(json!({ "fields": fields_list(TASK_FIELDS) })),
+    }
+}
+
+/// The batch action that reads the first 100 stories of task `gid` with [`STORY_FIELDS`].
+fn stories_read(gid: &str) -> BatchAction {
+    BatchAction {
+        method: Method::GET,
+        relative_path: format!("/tasks/{gid}/stories"),
+        data: None,
+        options: Some(json!({ "fields": fields_list(STORY_FIELDS), "limit": 100 })),
+    }
+}
+
+/// Splits `gids` into the errors of those that are no task gid and the distinct valid ones,
+/// in their first order.
+fn checked_gids<T>(gids: &[String]) -> (HashMap<String, Result<T>>, Vec<String>) {
+    let mut errors = HashMap::new();
+    let mut seen = HashSet::new();
+    let mut valid = Vec::new();
+    for g in gids {
+        if !seen.insert(g.as_str()) {
+            continue;
+        }
+        match check_gid(g) {
+            Ok(()) => valid.push(g.clone()),
+            Err(e) => {
+                errors.insert(g.clone(), Err(e));
+            }
+        }
+    }
+    (errors, valid)
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -644,20 +687,7 @@ impl AsanaProvider {
     pub async fn get_remote_task(&self, gid: &str) -> Result<RemoteTask> {
         check_gid(gid)?;
         self.ensure_cache().await?;
-        let actions = [
-            BatchAction {
-                method: Method::GET,
-                relative_path: format!("/tasks/{gid}"),
-                data: None,
-                options: Some(json!({ "fields": fields_list(TASK_FIELDS) })),
-            },
-            BatchAction {
-                method: Method::GET,
-                relative_path: format!("/tasks/{gid}/stories"),
-                data: None,
-                options: Some(json!({ "fields": fields_list(STORY_FIELDS), "limit": 100 })),
-            },
-        ];
+        let actions = [task_read(gid), stories_read(gid)];
         let mut results = self
             .client()
             .batch(&actions, Safety::Repeatable)
@@ -670,29 +700,100 @@ impl AsanaProvider {
             .into_data(&Method::GET, &format!("/tasks/{gid}"))
             .map_err(|e| self.not_found_as_ticket(e, gid))?;
         let mut task = self.decode_task(&task_data).await?;
-        let stories_body = stories_res.body.clone();
-        let mut stories = stories_res
-            .into_data(&Method::GET, &format!("/tasks/{gid}/stories"))
-            .map_err(|e| self.not_found_as_ticket(e, gid))?;
-        if let Some(offset) = stories_body
+        task.comments = self.comments_of(gid, stories_res).await?;
+        Ok(task)
+    }
+
+    /// Several tasks without their comments: one `POST /batch` per [`BATCH_ACTIONS`] tasks
+    /// (`GET /tasks/{gid}` with the same fields as every other task read).
+    ///
+    /// The map has one entry per distinct gid of `gids`: the task, or the error of that
+    /// task's read (NotFound for a task that does not exist, InvalidInput without a request
+    /// for a string that is no gid). Tasks outside the tickets project are returned with
+    /// `in_project == false`. The call itself fails only when a whole batch fails (transport
+    /// errors, 429 or 5xx after the retries, an unreadable answer).
+    pub async fn get_remote_tasks(
+        &self,
+        gids: &[String],
+    ) -> Result<HashMap<String, Result<RemoteTask>>> {
+        let (mut out, wanted) = checked_gids(gids);
+        if wanted.is_empty() {
+            return Ok(out);
+        }
+        self.ensure_cache().await?;
+        for chunk in wanted.chunks(BATCH_ACTIONS) {
+            let actions: Vec<BatchAction> = chunk.iter().map(|g| task_read(g)).collect();
+            let results = self.client().batch(&actions, Safety::Repeatable).await?;
+            if results.len() != chunk.len() {
+                return Err(AsanaError::decode("POST /batch", "missing results").into());
+            }
+            let mut cache = self.inner.cache.lock().await;
+            for (gid, r) in chunk.iter().zip(results) {
+                let task = r
+                    .into_data(&Method::GET, &format!("/tasks/{gid}"))
+                    .map_err(|e| self.not_found_as_ticket(e, gid))
+                    .and_then(|data| self.decode_task_with(&mut cache, &data));
+                out.insert(gid.clone(), task);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The comments of several tasks, oldest first: one `POST /batch` per [`BATCH_ACTIONS`]
+    /// tasks (`GET /tasks/{gid}/stories`, 100 stories each), plus one request per further
+    /// 100 stories of a task that has more (for that task only). Asana has no endpoint that
+    /// reads the stories of many tasks at once.
+    ///
+    /// The map has one entry per distinct gid of `gids`: its comments, or the error of that
+    /// task's read (NotFound for a task that does not exist, InvalidInput without a request
+    /// for a string that is no gid, or the failure of a further page). The call itself fails
+    /// only when a whole batch fails (transport errors, 429 or 5xx after the retries, an
+    /// unreadable answer).
+    pub async fn stories_for_tasks(
+        &self,
+        gids: &[String],
+    ) -> Result<HashMap<String, Result<Vec<RemoteComment>>>> {
+        let (mut out, wanted) = checked_gids(gids);
+        for chunk in wanted.chunks(BATCH_ACTIONS) {
+            let actions: Vec<BatchAction> = chunk.iter().map(|g| stories_read(g)).collect();
+            let results = self.client().batch(&actions, Safety::Repeatable).await?;
+            if results.len() != chunk.len() {
+                return Err(AsanaError::decode("POST /batch", "missing results").into());
+            }
+            for (gid, r) in chunk.iter().zip(results) {
+                let comments = self.comments_of(gid, r).await;
+                out.insert(gid.clone(), comments);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The comments of task `gid` from the answer to [`stories_read`], reading the further
+    /// pages of a task with more than 100 stories.
+    async fn comments_of(&self, gid: &str, first: BatchResult) -> Result<Vec<RemoteComment>> {
+        let path = format!("/tasks/{gid}/stories");
+        let next = first
+            .body
             .get("next_page")
             .and_then(|n| n.get("offset"))
             .and_then(Value::as_str)
-        {
+            .filter(|o| !o.is_empty())
+            .map(str::to_string);
+        let mut stories = first
+            .into_data(&Method::GET, &path)
+            .map_err(|e| self.not_found_as_ticket(e, gid))?;
+        if let Some(offset) = next {
             let rest = self
                 .client()
-                .get_all(
-                    Request::get(format!("/tasks/{gid}/stories"))
-                        .fields(STORY_FIELDS)
-                        .param("offset", offset),
-                )
-                .await?;
-            if let Value::Array(items) = &mut stories {
-                items.extend(rest);
+                .get_all_from(Request::get(path).fields(STORY_FIELDS), Some(offset))
+                .await
+                .map_err(|e| self.not_found_as_ticket(e, gid))?;
+            match &mut stories {
+                Value::Array(items) => items.extend(rest),
+                _ => stories = Value::Array(rest),
             }
         }
-        task.comments = decode_comments(&stories);
-        Ok(task)
+        Ok(decode_comments(&stories))
     }
 
     fn not_found_as_ticket(&self, e: AsanaError, gid: &str) -> Error {

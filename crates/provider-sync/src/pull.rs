@@ -5,14 +5,16 @@
 
 use std::collections::{HashMap, HashSet};
 
-use provider_asana::{EventsPage, RemoteTask};
-use provider_internal::{OutboxEntry, RemoteComment, RemoteTicket};
+use futures::stream::{self, StreamExt};
+use provider_asana::{EventsPage, RemoteTask, BATCH_ACTIONS};
+use provider_internal::{OutboxEntry, RemoteComment, RemoteTicket, SyncLink};
 use ticket_provider_api::model::{
     MAX_ASSIGNEE_CHARS, MAX_COMMENT_CHARS, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS,
 };
 use ticket_provider_api::{
     Error, ErrorKind, NewComment, Priority, Result, Status, Ticket, TicketProvider,
 };
+use tokio::sync::mpsc;
 
 use crate::provider::SyncProvider;
 use crate::push::LINKED;
@@ -32,6 +34,37 @@ pub(crate) enum ImportKind {
     Created,
     Updated,
     Unchanged,
+}
+
+/// Story batches a pull keeps in flight ahead of its imports.
+const STORY_BATCHES_IN_FLIGHT: usize = 3;
+
+/// Answers of story batches waiting for the imports.
+const STORY_CHUNKS_QUEUED: usize = 4;
+
+/// The comments of the tasks of story batches, or each task's error.
+type StoriesChunk = HashMap<String, Result<Vec<provider_asana::RemoteComment>>>;
+
+/// What a pull does with a task read from Asana.
+enum Plan {
+    /// It equals its ticket and was not modified since the last sync: nothing.
+    Unchanged,
+    /// Import it, with its link by gid (read while planning); `stories` says whether its
+    /// comments must be read first (a task not linked yet, or modified since the last sync).
+    Import {
+        link: Option<SyncLink>,
+        stories: bool,
+    },
+}
+
+/// The error for a task outside the tickets project.
+fn not_in_project(gid: &str) -> Error {
+    Error::invalid_input(format!("Asana task {gid} is not in the tickets project"))
+}
+
+/// A copy of `e` (kind, message, temporariness) for each task of a failed batch.
+fn copy_error(e: &Error) -> Error {
+    Error::new(e.kind(), e.to_string()).with_temporary(e.is_temporary())
 }
 
 /// The result of importing one task.
@@ -148,16 +181,20 @@ impl SyncProvider {
     /// Imports one task (with its comments) into the internal store under the ticket's lock.
     pub(crate) async fn import_task(&self, task: RemoteTask) -> Result<Imported> {
         if !task.in_project {
-            return Err(Error::invalid_input(format!(
-                "Asana task {} is not in the tickets project",
-                task.gid
-            )));
+            return Err(not_in_project(&task.gid));
+        }
+        let link = self.inner.local.sync_link_by_gid(&task.gid).await?;
+        self.import_linked(task, link).await
+    }
+
+    /// [`SyncProvider::import_task`] with the task's link (by gid) already read: imports the
+    /// task's fields and `task.comments` (comments already imported are not added again).
+    async fn import_linked(&self, task: RemoteTask, link: Option<SyncLink>) -> Result<Imported> {
+        if !task.in_project {
+            return Err(not_in_project(&task.gid));
         }
         let local = &self.inner.local;
-        let mut guid = local
-            .sync_link_by_gid(&task.gid)
-            .await?
-            .map(|l| l.ticket_guid);
+        let mut guid = link.map(|l| l.ticket_guid);
         if guid.is_none() {
             if let Some(marker) = &task.marker {
                 // The marker names our ticket when we created the task (perhaps in a create
@@ -382,85 +419,190 @@ impl SyncProvider {
         }
     }
 
-    /// Reads every task of the project, imports those that differ, then stores `sync`.
+    /// Reads every task of the project (one request per 100 tasks), imports those that
+    /// differ, then stores `sync`.
     async fn full_pull(&self, sync: &str, progress: &dyn Fn(PullProgress)) -> Result<PullReport> {
-        let tasks = self.inner.remote.list_remote_tasks(None).await?;
-        let total = tasks.len();
+        let listed = self.inner.remote.list_remote_tasks(None).await?;
+        let mut seen = HashSet::new();
+        let tasks: Vec<(String, Result<RemoteTask>)> = listed
+            .into_iter()
+            .filter(|t| seen.insert(t.gid.clone()))
+            .map(|t| (t.gid.clone(), Ok(t)))
+            .collect();
         let mut report = PullReport {
             mode: PullMode::Full,
-            tasks_seen: total,
+            tasks_seen: tasks.len(),
             created: 0,
             updated: 0,
             unchanged: 0,
             conflicts: 0,
             skipped: Vec::new(),
         };
-        for (i, task) in tasks.into_iter().enumerate() {
-            let gid = task.gid.clone();
-            let outcome = self.pull_listed(task).await;
-            Self::tally(&mut report, &gid, outcome)?;
-            progress(PullProgress {
-                mode: PullMode::Full,
-                done: i + 1,
-                total,
-            });
-        }
+        self.import_read(tasks, &mut report, progress).await?;
         self.inner.local.kv_put(EVENTS_TOKEN_KEY, sync).await?;
         Ok(report)
     }
 
-    /// Imports a task from a listing: skipped when it equals its ticket and has not been
-    /// modified since the last sync; otherwise read with its comments and imported.
-    async fn pull_listed(&self, task: RemoteTask) -> Result<Option<Imported>> {
-        if !task.in_project {
-            return Err(Error::invalid_input(format!(
-                "Asana task {} is not in the tickets project",
-                task.gid
-            )));
-        }
-        let local = &self.inner.local;
-        if let Some(link) = local.sync_link_by_gid(&task.gid).await? {
-            if link.state == LINKED && link.remote_modified_at == Some(task.modified_at) {
-                let d = local.get_ticket(&link.ticket_guid).await?;
-                if same_fields(&task, &d.ticket) {
-                    return Ok(None);
-                }
-            }
-        }
-        let full = self.inner.remote.get_remote_task(&task.gid).await?;
-        self.import_task(full).await.map(Some)
-    }
-
-    /// Reads and imports the tasks the event stream named, then stores `sync`.
+    /// Reads the tasks the event stream named (one request per 10 tasks), imports them, then
+    /// stores `sync`.
     async fn incremental_pull(
         &self,
         gids: Vec<String>,
         sync: &str,
         progress: &dyn Fn(PullProgress),
     ) -> Result<PullReport> {
-        let total = gids.len();
         let mut report = PullReport {
             mode: PullMode::Incremental,
-            tasks_seen: total,
+            tasks_seen: gids.len(),
             created: 0,
             updated: 0,
             unchanged: 0,
             conflicts: 0,
             skipped: Vec::new(),
         };
-        for (i, gid) in gids.iter().enumerate() {
-            let outcome = match self.inner.remote.get_remote_task(gid).await {
-                Ok(task) => self.import_task(task).await.map(Some),
-                Err(e) => Err(e),
+        let mut tasks = Vec::with_capacity(gids.len());
+        for chunk in gids.chunks(BATCH_ACTIONS) {
+            let mut read = match self.inner.remote.get_remote_tasks(chunk).await {
+                Ok(read) => read,
+                // The whole batch failed: a temporary failure stops the pull (in `tally`);
+                // another one is each task's reason to be skipped.
+                Err(e) => chunk
+                    .iter()
+                    .map(|g| (g.clone(), Err(copy_error(&e))))
+                    .collect(),
             };
-            Self::tally(&mut report, gid, outcome)?;
-            progress(PullProgress {
-                mode: PullMode::Incremental,
-                done: i + 1,
-                total,
-            });
+            for g in chunk {
+                let task = read.remove(g).unwrap_or_else(|| {
+                    Err(Error::internal(format!("Asana task {g} was not read")))
+                });
+                tasks.push((g.clone(), task));
+            }
         }
+        self.import_read(tasks, &mut report, progress).await?;
         self.inner.local.kv_put(EVENTS_TOKEN_KEY, sync).await?;
         Ok(report)
+    }
+
+    /// What to do with a task read from Asana (local reads only).
+    async fn plan(&self, task: &RemoteTask) -> Result<Plan> {
+        if !task.in_project {
+            return Err(not_in_project(&task.gid));
+        }
+        let local = &self.inner.local;
+        let link = local.sync_link_by_gid(&task.gid).await?;
+        let stories = match &link {
+            // Not modified in Asana since the last sync (a new comment would have bumped
+            // modified_at): its comments are known already.
+            Some(l) if l.state == LINKED && l.remote_modified_at == Some(task.modified_at) => {
+                let d = local.get_ticket(&l.ticket_guid).await?;
+                if same_fields(task, &d.ticket) {
+                    return Ok(Plan::Unchanged);
+                }
+                false
+            }
+            _ => true,
+        };
+        Ok(Plan::Import { link, stories })
+    }
+
+    /// Imports tasks read from Asana, in order, into `report`: tasks equal to their ticket
+    /// and not modified since the last sync cost nothing more; the comments of new or
+    /// modified tasks are read [`BATCH_ACTIONS`] tasks per request, a few requests ahead of
+    /// the imports. Stops at the first temporary failure (see [`SyncProvider::tally`]).
+    async fn import_read(
+        &self,
+        tasks: Vec<(String, Result<RemoteTask>)>,
+        report: &mut PullReport,
+        progress: &dyn Fn(PullProgress),
+    ) -> Result<()> {
+        let mode = report.mode;
+        let total = tasks.len();
+        let mut planned = Vec::with_capacity(total);
+        let mut need: Vec<String> = Vec::new();
+        for (gid, task) in tasks {
+            let p = match task {
+                Ok(task) => self.plan(&task).await.map(|p| (task, p)),
+                Err(e) => Err(e),
+            };
+            if let Ok((_, Plan::Import { stories: true, .. })) = &p {
+                need.push(gid.clone());
+            }
+            planned.push((gid, p));
+        }
+
+        let (tx, rx) = mpsc::channel::<StoriesChunk>(STORY_CHUNKS_QUEUED);
+        let remote = &self.inner.remote;
+        let fetch = async move {
+            let mut answers = stream::iter(need.chunks(BATCH_ACTIONS))
+                .map(|chunk| async move {
+                    match remote.stories_for_tasks(chunk).await {
+                        Ok(read) => read,
+                        // The whole batch failed: each task's reason (a temporary failure
+                        // stops the pull in `tally`).
+                        Err(e) => chunk
+                            .iter()
+                            .map(|g| (g.clone(), Err(copy_error(&e))))
+                            .collect(),
+                    }
+                })
+                .buffered(STORY_BATCHES_IN_FLIGHT);
+            while let Some(read) = answers.next().await {
+                if tx.send(read).await.is_err() {
+                    // The imports stopped: read no further.
+                    break;
+                }
+            }
+        };
+        let import = async move {
+            let mut rx = rx;
+            let mut comments: StoriesChunk = HashMap::new();
+            for (i, (gid, p)) in planned.into_iter().enumerate() {
+                let outcome = match p {
+                    Err(e) => Err(e),
+                    Ok((_, Plan::Unchanged)) => Ok(None),
+                    Ok((task, Plan::Import { link, stories })) => {
+                        self.import_planned(task, link, stories, &mut comments, &mut rx)
+                            .await
+                    }
+                };
+                Self::tally(report, &gid, outcome)?;
+                progress(PullProgress {
+                    mode,
+                    done: i + 1,
+                    total,
+                });
+            }
+            Ok(())
+        };
+        let ((), imported) = futures::join!(fetch, import);
+        imported
+    }
+
+    /// Imports one planned task, first taking its comments from the answers of the story
+    /// reads when it needs them.
+    async fn import_planned(
+        &self,
+        mut task: RemoteTask,
+        link: Option<SyncLink>,
+        stories: bool,
+        comments: &mut StoriesChunk,
+        rx: &mut mpsc::Receiver<StoriesChunk>,
+    ) -> Result<Option<Imported>> {
+        if stories {
+            while !comments.contains_key(&task.gid) {
+                match rx.recv().await {
+                    Some(read) => comments.extend(read),
+                    None => break,
+                }
+            }
+            let read = comments.remove(&task.gid).unwrap_or_else(|| {
+                Err(Error::internal(format!(
+                    "the comments of Asana task {} were not read",
+                    task.gid
+                )))
+            })?;
+            task.comments = read;
+        }
+        self.import_linked(task, link).await.map(Some)
     }
 }

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -374,6 +375,40 @@ fn count_task_lists(fake: &FakeAsana) -> usize {
         .count()
 }
 
+/// The requests the fake saw since it was last cleared, as "METHOD path" (without `/api/1.0`;
+/// the project's and workspace's gids as `{project}` / `{workspace}`, task gids as `{task}`)
+/// with their number.
+fn requests_by_path(fake: &FakeAsana) -> BTreeMap<String, usize> {
+    let project = fake.project_gid();
+    let mut out = BTreeMap::new();
+    for r in fake.requests() {
+        let path = r.path.trim_start_matches("/api/1.0");
+        let generic: Vec<String> = path
+            .split('/')
+            .enumerate()
+            .map(|(i, seg)| {
+                let prev = path.split('/').nth(i.wrapping_sub(1)).unwrap_or("");
+                if seg == project {
+                    "{project}".to_string()
+                } else if prev == "workspaces" {
+                    "{workspace}".to_string()
+                } else if prev == "tasks" && !seg.is_empty() {
+                    "{task}".to_string()
+                } else {
+                    seg.to_string()
+                }
+            })
+            .collect();
+        *out.entry(format!("{} {}", r.method, generic.join("/")))
+            .or_insert(0) += 1;
+    }
+    out
+}
+
+fn counts(items: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    items.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_all_reads_pages_then_follows_events_and_recovers_from_an_expired_token() {
     let (fake, _users) = common::fake().await;
@@ -382,6 +417,15 @@ async fn pull_all_reads_pages_then_follows_events_and_recovers_from_an_expired_t
     let mut gids = Vec::new();
     for i in 0..250 {
         gids.push(create_task_in_asana(&fake, &format!("task {i}"), "").await);
+    }
+    for g in &gids[..3] {
+        api(
+            &fake,
+            reqwest::Method::POST,
+            &format!("/tasks/{g}/stories"),
+            json!({"text": format!("comment on {g}")}),
+        )
+        .await;
     }
     fake.clear_requests();
     let calls = Mutex::new(0usize);
@@ -397,8 +441,29 @@ async fn pull_all_reads_pages_then_follows_events_and_recovers_from_an_expired_t
     assert!(report.skipped.is_empty(), "{report:?}");
     assert_eq!(*calls.lock().unwrap(), 250);
     assert_eq!(count_task_lists(&fake), 3, "ceil(250/100) list requests");
+    // The whole first pull: the events token (none yet: 412), the project, its sections and
+    // the workspace's tags (once per provider), 3 list pages, and the comments of the 250
+    // new tasks 10 tasks per batch. No task is read on its own.
+    assert_eq!(
+        requests_by_path(&fake),
+        counts(&[
+            ("GET /events", 1),
+            ("GET /projects/{project}", 1),
+            ("GET /projects/{project}/sections", 1),
+            ("GET /workspaces/{workspace}/tags", 1),
+            ("GET /tasks", 3),
+            ("POST /batch", 25),
+        ])
+    );
+    for g in &gids[..3] {
+        let link = p.local().sync_link_by_gid(g).await.unwrap().unwrap();
+        let t = p.get_ticket(&link.ticket_guid).await.unwrap();
+        let bodies: Vec<String> = t.comments.iter().map(|c| c.body.clone()).collect();
+        assert_eq!(bodies, [format!("comment on {g}")]);
+    }
 
-    // A change made in Asana arrives through the events.
+    // A change made in Asana arrives through the events: one batch reads the task, one
+    // its comments (a rename bumps modified_at).
     api(
         &fake,
         reqwest::Method::PUT,
@@ -411,22 +476,99 @@ async fn pull_all_reads_pages_then_follows_events_and_recovers_from_an_expired_t
     assert_eq!(report.mode, PullMode::Incremental);
     assert_eq!(report.updated, 1, "{report:?}");
     assert_eq!(count_task_lists(&fake), 0);
+    assert_eq!(
+        requests_by_path(&fake),
+        counts(&[("GET /events", 1), ("POST /batch", 2)])
+    );
     let link = p.local().sync_link_by_gid(&gids[7]).await.unwrap().unwrap();
     let t = p.get_ticket(&link.ticket_guid).await.unwrap();
     assert_eq!(t.ticket.subject, "renamed in Asana");
 
     // Nothing happened: nothing to do.
+    fake.clear_requests();
     let report = p.pull_all(&|_| {}).await.unwrap();
     assert_eq!((report.mode, report.tasks_seen), (PullMode::Incremental, 0));
+    assert_eq!(requests_by_path(&fake), counts(&[("GET /events", 1)]));
 
-    // An expired token falls back to a full read, which finds nothing new.
+    // An expired token falls back to a full read, which finds nothing new: the list pages
+    // only, no comment reads.
     fake.expire_sync_tokens();
     fake.clear_requests();
     let report = p.pull_all(&|_| {}).await.unwrap();
     assert_eq!(report.mode, PullMode::Full);
     assert_eq!(count_task_lists(&fake), 3);
+    assert_eq!(
+        requests_by_path(&fake),
+        counts(&[("GET /events", 1), ("GET /tasks", 3)])
+    );
     assert_eq!((report.created, report.updated), (0, 0), "{report:?}");
     assert_eq!(report.unchanged, 250);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulls_read_every_comment_of_a_task_with_more_than_100() {
+    let (fake, _users) = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::direct_for(&fake, &dir.path().join("t.db")).await;
+    let busy = create_task_in_asana(&fake, "busy", "").await;
+    let quiet = create_task_in_asana(&fake, "quiet", "").await;
+    for i in 0..230 {
+        api(
+            &fake,
+            reqwest::Method::POST,
+            &format!("/tasks/{busy}/stories"),
+            json!({"text": format!("note {i}")}),
+        )
+        .await;
+    }
+    fake.clear_requests();
+    let report = p.pull_all(&|_| {}).await.unwrap();
+    assert_eq!((report.mode, report.created), (PullMode::Full, 2));
+    // The first 100 stories of both tasks in one batch, then the busy task's further pages
+    // on their own (the fake adds a system story when the task is added to the project).
+    let by_path = requests_by_path(&fake);
+    assert_eq!(by_path.get("POST /batch"), Some(&1), "{by_path:?}");
+    assert_eq!(
+        by_path.get("GET /tasks/{task}/stories"),
+        Some(&2),
+        "{by_path:?}"
+    );
+    let link = p.local().sync_link_by_gid(&busy).await.unwrap().unwrap();
+    let t = p.get_ticket(&link.ticket_guid).await.unwrap();
+    let bodies: Vec<String> = t.comments.iter().map(|c| c.body.clone()).collect();
+    let want: Vec<String> = (0..230).map(|i| format!("note {i}")).collect();
+    assert_eq!(bodies, want);
+    let link = p.local().sync_link_by_gid(&quiet).await.unwrap().unwrap();
+    assert!(p
+        .get_ticket(&link.ticket_guid)
+        .await
+        .unwrap()
+        .comments
+        .is_empty());
+
+    // A comment added in Asana bumps modified_at: the events path reads it (one batch for
+    // the task, one for its comments, two further pages), and nothing twice.
+    api(
+        &fake,
+        reqwest::Method::POST,
+        &format!("/tasks/{busy}/stories"),
+        json!({"text": "one more"}),
+    )
+    .await;
+    let report = p.pull_all(&|_| {}).await.unwrap();
+    assert_eq!((report.mode, report.updated), (PullMode::Incremental, 1));
+    let t = p.get_ticket(&link_of(&p, &busy).await).await.unwrap();
+    assert_eq!(t.comments.len(), 231);
+    assert_eq!(t.comments.last().map(|c| c.body.as_str()), Some("one more"));
+}
+
+async fn link_of(p: &SyncProvider, gid: &str) -> String {
+    p.local()
+        .sync_link_by_gid(gid)
+        .await
+        .unwrap()
+        .expect("linked")
+        .ticket_guid
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
