@@ -56,9 +56,16 @@
 //! status, priority tag → priority, assignee, comment stories only) and imports it, creating
 //! the ticket and its link when needed. [`SyncProvider::pull_all`] reads the whole project
 //! the first time and whenever Asana's event token has expired (412), one request per 100
-//! tasks; otherwise it asks the project's event stream what changed since the last pull and
-//! reads each named task once. Tasks that equal their ticket are not rewritten, and
-//! importing identical values records no history, so our own pushes do not come back as
+//! tasks, and imports each task from the listing itself (the list carries every field a
+//! ticket needs); otherwise it asks the project's event stream what changed since the last
+//! pull and reads the named tasks, 10 per `POST /batch`. Asana has no bulk read of comments,
+//! so comment stories are read only for tasks that need it — tasks not linked yet, and tasks
+//! whose `modified_at` differs from the one of the last sync (a new comment bumps it) — 10
+//! tasks per `POST /batch` (plus one request per further 100 stories of a task with more).
+//! So a first full pull of N tasks costs ⌈N/100⌉ + ⌈N/10⌉ requests, and a full pull of N
+//! unchanged tasks ⌈N/100⌉, besides the events request and, once per provider, the
+//! project's workspace, sections and tags. Tasks that equal their ticket are not rewritten,
+//! and importing identical values records no history, so our own pushes do not come back as
 //! changes. Our own comments are recognised by their marker.
 //!
 //! # Conflict rule

@@ -200,7 +200,10 @@ impl SyncProvider {
 
     /// Pulls every change of the project: a full read the first time and after Asana's event
     /// token expired (one list request per 100 tasks), otherwise only the tasks named by the
-    /// event stream since the last pull. `progress` is called after every task.
+    /// event stream since the last pull (one `POST /batch` per 10 tasks). Comments are read
+    /// only for tasks not linked yet or modified since the last sync, 10 tasks per
+    /// `POST /batch` (see the crate documentation, "Pulling"). `progress` is called after
+    /// every task.
     pub async fn pull_all(&self, progress: &dyn Fn(PullProgress)) -> Result<PullReport> {
         self.pull_all_inner(progress).await
     }
