@@ -670,6 +670,20 @@ impl InternalProvider {
         .await
     }
 
+    /// Releases every push claim `owner` holds (an instance shutting down); how many it held.
+    pub async fn sync_release_all(&self, owner: &str) -> Result<usize> {
+        let op = Operation::Other("sync_release_all");
+        let owner = owner.to_string();
+        self.run(op, None, move |conn| {
+            let n = write_transaction(conn, |conn| {
+                diesel::delete(data_sync_claim::table.filter(data_sync_claim::owner.eq(&owner)))
+                    .execute(conn)
+            })?;
+            Ok(n)
+        })
+        .await
+    }
+
     /// The current holder of ticket `guid`'s push claim and until when, if it is held (an
     /// expired claim is reported as not held).
     pub async fn sync_claim_holder(&self, guid: &str) -> Result<Option<(String, DateTime<Utc>)>> {

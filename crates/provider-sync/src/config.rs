@@ -10,7 +10,7 @@ use ticket_provider_api::Config;
 pub const DEFAULT_PUSH_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// How long a push claim lasts without renewal by default.
-pub const DEFAULT_CLAIM_TTL: Duration = Duration::from_secs(60);
+pub const DEFAULT_CLAIM_TTL: Duration = Duration::from_secs(30);
 
 /// Settings of [`crate::SyncProvider`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,11 +52,15 @@ impl Default for SyncSettings {
 }
 
 impl SyncSettings {
-    /// The defaults, with `homechoice.ticket.sync_push_timeout_ms` applied.
+    /// The defaults, with `homechoice.ticket.sync_push_timeout_ms` and `sync_claim_ttl_ms`
+    /// applied.
     pub fn from_config(config: &Config) -> Self {
         let mut s = SyncSettings::default();
         if let Some(ms) = config.ticket.sync_push_timeout_ms {
             s.push_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = config.ticket.sync_claim_ttl_ms {
+            s.claim_ttl = Duration::from_millis(ms);
         }
         s
     }

@@ -29,6 +29,9 @@ pub(crate) struct Inner {
     pub(crate) catching_up: std::sync::atomic::AtomicBool,
     /// This instance's random id: the owner of the push claims it takes in the store.
     pub(crate) instance_id: String,
+    /// Pushes and catch-up flushes running in the background, so that
+    /// [`SyncProvider::shutdown`] can stop them before it releases this instance's claims.
+    pub(crate) background: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 /// Tickets in the internal database, mirrored to Asana on a best-effort basis.
@@ -93,6 +96,7 @@ impl SyncProvider {
                     std::process::id(),
                     uuid::Uuid::new_v4().simple()
                 ),
+                background: std::sync::Mutex::new(Vec::new()),
             }),
         })
     }
@@ -121,6 +125,40 @@ impl SyncProvider {
         )
         .await?;
         Self::new(local, remote, SyncSettings::from_config(config))
+    }
+
+    /// Stops this instance's background pushes and releases every push claim it holds, so
+    /// other instances need not wait for the claims to expire. Call it before the process
+    /// exits (the `ticket` command does); the stopped pushes stay pending and are redone
+    /// safely by the next flush. Operations after a shutdown still work.
+    pub async fn shutdown(&self) {
+        let handles = match self.inner.background.lock() {
+            Ok(mut b) => std::mem::take(&mut *b),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        for h in handles {
+            h.abort();
+        }
+        match self
+            .inner
+            .local
+            .sync_release_all(&self.inner.instance_id)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(claims = n, "released push claims at shutdown"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot release push claims at shutdown; they expire by themselves")
+            }
+        }
+    }
+
+    /// Remembers a background task for [`Self::shutdown`], forgetting finished ones.
+    pub(crate) fn track(&self, handle: tokio::task::AbortHandle) {
+        if let Ok(mut b) = self.inner.background.lock() {
+            b.retain(|h| !h.is_finished());
+            b.push(handle);
+        }
     }
 
     /// The internal store (for history, and for tests).

@@ -98,6 +98,7 @@ impl SyncProvider {
         let handle = tokio::spawn(
             async move { this.push_ticket(&owned, PushMode::Inline).await }.instrument(span),
         );
+        self.track(handle.abort_handle());
         match tokio::time::timeout(self.inner.settings.push_timeout, handle).await {
             Ok(Ok(Ok(_))) => {}
             Ok(Ok(Err(e))) => {
@@ -143,7 +144,7 @@ impl SyncProvider {
         }
         tracing::info!("Asana is reachable again; pushing the changes kept meanwhile");
         let this = self.clone();
-        tokio::spawn(async move {
+        let handle = tokio::spawn(async move {
             match this.flush_inner().await {
                 Ok(r) => tracing::info!(
                     pushed = r.pushed,
@@ -154,6 +155,7 @@ impl SyncProvider {
             }
             this.inner.catching_up.store(false, Ordering::SeqCst);
         });
+        self.track(handle.abort_handle());
     }
 
     /// Pushes every pending entry of one ticket, in order, under the ticket's lock and its

@@ -170,3 +170,63 @@ async fn two_instances_on_one_postgres_database_never_duplicate() {
     two_instances_never_duplicate(&url).await;
     let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }
+
+/// `shutdown` stops a push that was still running in the background and releases its claim,
+/// so another instance can push the ticket at once instead of waiting for the claim to expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_releases_claims_so_another_instance_need_not_wait() {
+    let (fake, _users) = common::fake().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("tickets.db");
+    let a = common::direct(
+        &fake.base_url(),
+        &fake.project_gid(),
+        &db,
+        Duration::from_millis(50),
+    )
+    .await;
+    let b = common::direct(
+        &fake.base_url(),
+        &fake.project_gid(),
+        &db,
+        Duration::from_millis(50),
+    )
+    .await;
+
+    // Slow Asana: A's push outlives the operation and holds the ticket's claim.
+    fake.set_latency(Duration::from_millis(1500));
+    let guid = a
+        .create(NewTicket::new("held by a"))
+        .await
+        .expect("create")
+        .guid;
+    let holder = a.local().sync_claim_holder(&guid).await.expect("holder");
+    assert_eq!(
+        holder.map(|(owner, _)| owner).as_deref(),
+        Some(a.instance_id()),
+        "A should hold the claim"
+    );
+
+    a.shutdown().await;
+    assert_eq!(
+        a.local().sync_claim_holder(&guid).await.expect("holder"),
+        None,
+        "shutdown released the claim"
+    );
+
+    fake.set_latency(Duration::ZERO);
+    let report = b.flush().await.expect("flush");
+    assert_eq!(
+        (report.claimed_elsewhere, report.pending),
+        (0, 0),
+        "{report:?}"
+    );
+    // A's stopped push may or may not have reached Asana before it was stopped; either way
+    // the ticket is in Asana exactly once.
+    let tasks = fake.project_tasks(&fake.project_gid());
+    assert_eq!(
+        tasks.iter().filter(|t| t.name == "held by a").count(),
+        1,
+        "{tasks:?}"
+    );
+}

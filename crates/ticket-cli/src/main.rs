@@ -75,6 +75,13 @@ fn config_path(cli: &Cli) -> PathBuf {
 
 async fn provider(cli: &Cli) -> Result<Arc<dyn TicketProvider>, Error> {
     let config = Config::load(config_path(cli))?;
+    #[cfg(feature = "provider-sync")]
+    if config.ticket.provider == "sync" && find_descriptor("sync")?.crate_name == "provider-sync" {
+        // Built directly rather than through the registry, so that the command can stop its
+        // background pushes and release its claims before it exits (see `sync::shutdown_all`).
+        let sync = sync::open(&config).await?;
+        return Ok(Arc::new(sync));
+    }
     get_provider(&config).await
 }
 
@@ -336,7 +343,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(async {
+        let result = run(cli).await;
+        sync::shutdown_all().await;
+        result
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", one_line(&e.to_string()));

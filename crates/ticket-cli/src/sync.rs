@@ -1,14 +1,51 @@
-//! `ticket sync ...`: the dual-write provider's maintenance commands.
+//! `ticket sync ...`: the dual-write provider's maintenance commands, and the clean shutdown
+//! of every sync provider the command opened.
 
 use homechoice_tickets::{Config, Error};
 
 use crate::cli::SyncCommand;
 use crate::Printer;
 
+/// Sync providers this process opened, shut down before it exits.
+#[cfg(feature = "provider-sync")]
+static OPENED: std::sync::Mutex<Vec<homechoice_tickets::provider_sync::SyncProvider>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Opens the sync provider the config describes and remembers it for [`shutdown_all`].
+#[cfg(feature = "provider-sync")]
+pub async fn open(
+    config: &Config,
+) -> Result<homechoice_tickets::provider_sync::SyncProvider, Error> {
+    use homechoice_tickets::{BuildContext, Operation};
+    let sync = homechoice_tickets::provider_sync::SyncProvider::from_context(&BuildContext::new(
+        config.clone(),
+    ))
+    .await
+    .map_err(|e| e.with_provider("sync").with_operation(Operation::Build))?;
+    if let Ok(mut opened) = OPENED.lock() {
+        opened.push(sync.clone());
+    }
+    Ok(sync)
+}
+
+/// Stops the background pushes of every sync provider opened and releases their claims, so
+/// another process need not wait for them to expire.
+pub async fn shutdown_all() {
+    #[cfg(feature = "provider-sync")]
+    {
+        let opened = OPENED
+            .lock()
+            .map(|mut o| std::mem::take(&mut *o))
+            .unwrap_or_default();
+        for sync in opened {
+            sync.shutdown().await;
+        }
+    }
+}
+
 #[cfg(feature = "provider-sync")]
 pub async fn run(config: &Config, cmd: &SyncCommand, out: &Printer) -> Result<(), Error> {
-    use homechoice_tickets::provider_sync::SyncProvider;
-    use homechoice_tickets::{BuildContext, ErrorKind};
+    use homechoice_tickets::ErrorKind;
 
     let configured = config.ticket.provider.as_str();
     if configured != "sync" {
@@ -34,7 +71,7 @@ pub async fn run(config: &Config, cmd: &SyncCommand, out: &Printer) -> Result<()
             )));
         }
     }
-    let sync = SyncProvider::from_context(&BuildContext::new(config.clone())).await?;
+    let sync = open(config).await?;
     match cmd {
         SyncCommand::Push { guid } => {
             let r = sync.sync_to_asana(guid).await?;

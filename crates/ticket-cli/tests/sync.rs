@@ -35,7 +35,7 @@ impl Setup {
         std::fs::write(
             s.config_path(),
             format!(
-                "homechoice:\n  ticket:\n    provider: sync\n    asana_project: \"{}\"\n    asana_base_url: \"{}\"\n    database_url: tickets.db\n    sync_push_timeout_ms: 300\n    asana_timeout_ms: 2000\n",
+                "homechoice:\n  ticket:\n    provider: sync\n    asana_project: \"{}\"\n    asana_base_url: \"{}\"\n    database_url: tickets.db\n    sync_push_timeout_ms: 300\n    sync_claim_ttl_ms: 1000\n    asana_timeout_ms: 2000\n",
                 s.fake.project_gid(),
                 s.fake.base_url()
             ),
@@ -321,9 +321,10 @@ async fn killed_flushes_and_pushes_neither_lose_nor_duplicate() {
         "only {kills} runs were killed mid-way; the test did not test crashes"
     );
 
-    // A last flush, to the end (a few rounds in case a breaker probe waits).
+    // A last flush, to the end: a killed run's claims expire after sync_claim_ttl_ms (1 s
+    // here), and a breaker probe may wait, so allow a few rounds.
     s.fake.set_latency(Duration::ZERO);
-    for _ in 0..10 {
+    for _ in 0..30 {
         let r = s.json(&["sync", "flush"]).await;
         if r["pending"] == 0 {
             break;

@@ -72,6 +72,10 @@ pub struct TicketSettings {
     /// change pending, in milliseconds.
     #[serde(default)]
     pub sync_push_timeout_ms: Option<u64>,
+    /// How long the `sync` provider's claim on a ticket it is pushing lasts without renewal,
+    /// in milliseconds: a process that dies mid-push delays that ticket by at most this.
+    #[serde(default)]
+    pub sync_claim_ttl_ms: Option<u64>,
     /// Settings of third-party providers, by provider name; read with
     /// [`Config::provider_settings`].
     #[serde(default)]
@@ -95,6 +99,7 @@ impl Default for TicketSettings {
             asana_requests_per_minute: None,
             asana_timeout_ms: None,
             sync_push_timeout_ms: None,
+            sync_claim_ttl_ms: None,
             providers: BTreeMap::new(),
         }
     }
@@ -283,6 +288,11 @@ impl Config {
         if t.database_pool_size == Some(0) {
             return Err(Error::config(
                 "homechoice.ticket.database_pool_size must be at least 1",
+            ));
+        }
+        if matches!(t.sync_claim_ttl_ms, Some(ms) if ms < 100) {
+            return Err(Error::config(
+                "homechoice.ticket.sync_claim_ttl_ms must be at least 100",
             ));
         }
         if t.asana_requests_per_minute == Some(0) {
