@@ -76,14 +76,18 @@ fn test_all_steps() -> Vec<Step> {
     steps
 }
 
-fn run_cargo(args: &[String], env: &[(&str, &str)]) -> bool {
+fn cargo_command(args: &[String], env: &[(&str, &str)]) -> Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut cmd = Command::new(cargo);
     cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    match cmd.status() {
+    cmd
+}
+
+fn run_cargo(args: &[String], env: &[(&str, &str)]) -> bool {
+    match cargo_command(args, env).status() {
         Ok(s) => s.success(),
         Err(e) => {
             eprintln!("xtask: cannot run cargo: {e}");
@@ -92,8 +96,61 @@ fn run_cargo(args: &[String], env: &[(&str, &str)]) -> bool {
     }
 }
 
+/// Test totals read from libtest's `test result: ok. 12 passed; 0 failed; ...` lines.
+#[derive(Default, Debug, PartialEq, Eq)]
+struct TestTotals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl TestTotals {
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split([';', '.']) {
+            let mut words = part.split_whitespace();
+            if let (Some(n), Some(what)) = (words.next(), words.next()) {
+                if let Ok(n) = n.parse::<u64>() {
+                    match what {
+                        "passed" => self.passed += n,
+                        "failed" => self.failed += n,
+                        "ignored" => self.ignored += n,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs cargo, echoing its output as it comes, and adds up libtest's result lines.
+fn run_cargo_counting(args: &[String], env: &[(&str, &str)], totals: &mut TestTotals) -> bool {
+    use std::io::{BufRead, BufReader, Write};
+    let mut cmd = cargo_command(args, env);
+    cmd.stdout(std::process::Stdio::piped());
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("xtask: cannot run cargo: {e}");
+            return false;
+        }
+    };
+    if let Some(out) = child.stdout.take() {
+        let stdout = std::io::stdout();
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            totals.add_line(&line);
+            let mut lock = stdout.lock();
+            let _ = writeln!(lock, "{line}");
+        }
+    }
+    child.wait().map(|s| s.success()).unwrap_or(false)
+}
+
 fn test_all() -> ExitCode {
     let mut failed = Vec::new();
+    let mut totals = TestTotals::default();
     let steps = test_all_steps();
     let total = steps.len();
     for (i, s) in steps.iter().enumerate() {
@@ -104,7 +161,11 @@ fn test_all() -> ExitCode {
             s.args.join(" ")
         );
         let started = Instant::now();
-        let ok = run_cargo(&s.args, &s.env);
+        let ok = if s.args.first().map(String::as_str) == Some("test") {
+            run_cargo_counting(&s.args, &s.env, &mut totals)
+        } else {
+            run_cargo(&s.args, &s.env)
+        };
         eprintln!(
             "==> {} {} in {:.1}s",
             s.name,
@@ -122,6 +183,11 @@ fn test_all() -> ExitCode {
     for f in &failed {
         eprintln!("    FAILED: {f}");
     }
+    // One plain closing line with the test totals of every test step.
+    println!(
+        "tests: {} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.ignored
+    );
     if failed.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -162,5 +228,27 @@ fn main() -> ExitCode {
             eprintln!("xtask: unknown task {other:?}\n\n{USAGE}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TestTotals;
+
+    #[test]
+    fn totals_add_up_libtest_result_lines() {
+        let mut t = TestTotals::default();
+        t.add_line("test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s");
+        t.add_line("test result: FAILED. 2 passed; 3 failed; 0 ignored; 0 measured; 0 filtered out; finished in 82.12s");
+        t.add_line("running 3 tests");
+        t.add_line("test foo ... ok");
+        assert_eq!(
+            t,
+            TestTotals {
+                passed: 14,
+                failed: 3,
+                ignored: 1
+            }
+        );
     }
 }
