@@ -37,7 +37,10 @@
 //! # Requests per operation
 //!
 //! The first operation loads the project's workspace, its sections and the workspace's tags
-//! (3 requests, once per provider; plus one request per missing section or tag, once).
+//! (3 requests, once per provider; plus two requests per missing section or tag, once: the
+//! create and a second listing, so that processes creating it at the same moment settle on
+//! one — the first section of that name in project order, the oldest tag — and delete their
+//! duplicate section).
 //! After that:
 //!
 //! | Operation | Requests |

@@ -314,10 +314,13 @@ impl AsanaProvider {
                 continue;
             }
             let wanted = self.inner.settings.tag_name(priority);
+            // Several tags may carry the name (duplicate names are allowed): take the oldest,
+            // the one every process settles on (see `settle_tag`).
             if let Some(gid) = items
                 .iter()
-                .find(|t| str_field(t, "name") == Some(wanted.as_str()))
-                .and_then(|t| str_field(t, "gid"))
+                .filter(|t| str_field(t, "name") == Some(wanted.as_str()))
+                .filter_map(|t| str_field(t, "gid"))
+                .min_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)))
             {
                 cache.priority_gid.insert(priority, gid.to_string());
             }
@@ -372,6 +375,7 @@ impl AsanaProvider {
                         ))
                     })?
                     .to_string();
+                let gid = self.settle_section(&name, gid).await;
                 cache.sections.insert(gid.clone(), name);
                 cache.status_gid.insert(status, gid.clone());
                 Ok(gid)
@@ -408,6 +412,7 @@ impl AsanaProvider {
                         Error::from(AsanaError::decode("POST /workspaces/{gid}/tags", "no gid"))
                     })?
                     .to_string();
+                let gid = self.settle_tag(&ws, &name, gid).await;
                 cache.priority_gid.insert(priority, gid.clone());
                 Ok(gid)
             }
@@ -415,6 +420,65 @@ impl AsanaProvider {
                 cache.tags_loaded = false;
                 Err(e.into())
             }
+        }
+    }
+
+    /// After creating section `name` as `ours`: several processes starting at once may each
+    /// have created one. Lists the sections again (one request) and settles on the first
+    /// section of that name in project order, which every process agrees on; our own
+    /// duplicate, still empty, is deleted. Any failure here keeps `ours`.
+    async fn settle_section(&self, name: &str, ours: String) -> String {
+        let req = Request::get(format!("/projects/{}/sections", self.project())).fields("name");
+        let listed = match self.client().get_all(req).await {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot list sections after creating one; keeping ours");
+                return ours;
+            }
+        };
+        let first = listed
+            .iter()
+            .filter(|s| str_field(s, "name") == Some(name))
+            .find_map(|s| str_field(s, "gid"))
+            .map(str::to_string);
+        match first {
+            Some(first) if first != ours => {
+                tracing::info!(section = %name, using = %first, duplicate = %ours, "another process created this section at the same time; using the first and deleting ours");
+                let del = Request::write(
+                    Method::DELETE,
+                    format!("/sections/{ours}"),
+                    json!({}),
+                    Safety::Repeatable,
+                );
+                if let Err(e) = self.client().data(&del).await {
+                    tracing::warn!(section = %name, duplicate = %ours, error = %e, "cannot delete the duplicate section");
+                }
+                first
+            }
+            _ => ours,
+        }
+    }
+
+    /// After creating tag `name` as `ours`: settles, like [`Self::settle_section`], on the
+    /// tag of that name with the smallest gid (the oldest), so that concurrent processes agree.
+    /// The duplicate tag is left in place (it is on no task); any failure keeps `ours`.
+    async fn settle_tag(&self, workspace: &str, name: &str, ours: String) -> String {
+        let req = Request::get(format!("/workspaces/{workspace}/tags")).fields("name");
+        let Ok(items) = self.client().get_all(req).await else {
+            return ours;
+        };
+        let oldest = items
+            .iter()
+            .filter(|t| str_field(t, "name") == Some(name))
+            .filter_map(|t| str_field(t, "gid"))
+            .min_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)))
+            .map(str::to_string);
+        match oldest {
+            Some(oldest) if oldest != ours => {
+                tracing::info!(tag = %name, using = %oldest, duplicate = %ours, "another process created this tag at the same time; using the oldest");
+                oldest
+            }
+            _ => ours,
         }
     }
 

@@ -275,3 +275,83 @@ async fn sync_operations_work_with_markers_and_events() {
         .any(|c| c == "[author: Eve]\nbody"));
     fake.shutdown().await;
 }
+
+/// Several processes starting at once on a fresh project (simulated by providers with their
+/// own caches) must end up with one section per status, and all use one tag per priority.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_uses_settle_on_one_section_and_one_tag() {
+    let fake = common::fake().await;
+    let providers: Vec<_> = (0..8).map(|_| common::provider(&fake)).collect();
+    let runs = providers.iter().map(|p| async move {
+        let g = p
+            .create(NewTicket::new("race").priority(Priority::High))
+            .await?
+            .guid;
+        p.change_status(&g, Status::InProgress).await?;
+        Ok::<_, ticket_provider_api::Error>(g)
+    });
+    let gids: Vec<String> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("every first use succeeds");
+
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let http = http.clone();
+        let url = format!("{}{path}", fake.base_url());
+        let token = fake.token();
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let sections = get(format!(
+        "/projects/{}/sections?opt_fields=name",
+        fake.project_gid()
+    ))
+    .await;
+    let names: Vec<&str> = sections["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    for wanted in ["New", "In Progress"] {
+        assert_eq!(
+            names.iter().filter(|n| **n == wanted).count(),
+            1,
+            "sections: {names:?}"
+        );
+    }
+    let mut section_gids = std::collections::HashSet::new();
+    let mut tag_gids = std::collections::HashSet::new();
+    for gid in &gids {
+        let t = get(format!("/tasks/{gid}?opt_fields=memberships.section,tags")).await;
+        section_gids.insert(
+            t["data"]["memberships"][0]["section"]["gid"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+        let tags = t["data"]["tags"].as_array().unwrap();
+        assert_eq!(tags.len(), 1, "{t}");
+        tag_gids.insert(tags[0]["gid"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        section_gids.len(),
+        1,
+        "tasks in several In Progress sections: {section_gids:?}"
+    );
+    assert_eq!(
+        tag_gids.len(),
+        1,
+        "tasks carry several priority:high tags: {tag_gids:?}"
+    );
+}
