@@ -68,6 +68,11 @@
 //! and importing identical values records no history, so our own pushes do not come back as
 //! changes. Our own comments are recognised by their marker.
 //!
+//! A pull and this instance's pushes never overlap: a pull compares what it read from
+//! Asana with the local state, so it waits for running pushes and holds new ones back until it
+//! is done. (Another instance sharing the store may still push between our read and our
+//! import; the next pull corrects such a ticket.)
+//!
 //! # Conflict rule
 //!
 //! For each field (subject, description, status, priority, assignee) the provider keeps the

@@ -32,6 +32,10 @@ pub(crate) struct Inner {
     /// Pushes and catch-up flushes running in the background, so that
     /// [`SyncProvider::shutdown`] can stop them before it releases this instance's claims.
     pub(crate) background: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Pushes hold it shared, pulls exclusively: a pull compares what it read from Asana with
+    /// the local state, so a push of this instance landing between the read and the import
+    /// would make the read stale (and the import would undo the push locally).
+    pub(crate) pull_gate: tokio::sync::RwLock<()>,
 }
 
 /// Tickets in the internal database, mirrored to Asana on a best-effort basis.
@@ -97,6 +101,7 @@ impl SyncProvider {
                     uuid::Uuid::new_v4().simple()
                 ),
                 background: std::sync::Mutex::new(Vec::new()),
+                pull_gate: tokio::sync::RwLock::new(()),
             }),
         })
     }
@@ -229,8 +234,10 @@ impl SyncProvider {
     /// (priority), assignee and comments (real comments only), creating the ticket and its link
     /// when the task is new, applying the conflict rule otherwise.
     pub async fn sync_from_asana(&self, asana_gid: &str) -> Result<OperationResult> {
+        let gate = self.inner.pull_gate.write().await;
         let task = self.inner.remote.get_remote_task(asana_gid).await?;
         let imported = self.import_task(task).await?;
+        drop(gate);
         let details = self.inner.local.get_ticket(&imported.guid).await?;
         let res = OperationResult::new(details.ticket.guid, details.ticket.status, NAME);
         Ok(self.decorate(res, None).await)
@@ -243,6 +250,8 @@ impl SyncProvider {
     /// `POST /batch` (see the crate documentation, "Pulling"). `progress` is called after
     /// every task.
     pub async fn pull_all(&self, progress: &dyn Fn(PullProgress)) -> Result<PullReport> {
+        // No push of this instance runs while Asana is read and compared (see `pull_gate`).
+        let _gate = self.inner.pull_gate.write().await;
         self.pull_all_inner(progress).await
     }
 

@@ -162,6 +162,7 @@ impl SyncProvider {
     /// claim in the store. When another instance holds the claim, nothing is pushed
     /// (`claimed_elsewhere`); inline and full pushes wait up to `claim_wait` for it first.
     pub(crate) async fn push_ticket(&self, guid: &str, mode: PushMode) -> Result<PushOutcome> {
+        let _gate = self.inner.pull_gate.read().await;
         let _lock = self.inner.locks.lock(guid).await;
         let mut out = PushOutcome::default();
         let settings = &self.inner.settings;
