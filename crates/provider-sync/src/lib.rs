@@ -68,10 +68,25 @@
 //! and importing identical values records no history, so our own pushes do not come back as
 //! changes. Our own comments are recognised by their marker.
 //!
-//! A pull and this instance's pushes never overlap: a pull compares what it read from
-//! Asana with the local state, so it waits for running pushes and holds new ones back until it
-//! is done. (Another instance sharing the store may still push between our read and our
-//! import; the next pull corrects such a ticket.)
+//! A pull never undoes a push, of this instance or of another one sharing the store. A pull
+//! compares what it read from Asana with the local state, so:
+//!
+//! * it waits for this instance's running pushes and holds new ones back until it is done;
+//! * it imports a task of an existing ticket under the ticket's claim in the store (the one
+//!   pushes take), so no other instance pushes that ticket during the import. A ticket another
+//!   instance is pushing is not imported: the pull reports it in [`PullReport::skipped`]
+//!   ("being pushed by another instance; pulled next time") and remembers it, and the next
+//!   pull reads it again (in an incremental pull too, at one `POST /batch` per 10 such tasks);
+//!   [`SyncProvider::sync_from_asana`] waits up to `claim_wait` for the claim, then fails
+//!   with a temporary Conflict error;
+//! * every push records when it wrote the ticket to Asana (under the claim). When that is
+//!   after the moment the pull started reading (before the listing, or before the batch reads
+//!   of an incremental pull), what the pull read may be stale: it reads that one task again
+//!   under the claim (one `POST /batch`) and imports that instead.
+//!
+//! Without pushes of other instances during a pull this costs no request (only local reads
+//! and the claim). The comparison uses the clocks of the instances, so instances on several
+//! hosts need synchronised clocks (NTP).
 //!
 //! # Conflict rule
 //!

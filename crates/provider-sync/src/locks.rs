@@ -6,6 +6,8 @@
 //! * [`ClaimGuard`]: a claim (lease) on the ticket in the internal store, shared by every
 //!   process and [`crate::SyncProvider`] instance using that database. Taken after the
 //!   in-process lock, renewed in the background while the push runs, released afterwards.
+//!   A pull takes it too while it imports a task of an existing ticket, so that no other
+//!   instance pushes the ticket between the pull's check and its import.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

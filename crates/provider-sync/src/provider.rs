@@ -34,7 +34,9 @@ pub(crate) struct Inner {
     pub(crate) background: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
     /// Pushes hold it shared, pulls exclusively: a pull compares what it read from Asana with
     /// the local state, so a push of this instance landing between the read and the import
-    /// would make the read stale (and the import would undo the push locally).
+    /// would make the read stale (and the import would undo the push locally). Pushes of
+    /// other instances are kept out by the ticket's claim and detected by the push time (see
+    /// `import_linked` in `pull.rs`).
     pub(crate) pull_gate: tokio::sync::RwLock<()>,
 }
 
@@ -232,12 +234,27 @@ impl SyncProvider {
 
     /// Pulls one Asana task into the internal store: its name, notes, section (status), tag
     /// (priority), assignee and comments (real comments only), creating the ticket and its link
-    /// when the task is new, applying the conflict rule otherwise.
+    /// when the task is new, applying the conflict rule otherwise. When another instance is
+    /// pushing the task's ticket for longer than `claim_wait`, nothing is imported and this
+    /// fails with a temporary Conflict error (try again).
     pub async fn sync_from_asana(&self, asana_gid: &str) -> Result<OperationResult> {
         let gate = self.inner.pull_gate.write().await;
+        let read_at = chrono::Utc::now();
         let task = self.inner.remote.get_remote_task(asana_gid).await?;
-        let imported = self.import_task(task).await?;
+        let imported = self
+            .import_task(task, read_at, self.inner.settings.claim_wait)
+            .await?;
         drop(gate);
+        if imported.kind == crate::pull::ImportKind::ClaimedElsewhere {
+            return Err(Error::new(
+                ticket_provider_api::ErrorKind::Conflict,
+                format!(
+                    "Asana task {asana_gid} was not pulled: its ticket {} is being pushed by another instance; try again",
+                    imported.guid
+                ),
+            )
+            .with_temporary(true));
+        }
         let details = self.inner.local.get_ticket(&imported.guid).await?;
         let res = OperationResult::new(details.ticket.guid, details.ticket.status, NAME);
         Ok(self.decorate(res, None).await)
@@ -247,8 +264,9 @@ impl SyncProvider {
     /// token expired (one list request per 100 tasks), otherwise only the tasks named by the
     /// event stream since the last pull (one `POST /batch` per 10 tasks). Comments are read
     /// only for tasks not linked yet or modified since the last sync, 10 tasks per
-    /// `POST /batch` (see the crate documentation, "Pulling"). `progress` is called after
-    /// every task.
+    /// `POST /batch` (see the crate documentation, "Pulling"). Tasks whose ticket another
+    /// instance is pushing are skipped (see [`PullReport::skipped`]) and read again by the
+    /// next pull. `progress` is called after every task.
     pub async fn pull_all(&self, progress: &dyn Fn(PullProgress)) -> Result<PullReport> {
         // No push of this instance runs while Asana is read and compared (see `pull_gate`).
         let _gate = self.inner.pull_gate.write().await;

@@ -5,6 +5,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
+
 use futures::stream::{self, StreamExt};
 use provider_asana::{EventsPage, RemoteTask, BATCH_ACTIONS};
 use provider_internal::{OutboxEntry, RemoteComment, RemoteTicket, SyncLink};
@@ -16,6 +18,7 @@ use ticket_provider_api::{
 };
 use tokio::sync::mpsc;
 
+use crate::locks::ClaimGuard;
 use crate::provider::SyncProvider;
 use crate::push::LINKED;
 use crate::report::{PullMode, PullProgress, PullReport, SkippedTask};
@@ -24,6 +27,14 @@ use crate::story::split_story;
 
 /// Where the events sync token is kept (internal key/value table).
 pub(crate) const EVENTS_TOKEN_KEY: &str = "sync.asana.events_token";
+
+/// Where the gids of tasks a pull skipped because another instance was pushing their ticket
+/// are kept (a JSON list): the next pull reads them again.
+pub(crate) const PULL_RETRY_KEY: &str = "sync.asana.pull_retry";
+
+/// Why a task was skipped while another instance pushed its ticket.
+pub(crate) const CLAIMED_ELSEWHERE: &str =
+    "its ticket is being pushed by another instance; pulled next time";
 
 /// The author of the notes the conflict rule writes.
 pub const CONFLICT_AUTHOR: &str = "sync";
@@ -34,6 +45,8 @@ pub(crate) enum ImportKind {
     Created,
     Updated,
     Unchanged,
+    /// Not imported: another instance held the ticket's claim (it was pushing it).
+    ClaimedElsewhere,
 }
 
 /// Story batches a pull keeps in flight ahead of its imports.
@@ -178,18 +191,62 @@ fn quote(v: &Option<String>) -> String {
 }
 
 impl SyncProvider {
-    /// Imports one task (with its comments) into the internal store under the ticket's lock.
-    pub(crate) async fn import_task(&self, task: RemoteTask) -> Result<Imported> {
+    /// Imports one task (with its comments), read from Asana at `read_at` (taken before the
+    /// request was sent), into the internal store under the ticket's lock and claim (waiting
+    /// up to `patience` for a claim another instance holds).
+    pub(crate) async fn import_task(
+        &self,
+        task: RemoteTask,
+        read_at: DateTime<Utc>,
+        patience: std::time::Duration,
+    ) -> Result<Imported> {
         if !task.in_project {
             return Err(not_in_project(&task.gid));
         }
         let link = self.inner.local.sync_link_by_gid(&task.gid).await?;
-        self.import_linked(task, link).await
+        self.import_linked(task, link, read_at, patience).await
+    }
+
+    /// Takes the claim of ticket `guid` for this pull, waiting up to `patience` while another
+    /// instance holds it; `None` when it still does.
+    async fn claim_for_pull(
+        &self,
+        guid: &str,
+        patience: std::time::Duration,
+    ) -> Result<Option<ClaimGuard>> {
+        let settings = &self.inner.settings;
+        let started = std::time::Instant::now();
+        loop {
+            let taken = ClaimGuard::take(
+                &self.inner.local,
+                guid,
+                &self.inner.instance_id,
+                settings.claim_ttl,
+            )
+            .await?;
+            match taken {
+                Some(c) => return Ok(Some(c)),
+                None if started.elapsed() >= patience => return Ok(None),
+                None => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
+            }
+        }
     }
 
     /// [`SyncProvider::import_task`] with the task's link (by gid) already read: imports the
     /// task's fields and `task.comments` (comments already imported are not added again).
-    async fn import_linked(&self, task: RemoteTask, link: Option<SyncLink>) -> Result<Imported> {
+    ///
+    /// A task of an existing ticket is imported under the ticket's claim in the store, so no
+    /// instance pushes it meanwhile; when another instance holds the claim the task is not
+    /// imported ([`ImportKind::ClaimedElsewhere`]). When a push wrote the ticket to Asana
+    /// after `read_at`, `task` may be stale: the task is read again (one request) and that
+    /// is imported.
+    async fn import_linked(
+        &self,
+        task: RemoteTask,
+        link: Option<SyncLink>,
+        read_at: DateTime<Utc>,
+        patience: std::time::Duration,
+    ) -> Result<Imported> {
         if !task.in_project {
             return Err(not_in_project(&task.gid));
         }
@@ -222,7 +279,50 @@ impl SyncProvider {
             .clone()
             .unwrap_or_else(|| format!("asana:{}", task.gid));
         let _lock = self.inner.locks.lock(&key).await;
+        let Some(g) = guid else {
+            // A new ticket: no instance can have pushed it.
+            return self.import_locked(task, None).await;
+        };
+        let Some(claim) = self.claim_for_pull(&g, patience).await? else {
+            tracing::debug!(guid = %g, asana_gid = %task.gid, "pull: another instance is pushing this ticket; not imported now");
+            return Ok(Imported {
+                guid: g,
+                kind: ImportKind::ClaimedElsewhere,
+                conflicts: 0,
+            });
+        };
+        let result = self.import_claimed(task, g, read_at).await;
+        claim.release().await;
+        result
+    }
 
+    /// [`Self::import_linked`] once the ticket `guid` is locked and claimed: first reads the
+    /// task again when a push wrote it after `read_at`.
+    async fn import_claimed(
+        &self,
+        task: RemoteTask,
+        guid: String,
+        read_at: DateTime<Utc>,
+    ) -> Result<Imported> {
+        let pushed = snapshot::pushed_at(&self.inner.local, &guid).await?;
+        let task = match pushed {
+            Some(at) if at >= read_at => {
+                tracing::debug!(guid = %guid, asana_gid = %task.gid, "pull: pushed since Asana was read; reading the task again");
+                let fresh = self.inner.remote.get_remote_task(&task.gid).await?;
+                if !fresh.in_project {
+                    return Err(not_in_project(&fresh.gid));
+                }
+                fresh
+            }
+            _ => task,
+        };
+        self.import_locked(task, Some(guid)).await
+    }
+
+    /// Imports `task` into ticket `guid` (a new ticket when `None`), under the lock (and
+    /// claim) of the ticket.
+    async fn import_locked(&self, task: RemoteTask, guid: Option<String>) -> Result<Imported> {
+        let local = &self.inner.local;
         let before = match &guid {
             Some(g) => Some(local.get_ticket(g).await?),
             None => None,
@@ -361,14 +461,25 @@ impl SyncProvider {
         let local = &self.inner.local;
         let remote = &self.inner.remote;
         let token = local.kv_get(EVENTS_TOKEN_KEY).await?;
+        // Tasks the last pull skipped while another instance pushed them: read again.
+        let retry: Vec<String> = local
+            .kv_get(PULL_RETRY_KEY)
+            .await?
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
         let mut page = remote.events(token.as_deref()).await?;
         let mut gids: Vec<String> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
+        for g in &retry {
+            if seen.insert(g.clone()) {
+                gids.push(g.clone());
+            }
+        }
         loop {
             match page {
                 EventsPage::TokenInvalid { sync } => {
                     tracing::info!("no valid events token: reading the whole project");
-                    return self.full_pull(&sync, progress).await;
+                    return self.full_pull(&sync, !retry.is_empty(), progress).await;
                 }
                 EventsPage::Events {
                     events,
@@ -383,7 +494,9 @@ impl SyncProvider {
                         }
                     }
                     if !has_more {
-                        return self.incremental_pull(gids, &sync, progress).await;
+                        return self
+                            .incremental_pull(gids, &sync, !retry.is_empty(), progress)
+                            .await;
                     }
                     page = remote.events(Some(&sync)).await?;
                 }
@@ -391,14 +504,28 @@ impl SyncProvider {
         }
     }
 
-    fn tally(report: &mut PullReport, gid: &str, outcome: Result<Option<Imported>>) -> Result<()> {
+    fn tally(
+        report: &mut PullReport,
+        retry: &mut Vec<String>,
+        gid: &str,
+        outcome: Result<Option<Imported>>,
+    ) -> Result<()> {
         match outcome {
+            Ok(Some(i)) if i.kind == ImportKind::ClaimedElsewhere => {
+                report.skipped.push(SkippedTask {
+                    asana_gid: gid.to_string(),
+                    reason: CLAIMED_ELSEWHERE.to_string(),
+                });
+                retry.push(gid.to_string());
+                Ok(())
+            }
             Ok(Some(i)) => {
                 report.conflicts += i.conflicts;
                 match i.kind {
                     ImportKind::Created => report.created += 1,
                     ImportKind::Updated => report.updated += 1,
                     ImportKind::Unchanged => report.unchanged += 1,
+                    ImportKind::ClaimedElsewhere => {}
                 }
                 Ok(())
             }
@@ -420,8 +547,15 @@ impl SyncProvider {
     }
 
     /// Reads every task of the project (one request per 100 tasks), imports those that
-    /// differ, then stores `sync`.
-    async fn full_pull(&self, sync: &str, progress: &dyn Fn(PullProgress)) -> Result<PullReport> {
+    /// differ, then stores `sync` (and the tasks to read again, see [`PULL_RETRY_KEY`];
+    /// `had_retry` says whether the last pull left some).
+    async fn full_pull(
+        &self,
+        sync: &str,
+        had_retry: bool,
+        progress: &dyn Fn(PullProgress),
+    ) -> Result<PullReport> {
+        let read_at = Utc::now();
         let listed = self.inner.remote.list_remote_tasks(None).await?;
         let mut seen = HashSet::new();
         let tasks: Vec<(String, Result<RemoteTask>)> = listed
@@ -438,19 +572,33 @@ impl SyncProvider {
             conflicts: 0,
             skipped: Vec::new(),
         };
-        self.import_read(tasks, &mut report, progress).await?;
-        self.inner.local.kv_put(EVENTS_TOKEN_KEY, sync).await?;
+        let retry = self
+            .import_read(tasks, read_at, &mut report, progress)
+            .await?;
+        self.finish_pull(sync, had_retry, &retry).await?;
         Ok(report)
     }
 
-    /// Reads the tasks the event stream named (one request per 10 tasks), imports them, then
-    /// stores `sync`.
+    /// Stores the events token `sync` and the tasks the next pull must read again.
+    async fn finish_pull(&self, sync: &str, had_retry: bool, retry: &[String]) -> Result<()> {
+        let local = &self.inner.local;
+        if had_retry || !retry.is_empty() {
+            let text = serde_json::to_string(retry).unwrap_or_else(|_| "[]".to_string());
+            local.kv_put(PULL_RETRY_KEY, &text).await?;
+        }
+        local.kv_put(EVENTS_TOKEN_KEY, sync).await
+    }
+
+    /// Reads the tasks the event stream named (one request per 10 tasks) and those the last
+    /// pull skipped, imports them, then stores `sync`.
     async fn incremental_pull(
         &self,
         gids: Vec<String>,
         sync: &str,
+        had_retry: bool,
         progress: &dyn Fn(PullProgress),
     ) -> Result<PullReport> {
+        let read_at = Utc::now();
         let mut report = PullReport {
             mode: PullMode::Incremental,
             tasks_seen: gids.len(),
@@ -478,8 +626,10 @@ impl SyncProvider {
                 tasks.push((g.clone(), task));
             }
         }
-        self.import_read(tasks, &mut report, progress).await?;
-        self.inner.local.kv_put(EVENTS_TOKEN_KEY, sync).await?;
+        let retry = self
+            .import_read(tasks, read_at, &mut report, progress)
+            .await?;
+        self.finish_pull(sync, had_retry, &retry).await?;
         Ok(report)
     }
 
@@ -509,12 +659,15 @@ impl SyncProvider {
     /// and not modified since the last sync cost nothing more; the comments of new or
     /// modified tasks are read [`BATCH_ACTIONS`] tasks per request, a few requests ahead of
     /// the imports. Stops at the first temporary failure (see [`SyncProvider::tally`]).
+    /// `read_at` is when the tasks were read (taken before the first request). Returns the
+    /// gids of the tasks skipped because another instance was pushing their ticket.
     async fn import_read(
         &self,
         tasks: Vec<(String, Result<RemoteTask>)>,
+        read_at: DateTime<Utc>,
         report: &mut PullReport,
         progress: &dyn Fn(PullProgress),
-    ) -> Result<()> {
+    ) -> Result<Vec<String>> {
         let mode = report.mode;
         let total = tasks.len();
         let mut planned = Vec::with_capacity(total);
@@ -556,23 +709,24 @@ impl SyncProvider {
         let import = async move {
             let mut rx = rx;
             let mut comments: StoriesChunk = HashMap::new();
+            let mut retry = Vec::new();
             for (i, (gid, p)) in planned.into_iter().enumerate() {
                 let outcome = match p {
                     Err(e) => Err(e),
                     Ok((_, Plan::Unchanged)) => Ok(None),
                     Ok((task, Plan::Import { link, stories })) => {
-                        self.import_planned(task, link, stories, &mut comments, &mut rx)
+                        self.import_planned(task, link, stories, read_at, &mut comments, &mut rx)
                             .await
                     }
                 };
-                Self::tally(report, &gid, outcome)?;
+                Self::tally(report, &mut retry, &gid, outcome)?;
                 progress(PullProgress {
                     mode,
                     done: i + 1,
                     total,
                 });
             }
-            Ok(())
+            Ok(retry)
         };
         let ((), imported) = futures::join!(fetch, import);
         imported
@@ -585,6 +739,7 @@ impl SyncProvider {
         mut task: RemoteTask,
         link: Option<SyncLink>,
         stories: bool,
+        read_at: DateTime<Utc>,
         comments: &mut StoriesChunk,
         rx: &mut mpsc::Receiver<StoriesChunk>,
     ) -> Result<Option<Imported>> {
@@ -603,6 +758,8 @@ impl SyncProvider {
             })?;
             task.comments = read;
         }
-        self.import_linked(task, link).await.map(Some)
+        self.import_linked(task, link, read_at, std::time::Duration::ZERO)
+            .await
+            .map(Some)
     }
 }

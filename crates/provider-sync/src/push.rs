@@ -224,11 +224,19 @@ impl SyncProvider {
             }
             let mut snap = snapshot::load(local, guid).await?;
             let before = snap.clone();
+            let (pushed, set_aside) = (out.pushed, out.set_aside);
             let done = self
                 .push_entries(guid, &entries, full, &mut snap, out, claim)
                 .await;
             if snap != before {
                 snapshot::save(local, guid, &snap).await?;
+            }
+            // Still under the claim: a pull of another instance that read Asana before now
+            // re-reads this task before importing it (see `import_linked`). Marked whenever
+            // Asana may have been written (a failure after a write that reached Asana leaves
+            // its entry pending, which the conflict rule covers).
+            if snap != before || out.pushed != pushed || out.set_aside != set_aside || full {
+                snapshot::mark_pushed(local, guid).await?;
             }
             if !done? {
                 return Ok(());

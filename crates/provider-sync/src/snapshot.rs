@@ -42,3 +42,27 @@ pub(crate) async fn save(local: &InternalProvider, guid: &str, values: &Values) 
     let text = serde_json::to_string(values).unwrap_or_else(|_| "{}".to_string());
     local.kv_put(&key(guid), &text).await
 }
+
+fn pushed_key(guid: &str) -> String {
+    format!("sync.pushed_at.{guid}")
+}
+
+/// Records that a push of this ticket just wrote to Asana (called under the ticket's claim,
+/// after the writes): a pull that read Asana before this moment may hold stale values of it.
+pub(crate) async fn mark_pushed(local: &InternalProvider, guid: &str) -> Result<()> {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    local.kv_put(&pushed_key(guid), &now).await
+}
+
+/// When a push last wrote this ticket to Asana (see [`mark_pushed`]); `None` when never
+/// recorded (or unreadable).
+pub(crate) async fn pushed_at(
+    local: &InternalProvider,
+    guid: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    Ok(local
+        .kv_get(&pushed_key(guid))
+        .await?
+        .and_then(|text| chrono::DateTime::parse_from_rfc3339(&text).ok())
+        .map(|t| t.with_timezone(&chrono::Utc)))
+}

@@ -230,3 +230,101 @@ async fn shutdown_releases_claims_so_another_instance_need_not_wait() {
         "{tasks:?}"
     );
 }
+
+/// Tickets of the pull race test.
+const RACE_TICKETS: usize = 8;
+/// Rounds of the pull race test.
+const RACE_ROUNDS: usize = 6;
+
+/// Instance A pulls while instance B changes (and pushes) the status of the same tickets: a
+/// push of B landing between A's read of Asana and A's import must not be undone locally
+/// (A re-reads such a task, or skips a ticket B is pushing and pulls it next time), so no
+/// history row ever goes back to an older status and everything ends equal to the last change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_never_undoes_a_push_of_another_instance() {
+    let (fake, users) = common::fake().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("tickets.db");
+    let a = common::direct(
+        &fake.base_url(),
+        &fake.project_gid(),
+        &db,
+        Duration::from_millis(3000),
+    )
+    .await;
+    let b = common::direct(
+        &fake.base_url(),
+        &fake.project_gid(),
+        &db,
+        Duration::from_millis(3000),
+    )
+    .await;
+    let mut guids = Vec::new();
+    for i in 0..RACE_TICKETS {
+        let g = a
+            .create(NewTicket::new(format!("race {i}")))
+            .await
+            .expect("create")
+            .guid;
+        guids.push(g);
+    }
+    common::flush_all(&a).await;
+    // The first (full) pull; later ones follow the event stream.
+    a.pull_all(&|_| {}).await.expect("first pull");
+
+    fake.set_latency(Duration::from_millis(40));
+    let cycle = [Status::Triaged, Status::InProgress, Status::OnHold];
+    let mut made: std::collections::HashMap<String, Vec<Status>> = Default::default();
+    let mut skipped = 0;
+    for round in 0..RACE_ROUNDS {
+        let changes = {
+            let (b, guids) = (b.clone(), guids.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20 * (round % 4) as u64)).await;
+                let mut done = Vec::new();
+                for (i, g) in guids.iter().enumerate() {
+                    let s = cycle[(round + i) % cycle.len()];
+                    b.change_status(g, s).await.expect("change status");
+                    done.push((g.clone(), s));
+                }
+                done
+            })
+        };
+        let report = a.pull_all(&|_| {}).await.expect("pull");
+        for s in &report.skipped {
+            assert!(
+                s.reason.contains("another instance"),
+                "unexpected skip: {s:?}"
+            );
+        }
+        skipped += report.skipped.len();
+        for (g, s) in changes.await.expect("changes task") {
+            made.entry(g).or_default().push(s);
+        }
+    }
+    println!("tasks skipped while B pushed them: {skipped}");
+
+    fake.set_latency(Duration::ZERO);
+    common::flush_all(&b).await;
+    common::flush_all(&a).await;
+    let last = b.pull_all(&|_| {}).await.expect("final pull");
+    assert!(last.skipped.is_empty(), "{last:?}");
+    common::assert_mirrors(&fake, &a, &users).await;
+    for g in &guids {
+        let want = made.get(g).expect("changes made");
+        let t = a.local().get_ticket(g).await.expect("get").ticket;
+        assert_eq!(Some(&t.status), want.last(), "status of {g}");
+        // Every status row is one of B's changes, in order: none reverts to an older one.
+        let rows: Vec<String> = a
+            .local()
+            .history(g)
+            .await
+            .expect("history")
+            .into_iter()
+            .filter(|h| h.field == "status")
+            .filter_map(|h| h.new_value)
+            .collect();
+        let expected: Vec<String> = want.iter().map(|s| s.as_str().to_string()).collect();
+        assert_eq!(rows, expected, "status history of {g}");
+    }
+}
