@@ -84,49 +84,41 @@ pub async fn direct(
     db: &Path,
     push_timeout: Duration,
 ) -> SyncProvider {
+    let url = format!("sqlite://{}", db.display());
+    build(base_url, project, &url, None, push_timeout).await
+}
+
+/// A sync provider built directly on the store at `db_url` (any backend) for `fake`, with
+/// fast Asana retries.
+pub async fn direct_url(fake: &FakeAsana, db_url: &str, push_timeout: Duration) -> SyncProvider {
+    build(
+        &fake.base_url(),
+        &fake.project_gid(),
+        db_url,
+        Some(4),
+        push_timeout,
+    )
+    .await
+}
+
+/// The one constructor behind [`direct`] and [`direct_url`].
+async fn build(
+    base_url: &str,
+    project: &str,
+    db_url: &str,
+    pool_size: Option<u32>,
+    push_timeout: Duration,
+) -> SyncProvider {
     let local = InternalProvider::open(
-        &format!("sqlite://{}", db.display()),
+        db_url,
         StoreOptions {
-            pool_size: None,
+            pool_size,
             record_outbox: true,
         },
     )
     .await
     .expect("open the store");
     let mut settings = AsanaSettings::new(base_url, project, SecretString::new(TOKEN));
-    settings.retry = RetryPolicy::fast();
-    settings.timeout = Duration::from_secs(10);
-    let remote = AsanaProvider::new(settings).expect("asana provider");
-    SyncProvider::new(
-        local,
-        remote,
-        SyncSettings {
-            push_timeout,
-            breaker_base_backoff: Duration::from_millis(200),
-            breaker_max_backoff: Duration::from_secs(2),
-            ..SyncSettings::default()
-        },
-    )
-    .expect("sync provider")
-}
-
-/// A sync provider built directly on the store at `db_url` (any backend) for `fake`, with
-/// fast Asana retries.
-pub async fn direct_url(fake: &FakeAsana, db_url: &str, push_timeout: Duration) -> SyncProvider {
-    let local = InternalProvider::open(
-        db_url,
-        StoreOptions {
-            pool_size: Some(4),
-            record_outbox: true,
-        },
-    )
-    .await
-    .expect("open the store");
-    let mut settings = AsanaSettings::new(
-        fake.base_url(),
-        fake.project_gid(),
-        SecretString::new(TOKEN),
-    );
     settings.retry = RetryPolicy::fast();
     settings.timeout = Duration::from_secs(10);
     let remote = AsanaProvider::new(settings).expect("asana provider");
