@@ -30,7 +30,7 @@ pub use config::{
     redact_url, Backend, StoreOptions, DEFAULT_POSTGRES_POOL_SIZE, DEFAULT_SQLITE_POOL_SIZE,
 };
 pub use provider::{HistoryEntry, InternalProvider};
-pub use sync_support::{OutboxEntry, RemoteComment, RemoteTicket, SyncLink};
+pub use sync_support::{OutboxEntry, RemoteComment, RemoteTicket, SyncLink, SyncSummary};
 
 /// The registered provider name.
 pub const NAME: &str = "internal";

@@ -49,6 +49,15 @@ pub struct OutboxEntry {
     pub set_aside_reason: Option<String>,
 }
 
+/// What [`InternalProvider::sync_summary`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncSummary {
+    /// The links of the tickets that have one, by ticket guid.
+    pub links: std::collections::HashMap<String, SyncLink>,
+    /// The tickets that still have outbox entries.
+    pub with_outbox: std::collections::HashSet<String>,
+}
+
 /// The link between a local ticket and its remote (Asana) task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SyncLink {
@@ -324,6 +333,35 @@ impl InternalProvider {
                     .map(LinkRow::into_link)
                     .transpose()
             }
+        })
+        .await
+    }
+
+    /// For many tickets at once (two queries, whatever their number): the links among them,
+    /// and which of them still have outbox entries (pending or set aside). For decorating a
+    /// list without a query per ticket.
+    pub async fn sync_summary(&self, guids: &[String]) -> Result<SyncSummary> {
+        let op = Operation::Other("sync_summary");
+        let guids: Vec<String> = guids
+            .iter()
+            .map(|g| self.guid_arg(op, g))
+            .collect::<Result<_>>()?;
+        self.run(op, None, move |conn| {
+            let links = def_asana_sync::table
+                .filter(def_asana_sync::ticket_guid.eq_any(&guids))
+                .select(LinkRow::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(|r| r.into_link().map(|l| (l.ticket_guid.clone(), l)))
+                .collect::<std::result::Result<_, _>>()?;
+            let with_outbox = data_sync_outbox::table
+                .filter(data_sync_outbox::ticket_guid.eq_any(&guids))
+                .select(data_sync_outbox::ticket_guid)
+                .distinct()
+                .load::<String>(conn)?
+                .into_iter()
+                .collect();
+            Ok(SyncSummary { links, with_outbox })
         })
         .await
     }

@@ -410,11 +410,22 @@ impl TicketProvider for SyncProvider {
 
     async fn list_tickets(&self, query: ListQuery) -> Result<TicketPage> {
         let mut page = self.inner.local.list_tickets(query).await?;
-        let mut tickets = Vec::with_capacity(page.tickets.len());
-        for t in page.tickets {
-            tickets.push(self.decorate_ticket(t).await);
+        // Two queries for the whole page, not two per ticket.
+        let guids: Vec<String> = page.tickets.iter().map(|t| t.guid.clone()).collect();
+        let summary = self.inner.local.sync_summary(&guids).await?;
+        for t in &mut page.tickets {
+            t.provider = NAME.to_string();
+            t.asana_gid = summary
+                .links
+                .get(&t.guid)
+                .filter(|l| l.state == crate::push::LINKED)
+                .and_then(|l| l.asana_gid.clone());
+            t.sync_state = Some(if summary.with_outbox.contains(&t.guid) {
+                SyncState::Pending
+            } else {
+                SyncState::Synced
+            });
         }
-        page.tickets = tickets;
         Ok(page)
     }
 

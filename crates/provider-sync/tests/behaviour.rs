@@ -66,7 +66,26 @@ impl TicketProvider for ExpectState {
     async fn list_tickets(&self, q: ListQuery) -> Result<TicketPage> {
         let page = self.inner.list_tickets(q).await;
         if let Ok(p) = &page {
-            assert!(p.tickets.iter().all(|t| t.provider == "sync"));
+            for t in &p.tickets {
+                assert_eq!(t.provider, "sync");
+                match t.sync_state {
+                    // A listed ticket is decorated in bulk: it must agree with what Asana
+                    // has, i.e. nothing linked while Asana fails everything...
+                    Some(SyncState::Pending) if self.want == SyncState::Pending => {
+                        assert_eq!(t.asana_gid, None, "{t:?}")
+                    }
+                    // ...and a task gid for every ticket that is fully synced.
+                    Some(SyncState::Synced) => assert!(t.asana_gid.is_some(), "{t:?}"),
+                    Some(SyncState::Pending) => {}
+                    None => panic!("listed without sync_state: {t:?}"),
+                }
+            }
+            if self.want == SyncState::Pending {
+                assert!(p
+                    .tickets
+                    .iter()
+                    .all(|t| t.sync_state == Some(SyncState::Pending)));
+            }
         }
         page
     }
