@@ -8,9 +8,71 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use serde::Deserialize;
 use ticket_provider_api::{
-    BuildContext, Error, Priority, Result, SecretString, Status, ASANA_TOKEN_ENV,
+    BuildContext, Error, Priority, ProviderSettings, Result, SecretString, Status,
 };
+
+/// The environment variable the Asana token is read from. It is never read from a file.
+pub const ASANA_TOKEN_ENV: &str = "ASANA_ACCESS_TOKEN";
+
+/// Asana's public API, the default for `asana_base_url`.
+pub const DEFAULT_ASANA_BASE_URL: &str = "https://app.asana.com/api/1.0";
+
+/// The Asana provider's keys under `homechoice.ticket` (besides the shared `asana_project`),
+/// as written in the file. [`AsanaSettings::from_context`] turns them into settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct AsanaConfigKeys {
+    /// Base URL of Asana's API; point it at a local Asana-compatible server for tests.
+    #[serde(default)]
+    pub asana_base_url: Option<String>,
+    /// Section name per status, overriding the defaults (the status' title).
+    #[serde(default)]
+    pub asana_sections: BTreeMap<Status, String>,
+    /// Tag name per priority, overriding the defaults (`priority:<name>`).
+    #[serde(default)]
+    pub asana_priority_tags: BTreeMap<Priority, String>,
+    /// Upper bound on Asana requests per minute for this process.
+    #[serde(default)]
+    pub asana_requests_per_minute: Option<u32>,
+    /// Timeout of one Asana request, in milliseconds.
+    #[serde(default)]
+    pub asana_timeout_ms: Option<u64>,
+}
+
+impl AsanaConfigKeys {
+    /// Applies the keys to settings made with [`AsanaSettings::new`].
+    fn apply(&self, settings: &mut AsanaSettings) {
+        for (status, name) in &self.asana_sections {
+            settings.sections.insert(*status, name.trim().to_string());
+        }
+        for (priority, name) in &self.asana_priority_tags {
+            settings
+                .priority_tags
+                .insert(*priority, name.trim().to_string());
+        }
+        settings.requests_per_minute = self.asana_requests_per_minute;
+        if let Some(ms) = self.asana_timeout_ms {
+            settings.timeout = Duration::from_millis(ms.max(1));
+        }
+    }
+
+    fn base_url(&self) -> String {
+        self.asana_base_url
+            .as_deref()
+            .unwrap_or(DEFAULT_ASANA_BASE_URL)
+            .trim_end_matches('/')
+            .to_string()
+    }
+}
+
+impl ProviderSettings for AsanaConfigKeys {
+    fn check(&self) -> Result<()> {
+        let mut settings = AsanaSettings::new(self.base_url(), "0", SecretString::new("unchecked"));
+        self.apply(&mut settings);
+        settings.validate_mapping()
+    }
+}
 
 /// Request timeout used when `asana_timeout_ms` is not set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -137,25 +199,15 @@ impl AsanaSettings {
     pub fn from_context(ctx: &BuildContext) -> Result<Self> {
         let config = ctx.config();
         let project = config.require_asana_project()?.to_string();
+        let keys: AsanaConfigKeys = config.settings()?;
         let token = ctx.secret(ASANA_TOKEN_ENV).ok_or_else(|| {
             Error::config(format!(
-                "the environment variable {ASANA_TOKEN_ENV} is not set; the 'asana' provider needs an Asana personal access token"
+                "the environment variable {ASANA_TOKEN_ENV} is not set; the '{}' provider needs an Asana personal access token",
+                config.ticket.provider
             ))
         })?;
-        let mut settings = AsanaSettings::new(config.asana_base_url(), project, token);
-        let t = &config.ticket;
-        for (status, name) in &t.asana_sections {
-            settings.sections.insert(*status, name.trim().to_string());
-        }
-        for (priority, name) in &t.asana_priority_tags {
-            settings
-                .priority_tags
-                .insert(*priority, name.trim().to_string());
-        }
-        settings.requests_per_minute = t.asana_requests_per_minute;
-        if let Some(ms) = t.asana_timeout_ms {
-            settings.timeout = Duration::from_millis(ms.max(1));
-        }
+        let mut settings = AsanaSettings::new(keys.base_url(), project, token);
+        keys.apply(&mut settings);
         Ok(settings)
     }
 
@@ -173,6 +225,12 @@ impl AsanaSettings {
                 "the Asana token is empty; set {ASANA_TOKEN_ENV}"
             )));
         }
+        self.validate_mapping()
+    }
+
+    /// The checks of the config keys: an http(s) URL, distinct non-empty section and tag
+    /// names, a positive request budget.
+    fn validate_mapping(&self) -> Result<()> {
         if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
             return Err(Error::config(format!(
                 "homechoice.ticket.asana_base_url {:?} must start with http:// or https://",
@@ -244,6 +302,46 @@ mod tests {
     fn ctx(yaml: &str, token: Option<&str>) -> BuildContext {
         BuildContext::new(Config::parse(yaml, "test").unwrap())
             .with_env(ASANA_TOKEN_ENV, token.map(str::to_string))
+    }
+
+    #[test]
+    fn keys_are_checked_when_a_file_loads() {
+        for (text, needle) in [
+            ("asana_base_url: 'ftp://x'", "asana_base_url"),
+            ("asana_sections: {done: Done}", "done"),
+            ("asana_sections: {new: A, triaged: A}", "asana_sections"),
+            (
+                "asana_priority_tags: {high: ' '}",
+                "asana_priority_tags.high",
+            ),
+            ("asana_requests_per_minute: 0", "asana_requests_per_minute"),
+            (
+                "asana_requests_per_minute: lots",
+                "asana_requests_per_minute",
+            ),
+            ("asana_timeout_ms: -1", "asana_timeout_ms"),
+        ] {
+            let yaml = format!("homechoice:\n  ticket:\n    {text}\n");
+            let err = Config::parse(&yaml, "c.yaml").unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config);
+            let msg = err.to_string();
+            assert!(
+                msg.contains(needle) && msg.contains("c.yaml"),
+                "{text}: {msg}"
+            );
+        }
+        let keys: AsanaConfigKeys = Config::parse(
+            "homechoice:\n  ticket:\n    asana_base_url: http://127.0.0.1:1/api/\n",
+            "c",
+        )
+        .unwrap()
+        .settings()
+        .unwrap();
+        assert_eq!(keys.base_url(), "http://127.0.0.1:1/api");
+        assert_eq!(
+            AsanaConfigKeys::default().base_url(),
+            DEFAULT_ASANA_BASE_URL
+        );
     }
 
     #[test]

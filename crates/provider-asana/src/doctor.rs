@@ -3,7 +3,9 @@
 //! Every finding is a [`Check`]; nothing here fails or writes. Later checks are skipped
 //! (and say so) when an earlier one makes them meaningless, e.g. no token.
 
-use ticket_provider_api::{BoxFuture, BuildContext, Check, Priority, Status, ASANA_TOKEN_ENV};
+use ticket_provider_api::{BoxFuture, BuildContext, Check, Priority, Status};
+
+use crate::config::ASANA_TOKEN_ENV;
 
 use crate::client::{AsanaClient, Request};
 use crate::config::AsanaSettings;

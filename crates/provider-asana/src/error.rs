@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use ticket_provider_api::{Error, ErrorKind, ASANA_TOKEN_ENV};
+use ticket_provider_api::{Error, ErrorKind};
+
+use crate::config::ASANA_TOKEN_ENV;
 
 /// What went wrong talking to Asana.
 #[derive(Debug, thiserror::Error)]
@@ -116,9 +118,7 @@ impl AsanaError {
             kind,
             ErrorKind::RateLimited | ErrorKind::Unavailable | ErrorKind::Conflict
         );
-        Error::new(kind, message)
-            .with_temporary(temporary)
-            .with_provider(crate::PROVIDER_NAME)
+        Error::new(kind, message).with_temporary(temporary)
     }
 }
 

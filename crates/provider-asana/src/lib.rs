@@ -2,7 +2,9 @@
 //!
 //! Select it with `homechoice.ticket.provider: asana` and `asana_project: "<project gid>"`;
 //! the token comes from the environment variable `ASANA_ACCESS_TOKEN` (read through
-//! [`BuildContext::secret`], never from a file). A missing project or token is a
+//! [`BuildContext::secret`], never from a file). Its own keys (`asana_base_url`,
+//! `asana_sections`, `asana_priority_tags`, `asana_requests_per_minute`, `asana_timeout_ms`)
+//! are [`AsanaConfigKeys`]. A missing project or token is a
 //! configuration error when the provider is built.
 //!
 //! # Mapping
@@ -107,12 +109,13 @@ mod remote;
 use std::sync::Arc;
 
 use ticket_provider_api::{
-    register_provider, BoxFuture, BuildContext, ProviderDescriptor, Result, TicketProvider,
+    register_provider, BoxFuture, BuildContext, Capabilities, ProviderDescriptor, Result,
+    SettingsSpec, TicketProvider,
 };
 
 pub use config::{
-    default_priority_tag, AsanaSettings, RetryPolicy, DEFAULT_TIMEOUT, MAX_READS_IN_FLIGHT,
-    MAX_WRITES_IN_FLIGHT,
+    default_priority_tag, AsanaConfigKeys, AsanaSettings, RetryPolicy, ASANA_TOKEN_ENV,
+    DEFAULT_ASANA_BASE_URL, DEFAULT_TIMEOUT, MAX_READS_IN_FLIGHT, MAX_WRITES_IN_FLIGHT,
 };
 pub use provider::{AsanaProvider, BATCH_ACTIONS};
 pub use remote::{EventsPage, RemoteComment, RemoteEvent, RemoteTask};
@@ -122,6 +125,9 @@ pub use ticket_provider_api::Status;
 
 /// The name this provider is registered under (`homechoice.ticket.provider: asana`).
 pub const PROVIDER_NAME: &str = "asana";
+
+/// What the `asana` provider can do: the ten operations, no extras.
+pub const CAPABILITIES: Capabilities = Capabilities::OPERATIONS;
 
 fn build(ctx: BuildContext) -> BoxFuture<'static, Result<Arc<dyn TicketProvider>>> {
     Box::pin(async move {
@@ -134,6 +140,8 @@ register_provider!(ProviderDescriptor::new(
     PROVIDER_NAME,
     "tasks of one Asana project",
     env!("CARGO_PKG_NAME"),
+    CAPABILITIES,
     build
 )
-.with_doctor(doctor::doctor));
+.with_doctor(doctor::doctor)
+.with_settings(SettingsSpec::of::<AsanaConfigKeys>()));

@@ -14,9 +14,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use ticket_provider_api::model::{validate_assignee, validate_reason};
 use ticket_provider_api::{
-    async_trait, BuildContext, Comment, Error, ErrorKind, ListQuery, NewComment, NewTicket,
-    Operation, OperationResult, Priority, Result, Status, Ticket, TicketDetails, TicketPage,
-    TicketProvider, TicketUpdate,
+    async_trait, BuildContext, Comment, Error, ErrorKind, Extensions, ListQuery, NewComment,
+    NewTicket, Operation, OperationResult, Priority, ProviderInfo, Result, Status, Ticket,
+    TicketDetails, TicketPage, TicketProvider, TicketUpdate,
 };
 use tokio::sync::Mutex;
 
@@ -1247,8 +1247,9 @@ fn encode_path(s: &str) -> String {
     out
 }
 
-fn ctx(e: Error, op: Operation, guid: Option<&str>) -> Error {
-    let e = e.with_provider(PROVIDER_NAME).with_operation(op);
+/// Names the ticket in an error. The provider and the operation are added by the registry's
+/// wrapper (or by the provider built on this one); `_op` documents the call site.
+fn ctx(e: Error, _op: Operation, guid: Option<&str>) -> Error {
     match guid {
         Some(g) => e.with_guid(g),
         None => e,
@@ -1257,6 +1258,23 @@ fn ctx(e: Error, op: Operation, guid: Option<&str>) -> Error {
 
 #[async_trait]
 impl TicketProvider for AsanaProvider {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo {
+            name: PROVIDER_NAME,
+            capabilities: crate::CAPABILITIES,
+        }
+    }
+
+    /// No extras: Asana keeps its own history, outside this API.
+    fn extensions(&self) -> Extensions {
+        Extensions::new()
+    }
+
+    /// Nothing runs in the background and nothing is held for others.
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+
     #[tracing::instrument(level = "debug", skip_all, fields(provider = PROVIDER_NAME))]
     async fn create(&self, ticket: NewTicket) -> Result<OperationResult> {
         let op = Operation::Create;

@@ -3,9 +3,9 @@
 mod common;
 
 use provider_asana::AsanaProvider;
+use provider_asana::ASANA_TOKEN_ENV;
 use ticket_provider_api::{
     find_descriptor, BuildContext, Check, Config, NewTicket, Status, TicketProvider,
-    ASANA_TOKEN_ENV,
 };
 
 async fn run(ctx: BuildContext) -> Vec<Check> {

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use asana_fake::Fault;
 use provider_asana::AsanaProvider;
+use provider_asana::ASANA_TOKEN_ENV;
 use ticket_provider_api::{
     build_provider, BuildContext, Config, ErrorKind, ListQuery, NewTicket, TicketProvider,
-    ASANA_TOKEN_ENV,
 };
 
 fn fault(method: &str, prefix: &str, status: u16, count: u32) -> Fault {

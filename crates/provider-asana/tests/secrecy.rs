@@ -96,7 +96,7 @@ async fn the_token_never_appears_in_logs_errors_or_debug() {
 
     let direct = AsanaProvider::from_config(
         &BuildContext::new(common::config(&fake))
-            .with_env(ticket_provider_api::ASANA_TOKEN_ENV, Some(SECRET.into())),
+            .with_env(provider_asana::ASANA_TOKEN_ENV, Some(SECRET.into())),
     )
     .await
     .unwrap();
@@ -106,7 +106,7 @@ async fn the_token_never_appears_in_logs_errors_or_debug() {
     let doctor = find_descriptor("asana").unwrap().doctor.unwrap();
     let checks = doctor(
         BuildContext::new(common::config(&fake))
-            .with_env(ticket_provider_api::ASANA_TOKEN_ENV, Some(WRONG.into())),
+            .with_env(provider_asana::ASANA_TOKEN_ENV, Some(WRONG.into())),
     )
     .await;
     seen.push(format!("{checks:?}"));

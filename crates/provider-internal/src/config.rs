@@ -1,9 +1,97 @@
-//! Typed settings of the internal store: which backend a URL names, pool size, whether to
-//! record an outbox, and URL redaction so that no password reaches a message or `Debug`.
+//! Typed settings of the internal store: the config keys it reads ([`StoreSettings`]), which
+//! backend a URL names, pool size, whether to record an outbox, and URL redaction so that no
+//! password reaches a message or `Debug`. The database URL grammar is parsed here and only
+//! here.
 
 use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+use ticket_provider_api::{Config, Error, ProviderSettings, Result};
 
 use crate::error::StoreError;
+
+/// The SQLite file used when `database_url` is absent (beside the config file).
+pub const DEFAULT_DATABASE_FILE: &str = "tickets.db";
+
+/// The internal store's keys under `homechoice.ticket`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct StoreSettings {
+    /// Where the store lives: `sqlite://PATH`, a plain file path (relative paths resolve
+    /// beside the config file), or `postgres://...`. Default: `tickets.db` beside the config
+    /// file.
+    #[serde(default)]
+    pub database_url: Option<String>,
+    /// Connections kept in the pool (default 8 for SQLite, 10 for PostgreSQL).
+    #[serde(default)]
+    pub database_pool_size: Option<u32>,
+}
+
+impl fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreSettings")
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("database_pool_size", &self.database_pool_size)
+            .finish()
+    }
+}
+
+impl ProviderSettings for StoreSettings {
+    fn check(&self) -> Result<()> {
+        if let Some(url) = &self.database_url {
+            if url.trim().is_empty() {
+                return Err(Error::config(
+                    "homechoice.ticket.database_url is empty; remove the key for the default SQLite file",
+                ));
+            }
+            DbTarget::parse(url).map_err(|e| {
+                Error::config(format!(
+                    "homechoice.ticket.database_url: {}",
+                    e.into_error().message()
+                ))
+            })?;
+        }
+        if self.database_pool_size == Some(0) {
+            return Err(Error::config(
+                "homechoice.ticket.database_pool_size must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl StoreSettings {
+    /// Reads and checks the keys from a config.
+    pub fn from_config(config: &Config) -> Result<Self> {
+        let s: StoreSettings = config.settings()?;
+        s.check()?;
+        Ok(s)
+    }
+
+    /// The effective database URL: `database_url`, with a relative SQLite path resolved
+    /// against the config file's folder; by default `sqlite://<that folder>/tickets.db`.
+    pub fn url(&self, config: &Config) -> String {
+        let raw = self
+            .database_url
+            .as_deref()
+            .unwrap_or(DEFAULT_DATABASE_FILE)
+            .trim();
+        match DbTarget::parse(raw) {
+            Ok(DbTarget::Postgres(url)) => url,
+            Ok(DbTarget::Sqlite(path)) if path == ":memory:" || Path::new(&path).is_absolute() => {
+                format!("sqlite://{path}")
+            }
+            Ok(DbTarget::Sqlite(path)) => {
+                format!("sqlite://{}", config.base_dir().join(path).display())
+            }
+            // Refused again, with its message, when the store opens.
+            Err(_) => raw.to_string(),
+        }
+    }
+}
 
 /// Connections kept by default for a SQLite file (readers never block in WAL mode).
 pub const DEFAULT_SQLITE_POOL_SIZE: u32 = 8;
@@ -145,6 +233,81 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(yaml: &str) -> Result<StoreSettings> {
+        let cfg = Config::default();
+        let cfg = match yaml.split_once(": ") {
+            Some((k, v)) => cfg.with_setting(k, serde_yaml_value(v))?,
+            None => cfg,
+        };
+        StoreSettings::from_config(&cfg)
+    }
+
+    fn serde_yaml_value(v: &str) -> serde_json::Value {
+        v.parse::<u64>()
+            .map(serde_json::Value::from)
+            .unwrap_or_else(|_| serde_json::Value::from(v))
+    }
+
+    #[test]
+    fn settings_are_checked_and_name_the_key() {
+        for (yaml, needle) in [
+            ("database_url: ", "database_url is empty"),
+            ("database_url: mysql://x", "database_url"),
+            ("database_url: sqlite://", "database_url"),
+            ("database_pool_size: 0", "database_pool_size"),
+        ] {
+            let err = settings(yaml).unwrap_err();
+            assert!(err.to_string().contains(needle), "{yaml}: {err}");
+        }
+        assert!(settings("database_pool_size: 3").is_ok());
+    }
+
+    #[test]
+    fn relative_sqlite_paths_resolve_beside_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, "").unwrap();
+        let cfg = Config::load(&path).unwrap();
+        let s = StoreSettings::default();
+        assert_eq!(
+            s.url(&cfg),
+            format!("sqlite://{}/tickets.db", dir.path().display())
+        );
+        let s = StoreSettings {
+            database_url: Some("data/t.db".into()),
+            ..StoreSettings::default()
+        };
+        assert_eq!(
+            s.url(&cfg),
+            format!("sqlite://{}/data/t.db", dir.path().display())
+        );
+        for (url, want) in [
+            ("sqlite:///abs/t.db", "sqlite:///abs/t.db"),
+            ("/abs/t.db", "sqlite:///abs/t.db"),
+            ("sqlite://:memory:", "sqlite://:memory:"),
+            ("postgres://u:p@h/db", "postgres://u:p@h/db"),
+        ] {
+            let s = StoreSettings {
+                database_url: Some(url.into()),
+                ..StoreSettings::default()
+            };
+            assert_eq!(s.url(&Config::default()), want);
+        }
+        assert_eq!(
+            StoreSettings::default().url(&Config::default()),
+            "sqlite://./tickets.db"
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let s = StoreSettings {
+            database_url: Some("postgres://bob:s3cret@db/t".into()),
+            ..StoreSettings::default()
+        };
+        assert!(!format!("{s:?}").contains("s3cret"));
+    }
 
     #[test]
     fn urls_parse_to_backends() {

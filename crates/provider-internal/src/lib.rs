@@ -5,9 +5,12 @@
 //! (feature `postgres`), through diesel with an r2d2 pool. Migrations for each backend are
 //! embedded and run when the store opens.
 //!
-//! Beyond [`ticket_provider_api::TicketProvider`], [`InternalProvider`] offers
-//! [`InternalProvider::history`] and, in [`sync_support`], the outbox and link tables the
-//! dual-write `sync` provider builds on.
+//! Beyond [`ticket_provider_api::TicketProvider`], [`InternalProvider`] offers the
+//! [`ticket_provider_api::TicketHistory`] extension (capability `history`) and, in
+//! [`sync_support`], the outbox and link tables the dual-write `sync` provider builds on.
+//!
+//! Settings ([`StoreSettings`]): `database_url` and `database_pool_size` under
+//! `homechoice.ticket`.
 //!
 //! Layout: `config.rs` (URL parsing, options, redaction), `provider.rs` (the trait impl),
 //! `store.rs` (schema, connections, transactions, queries), `sync_support.rs`, `error.rs`.
@@ -23,17 +26,24 @@ pub mod sync_support;
 use std::sync::Arc;
 
 use ticket_provider_api::{
-    register_provider, BoxFuture, BuildContext, Check, ProviderDescriptor, TicketProvider,
+    register_provider, BoxFuture, BuildContext, Capabilities, Capability, Check,
+    ProviderDescriptor, SettingsSpec, TicketProvider,
 };
 
 pub use config::{
-    redact_url, Backend, StoreOptions, DEFAULT_POSTGRES_POOL_SIZE, DEFAULT_SQLITE_POOL_SIZE,
+    redact_url, Backend, StoreOptions, StoreSettings, DEFAULT_DATABASE_FILE,
+    DEFAULT_POSTGRES_POOL_SIZE, DEFAULT_SQLITE_POOL_SIZE,
 };
-pub use provider::{HistoryEntry, InternalProvider};
+pub use provider::InternalProvider;
 pub use sync_support::{OutboxEntry, RemoteComment, RemoteTicket, SyncLink, SyncSummary};
+#[doc(no_inline)]
+pub use ticket_provider_api::HistoryEntry;
 
 /// The registered provider name.
 pub const NAME: &str = "internal";
+
+/// What the `internal` provider can do: the ten operations and the change history.
+pub const CAPABILITIES: Capabilities = Capabilities::OPERATIONS.with(Capability::History);
 
 /// Schema and connection types for hand-written baselines (the `ticket-bench` crate).
 /// Not a stable API.
@@ -56,7 +66,16 @@ fn build(
 
 fn doctor(ctx: BuildContext) -> BoxFuture<'static, Vec<Check>> {
     Box::pin(async move {
-        let url = redact_url(&ctx.config().database_url());
+        let url = match StoreSettings::from_config(ctx.config()) {
+            Ok(s) => redact_url(&s.url(ctx.config())),
+            Err(e) => {
+                return vec![Check::fail(
+                    "database",
+                    e.to_string(),
+                    "fix homechoice.ticket.database_url / database_pool_size",
+                )]
+            }
+        };
         match InternalProvider::from_config(ctx.config()).await {
             Err(e) => vec![Check::fail(
                 "database",
@@ -86,6 +105,8 @@ register_provider!(ProviderDescriptor::new(
     NAME,
     "tickets in the application's own database (SQLite or PostgreSQL)",
     env!("CARGO_PKG_NAME"),
+    CAPABILITIES,
     build
 )
-.with_doctor(doctor));
+.with_doctor(doctor)
+.with_settings(SettingsSpec::of::<StoreSettings>()));

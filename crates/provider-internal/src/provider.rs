@@ -6,16 +6,15 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 use ticket_provider_api::model::{validate_assignee, validate_reason};
 use ticket_provider_api::{
-    async_trait, Config, Error, ListQuery, NewComment, NewTicket, Operation, OperationResult,
-    Result, Status, TicketDetails, TicketPage, TicketProvider, TicketUpdate,
+    async_trait, Config, Error, Extensions, HistoryEntry, ListQuery, NewComment, NewTicket,
+    Operation, OperationResult, ProviderInfo, Result, Status, TicketDetails, TicketHistory,
+    TicketPage, TicketProvider, TicketUpdate,
 };
 use tracing::Instrument;
 
-use crate::config::{Backend, StoreOptions};
+use crate::config::{Backend, StoreOptions, StoreSettings};
 use crate::error::StoreError;
 use crate::store::{self, DbConnection, Store};
 use crate::NAME;
@@ -39,26 +38,6 @@ impl std::fmt::Debug for InternalProvider {
     }
 }
 
-/// One recorded change of one field of a ticket.
-///
-/// Creation is recorded as field `created` (old `None`, new `NEW`); status operations always
-/// record a `status` row; other fields only when their value actually changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HistoryEntry {
-    /// Increasing id: the order in which changes were committed.
-    pub id: i64,
-    /// The ticket.
-    pub guid: String,
-    /// `created`, `subject`, `description`, `priority`, `status` or `assignee`.
-    pub field: String,
-    /// The value before the change.
-    pub old_value: Option<String>,
-    /// The value after the change.
-    pub new_value: Option<String>,
-    /// When the change was made.
-    pub changed_at: DateTime<Utc>,
-}
-
 impl InternalProvider {
     /// Opens (creating if needed) the database at `database_url` (`sqlite://PATH`, a plain
     /// path, or `postgres://...`) and brings its schema up to date.
@@ -67,24 +46,27 @@ impl InternalProvider {
         let store = tokio::task::spawn_blocking(move || store::open_store(&url, &options))
             .await
             .map_err(|e| Error::internal(format!("opening the database panicked: {e}")))?
-            .map_err(|e| {
-                e.into_error()
-                    .with_provider(NAME)
-                    .with_operation(Operation::Build)
-            })?;
+            .map_err(StoreError::into_error)?;
         tracing::debug!(backend = %store.target.backend(), database = %store.target.redacted(), "internal store open");
         Ok(InternalProvider {
             inner: Arc::new(store),
         })
     }
 
-    /// Opens the database `config.database_url()` names, with `database_pool_size`.
+    /// Opens the database the config's `database_url` names, with `database_pool_size`.
     pub async fn from_config(config: &Config) -> Result<Self> {
+        Self::from_config_with(config, false).await
+    }
+
+    /// Like [`InternalProvider::from_config`], choosing whether to record an outbox (the
+    /// `sync` provider does).
+    pub async fn from_config_with(config: &Config, record_outbox: bool) -> Result<Self> {
+        let settings = StoreSettings::from_config(config)?;
         Self::open(
-            &config.database_url(),
+            &settings.url(config),
             StoreOptions {
-                pool_size: config.ticket.database_pool_size,
-                record_outbox: false,
+                pool_size: settings.database_pool_size,
+                record_outbox,
             },
         )
         .await
@@ -143,12 +125,14 @@ impl InternalProvider {
     }
 
     /// Checks a guid argument; its canonical form on success.
-    pub(crate) fn guid_arg(&self, op: Operation, guid: &str) -> Result<String> {
-        store::parse_guid("guid", guid).map_err(|e| e.with_provider(NAME).with_operation(op))
+    pub(crate) fn guid_arg(&self, _op: Operation, guid: &str) -> Result<String> {
+        store::parse_guid("guid", guid)
     }
 
-    pub(crate) fn wrap(&self, e: StoreError, op: Operation, guid: Option<&str>) -> Error {
-        let err = e.into_error().with_provider(NAME).with_operation(op);
+    /// The public error of a store failure, naming the ticket concerned. The provider and the
+    /// operation are added by the registry's wrapper (or by the provider built on this one).
+    pub(crate) fn wrap(&self, e: StoreError, _op: Operation, guid: Option<&str>) -> Error {
+        let err = e.into_error();
         match guid {
             Some(g) => err.with_guid(g),
             None => err,
@@ -182,9 +166,7 @@ impl InternalProvider {
         match joined {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(self.wrap(e, op, guid)),
-            Err(e) => Err(Error::internal(format!("the database task failed: {e}"))
-                .with_provider(NAME)
-                .with_operation(op)),
+            Err(e) => Err(Error::internal(format!("the database task failed: {e}"))),
         }
     }
 
@@ -201,7 +183,7 @@ impl InternalProvider {
     ) -> Result<OperationResult> {
         let guid = self.guid_arg(op, guid)?;
         if let Some(r) = reason {
-            validate_reason(r).map_err(|e| e.with_provider(NAME).with_operation(op))?;
+            validate_reason(r)?;
         }
         let reason = reason.map(str::to_string);
         let outbox = self.inner.record_outbox;
@@ -222,12 +204,34 @@ impl InternalProvider {
 }
 
 #[async_trait]
+impl TicketHistory for InternalProvider {
+    async fn history(&self, guid: &str) -> Result<Vec<HistoryEntry>> {
+        InternalProvider::history(self, guid).await
+    }
+}
+
+#[async_trait]
 impl TicketProvider for InternalProvider {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo {
+            name: NAME,
+            capabilities: crate::CAPABILITIES,
+        }
+    }
+
+    fn extensions(&self) -> Extensions {
+        Extensions::new().with::<dyn TicketHistory>(Arc::new(self.clone()))
+    }
+
+    /// Nothing runs in the background; the pool's connections close when the last clone of
+    /// the provider is dropped.
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+
     async fn create(&self, ticket: NewTicket) -> Result<OperationResult> {
         let op = Operation::Create;
-        ticket
-            .validate()
-            .map_err(|e| e.with_provider(NAME).with_operation(op))?;
+        ticket.validate()?;
         let outbox = self.inner.record_outbox;
         let row = self
             .run(op, None, move |conn| {
@@ -242,9 +246,7 @@ impl TicketProvider for InternalProvider {
     async fn update(&self, guid: &str, changes: TicketUpdate) -> Result<OperationResult> {
         let op = Operation::Update;
         let guid = self.guid_arg(op, guid)?;
-        changes
-            .validate()
-            .map_err(|e| e.with_provider(NAME).with_operation(op).with_guid(&guid))?;
+        changes.validate().map_err(|e| e.with_guid(&guid))?;
         let outbox = self.inner.record_outbox;
         let row = self
             .run(op, Some(&guid), {
@@ -263,8 +265,7 @@ impl TicketProvider for InternalProvider {
     async fn assign(&self, guid: &str, assignee: &str) -> Result<OperationResult> {
         let op = Operation::Assign;
         let guid = self.guid_arg(op, guid)?;
-        validate_assignee(assignee)
-            .map_err(|e| e.with_provider(NAME).with_operation(op).with_guid(&guid))?;
+        validate_assignee(assignee).map_err(|e| e.with_guid(&guid))?;
         let assignee = assignee.to_string();
         let outbox = self.inner.record_outbox;
         let row = self
@@ -283,9 +284,7 @@ impl TicketProvider for InternalProvider {
     async fn add_comment(&self, guid: &str, comment: NewComment) -> Result<OperationResult> {
         let op = Operation::AddComment;
         let guid = self.guid_arg(op, guid)?;
-        comment
-            .validate()
-            .map_err(|e| e.with_provider(NAME).with_operation(op).with_guid(&guid))?;
+        comment.validate().map_err(|e| e.with_guid(&guid))?;
         let outbox = self.inner.record_outbox;
         let (row, comment_guid) = self
             .run(op, Some(&guid), {
@@ -312,13 +311,9 @@ impl TicketProvider for InternalProvider {
 
     async fn list_tickets(&self, query: ListQuery) -> Result<TicketPage> {
         let op = Operation::ListTickets;
-        let limit = query
-            .validate()
-            .map_err(|e| e.with_provider(NAME).with_operation(op))?;
+        let limit = query.validate()?;
         let cursor = match &query.cursor {
-            Some(c) => Some(
-                store::Cursor::decode(c).map_err(|e| e.with_provider(NAME).with_operation(op))?,
-            ),
+            Some(c) => Some(store::Cursor::decode(c)?),
             None => None,
         };
         self.run(op, None, move |conn| {

@@ -4,7 +4,7 @@
 mod common;
 
 use provider_internal::{Backend, InternalProvider, StoreOptions};
-use ticket_provider_api::{Config, ErrorKind, TicketSettings};
+use ticket_provider_api::{Config, ErrorKind};
 
 fn db() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -74,11 +74,11 @@ async fn postgres_url_without_the_feature_is_a_config_error() {
 #[tokio::test]
 async fn from_config_registry_and_doctor() {
     let (dir, url) = db();
-    let cfg = Config::new(TicketSettings {
-        database_url: Some(url.clone()),
-        database_pool_size: Some(3),
-        ..Default::default()
-    });
+    let cfg = Config::default()
+        .with_setting("database_url", &url)
+        .unwrap()
+        .with_setting("database_pool_size", 3)
+        .unwrap();
     let p = InternalProvider::from_config(&cfg).await.unwrap();
     assert!(format!("{p:?}").contains("pool_size: 3"));
     let d = ticket_provider_api::find_descriptor(provider_internal::NAME).unwrap();
@@ -96,10 +96,12 @@ async fn from_config_registry_and_doctor() {
     let checks = (d.doctor.unwrap())(ticket_provider_api::BuildContext::new(cfg)).await;
     assert!(checks.iter().all(|c| c.ok), "{checks:?}");
     assert!(checks[0].detail.contains("sqlite"), "{checks:?}");
-    let bad = Config::new(TicketSettings {
-        database_url: Some(format!("{}/missing/t.db", dir.path().display())),
-        ..Default::default()
-    });
+    let bad = Config::default()
+        .with_setting(
+            "database_url",
+            format!("{}/missing/t.db", dir.path().display()),
+        )
+        .unwrap();
     let checks = (d.doctor.unwrap())(ticket_provider_api::BuildContext::new(bad)).await;
     assert!(!checks[0].ok && checks[0].fix.is_some(), "{checks:?}");
 }

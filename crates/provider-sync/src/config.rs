@@ -1,16 +1,48 @@
-//! Typed settings of the sync provider: how long an operation waits for Asana, and how the
-//! circuit breaker backs off. Everything else (database, Asana project, token) belongs to the
-//! two providers it combines and is read by them.
+//! Typed settings of the sync provider: how long an operation waits for Asana, how long a
+//! claim lasts, how long a shutdown waits for pushes in flight, and how the circuit breaker
+//! backs off. Everything else (database, Asana project, token) belongs to the two providers
+//! it combines and is read by them.
 
 use std::time::Duration;
 
-use ticket_provider_api::Config;
+use serde::Deserialize;
+use ticket_provider_api::{Config, Error, ProviderSettings, Result};
 
 /// How long an operation waits for its push by default (`sync_push_timeout_ms`).
 pub const DEFAULT_PUSH_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// How long a push claim lasts without renewal by default.
 pub const DEFAULT_CLAIM_TTL: Duration = Duration::from_secs(30);
+
+/// How long [`crate::SyncProvider::shutdown`] waits for pushes in flight by default.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The sync provider's own keys under `homechoice.ticket` (it also reads the internal
+/// store's and the Asana provider's keys, through those crates).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct SyncConfigKeys {
+    /// How long an operation waits for its push, in milliseconds (`0`: never wait).
+    #[serde(default)]
+    pub sync_push_timeout_ms: Option<u64>,
+    /// How long a push claim lasts without renewal, in milliseconds (at least 100).
+    #[serde(default)]
+    pub sync_claim_ttl_ms: Option<u64>,
+    /// How long a shutdown (the end of every `ticket` command) waits for pushes still in
+    /// flight before it leaves them pending, in milliseconds.
+    #[serde(default)]
+    pub sync_shutdown_grace_ms: Option<u64>,
+}
+
+impl ProviderSettings for SyncConfigKeys {
+    fn check(&self) -> Result<()> {
+        if matches!(self.sync_claim_ttl_ms, Some(ms) if ms < 100) {
+            return Err(Error::config(
+                "homechoice.ticket.sync_claim_ttl_ms must be at least 100",
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Settings of [`crate::SyncProvider`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +67,9 @@ pub struct SyncSettings {
     /// How long a push after an operation (or `sync_to_asana`) waits for a ticket claimed by
     /// another instance before leaving its changes pending; `flush` does not wait.
     pub claim_wait: Duration,
+    /// How long [`crate::SyncProvider::shutdown`] lets pushes in flight finish before it stops
+    /// them (they stay pending and are pushed by the next operation or flush).
+    pub shutdown_grace: Duration,
 }
 
 impl Default for SyncSettings {
@@ -47,21 +82,58 @@ impl Default for SyncSettings {
             flush_concurrency: 4,
             claim_ttl: DEFAULT_CLAIM_TTL,
             claim_wait: Duration::from_secs(2),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
 }
 
 impl SyncSettings {
-    /// The defaults, with `homechoice.ticket.sync_push_timeout_ms` and `sync_claim_ttl_ms`
-    /// applied.
-    pub fn from_config(config: &Config) -> Self {
+    /// The defaults, with `homechoice.ticket.sync_push_timeout_ms`, `sync_claim_ttl_ms` and
+    /// `sync_shutdown_grace_ms` applied.
+    pub fn from_config(config: &Config) -> Result<Self> {
+        let keys: SyncConfigKeys = config.settings()?;
+        keys.check()?;
         let mut s = SyncSettings::default();
-        if let Some(ms) = config.ticket.sync_push_timeout_ms {
+        if let Some(ms) = keys.sync_push_timeout_ms {
             s.push_timeout = Duration::from_millis(ms);
         }
-        if let Some(ms) = config.ticket.sync_claim_ttl_ms {
+        if let Some(ms) = keys.sync_claim_ttl_ms {
             s.claim_ttl = Duration::from_millis(ms);
         }
-        s
+        if let Some(ms) = keys.sync_shutdown_grace_ms {
+            s.shutdown_grace = Duration::from_millis(ms);
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_apply_and_are_checked_when_a_file_loads() {
+        let cfg = Config::parse(
+            "homechoice:\n  ticket:\n    sync_push_timeout_ms: 0\n    sync_claim_ttl_ms: 250\n    sync_shutdown_grace_ms: 1200\n",
+            "c",
+        )
+        .unwrap();
+        let s = SyncSettings::from_config(&cfg).unwrap();
+        assert_eq!(s.push_timeout, Duration::ZERO);
+        assert_eq!(s.claim_ttl, Duration::from_millis(250));
+        assert_eq!(s.shutdown_grace, Duration::from_millis(1200));
+        let s = SyncSettings::from_config(&Config::default()).unwrap();
+        assert_eq!(s, SyncSettings::default());
+        for (text, needle) in [
+            (
+                "sync_claim_ttl_ms: 5",
+                "sync_claim_ttl_ms must be at least 100",
+            ),
+            ("sync_push_timeout_ms: soon", "sync_push_timeout_ms"),
+        ] {
+            let yaml = format!("homechoice:\n  ticket:\n    {text}\n");
+            let err = Config::parse(&yaml, "c.yaml").unwrap_err();
+            assert!(err.to_string().contains(needle), "{err}");
+        }
     }
 }

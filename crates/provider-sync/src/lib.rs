@@ -126,11 +126,13 @@ pub mod story;
 use std::sync::Arc;
 
 use ticket_provider_api::{
-    find_descriptor, register_provider, BoxFuture, BuildContext, Check, ProviderDescriptor, Result,
-    TicketProvider,
+    find_descriptor, register_provider, BoxFuture, BuildContext, Capabilities, Capability, Check,
+    ProviderDescriptor, Result, SettingsSpec, TicketProvider,
 };
 
-pub use config::{SyncSettings, DEFAULT_CLAIM_TTL, DEFAULT_PUSH_TIMEOUT};
+pub use config::{
+    SyncConfigKeys, SyncSettings, DEFAULT_CLAIM_TTL, DEFAULT_PUSH_TIMEOUT, DEFAULT_SHUTDOWN_GRACE,
+};
 pub use provider::SyncProvider;
 pub use pull::CONFLICT_AUTHOR;
 pub use report::{
@@ -139,6 +141,12 @@ pub use report::{
 
 /// The name this provider is registered under (`homechoice.ticket.provider: sync`).
 pub const NAME: &str = "sync";
+
+/// What the `sync` provider can do: the ten operations, the change history of the internal
+/// store, and sync maintenance.
+pub const CAPABILITIES: Capabilities = Capabilities::OPERATIONS
+    .with(Capability::History)
+    .with(Capability::SyncMaintenance);
 
 fn build(ctx: BuildContext) -> BoxFuture<'static, Result<Arc<dyn TicketProvider>>> {
     Box::pin(async move {
@@ -176,14 +184,7 @@ fn doctor(ctx: BuildContext) -> BoxFuture<'static, Vec<Check>> {
 }
 
 async fn outbox_check(ctx: &BuildContext) -> Check {
-    let opened = provider_internal::InternalProvider::open(
-        &ctx.config().database_url(),
-        provider_internal::StoreOptions {
-            pool_size: Some(1),
-            record_outbox: true,
-        },
-    )
-    .await;
+    let opened = provider_internal::InternalProvider::from_config_with(ctx.config(), true).await;
     let store = match opened {
         Ok(s) => s,
         Err(e) => {
@@ -216,6 +217,8 @@ register_provider!(ProviderDescriptor::new(
     NAME,
     "internal database first, then a best-effort push to Asana",
     env!("CARGO_PKG_NAME"),
+    CAPABILITIES,
     build
 )
-.with_doctor(doctor));
+.with_doctor(doctor)
+.with_settings(SettingsSpec::of::<SyncConfigKeys>()));

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use provider_asana::{AsanaProvider, AsanaSettings, RetryPolicy};
-use provider_internal::{InternalProvider, StoreOptions};
+use provider_internal::InternalProvider;
 use ticket_provider_api::{
-    async_trait, BuildContext, Error, ListQuery, NewComment, NewTicket, OperationResult, Result,
-    Status, SyncState, Ticket, TicketDetails, TicketPage, TicketProvider, TicketUpdate,
+    async_trait, BuildContext, Error, Extensions, HistoryEntry, ListQuery, NewComment, NewTicket,
+    OperationResult, ProviderInfo, Result, Status, SyncMaintenance, SyncState, Ticket,
+    TicketDetails, TicketHistory, TicketPage, TicketProvider, TicketUpdate,
 };
 use tracing::Instrument;
 
@@ -30,8 +31,11 @@ pub(crate) struct Inner {
     /// This instance's random id: the owner of the push claims it takes in the store.
     pub(crate) instance_id: String,
     /// Pushes and catch-up flushes running in the background, so that
-    /// [`SyncProvider::shutdown`] can stop them before it releases this instance's claims.
-    pub(crate) background: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+    /// [`SyncProvider::shutdown`] can let them finish (or stop them) before it releases this
+    /// instance's claims.
+    pub(crate) background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Set by [`SyncProvider::shutdown`]: no new background work is started afterwards.
+    pub(crate) shut_down: std::sync::atomic::AtomicBool,
     /// Pushes hold it shared, pulls exclusively: a pull compares what it read from Asana with
     /// the local state, so a push of this instance landing between the read and the import
     /// would make the read stale (and the import would undo the push locally). Pushes of
@@ -81,8 +85,7 @@ impl SyncProvider {
         if !local.records_outbox() {
             return Err(Error::config(
                 "the sync provider needs an internal store opened with record_outbox = true",
-            )
-            .with_provider(NAME));
+            ));
         }
         let breaker = CircuitBreaker::new(
             settings.breaker_threshold,
@@ -103,6 +106,7 @@ impl SyncProvider {
                     uuid::Uuid::new_v4().simple()
                 ),
                 background: std::sync::Mutex::new(Vec::new()),
+                shut_down: std::sync::atomic::AtomicBool::new(false),
                 pull_gate: tokio::sync::RwLock::new(()),
             }),
         })
@@ -122,29 +126,43 @@ impl SyncProvider {
             ))
         })?;
         asana.retry = sync_retry_policy();
+        let settings = SyncSettings::from_config(config)?;
         let remote = AsanaProvider::new(asana)?;
-        let local = InternalProvider::open(
-            &config.database_url(),
-            StoreOptions {
-                pool_size: config.ticket.database_pool_size,
-                record_outbox: true,
-            },
-        )
-        .await?;
-        Self::new(local, remote, SyncSettings::from_config(config))
+        let local = InternalProvider::from_config_with(config, true).await?;
+        Self::new(local, remote, settings)
     }
 
-    /// Stops this instance's background pushes and releases every push claim it holds, so
-    /// other instances need not wait for the claims to expire. Call it before the process
-    /// exits (the `ticket` command does); the stopped pushes stay pending and are redone
-    /// safely by the next flush. Operations after a shutdown still work.
+    /// Lets this instance's background pushes finish for up to `shutdown_grace`
+    /// (`sync_shutdown_grace_ms`, default 5 s), stops those still running after that, waits
+    /// until every one has ended, and releases every push claim it holds, so other instances
+    /// need not wait for the claims to expire. Call it before the process exits (the `ticket`
+    /// command does, through [`TicketProvider::shutdown`]); stopped pushes stay pending and
+    /// are redone safely by the next operation or flush. Idempotent. Operations after a
+    /// shutdown still work, but push only within the push timeout (nothing goes on in the
+    /// background any more).
     pub async fn shutdown(&self) {
-        let handles = match self.inner.background.lock() {
-            Ok(mut b) => std::mem::take(&mut *b),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        };
-        for h in handles {
-            h.abort();
+        use std::sync::atomic::Ordering;
+        self.inner.shut_down.store(true, Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + self.inner.settings.shutdown_grace;
+        loop {
+            // A finishing push may start a catch-up flush: take the list until it stays empty.
+            let handles = match self.inner.background.lock() {
+                Ok(mut b) => std::mem::take(&mut *b),
+                Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+            };
+            if handles.is_empty() {
+                break;
+            }
+            for mut h in handles {
+                if tokio::time::timeout_at(deadline, &mut h).await.is_err() {
+                    tracing::warn!(
+                        "a push was still running at shutdown; its change stays pending for the next operation or flush"
+                    );
+                    h.abort();
+                    // Returns once the task has really ended (a query in progress finishes).
+                    let _ = h.await;
+                }
+            }
         }
         match self
             .inner
@@ -160,11 +178,21 @@ impl SyncProvider {
         }
     }
 
+    /// Whether [`Self::shutdown`] was called.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.inner
+            .shut_down
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Remembers a background task for [`Self::shutdown`], forgetting finished ones.
-    pub(crate) fn track(&self, handle: tokio::task::AbortHandle) {
-        if let Ok(mut b) = self.inner.background.lock() {
-            b.retain(|h| !h.is_finished());
-            b.push(handle);
+    pub(crate) fn track(&self, handle: tokio::task::JoinHandle<()>) {
+        match self.inner.background.lock() {
+            Ok(mut b) => {
+                b.retain(|h| !h.is_finished());
+                b.push(handle);
+            }
+            Err(_) => handle.abort(),
         }
     }
 
@@ -267,7 +295,10 @@ impl SyncProvider {
     /// `POST /batch` (see the crate documentation, "Pulling"). Tasks whose ticket another
     /// instance is pushing are skipped (see [`PullReport::skipped`]) and read again by the
     /// next pull. `progress` is called after every task.
-    pub async fn pull_all(&self, progress: &dyn Fn(PullProgress)) -> Result<PullReport> {
+    pub async fn pull_all(
+        &self,
+        progress: &(dyn Fn(PullProgress) + Send + Sync),
+    ) -> Result<PullReport> {
         // No push of this instance runs while Asana is read and compared (see `pull_gate`).
         let _gate = self.inner.pull_gate.write().await;
         self.pull_all_inner(progress).await
@@ -376,7 +407,67 @@ impl SyncProvider {
 }
 
 #[async_trait]
+impl SyncMaintenance for SyncProvider {
+    async fn push(&self, guid: &str) -> Result<OperationResult> {
+        self.sync_to_asana(guid).await
+    }
+
+    async fn pull(&self, remote_id: &str) -> Result<OperationResult> {
+        self.sync_from_asana(remote_id).await
+    }
+
+    async fn pull_all(
+        &self,
+        progress: &(dyn Fn(PullProgress) + Send + Sync),
+    ) -> Result<PullReport> {
+        SyncProvider::pull_all(self, progress).await
+    }
+
+    async fn flush(&self) -> Result<FlushReport> {
+        SyncProvider::flush(self).await
+    }
+
+    async fn status(&self) -> Result<SyncStatus> {
+        SyncProvider::status(self).await
+    }
+
+    async fn retry_set_aside(&self, id: i64) -> Result<()> {
+        SyncProvider::retry_set_aside(self, id).await
+    }
+
+    async fn discard_set_aside(&self, id: i64) -> Result<()> {
+        SyncProvider::discard_set_aside(self, id).await
+    }
+}
+
+#[async_trait]
+impl TicketHistory for SyncProvider {
+    /// The internal store's history: every local change and every change a pull imported.
+    async fn history(&self, guid: &str) -> Result<Vec<HistoryEntry>> {
+        self.inner.local.history(guid).await
+    }
+}
+
+#[async_trait]
 impl TicketProvider for SyncProvider {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo {
+            name: NAME,
+            capabilities: crate::CAPABILITIES,
+        }
+    }
+
+    fn extensions(&self) -> Extensions {
+        Extensions::new()
+            .with::<dyn TicketHistory>(Arc::new(self.clone()))
+            .with::<dyn SyncMaintenance>(Arc::new(self.clone()))
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        SyncProvider::shutdown(self).await;
+        Ok(())
+    }
+
     async fn create(&self, ticket: NewTicket) -> Result<OperationResult> {
         let res = self.inner.local.create(ticket).await?;
         Ok(self.after_write(res).await)

@@ -456,7 +456,7 @@ impl SyncProvider {
     /// See [`SyncProvider::pull_all`].
     pub(crate) async fn pull_all_inner(
         &self,
-        progress: &dyn Fn(PullProgress),
+        progress: &(dyn Fn(PullProgress) + Send + Sync),
     ) -> Result<PullReport> {
         let local = &self.inner.local;
         let remote = &self.inner.remote;
@@ -553,7 +553,7 @@ impl SyncProvider {
         &self,
         sync: &str,
         had_retry: bool,
-        progress: &dyn Fn(PullProgress),
+        progress: &(dyn Fn(PullProgress) + Send + Sync),
     ) -> Result<PullReport> {
         let read_at = Utc::now();
         let listed = self.inner.remote.list_remote_tasks(None).await?;
@@ -596,7 +596,7 @@ impl SyncProvider {
         gids: Vec<String>,
         sync: &str,
         had_retry: bool,
-        progress: &dyn Fn(PullProgress),
+        progress: &(dyn Fn(PullProgress) + Send + Sync),
     ) -> Result<PullReport> {
         let read_at = Utc::now();
         let mut report = PullReport {
@@ -666,7 +666,7 @@ impl SyncProvider {
         tasks: Vec<(String, Result<RemoteTask>)>,
         read_at: DateTime<Utc>,
         report: &mut PullReport,
-        progress: &dyn Fn(PullProgress),
+        progress: &(dyn Fn(PullProgress) + Send + Sync),
     ) -> Result<Vec<String>> {
         let mode = report.mode;
         let total = tasks.len();
@@ -686,9 +686,13 @@ impl SyncProvider {
         let (tx, rx) = mpsc::channel::<StoriesChunk>(STORY_CHUNKS_QUEUED);
         let remote = &self.inner.remote;
         let fetch = async move {
-            let mut answers = stream::iter(need.chunks(BATCH_ACTIONS))
+            // Owned chunks: a closure over borrowed ones is not `Send` for every lifetime,
+            // which the `SyncMaintenance` trait's boxed futures need.
+            let chunks: Vec<Vec<String>> =
+                need.chunks(BATCH_ACTIONS).map(<[String]>::to_vec).collect();
+            let mut answers = stream::iter(chunks)
                 .map(|chunk| async move {
-                    match remote.stories_for_tasks(chunk).await {
+                    match remote.stories_for_tasks(&chunk).await {
                         Ok(read) => read,
                         // The whole batch failed: each task's reason (a temporary failure
                         // stops the pull in `tally`).

@@ -95,20 +95,30 @@ impl SyncProvider {
         let this = self.clone();
         let owned = guid.to_string();
         let span = tracing::debug_span!("sync_push", guid = %guid);
-        let handle = tokio::spawn(
-            async move { this.push_ticket(&owned, PushMode::Inline).await }.instrument(span),
-        );
-        self.track(handle.abort_handle());
-        match tokio::time::timeout(self.inner.settings.push_timeout, handle).await {
-            Ok(Ok(Ok(_))) => {}
-            Ok(Ok(Err(e))) => {
-                tracing::warn!(guid = %guid, error = %e, "push failed; the change stays pending")
+        let push = async move {
+            if let Err(e) = this.push_ticket(&owned, PushMode::Inline).await {
+                tracing::warn!(guid = %owned, error = %e, "push failed; the change stays pending")
             }
+        }
+        .instrument(span);
+        let timeout = self.inner.settings.push_timeout;
+        if self.is_shut_down() {
+            // Nothing may outlive the operation any more: push within the timeout or leave
+            // the change pending (a dropped push releases its claim).
+            let _ = tokio::time::timeout(timeout, push).await;
+            return;
+        }
+        let mut handle = tokio::spawn(push);
+        match tokio::time::timeout(timeout, &mut handle).await {
+            Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(guid = %guid, error = %e, "the push task failed"),
-            Err(_) => tracing::debug!(
-                guid = %guid,
-                "push timeout passed; the push goes on in the background"
-            ),
+            Err(_) => {
+                tracing::debug!(
+                    guid = %guid,
+                    "push timeout passed; the push goes on in the background"
+                );
+                self.track(handle);
+            }
         }
     }
 
@@ -139,7 +149,10 @@ impl SyncProvider {
     /// up meanwhile are flushed in the background, once at a time.
     pub(crate) fn asana_reachable(&self) {
         use std::sync::atomic::Ordering;
-        if !self.inner.breaker.success() || self.inner.catching_up.swap(true, Ordering::SeqCst) {
+        if !self.inner.breaker.success()
+            || self.is_shut_down()
+            || self.inner.catching_up.swap(true, Ordering::SeqCst)
+        {
             return;
         }
         tracing::info!("Asana is reachable again; pushing the changes kept meanwhile");
@@ -155,7 +168,7 @@ impl SyncProvider {
             }
             this.inner.catching_up.store(false, Ordering::SeqCst);
         });
-        self.track(handle.abort_handle());
+        self.track(handle);
     }
 
     /// Pushes every pending entry of one ticket, in order, under the ticket's lock and its

@@ -118,21 +118,21 @@ pub enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Every recorded change of a ticket, oldest first (internal store: `internal` and `sync`)
+    /// Every recorded change of a ticket, oldest first (providers with the `history` capability)
     History {
         /// The ticket
         guid: String,
     },
     /// Check the configured provider: config, database, token, project, sections, tags
     Doctor,
-    /// List the registered provider names
+    /// List the registered providers (with --json: name, description, crate, capabilities)
     Providers,
-    /// Dual-write maintenance for the `sync` provider: push, pull, flush, status
+    /// Dual-write maintenance (providers with the `sync_maintenance` capability, e.g. `sync`)
     #[command(subcommand)]
     Sync(SyncCommand),
 }
 
-/// `ticket sync ...`: needs `homechoice.ticket.provider: sync`.
+/// `ticket sync ...`: needs a provider with the `sync_maintenance` capability (`sync`).
 #[derive(Debug, Subcommand)]
 pub enum SyncCommand {
     /// Push a local ticket and all its unsent changes to Asana (creating its task if needed)

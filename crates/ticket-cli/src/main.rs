@@ -8,17 +8,16 @@ mod cli;
 mod output;
 mod sync;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-#[cfg(feature = "provider-internal")]
-use homechoice_tickets::provider_internal::{HistoryEntry, InternalProvider};
 use homechoice_tickets::{
-    find_descriptor, get_provider, registered_names, BuildContext, Check, Config, Error, ErrorKind,
-    ListQuery, NewComment, NewTicket, TicketProvider, TicketUpdate,
+    descriptors, find_descriptor, get_provider, BuildContext, Capabilities, Capability, Check,
+    Config, Error, ErrorKind, ListQuery, NewComment, NewTicket, TicketHistory, TicketProvider,
+    TicketUpdate,
 };
 use serde::Serialize;
 
@@ -73,31 +72,115 @@ fn config_path(cli: &Cli) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
 }
 
-async fn provider(cli: &Cli) -> Result<Arc<dyn TicketProvider>, Error> {
-    let config = Config::load(config_path(cli))?;
-    #[cfg(feature = "provider-sync")]
-    if config.ticket.provider == "sync" && find_descriptor("sync")?.crate_name == "provider-sync" {
-        // Built directly rather than through the registry, so that the command can stop its
-        // background pushes and release its claims before it exits (see `sync::shutdown_all`).
-        let sync = sync::open(&config).await?;
-        return Ok(Arc::new(sync));
-    }
-    get_provider(&config).await
+/// The provider of one command: built on first use, through the registry only, and shut down
+/// before the process exits.
+pub(crate) struct Session {
+    config_path: PathBuf,
+    opened: tokio::sync::OnceCell<Arc<dyn TicketProvider>>,
 }
 
-async fn run(cli: Cli) -> Result<(), Error> {
+impl Session {
+    fn new(cli: &Cli) -> Self {
+        Session {
+            config_path: config_path(cli),
+            opened: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The configured provider. With `needs`, a provider whose descriptor lacks that
+    /// capability is refused before anything is opened (so nothing is written).
+    pub(crate) async fn provider(
+        &self,
+        needs: Option<Capability>,
+    ) -> Result<&Arc<dyn TicketProvider>, Error> {
+        self.opened
+            .get_or_try_init(|| async {
+                let config = Config::load(&self.config_path)?;
+                let name = config.ticket.provider.as_str();
+                let descriptor = find_descriptor(name)?;
+                if let Some(cap) = needs {
+                    if !descriptor.capabilities.contains(cap) {
+                        return Err(missing_capability(name, cap));
+                    }
+                }
+                get_provider(&config).await
+            })
+            .await
+    }
+
+    /// Shuts the provider down if one was built: pushes in flight finish or stay pending,
+    /// claims are released, connections close.
+    async fn close(self) {
+        if let Some(p) = self.opened.into_inner() {
+            if let Err(e) = p.shutdown().await {
+                tracing::warn!(error = %e, "shutting the provider down failed");
+            }
+        }
+    }
+}
+
+/// The error for a command whose extra the configured provider does not offer.
+fn missing_capability(provider: &str, cap: Capability) -> Error {
+    match cap {
+        Capability::SyncMaintenance => Error::config(format!(
+            "'ticket sync' needs a provider with the sync_maintenance capability (such as sync), but homechoice.ticket.provider is '{provider}'; set it to sync"
+        )),
+        Capability::History => Error::new(
+            ErrorKind::Unsupported,
+            format!("provider '{provider}' keeps no change history (it lacks the history capability; internal and sync have it)"),
+        ),
+        other => Error::new(
+            ErrorKind::Unsupported,
+            format!("provider '{provider}' cannot {other}"),
+        ),
+    }
+}
+
+/// One registered provider, as `ticket providers --json` prints it.
+#[derive(Serialize)]
+struct ProviderRow {
+    name: &'static str,
+    description: &'static str,
+    #[serde(rename = "crate")]
+    crate_name: &'static str,
+    capabilities: Capabilities,
+}
+
+async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
     let out = Printer { json: cli.json };
+    let provider = |needs| session.provider(needs);
     match &cli.command {
         Command::History { guid } => {
-            let config = Config::load(config_path(&cli))?;
-            let entries = history(&config, guid).await?;
+            if guid.trim().is_empty() {
+                return Err(Error::invalid_input("the ticket guid must not be empty"));
+            }
+            let history = provider(Some(Capability::History))
+                .await?
+                .extensions()
+                .get::<dyn TicketHistory>()
+                .ok_or_else(|| {
+                    Error::internal(
+                        "the provider declares the history capability but offers no history",
+                    )
+                })?;
+            let entries = history.history(guid).await?;
             out.emit(&entries, || output::history(&entries))
         }
-        Command::Doctor => doctor(&cli, &out).await,
-        Command::Sync(cmd) => sync::run(&Config::load(config_path(&cli))?, cmd, &out).await,
+        Command::Doctor => doctor(cli, &out).await,
+        Command::Sync(cmd) => sync::run(session, cmd, &out).await,
         Command::Providers => {
-            let names = registered_names();
-            out.emit(&names, || names.join("\n"))
+            let rows: Vec<ProviderRow> = descriptors()
+                .into_iter()
+                .map(|d| ProviderRow {
+                    name: d.name,
+                    description: d.summary,
+                    crate_name: d.crate_name,
+                    capabilities: d.capabilities,
+                })
+                .collect();
+            out.emit(&rows, || {
+                rows.iter().map(|r| r.name).collect::<Vec<_>>().join("\n")
+            })
         }
         Command::Create {
             subject,
@@ -117,7 +200,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             }
             // Check input before touching the store, so bad input never opens or creates it.
             new.validate()?;
-            let r = provider(&cli).await?.create(new).await?;
+            let r = provider(None).await?.create(new).await?;
             out.emit(&r, || output::operation("created", &r))
         }
         Command::Update {
@@ -132,16 +215,16 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 priority: *priority,
             };
             changes.validate()?;
-            let r = provider(&cli).await?.update(guid, changes).await?;
+            let r = provider(None).await?.update(guid, changes).await?;
             out.emit(&r, || output::operation("updated", &r))
         }
         Command::Status { guid, status } => {
-            let r = provider(&cli).await?.change_status(guid, *status).await?;
+            let r = provider(None).await?.change_status(guid, *status).await?;
             out.emit(&r, || output::operation("moved", &r))
         }
         Command::Assign { guid, who } => {
             homechoice_tickets::model::validate_assignee(who)?;
-            let r = provider(&cli).await?.assign(guid, who).await?;
+            let r = provider(None).await?.assign(guid, who).await?;
             out.emit(&r, || output::operation("assigned", &r))
         }
         Command::Comment { guid, text, author } => {
@@ -150,11 +233,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 c = c.author(a.clone());
             }
             c.validate()?;
-            let r = provider(&cli).await?.add_comment(guid, c).await?;
+            let r = provider(None).await?.add_comment(guid, c).await?;
             out.emit(&r, || output::operation("commented on", &r))
         }
         Command::Get { guid } => {
-            let t = provider(&cli).await?.get_ticket(guid).await?;
+            let t = provider(None).await?.get_ticket(guid).await?;
             out.emit(&t, || output::details(&t).trim_end().to_string())
         }
         Command::List {
@@ -172,7 +255,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 cursor: cursor.clone(),
             };
             query.validate()?;
-            let page = provider(&cli).await?.list_tickets(query).await?;
+            let page = provider(None).await?.list_tickets(query).await?;
             out.emit(&page.tickets, || output::table(&page.tickets))?;
             if let Some(c) = &page.next_cursor {
                 eprintln!("more tickets: continue with --cursor {c}");
@@ -180,48 +263,24 @@ async fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Close { guid } => {
-            let r = provider(&cli).await?.close(guid).await?;
+            let r = provider(None).await?.close(guid).await?;
             out.emit(&r, || output::operation("closed", &r))
         }
         Command::Resolve { guid } => {
-            let r = provider(&cli).await?.resolve(guid).await?;
+            let r = provider(None).await?.resolve(guid).await?;
             out.emit(&r, || output::operation("resolved", &r))
         }
         Command::Escalate { guid, reason } => {
             if let Some(r) = reason {
                 homechoice_tickets::model::validate_reason(r)?;
             }
-            let r = provider(&cli)
+            let r = provider(None)
                 .await?
                 .escalate(guid, reason.as_deref())
                 .await?;
             out.emit(&r, || output::operation("escalated", &r))
         }
     }
-}
-
-/// The change history lives in the internal store, which `internal` and `sync` share.
-#[cfg(feature = "provider-internal")]
-async fn history(config: &Config, guid: &str) -> Result<Vec<HistoryEntry>, Error> {
-    let provider = config.ticket.provider.as_str();
-    if !matches!(provider, "internal" | "sync") {
-        return Err(Error::new(
-            ErrorKind::Unsupported,
-            format!("provider '{provider}' keeps no change history; history is kept by the internal store (providers internal and sync)"),
-        ));
-    }
-    InternalProvider::from_config(config)
-        .await?
-        .history(guid)
-        .await
-}
-
-#[cfg(not(feature = "provider-internal"))]
-async fn history(_config: &Config, _guid: &str) -> Result<Vec<output::NoHistory>, Error> {
-    Err(Error::new(
-        ErrorKind::Unsupported,
-        "history is kept by the internal store; build with the Cargo feature 'provider-internal'",
-    ))
 }
 
 /// Runs the configured provider's self-checks; fails when any check fails.
@@ -254,7 +313,16 @@ async fn doctor(cli: &Cli, out: &Printer) -> Result<(), Error> {
                     match d.doctor {
                         Some(run) => checks.extend(run(BuildContext::new(config)).await),
                         None => match get_provider(&config).await {
-                            Ok(_) => checks.push(Check::pass("build", format!("{name} builds"))),
+                            Ok(p) => {
+                                checks.push(Check::pass("build", format!("{name} builds")));
+                                if let Err(e) = p.shutdown().await {
+                                    checks.push(Check::fail(
+                                        "shutdown",
+                                        e.to_string(),
+                                        "see the message",
+                                    ));
+                                }
+                            }
                             Err(e) => {
                                 checks.push(Check::fail("build", e.to_string(), "see the message"))
                             }
@@ -279,6 +347,8 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, never in logs or pipes.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }
@@ -344,10 +414,15 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let result = run(cli).await;
-        sync::shutdown_all().await;
+        let session = Session::new(&cli);
+        let result = run(&cli, &session).await;
+        // Before the runtime goes: in-flight pushes finish (or stay pending) and every
+        // connection closes, so nothing runs while the process exits.
+        session.close().await;
         result
     });
+    // Anything still running (nothing should be) is given a moment, then dropped.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

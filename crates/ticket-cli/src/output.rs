@@ -133,14 +133,8 @@ pub fn checks(checks: &[Check]) -> String {
     s
 }
 
-/// Placeholder row type when the internal store is not compiled in.
-#[cfg(not(feature = "provider-internal"))]
-#[derive(serde::Serialize)]
-pub struct NoHistory;
-
 /// A ticket's changes, oldest first.
-#[cfg(feature = "provider-internal")]
-pub fn history(entries: &[homechoice_tickets::provider_internal::HistoryEntry]) -> String {
+pub fn history(entries: &[homechoice_tickets::HistoryEntry]) -> String {
     let mut s = String::new();
     for e in entries {
         let old = e.old_value.as_deref().unwrap_or("-");
@@ -156,9 +150,4 @@ pub fn history(entries: &[homechoice_tickets::provider_internal::HistoryEntry]) 
     }
     let _ = write!(s, "{} change(s)", entries.len());
     s
-}
-
-#[cfg(not(feature = "provider-internal"))]
-pub fn history(_: &[NoHistory]) -> String {
-    String::new()
 }

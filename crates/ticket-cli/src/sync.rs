@@ -1,59 +1,12 @@
-//! `ticket sync ...`: the dual-write provider's maintenance commands, and the clean shutdown
-//! of every sync provider the command opened.
+//! `ticket sync ...`: the maintenance commands of a provider that offers the
+//! [`SyncMaintenance`] extension (the `sync` provider does).
 
-use homechoice_tickets::{Config, Error};
+use homechoice_tickets::{Capability, Error, SyncMaintenance};
 
 use crate::cli::SyncCommand;
-use crate::Printer;
+use crate::{Printer, Session};
 
-/// Sync providers this process opened, shut down before it exits.
-#[cfg(feature = "provider-sync")]
-static OPENED: std::sync::Mutex<Vec<homechoice_tickets::provider_sync::SyncProvider>> =
-    std::sync::Mutex::new(Vec::new());
-
-/// Opens the sync provider the config describes and remembers it for [`shutdown_all`].
-#[cfg(feature = "provider-sync")]
-pub async fn open(
-    config: &Config,
-) -> Result<homechoice_tickets::provider_sync::SyncProvider, Error> {
-    use homechoice_tickets::{BuildContext, Operation};
-    let sync = homechoice_tickets::provider_sync::SyncProvider::from_context(&BuildContext::new(
-        config.clone(),
-    ))
-    .await
-    .map_err(|e| e.with_provider("sync").with_operation(Operation::Build))?;
-    if let Ok(mut opened) = OPENED.lock() {
-        opened.push(sync.clone());
-    }
-    Ok(sync)
-}
-
-/// Stops the background pushes of every sync provider opened and releases their claims, so
-/// another process need not wait for them to expire.
-pub async fn shutdown_all() {
-    #[cfg(feature = "provider-sync")]
-    {
-        let opened = OPENED
-            .lock()
-            .map(|mut o| std::mem::take(&mut *o))
-            .unwrap_or_default();
-        for sync in opened {
-            sync.shutdown().await;
-        }
-    }
-}
-
-#[cfg(feature = "provider-sync")]
-pub async fn run(config: &Config, cmd: &SyncCommand, out: &Printer) -> Result<(), Error> {
-    use homechoice_tickets::ErrorKind;
-
-    let configured = config.ticket.provider.as_str();
-    if configured != "sync" {
-        return Err(Error::new(
-            ErrorKind::Config,
-            format!("'ticket sync' works on the sync provider, but homechoice.ticket.provider is '{configured}'; set it to sync"),
-        ));
-    }
+pub async fn run(session: &Session, cmd: &SyncCommand, out: &Printer) -> Result<(), Error> {
     if let SyncCommand::Push { guid } = cmd {
         // Checked before anything is opened, like every other command.
         if guid.trim().is_empty() {
@@ -71,17 +24,26 @@ pub async fn run(config: &Config, cmd: &SyncCommand, out: &Printer) -> Result<()
             )));
         }
     }
-    let sync = open(config).await?;
+    let sync = session
+        .provider(Some(Capability::SyncMaintenance))
+        .await?
+        .extensions()
+        .get::<dyn SyncMaintenance>()
+        .ok_or_else(|| {
+            Error::internal(
+                "the provider declares the sync_maintenance capability but offers no sync maintenance",
+            )
+        })?;
     match cmd {
         SyncCommand::Push { guid } => {
-            let r = sync.sync_to_asana(guid).await?;
+            let r = sync.push(guid).await?;
             out.emit(&r, || crate::output::operation("pushed", &r))
         }
         SyncCommand::Pull {
             asana_gid: Some(gid),
             ..
         } => {
-            let r = sync.sync_from_asana(gid).await?;
+            let r = sync.pull(gid).await?;
             out.emit(&r, || crate::output::operation("pulled", &r))
         }
         SyncCommand::Pull {
@@ -98,16 +60,10 @@ pub async fn run(config: &Config, cmd: &SyncCommand, out: &Printer) -> Result<()
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                 .progress_chars("=> "),
             );
-            let progress = |p: homechoice_tickets::provider_sync::PullProgress| {
+            let progress = |p: homechoice_tickets::PullProgress| {
                 bar.set_length(p.total as u64);
                 bar.set_position(p.done as u64);
-                bar.set_message(format!(
-                    "pull ({})",
-                    serde_json::to_value(p.mode)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default()
-                ));
+                bar.set_message(format!("pull ({})", p.mode.as_str()));
             };
             let report = sync.pull_all(&progress).await;
             bar.finish_and_clear();
@@ -202,12 +158,4 @@ pub async fn run(config: &Config, cmd: &SyncCommand, out: &Printer) -> Result<()
             })
         }
     }
-}
-
-#[cfg(not(feature = "provider-sync"))]
-pub async fn run(_config: &Config, _cmd: &SyncCommand, _out: &Printer) -> Result<(), Error> {
-    Err(Error::new(
-        homechoice_tickets::ErrorKind::Unsupported,
-        "this build has no sync provider; build ticket-cli with the Cargo feature 'provider-sync'",
-    ))
 }

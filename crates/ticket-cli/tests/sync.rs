@@ -9,10 +9,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use asana_fake::{FakeAsana, FakeOptions, Fault};
+use homechoice_tickets::provider_asana::ASANA_TOKEN_ENV;
 use homechoice_tickets::provider_sync::SyncProvider;
-use homechoice_tickets::{
-    BuildContext, Config, ListQuery, NewTicket, Status, TicketProvider, ASANA_TOKEN_ENV,
-};
+use homechoice_tickets::{BuildContext, Config, ListQuery, NewTicket, Status, TicketProvider};
 use serde_json::Value;
 
 const TOKEN: &str = "sync-cli-token-4b1d";
@@ -414,4 +413,59 @@ async fn set_aside_changes_can_be_retried_or_discarded() {
         s.run(&["sync", "discard", "x"]).await.status.code(),
         Some(2)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_name_the_configured_provider_and_the_operation() {
+    let s = Setup::new().await;
+    let out = s
+        .run(&["get", "0193a0f0-0000-7000-8000-000000000000"])
+        .await;
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("provider sync") && err.contains("operation get_ticket"),
+        "{err}"
+    );
+    assert!(!err.contains("provider internal"), "{err}");
+    // history comes through the extension, with the same context.
+    let out = s
+        .run(&["history", "0193a0f0-0000-7000-8000-000000000000"])
+        .await;
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("provider sync") && err.contains("operation history"),
+        "{err}"
+    );
+}
+
+/// With `sync_push_timeout_ms: 0` every command prints its result at once (pending) and its
+/// push still completes before the process exits: the change does not wait for a flush.
+/// With a slow Asana, the exit waits for the push (bounded by `sync_shutdown_grace_ms`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_push_timeout_still_pushes_before_exit() {
+    let s = Setup::new().await;
+    let text = std::fs::read_to_string(s.config_path())
+        .unwrap()
+        .replace("sync_push_timeout_ms: 300", "sync_push_timeout_ms: 0");
+    std::fs::write(s.config_path(), text).unwrap();
+    s.fake.set_latency(Duration::from_millis(150));
+    let mut guids = Vec::new();
+    for i in 0..4 {
+        let out = s
+            .run(&["--json", "create", "--subject", &format!("fast {i}")])
+            .await;
+        assert!(out.status.success(), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["sync_state"], "pending", "{r}");
+        guids.push(r["guid"].as_str().unwrap().to_string());
+        // Already in Asana when the command has returned.
+        assert_eq!(s.fake.project_tasks(&s.fake.project_gid()).len(), i + 1);
+    }
+    s.fake.set_latency(Duration::ZERO);
+    let st = s.json(&["sync", "status"]).await;
+    assert_eq!(st["pending"], 0, "{st:#}");
 }

@@ -2,122 +2,159 @@
 //! depends on the YAML library.
 //!
 //! Only the `homechoice.ticket` mapping belongs to us: other keys of the file are left alone
-//! (the file may configure other parts of an application), but an unknown key *under*
-//! `homechoice.ticket` is an error, so that a typo never passes silently.
+//! (the file may configure other parts of an application). The keys are flat, and each
+//! belongs to whoever reads it:
+//!
+//! * this crate reads the keys every provider shares ([`TicketSettings`]: `provider`,
+//!   `asana_project`, and `providers`, the per-name settings of third-party providers read
+//!   with [`Config::provider_settings`]);
+//! * each provider crate reads its own keys into its own type with [`Config::settings`], and
+//!   declares them in its descriptor with [`SettingsSpec::of`], so that loading a file can
+//!   check them.
+//!
+//! Loading a file checks every key against the keys the linked providers declare (an unknown
+//! key is an error naming the key, the file and the line, so a typo never passes silently)
+//! and runs every linked provider's checks of its values.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde::Deserialize;
+use serde_yaml::{Mapping, Value};
 
 use crate::error::{Error, Result};
-use crate::status::{Priority, Status};
 
-/// Asana's public API, the default for `asana_base_url`.
-pub const DEFAULT_ASANA_BASE_URL: &str = "https://app.asana.com/api/1.0";
 /// The provider used when `homechoice.ticket.provider` is absent.
 pub const DEFAULT_PROVIDER: &str = "internal";
-/// The SQLite file name used when `database_url` is absent (beside the config file).
-pub const DEFAULT_DATABASE_FILE: &str = "tickets.db";
 
-#[derive(Deserialize, Default)]
-struct FileRoot {
-    #[serde(default)]
-    homechoice: Option<HomechoiceSection>,
-}
+/// The keys this crate reads (see [`TicketSettings`] and [`Config::provider_settings`]).
+pub const SHARED_KEYS: [&str; 3] = ["provider", "asana_project", "providers"];
 
-#[derive(Deserialize, Default)]
-struct HomechoiceSection {
-    #[serde(default)]
-    ticket: Option<TicketSettings>,
-}
-
-/// The settings under `homechoice.ticket`. Every key is optional.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+/// The settings every provider shares, from `homechoice.ticket`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketSettings {
     /// Registered name of the provider to build (`internal`, `asana`, `sync`, or a third
     /// party's name). Default `internal`.
-    #[serde(default = "default_provider")]
     pub provider: String,
-    /// The Asana project GID that holds the tickets (required by `asana` and `sync`).
-    /// An empty string means unset.
-    #[serde(default)]
+    /// The Asana project GID that holds the tickets (read by `asana` and `sync`). An empty
+    /// string means unset.
     pub asana_project: String,
-    /// Where the internal store lives: `sqlite://PATH`, a plain file path, or
-    /// `postgres://...`. Default: `tickets.db` beside the config file.
-    #[serde(default)]
-    pub database_url: Option<String>,
-    /// Connections kept in the internal store's pool.
-    #[serde(default)]
-    pub database_pool_size: Option<u32>,
-    /// Base URL of Asana's API; point it at a local Asana-compatible server for tests.
-    #[serde(default)]
-    pub asana_base_url: Option<String>,
-    /// Section name per status, overriding the defaults (the status' title, e.g. "In Progress").
-    #[serde(default)]
-    pub asana_sections: BTreeMap<Status, String>,
-    /// Tag name per priority, overriding the defaults.
-    #[serde(default)]
-    pub asana_priority_tags: BTreeMap<Priority, String>,
-    /// Upper bound on Asana requests per minute for this process (Asana allows 150 on free
-    /// plans, 1,500 on paid ones). Unset: no budget beyond Asana's own 429s.
-    #[serde(default)]
-    pub asana_requests_per_minute: Option<u32>,
-    /// Timeout of one Asana request, in milliseconds.
-    #[serde(default)]
-    pub asana_timeout_ms: Option<u64>,
-    /// How long the `sync` provider waits for Asana inside an operation before leaving the
-    /// change pending, in milliseconds.
-    #[serde(default)]
-    pub sync_push_timeout_ms: Option<u64>,
-    /// How long the `sync` provider's claim on a ticket it is pushing lasts without renewal,
-    /// in milliseconds: a process that dies mid-push delays that ticket by at most this.
-    #[serde(default)]
-    pub sync_claim_ttl_ms: Option<u64>,
-    /// Settings of third-party providers, by provider name; read with
-    /// [`Config::provider_settings`].
-    #[serde(default)]
-    pub providers: BTreeMap<String, serde_yaml::Value>,
-}
-
-fn default_provider() -> String {
-    DEFAULT_PROVIDER.to_string()
 }
 
 impl Default for TicketSettings {
     fn default() -> Self {
         TicketSettings {
-            provider: default_provider(),
+            provider: DEFAULT_PROVIDER.to_string(),
             asana_project: String::new(),
-            database_url: None,
-            database_pool_size: None,
-            asana_base_url: None,
-            asana_sections: BTreeMap::new(),
-            asana_priority_tags: BTreeMap::new(),
-            asana_requests_per_minute: None,
-            asana_timeout_ms: None,
-            sync_push_timeout_ms: None,
-            sync_claim_ttl_ms: None,
-            providers: BTreeMap::new(),
         }
     }
 }
 
-/// The loaded configuration: the `homechoice.ticket` settings and where they came from.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The shared keys as they are in the file.
+#[derive(Deserialize, Default)]
+struct SharedKeys {
+    #[serde(default)]
+    provider: Option<String>,
+    #[serde(default)]
+    asana_project: Option<String>,
+    /// Read only so that a wrong type is an error naming its line.
+    #[serde(default)]
+    #[allow(dead_code)]
+    providers: Option<Mapping>,
+}
+
+/// A file's top level, with `T` read from `homechoice.ticket`.
+#[derive(Deserialize)]
+#[serde(bound = "T: Deserialize<'de> + Default")]
+struct FileRoot<T> {
+    #[serde(default)]
+    homechoice: Option<HomechoiceSection<T>>,
+}
+
+#[derive(Deserialize)]
+#[serde(bound = "T: Deserialize<'de> + Default")]
+struct HomechoiceSection<T> {
+    #[serde(default)]
+    ticket: Option<T>,
+}
+
+impl<T: Default> FileRoot<T> {
+    fn into_ticket(self) -> T {
+        self.homechoice.and_then(|h| h.ticket).unwrap_or_default()
+    }
+}
+
+/// A provider crate's own settings: a type read from the flat `homechoice.ticket` keys
+/// (it must not deny unknown fields: the mapping holds every provider's keys) and checked.
+pub trait ProviderSettings: DeserializeOwned + Default {
+    /// Checks the values (ranges, formats); an error names the key and what to do.
+    fn check(&self) -> Result<()>;
+}
+
+/// What a provider declares about its settings in its descriptor: its keys, and how to check
+/// their values. Build it with [`SettingsSpec::of`].
+#[derive(Debug, Clone, Copy)]
+pub struct SettingsSpec {
+    /// The keys the provider reads under `homechoice.ticket`.
+    pub keys: fn() -> &'static [&'static str],
+    /// Reads and checks them from a config.
+    pub check: fn(&Config) -> Result<()>,
+}
+
+impl SettingsSpec {
+    /// The spec of a [`ProviderSettings`] type: its keys are the type's field names.
+    pub const fn of<T: ProviderSettings>() -> Self {
+        SettingsSpec {
+            keys: field_names::<T>,
+            check: check_settings::<T>,
+        }
+    }
+}
+
+fn check_settings<T: ProviderSettings>(config: &Config) -> Result<()> {
+    config.settings::<T>()?.check()
+}
+
+/// The loaded configuration: the shared settings, every provider's keys, and where they came
+/// from.
+#[derive(Clone, Default, PartialEq)]
 pub struct Config {
-    /// The settings.
+    /// The settings every provider shares.
     pub ticket: TicketSettings,
+    /// The whole `homechoice.ticket` mapping.
+    raw: Mapping,
+    /// The file's text, so that errors in provider settings name the line.
+    text: Option<Arc<str>>,
+    /// Where the text came from, for messages.
+    origin: String,
     source: Option<PathBuf>,
 }
 
+impl std::fmt::Debug for Config {
+    /// Shows the shared settings and which keys are set, never their values (a database URL
+    /// may hold a password).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = self.raw.keys().filter_map(Value::as_str).collect();
+        f.debug_struct("Config")
+            .field("ticket", &self.ticket)
+            .field("keys", &keys)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
 impl Config {
-    /// Settings with every default, as if read from an empty file.
+    /// A config with only the shared settings (every provider key at its default).
     pub fn new(ticket: TicketSettings) -> Self {
+        let mut raw = Mapping::new();
+        raw.insert("provider".into(), ticket.provider.clone().into());
+        raw.insert("asana_project".into(), ticket.asana_project.clone().into());
         Config {
             ticket,
+            raw,
+            text: None,
+            origin: "<in memory>".to_string(),
             source: None,
         }
     }
@@ -133,24 +170,54 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Parses YAML text; `origin` names it in errors (a path, or e.g. `"<string>"`).
+    /// Parses YAML text; `origin` names it in errors (a path, or e.g. `"<string>"`). Checks
+    /// the shared settings, that every key is read by this crate or by a linked provider, and
+    /// every linked provider's values.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        let root: FileRoot = if text.trim().is_empty() {
-            FileRoot::default()
-        } else {
-            serde_yaml::from_str(text).map_err(|e| {
-                // serde_yaml names the key path and the line, e.g.
-                // "homechoice.ticket: unknown field `provder`, ... at line 3 column 5".
-                Error::config(format!("invalid config file {origin}: {e}"))
-            })?
+        let file_error = |e: serde_yaml::Error| {
+            // serde_yaml names the key path and the line, e.g.
+            // "homechoice.ticket.provider: invalid type: sequence ... at line 3 column 15".
+            Error::config(format!("invalid config file {origin}: {e}"))
         };
-        let ticket = root.homechoice.and_then(|h| h.ticket).unwrap_or_default();
+        let (raw, shared) = if text.trim().is_empty() {
+            (Mapping::new(), SharedKeys::default())
+        } else {
+            let raw = serde_yaml::from_str::<FileRoot<Mapping>>(text)
+                .map_err(file_error)?
+                .into_ticket();
+            let shared = serde_yaml::from_str::<FileRoot<SharedKeys>>(text)
+                .map_err(file_error)?
+                .into_ticket();
+            (raw, shared)
+        };
+        let ticket = TicketSettings {
+            provider: shared
+                .provider
+                .unwrap_or_else(|| DEFAULT_PROVIDER.to_string()),
+            asana_project: shared.asana_project.unwrap_or_default(),
+        };
         let cfg = Config {
             ticket,
+            raw,
+            text: Some(text.into()),
+            origin: origin.to_string(),
             source: None,
         };
-        cfg.check()
-            .map_err(|e| Error::config(format!("invalid config file {origin}: {}", e.message())))?;
+        let in_file = |e: Error| {
+            let msg = e.message();
+            if msg.starts_with("invalid config file") {
+                e
+            } else {
+                Error::config(format!("invalid config file {origin}: {msg}"))
+            }
+        };
+        cfg.check_shared().map_err(in_file)?;
+        cfg.check_keys().map_err(in_file)?;
+        for d in crate::registry::descriptors() {
+            if let Some(spec) = d.settings {
+                (spec.check)(&cfg).map_err(in_file)?;
+            }
+        }
         Ok(cfg)
     }
 
@@ -175,34 +242,6 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("."))
     }
 
-    /// The effective database URL: `database_url`, with a relative SQLite path resolved
-    /// against [`Config::base_dir`]; by default `sqlite://<base_dir>/tickets.db`.
-    pub fn database_url(&self) -> String {
-        let raw = self
-            .ticket
-            .database_url
-            .as_deref()
-            .unwrap_or(DEFAULT_DATABASE_FILE);
-        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            return raw.to_string();
-        }
-        let path = raw.strip_prefix("sqlite://").unwrap_or(raw);
-        if path == ":memory:" || Path::new(path).is_absolute() {
-            return format!("sqlite://{path}");
-        }
-        format!("sqlite://{}", self.base_dir().join(path).display())
-    }
-
-    /// The Asana API base URL, without a trailing slash.
-    pub fn asana_base_url(&self) -> String {
-        self.ticket
-            .asana_base_url
-            .as_deref()
-            .unwrap_or(DEFAULT_ASANA_BASE_URL)
-            .trim_end_matches('/')
-            .to_string()
-    }
-
     /// The Asana project GID, or a config error saying how to set it.
     pub fn require_asana_project(&self) -> Result<&str> {
         let p = self.ticket.asana_project.trim();
@@ -215,10 +254,53 @@ impl Config {
         Ok(p)
     }
 
+    /// Whether `homechoice.ticket` sets `key`.
+    pub fn has_key(&self, key: &str) -> bool {
+        self.raw.contains_key(key)
+    }
+
+    /// Returns a copy with `key` set to `value` (for configs built in code, e.g. in tests).
+    /// The value is checked when a provider reads it.
+    pub fn with_setting(mut self, key: &str, value: impl serde::Serialize) -> Result<Self> {
+        let value = serde_yaml::to_value(value)
+            .map_err(|e| Error::config(format!("cannot set homechoice.ticket.{key}: {e}")))?;
+        self.raw.insert(key.into(), value);
+        // The file's text no longer tells the whole truth.
+        self.text = None;
+        let shared: SharedKeys = serde_yaml::from_value(Value::Mapping(self.raw.clone()))
+            .map_err(|e| Error::config(format!("invalid homechoice.ticket.{key}: {e}")))?;
+        if let Some(p) = shared.provider {
+            self.ticket.provider = p;
+        }
+        if let Some(p) = shared.asana_project {
+            self.ticket.asana_project = p;
+        }
+        self.check_shared()?;
+        Ok(self)
+    }
+
+    /// Reads a provider's own settings type from the flat `homechoice.ticket` keys. Errors
+    /// name the key, and for a file also the file and the line.
+    pub fn settings<T: DeserializeOwned + Default>(&self) -> Result<T> {
+        match &self.text {
+            Some(text) if !text.trim().is_empty() => serde_yaml::from_str::<FileRoot<T>>(text)
+                .map(FileRoot::into_ticket)
+                .map_err(|e| Error::config(format!("invalid config file {}: {e}", self.origin))),
+            Some(_) => Ok(T::default()),
+            None => serde_path_to_error::deserialize(Value::Mapping(self.raw.clone()))
+                .map_err(|e| Error::config(format!("invalid setting homechoice.ticket.{e}"))),
+        }
+    }
+
     /// A third-party provider's settings from `homechoice.ticket.providers.<name>`, decoded
     /// into the provider's own type; `None` when absent.
     pub fn provider_settings<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
-        match self.ticket.providers.get(name) {
+        let value = self
+            .raw
+            .get("providers")
+            .and_then(Value::as_mapping)
+            .and_then(|m| m.get(name));
+        match value {
             None => Ok(None),
             Some(value) => serde_yaml::from_value(value.clone())
                 .map(Some)
@@ -230,7 +312,7 @@ impl Config {
         }
     }
 
-    fn check(&self) -> Result<()> {
+    fn check_shared(&self) -> Result<()> {
         let t = &self.ticket;
         let valid_name = !t.provider.is_empty()
             && t.provider
@@ -249,59 +331,102 @@ impl Config {
                 t.asana_project
             )));
         }
-        if let Some(url) = &t.database_url {
-            if url.trim().is_empty() {
-                return Err(Error::config(
-                    "homechoice.ticket.database_url is empty; remove the key for the default SQLite file",
-                ));
-            }
-            let scheme = url.split_once("://").map(|(s, _)| s);
-            if let Some(s) = scheme {
-                if !matches!(s, "sqlite" | "postgres" | "postgresql") {
-                    return Err(Error::config(format!(
-                        "homechoice.ticket.database_url has the unsupported scheme {s:?}; use sqlite://PATH or postgres://..."
-                    )));
-                }
+        Ok(())
+    }
+
+    /// Every key must be read by this crate or by a linked provider.
+    fn check_keys(&self) -> Result<()> {
+        let mut known: Vec<&str> = SHARED_KEYS.to_vec();
+        for d in crate::registry::descriptors() {
+            if let Some(spec) = d.settings {
+                known.extend((spec.keys)());
             }
         }
-        if let Some(url) = &t.asana_base_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
+        known.sort_unstable();
+        known.dedup();
+        for key in self.raw.keys() {
+            let name = match key.as_str() {
+                Some(k) => k.to_string(),
+                None => serde_yaml::to_string(key)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+            };
+            if !known.contains(&name.as_str()) {
+                let line = self
+                    .text
+                    .as_deref()
+                    .and_then(|t| line_of_key(t, &name))
+                    .map(|n| format!(" at line {n}"))
+                    .unwrap_or_default();
                 return Err(Error::config(format!(
-                    "homechoice.ticket.asana_base_url {url:?} must start with http:// or https://"
+                    "unknown key `{name}` under homechoice.ticket{line}; the keys read by the providers of this build are: {}",
+                    known.join(", ")
                 )));
             }
-        }
-        for (status, name) in &t.asana_sections {
-            if name.trim().is_empty() {
-                return Err(Error::config(format!(
-                    "homechoice.ticket.asana_sections.{status} must not be empty"
-                )));
-            }
-        }
-        for (priority, name) in &t.asana_priority_tags {
-            if name.trim().is_empty() {
-                return Err(Error::config(format!(
-                    "homechoice.ticket.asana_priority_tags.{priority} must not be empty"
-                )));
-            }
-        }
-        if t.database_pool_size == Some(0) {
-            return Err(Error::config(
-                "homechoice.ticket.database_pool_size must be at least 1",
-            ));
-        }
-        if matches!(t.sync_claim_ttl_ms, Some(ms) if ms < 100) {
-            return Err(Error::config(
-                "homechoice.ticket.sync_claim_ttl_ms must be at least 100",
-            ));
-        }
-        if t.asana_requests_per_minute == Some(0) {
-            return Err(Error::config(
-                "homechoice.ticket.asana_requests_per_minute must be at least 1 (remove it for no budget)",
-            ));
         }
         Ok(())
     }
+}
+
+/// The 1-based line where `key:` is written (the first such line), for messages.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| {
+            let l = line.trim_start();
+            [key.to_string(), format!("\"{key}\""), format!("'{key}'")]
+                .iter()
+                .any(|k| {
+                    l.strip_prefix(k.as_str())
+                        .is_some_and(|rest| rest.trim_start().starts_with(':'))
+                })
+        })
+        .map(|i| i + 1)
+}
+
+/// The field names of a struct that derives `Deserialize` (without `flatten`): what
+/// [`SettingsSpec::of`] declares as a provider's keys, so the list cannot drift from the type.
+pub fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
+    struct Probe<'a>(&'a mut &'static [&'static str]);
+
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("field name probe")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl de::Error for Stop {
+        fn custom<M: std::fmt::Display>(_msg: M) -> Self {
+            Stop
+        }
+    }
+
+    impl<'de> Deserializer<'de> for Probe<'_> {
+        type Error = Stop;
+        fn deserialize_any<V: Visitor<'de>>(self, _v: V) -> std::result::Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _v: V,
+        ) -> std::result::Result<V::Value, Stop> {
+            *self.0 = fields;
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Probe(&mut fields));
+    fields
 }
 
 #[cfg(test)]
@@ -330,24 +455,26 @@ mod tests {
         ] {
             let cfg = Config::parse(text, "<test>").unwrap();
             assert_eq!(cfg.ticket.provider, "internal", "{text:?}");
-            assert_eq!(cfg.database_url(), "sqlite://./tickets.db");
-            assert_eq!(cfg.asana_base_url(), DEFAULT_ASANA_BASE_URL);
+            assert_eq!(cfg.ticket.asana_project, "", "{text:?}");
         }
     }
 
     #[test]
-    fn unknown_key_is_named() {
+    fn unknown_key_is_named_with_file_and_line() {
         let err = Config::parse(
-            "homechoice:\n  ticket:\n    provder: internal\n",
+            "homechoice:\n  ticket:\n    provider: internal\n    provder: internal\n",
             "cfg.yaml",
         )
         .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
         let msg = err.to_string();
         assert!(
-            msg.contains("provder") && msg.contains("cfg.yaml") && msg.contains("line 3"),
+            msg.contains("`provder`") && msg.contains("cfg.yaml") && msg.contains("line 4"),
             "{msg}"
         );
+        // No provider is linked into this test: their keys are unknown here.
+        let err = Config::parse("homechoice:\n  ticket:\n    database_url: x\n", "c").unwrap_err();
+        assert!(err.to_string().contains("database_url"), "{err}");
     }
 
     #[test]
@@ -359,15 +486,6 @@ mod tests {
             msg.contains("homechoice.ticket.provider") && msg.contains("line 3"),
             "{msg}"
         );
-        let err = Config::parse(
-            "homechoice:\n  ticket:\n    asana_requests_per_minute: lots\n",
-            "c",
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string().contains("asana_requests_per_minute"),
-            "{err}"
-        );
     }
 
     #[test]
@@ -377,10 +495,12 @@ mod tests {
             err.to_string().contains("bad.yaml") && err.to_string().contains("line"),
             "{err}"
         );
+        let err = Config::parse("homechoice:\n  ticket: 5\n", "bad.yaml").unwrap_err();
+        assert!(err.to_string().contains("homechoice.ticket"), "{err}");
     }
 
     #[test]
-    fn values_are_checked() {
+    fn shared_values_are_checked() {
         for (text, needle) in [
             ("homechoice:\n  ticket:\n    provider: ''\n", "provider"),
             (
@@ -391,22 +511,6 @@ mod tests {
                 "homechoice:\n  ticket:\n    asana_project: 'abc'\n",
                 "asana_project",
             ),
-            (
-                "homechoice:\n  ticket:\n    database_url: 'mysql://x'\n",
-                "database_url",
-            ),
-            (
-                "homechoice:\n  ticket:\n    asana_base_url: 'ftp://x'\n",
-                "asana_base_url",
-            ),
-            (
-                "homechoice:\n  ticket:\n    asana_sections: {done: Done}\n",
-                "done",
-            ),
-            (
-                "homechoice:\n  ticket:\n    asana_priority_tags: {high: ' '}\n",
-                "asana_priority_tags.high",
-            ),
         ] {
             let err = Config::parse(text, "c").unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config);
@@ -414,26 +518,82 @@ mod tests {
         }
     }
 
+    #[derive(Deserialize, Default, Debug, PartialEq)]
+    struct Mine {
+        #[serde(default)]
+        mine_limit: Option<u32>,
+        #[serde(default)]
+        mine_name: String,
+    }
+
     #[test]
-    fn relative_sqlite_paths_resolve_beside_the_file() {
+    fn field_names_are_the_struct_fields() {
+        assert_eq!(field_names::<Mine>(), &["mine_limit", "mine_name"]);
+        assert_eq!(field_names::<String>(), &[] as &[&str]);
+    }
+
+    #[test]
+    fn provider_settings_read_flat_keys_with_line_numbers() {
+        // Parse with no provider linked would refuse the keys; build the mapping directly.
+        let text = "homechoice:\n  ticket:\n    mine_limit: lots\n";
+        let cfg = Config {
+            text: Some(text.into()),
+            origin: "c.yaml".into(),
+            ..Config::default()
+        };
+        let err = cfg.settings::<Mine>().unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("homechoice.ticket.mine_limit")
+                && msg.contains("line 3")
+                && msg.contains("c.yaml"),
+            "{msg}"
+        );
+        let cfg = Config::new(TicketSettings::default())
+            .with_setting("mine_limit", 7)
+            .unwrap();
+        assert_eq!(
+            cfg.settings::<Mine>().unwrap(),
+            Mine {
+                mine_limit: Some(7),
+                mine_name: String::new()
+            }
+        );
+        assert!(cfg.has_key("mine_limit") && !cfg.has_key("mine_name"));
+        let cfg = cfg.with_setting("mine_limit", "x").unwrap();
+        let err = cfg.settings::<Mine>().unwrap_err().to_string();
+        assert!(err.contains("homechoice.ticket.mine_limit"), "{err}");
+    }
+
+    #[test]
+    fn with_setting_keeps_shared_settings_checked() {
+        let cfg = Config::default().with_setting("provider", "sync").unwrap();
+        assert_eq!(cfg.ticket.provider, "sync");
+        assert!(Config::default()
+            .with_setting("provider", "No Way")
+            .is_err());
+    }
+
+    #[test]
+    fn debug_shows_keys_not_values() {
+        let cfg = Config::default()
+            .with_setting("database_url", "postgres://u:s3cret@h/db")
+            .unwrap();
+        let dbg = format!("{cfg:?}");
+        assert!(
+            dbg.contains("database_url") && !dbg.contains("s3cret"),
+            "{dbg}"
+        );
+    }
+
+    #[test]
+    fn relative_paths_resolve_beside_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.yaml");
-        std::fs::write(
-            &path,
-            "homechoice:\n  ticket:\n    database_url: data/t.db\n",
-        )
-        .unwrap();
-        let cfg = Config::load(&path).unwrap();
-        assert_eq!(
-            cfg.database_url(),
-            format!("sqlite://{}/data/t.db", dir.path().display())
-        );
         std::fs::write(&path, "").unwrap();
         let cfg = Config::load(&path).unwrap();
-        assert_eq!(
-            cfg.database_url(),
-            format!("sqlite://{}/tickets.db", dir.path().display())
-        );
+        assert_eq!(cfg.base_dir(), dir.path());
+        assert_eq!(Config::default().base_dir(), PathBuf::from("."));
     }
 
     #[test]
@@ -446,7 +606,7 @@ mod tests {
     #[test]
     fn third_party_settings_decode_into_their_type() {
         #[derive(Deserialize, Debug, PartialEq)]
-        struct Mine {
+        struct Memory {
             greeting: String,
         }
         let cfg = Config::parse(
@@ -455,17 +615,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            cfg.provider_settings::<Mine>("mine").unwrap(),
-            Some(Mine {
+            cfg.provider_settings::<Memory>("mine").unwrap(),
+            Some(Memory {
                 greeting: "hi".into()
             })
         );
-        assert_eq!(cfg.provider_settings::<Mine>("other").unwrap(), None);
+        assert_eq!(cfg.provider_settings::<Memory>("other").unwrap(), None);
         let cfg = Config::parse(
             "homechoice:\n  ticket:\n    providers:\n      mine: {x: 1}\n",
             "c",
         )
         .unwrap();
-        assert!(cfg.provider_settings::<Mine>("mine").is_err());
+        assert!(cfg.provider_settings::<Memory>("mine").is_err());
+    }
+
+    #[test]
+    fn the_key_line_is_found() {
+        let text = "a:\n  b: 1\nhomechoice:\n  ticket:\n    \"odd\": 1\n    oddity: 2\n";
+        assert_eq!(line_of_key(text, "odd"), Some(5));
+        assert_eq!(line_of_key(text, "oddity"), Some(6));
+        assert_eq!(line_of_key(text, "nope"), None);
     }
 }

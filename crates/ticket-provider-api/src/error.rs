@@ -89,6 +89,8 @@ pub enum Operation {
     Escalate,
     /// Building a provider from configuration.
     Build,
+    /// [`crate::TicketProvider::shutdown`]
+    Shutdown,
     /// Anything else a provider does (sync, history, health checks).
     Other(&'static str),
 }
@@ -108,6 +110,7 @@ impl Operation {
             Operation::Resolve => "resolve",
             Operation::Escalate => "escalate",
             Operation::Build => "build",
+            Operation::Shutdown => "shutdown",
             Operation::Other(name) => name,
         }
     }
@@ -173,6 +176,25 @@ impl Error {
     /// Shorthand for [`ErrorKind::Internal`].
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, message)
+    }
+
+    /// Sets the provider and the operation, replacing what was set before, and the guid
+    /// unless one is set. The registry's wrapper calls this on every error a provider
+    /// returns, so that an error names the provider the caller configured (a `sync` error
+    /// says `provider sync` even when it came from the store underneath) and the operation
+    /// the caller called; providers need not add either themselves.
+    pub fn in_context(
+        mut self,
+        provider: impl Into<String>,
+        operation: Operation,
+        guid: Option<&str>,
+    ) -> Self {
+        self.provider = Some(provider.into());
+        self.operation = Some(operation);
+        if let (None, Some(g)) = (&self.guid, guid) {
+            self.guid = Some(g.to_string());
+        }
+        self
     }
 
     /// Sets the provider name, unless one is already set.
@@ -292,6 +314,19 @@ mod tests {
             "no ticket with guid \"abc\" (provider internal, operation get_ticket, guid abc)"
         );
         assert!(!err.is_temporary());
+    }
+
+    #[test]
+    fn context_replaces_provider_and_operation_and_keeps_a_guid() {
+        let err = Error::ticket_not_found("abc")
+            .with_provider("internal")
+            .with_operation(Operation::Other("history"))
+            .in_context("sync", Operation::GetTicket, Some("other"));
+        assert_eq!(err.provider(), Some("sync"));
+        assert_eq!(err.operation(), Some(Operation::GetTicket));
+        assert_eq!(err.guid(), Some("abc"));
+        let err = Error::internal("x").in_context("sync", Operation::Create, Some("g"));
+        assert_eq!(err.guid(), Some("g"));
     }
 
     #[test]

@@ -3,16 +3,27 @@
 //! * [`TicketProvider`]: the one async trait with the ten operations.
 //! * [`Status`], [`Priority`] and the data types in [`model`].
 //! * [`Error`] with an [`ErrorKind`] to match on.
-//! * [`Config`]: the `homechoice.ticket` settings from YAML.
-//! * The registry: [`register_provider!`], [`get_provider`], [`registered_names`].
+//! * [`Config`]: the `homechoice.ticket` settings from YAML; each provider reads its own keys
+//!   with [`Config::settings`] and declares them with [`SettingsSpec`].
+//! * The registry: [`register_provider!`], [`get_provider`], [`registered_names`]. Every
+//!   provider it builds is wrapped so that errors name the configured provider and the
+//!   operation.
+//! * Lifecycle and extras: [`TicketProvider::info`] ([`Capabilities`]),
+//!   [`TicketProvider::shutdown`], and [`TicketProvider::extensions`] for the extension traits
+//!   [`TicketHistory`] and [`SyncMaintenance`] (see [`extension`]).
 //!
 //! A backend crate depends on this crate only, implements [`TicketProvider`], and registers a
-//! [`ProviderDescriptor`]; see `examples/provider-memory` in the repository.
+//! [`ProviderDescriptor`]; see `examples/provider-memory` in the repository and the README's
+//! "Write your own provider" section.
 
 #![warn(missing_docs)]
 
+mod capability;
 pub mod config;
 pub mod error;
+pub mod extension;
+mod layer;
+pub mod maintenance;
 pub mod model;
 mod provider;
 pub mod registry;
@@ -24,16 +35,22 @@ pub use chrono;
 #[doc(hidden)]
 pub use inventory;
 
-pub use config::{Config, TicketSettings};
+pub use capability::{Capabilities, Capability, ProviderInfo};
+pub use config::{Config, ProviderSettings, SettingsSpec, TicketSettings};
 pub use error::{Error, ErrorKind, Operation, Result};
+pub use extension::{Extensions, TicketHistory};
+pub use maintenance::{
+    FlushReport, PullMode, PullProgress, PullReport, SetAsideEntry, SkippedTask, SyncMaintenance,
+    SyncStatus,
+};
 pub use model::{
-    Comment, ListQuery, NewComment, NewTicket, OperationResult, SyncState, Ticket, TicketDetails,
-    TicketPage, TicketUpdate,
+    Comment, HistoryEntry, ListQuery, NewComment, NewTicket, OperationResult, SyncState, Ticket,
+    TicketDetails, TicketPage, TicketUpdate,
 };
 pub use provider::TicketProvider;
 pub use registry::{
     build_provider, descriptors, find_descriptor, get_provider, registered_names, BoxFuture,
-    BuildContext, Check, ProviderDescriptor, FIRST_PARTY_PROVIDERS,
+    BuildContext, Check, ProviderDescriptor,
 };
-pub use secret::{SecretString, ASANA_TOKEN_ENV};
+pub use secret::SecretString;
 pub use status::{Priority, Status};

@@ -430,3 +430,23 @@ mod tests {
         assert_eq!(v["sync_state"], "pending");
     }
 }
+
+/// One recorded change of one field of a ticket (the [`crate::TicketHistory`] extension).
+///
+/// Creation is recorded as field `created` (old `None`, new `NEW`); status operations always
+/// record a `status` row; other fields only when their value actually changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// Increasing id: the order in which changes were committed.
+    pub id: i64,
+    /// The ticket.
+    pub guid: String,
+    /// `created`, `subject`, `description`, `priority`, `status` or `assignee`.
+    pub field: String,
+    /// The value before the change.
+    pub old_value: Option<String>,
+    /// The value after the change.
+    pub new_value: Option<String>,
+    /// When the change was made.
+    pub changed_at: DateTime<Utc>,
+}

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::capability::ProviderInfo;
 use crate::error::Result;
+use crate::extension::Extensions;
 use crate::model::{
     ListQuery, NewComment, NewTicket, OperationResult, TicketDetails, TicketPage, TicketUpdate,
 };
@@ -20,8 +22,34 @@ use crate::status::Status;
 /// Every method validates its input before writing anything: bad input is an
 /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) error and leaves the store as it
 /// was; an unknown guid is [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
+///
+/// # Lifecycle
+///
+/// A provider is built by the registry ([`crate::get_provider`]), used, and then shut down
+/// with [`TicketProvider::shutdown`] before the program exits: that finishes (or hands back
+/// for later) work still in flight and releases what the provider holds for others (claims
+/// in a shared store, connections). Errors need no provider or operation context: the
+/// registry wraps every provider it builds and adds both (see [`crate::Error::in_context`]).
+///
+/// # Extras
+///
+/// [`TicketProvider::info`] says what the provider can do; extras such as the change history
+/// or sync maintenance are reached through [`TicketProvider::extensions`] (see
+/// [`crate::extension`]).
 #[async_trait]
 pub trait TicketProvider: Send + Sync + std::fmt::Debug {
+    /// The provider's registered name and its capabilities (the same as its descriptor's).
+    fn info(&self) -> ProviderInfo;
+
+    /// The extension trait objects this provider offers (empty when none); one per extra
+    /// capability it declares.
+    fn extensions(&self) -> Extensions;
+
+    /// Finishes or hands back work still in flight and releases what the provider holds for
+    /// others (e.g. claims in a shared store). Idempotent: a second call does nothing more.
+    /// Operations after a shutdown may still work but may not push in the background.
+    async fn shutdown(&self) -> Result<()>;
+
     /// Creates a ticket in status NEW.
     async fn create(&self, ticket: NewTicket) -> Result<OperationResult>;
 
@@ -58,6 +86,15 @@ macro_rules! forward_provider {
     ($ty:ty) => {
         #[async_trait]
         impl<T: TicketProvider + ?Sized> TicketProvider for $ty {
+            fn info(&self) -> ProviderInfo {
+                (**self).info()
+            }
+            fn extensions(&self) -> Extensions {
+                (**self).extensions()
+            }
+            async fn shutdown(&self) -> Result<()> {
+                (**self).shutdown().await
+            }
             async fn create(&self, ticket: NewTicket) -> Result<OperationResult> {
                 (**self).create(ticket).await
             }

@@ -12,8 +12,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::capability::Capabilities;
+use crate::config::{Config, SettingsSpec};
 use crate::error::{Error, Operation, Result};
+use crate::layer::ErrorContext;
 use crate::provider::TicketProvider;
 use crate::secret::SecretString;
 
@@ -130,32 +132,47 @@ pub struct ProviderDescriptor {
     pub summary: &'static str,
     /// The crate that registered it (to explain duplicates).
     pub crate_name: &'static str,
+    /// What the providers it builds can do (their [`TicketProvider::info`] must say the same).
+    pub capabilities: Capabilities,
     /// The constructor.
     pub build: BuildFn,
     /// Optional self-checks for `ticket doctor`.
     pub doctor: Option<DoctorFn>,
+    /// The keys it reads under `homechoice.ticket`, and their checks (see
+    /// [`crate::config`]).
+    pub settings: Option<SettingsSpec>,
 }
 
 impl ProviderDescriptor {
-    /// A descriptor without self-checks.
+    /// A descriptor without self-checks or settings of its own.
     pub const fn new(
         name: &'static str,
         summary: &'static str,
         crate_name: &'static str,
+        capabilities: Capabilities,
         build: BuildFn,
     ) -> Self {
         ProviderDescriptor {
             name,
             summary,
             crate_name,
+            capabilities,
             build,
             doctor: None,
+            settings: None,
         }
     }
 
     /// Adds self-checks.
     pub const fn with_doctor(mut self, doctor: DoctorFn) -> Self {
         self.doctor = Some(doctor);
+        self
+    }
+
+    /// Declares the settings the provider reads (its keys become known to
+    /// [`Config::parse`], which also runs their checks).
+    pub const fn with_settings(mut self, settings: SettingsSpec) -> Self {
+        self.settings = Some(settings);
         self
     }
 }
@@ -165,9 +182,13 @@ inventory::collect!(ProviderDescriptor);
 /// Registers a provider with the registry. Use once per provider, at the crate's top level:
 ///
 /// ```ignore
-/// ticket_provider_api::register_provider!(
-///     ProviderDescriptor::new("mine", "tickets in my store", env!("CARGO_PKG_NAME"), build)
-/// );
+/// ticket_provider_api::register_provider!(ProviderDescriptor::new(
+///     "mine",
+///     "tickets in my store",
+///     env!("CARGO_PKG_NAME"),
+///     Capabilities::OPERATIONS,
+///     build,
+/// ));
 /// ```
 #[macro_export]
 macro_rules! register_provider {
@@ -175,13 +196,6 @@ macro_rules! register_provider {
         $crate::inventory::submit! { $descriptor }
     };
 }
-
-/// First-party provider names and the facade feature that links each.
-pub const FIRST_PARTY_PROVIDERS: [(&str, &str); 3] = [
-    ("internal", "provider-internal"),
-    ("asana", "provider-asana"),
-    ("sync", "provider-sync"),
-];
 
 /// Every linked descriptor, sorted by name.
 pub fn descriptors() -> Vec<&'static ProviderDescriptor> {
@@ -211,15 +225,10 @@ pub fn find_descriptor(name: &str) -> Result<&'static ProviderDescriptor> {
         [one] => Ok(one),
         [] => {
             let available = registered_names().join(", ");
-            let msg = match FIRST_PARTY_PROVIDERS.iter().find(|(n, _)| *n == name) {
-                Some((_, feature)) => format!(
-                    "provider '{name}' is not compiled in; enable the Cargo feature '{feature}' (registered providers: {available})"
-                ),
-                None => format!(
-                    "unknown provider '{name}' in homechoice.ticket.provider; registered providers: {available}"
-                ),
-            };
-            Err(Error::config(msg).with_operation(Operation::Build))
+            Err(Error::config(format!(
+                "unknown provider '{name}' in homechoice.ticket.provider; registered providers: {available}"
+            ))
+            .with_operation(Operation::Build))
         }
         many => {
             let crates: Vec<_> = many.iter().map(|d| d.crate_name).collect();
@@ -233,6 +242,9 @@ pub fn find_descriptor(name: &str) -> Result<&'static ProviderDescriptor> {
 }
 
 /// Builds the provider that `homechoice.ticket.provider` names (default `internal`).
+///
+/// The provider comes wrapped so that every error it returns names the configured provider
+/// and the operation ([`Error::in_context`]). Call [`TicketProvider::shutdown`] when done.
 pub async fn get_provider(config: &Config) -> Result<Arc<dyn TicketProvider>> {
     build_provider(BuildContext::new(config.clone())).await
 }
@@ -241,7 +253,8 @@ pub async fn get_provider(config: &Config) -> Result<Arc<dyn TicketProvider>> {
 pub async fn build_provider(ctx: BuildContext) -> Result<Arc<dyn TicketProvider>> {
     let name = ctx.config().ticket.provider.clone();
     let descriptor = find_descriptor(&name)?;
-    (descriptor.build)(ctx)
+    let provider = (descriptor.build)(ctx)
         .await
-        .map_err(|e| e.with_provider(name).with_operation(Operation::Build))
+        .map_err(|e| e.in_context(&name, Operation::Build, None))?;
+    Ok(Arc::new(ErrorContext::new(&name, provider)))
 }

@@ -2,9 +2,6 @@
 
 use std::fmt;
 
-/// The environment variable the Asana token is read from. It is never read from a file.
-pub const ASANA_TOKEN_ENV: &str = "ASANA_ACCESS_TOKEN";
-
 /// A secret such as an access token. `Debug` and `Display` print `[redacted]`; only
 /// [`SecretString::expose`] gives the value, so every use of it is easy to find.
 #[derive(Clone, PartialEq, Eq)]

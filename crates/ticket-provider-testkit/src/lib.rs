@@ -24,8 +24,9 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use ticket_provider_api::{
-    ErrorKind, ListQuery, NewComment, NewTicket, OperationResult, Priority, Result, Status, Ticket,
-    TicketDetails, TicketProvider, TicketUpdate,
+    Capabilities, Capability, ErrorKind, ListQuery, NewComment, NewTicket, OperationResult,
+    Priority, Result, Status, SyncMaintenance, Ticket, TicketDetails, TicketHistory,
+    TicketProvider, TicketUpdate,
 };
 
 /// What the suite needs to know about the provider under test.
@@ -64,6 +65,7 @@ pub async fn run_all(provider: Arc<dyn TicketProvider>, opts: &SuiteOptions) {
         "SuiteOptions::assignees needs at least two people"
     );
     let p = provider.as_ref();
+    lifecycle_and_capabilities(p, opts).await;
     create_and_get(p, opts).await;
     create_rejects_invalid_input(p, opts).await;
     update_changes_fields(p, opts).await;
@@ -74,6 +76,88 @@ pub async fn run_all(provider: Arc<dyn TicketProvider>, opts: &SuiteOptions) {
     list_filters_and_limit(p, opts).await;
     unknown_and_malformed_guids(p, opts).await;
     concurrent_callers(provider.clone(), opts).await;
+    history_when_offered(p, opts).await;
+    shutdown_is_idempotent(p).await;
+}
+
+/// `info()` names the provider and agrees with its registry descriptor; every extra
+/// capability comes with its extension and no extension comes without its capability.
+pub async fn lifecycle_and_capabilities(p: &dyn TicketProvider, opts: &SuiteOptions) {
+    let check = "lifecycle_and_capabilities";
+    let info = p.info();
+    assert_eq!(info.name, opts.provider_name, "[{check}] info().name");
+    for op in Capabilities::OPERATIONS.iter() {
+        assert!(
+            info.capabilities.contains(op),
+            "[{check}] the suite exercises {op}, but info() does not declare it"
+        );
+    }
+    if let Ok(d) = ticket_provider_api::find_descriptor(info.name) {
+        assert_eq!(
+            d.capabilities, info.capabilities,
+            "[{check}] the descriptor and info() disagree on the capabilities"
+        );
+    }
+    let ext = p.extensions();
+    assert_eq!(
+        info.capabilities.contains(Capability::History),
+        ext.get::<dyn TicketHistory>().is_some(),
+        "[{check}] the history capability and the TicketHistory extension must go together"
+    );
+    assert_eq!(
+        info.capabilities.contains(Capability::SyncMaintenance),
+        ext.get::<dyn SyncMaintenance>().is_some(),
+        "[{check}] the sync_maintenance capability and the SyncMaintenance extension must go together"
+    );
+}
+
+/// A provider with the history capability records creation and every status change, oldest
+/// first, and answers NotFound for an unknown ticket.
+pub async fn history_when_offered(p: &dyn TicketProvider, opts: &SuiteOptions) {
+    let check = "history_when_offered";
+    let Some(history) = p.extensions().get::<dyn TicketHistory>() else {
+        return;
+    };
+    let r = ok(
+        check,
+        "create",
+        p.create(NewTicket::new(unique("history"))).await,
+    );
+    ok(
+        check,
+        "change_status",
+        p.change_status(&r.guid, Status::Triaged).await,
+    );
+    let entries = ok(check, "history", history.history(&r.guid).await);
+    assert!(
+        entries.iter().any(|e| e.field == "created"),
+        "[{check}] no creation row: {entries:?}"
+    );
+    let status = entries
+        .iter()
+        .find(|e| e.field == "status")
+        .unwrap_or_else(|| panic!("[{check}] no status row: {entries:?}"));
+    assert_eq!(status.new_value.as_deref(), Some("TRIAGED"), "[{check}]");
+    assert!(
+        entries.windows(2).all(|w| w[0].id < w[1].id),
+        "[{check}] not oldest first: {entries:?}"
+    );
+    expect_kind(
+        check,
+        "history of an unknown ticket",
+        history.history(&opts.unknown_guid).await,
+        ErrorKind::NotFound,
+    );
+}
+
+/// `shutdown` succeeds, and a second call does too.
+pub async fn shutdown_is_idempotent(p: &dyn TicketProvider) {
+    ok("shutdown_is_idempotent", "shutdown", p.shutdown().await);
+    ok(
+        "shutdown_is_idempotent",
+        "second shutdown",
+        p.shutdown().await,
+    );
 }
 
 fn unique(label: &str) -> String {

@@ -2,12 +2,20 @@
 //! memory and vanish when the process ends.
 //!
 //! It exists to show, in one small file, everything a backend crate does:
-//! 1. implement [`TicketProvider`];
-//! 2. register a [`ProviderDescriptor`] with [`register_provider!`], so that
+//! 1. implement [`TicketProvider`]: the ten operations plus the lifecycle
+//!    ([`TicketProvider::info`] with its [`Capabilities`], [`TicketProvider::shutdown`]);
+//! 2. offer an extra through the extension mechanism ([`TicketProvider::extensions`]): here
+//!    its own extension trait [`MemoryStats`], which callers look up with
+//!    `provider.extensions().get::<dyn MemoryStats>()`, exactly as the `ticket` command looks
+//!    up [`ticket_provider_api::TicketHistory`] and [`ticket_provider_api::SyncMaintenance`];
+//! 3. register a [`ProviderDescriptor`] with [`register_provider!`], so that
 //!    `homechoice.ticket.provider: memory` selects it;
-//! 3. read its own settings from `homechoice.ticket.providers.memory` with
+//! 4. read its own settings from `homechoice.ticket.providers.memory` with
 //!    [`Config::provider_settings`];
-//! 4. prove itself with the shared behaviour suite (`tests/suite.rs`).
+//! 5. prove itself with the shared behaviour suite (`tests/suite.rs`).
+//!
+//! It adds no provider or operation to its errors: the registry's wrapper does that for
+//! every provider.
 //!
 //! A program links it by naming the crate somewhere, e.g. `use provider_memory as _;`:
 //! without that, rustc drops the unused dependency and its registration with it.
@@ -19,13 +27,29 @@ use std::sync::{Arc, Mutex};
 use ticket_provider_api::chrono::{DateTime, Utc};
 use ticket_provider_api::model::validate_assignee;
 use ticket_provider_api::{
-    async_trait, register_provider, BuildContext, Comment, Config, Error, ListQuery, NewComment,
-    NewTicket, Operation, OperationResult, ProviderDescriptor, Result, Status, Ticket,
-    TicketDetails, TicketPage, TicketProvider, TicketUpdate,
+    async_trait, register_provider, BuildContext, Capabilities, Comment, Config, Error, Extensions,
+    ListQuery, NewComment, NewTicket, OperationResult, ProviderDescriptor, ProviderInfo, Result,
+    Status, Ticket, TicketDetails, TicketPage, TicketProvider, TicketUpdate,
 };
 
 /// The name this provider registers under.
 pub const NAME: &str = "memory";
+
+/// What it can do: the ten operations. (Its own extra, [`MemoryStats`], is not one of the
+/// capabilities the API names; callers find it by type.)
+pub const CAPABILITIES: Capabilities = Capabilities::OPERATIONS;
+
+/// An extension trait of this crate: how full the store is.
+pub trait MemoryStats: Send + Sync {
+    /// Tickets held.
+    fn ticket_count(&self) -> usize;
+}
+
+impl MemoryStats for MemoryProvider {
+    fn ticket_count(&self) -> usize {
+        self.state.lock().map(|s| s.tickets.len()).unwrap_or(0)
+    }
+}
 
 /// Settings under `homechoice.ticket.providers.memory`.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -80,14 +104,13 @@ impl MemoryProvider {
         )
     }
 
-    /// Runs `f` on the ticket `guid` under the lock; errors carry the operation and guid.
+    /// Runs `f` on the ticket `guid` under the lock; errors name the guid.
     fn with_ticket<T>(
         &self,
-        op: Operation,
         guid: &str,
         f: impl FnOnce(&mut TicketDetails, DateTime<Utc>) -> Result<T>,
     ) -> Result<T> {
-        let wrap = |e: Error| e.with_provider(NAME).with_operation(op).with_guid(guid);
+        let wrap = |e: Error| e.with_guid(guid);
         if !guid.starts_with("mem-") || guid[4..].parse::<u64>().is_err() {
             return Err(wrap(Error::invalid_input(format!(
                 "{guid:?} is not a memory ticket guid (mem-<number>)"
@@ -104,8 +127,8 @@ impl MemoryProvider {
         f(t, Utc::now()).map_err(wrap)
     }
 
-    fn set_status(&self, op: Operation, guid: &str, status: Status) -> Result<OperationResult> {
-        self.with_ticket(op, guid, |t, now| {
+    fn set_status(&self, guid: &str, status: Status) -> Result<OperationResult> {
+        self.with_ticket(guid, |t, now| {
             t.ticket.status = status;
             t.ticket.updated_at = now;
             Ok(OperationResult::new(guid, status, NAME))
@@ -127,9 +150,25 @@ impl MemoryProvider {
 
 #[async_trait]
 impl TicketProvider for MemoryProvider {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo {
+            name: NAME,
+            capabilities: CAPABILITIES,
+        }
+    }
+
+    fn extensions(&self) -> Extensions {
+        Extensions::new().with::<dyn MemoryStats>(Arc::new(self.clone()))
+    }
+
+    /// Nothing runs in the background and nothing is held for others; the tickets vanish
+    /// with the last clone of the provider.
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+
     async fn create(&self, new: NewTicket) -> Result<OperationResult> {
-        new.validate()
-            .map_err(|e| e.with_provider(NAME).with_operation(Operation::Create))?;
+        new.validate()?;
         let mut state = self
             .state
             .lock()
@@ -139,9 +178,7 @@ impl TicketProvider for MemoryProvider {
                 return Err(Error::new(
                     ticket_provider_api::ErrorKind::Unavailable,
                     format!("the memory store is full ({max} tickets; raise providers.memory.max_tickets)"),
-                )
-                .with_provider(NAME)
-                .with_operation(Operation::Create));
+                ));
             }
         }
         let guid = self.next_guid("mem");
@@ -170,7 +207,7 @@ impl TicketProvider for MemoryProvider {
     }
 
     async fn update(&self, guid: &str, changes: TicketUpdate) -> Result<OperationResult> {
-        self.with_ticket(Operation::Update, guid, |t, now| {
+        self.with_ticket(guid, |t, now| {
             changes.validate()?;
             if let Some(s) = changes.subject {
                 t.ticket.subject = s;
@@ -187,11 +224,11 @@ impl TicketProvider for MemoryProvider {
     }
 
     async fn change_status(&self, guid: &str, status: Status) -> Result<OperationResult> {
-        self.set_status(Operation::ChangeStatus, guid, status)
+        self.set_status(guid, status)
     }
 
     async fn assign(&self, guid: &str, assignee: &str) -> Result<OperationResult> {
-        self.with_ticket(Operation::Assign, guid, |t, now| {
+        self.with_ticket(guid, |t, now| {
             validate_assignee(assignee)?;
             t.ticket.assignee = Some(assignee.to_string());
             t.ticket.updated_at = now;
@@ -202,7 +239,7 @@ impl TicketProvider for MemoryProvider {
     }
 
     async fn add_comment(&self, guid: &str, comment: NewComment) -> Result<OperationResult> {
-        self.with_ticket(Operation::AddComment, guid, |t, now| {
+        self.with_ticket(guid, |t, now| {
             comment.validate()?;
             let mut r = OperationResult::new(guid, t.ticket.status, NAME);
             r.comment_guid = Some(self.push_comment(t, comment, now));
@@ -211,19 +248,18 @@ impl TicketProvider for MemoryProvider {
     }
 
     async fn get_ticket(&self, guid: &str) -> Result<TicketDetails> {
-        self.with_ticket(Operation::GetTicket, guid, |t, _| Ok(t.clone()))
+        self.with_ticket(guid, |t, _| Ok(t.clone()))
     }
 
     async fn list_tickets(&self, query: ListQuery) -> Result<TicketPage> {
-        let limit = query
-            .validate()
-            .map_err(|e| e.with_provider(NAME).with_operation(Operation::ListTickets))?;
+        let limit = query.validate()?;
         // Cursor: the numeric id of the last ticket on the previous page; newest first.
         let after: Option<u64> = match &query.cursor {
             None => None,
-            Some(c) => Some(c.parse().map_err(|_| {
-                Error::invalid_input(format!("malformed cursor {c:?}")).with_provider(NAME)
-            })?),
+            Some(c) => Some(
+                c.parse()
+                    .map_err(|_| Error::invalid_input(format!("malformed cursor {c:?}")))?,
+            ),
         };
         let state = self
             .state
@@ -256,15 +292,15 @@ impl TicketProvider for MemoryProvider {
     }
 
     async fn close(&self, guid: &str) -> Result<OperationResult> {
-        self.set_status(Operation::Close, guid, Status::Closed)
+        self.set_status(guid, Status::Closed)
     }
 
     async fn resolve(&self, guid: &str) -> Result<OperationResult> {
-        self.set_status(Operation::Resolve, guid, Status::Resolved)
+        self.set_status(guid, Status::Resolved)
     }
 
     async fn escalate(&self, guid: &str, reason: Option<&str>) -> Result<OperationResult> {
-        self.with_ticket(Operation::Escalate, guid, |t, now| {
+        self.with_ticket(guid, |t, now| {
             if let Some(r) = reason {
                 ticket_provider_api::model::validate_reason(r)?;
             }
@@ -296,5 +332,6 @@ register_provider!(ProviderDescriptor::new(
     NAME,
     "example third-party provider: tickets in process memory",
     env!("CARGO_PKG_NAME"),
+    CAPABILITIES,
     build,
 ));

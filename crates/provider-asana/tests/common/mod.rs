@@ -5,10 +5,9 @@
 use std::sync::Arc;
 
 use asana_fake::{FakeAsana, FakeOptions, RecordedRequest};
+use provider_asana::ASANA_TOKEN_ENV;
 use provider_asana::{AsanaProvider, AsanaSettings, RetryPolicy};
-use ticket_provider_api::{
-    build_provider, BuildContext, Config, SecretString, TicketProvider, ASANA_TOKEN_ENV,
-};
+use ticket_provider_api::{build_provider, BuildContext, Config, SecretString, TicketProvider};
 
 /// The token every test fake accepts.
 pub const TOKEN: &str = "tok-provider-asana-test-0123456789";

@@ -3,7 +3,7 @@
 
 mod common;
 
-use ticket_provider_api::{ErrorKind, NewTicket, TicketProvider, TicketUpdate};
+use homechoice_tickets::{ErrorKind, NewTicket, TicketProvider, TicketUpdate};
 
 const CAROL: &str = "carol@example.com";
 const DAVE: &str = "dave@example.com";

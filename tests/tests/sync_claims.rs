@@ -9,9 +9,9 @@ mod common;
 
 use std::time::Duration;
 
-use provider_internal::{InternalProvider, StoreOptions};
-use provider_sync::SyncProvider;
-use ticket_provider_api::{NewComment, NewTicket, Priority, Status, TicketProvider, TicketUpdate};
+use homechoice_tickets::provider_internal::{InternalProvider, StoreOptions};
+use homechoice_tickets::provider_sync::SyncProvider;
+use homechoice_tickets::{NewComment, NewTicket, Priority, Status, TicketProvider, TicketUpdate};
 
 /// Tickets per round.
 const TICKETS: usize = 6;

@@ -9,11 +9,11 @@ mod common;
 
 use std::time::Duration;
 
-use proptest::prelude::*;
-use provider_internal::{InternalProvider, StoreOptions};
-use ticket_provider_api::{
+use homechoice_tickets::provider_internal::{InternalProvider, StoreOptions};
+use homechoice_tickets::{
     NewComment, NewTicket, Priority, Status, TicketDetails, TicketProvider, TicketUpdate,
 };
+use proptest::prelude::*;
 
 /// One operation of a generated sequence.
 #[derive(Debug, Clone)]

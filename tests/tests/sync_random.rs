@@ -10,9 +10,9 @@ mod common;
 use std::time::Duration;
 
 use asana_fake::Fault;
+use homechoice_tickets::{NewComment, NewTicket, Priority, Status, TicketProvider, TicketUpdate};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use ticket_provider_api::{NewComment, NewTicket, Priority, Status, TicketProvider, TicketUpdate};
 
 const OPERATIONS: usize = 520;
 

@@ -8,10 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asana_fake::Fault;
-use provider_sync as _;
-use ticket_provider_api::{
-    async_trait, ListQuery, NewComment, NewTicket, OperationResult, Result, Status, SyncState,
-    TicketDetails, TicketPage, TicketProvider, TicketUpdate,
+use homechoice_tickets::{
+    async_trait, Extensions, ListQuery, NewComment, NewTicket, OperationResult, ProviderInfo,
+    Result, Status, SyncState, TicketDetails, TicketPage, TicketProvider, TicketUpdate,
 };
 use ticket_provider_testkit::{run_all, SuiteOptions};
 
@@ -40,6 +39,15 @@ impl ExpectState {
 
 #[async_trait]
 impl TicketProvider for ExpectState {
+    fn info(&self) -> ProviderInfo {
+        self.inner.info()
+    }
+    fn extensions(&self) -> Extensions {
+        self.inner.extensions()
+    }
+    async fn shutdown(&self) -> Result<()> {
+        self.inner.shutdown().await
+    }
     async fn create(&self, t: NewTicket) -> Result<OperationResult> {
         self.check(self.inner.create(t).await)
     }

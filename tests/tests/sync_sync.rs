@@ -10,12 +10,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use asana_fake::{FakeAsana, Fault};
-use provider_sync::story::story_text;
-use provider_sync::{PullMode, SyncProvider, CONFLICT_AUTHOR};
-use serde_json::{json, Value};
-use ticket_provider_api::{
+use homechoice_tickets::provider_sync::story::story_text;
+use homechoice_tickets::provider_sync::{PullMode, SyncProvider, CONFLICT_AUTHOR};
+use homechoice_tickets::{
     NewComment, NewTicket, Priority, Status, SyncState, TicketProvider, TicketUpdate,
 };
+use serde_json::{json, Value};
 
 /// Calls the fake's API directly (as a person editing in Asana would).
 async fn api(fake: &FakeAsana, method: reqwest::Method, path: &str, data: Value) -> Value {
@@ -239,7 +239,7 @@ async fn work_interrupted_by_a_crash_is_reconciled_not_repeated() {
         .await
         .unwrap();
     local
-        .sync_link_put(provider_internal::SyncLink {
+        .sync_link_put(homechoice_tickets::provider_internal::SyncLink {
             ticket_guid: r.guid.clone(),
             asana_gid: None,
             state: "creating".into(),
@@ -755,12 +755,12 @@ async fn refused_changes_are_set_aside_with_the_reason_and_doctor_says_so() {
     assert_eq!(json["set_aside"], 2);
     assert!(!json.to_string().contains(common::TOKEN));
 
-    let doctor = ticket_provider_api::find_descriptor("sync")
+    let doctor = homechoice_tickets::find_descriptor("sync")
         .unwrap()
         .doctor
         .unwrap();
-    let checks = doctor(ticket_provider_api::BuildContext::new(config).with_env(
-        ticket_provider_api::ASANA_TOKEN_ENV,
+    let checks = doctor(homechoice_tickets::BuildContext::new(config).with_env(
+        homechoice_tickets::provider_asana::ASANA_TOKEN_ENV,
         Some(common::TOKEN.into()),
     ))
     .await;
@@ -787,7 +787,7 @@ async fn refused_changes_are_set_aside_with_the_reason_and_doctor_says_so() {
 async fn building_without_project_or_token_is_a_config_error() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.db");
-    let no_project = ticket_provider_api::Config::parse(
+    let no_project = homechoice_tickets::Config::parse(
         &format!(
             "homechoice:\n  ticket:\n    provider: sync\n    database_url: \"sqlite://{}\"\n",
             db.display()
@@ -798,18 +798,18 @@ async fn building_without_project_or_token_is_a_config_error() {
     let err = common::registry_provider_result(no_project)
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ticket_provider_api::ErrorKind::Config);
+    assert_eq!(err.kind(), homechoice_tickets::ErrorKind::Config);
     assert!(err.to_string().contains("asana_project"), "{err}");
 
     let config = common::config("http://127.0.0.1:9/api/1.0", "1200000000000001", &db, 100);
-    let err = ticket_provider_api::build_provider(
-        ticket_provider_api::BuildContext::new(config)
-            .with_env(ticket_provider_api::ASANA_TOKEN_ENV, None),
+    let err = homechoice_tickets::build_provider(
+        homechoice_tickets::BuildContext::new(config)
+            .with_env(homechoice_tickets::provider_asana::ASANA_TOKEN_ENV, None),
     )
     .await
     .unwrap_err();
-    assert_eq!(err.kind(), ticket_provider_api::ErrorKind::Config);
+    assert_eq!(err.kind(), homechoice_tickets::ErrorKind::Config);
     assert!(err.to_string().contains("ASANA_ACCESS_TOKEN"), "{err}");
     assert!(err.to_string().contains("sync"), "{err}");
-    assert!(ticket_provider_api::registered_names().contains(&"sync"));
+    assert!(homechoice_tickets::registered_names().contains(&"sync"));
 }

@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asana_fake::{FakeAsana, FakeOptions, TaskSnapshot};
-use provider_asana::{AsanaProvider, AsanaSettings, RetryPolicy};
-use provider_internal::{InternalProvider, StoreOptions};
-use provider_sync::story::split_story;
-use provider_sync::{SyncProvider, SyncSettings};
-use ticket_provider_api::{
-    build_provider, BuildContext, Config, ListQuery, SecretString, TicketProvider, ASANA_TOKEN_ENV,
+use homechoice_tickets::provider_asana::ASANA_TOKEN_ENV;
+use homechoice_tickets::provider_asana::{AsanaProvider, AsanaSettings, RetryPolicy};
+use homechoice_tickets::provider_internal::{InternalProvider, StoreOptions};
+use homechoice_tickets::provider_sync::story::split_story;
+use homechoice_tickets::provider_sync::{SyncProvider, SyncSettings};
+use homechoice_tickets::{
+    build_provider, BuildContext, Config, ListQuery, SecretString, TicketProvider,
 };
 
 /// The token every test fake accepts.
@@ -64,7 +65,7 @@ pub async fn registry_provider(config: Config) -> Arc<dyn TicketProvider> {
 /// Building through the registry, keeping the error.
 pub async fn registry_provider_result(
     config: Config,
-) -> ticket_provider_api::Result<Arc<dyn TicketProvider>> {
+) -> homechoice_tickets::Result<Arc<dyn TicketProvider>> {
     build_provider(BuildContext::new(config).with_env(ASANA_TOKEN_ENV, Some(TOKEN.into()))).await
 }
 
