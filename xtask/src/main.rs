@@ -1,19 +1,23 @@
 //! Project automation in the cargo-xtask style: `cargo xtask <task>` (alias in
 //! `.cargo/config.toml`).
 //!
-//! * `test-all [--keep-going is the default]`: formatting, clippy for each provider feature
-//!   alone and all together, every test, and docs, each with warnings denied. Every step
-//!   runs; a summary at the end lists what failed, and the exit code is non-zero if anything did.
+//! * `test-all [--keep-going is the default]`: formatting, a tidy check of the shipped
+//!   dependency tree, clippy and the facade's tests for each provider feature set (none, each
+//!   provider alone, all), the `ticket` binary built with one provider, every test, and docs,
+//!   each with warnings denied. Every step runs; a summary at the end lists what failed, and
+//!   the exit code is non-zero if anything did.
 //! * `bench [--quick] [--json]`: the benchmark figures (see README).
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-/// One step of `test-all`: a name and the cargo arguments.
+/// One step of `test-all`: a name and what it runs.
 struct Step {
     name: String,
     args: Vec<String>,
     env: Vec<(&'static str, &'static str)>,
+    /// A check done by xtask itself instead of a cargo command.
+    check: Option<fn() -> Result<(), String>>,
 }
 
 fn step(name: &str, args: &[&str]) -> Step {
@@ -21,19 +25,95 @@ fn step(name: &str, args: &[&str]) -> Step {
         name: name.to_string(),
         args: args.iter().map(|s| s.to_string()).collect(),
         env: Vec::new(),
+        check: None,
     }
 }
 
-/// Provider feature sets of the facade crate that must each build and lint cleanly alone.
+/// Provider feature sets of the facade crate that must each build, lint cleanly and pass the
+/// facade's tests (among them: the registry holds exactly the enabled providers).
 const FEATURE_SETS: &[(&str, &str)] = &[
+    ("no provider", ""),
     ("provider-internal (sqlite)", "provider-internal,sqlite"),
     ("provider-internal (postgres)", "provider-internal,postgres"),
     ("provider-asana", "provider-asana"),
     ("provider-sync (sqlite)", "provider-sync,sqlite"),
 ];
 
+/// Crates that only tests may use: none of them may be in the normal (shipped) dependency
+/// tree of the facade or of `ticket`.
+const TEST_ONLY_CRATES: &[&str] = &[
+    "proptest",
+    "tempfile",
+    "asana-fake",
+    "ticket-provider-testkit",
+    "ticket-tests",
+    "quickcheck",
+    "wiremock",
+    "mockito",
+];
+
+/// The normal dependency trees of the shipped crates, checked for test-only crates.
+fn tidy_shipped_dependencies() -> Result<(), String> {
+    let mut problems = Vec::new();
+    for package in ["homechoice-tickets", "ticket-cli"] {
+        let out = cargo_command(
+            &[
+                "tree",
+                "-e",
+                "normal",
+                "-p",
+                package,
+                "--all-features",
+                "--prefix",
+                "none",
+                "--format",
+                "{p}",
+            ]
+            .map(String::from),
+            &[],
+        )
+        .output()
+        .map_err(|e| format!("cannot run cargo tree: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "cargo tree -p {package} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        problems.extend(test_only_in_tree(
+            package,
+            &String::from_utf8_lossy(&out.stdout),
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// The test-only crates named in a `cargo tree --prefix none --format {p}` listing.
+fn test_only_in_tree(package: &str, tree: &str) -> Vec<String> {
+    let mut found: Vec<String> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| TEST_ONLY_CRATES.contains(name))
+        .map(|name| {
+            format!(
+                "{name} is in the normal dependency tree of {package}; make it a dev-dependency"
+            )
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
 fn test_all_steps() -> Vec<Step> {
     let mut steps = vec![step("fmt", &["fmt", "--all", "--", "--check"])];
+    let mut tidy = step("tidy: no test-only crate ships", &[]);
+    tidy.check = Some(tidy_shipped_dependencies);
+    steps.push(tidy);
     for (label, features) in FEATURE_SETS {
         steps.push(step(
             &format!("clippy facade: {label}"),
@@ -50,7 +130,33 @@ fn test_all_steps() -> Vec<Step> {
                 "warnings",
             ],
         ));
+        steps.push(step(
+            &format!("test facade: {label}"),
+            &[
+                "test",
+                "-p",
+                "ticket-tests",
+                "--no-default-features",
+                "--features",
+                features,
+                "--test",
+                "registry",
+            ],
+        ));
     }
+    steps.push(step(
+        "test ticket: provider-asana alone",
+        &[
+            "test",
+            "-p",
+            "ticket-cli",
+            "--no-default-features",
+            "--features",
+            "provider-asana",
+            "--test",
+            "providers",
+        ],
+    ));
     steps.push(step(
         "clippy: workspace, all features",
         &[
@@ -155,13 +261,25 @@ fn test_all() -> ExitCode {
     let total = steps.len();
     for (i, s) in steps.iter().enumerate() {
         eprintln!(
-            "\n==> [{}/{total}] {}: cargo {}",
+            "\n==> [{}/{total}] {}{}",
             i + 1,
             s.name,
-            s.args.join(" ")
+            if s.check.is_some() {
+                String::new()
+            } else {
+                format!(": cargo {}", s.args.join(" "))
+            }
         );
         let started = Instant::now();
-        let ok = if s.args.first().map(String::as_str) == Some("test") {
+        let ok = if let Some(check) = s.check {
+            match check() {
+                Ok(()) => true,
+                Err(e) => {
+                    eprintln!("{e}");
+                    false
+                }
+            }
+        } else if s.args.first().map(String::as_str) == Some("test") {
             run_cargo_counting(&s.args, &s.env, &mut totals)
         } else {
             run_cargo(&s.args, &s.env)
@@ -211,7 +329,8 @@ fn bench(rest: &[String]) -> ExitCode {
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  test-all              fmt, clippy per provider feature and all together, tests, docs
+  test-all              fmt, tidy, clippy and facade tests per provider feature set,
+                        all tests, docs
   bench [--quick] [--json]
                         benchmark figures, each against a baseline measured in the same run";
 
@@ -233,7 +352,19 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::TestTotals;
+    use super::{test_only_in_tree, TestTotals};
+
+    #[test]
+    fn tidy_finds_test_only_crates_in_a_tree() {
+        let tree = "ticket-cli v0.1.0 (/w/crates/ticket-cli)\nclap v4.5.1\nproptest v1.4.0\nproptest v1.4.0\nserde v1.0.1\n";
+        assert_eq!(
+            test_only_in_tree("ticket-cli", tree),
+            vec![
+                "proptest is in the normal dependency tree of ticket-cli; make it a dev-dependency"
+            ]
+        );
+        assert!(test_only_in_tree("x", "serde v1\ntempfile-ish v1\n").is_empty());
+    }
 
     #[test]
     fn totals_add_up_libtest_result_lines() {
