@@ -114,7 +114,7 @@ pub use config::{
     default_priority_tag, AsanaSettings, RetryPolicy, DEFAULT_TIMEOUT, MAX_READS_IN_FLIGHT,
     MAX_WRITES_IN_FLIGHT,
 };
-pub use provider::{AsanaProvider, BATCH_ACTIONS};
+pub use provider::{AsanaProvider, AsanaUser, BATCH_ACTIONS};
 pub use remote::{EventsPage, RemoteComment, RemoteEvent, RemoteTask};
 
 #[doc(no_inline)]
