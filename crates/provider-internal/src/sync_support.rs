@@ -201,6 +201,11 @@ fn put_link(conn: &mut store::DbConnection, row: &LinkRow) -> QueryResult<()> {
     Ok(())
 }
 
+/// The key/value entry of a comment's post attempt.
+fn comment_attempt_key(comment_guid: &str) -> String {
+    format!("sync.comment_attempt.{comment_guid}")
+}
+
 fn check_gid(field: &str, gid: &str) -> Result<()> {
     check_line(field, gid, 64)
 }
@@ -417,7 +422,25 @@ impl InternalProvider {
         .await
     }
 
-    /// Records that a comment was posted as story `story_gid` (replacing any earlier record).
+    /// The comment a story gid was recorded for (by a push or a pull), if any.
+    pub async fn comment_link_by_story(&self, story_gid: &str) -> Result<Option<String>> {
+        let s = story_gid.to_string();
+        self.run(
+            Operation::Other("comment_link_by_story"),
+            None,
+            move |conn| {
+                Ok(comment_sync::table
+                    .filter(comment_sync::asana_story_gid.eq(&s))
+                    .select(comment_sync::comment_guid)
+                    .first::<String>(conn)
+                    .optional()?)
+            },
+        )
+        .await
+    }
+
+    /// Records that a comment was posted as story `story_gid` (replacing any earlier record),
+    /// and forgets its post attempt (see [`InternalProvider::comment_attempt_put`]).
     pub async fn comment_link_put(&self, comment_guid: &str, story_gid: &str) -> Result<()> {
         let (c, s) = (comment_guid.to_string(), story_gid.to_string());
         self.run(Operation::Other("comment_link_put"), None, move |conn| {
@@ -433,8 +456,59 @@ impl InternalProvider {
                         ))
                         .execute(conn)?;
                 }
+                diesel::delete(sync_kv::table.find(comment_attempt_key(&c))).execute(conn)?;
                 Ok::<_, StoreError>(())
             })
+        })
+        .await
+    }
+
+    /// Records that comment `comment_guid` is about to be posted, at `at` (before the
+    /// request: if its answer is lost, the story can only have been created after this).
+    /// An earlier attempt's time is kept (it may have reached Asana). Kept until [`InternalProvider::comment_link_put`] records the story.
+    pub async fn comment_attempt_put(&self, comment_guid: &str, at: DateTime<Utc>) -> Result<()> {
+        let (k, v) = (
+            comment_attempt_key(comment_guid),
+            at.timestamp_micros().to_string(),
+        );
+        self.run(Operation::Other("comment_attempt_put"), None, move |conn| {
+            write_transaction(conn, |conn| {
+                // The first attempt counts: an earlier post may have reached Asana.
+                let known = sync_kv::table
+                    .find(&k)
+                    .select(sync_kv::key)
+                    .first::<String>(conn)
+                    .optional()?;
+                if known.is_none() {
+                    diesel::insert_into(sync_kv::table)
+                        .values((sync_kv::key.eq(&k), sync_kv::value.eq(&v)))
+                        .execute(conn)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+    }
+
+    /// When the first unanswered post of comment `comment_guid` started, if one did (see
+    /// [`InternalProvider::comment_attempt_put`]).
+    pub async fn comment_attempt_get(&self, comment_guid: &str) -> Result<Option<DateTime<Utc>>> {
+        let k = comment_attempt_key(comment_guid);
+        self.run(Operation::Other("comment_attempt_get"), None, move |conn| {
+            let v = sync_kv::table
+                .find(&k)
+                .select(sync_kv::value)
+                .first::<String>(conn)
+                .optional()?;
+            match v {
+                None => Ok(None),
+                Some(v) => {
+                    let us: i64 = v.parse().map_err(|_| {
+                        StoreError::Corrupt(format!("comment attempt time {v:?} of {k}"))
+                    })?;
+                    Ok(Some(from_micros(us)?))
+                }
+            }
         })
         .await
     }

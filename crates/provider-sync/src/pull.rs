@@ -20,10 +20,11 @@ use tokio::sync::mpsc;
 
 use crate::locks::ClaimGuard;
 use crate::provider::SyncProvider;
+use crate::push::CLOCK_SKEW_MINUTES;
 use crate::push::LINKED;
 use crate::report::{PullMode, PullProgress, PullReport, SkippedTask};
 use crate::snapshot::{self, Values, FIELDS};
-use crate::story::split_story;
+use crate::story::{decode, encode, StoryOrigin};
 
 /// Where the events sync token is kept (internal key/value table).
 pub(crate) const EVENTS_TOKEN_KEY: &str = "sync.asana.events_token";
@@ -138,6 +139,18 @@ fn pending_fields(entries: &[OutboxEntry]) -> HashMap<&'static str, HashSet<Opti
         }
     }
     out
+}
+
+/// The comment an outbox entry posts: guid, body and author.
+fn entry_comment(e: &OutboxEntry) -> Option<(&str, &str, Option<&str>)> {
+    let c = match e.operation.as_str() {
+        "add_comment" => &e.payload,
+        _ => e.payload.get("comment").filter(|c| c.is_object())?,
+    };
+    let cg = c.get("comment_guid")?.as_str()?;
+    let body = c.get("body").and_then(|b| b.as_str()).unwrap_or_default();
+    let author = c.get("author").and_then(|a| a.as_str());
+    Some((cg, body, author))
 }
 
 /// A remote task's field values, cleaned to what the internal store accepts; status and
@@ -355,37 +368,7 @@ impl SyncProvider {
             }
         }
 
-        let local_comments: HashSet<&str> = before
-            .as_ref()
-            .map(|d| d.comments.iter().map(|c| c.comment_guid.as_str()).collect())
-            .unwrap_or_default();
-        let mut comments = Vec::new();
-        for c in &task.comments {
-            let parts = split_story(&c.text);
-            if let Some(cg) = parts.comment_guid.as_deref() {
-                if local_comments.contains(cg) {
-                    // Our own comment: make sure it counts as posted.
-                    if local.comment_link_get(cg).await?.is_none() {
-                        local.comment_link_put(cg, &c.story_gid).await?;
-                    }
-                    continue;
-                }
-            }
-            let body = clean_text(&parts.body, MAX_COMMENT_CHARS);
-            if body.trim().is_empty() {
-                continue;
-            }
-            comments.push(RemoteComment {
-                story_gid: c.story_gid.clone(),
-                body,
-                author: parts
-                    .author
-                    .map(|a| clean_line(&a, MAX_ASSIGNEE_CHARS))
-                    .filter(|a| !a.is_empty())
-                    .or_else(|| c.created_by.clone()),
-                created_at: Some(c.created_at),
-            });
-        }
+        let comments = self.remote_comments(&task, &pending).await?;
 
         let status: Status = value(&merged, "status")
             .and_then(|s| s.parse().ok())
@@ -451,6 +434,73 @@ impl SyncProvider {
             kind,
             conflicts: conflicts.len(),
         })
+    }
+
+    /// The comments of `task` to import: every comment story not recorded in the store yet,
+    /// decoded (see [`crate::story`]). A story of the token owner that is the lost answer of
+    /// one of our posts (a pending comment of the ticket with a recorded attempt, the same
+    /// text, created since the attempt) is recorded for that comment instead of imported.
+    async fn remote_comments(
+        &self,
+        task: &RemoteTask,
+        pending: &[OutboxEntry],
+    ) -> Result<Vec<RemoteComment>> {
+        let local = &self.inner.local;
+        if task.comments.is_empty() {
+            return Ok(Vec::new());
+        }
+        let me = self.inner.remote.token_owner().await?;
+        // Our comments whose post may have reached Asana without an answer.
+        let mut attempted = Vec::new();
+        for e in pending {
+            if let Some((cg, body, author)) = entry_comment(e) {
+                if local.comment_link_get(cg).await?.is_some() {
+                    continue;
+                }
+                if let Some(at) = local.comment_attempt_get(cg).await? {
+                    let from = at - chrono::Duration::minutes(CLOCK_SKEW_MINUTES);
+                    attempted.push((cg.to_string(), encode(body, author), from));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for c in &task.comments {
+            if local.comment_link_by_story(&c.story_gid).await?.is_some() {
+                continue;
+            }
+            let own = c.created_by_gid.as_deref() == Some(me.gid.as_str());
+            if own {
+                if let Some(i) = attempted
+                    .iter()
+                    .position(|(_, text, from)| *text == c.text && c.created_at >= *from)
+                {
+                    let (cg, _, _) = attempted.remove(i);
+                    tracing::info!(asana_gid = %task.gid, comment = %cg, story = %c.story_gid, "pull: found the story of a post whose answer was lost; linking it");
+                    local.comment_link_put(&cg, &c.story_gid).await?;
+                    continue;
+                }
+            }
+            let origin = if own {
+                StoryOrigin::TokenOwner
+            } else {
+                StoryOrigin::Other(c.created_by.as_deref())
+            };
+            let decoded = decode(&c.text, origin);
+            let body = clean_text(&decoded.body, MAX_COMMENT_CHARS);
+            if body.trim().is_empty() {
+                continue;
+            }
+            out.push(RemoteComment {
+                story_gid: c.story_gid.clone(),
+                body,
+                author: decoded
+                    .author
+                    .map(|a| clean_line(&a, MAX_ASSIGNEE_CHARS))
+                    .filter(|a| !a.is_empty()),
+                created_at: Some(c.created_at),
+            });
+        }
+        Ok(out)
     }
 
     /// See [`SyncProvider::pull_all`].

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use asana_fake::{FakeAsana, Fault};
-use provider_sync::story::story_text;
+use provider_sync::story::encode;
 use provider_sync::{PullMode, SyncProvider, CONFLICT_AUTHOR};
 use serde_json::{json, Value};
 use ticket_provider_api::{
@@ -264,19 +264,12 @@ async fn work_interrupted_by_a_crash_is_reconciled_not_repeated() {
         .await
         .unwrap();
     let cg = c.comment_guid.clone().unwrap();
-    let entry = local
-        .outbox_for_ticket(&r.guid)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|e| e.operation == "add_comment")
-        .unwrap();
     local
-        .outbox_record_failure(entry.id, "posting the comment")
+        .comment_attempt_put(&cg, chrono::Utc::now())
         .await
         .unwrap();
     p.remote()
-        .post_comment(&task.gid, &story_text(&cg, "posted before the crash", None))
+        .post_comment(&task.gid, &encode("posted before the crash", None))
         .await
         .unwrap();
 
@@ -441,9 +434,10 @@ async fn pull_all_reads_pages_then_follows_events_and_recovers_from_an_expired_t
     assert!(report.skipped.is_empty(), "{report:?}");
     assert_eq!(*calls.lock().unwrap(), 250);
     assert_eq!(count_task_lists(&fake), 3, "ceil(250/100) list requests");
-    // The whole first pull: the events token (none yet: 412), the project, its sections and
-    // the workspace's tags (once per provider), 3 list pages, and the comments of the 250
-    // new tasks 10 tasks per batch. No task is read on its own.
+    // The whole first pull: the events token (none yet: 412), the project, its sections,
+    // the workspace's tags and the token owner (to tell our own stories; once per provider),
+    // 3 list pages, and the comments of the 250 new tasks 10 tasks per batch. No task is
+    // read on its own.
     assert_eq!(
         requests_by_path(&fake),
         counts(&[
@@ -452,6 +446,7 @@ async fn pull_all_reads_pages_then_follows_events_and_recovers_from_an_expired_t
             ("GET /projects/{project}/sections", 1),
             ("GET /workspaces/{workspace}/tags", 1),
             ("GET /tasks", 3),
+            ("GET /users/me", 1),
             ("POST /batch", 25),
         ])
     );
