@@ -16,6 +16,7 @@
 
 mod config;
 mod error;
+mod normalize;
 mod provider;
 mod store;
 pub mod sync_support;
@@ -29,6 +30,7 @@ use ticket_provider_api::{
 pub use config::{
     redact_url, Backend, StoreOptions, DEFAULT_POSTGRES_POOL_SIZE, DEFAULT_SQLITE_POOL_SIZE,
 };
+pub use normalize::normalize_line;
 pub use provider::{HistoryEntry, InternalProvider};
 pub use sync_support::{OutboxEntry, RemoteComment, RemoteTicket, SyncLink, SyncSummary};
 

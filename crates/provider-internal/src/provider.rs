@@ -17,6 +17,7 @@ use tracing::Instrument;
 
 use crate::config::{Backend, StoreOptions};
 use crate::error::StoreError;
+use crate::normalize::normalize_line;
 use crate::store::{self, DbConnection, Store};
 use crate::NAME;
 
@@ -223,11 +224,13 @@ impl InternalProvider {
 
 #[async_trait]
 impl TicketProvider for InternalProvider {
-    async fn create(&self, ticket: NewTicket) -> Result<OperationResult> {
+    async fn create(&self, mut ticket: NewTicket) -> Result<OperationResult> {
         let op = Operation::Create;
         ticket
             .validate()
             .map_err(|e| e.with_provider(NAME).with_operation(op))?;
+        ticket.subject = normalize_line(&ticket.subject);
+        ticket.assignee = ticket.assignee.as_deref().map(normalize_line);
         let outbox = self.inner.record_outbox;
         let row = self
             .run(op, None, move |conn| {
@@ -239,12 +242,13 @@ impl TicketProvider for InternalProvider {
         Ok(res)
     }
 
-    async fn update(&self, guid: &str, changes: TicketUpdate) -> Result<OperationResult> {
+    async fn update(&self, guid: &str, mut changes: TicketUpdate) -> Result<OperationResult> {
         let op = Operation::Update;
         let guid = self.guid_arg(op, guid)?;
         changes
             .validate()
             .map_err(|e| e.with_provider(NAME).with_operation(op).with_guid(&guid))?;
+        changes.subject = changes.subject.as_deref().map(normalize_line);
         let outbox = self.inner.record_outbox;
         let row = self
             .run(op, Some(&guid), {
@@ -265,7 +269,7 @@ impl TicketProvider for InternalProvider {
         let guid = self.guid_arg(op, guid)?;
         validate_assignee(assignee)
             .map_err(|e| e.with_provider(NAME).with_operation(op).with_guid(&guid))?;
-        let assignee = assignee.to_string();
+        let assignee = normalize_line(assignee);
         let outbox = self.inner.record_outbox;
         let row = self
             .run(op, Some(&guid), {
@@ -280,12 +284,13 @@ impl TicketProvider for InternalProvider {
         Ok(res)
     }
 
-    async fn add_comment(&self, guid: &str, comment: NewComment) -> Result<OperationResult> {
+    async fn add_comment(&self, guid: &str, mut comment: NewComment) -> Result<OperationResult> {
         let op = Operation::AddComment;
         let guid = self.guid_arg(op, guid)?;
         comment
             .validate()
             .map_err(|e| e.with_provider(NAME).with_operation(op).with_guid(&guid))?;
+        comment.author = comment.author.as_deref().map(normalize_line);
         let outbox = self.inner.record_outbox;
         let (row, comment_guid) = self
             .run(op, Some(&guid), {

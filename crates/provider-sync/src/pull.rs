@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use futures::stream::{self, StreamExt};
 use provider_asana::{EventsPage, RemoteTask, BATCH_ACTIONS};
-use provider_internal::{OutboxEntry, RemoteComment, RemoteTicket, SyncLink};
+use provider_internal::{normalize_line, OutboxEntry, RemoteComment, RemoteTicket, SyncLink};
 use ticket_provider_api::model::{
     MAX_ASSIGNEE_CHARS, MAX_COMMENT_CHARS, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS,
 };
@@ -94,13 +94,10 @@ fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-/// One line without control characters, at most `max` characters.
+/// One line as the store keeps it ([`normalize_line`], the rule of every write), at most
+/// `max` characters.
 fn clean_line(s: &str, max: usize) -> String {
-    let line: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    truncate(line.trim(), max)
+    truncate(&normalize_line(s), max)
 }
 
 /// Text without control characters other than newline, carriage return and tab.
