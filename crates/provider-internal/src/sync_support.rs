@@ -54,8 +54,10 @@ pub struct OutboxEntry {
 pub struct SyncSummary {
     /// The links of the tickets that have one, by ticket guid.
     pub links: std::collections::HashMap<String, SyncLink>,
-    /// The tickets that still have outbox entries.
-    pub with_outbox: std::collections::HashSet<String>,
+    /// The tickets that have outbox entries waiting to be pushed.
+    pub with_pending: std::collections::HashSet<String>,
+    /// The tickets that have set-aside outbox entries.
+    pub with_set_aside: std::collections::HashSet<String>,
 }
 
 /// The link between a local ticket and its remote (Asana) task.
@@ -343,7 +345,7 @@ impl InternalProvider {
     }
 
     /// For many tickets at once (two queries, whatever their number): the links among them,
-    /// and which of them still have outbox entries (pending or set aside). For decorating a
+    /// and which of them have outbox entries waiting and which set aside. For decorating a
     /// list without a query per ticket.
     pub async fn sync_summary(&self, guids: &[String]) -> Result<SyncSummary> {
         let op = Operation::Other("sync_summary");
@@ -359,14 +361,26 @@ impl InternalProvider {
                 .into_iter()
                 .map(|r| r.into_link().map(|l| (l.ticket_guid.clone(), l)))
                 .collect::<std::result::Result<_, _>>()?;
-            let with_outbox = data_sync_outbox::table
+            let mut summary = SyncSummary {
+                links,
+                ..SyncSummary::default()
+            };
+            let rows = data_sync_outbox::table
                 .filter(data_sync_outbox::ticket_guid.eq_any(&guids))
-                .select(data_sync_outbox::ticket_guid)
+                .select((
+                    data_sync_outbox::ticket_guid,
+                    data_sync_outbox::set_aside_reason.is_not_null(),
+                ))
                 .distinct()
-                .load::<String>(conn)?
-                .into_iter()
-                .collect();
-            Ok(SyncSummary { links, with_outbox })
+                .load::<(String, bool)>(conn)?;
+            for (guid, aside) in rows {
+                if aside {
+                    summary.with_set_aside.insert(guid);
+                } else {
+                    summary.with_pending.insert(guid);
+                }
+            }
+            Ok(summary)
         })
         .await
     }

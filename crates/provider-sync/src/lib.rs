@@ -13,8 +13,12 @@
 //!   transaction. An Asana failure never fails the operation and never loses the change: it
 //!   is logged (never with the token) and stays in the outbox.
 //! * **Results.** Results and tickets are the internal ones with `provider: "sync"`,
-//!   `asana_gid` once the ticket has a task, and `sync_state`: `synced` when no outbox entry
-//!   of the ticket remains, else `pending`.
+//!   `asana_gid` once the ticket has a task, and `sync_state`: `pending` while an outbox
+//!   entry of the ticket waits to be pushed, else `set_aside` while one Asana refused is
+//!   kept, else `synced` — the same split as the counts of [`SyncProvider::status`]. An
+//!   assignee `me` is stored as the token owner's identity (e-mail, else gid: what a pull
+//!   reads), asked of Asana once per process within the push timeout; when Asana cannot
+//!   tell, `me` is stored and the next pull replaces it.
 //! * **Bounded push.** After the write, the ticket's outbox entries are pushed in id order,
 //!   inline but for at most `sync_push_timeout_ms`; after that the operation returns with
 //!   `pending` and the push finishes in the background. While Asana is down (connection

@@ -5,7 +5,7 @@ mod common;
 
 use asana_fake::FakeAsana;
 use provider_sync::SyncProvider;
-use ticket_provider_api::{NewTicket, TicketProvider, TicketUpdate};
+use ticket_provider_api::{ListQuery, NewTicket, SyncState, TicketProvider, TicketUpdate};
 
 /// The one task of the fake's project.
 fn only_task(fake: &FakeAsana) -> asana_fake::TaskSnapshot {
@@ -74,4 +74,56 @@ async fn padded_values_are_the_same_in_the_store_in_asana_and_after_a_pull() {
         (after.subject, after.assignee, after.updated_at),
         (stored.subject, stored.assignee, stored.updated_at)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_whose_only_change_is_set_aside_reads_set_aside_like_sync_status() {
+    let (fake, _users) = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::direct_for(&fake, &dir.path().join("t.db")).await;
+    let t = p.create(NewTicket::new("Printer")).await.unwrap();
+    common::flush_all(&p).await;
+    let res = p.assign(&t.guid, "ghost@example.com").await.unwrap();
+    p.flush().await.unwrap();
+    let status = p.status().await.unwrap();
+    assert_eq!((status.pending, status.set_aside), (0, 1), "{status:?}");
+    assert_eq!(res.sync_state, Some(SyncState::SetAside), "{res:?}");
+    let got = p.get_ticket(&t.guid).await.unwrap().ticket;
+    assert_eq!(got.sync_state, Some(SyncState::SetAside));
+    let listed = p.list_tickets(ListQuery::default()).await.unwrap();
+    assert_eq!(listed.tickets[0].sync_state, Some(SyncState::SetAside));
+
+    // A new change waits: pending, and counted as pending.
+    fake.add_fault(asana_fake::Fault {
+        status: Some(503),
+        count: 1_000,
+        ..Default::default()
+    });
+    let res = p.assign(&t.guid, common::ALICE).await.unwrap();
+    assert_eq!(res.sync_state, Some(SyncState::Pending));
+    assert_eq!(p.status().await.unwrap().pending, 1);
+    let listed = p.list_tickets(ListQuery::default()).await.unwrap();
+    assert_eq!(listed.tickets[0].sync_state, Some(SyncState::Pending));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn me_is_stored_as_the_token_owner() {
+    let (fake, _users) = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::direct_for(&fake, &dir.path().join("t.db")).await;
+    let t = p
+        .create(NewTicket::new("Mine").assignee("me"))
+        .await
+        .unwrap();
+    let other = p.create(NewTicket::new("Also mine")).await.unwrap();
+    p.assign(&other.guid, "me").await.unwrap();
+    common::flush_all(&p).await;
+    for guid in [&t.guid, &other.guid] {
+        let got = p.get_ticket(guid).await.unwrap().ticket;
+        assert_eq!(got.assignee, Some(fake.owner_email()), "{guid}");
+    }
+    let before = history_fields(&p, &other.guid).await;
+    let report = p.pull_all(&|_| {}).await.unwrap();
+    assert_eq!(report.updated, 0, "{report:?}");
+    assert_eq!(history_fields(&p, &other.guid).await, before);
 }
