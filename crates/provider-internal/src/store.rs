@@ -689,7 +689,7 @@ pub fn insert_history(conn: &mut DbConnection, row: &NewHistoryRow<'_>) -> Query
         .map(|_| ())
 }
 
-fn record_outbox(
+pub(crate) fn record_outbox(
     conn: &mut DbConnection,
     enabled: bool,
     guid: &str,

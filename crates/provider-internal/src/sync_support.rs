@@ -246,6 +246,34 @@ impl InternalProvider {
         .await
     }
 
+    /// Queues a push of ticket `guid`'s `status` (a `change_status` entry) without changing
+    /// the ticket or its history: for when the remote side shows the status inconsistently
+    /// and must be told it again. NotFound for an unknown ticket.
+    pub async fn outbox_queue_status(&self, guid: &str, status: Status) -> Result<()> {
+        let op = Operation::Other("outbox_queue_status");
+        let guid = self.guid_arg(op, guid)?;
+        self.run(op, Some(&guid), {
+            let guid = guid.clone();
+            move |conn| {
+                write_transaction(conn, |conn| {
+                    if !store::ticket_exists(conn, &guid)? {
+                        return Err(StoreError::Api(Error::ticket_not_found(&guid)));
+                    }
+                    store::record_outbox(
+                        conn,
+                        true,
+                        &guid,
+                        "change_status",
+                        serde_json::json!({ "status": status.as_str() }),
+                        now_micros(),
+                    )?;
+                    Ok(())
+                })
+            }
+        })
+        .await
+    }
+
     /// Removes a pushed entry (no error when it is already gone).
     pub async fn outbox_complete(&self, id: i64) -> Result<()> {
         self.run(Operation::Other("outbox_complete"), None, move |conn| {

@@ -103,6 +103,16 @@
 //! and the claim). The comparison uses the clocks of the instances, so instances on several
 //! hosts need synchronised clocks (NTP).
 //!
+//! # Section versus `completed`
+//!
+//! A push writes both: the status's section and `completed` (true exactly for RESOLVED,
+//! CLOSED, CANCELLED). A pull reads the pair by one rule (`completion.rs`): when they agree,
+//! the section's status; when `completed` changed since the last sync, ticking means
+//! RESOLVED and unticking a task in a final section means reopened (IN_PROGRESS); otherwise
+//! the section changed and its status is taken (a task dragged to "Resolved" without being
+//! ticked is RESOLVED). Whenever the pair disagreed, a push of the chosen status is queued,
+//! so the next push makes Asana consistent (section and `completed`) again.
+//!
 //! # Conflict rule
 //!
 //! For each field (subject, description, status, priority, assignee) the provider keeps the
@@ -122,12 +132,14 @@
 //! # Layout
 //!
 //! `provider.rs` (the trait impl and the public sync API), `push.rs` (outbox → Asana),
-//! `pull.rs` (Asana → internal store), `breaker.rs`, `locks.rs`, `snapshot.rs` (last agreed
-//! values), `story.rs` (comment text format), `report.rs`, `config.rs`, `error.rs`.
+//! `pull.rs` (Asana → internal store), `completion.rs` (section versus `completed`),
+//! `breaker.rs`, `locks.rs`, `snapshot.rs` (last agreed values), `story.rs` (comment text
+//! encoding), `report.rs`, `config.rs`, `error.rs`.
 
 #![warn(missing_docs)]
 
 mod breaker;
+mod completion;
 mod config;
 mod error;
 mod locks;

@@ -18,6 +18,7 @@ use ticket_provider_api::{
 };
 use tokio::sync::mpsc;
 
+use crate::completion::{status_of_task, TaskStatus};
 use crate::locks::ClaimGuard;
 use crate::provider::SyncProvider;
 use crate::push::CLOCK_SKEW_MINUTES;
@@ -152,15 +153,22 @@ fn entry_comment(e: &OutboxEntry) -> Option<(&str, &str, Option<&str>)> {
 
 /// A remote task's field values, cleaned to what the internal store accepts; status and
 /// priority fall back to `fallback` (the local ticket) when the task has none of ours.
-fn remote_values(task: &RemoteTask, fallback: Option<&Ticket>) -> Values {
+/// The status comes from the section and `completed` by [`status_of_task`], given the
+/// `agreed` status; the flag says whether Asana must be told it (the pair disagreed).
+fn remote_values(
+    task: &RemoteTask,
+    fallback: Option<&Ticket>,
+    agreed: Option<Status>,
+) -> (Values, bool) {
     let mut subject = clean_line(&task.subject, MAX_SUBJECT_CHARS);
     if subject.is_empty() {
         subject = format!("(Asana task {} without a name)", task.gid);
     }
-    let status = task
+    let section = task
         .status
         .or(fallback.map(|t| t.status))
         .unwrap_or(Status::New);
+    let TaskStatus { status, push } = status_of_task(section, task.completed, agreed);
     let priority = task
         .priority
         .or(fallback.map(|t| t.priority))
@@ -179,7 +187,12 @@ fn remote_values(task: &RemoteTask, fallback: Option<&Ticket>) -> Values {
     v.insert("status".into(), Some(status.as_str().to_string()));
     v.insert("priority".into(), Some(priority.as_str().to_string()));
     v.insert("assignee".into(), assignee);
-    v
+    (v, push)
+}
+
+/// The status of the last agreed values, if recorded.
+fn agreed_status(snap: &Values) -> Option<Status> {
+    value(snap, "status").and_then(|s| s.parse().ok())
 }
 
 fn value(v: &Values, f: &str) -> Option<String> {
@@ -188,9 +201,9 @@ fn value(v: &Values, f: &str) -> Option<String> {
 
 /// Whether a listed task already equals its local ticket (status and priority only where the
 /// task has ours).
-fn same_fields(task: &RemoteTask, t: &Ticket) -> bool {
-    let r = remote_values(task, Some(t));
-    r == snapshot::values_of(t)
+fn same_fields(task: &RemoteTask, t: &Ticket, agreed: Option<Status>) -> bool {
+    let (r, push) = remote_values(task, Some(t), agreed);
+    !push && r == snapshot::values_of(t)
 }
 
 fn quote(v: &Option<String>) -> String {
@@ -345,7 +358,11 @@ impl SyncProvider {
             None => (Vec::new(), Values::new()),
         };
         let touched = pending_fields(&pending);
-        let remote_vals = remote_values(&task, before.as_ref().map(|d| &d.ticket));
+        let (mut remote_vals, push_status) = remote_values(
+            &task,
+            before.as_ref().map(|d| &d.ticket),
+            agreed_status(&snap),
+        );
         let mut merged = remote_vals.clone();
         let mut conflicts: Vec<(&str, Option<String>, Option<String>)> = Vec::new();
         if let Some(d) = &before {
@@ -386,6 +403,16 @@ impl SyncProvider {
             comments,
         };
         let new_guid = local.import_remote(remote).await?;
+        if push_status {
+            // Section and `completed` disagreed: the next push writes the status chosen
+            // (unless a push of it is pending already). Until then the last agreed status
+            // stays the base of the comparison, so a pull in between decides the same.
+            let pushed = Some(status.as_str().to_string());
+            if !touched.get("status").is_some_and(|v| v.contains(&pushed)) {
+                local.outbox_queue_status(&new_guid, status).await?;
+            }
+            remote_vals.insert("status".into(), snap.get("status").cloned().flatten());
+        }
         // Asana's values are now known to both sides: the base of the next comparison.
         snapshot::save(local, &new_guid, &remote_vals).await?;
 
@@ -692,7 +719,8 @@ impl SyncProvider {
             // modified_at): its comments are known already.
             Some(l) if l.state == LINKED && l.remote_modified_at == Some(task.modified_at) => {
                 let d = local.get_ticket(&l.ticket_guid).await?;
-                if same_fields(task, &d.ticket) {
+                let agreed = agreed_status(&snapshot::load(local, &l.ticket_guid).await?);
+                if same_fields(task, &d.ticket, agreed) {
                     return Ok(Plan::Unchanged);
                 }
                 false

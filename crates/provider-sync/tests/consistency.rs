@@ -5,7 +5,7 @@ mod common;
 
 use asana_fake::FakeAsana;
 use provider_sync::SyncProvider;
-use ticket_provider_api::{ListQuery, NewTicket, SyncState, TicketProvider, TicketUpdate};
+use ticket_provider_api::{ListQuery, NewTicket, Status, SyncState, TicketProvider, TicketUpdate};
 
 /// The one task of the fake's project.
 fn only_task(fake: &FakeAsana) -> asana_fake::TaskSnapshot {
@@ -126,4 +126,107 @@ async fn me_is_stored_as_the_token_owner() {
     let report = p.pull_all(&|_| {}).await.unwrap();
     assert_eq!(report.updated, 0, "{report:?}");
     assert_eq!(history_fields(&p, &other.guid).await, before);
+}
+
+/// A request to the fake as a person in Asana would make it (same token).
+async fn asana(fake: &FakeAsana, method: reqwest::Method, path: &str, data: serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .request(method, format!("{}{path}", fake.base_url()))
+        .bearer_auth(fake.token())
+        .json(&serde_json::json!({ "data": data }))
+        .send()
+        .await
+        .expect("request");
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+}
+
+/// The task of ticket `guid` as the fake holds it.
+async fn task_of(fake: &FakeAsana, p: &SyncProvider, guid: &str) -> asana_fake::TaskSnapshot {
+    let gid = p.get_ticket(guid).await.unwrap().ticket.asana_gid.unwrap();
+    fake.project_tasks(&fake.project_gid())
+        .into_iter()
+        .find(|t| t.gid == gid)
+        .expect("task")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn section_and_completed_end_up_consistent_on_both_sides() {
+    let (fake, _users) = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::direct_for(&fake, &dir.path().join("t.db")).await;
+    // A resolved ticket makes the "Resolved" section exist.
+    let done = p.create(NewTicket::new("done")).await.unwrap();
+    p.resolve(&done.guid).await.unwrap();
+    let t = p.create(NewTicket::new("Printer")).await.unwrap();
+    p.change_status(&t.guid, Status::InProgress).await.unwrap();
+    common::flush_all(&p).await;
+    let resolved_section = task_of(&fake, &p, &done.guid).await.section_gid.unwrap();
+    let gid = task_of(&fake, &p, &t.guid).await.gid;
+
+    // Dragged to "Resolved" without ticking it complete.
+    asana(
+        &fake,
+        reqwest::Method::POST,
+        &format!("/sections/{resolved_section}/addTask"),
+        serde_json::json!({ "task": gid }),
+    )
+    .await;
+    p.pull_all(&|_| {}).await.unwrap();
+    assert_eq!(
+        p.get_ticket(&t.guid).await.unwrap().ticket.status,
+        Status::Resolved
+    );
+    common::flush_all(&p).await;
+    let task = task_of(&fake, &p, &t.guid).await;
+    assert_eq!(
+        (task.section_name.as_deref(), task.completed),
+        (Some("Resolved"), true)
+    );
+
+    // Unticked in "Resolved": reopened, and moved back to a working section.
+    asana(
+        &fake,
+        reqwest::Method::PUT,
+        &format!("/tasks/{gid}"),
+        serde_json::json!({ "completed": false }),
+    )
+    .await;
+    p.pull_all(&|_| {}).await.unwrap();
+    assert_eq!(
+        p.get_ticket(&t.guid).await.unwrap().ticket.status,
+        Status::InProgress
+    );
+    common::flush_all(&p).await;
+    let task = task_of(&fake, &p, &t.guid).await;
+    assert_eq!(
+        (task.section_name.as_deref(), task.completed),
+        (Some("In Progress"), false)
+    );
+
+    // Ticked complete, section unchanged: resolved, and moved to "Resolved".
+    asana(
+        &fake,
+        reqwest::Method::PUT,
+        &format!("/tasks/{gid}"),
+        serde_json::json!({ "completed": true }),
+    )
+    .await;
+    p.pull_all(&|_| {}).await.unwrap();
+    // A second pull before the push decides the same and queues nothing more.
+    p.pull_all(&|_| {}).await.unwrap();
+    assert_eq!(
+        p.get_ticket(&t.guid).await.unwrap().ticket.status,
+        Status::Resolved
+    );
+    assert_eq!(p.status().await.unwrap().pending, 1);
+    common::flush_all(&p).await;
+    let task = task_of(&fake, &p, &t.guid).await;
+    assert_eq!(
+        (task.section_name.as_deref(), task.completed),
+        (Some("Resolved"), true)
+    );
+    // Consistent now: a pull changes nothing.
+    let report = p.pull_all(&|_| {}).await.unwrap();
+    assert_eq!(report.updated, 0, "{report:?}");
+    assert_eq!(p.status().await.unwrap().pending, 0);
 }
