@@ -85,6 +85,8 @@ impl TicketProvider for ExpectState {
                     // ...and a task gid for every ticket that is fully synced.
                     Some(SyncState::Synced) => assert!(t.asana_gid.is_some(), "{t:?}"),
                     Some(SyncState::Pending) => {}
+                    // The suite's changes are all valid: Asana refuses none of them.
+                    Some(SyncState::SetAside) => panic!("nothing is set aside here: {t:?}"),
                     None => panic!("listed without sync_state: {t:?}"),
                 }
             }

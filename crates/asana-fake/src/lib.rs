@@ -194,6 +194,24 @@ impl FakeAsana {
         lock(&self.state).add_user(name, email)
     }
 
+    /// Adds a comment story to task `task_gid` as user `user_gid` (as when that person
+    /// comments in Asana's web app; the API only posts as the token owner) and returns the
+    /// story gid.
+    pub fn add_comment_as(&self, task_gid: &str, user_gid: &str, text: &str) -> String {
+        let mut st = lock(&self.state);
+        let gid = st.add_story(
+            task_gid,
+            "comment_added",
+            text.to_string(),
+            false,
+            Vec::new(),
+        );
+        if let Some(story) = st.stories.get_mut(&gid) {
+            story.created_by = user_gid.to_string();
+        }
+        gid
+    }
+
     /// Adds another project (with its default section) to the workspace and
     /// returns its gid.
     pub fn add_project(&self, name: &str) -> String {

@@ -117,7 +117,7 @@ pub use config::{
     default_priority_tag, AsanaConfigKeys, AsanaSettings, RetryPolicy, ASANA_TOKEN_ENV,
     DEFAULT_ASANA_BASE_URL, DEFAULT_TIMEOUT, MAX_READS_IN_FLIGHT, MAX_WRITES_IN_FLIGHT,
 };
-pub use provider::{AsanaProvider, BATCH_ACTIONS};
+pub use provider::{AsanaProvider, AsanaUser, BATCH_ACTIONS};
 pub use remote::{EventsPage, RemoteComment, RemoteEvent, RemoteTask};
 
 #[doc(no_inline)]

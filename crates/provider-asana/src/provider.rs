@@ -38,6 +38,25 @@ const STORY_FIELDS: &str = "created_at,created_by.email,created_by.name,resource
 const NEW_STORY_FIELDS: &str =
     "created_at,text,target.memberships.project.name,target.memberships.section.name";
 
+/// An Asana user as `GET /users/me` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsanaUser {
+    /// The user gid.
+    pub gid: String,
+    /// The e-mail, when Asana reports one.
+    pub email: Option<String>,
+    /// The display name, when Asana reports one.
+    pub name: Option<String>,
+}
+
+impl AsanaUser {
+    /// How task reads name this user as an assignee: the e-mail when known, else the gid
+    /// (see [`RemoteTask::assignee`]).
+    pub fn identity(&self) -> String {
+        self.email.clone().unwrap_or_else(|| self.gid.clone())
+    }
+}
+
 /// Sections and tags as last seen, keyed by gid.
 #[derive(Debug, Default)]
 struct Cache {
@@ -53,8 +72,8 @@ struct Cache {
     tags_loaded: bool,
     /// The tag of each priority.
     priority_gid: BTreeMap<Priority, String>,
-    /// The token owner's gid (for the assignee filter `me`).
-    me_gid: Option<String>,
+    /// The token owner (for the assignee filter `me`, and to tell our own stories).
+    me: Option<AsanaUser>,
 }
 
 impl Cache {
@@ -1133,19 +1152,36 @@ impl AsanaProvider {
     }
 
     async fn me_gid(&self) -> Result<String> {
+        Ok(self.token_owner().await?.gid)
+    }
+
+    /// The user the token acts for (`GET /users/me`, once per provider; cached). Every story
+    /// this provider posts is created by this user.
+    pub async fn token_owner(&self) -> Result<AsanaUser> {
         {
             let cache = self.inner.cache.lock().await;
-            if let Some(me) = &cache.me_gid {
+            if let Some(me) = &cache.me {
                 return Ok(me.clone());
             }
         }
         let data = self
             .client()
-            .data(&Request::get("/users/me").fields("email"))
+            .data(&Request::get("/users/me").fields("email,name"))
             .await?;
-        let gid = str_field(&data, "gid").unwrap_or_default().to_string();
-        self.inner.cache.lock().await.me_gid = Some(gid.clone());
-        Ok(gid)
+        let me = AsanaUser {
+            gid: str_field(&data, "gid").unwrap_or_default().to_string(),
+            email: str_field(&data, "email")
+                .filter(|e| !e.is_empty())
+                .map(str::to_string),
+            name: str_field(&data, "name")
+                .filter(|n| !n.is_empty())
+                .map(str::to_string),
+        };
+        if me.gid.is_empty() {
+            return Err(AsanaError::decode("GET /users/me", "no gid").into());
+        }
+        self.inner.cache.lock().await.me = Some(me.clone());
+        Ok(me)
     }
 
     async fn list_page(&self, query: ListQuery) -> Result<TicketPage> {

@@ -50,6 +50,9 @@ pub struct RemoteComment {
     pub text: String,
     /// Who Asana says wrote it (e-mail, else name), usually the token owner.
     pub created_by: Option<String>,
+    /// The gid of the user who wrote it, when Asana says (compare with
+    /// [`crate::AsanaProvider::token_owner`] to tell the stories posted through the API).
+    pub created_by_gid: Option<String>,
     /// When it was written (server time).
     pub created_at: DateTime<Utc>,
 }
@@ -205,6 +208,10 @@ pub(crate) fn decode_comments(stories: &Value) -> Vec<RemoteComment> {
                 story_gid: str_field(s, "gid")?.to_string(),
                 text: str_field(s, "text").unwrap_or_default().to_string(),
                 created_by: s.get("created_by").and_then(user_ref_named),
+                created_by_gid: s
+                    .get("created_by")
+                    .and_then(|u| str_field(u, "gid"))
+                    .map(str::to_string),
                 created_at: time_field(s, "created_at").unwrap_or_else(epoch),
             })
         })
@@ -289,6 +296,8 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].story_gid, "1");
         assert_eq!(c[0].created_by.as_deref(), Some("o@x"));
+        assert_eq!(c[0].created_by_gid.as_deref(), Some("9"));
+        assert_eq!(c[1].created_by_gid, None);
         assert!(decode_comments(&json!({"x": 1})).is_empty());
     }
 }

@@ -19,6 +19,7 @@
 
 mod config;
 mod error;
+mod normalize;
 mod provider;
 mod store;
 pub mod sync_support;
@@ -34,6 +35,7 @@ pub use config::{
     redact_url, Backend, StoreOptions, StoreSettings, DEFAULT_DATABASE_FILE,
     DEFAULT_POSTGRES_POOL_SIZE, DEFAULT_SQLITE_POOL_SIZE,
 };
+pub use normalize::normalize_line;
 pub use provider::InternalProvider;
 pub use sync_support::{OutboxEntry, RemoteComment, RemoteTicket, SyncLink, SyncSummary};
 #[doc(no_inline)]

@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use crate::config::{Backend, StoreOptions, StoreSettings};
 use crate::error::StoreError;
+use crate::normalize::normalize_line;
 use crate::store::{self, DbConnection, Store};
 use crate::NAME;
 
@@ -229,9 +230,11 @@ impl TicketProvider for InternalProvider {
         Ok(())
     }
 
-    async fn create(&self, ticket: NewTicket) -> Result<OperationResult> {
+    async fn create(&self, mut ticket: NewTicket) -> Result<OperationResult> {
         let op = Operation::Create;
         ticket.validate()?;
+        ticket.subject = normalize_line(&ticket.subject);
+        ticket.assignee = ticket.assignee.as_deref().map(normalize_line);
         let outbox = self.inner.record_outbox;
         let row = self
             .run(op, None, move |conn| {
@@ -243,10 +246,11 @@ impl TicketProvider for InternalProvider {
         Ok(res)
     }
 
-    async fn update(&self, guid: &str, changes: TicketUpdate) -> Result<OperationResult> {
+    async fn update(&self, guid: &str, mut changes: TicketUpdate) -> Result<OperationResult> {
         let op = Operation::Update;
         let guid = self.guid_arg(op, guid)?;
         changes.validate().map_err(|e| e.with_guid(&guid))?;
+        changes.subject = changes.subject.as_deref().map(normalize_line);
         let outbox = self.inner.record_outbox;
         let row = self
             .run(op, Some(&guid), {
@@ -266,7 +270,7 @@ impl TicketProvider for InternalProvider {
         let op = Operation::Assign;
         let guid = self.guid_arg(op, guid)?;
         validate_assignee(assignee).map_err(|e| e.with_guid(&guid))?;
-        let assignee = assignee.to_string();
+        let assignee = normalize_line(assignee);
         let outbox = self.inner.record_outbox;
         let row = self
             .run(op, Some(&guid), {
@@ -281,10 +285,11 @@ impl TicketProvider for InternalProvider {
         Ok(res)
     }
 
-    async fn add_comment(&self, guid: &str, comment: NewComment) -> Result<OperationResult> {
+    async fn add_comment(&self, guid: &str, mut comment: NewComment) -> Result<OperationResult> {
         let op = Operation::AddComment;
         let guid = self.guid_arg(op, guid)?;
         comment.validate().map_err(|e| e.with_guid(&guid))?;
+        comment.author = comment.author.as_deref().map(normalize_line);
         let outbox = self.inner.record_outbox;
         let (row, comment_guid) = self
             .run(op, Some(&guid), {

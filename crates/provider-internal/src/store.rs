@@ -323,7 +323,6 @@ pub(crate) fn open_store(url: &str, options: &StoreOptions) -> Result<Store, Sto
 
 /// Runs the embedded migrations of the connection's backend (and turns on WAL for SQLite).
 fn prepare_schema(conn: &mut DbConnection, target: &DbTarget) -> Result<usize, StoreError> {
-    use diesel_migrations::MigrationHarness;
     let url = target.redacted();
     let mig_err = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration {
         url: url.clone(),
@@ -347,17 +346,76 @@ fn prepare_schema(conn: &mut DbConnection, target: &DbTarget) -> Result<usize, S
                     }
                 }
             }
-            c.run_pending_migrations(SQLITE_MIGRATIONS)
-                .map_err(mig_err)?;
-            Ok(c.applied_migrations().map_err(mig_err)?.len())
+            // Processes starting at once on a new file would each see no migration applied
+            // and each run them: take the write lock first (BEGIN IMMEDIATE waits out the
+            // busy timeout), so the others find the schema up to date once they get it.
+            let mut attempt = 0;
+            loop {
+                match migrate_sqlite_locked(c) {
+                    Ok(n) => return Ok(n),
+                    Err(e)
+                        if attempt + 1 < WRITE_ATTEMPTS
+                            && crate::error::is_busy_message(&e.to_string()) =>
+                    {
+                        attempt += 1;
+                        tracing::debug!(attempt, error = %e, "database busy while migrating; trying again");
+                        std::thread::sleep(Duration::from_millis(50 * u64::from(attempt)));
+                    }
+                    Err(e) => return Err(mig_err(e)),
+                }
+            }
         }
         #[cfg(feature = "postgres")]
-        DbConnection::Postgres(c) => {
-            c.run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map_err(mig_err)?;
-            Ok(c.applied_migrations().map_err(mig_err)?.len())
+        DbConnection::Postgres(c) => migrate_postgres_locked(c).map_err(mig_err),
+    }
+}
+
+/// A migration step's error.
+type MigrationError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs the pending SQLite migrations inside one `BEGIN IMMEDIATE` transaction (diesel runs
+/// each migration in a savepoint of it); the number of applied migrations.
+#[cfg(feature = "sqlite")]
+fn migrate_sqlite_locked(c: &mut diesel::SqliteConnection) -> Result<usize, MigrationError> {
+    use diesel_migrations::MigrationHarness;
+    AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+    let run = |c: &mut diesel::SqliteConnection| -> Result<usize, MigrationError> {
+        c.run_pending_migrations(SQLITE_MIGRATIONS)?;
+        Ok(c.applied_migrations()?.len())
+    };
+    match run(c) {
+        Ok(n) => {
+            AnsiTransactionManager::commit_transaction(c)?;
+            Ok(n)
+        }
+        Err(e) => {
+            let _ = AnsiTransactionManager::rollback_transaction(c);
+            Err(e)
         }
     }
+}
+
+/// The key of the PostgreSQL advisory lock held while migrating ("ticket" in ASCII).
+#[cfg(feature = "postgres")]
+const MIGRATION_LOCK_KEY: i64 = 0x7469_636b_6574;
+
+/// Runs the pending PostgreSQL migrations under a session advisory lock, so that processes
+/// starting at once on a new database run them one after the other (the later ones find
+/// nothing to do); the number of applied migrations. The lock goes with the session if the
+/// process dies.
+#[cfg(feature = "postgres")]
+fn migrate_postgres_locked(c: &mut diesel::PgConnection) -> Result<usize, MigrationError> {
+    use diesel_migrations::MigrationHarness;
+    c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+    let run = |c: &mut diesel::PgConnection| -> Result<usize, MigrationError> {
+        c.run_pending_migrations(POSTGRES_MIGRATIONS)?;
+        Ok(c.applied_migrations()?.len())
+    };
+    let result = run(c);
+    let unlocked = c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
+    let n = result?;
+    unlocked?;
+    Ok(n)
 }
 
 /// The number of applied migrations (for the doctor).
@@ -631,7 +689,7 @@ pub fn insert_history(conn: &mut DbConnection, row: &NewHistoryRow<'_>) -> Query
         .map(|_| ())
 }
 
-fn record_outbox(
+pub(crate) fn record_outbox(
     conn: &mut DbConnection,
     enabled: bool,
     guid: &str,

@@ -54,8 +54,10 @@ pub struct OutboxEntry {
 pub struct SyncSummary {
     /// The links of the tickets that have one, by ticket guid.
     pub links: std::collections::HashMap<String, SyncLink>,
-    /// The tickets that still have outbox entries.
-    pub with_outbox: std::collections::HashSet<String>,
+    /// The tickets that have outbox entries waiting to be pushed.
+    pub with_pending: std::collections::HashSet<String>,
+    /// The tickets that have set-aside outbox entries.
+    pub with_set_aside: std::collections::HashSet<String>,
 }
 
 /// The link between a local ticket and its remote (Asana) task.
@@ -201,6 +203,11 @@ fn put_link(conn: &mut store::DbConnection, row: &LinkRow) -> QueryResult<()> {
     Ok(())
 }
 
+/// The key/value entry of a comment's post attempt.
+fn comment_attempt_key(comment_guid: &str) -> String {
+    format!("sync.comment_attempt.{comment_guid}")
+}
+
 fn check_gid(field: &str, gid: &str) -> Result<()> {
     check_line(field, gid, 64)
 }
@@ -234,6 +241,34 @@ impl InternalProvider {
                     .select(OutboxRow::as_select())
                     .load(conn)?;
                 load_entries(conn, rows)
+            }
+        })
+        .await
+    }
+
+    /// Queues a push of ticket `guid`'s `status` (a `change_status` entry) without changing
+    /// the ticket or its history: for when the remote side shows the status inconsistently
+    /// and must be told it again. NotFound for an unknown ticket.
+    pub async fn outbox_queue_status(&self, guid: &str, status: Status) -> Result<()> {
+        let op = Operation::Other("outbox_queue_status");
+        let guid = self.guid_arg(op, guid)?;
+        self.run(op, Some(&guid), {
+            let guid = guid.clone();
+            move |conn| {
+                write_transaction(conn, |conn| {
+                    if !store::ticket_exists(conn, &guid)? {
+                        return Err(StoreError::Api(Error::ticket_not_found(&guid)));
+                    }
+                    store::record_outbox(
+                        conn,
+                        true,
+                        &guid,
+                        "change_status",
+                        serde_json::json!({ "status": status.as_str() }),
+                        now_micros(),
+                    )?;
+                    Ok(())
+                })
             }
         })
         .await
@@ -338,7 +373,7 @@ impl InternalProvider {
     }
 
     /// For many tickets at once (two queries, whatever their number): the links among them,
-    /// and which of them still have outbox entries (pending or set aside). For decorating a
+    /// and which of them have outbox entries waiting and which set aside. For decorating a
     /// list without a query per ticket.
     pub async fn sync_summary(&self, guids: &[String]) -> Result<SyncSummary> {
         let op = Operation::Other("sync_summary");
@@ -354,14 +389,26 @@ impl InternalProvider {
                 .into_iter()
                 .map(|r| r.into_link().map(|l| (l.ticket_guid.clone(), l)))
                 .collect::<std::result::Result<_, _>>()?;
-            let with_outbox = data_sync_outbox::table
+            let mut summary = SyncSummary {
+                links,
+                ..SyncSummary::default()
+            };
+            let rows = data_sync_outbox::table
                 .filter(data_sync_outbox::ticket_guid.eq_any(&guids))
-                .select(data_sync_outbox::ticket_guid)
+                .select((
+                    data_sync_outbox::ticket_guid,
+                    data_sync_outbox::set_aside_reason.is_not_null(),
+                ))
                 .distinct()
-                .load::<String>(conn)?
-                .into_iter()
-                .collect();
-            Ok(SyncSummary { links, with_outbox })
+                .load::<(String, bool)>(conn)?;
+            for (guid, aside) in rows {
+                if aside {
+                    summary.with_set_aside.insert(guid);
+                } else {
+                    summary.with_pending.insert(guid);
+                }
+            }
+            Ok(summary)
         })
         .await
     }
@@ -417,7 +464,25 @@ impl InternalProvider {
         .await
     }
 
-    /// Records that a comment was posted as story `story_gid` (replacing any earlier record).
+    /// The comment a story gid was recorded for (by a push or a pull), if any.
+    pub async fn comment_link_by_story(&self, story_gid: &str) -> Result<Option<String>> {
+        let s = story_gid.to_string();
+        self.run(
+            Operation::Other("comment_link_by_story"),
+            None,
+            move |conn| {
+                Ok(comment_sync::table
+                    .filter(comment_sync::asana_story_gid.eq(&s))
+                    .select(comment_sync::comment_guid)
+                    .first::<String>(conn)
+                    .optional()?)
+            },
+        )
+        .await
+    }
+
+    /// Records that a comment was posted as story `story_gid` (replacing any earlier record),
+    /// and forgets its post attempt (see [`InternalProvider::comment_attempt_put`]).
     pub async fn comment_link_put(&self, comment_guid: &str, story_gid: &str) -> Result<()> {
         let (c, s) = (comment_guid.to_string(), story_gid.to_string());
         self.run(Operation::Other("comment_link_put"), None, move |conn| {
@@ -433,8 +498,59 @@ impl InternalProvider {
                         ))
                         .execute(conn)?;
                 }
+                diesel::delete(sync_kv::table.find(comment_attempt_key(&c))).execute(conn)?;
                 Ok::<_, StoreError>(())
             })
+        })
+        .await
+    }
+
+    /// Records that comment `comment_guid` is about to be posted, at `at` (before the
+    /// request: if its answer is lost, the story can only have been created after this).
+    /// An earlier attempt's time is kept (it may have reached Asana). Kept until [`InternalProvider::comment_link_put`] records the story.
+    pub async fn comment_attempt_put(&self, comment_guid: &str, at: DateTime<Utc>) -> Result<()> {
+        let (k, v) = (
+            comment_attempt_key(comment_guid),
+            at.timestamp_micros().to_string(),
+        );
+        self.run(Operation::Other("comment_attempt_put"), None, move |conn| {
+            write_transaction(conn, |conn| {
+                // The first attempt counts: an earlier post may have reached Asana.
+                let known = sync_kv::table
+                    .find(&k)
+                    .select(sync_kv::key)
+                    .first::<String>(conn)
+                    .optional()?;
+                if known.is_none() {
+                    diesel::insert_into(sync_kv::table)
+                        .values((sync_kv::key.eq(&k), sync_kv::value.eq(&v)))
+                        .execute(conn)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+    }
+
+    /// When the first unanswered post of comment `comment_guid` started, if one did (see
+    /// [`InternalProvider::comment_attempt_put`]).
+    pub async fn comment_attempt_get(&self, comment_guid: &str) -> Result<Option<DateTime<Utc>>> {
+        let k = comment_attempt_key(comment_guid);
+        self.run(Operation::Other("comment_attempt_get"), None, move |conn| {
+            let v = sync_kv::table
+                .find(&k)
+                .select(sync_kv::value)
+                .first::<String>(conn)
+                .optional()?;
+            match v {
+                None => Ok(None),
+                Some(v) => {
+                    let us: i64 = v.parse().map_err(|_| {
+                        StoreError::Corrupt(format!("comment attempt time {v:?} of {k}"))
+                    })?;
+                    Ok(Some(from_micros(us)?))
+                }
+            }
         })
         .await
     }

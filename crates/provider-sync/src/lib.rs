@@ -13,8 +13,12 @@
 //!   transaction. An Asana failure never fails the operation and never loses the change: it
 //!   is logged (never with the token) and stays in the outbox.
 //! * **Results.** Results and tickets are the internal ones with `provider: "sync"`,
-//!   `asana_gid` once the ticket has a task, and `sync_state`: `synced` when no outbox entry
-//!   of the ticket remains, else `pending`.
+//!   `asana_gid` once the ticket has a task, and `sync_state`: `pending` while an outbox
+//!   entry of the ticket waits to be pushed, else `set_aside` while one Asana refused is
+//!   kept, else `synced` — the same split as the counts of [`SyncProvider::status`]. An
+//!   assignee `me` is stored as the token owner's identity (e-mail, else gid: what a pull
+//!   reads), asked of Asana once per process within the push timeout; when Asana cannot
+//!   tell, `me` is stored and the next pull replaces it.
 //! * **Bounded push.** After the write, the ticket's outbox entries are pushed in id order,
 //!   inline but for at most `sync_push_timeout_ms`; after that the operation returns with
 //!   `pending` and the push finishes in the background. While Asana is down (connection
@@ -40,10 +44,16 @@
 //! * **No duplicates.** Before a task is created its link is recorded as `creating`; the task
 //!   carries the ticket guid as a `[ticket-guid: …]` marker line in its notes. A later attempt
 //!   that finds `creating` (lost answer, timeout, 5xx, crash) first looks the task up by
-//!   marker and links it. Comments end with a `[ticket-comment: <comment guid>]` line
-//!   ([`story`]); a comment whose earlier attempt may have reached Asana is looked up by
-//!   marker before it is posted again. Every other step sets absolute values and is redone
-//!   safely, so `flush` can be interrupted at any point.
+//!   marker and links it. Comments carry no marker: a story's text is what the user wrote,
+//!   after an `[author: NAME]` line when the comment has an author ([`story`]). The time of
+//!   a comment's first post attempt is recorded before the request; a later attempt first
+//!   looks for the story among the task's comment stories created by the token owner since
+//!   then (less 10 minutes for clock skew) with exactly the expected text and not recorded
+//!   for another comment, and links it. The story gid ↔ comment guid map in the store is how
+//!   pulls recognise our own comments. The remaining edge case: if the token owner's account
+//!   posts exactly the same text on that task (by hand, in Asana) while our post failed
+//!   without an answer, that story is taken for ours. Every other step sets absolute values
+//!   and is redone safely, so `flush` can be interrupted at any point.
 //! * **First push.** A ticket without a task (also one that existed before sync was turned
 //!   on, via [`SyncProvider::sync_to_asana`]) is created from its current state in one
 //!   request, in the section of its status with its priority tag and assignee. If Asana does
@@ -64,9 +74,14 @@
 //! tasks per `POST /batch` (plus one request per further 100 stories of a task with more).
 //! So a first full pull of N tasks costs ⌈N/100⌉ + ⌈N/10⌉ requests, and a full pull of N
 //! unchanged tasks ⌈N/100⌉, besides the events request and, once per provider, the
-//! project's workspace, sections and tags. Tasks that equal their ticket are not rewritten,
-//! and importing identical values records no history, so our own pushes do not come back as
-//! changes. Our own comments are recognised by their marker.
+//! project's workspace, sections and tags (and the token owner when a task has comments).
+//! Tasks that equal their ticket are not rewritten, and importing identical values records
+//! no history, so our own pushes do not come back as changes. Our own comments are recognised by their story gid (recorded when posted, or, for
+//! a post whose answer was lost, when a pull finds the token owner's story with the pending
+//! comment's exact text). Only stories created by the token owner are decoded (attribution
+//! line, escaping); a story someone else wrote is imported verbatim, authored by its creator,
+//! so nobody can forge an author. Reading the token owner costs one `GET /users/me` per
+//! provider.
 //!
 //! A pull never undoes a push, of this instance or of another one sharing the store. A pull
 //! compares what it read from Asana with the local state, so:
@@ -88,6 +103,16 @@
 //! and the claim). The comparison uses the clocks of the instances, so instances on several
 //! hosts need synchronised clocks (NTP).
 //!
+//! # Section versus `completed`
+//!
+//! A push writes both: the status's section and `completed` (true exactly for RESOLVED,
+//! CLOSED, CANCELLED). A pull reads the pair by one rule (`completion.rs`): when they agree,
+//! the section's status; when `completed` changed since the last sync, ticking means
+//! RESOLVED and unticking a task in a final section means reopened (IN_PROGRESS); otherwise
+//! the section changed and its status is taken (a task dragged to "Resolved" without being
+//! ticked is RESOLVED). Whenever the pair disagreed, a push of the chosen status is queued,
+//! so the next push makes Asana consistent (section and `completed`) again.
+//!
 //! # Conflict rule
 //!
 //! For each field (subject, description, status, priority, assignee) the provider keeps the
@@ -107,12 +132,14 @@
 //! # Layout
 //!
 //! `provider.rs` (the trait impl and the public sync API), `push.rs` (outbox → Asana),
-//! `pull.rs` (Asana → internal store), `breaker.rs`, `locks.rs`, `snapshot.rs` (last agreed
-//! values), `story.rs` (comment text format), `report.rs`, `config.rs`, `error.rs`.
+//! `pull.rs` (Asana → internal store), `completion.rs` (section versus `completed`),
+//! `breaker.rs`, `locks.rs`, `snapshot.rs` (last agreed values), `story.rs` (comment text
+//! encoding), `report.rs`, `config.rs`, `error.rs`.
 
 #![warn(missing_docs)]
 
 mod breaker;
+mod completion;
 mod config;
 mod error;
 mod locks;

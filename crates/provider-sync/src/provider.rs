@@ -63,6 +63,17 @@ impl std::fmt::Debug for SyncProvider {
     }
 }
 
+/// A ticket's sync state from whether it has outbox entries waiting (`pending`, counted by
+/// `sync status` as pending) and set aside (counted as set aside): `pending` while any change
+/// waits, else `set_aside` while a refused change is kept, else `synced`.
+pub(crate) fn ticket_state(pending: bool, set_aside: bool) -> SyncState {
+    match (pending, set_aside) {
+        (true, _) => SyncState::Pending,
+        (false, true) => SyncState::SetAside,
+        (false, false) => SyncState::Synced,
+    }
+}
+
 /// The retry policy of the Asana client inside the sync provider: short, because the outbox
 /// is the durable retry and an operation only waits `sync_push_timeout_ms` anyway.
 fn sync_retry_policy() -> RetryPolicy {
@@ -335,10 +346,10 @@ impl SyncProvider {
         })
     }
 
-    /// The link and outbox state of a ticket: its task gid (once linked) and whether changes
-    /// remain — any change, or with `horizon` only changes up to that outbox id (so that a
-    /// result is not reported pending because of a concurrent, later operation). Errors
-    /// reading them count as pending.
+    /// The link and outbox state of a ticket: its task gid (once linked) and its
+    /// [`ticket_state`] — over every outbox entry, or with `horizon` only entries up to that
+    /// id (so that a result is not reported pending because of a concurrent, later
+    /// operation). Errors reading them count as pending.
     pub(crate) async fn sync_info(
         &self,
         guid: &str,
@@ -355,12 +366,16 @@ impl SyncProvider {
         };
         let state = match local.outbox_for_ticket(guid).await {
             Ok(entries) => {
-                let remaining = entries.iter().any(|e| horizon.is_none_or(|h| e.id <= h));
-                if remaining {
-                    SyncState::Pending
-                } else {
-                    SyncState::Synced
+                let relevant = entries.iter().filter(|e| horizon.is_none_or(|h| e.id <= h));
+                let (mut pending, mut aside) = (false, false);
+                for e in relevant {
+                    if e.set_aside_reason.is_some() {
+                        aside = true;
+                    } else {
+                        pending = true;
+                    }
                 }
+                ticket_state(pending, aside)
             }
             Err(e) => {
                 tracing::warn!(guid = %guid, error = %e, "cannot read the outbox");
@@ -368,6 +383,30 @@ impl SyncProvider {
             }
         };
         (gid, state)
+    }
+
+    /// `who`, except that `me` (Asana's name for the token owner) becomes the token owner's
+    /// identity as pulls read an assignee (e-mail, else gid), so the store holds what Asana
+    /// will report. Asks Asana once per process (`GET /users/me`), within the push timeout;
+    /// when Asana cannot tell (down, slow), `me` is stored, pushed as `me`, and the next pull
+    /// replaces it with the identity (a history row).
+    async fn resolve_me(&self, who: &str) -> String {
+        if !who.trim().eq_ignore_ascii_case("me") || self.inner.breaker.is_open() {
+            return who.to_string();
+        }
+        let asked = tokio::time::timeout(
+            self.inner.settings.push_timeout,
+            self.inner.remote.token_owner(),
+        )
+        .await;
+        match asked {
+            Ok(Ok(me)) => me.identity(),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot tell who 'me' is; storing 'me' until a pull tells");
+                who.to_string()
+            }
+            Err(_) => who.to_string(),
+        }
     }
 
     /// Rewrites an internal result into a sync result.
@@ -468,7 +507,10 @@ impl TicketProvider for SyncProvider {
         Ok(())
     }
 
-    async fn create(&self, ticket: NewTicket) -> Result<OperationResult> {
+    async fn create(&self, mut ticket: NewTicket) -> Result<OperationResult> {
+        if let Some(who) = &ticket.assignee {
+            ticket.assignee = Some(self.resolve_me(who).await);
+        }
         let res = self.inner.local.create(ticket).await?;
         Ok(self.after_write(res).await)
     }
@@ -484,7 +526,8 @@ impl TicketProvider for SyncProvider {
     }
 
     async fn assign(&self, guid: &str, assignee: &str) -> Result<OperationResult> {
-        let res = self.inner.local.assign(guid, assignee).await?;
+        let assignee = self.resolve_me(assignee).await;
+        let res = self.inner.local.assign(guid, &assignee).await?;
         Ok(self.after_write(res).await)
     }
 
@@ -511,11 +554,10 @@ impl TicketProvider for SyncProvider {
                 .get(&t.guid)
                 .filter(|l| l.state == crate::push::LINKED)
                 .and_then(|l| l.asana_gid.clone());
-            t.sync_state = Some(if summary.with_outbox.contains(&t.guid) {
-                SyncState::Pending
-            } else {
-                SyncState::Synced
-            });
+            t.sync_state = Some(ticket_state(
+                summary.with_pending.contains(&t.guid),
+                summary.with_set_aside.contains(&t.guid),
+            ));
         }
         Ok(page)
     }
@@ -533,5 +575,24 @@ impl TicketProvider for SyncProvider {
     async fn escalate(&self, guid: &str, reason: Option<&str>) -> Result<OperationResult> {
         let res = self.inner.local.escalate(guid, reason).await?;
         Ok(self.after_write(res).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticket_state_by_table() {
+        // (entries waiting, entries set aside, state)
+        let cases = [
+            (false, false, SyncState::Synced),
+            (true, false, SyncState::Pending),
+            (true, true, SyncState::Pending),
+            (false, true, SyncState::SetAside),
+        ];
+        for (pending, aside, want) in cases {
+            assert_eq!(ticket_state(pending, aside), want, "{pending} {aside}");
+        }
     }
 }

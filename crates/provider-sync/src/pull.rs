@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use futures::stream::{self, StreamExt};
 use provider_asana::{EventsPage, RemoteTask, BATCH_ACTIONS};
-use provider_internal::{OutboxEntry, RemoteComment, RemoteTicket, SyncLink};
+use provider_internal::{normalize_line, OutboxEntry, RemoteComment, RemoteTicket, SyncLink};
 use ticket_provider_api::model::{
     MAX_ASSIGNEE_CHARS, MAX_COMMENT_CHARS, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS,
 };
@@ -18,12 +18,14 @@ use ticket_provider_api::{
 };
 use tokio::sync::mpsc;
 
+use crate::completion::{status_of_task, TaskStatus};
 use crate::locks::ClaimGuard;
 use crate::provider::SyncProvider;
+use crate::push::CLOCK_SKEW_MINUTES;
 use crate::push::LINKED;
 use crate::report::{PullMode, PullProgress, PullReport, SkippedTask};
 use crate::snapshot::{self, Values, FIELDS};
-use crate::story::split_story;
+use crate::story::{decode, encode, StoryOrigin};
 
 /// Where the events sync token is kept (internal key/value table).
 pub(crate) const EVENTS_TOKEN_KEY: &str = "sync.asana.events_token";
@@ -93,13 +95,10 @@ fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-/// One line without control characters, at most `max` characters.
+/// One line as the store keeps it ([`normalize_line`], the rule of every write), at most
+/// `max` characters.
 fn clean_line(s: &str, max: usize) -> String {
-    let line: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    truncate(line.trim(), max)
+    truncate(&normalize_line(s), max)
 }
 
 /// Text without control characters other than newline, carriage return and tab.
@@ -140,17 +139,36 @@ fn pending_fields(entries: &[OutboxEntry]) -> HashMap<&'static str, HashSet<Opti
     out
 }
 
+/// The comment an outbox entry posts: guid, body and author.
+fn entry_comment(e: &OutboxEntry) -> Option<(&str, &str, Option<&str>)> {
+    let c = match e.operation.as_str() {
+        "add_comment" => &e.payload,
+        _ => e.payload.get("comment").filter(|c| c.is_object())?,
+    };
+    let cg = c.get("comment_guid")?.as_str()?;
+    let body = c.get("body").and_then(|b| b.as_str()).unwrap_or_default();
+    let author = c.get("author").and_then(|a| a.as_str());
+    Some((cg, body, author))
+}
+
 /// A remote task's field values, cleaned to what the internal store accepts; status and
 /// priority fall back to `fallback` (the local ticket) when the task has none of ours.
-fn remote_values(task: &RemoteTask, fallback: Option<&Ticket>) -> Values {
+/// The status comes from the section and `completed` by [`status_of_task`], given the
+/// `agreed` status; the flag says whether Asana must be told it (the pair disagreed).
+fn remote_values(
+    task: &RemoteTask,
+    fallback: Option<&Ticket>,
+    agreed: Option<Status>,
+) -> (Values, bool) {
     let mut subject = clean_line(&task.subject, MAX_SUBJECT_CHARS);
     if subject.is_empty() {
         subject = format!("(Asana task {} without a name)", task.gid);
     }
-    let status = task
+    let section = task
         .status
         .or(fallback.map(|t| t.status))
         .unwrap_or(Status::New);
+    let TaskStatus { status, push } = status_of_task(section, task.completed, agreed);
     let priority = task
         .priority
         .or(fallback.map(|t| t.priority))
@@ -169,7 +187,12 @@ fn remote_values(task: &RemoteTask, fallback: Option<&Ticket>) -> Values {
     v.insert("status".into(), Some(status.as_str().to_string()));
     v.insert("priority".into(), Some(priority.as_str().to_string()));
     v.insert("assignee".into(), assignee);
-    v
+    (v, push)
+}
+
+/// The status of the last agreed values, if recorded.
+fn agreed_status(snap: &Values) -> Option<Status> {
+    value(snap, "status").and_then(|s| s.parse().ok())
 }
 
 fn value(v: &Values, f: &str) -> Option<String> {
@@ -178,9 +201,9 @@ fn value(v: &Values, f: &str) -> Option<String> {
 
 /// Whether a listed task already equals its local ticket (status and priority only where the
 /// task has ours).
-fn same_fields(task: &RemoteTask, t: &Ticket) -> bool {
-    let r = remote_values(task, Some(t));
-    r == snapshot::values_of(t)
+fn same_fields(task: &RemoteTask, t: &Ticket, agreed: Option<Status>) -> bool {
+    let (r, push) = remote_values(task, Some(t), agreed);
+    !push && r == snapshot::values_of(t)
 }
 
 fn quote(v: &Option<String>) -> String {
@@ -335,7 +358,11 @@ impl SyncProvider {
             None => (Vec::new(), Values::new()),
         };
         let touched = pending_fields(&pending);
-        let remote_vals = remote_values(&task, before.as_ref().map(|d| &d.ticket));
+        let (mut remote_vals, push_status) = remote_values(
+            &task,
+            before.as_ref().map(|d| &d.ticket),
+            agreed_status(&snap),
+        );
         let mut merged = remote_vals.clone();
         let mut conflicts: Vec<(&str, Option<String>, Option<String>)> = Vec::new();
         if let Some(d) = &before {
@@ -355,37 +382,7 @@ impl SyncProvider {
             }
         }
 
-        let local_comments: HashSet<&str> = before
-            .as_ref()
-            .map(|d| d.comments.iter().map(|c| c.comment_guid.as_str()).collect())
-            .unwrap_or_default();
-        let mut comments = Vec::new();
-        for c in &task.comments {
-            let parts = split_story(&c.text);
-            if let Some(cg) = parts.comment_guid.as_deref() {
-                if local_comments.contains(cg) {
-                    // Our own comment: make sure it counts as posted.
-                    if local.comment_link_get(cg).await?.is_none() {
-                        local.comment_link_put(cg, &c.story_gid).await?;
-                    }
-                    continue;
-                }
-            }
-            let body = clean_text(&parts.body, MAX_COMMENT_CHARS);
-            if body.trim().is_empty() {
-                continue;
-            }
-            comments.push(RemoteComment {
-                story_gid: c.story_gid.clone(),
-                body,
-                author: parts
-                    .author
-                    .map(|a| clean_line(&a, MAX_ASSIGNEE_CHARS))
-                    .filter(|a| !a.is_empty())
-                    .or_else(|| c.created_by.clone()),
-                created_at: Some(c.created_at),
-            });
-        }
+        let comments = self.remote_comments(&task, &pending).await?;
 
         let status: Status = value(&merged, "status")
             .and_then(|s| s.parse().ok())
@@ -406,6 +403,16 @@ impl SyncProvider {
             comments,
         };
         let new_guid = local.import_remote(remote).await?;
+        if push_status {
+            // Section and `completed` disagreed: the next push writes the status chosen
+            // (unless a push of it is pending already). Until then the last agreed status
+            // stays the base of the comparison, so a pull in between decides the same.
+            let pushed = Some(status.as_str().to_string());
+            if !touched.get("status").is_some_and(|v| v.contains(&pushed)) {
+                local.outbox_queue_status(&new_guid, status).await?;
+            }
+            remote_vals.insert("status".into(), snap.get("status").cloned().flatten());
+        }
         // Asana's values are now known to both sides: the base of the next comparison.
         snapshot::save(local, &new_guid, &remote_vals).await?;
 
@@ -451,6 +458,73 @@ impl SyncProvider {
             kind,
             conflicts: conflicts.len(),
         })
+    }
+
+    /// The comments of `task` to import: every comment story not recorded in the store yet,
+    /// decoded (see [`crate::story`]). A story of the token owner that is the lost answer of
+    /// one of our posts (a pending comment of the ticket with a recorded attempt, the same
+    /// text, created since the attempt) is recorded for that comment instead of imported.
+    async fn remote_comments(
+        &self,
+        task: &RemoteTask,
+        pending: &[OutboxEntry],
+    ) -> Result<Vec<RemoteComment>> {
+        let local = &self.inner.local;
+        if task.comments.is_empty() {
+            return Ok(Vec::new());
+        }
+        let me = self.inner.remote.token_owner().await?;
+        // Our comments whose post may have reached Asana without an answer.
+        let mut attempted = Vec::new();
+        for e in pending {
+            if let Some((cg, body, author)) = entry_comment(e) {
+                if local.comment_link_get(cg).await?.is_some() {
+                    continue;
+                }
+                if let Some(at) = local.comment_attempt_get(cg).await? {
+                    let from = at - chrono::Duration::minutes(CLOCK_SKEW_MINUTES);
+                    attempted.push((cg.to_string(), encode(body, author), from));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for c in &task.comments {
+            if local.comment_link_by_story(&c.story_gid).await?.is_some() {
+                continue;
+            }
+            let own = c.created_by_gid.as_deref() == Some(me.gid.as_str());
+            if own {
+                if let Some(i) = attempted
+                    .iter()
+                    .position(|(_, text, from)| *text == c.text && c.created_at >= *from)
+                {
+                    let (cg, _, _) = attempted.remove(i);
+                    tracing::info!(asana_gid = %task.gid, comment = %cg, story = %c.story_gid, "pull: found the story of a post whose answer was lost; linking it");
+                    local.comment_link_put(&cg, &c.story_gid).await?;
+                    continue;
+                }
+            }
+            let origin = if own {
+                StoryOrigin::TokenOwner
+            } else {
+                StoryOrigin::Other(c.created_by.as_deref())
+            };
+            let decoded = decode(&c.text, origin);
+            let body = clean_text(&decoded.body, MAX_COMMENT_CHARS);
+            if body.trim().is_empty() {
+                continue;
+            }
+            out.push(RemoteComment {
+                story_gid: c.story_gid.clone(),
+                body,
+                author: decoded
+                    .author
+                    .map(|a| clean_line(&a, MAX_ASSIGNEE_CHARS))
+                    .filter(|a| !a.is_empty()),
+                created_at: Some(c.created_at),
+            });
+        }
+        Ok(out)
     }
 
     /// See [`SyncProvider::pull_all`].
@@ -645,7 +719,8 @@ impl SyncProvider {
             // modified_at): its comments are known already.
             Some(l) if l.state == LINKED && l.remote_modified_at == Some(task.modified_at) => {
                 let d = local.get_ticket(&l.ticket_guid).await?;
-                if same_fields(task, &d.ticket) {
+                let agreed = agreed_status(&snapshot::load(local, &l.ticket_guid).await?);
+                if same_fields(task, &d.ticket, agreed) {
                     return Ok(Plan::Unchanged);
                 }
                 false

@@ -8,14 +8,15 @@
 //!   marker in its notes. Whoever later finds the link still `creating` (an unknown outcome:
 //!   timeout, lost answer, 5xx, or a crash before the link was updated) first looks the task
 //!   up by its marker and links it instead of creating another.
-//! * A comment counts as posted once its comment link exists. Before the POST the entry's
-//!   attempt counter is raised, so a later attempt of an entry with `attempts > 0` first looks
-//!   for the story by its `[ticket-comment: …]` marker.
+//! * A comment counts as posted once its comment link (story gid) exists. Before the first
+//!   POST the attempt's time is recorded in the store, so a later attempt first looks for a
+//!   story the token owner created since then with exactly the comment's text (no marker is
+//!   written into the story).
 //! * Every other step (field updates, section moves, assignment) sets absolute values and is
 //!   simply redone.
 //! * An entry is removed only after its effect is in Asana.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use chrono::Utc;
 use provider_internal::{OutboxEntry, SyncLink};
@@ -29,7 +30,7 @@ use crate::locks::ClaimGuard;
 use crate::provider::SyncProvider;
 use crate::report::FlushReport;
 use crate::snapshot::{self, Values};
-use crate::story::{split_story, story_text};
+use crate::story::encode;
 
 /// Link state: the task exists and its gid is known.
 pub(crate) const LINKED: &str = "linked";
@@ -37,7 +38,7 @@ pub(crate) const LINKED: &str = "linked";
 pub(crate) const CREATING: &str = "creating";
 
 /// Slack for clock differences with Asana when looking for the task of an earlier create.
-const CLOCK_SKEW_MINUTES: i64 = 10;
+pub(crate) const CLOCK_SKEW_MINUTES: i64 = 10;
 
 /// How a push was started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,7 +360,7 @@ impl SyncProvider {
             if l.state == LINKED {
                 if let Some(gid) = &l.asana_gid {
                     if full {
-                        self.backfill_comments(guid, gid, true).await?;
+                        self.backfill_comments(guid, gid).await?;
                     }
                     return Ok(Ensured {
                         gid: gid.clone(),
@@ -384,7 +385,7 @@ impl SyncProvider {
                     self.put_link(guid, &task.gid, Some(task.modified_at))
                         .await?;
                     if full {
-                        self.backfill_comments(guid, &task.gid, true).await?;
+                        self.backfill_comments(guid, &task.gid).await?;
                     }
                     return Ok(Ensured {
                         gid: task.gid,
@@ -395,7 +396,7 @@ impl SyncProvider {
         }
         let ensured = self.create_remote_task(guid, snap).await?;
         if full {
-            self.backfill_comments(guid, &ensured.gid, false).await?;
+            self.backfill_comments(guid, &ensured.gid).await?;
         }
         Ok(ensured)
     }
@@ -486,65 +487,24 @@ impl SyncProvider {
     }
 
     /// Posts the comments of a ticket that Asana does not have and no outbox entry will post
-    /// (comments written before sync was turned on). With `lookup`, the task's stories are
-    /// read first so that a comment posted by an interrupted earlier run is linked, not
-    /// posted again.
+    /// (comments written before sync was turned on). A comment whose earlier post may have
+    /// reached Asana is looked up first (see [`Self::post_comment_once`]).
     async fn backfill_comments(
         &self,
         guid: &str,
         gid: &str,
-        lookup: bool,
     ) -> std::result::Result<(), PushFailure> {
         let local = &self.inner.local;
         let lf = |e: ticket_provider_api::Error| PushFailure::local(&e);
         let details = local.get_ticket(guid).await.map_err(lf)?;
         let entries = local.outbox_for_ticket(guid).await.map_err(lf)?;
         let referenced: HashSet<&str> = entries.iter().filter_map(entry_comment_guid).collect();
-        let mut todo = Vec::new();
         for c in &details.comments {
             if referenced.contains(c.comment_guid.as_str()) {
                 continue;
             }
-            if local
-                .comment_link_get(&c.comment_guid)
-                .await
-                .map_err(lf)?
-                .is_none()
-            {
-                todo.push(c);
-            }
-        }
-        if todo.is_empty() {
-            return Ok(());
-        }
-        let remote = &self.inner.remote;
-        let mut existing: HashMap<String, String> = HashMap::new();
-        if lookup {
-            let task = remote
-                .get_remote_task(gid)
-                .await
-                .map_err(|e| PushFailure::from_remote(&e))?;
-            for s in task.comments {
-                if let Some(cg) = split_story(&s.text).comment_guid {
-                    existing.insert(cg, s.story_gid);
-                }
-            }
-        }
-        for c in todo {
-            let story = match existing.get(&c.comment_guid) {
-                Some(s) => s.clone(),
-                None => remote
-                    .post_comment(
-                        gid,
-                        &story_text(&c.comment_guid, &c.body, c.author.as_deref()),
-                    )
-                    .await
-                    .map_err(|e| PushFailure::from_remote(&e))?,
-            };
-            local
-                .comment_link_put(&c.comment_guid, &story)
-                .await
-                .map_err(lf)?;
+            self.post_comment_once(gid, &c.comment_guid, &c.body, c.author.as_deref())
+                .await?;
         }
         Ok(())
     }
@@ -657,52 +617,97 @@ impl SyncProvider {
         Ok(())
     }
 
-    /// Posts a comment unless it already was: linked means done; after an attempt with an
-    /// unknown outcome the story is looked up by its marker first.
+    /// Posts the comment of outbox entry `e` (payload `c`) unless it already was.
     async fn push_comment(
         &self,
         gid: &str,
         e: &OutboxEntry,
         c: &Value,
     ) -> std::result::Result<(), PushFailure> {
-        let local = &self.inner.local;
-        let remote = &self.inner.remote;
-        let lf = |e: ticket_provider_api::Error| PushFailure::local(&e);
-        let rf = |e: ticket_provider_api::Error| PushFailure::from_remote(&e);
         let cg = str_of(c, "comment_guid").ok_or_else(|| {
             PushFailure::Permanent(format!("outbox entry {} names no comment", e.id))
         })?;
+        self.post_comment_once(
+            gid,
+            cg,
+            str_of(c, "body").unwrap_or_default(),
+            str_of(c, "author"),
+        )
+        .await
+    }
+
+    /// Posts comment `cg` on task `gid` exactly once: a comment with a story in the store's
+    /// map is done; after an attempt whose answer never came (the attempt is recorded before
+    /// each first post), its story is looked for among the task's comments first (see
+    /// [`Self::find_lost_story`]); otherwise the attempt is recorded and the story posted.
+    async fn post_comment_once(
+        &self,
+        gid: &str,
+        cg: &str,
+        body: &str,
+        author: Option<&str>,
+    ) -> std::result::Result<(), PushFailure> {
+        let local = &self.inner.local;
+        let lf = |e: ticket_provider_api::Error| PushFailure::local(&e);
+        let rf = |e: ticket_provider_api::Error| PushFailure::from_remote(&e);
         if local.comment_link_get(cg).await.map_err(lf)?.is_some() {
             return Ok(());
         }
-        let marker = crate::story::comment_marker(cg);
-        if e.attempts > 0 {
-            if let Some(story) = remote
-                .find_comment_by_marker(gid, &marker)
-                .await
-                .map_err(rf)?
-            {
-                tracing::info!(asana_gid = %gid, comment = %cg, "found the story of an earlier post; linking it");
+        let text = encode(body, author);
+        if let Some(since) = local.comment_attempt_get(cg).await.map_err(lf)? {
+            if let Some(story) = self.find_lost_story(gid, &text, since).await.map_err(rf)? {
+                tracing::info!(asana_gid = %gid, comment = %cg, story = %story, "found the story of an earlier post; linking it");
                 local.comment_link_put(cg, &story).await.map_err(lf)?;
                 return Ok(());
             }
         }
-        // From here on an interruption leaves `attempts > 0`: the next try looks first.
+        // From here on an interruption leaves the attempt: the next try looks first.
         local
-            .outbox_record_failure(
-                e.id,
-                "posting the comment; if this stays, the answer was lost and the next push looks for the story first",
-            )
+            .comment_attempt_put(cg, Utc::now())
             .await
             .map_err(lf)?;
-        let text = story_text(
-            cg,
-            str_of(c, "body").unwrap_or_default(),
-            str_of(c, "author"),
-        );
-        let story = remote.post_comment(gid, &text).await.map_err(rf)?;
+        let story = self
+            .inner
+            .remote
+            .post_comment(gid, &text)
+            .await
+            .map_err(rf)?;
         local.comment_link_put(cg, &story).await.map_err(lf)?;
         Ok(())
+    }
+
+    /// The story of a post whose answer was lost: the oldest comment story on task `gid`
+    /// created by the token owner no earlier than `since` (less the clock-skew allowance),
+    /// with exactly `text`, that the store has not recorded for another comment. One request
+    /// (the task's stories), plus `GET /users/me` once per process.
+    pub(crate) async fn find_lost_story(
+        &self,
+        gid: &str,
+        text: &str,
+        since: chrono::DateTime<Utc>,
+    ) -> Result<Option<String>> {
+        let remote = &self.inner.remote;
+        let me = remote.token_owner().await?;
+        let task = remote.get_remote_task(gid).await?;
+        let from = since - chrono::Duration::minutes(CLOCK_SKEW_MINUTES);
+        for s in task.comments {
+            if s.created_by_gid.as_deref() != Some(me.gid.as_str())
+                || s.created_at < from
+                || s.text != text
+            {
+                continue;
+            }
+            if self
+                .inner
+                .local
+                .comment_link_by_story(&s.story_gid)
+                .await?
+                .is_none()
+            {
+                return Ok(Some(s.story_gid));
+            }
+        }
+        Ok(None)
     }
 
     /// Pushes everything pending now (see [`SyncProvider::flush`]).

@@ -1,97 +1,188 @@
-//! How a local comment is written as an Asana story, and read back.
+//! How a local comment is written as an Asana story, and read back: pure functions.
 //!
-//! A pushed comment's text is `[author: NAME]` on a first line when the comment has an author
-//! (the same convention as the `asana` provider, since Asana authors every API story as the
-//! token owner), then the body, then a last line `[ticket-comment: <comment guid>]`. The marker
-//! lets a push whose answer was lost find the story instead of posting it twice, and lets a
-//! pull recognise our own comments.
+//! A pushed comment's story text is what the user wrote, preceded by a readable attribution
+//! line `[author: NAME]` when the comment has an author (Asana authors every API story as the
+//! token owner). Nothing else is added: no machine marker. Our own stories are recognised by
+//! the story gid ↔ comment guid map in the store, and a post whose answer was lost is found
+//! again by its exact text among the token owner's stories (see `push.rs`).
+//!
+//! The attribution cannot be forged:
+//!
+//! * only stories created by the token owner (the integration's own user) are decoded at all;
+//!   a story anybody else wrote in Asana is taken verbatim, authored by its creator;
+//! * a body that could be read as an attribution (after any number of leading backslashes it
+//!   starts with `[author: `) gets one more leading backslash when encoded, and decoding takes
+//!   exactly one away again. So `ticket comment GUID $'[author: mallory]\nhello'` is stored in
+//!   Asana as `\[author: mallory]` + `\nhello` and comes back unchanged, without an author.
+//!
+//! For every body and every author that [`NewComment::validate`] accepts,
+//! `decode(&encode(body, author), StoryOrigin::TokenOwner) == (author, body)`.
+//!
+//! [`NewComment::validate`]: ticket_provider_api::NewComment::validate
 
 const AUTHOR_PREFIX: &str = "[author: ";
-const MARKER_PREFIX: &str = "[ticket-comment: ";
+const ESCAPE: char = '\\';
 
-/// The marker line of a comment, e.g. `[ticket-comment: 0193...]`.
-pub fn comment_marker(comment_guid: &str) -> String {
-    format!("{MARKER_PREFIX}{comment_guid}]")
+/// Who created a story in Asana.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoryOrigin<'a> {
+    /// The token owner: the story was posted through the API (by us, normally), so its
+    /// attribution line and escaping are ours.
+    TokenOwner,
+    /// Someone else, named as the pull gets them (e-mail, else name), when known. Their
+    /// text is taken as it is.
+    Other(Option<&'a str>),
 }
 
-/// The story text for a local comment.
-pub fn story_text(comment_guid: &str, body: &str, author: Option<&str>) -> String {
-    let marker = comment_marker(comment_guid);
-    match author {
-        Some(a) => format!("{AUTHOR_PREFIX}{a}]\n{body}\n\n{marker}"),
-        None => format!("{body}\n\n{marker}"),
-    }
-}
-
-/// A story text split into its parts.
+/// A story text read back as a comment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoryParts {
-    /// The author of an `[author: …]` first line.
+pub struct DecodedStory {
+    /// The comment's author.
     pub author: Option<String>,
-    /// The comment text itself.
+    /// The comment text, exactly as written.
     pub body: String,
-    /// The comment guid of a `[ticket-comment: …]` last line.
-    pub comment_guid: Option<String>,
 }
 
-/// Splits a story text written by [`story_text`] (or by hand, in Asana) into its parts.
-pub fn split_story(text: &str) -> StoryParts {
-    let (rest, comment_guid) = split_marker(text);
-    let (author, body) = split_author(rest);
-    StoryParts {
-        author,
-        body: body.to_string(),
-        comment_guid,
+/// Whether `text` could be read as an attribution once its leading backslashes are gone.
+fn attribution_like(text: &str) -> bool {
+    text.trim_start_matches(ESCAPE).starts_with(AUTHOR_PREFIX)
+}
+
+/// `body` with one more leading backslash when it could be read as an attribution.
+fn escape(body: &str) -> String {
+    if attribution_like(body) {
+        format!("{ESCAPE}{body}")
+    } else {
+        body.to_string()
     }
 }
 
-fn split_marker(text: &str) -> (&str, Option<String>) {
-    let trimmed = text.trim_end();
-    let (before, last) = match trimmed.rfind('\n') {
-        Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
-        None => ("", trimmed),
-    };
-    match last
-        .trim()
-        .strip_prefix(MARKER_PREFIX)
-        .and_then(|r| r.strip_suffix(']'))
-    {
-        Some(g) if !g.is_empty() && !g.contains(']') => {
-            let body = before.strip_suffix('\n').unwrap_or(before);
-            (body, Some(g.to_string()))
-        }
-        _ => (text, None),
+/// The inverse of [`escape`].
+fn unescape(text: &str) -> &str {
+    if attribution_like(text) {
+        text.strip_prefix(ESCAPE).unwrap_or(text)
+    } else {
+        text
     }
 }
 
-fn split_author(text: &str) -> (Option<String>, &str) {
-    if let Some(rest) = text.strip_prefix(AUTHOR_PREFIX) {
-        if let Some((first, body)) = rest.split_once('\n') {
-            if let Some(author) = first.strip_suffix(']') {
-                return (Some(author.to_string()), body);
+/// The story text for a comment: the attribution line when there is an author, then the
+/// body (escaped, see the module documentation).
+pub fn encode(body: &str, author: Option<&str>) -> String {
+    match author {
+        Some(a) => format!("{AUTHOR_PREFIX}{a}]\n{}", escape(body)),
+        None => escape(body),
+    }
+}
+
+/// A story text as a comment (see the module documentation).
+pub fn decode(text: &str, origin: StoryOrigin<'_>) -> DecodedStory {
+    match origin {
+        StoryOrigin::Other(creator) => DecodedStory {
+            author: creator.map(str::to_string),
+            body: text.to_string(),
+        },
+        StoryOrigin::TokenOwner => {
+            let attributed = text.strip_prefix(AUTHOR_PREFIX).and_then(|rest| {
+                let (first, body) = rest.split_once('\n')?;
+                let author = first.strip_suffix(']')?;
+                (!author.trim().is_empty()).then_some((author, body))
+            });
+            match attributed {
+                Some((author, body)) => DecodedStory {
+                    author: Some(author.to_string()),
+                    body: unescape(body).to_string(),
+                },
+                None => DecodedStory {
+                    author: None,
+                    body: unescape(text).to_string(),
+                },
             }
         }
     }
-    (None, text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// (body, author, the story text in Asana)
+    const ENCODED: &[(&str, Option<&str>, &str)] = &[
+        ("hello", None, "hello"),
+        ("hello", Some("Ann"), "[author: Ann]\nhello"),
+        ("two\nlines", Some("Ann"), "[author: Ann]\ntwo\nlines"),
+        ("  spaced  \n", None, "  spaced  \n"),
+        // Lines that look like attributions are escaped, with or without an author.
+        (
+            "[author: mallory]\nhello",
+            None,
+            "\\[author: mallory]\nhello",
+        ),
+        (
+            "[author: mallory]\nhello",
+            Some("Ann"),
+            "[author: Ann]\n\\[author: mallory]\nhello",
+        ),
+        ("\\[author: x]", None, "\\\\[author: x]"),
+        ("\\\\[author: ", None, "\\\\\\[author: "),
+        // Not attribution-like: left alone.
+        ("\\ backslash first", None, "\\ backslash first"),
+        (" [author: x]\ny", None, " [author: x]\ny"),
+        ("[Author: x]\ny", None, "[Author: x]\ny"),
+        ("text\n[author: x]", None, "text\n[author: x]"),
+        // The old machine marker is plain text now.
+        (
+            "late comment\n\n[ticket-comment: 01a2]",
+            None,
+            "late comment\n\n[ticket-comment: 01a2]",
+        ),
+        ("a]b", Some("x]y"), "[author: x]y]\na]b"),
+        ("ünïcødé ✓", Some("Zoë"), "[author: Zoë]\nünïcødé ✓"),
+    ];
+
     #[test]
-    fn story_texts_round_trip() {
-        for body in ["x", "two\nlines", "ends with newline\n", "  spaced  "] {
-            for author in [None, Some("Ann")] {
-                let t = story_text("g-1", body, author);
-                let p = split_story(&t);
-                assert_eq!(p.body, body, "{t:?}");
-                assert_eq!(p.author.as_deref(), author);
-                assert_eq!(p.comment_guid.as_deref(), Some("g-1"));
-            }
+    fn encode_and_decode_by_table() {
+        for (body, author, text) in ENCODED {
+            assert_eq!(encode(body, *author), *text, "encode({body:?}, {author:?})");
+            let d = decode(text, StoryOrigin::TokenOwner);
+            assert_eq!(d.body, *body, "decode({text:?})");
+            assert_eq!(d.author.as_deref(), *author, "decode({text:?})");
         }
-        let p = split_story("written in Asana");
-        assert_eq!(p.body, "written in Asana");
-        assert_eq!((p.author, p.comment_guid), (None, None));
+    }
+
+    /// (story text, origin, decoded author, decoded body)
+    const DECODED: &[(&str, StoryOrigin<'static>, Option<&str>, &str)] = &[
+        // Another user's story is verbatim, by its creator: no forged attribution.
+        (
+            "[author: mallory]\nhello",
+            StoryOrigin::Other(Some("eve@example.com")),
+            Some("eve@example.com"),
+            "[author: mallory]\nhello",
+        ),
+        (
+            "\\[author: x]",
+            StoryOrigin::Other(None),
+            None,
+            "\\[author: x]",
+        ),
+        // Our own stories that no encode produced: taken as they are.
+        ("[author: x", StoryOrigin::TokenOwner, None, "[author: x"),
+        ("[author: x]", StoryOrigin::TokenOwner, None, "[author: x]"),
+        (
+            "[author:  ]\nbody",
+            StoryOrigin::TokenOwner,
+            None,
+            "[author:  ]\nbody",
+        ),
+        ("plain", StoryOrigin::TokenOwner, None, "plain"),
+    ];
+
+    #[test]
+    fn decode_by_table() {
+        for (text, origin, author, body) in DECODED {
+            let d = decode(text, *origin);
+            assert_eq!(d.author.as_deref(), *author, "{text:?} from {origin:?}");
+            assert_eq!(d.body, *body, "{text:?} from {origin:?}");
+        }
     }
 }

@@ -256,6 +256,10 @@ pub enum SyncState {
     Synced,
     /// Some change is kept locally and will be pushed later.
     Pending,
+    /// Every unsent change was set aside (the remote side refused it for good); none is
+    /// waiting to be pushed. Such changes are listed by the provider's status report.
+    #[serde(rename = "set_aside")]
+    SetAside,
 }
 
 /// The result of every operation that changes a ticket.
@@ -428,6 +432,8 @@ mod tests {
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["comment_guid"], "c1");
         assert_eq!(v["sync_state"], "pending");
+        r.sync_state = Some(SyncState::SetAside);
+        assert_eq!(serde_json::to_value(&r).unwrap()["sync_state"], "set_aside");
     }
 }
 
