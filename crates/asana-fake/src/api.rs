@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::model::{Kind, Position, State, Task};
 use crate::render::{render, FieldTree, Fields};
+use crate::strict;
 
 /// Help text attached to every error, as Asana does.
 const HELP: &str = "For more information on API status codes and how to handle them, \
@@ -413,6 +414,9 @@ fn single(state: &State, req: &ApiRequest, kind: Kind, gid: &str) -> Value {
 
 /// Answers one API request against `state`.
 pub(crate) fn dispatch(state: &mut State, req: &ApiRequest) -> ApiResponse {
+    if let Err(message) = strict::check(req) {
+        return ApiError::bad(message).into();
+    }
     route(state, req).unwrap_or_else(ApiResponse::from)
 }
 
@@ -596,17 +600,13 @@ fn get_tasks(state: &State, req: &ApiRequest) -> Res {
     let params = Params(&req.query);
     let project = params.get("project");
     let section = params.get("section");
-    let tag = params.get("tag");
     let assignee = params.get("assignee");
     let workspace = params.get("workspace");
-    let sources = [project, section, tag]
-        .iter()
-        .filter(|x| x.is_some())
-        .count()
-        + usize::from(assignee.is_some());
+    let sources =
+        [project, section].iter().filter(|x| x.is_some()).count() + usize::from(assignee.is_some());
     if sources != 1 || (workspace.is_some() && assignee.is_none()) {
         return Err(ApiError::bad(
-            "Must specify exactly one of project, tag, section, user task list, or assignee + workspace",
+            "Must specify exactly one of project, section, or assignee + workspace",
         ));
     }
     let gids: Vec<String> = if let Some(p) = project {
@@ -621,16 +621,6 @@ fn get_tasks(state: &State, req: &ApiRequest) -> Res {
             .ok_or_else(|| unknown_ref("section", s))?
             .tasks
             .clone()
-    } else if let Some(t) = tag {
-        if !state.tags.contains_key(t) {
-            return Err(unknown_ref("tag", t));
-        }
-        state
-            .tasks
-            .iter()
-            .filter(|(_, x)| x.tags.iter().any(|g| g == t))
-            .map(|(g, _)| g.clone())
-            .collect()
     } else {
         let a = assignee.unwrap_or_default();
         let ws = workspace.ok_or_else(|| ApiError::bad("workspace: Missing input"))?;
@@ -1286,20 +1276,21 @@ fn batch(state: &mut State, req: &ApiRequest) -> Res {
             }
             Some(other) => return Err(wrong_type("actions[].options", "an object", other)),
         }
-        let body = if method == "GET" || method == "HEAD" {
-            for (k, v) in data.unwrap_or_default() {
-                let val = match v {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                query.push((k, val));
+        let body = match (method.as_str(), data) {
+            ("GET" | "HEAD", data) => {
+                for (k, v) in data.unwrap_or_default() {
+                    let val = match v {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    query.push((k, val));
+                }
+                Body::None
             }
-            Body::None
-        } else {
-            match data {
-                Some(m) => Body::Json(json!({ "data": m })),
-                None => Body::Json(json!({ "data": {} })),
-            }
+            // A DELETE takes no body: `data` on one is refused like a body.
+            ("DELETE", None) => Body::None,
+            (_, Some(m)) => Body::Json(json!({ "data": m })),
+            (_, None) => Body::Json(json!({ "data": {} })),
         };
         let method = if method == "HEAD" {
             "GET".to_string()

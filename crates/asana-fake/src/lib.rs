@@ -14,6 +14,7 @@ mod api;
 mod model;
 mod render;
 mod server;
+mod strict;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
