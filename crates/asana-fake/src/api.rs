@@ -1210,6 +1210,24 @@ pub(crate) fn batch_cost(body: &Body) -> u32 {
     }
 }
 
+/// `(upper-case method, relative path)` of each action of a batch body, as far as
+/// readable (for the request log and the concurrent-request limits).
+pub(crate) fn batch_actions(body: &Body) -> Vec<(String, String)> {
+    let Body::Json(v) = body else {
+        return Vec::new();
+    };
+    v.pointer("/data/actions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .take(MAX_BATCH_ACTIONS)
+        .map(|a| {
+            let text = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            (text("method").to_ascii_uppercase(), text("relative_path"))
+        })
+        .collect()
+}
+
 fn batch(state: &mut State, req: &ApiRequest) -> Res {
     let d = data_of(&req.body)?;
     let actions = match d.get("actions") {

@@ -70,6 +70,8 @@ pub struct RecordedRequest {
     pub query: Option<String>,
     /// Status code answered.
     pub status: u16,
+    /// For `POST /batch`: `"METHOD /relative/path"` of each action.
+    pub actions: Vec<String>,
 }
 
 /// The state of one task as seen from one project, for test assertions.

@@ -245,6 +245,7 @@ async fn api_entry(AxState(shared): AxState<Shared>, req: Request) -> Response {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let mut actions = Vec::new();
     let (resp, retry_after) = match to_bytes(req.into_body(), MAX_BODY).await {
         Err(_) => (
             error_resp(400, "Request body is too large or unreadable"),
@@ -259,6 +260,12 @@ async fn api_entry(AxState(shared): AxState<Shared>, req: Request) -> Response {
                     Err(e) => Body::Invalid(e.to_string()),
                 }
             };
+            if method == "POST" && rel == "/batch" {
+                actions = api::batch_actions(&body)
+                    .into_iter()
+                    .map(|(m, p)| format!("{m} {p}"))
+                    .collect();
+            }
             handle(
                 &shared,
                 &method,
@@ -276,6 +283,7 @@ async fn api_entry(AxState(shared): AxState<Shared>, req: Request) -> Response {
         path,
         query,
         status: resp.status,
+        actions,
     });
     to_http(&resp, retry_after)
 }
