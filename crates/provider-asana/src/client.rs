@@ -57,6 +57,18 @@ impl Request {
         }
     }
 
+    /// A DELETE (it takes no body).
+    pub(crate) fn delete(path: impl Into<String>) -> Self {
+        Request {
+            method: Method::DELETE,
+            path: path.into(),
+            query: Vec::new(),
+            data: None,
+            safety: Safety::Repeatable,
+            read: false,
+        }
+    }
+
     /// A write with a `data` body.
     pub(crate) fn write(
         method: Method,
@@ -591,6 +603,9 @@ impl AsanaClient {
                         req.query.push((k.clone(), scalar_text(v)));
                     }
                 }
+            } else if a.method == Method::DELETE {
+                // A DELETE takes no body.
+                req.data = a.data.clone();
             } else {
                 req.data = Some(a.data.clone().unwrap_or_else(|| json!({})));
             }

@@ -442,8 +442,10 @@ async fn pull_all_reads_pages_then_follows_events_and_recovers_from_an_expired_t
     assert_eq!(*calls.lock().unwrap(), 250);
     assert_eq!(count_task_lists(&fake), 3, "ceil(250/100) list requests");
     // The whole first pull: the events token (none yet: 412), the project, its sections and
-    // the workspace's tags (once per provider), 3 list pages, and the comments of the 250
-    // new tasks 10 tasks per batch. No task is read on its own.
+    // the workspace's tags (once per provider), 3 list pages, the comments of the 250
+    // new tasks 10 tasks per batch, and one batch reading the comments' author from the users
+    // API (Asana's compact users carry no e-mail; once per provider). No task is read on its
+    // own.
     assert_eq!(
         requests_by_path(&fake),
         counts(&[
@@ -452,7 +454,7 @@ async fn pull_all_reads_pages_then_follows_events_and_recovers_from_an_expired_t
             ("GET /projects/{project}/sections", 1),
             ("GET /workspaces/{workspace}/tags", 1),
             ("GET /tasks", 3),
-            ("POST /batch", 25),
+            ("POST /batch", 26),
         ])
     );
     for g in &gids[..3] {
@@ -525,9 +527,10 @@ async fn pulls_read_every_comment_of_a_task_with_more_than_100() {
     let report = p.pull_all(&|_| {}).await.unwrap();
     assert_eq!((report.mode, report.created), (PullMode::Full, 2));
     // The first 100 stories of both tasks in one batch, then the busy task's further pages
-    // on their own (the fake adds a system story when the task is added to the project).
+    // on their own (the fake adds a system story when the task is added to the project),
+    // and one batch reading the comments' author from the users API.
     let by_path = requests_by_path(&fake);
-    assert_eq!(by_path.get("POST /batch"), Some(&1), "{by_path:?}");
+    assert_eq!(by_path.get("POST /batch"), Some(&2), "{by_path:?}");
     assert_eq!(
         by_path.get("GET /tasks/{task}/stories"),
         Some(&2),
