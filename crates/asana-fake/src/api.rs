@@ -169,16 +169,19 @@ impl Params<'_> {
     }
 }
 
-fn encode_offset(index: usize) -> String {
-    let check = (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44;
-    format!("eyJ0{index:x}x{check:x}")
+/// The page offset of list position `index`, valid while the offsets' `epoch` lasts
+/// (`expire_offsets` starts a new one).
+fn encode_offset(index: usize, epoch: u64) -> String {
+    let check = ((index as u64) ^ epoch.rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44;
+    format!("eyJ0{index:x}x{epoch:x}x{check:x}")
 }
 
-fn decode_offset(s: &str) -> Option<usize> {
+/// The list position of an offset issued in `epoch`; `None` for anything else.
+fn decode_offset(s: &str, epoch: u64) -> Option<usize> {
     let rest = s.strip_prefix("eyJ0")?;
-    let (idx, check) = rest.split_once('x')?;
+    let (idx, _) = rest.split_once('x')?;
     let index = usize::from_str_radix(idx, 16).ok()?;
-    (encode_offset(index) == s && !check.is_empty()).then_some(index)
+    (encode_offset(index, epoch) == s).then_some(index)
 }
 
 /// Builds a paginated list response of `gids` rendered as `kind`.
@@ -194,7 +197,7 @@ fn list(state: &State, req: &ApiRequest, kind: Kind, gids: Vec<String>) -> Res {
     };
     let start = match params.get("offset") {
         None => 0,
-        Some(o) => decode_offset(o).ok_or_else(|| {
+        Some(o) => decode_offset(o, state.offset_epoch).ok_or_else(|| {
             ApiError::bad(format!(
                 "offset: Your pagination token is invalid or expired: {o}"
             ))
@@ -208,7 +211,7 @@ fn list(state: &State, req: &ApiRequest, kind: Kind, gids: Vec<String>) -> Res {
         .map(|g| render(state, kind, g, &fields))
         .collect();
     let next_page = if end < gids.len() {
-        let offset = encode_offset(end);
+        let offset = encode_offset(end, state.offset_epoch);
         let mut q: Vec<(String, String)> = req
             .query
             .iter()
@@ -1349,11 +1352,13 @@ mod tests {
     #[test]
     fn offsets_round_trip_and_reject_garbage() {
         for i in [0usize, 1, 99, 12345] {
-            assert_eq!(decode_offset(&encode_offset(i)), Some(i));
+            assert_eq!(decode_offset(&encode_offset(i, 0), 0), Some(i));
+            assert_eq!(decode_offset(&encode_offset(i, 0), 1), None, "expired");
+            assert_eq!(decode_offset(&encode_offset(i, 3), 3), Some(i));
         }
-        assert_eq!(decode_offset("0"), None);
-        assert_eq!(decode_offset("eyJ0ax0"), None);
-        assert_eq!(decode_offset(""), None);
+        assert_eq!(decode_offset("0", 0), None);
+        assert_eq!(decode_offset("eyJ0ax0", 0), None);
+        assert_eq!(decode_offset("", 0), None);
     }
 
     #[test]

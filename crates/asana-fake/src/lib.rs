@@ -240,6 +240,17 @@ impl FakeAsana {
         lock(&self.state).sync_tokens.clear();
     }
 
+    /// Invalidates every page offset issued so far: a list request carrying one answers 400.
+    pub fn expire_offsets(&self) {
+        lock(&self.state).offset_epoch += 1;
+    }
+
+    /// The most requests one token had in flight at once so far, as (reads, writes); a
+    /// batch counts once per action. Asana allows 50 reads and 15 writes.
+    pub fn in_flight_peak(&self) -> (u32, u32) {
+        lock(&self.state).in_flight_peak
+    }
+
     /// Every task of the project in project order (empty for an unknown project).
     pub fn project_tasks(&self, project_gid: &str) -> Vec<TaskSnapshot> {
         let st = lock(&self.state);
