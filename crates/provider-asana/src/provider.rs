@@ -957,8 +957,10 @@ impl AsanaProvider {
                 .await
                 .map_err(|e| self.not_found_as_ticket(e, gid))?;
             match &mut stories {
-                Value::Array(items) => items.extend(rest),
-                _ => stories = Value::Array(rest),
+                // The offset expired and the listing began again: it holds every story.
+                _ if rest.from_start => stories = Value::Array(rest.items),
+                Value::Array(items) => items.extend(rest.items),
+                _ => stories = Value::Array(rest.items),
             }
         }
         Ok(stories)
