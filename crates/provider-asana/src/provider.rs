@@ -116,6 +116,25 @@ fn fields_list(fields: &str) -> Value {
     Value::Array(fields.split(',').map(|f| json!(f)).collect())
 }
 
+/// Keys already warned about, for warnings worth one line per process.
+struct WarnOnce(std::sync::Mutex<Option<HashSet<String>>>);
+
+impl WarnOnce {
+    const fn new() -> Self {
+        WarnOnce(std::sync::Mutex::new(None))
+    }
+
+    /// True the first time `key` is seen, false after.
+    fn first(&self, key: &str) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get_or_insert_with(HashSet::new)
+            .insert(key.to_string())
+    }
+}
+
+/// Sections that map to no status, warned about once per process.
+static UNMAPPED_SECTIONS: WarnOnce = WarnOnce::new();
+
 /// Most actions in one `POST /batch` (Asana's limit).
 pub const BATCH_ACTIONS: usize = 10;
 
@@ -670,16 +689,20 @@ impl AsanaProvider {
         Some(status)
     }
 
-    /// The ticket status of a task: unmapped sections read as NEW, with a warning.
+    /// The ticket status of a task: unmapped sections read as NEW, with a warning once per
+    /// section and process (a list of 100 such tasks logs one line, not 100).
     fn ticket_status(task: &RemoteTask) -> Status {
         match task.status {
             Some(s) => s,
             None => {
-                tracing::warn!(
-                    task = %task.gid,
-                    section = task.section_name.as_deref().unwrap_or("<none>"),
-                    "the task is in a section that maps to no status; reporting it as NEW"
-                );
+                let section = task.section_name.as_deref().unwrap_or("<none>");
+                if UNMAPPED_SECTIONS.first(section) {
+                    tracing::warn!(
+                        task = %task.gid,
+                        section,
+                        "a task is in a section that maps to no status; reporting it and every other task of this section as NEW (warned once per section)"
+                    );
+                }
                 Status::New
             }
         }
@@ -1552,6 +1575,16 @@ mod tests {
         for bad in ["", "x", "1~", "a~1", "1~x"] {
             assert!(decode_cursor(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_key_is_first_once() {
+        let once = WarnOnce::new();
+        assert!(once.first("Backlog"));
+        assert!(!once.first("Backlog"));
+        assert!(once.first("Icebox"));
+        assert!(!once.first("Icebox"));
+        assert!(!once.first("Backlog"));
     }
 
     #[test]
