@@ -22,7 +22,8 @@
 //!
 //! **Sections that map to no status.** A task in a section that no status maps to (say a
 //! "Backlog" column added by hand) reads as NEW, with a `tracing` warning naming the
-//! section once per section and process; [`RemoteTask::status`] is `None` for it, so the sync layer can tell. Listing with
+//! section once per section and process; [`RemoteTask::status`] is `None` for it, so the
+//! sync layer can tell. Listing with
 //! a status filter reads that status' section only, so such tasks appear in unfiltered lists
 //! only.
 //!
