@@ -233,7 +233,8 @@ fn list(state: &State, req: &ApiRequest, kind: Kind, gids: Vec<String>) -> Res {
 // ---------------------------------------------------------------------------
 // Body validation helpers
 
-fn type_name(v: &Value) -> &'static str {
+/// The JSON type of a value, as error messages name it.
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::api::{ApiRequest, Body};
+use crate::api::{type_name, ApiRequest, Body};
 
 /// Body fields the spec marks read-only but documents as writable once, at
 /// creation: `(operationId, field)`. The handler checks their shape itself.
@@ -103,17 +103,6 @@ pub(crate) fn operation(method: &str, path: &str) -> Option<&'static Operation> 
         }
     }
     best.map(|(_, op)| op)
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 /// Checks `req` against the spec. `Err` carries the message of the 400.

@@ -26,18 +26,15 @@ async fn a_duplicate_section_is_deleted_without_a_body() {
     let p = common::provider(&fake);
     let r = p.create(NewTicket::new("racing")).await.unwrap();
     // The other process's "Triaged", created after our provider listed the sections.
-    let resp = reqwest::Client::new()
-        .post(format!(
-            "{}/projects/{}/sections",
-            fake.base_url(),
-            fake.project_gid()
-        ))
-        .bearer_auth(fake.token())
-        .json(&serde_json::json!({"data": {"name": "Triaged"}}))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
+    let sections = format!("/projects/{}/sections", fake.project_gid());
+    let (status, _) = common::asana(
+        &fake,
+        reqwest::Method::POST,
+        &sections,
+        Some(serde_json::json!({"name": "Triaged"})),
+    )
+    .await;
+    assert_eq!(status, 201);
     fake.clear_requests();
     p.change_status(&r.guid, Status::Triaged).await.unwrap();
     let deletes: Vec<_> = fake
@@ -47,19 +44,7 @@ async fn a_duplicate_section_is_deleted_without_a_body() {
         .collect();
     assert_eq!(deletes.len(), 1, "{:?}", common::calls(&fake));
     assert_eq!(deletes[0].status, 200, "the duplicate is deleted");
-    let sections: serde_json::Value = reqwest::Client::new()
-        .get(format!(
-            "{}/projects/{}/sections?opt_fields=name",
-            fake.base_url(),
-            fake.project_gid()
-        ))
-        .bearer_auth(fake.token())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, sections) = common::asana(&fake, reqwest::Method::GET, &sections, None).await;
     let triaged = sections["data"]
         .as_array()
         .unwrap()
@@ -120,19 +105,8 @@ async fn a_task_in_an_unmapped_section_reads_as_new() {
     let p = common::provider(&fake);
     let r = p.create(NewTicket::new("elsewhere")).await.unwrap();
     // The project's default section maps to no status.
-    let sections: serde_json::Value = reqwest::Client::new()
-        .get(format!(
-            "{}/projects/{}/sections",
-            fake.base_url(),
-            fake.project_gid()
-        ))
-        .bearer_auth(fake.token())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let path = format!("/projects/{}/sections", fake.project_gid());
+    let (_, sections) = common::asana(&fake, reqwest::Method::GET, &path, None).await;
     let other = sections["data"]
         .as_array()
         .unwrap()

@@ -33,25 +33,15 @@ async fn unmapped_sections_warn_once_each() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let fake = common::fake().await;
-    let http = reqwest::Client::new();
-    let post = |path: String, data: serde_json::Value| {
-        http.post(format!("{}{path}", fake.base_url()))
-            .bearer_auth(fake.token())
-            .json(&serde_json::json!({ "data": data }))
-            .send()
-    };
-    let backlog = post(
-        format!("/projects/{}/sections", fake.project_gid()),
-        serde_json::json!({"name": "Backlog"}),
+    let post = reqwest::Method::POST;
+    let (_, section) = common::asana(
+        &fake,
+        post.clone(),
+        &format!("/projects/{}/sections", fake.project_gid()),
+        Some(serde_json::json!({"name": "Backlog"})),
     )
-    .await
-    .unwrap()
-    .json::<serde_json::Value>()
-    .await
-    .unwrap()["data"]["gid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    .await;
+    let backlog = section["data"]["gid"].as_str().unwrap().to_string();
     // 6 tasks in the project's default section, 6 in "Backlog": neither maps to a status.
     for i in 0..12 {
         let mut data =
@@ -60,8 +50,8 @@ async fn unmapped_sections_warn_once_each() {
             data["memberships"] =
                 serde_json::json!([{"project": fake.project_gid(), "section": backlog}]);
         }
-        let r = post("/tasks".into(), data).await.unwrap();
-        assert!(r.status().is_success());
+        let (status, _) = common::asana(&fake, post.clone(), "/tasks", Some(data)).await;
+        assert_eq!(status, 201);
     }
 
     let p = common::provider(&fake);
