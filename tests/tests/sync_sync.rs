@@ -436,8 +436,9 @@ async fn pull_all_reads_pages_then_follows_events_and_recovers_from_an_expired_t
     assert_eq!(count_task_lists(&fake), 3, "ceil(250/100) list requests");
     // The whole first pull: the events token (none yet: 412), the project, its sections,
     // the workspace's tags and the token owner (to tell our own stories; once per provider),
-    // 3 list pages, and the comments of the 250 new tasks 10 tasks per batch. No task is
-    // read on its own.
+    // 3 list pages, the comments of the 250 new tasks 10 tasks per batch, and one batch
+    // reading the comments' author from the users API (Asana's compact users carry no
+    // e-mail; once per provider). No task is read on its own.
     assert_eq!(
         requests_by_path(&fake),
         counts(&[
@@ -447,7 +448,7 @@ async fn pull_all_reads_pages_then_follows_events_and_recovers_from_an_expired_t
             ("GET /workspaces/{workspace}/tags", 1),
             ("GET /tasks", 3),
             ("GET /users/me", 1),
-            ("POST /batch", 25),
+            ("POST /batch", 26),
         ])
     );
     for g in &gids[..3] {
@@ -500,6 +501,55 @@ async fn pull_all_reads_pages_then_follows_events_and_recovers_from_an_expired_t
     assert_eq!(report.unchanged, 250);
 }
 
+/// Asana expires sync tokens (412 with a fresh token): a change made while the token was
+/// lost arrives through the full read the pull falls back to, and the next pull follows the
+/// events again with the fresh token. The tokens expire through the fake's HTTP control API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_sync_token_falls_back_to_a_full_read() {
+    let (fake, _users) = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::direct_for(&fake, &dir.path().join("t.db")).await;
+    let gid = create_task_in_asana(&fake, "before", "").await;
+    let report = p.pull_all(&|_| {}).await.unwrap();
+    assert_eq!((report.mode, report.created), (PullMode::Full, 1));
+    let report = p.pull_all(&|_| {}).await.unwrap();
+    assert_eq!(report.mode, PullMode::Incremental);
+
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/_fake/expire_sync_tokens", fake.addr()))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    api(
+        &fake,
+        reqwest::Method::PUT,
+        &format!("/tasks/{gid}"),
+        json!({"name": "renamed while the token expired"}),
+    )
+    .await;
+    fake.clear_requests();
+    let report = p.pull_all(&|_| {}).await.unwrap();
+    assert_eq!(
+        (report.mode, report.updated),
+        (PullMode::Full, 1),
+        "{report:?}"
+    );
+    let events: Vec<u16> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/events"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(events, [412], "the expired token was refused");
+    let link = p.local().sync_link_by_gid(&gid).await.unwrap().unwrap();
+    let t = p.get_ticket(&link.ticket_guid).await.unwrap();
+    assert_eq!(t.ticket.subject, "renamed while the token expired");
+
+    let report = p.pull_all(&|_| {}).await.unwrap();
+    assert_eq!(report.mode, PullMode::Incremental, "the fresh token works");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pulls_read_every_comment_of_a_task_with_more_than_100() {
     let (fake, _users) = common::fake().await;
@@ -520,9 +570,10 @@ async fn pulls_read_every_comment_of_a_task_with_more_than_100() {
     let report = p.pull_all(&|_| {}).await.unwrap();
     assert_eq!((report.mode, report.created), (PullMode::Full, 2));
     // The first 100 stories of both tasks in one batch, then the busy task's further pages
-    // on their own (the fake adds a system story when the task is added to the project).
+    // on their own (the fake adds a system story when the task is added to the project),
+    // and one batch reading the comments' author from the users API.
     let by_path = requests_by_path(&fake);
-    assert_eq!(by_path.get("POST /batch"), Some(&1), "{by_path:?}");
+    assert_eq!(by_path.get("POST /batch"), Some(&2), "{by_path:?}");
     assert_eq!(
         by_path.get("GET /tasks/{task}/stories"),
         Some(&2),

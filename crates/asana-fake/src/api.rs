@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::model::{Kind, Position, State, Task};
 use crate::render::{render, FieldTree, Fields};
+use crate::strict;
 
 /// Help text attached to every error, as Asana does.
 const HELP: &str = "For more information on API status codes and how to handle them, \
@@ -168,16 +169,19 @@ impl Params<'_> {
     }
 }
 
-fn encode_offset(index: usize) -> String {
-    let check = (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44;
-    format!("eyJ0{index:x}x{check:x}")
+/// The page offset of list position `index`, valid while the offsets' `epoch` lasts
+/// (`expire_offsets` starts a new one).
+fn encode_offset(index: usize, epoch: u64) -> String {
+    let check = ((index as u64) ^ epoch.rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44;
+    format!("eyJ0{index:x}x{epoch:x}x{check:x}")
 }
 
-fn decode_offset(s: &str) -> Option<usize> {
+/// The list position of an offset issued in `epoch`; `None` for anything else.
+fn decode_offset(s: &str, epoch: u64) -> Option<usize> {
     let rest = s.strip_prefix("eyJ0")?;
-    let (idx, check) = rest.split_once('x')?;
+    let (idx, _) = rest.split_once('x')?;
     let index = usize::from_str_radix(idx, 16).ok()?;
-    (encode_offset(index) == s && !check.is_empty()).then_some(index)
+    (encode_offset(index, epoch) == s).then_some(index)
 }
 
 /// Builds a paginated list response of `gids` rendered as `kind`.
@@ -193,7 +197,7 @@ fn list(state: &State, req: &ApiRequest, kind: Kind, gids: Vec<String>) -> Res {
     };
     let start = match params.get("offset") {
         None => 0,
-        Some(o) => decode_offset(o).ok_or_else(|| {
+        Some(o) => decode_offset(o, state.offset_epoch).ok_or_else(|| {
             ApiError::bad(format!(
                 "offset: Your pagination token is invalid or expired: {o}"
             ))
@@ -207,7 +211,7 @@ fn list(state: &State, req: &ApiRequest, kind: Kind, gids: Vec<String>) -> Res {
         .map(|g| render(state, kind, g, &fields))
         .collect();
     let next_page = if end < gids.len() {
-        let offset = encode_offset(end);
+        let offset = encode_offset(end, state.offset_epoch);
         let mut q: Vec<(String, String)> = req
             .query
             .iter()
@@ -229,7 +233,8 @@ fn list(state: &State, req: &ApiRequest, kind: Kind, gids: Vec<String>) -> Res {
 // ---------------------------------------------------------------------------
 // Body validation helpers
 
-fn type_name(v: &Value) -> &'static str {
+/// The JSON type of a value, as error messages name it.
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
@@ -413,6 +418,9 @@ fn single(state: &State, req: &ApiRequest, kind: Kind, gid: &str) -> Value {
 
 /// Answers one API request against `state`.
 pub(crate) fn dispatch(state: &mut State, req: &ApiRequest) -> ApiResponse {
+    if let Err(message) = strict::check(req) {
+        return ApiError::bad(message).into();
+    }
     route(state, req).unwrap_or_else(ApiResponse::from)
 }
 
@@ -596,17 +604,13 @@ fn get_tasks(state: &State, req: &ApiRequest) -> Res {
     let params = Params(&req.query);
     let project = params.get("project");
     let section = params.get("section");
-    let tag = params.get("tag");
     let assignee = params.get("assignee");
     let workspace = params.get("workspace");
-    let sources = [project, section, tag]
-        .iter()
-        .filter(|x| x.is_some())
-        .count()
-        + usize::from(assignee.is_some());
+    let sources =
+        [project, section].iter().filter(|x| x.is_some()).count() + usize::from(assignee.is_some());
     if sources != 1 || (workspace.is_some() && assignee.is_none()) {
         return Err(ApiError::bad(
-            "Must specify exactly one of project, tag, section, user task list, or assignee + workspace",
+            "Must specify exactly one of project, section, or assignee + workspace",
         ));
     }
     let gids: Vec<String> = if let Some(p) = project {
@@ -621,16 +625,6 @@ fn get_tasks(state: &State, req: &ApiRequest) -> Res {
             .ok_or_else(|| unknown_ref("section", s))?
             .tasks
             .clone()
-    } else if let Some(t) = tag {
-        if !state.tags.contains_key(t) {
-            return Err(unknown_ref("tag", t));
-        }
-        state
-            .tasks
-            .iter()
-            .filter(|(_, x)| x.tags.iter().any(|g| g == t))
-            .map(|(g, _)| g.clone())
-            .collect()
     } else {
         let a = assignee.unwrap_or_default();
         let ws = workspace.ok_or_else(|| ApiError::bad("workspace: Missing input"))?;
@@ -1220,6 +1214,24 @@ pub(crate) fn batch_cost(body: &Body) -> u32 {
     }
 }
 
+/// `(upper-case method, relative path)` of each action of a batch body, as far as
+/// readable (for the request log and the concurrent-request limits).
+pub(crate) fn batch_actions(body: &Body) -> Vec<(String, String)> {
+    let Body::Json(v) = body else {
+        return Vec::new();
+    };
+    v.pointer("/data/actions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .take(MAX_BATCH_ACTIONS)
+        .map(|a| {
+            let text = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            (text("method").to_ascii_uppercase(), text("relative_path"))
+        })
+        .collect()
+}
+
 fn batch(state: &mut State, req: &ApiRequest) -> Res {
     let d = data_of(&req.body)?;
     let actions = match d.get("actions") {
@@ -1286,20 +1298,21 @@ fn batch(state: &mut State, req: &ApiRequest) -> Res {
             }
             Some(other) => return Err(wrong_type("actions[].options", "an object", other)),
         }
-        let body = if method == "GET" || method == "HEAD" {
-            for (k, v) in data.unwrap_or_default() {
-                let val = match v {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                query.push((k, val));
+        let body = match (method.as_str(), data) {
+            ("GET" | "HEAD", data) => {
+                for (k, v) in data.unwrap_or_default() {
+                    let val = match v {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    query.push((k, val));
+                }
+                Body::None
             }
-            Body::None
-        } else {
-            match data {
-                Some(m) => Body::Json(json!({ "data": m })),
-                None => Body::Json(json!({ "data": {} })),
-            }
+            // A DELETE takes no body: `data` on one is refused like a body.
+            ("DELETE", None) => Body::None,
+            (_, Some(m)) => Body::Json(json!({ "data": m })),
+            (_, None) => Body::Json(json!({ "data": {} })),
         };
         let method = if method == "HEAD" {
             "GET".to_string()
@@ -1340,11 +1353,13 @@ mod tests {
     #[test]
     fn offsets_round_trip_and_reject_garbage() {
         for i in [0usize, 1, 99, 12345] {
-            assert_eq!(decode_offset(&encode_offset(i)), Some(i));
+            assert_eq!(decode_offset(&encode_offset(i, 0), 0), Some(i));
+            assert_eq!(decode_offset(&encode_offset(i, 0), 1), None, "expired");
+            assert_eq!(decode_offset(&encode_offset(i, 3), 3), Some(i));
         }
-        assert_eq!(decode_offset("0"), None);
-        assert_eq!(decode_offset("eyJ0ax0"), None);
-        assert_eq!(decode_offset(""), None);
+        assert_eq!(decode_offset("0", 0), None);
+        assert_eq!(decode_offset("eyJ0ax0", 0), None);
+        assert_eq!(decode_offset("", 0), None);
     }
 
     #[test]

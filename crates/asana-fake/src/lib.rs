@@ -14,6 +14,7 @@ mod api;
 mod model;
 mod render;
 mod server;
+mod strict;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -69,6 +70,8 @@ pub struct RecordedRequest {
     pub query: Option<String>,
     /// Status code answered.
     pub status: u16,
+    /// For `POST /batch`: `"METHOD /relative/path"` of each action.
+    pub actions: Vec<String>,
 }
 
 /// The state of one task as seen from one project, for test assertions.
@@ -253,6 +256,17 @@ impl FakeAsana {
     /// Invalidates every sync token, so the next `GET /events` answers 412.
     pub fn expire_sync_tokens(&self) {
         lock(&self.state).sync_tokens.clear();
+    }
+
+    /// Invalidates every page offset issued so far: a list request carrying one answers 400.
+    pub fn expire_offsets(&self) {
+        lock(&self.state).offset_epoch += 1;
+    }
+
+    /// The most requests one token had in flight at once so far, as (reads, writes); a
+    /// batch counts once per action. Asana allows 50 reads and 15 writes.
+    pub fn in_flight_peak(&self) -> (u32, u32) {
+        lock(&self.state).in_flight_peak
     }
 
     /// Every task of the project in project order (empty for an unknown project).

@@ -170,6 +170,12 @@ pub(crate) struct State {
     pub rate_windows: HashMap<String, VecDeque<Instant>>,
     pub latency: Duration,
     pub requests: Vec<RecordedRequest>,
+    /// Offsets issued before the current epoch are expired.
+    pub offset_epoch: u64,
+    /// Requests in flight per token: (reads, writes).
+    pub in_flight: HashMap<String, (u32, u32)>,
+    /// The most requests seen in flight for one token at once: (reads, writes).
+    pub in_flight_peak: (u32, u32),
 }
 
 /// Where to put a task or section inside its container.
@@ -216,6 +222,9 @@ impl State {
             rate_windows: HashMap::new(),
             latency: Duration::ZERO,
             requests: Vec::new(),
+            offset_epoch: 0,
+            in_flight: HashMap::new(),
+            in_flight_peak: (0, 0),
         }
     }
 

@@ -24,6 +24,15 @@ pub(crate) type Shared = Arc<Mutex<State>>;
 /// Largest accepted request body.
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
+/// Asana's concurrent-request limits per token: reads (GET) and writes (POST, PUT, PATCH,
+/// DELETE) in flight. A batch counts once per action.
+const MAX_READS_IN_FLIGHT: u32 = 50;
+const MAX_WRITES_IN_FLIGHT: u32 = 15;
+
+/// `Retry-After` (seconds) of a 429 for too many requests in flight: time enough for the
+/// ones in flight to finish.
+const IN_FLIGHT_RETRY_AFTER: u64 = 1;
+
 /// Locks the state, recovering from a poisoned lock (a panicking test thread
 /// must not take the whole fake down).
 pub(crate) fn lock(shared: &Shared) -> MutexGuard<'_, State> {
@@ -38,6 +47,8 @@ pub(crate) fn router(shared: Shared) -> Router {
         .route("/_fake/latency", post(set_latency))
         .route("/_fake/requests", get(list_requests).delete(clear_requests))
         .route("/_fake/users", post(add_user))
+        .route("/_fake/expire_sync_tokens", post(expire_sync_tokens))
+        .route("/_fake/expire_offsets", post(expire_offsets))
         .fallback(api_entry)
         .with_state(shared)
 }
@@ -122,6 +133,16 @@ async fn add_user(AxState(s): AxState<Shared>, bytes: Bytes) -> Response {
     }
 }
 
+async fn expire_sync_tokens(AxState(s): AxState<Shared>) -> StatusCode {
+    lock(&s).sync_tokens.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn expire_offsets(AxState(s): AxState<Shared>) -> StatusCode {
+    lock(&s).offset_epoch += 1;
+    StatusCode::NO_CONTENT
+}
+
 /// Turns an API answer into an HTTP response.
 fn to_http(resp: &ApiResponse, retry_after: Option<u64>) -> Response {
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -172,11 +193,53 @@ enum Gate {
     Run {
         fault: Option<Fault>,
         delay: Duration,
+        held: InFlight,
     },
 }
 
-/// Auth, rate limit and fault matching, all under one lock.
-fn gate(st: &mut State, method: &str, path: &str, auth: Option<&str>, body: &Body) -> Gate {
+/// Requests of one token counted as in flight until dropped.
+struct InFlight {
+    shared: Shared,
+    token: String,
+    reads: u32,
+    writes: u32,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut st = lock(&self.shared);
+        if let Some(slot) = st.in_flight.get_mut(&self.token) {
+            slot.0 = slot.0.saturating_sub(self.reads);
+            slot.1 = slot.1.saturating_sub(self.writes);
+        }
+    }
+}
+
+/// How many reads and writes a request puts in flight: one, or one per batch action.
+fn in_flight_cost(method: &str, path: &str, body: &Body) -> (u32, u32) {
+    let one = |m: &str| {
+        if m == "GET" || m == "HEAD" {
+            (1, 0)
+        } else {
+            (0, 1)
+        }
+    };
+    if method == "POST" && path == "/api/1.0/batch" {
+        let actions = api::batch_actions(body);
+        if !actions.is_empty() {
+            return actions.iter().fold((0, 0), |(r, w), (m, _)| {
+                let (a, b) = one(m);
+                (r + a, w + b)
+            });
+        }
+    }
+    one(method)
+}
+
+/// Auth, rate limits and fault matching, all under one lock.
+fn gate(shared: &Shared, method: &str, path: &str, auth: Option<&str>, body: &Body) -> Gate {
+    let mut st = lock(shared);
+    let st = &mut *st;
     let token = auth
         .and_then(|a| a.strip_prefix("Bearer "))
         .map(str::trim)
@@ -193,7 +256,7 @@ fn gate(st: &mut State, method: &str, path: &str, auth: Option<&str>, body: &Bod
             1
         };
         let now = Instant::now();
-        let window = st.rate_windows.entry(token).or_default();
+        let window = st.rate_windows.entry(token.clone()).or_default();
         while window
             .front()
             .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
@@ -209,6 +272,24 @@ fn gate(st: &mut State, method: &str, path: &str, auth: Option<&str>, body: &Bod
         }
         window.extend(std::iter::repeat_n(now, cost as usize));
     }
+    let (reads, writes) = in_flight_cost(method, path, body);
+    let slot = st.in_flight.entry(token.clone()).or_default();
+    if slot.0 + reads > MAX_READS_IN_FLIGHT || slot.1 + writes > MAX_WRITES_IN_FLIGHT {
+        return Gate::Reject(
+            error_resp(429, fault_message(429)),
+            Some(IN_FLIGHT_RETRY_AFTER),
+        );
+    }
+    slot.0 += reads;
+    slot.1 += writes;
+    let (r, w) = *slot;
+    st.in_flight_peak = (st.in_flight_peak.0.max(r), st.in_flight_peak.1.max(w));
+    let held = InFlight {
+        shared: shared.clone(),
+        token,
+        reads,
+        writes,
+    };
     let mut fault = None;
     if let Some(i) = st.faults.iter().position(|f| {
         f.count > 0
@@ -229,6 +310,7 @@ fn gate(st: &mut State, method: &str, path: &str, auth: Option<&str>, body: &Bod
     Gate::Run {
         fault,
         delay: st.latency,
+        held,
     }
 }
 
@@ -245,6 +327,7 @@ async fn api_entry(AxState(shared): AxState<Shared>, req: Request) -> Response {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let mut actions = Vec::new();
     let (resp, retry_after) = match to_bytes(req.into_body(), MAX_BODY).await {
         Err(_) => (
             error_resp(400, "Request body is too large or unreadable"),
@@ -259,6 +342,12 @@ async fn api_entry(AxState(shared): AxState<Shared>, req: Request) -> Response {
                     Err(e) => Body::Invalid(e.to_string()),
                 }
             };
+            if method == "POST" && rel == "/batch" {
+                actions = api::batch_actions(&body)
+                    .into_iter()
+                    .map(|(m, p)| format!("{m} {p}"))
+                    .collect();
+            }
             handle(
                 &shared,
                 &method,
@@ -276,6 +365,7 @@ async fn api_entry(AxState(shared): AxState<Shared>, req: Request) -> Response {
         path,
         query,
         status: resp.status,
+        actions,
     });
     to_http(&resp, retry_after)
 }
@@ -289,10 +379,10 @@ async fn handle(
     auth: Option<&str>,
     body: Body,
 ) -> (ApiResponse, Option<u64>) {
-    let gate = gate(&mut lock(shared), method, path, auth, &body);
-    let (fault, latency) = match gate {
+    let gate = gate(shared, method, path, auth, &body);
+    let (fault, latency, _held) = match gate {
         Gate::Reject(resp, retry) => return (resp, retry),
-        Gate::Run { fault, delay } => (fault, delay),
+        Gate::Run { fault, delay, held } => (fault, delay, held),
     };
     let delay =
         latency + Duration::from_millis(fault.as_ref().and_then(|f| f.delay_ms).unwrap_or(0));

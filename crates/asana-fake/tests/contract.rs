@@ -21,6 +21,44 @@ use std::path::PathBuf;
 use common::Client;
 use serde_json::{json, Value};
 
+/// The operations the fake serves: (method, path template of the spec).
+const SERVED: &[(&str, &str)] = &[
+    ("POST", "/tasks"),
+    ("GET", "/tasks"),
+    ("GET", "/tasks/{task_gid}"),
+    ("PUT", "/tasks/{task_gid}"),
+    ("DELETE", "/tasks/{task_gid}"),
+    ("GET", "/projects/{project_gid}/tasks"),
+    ("GET", "/sections/{section_gid}/tasks"),
+    ("GET", "/projects/{project_gid}/sections"),
+    ("POST", "/projects/{project_gid}/sections"),
+    ("GET", "/sections/{section_gid}"),
+    ("PUT", "/sections/{section_gid}"),
+    ("DELETE", "/sections/{section_gid}"),
+    ("POST", "/sections/{section_gid}/addTask"),
+    ("GET", "/tags"),
+    ("POST", "/tags"),
+    ("GET", "/tags/{tag_gid}"),
+    ("GET", "/workspaces/{workspace_gid}/tags"),
+    ("POST", "/workspaces/{workspace_gid}/tags"),
+    ("POST", "/tasks/{task_gid}/addTag"),
+    ("POST", "/tasks/{task_gid}/removeTag"),
+    ("GET", "/tasks/{task_gid}/tags"),
+    ("POST", "/tasks/{task_gid}/addProject"),
+    ("POST", "/tasks/{task_gid}/removeProject"),
+    ("POST", "/tasks/{task_gid}/stories"),
+    ("GET", "/tasks/{task_gid}/stories"),
+    ("GET", "/stories/{story_gid}"),
+    ("GET", "/users/{user_gid}"),
+    ("GET", "/workspaces"),
+    ("GET", "/workspaces/{workspace_gid}"),
+    ("GET", "/workspaces/{workspace_gid}/users"),
+    ("GET", "/workspaces/{workspace_gid}/projects"),
+    ("GET", "/projects/{project_gid}"),
+    ("GET", "/events"),
+    ("POST", "/batch"),
+];
+
 /// Whether a body is a request (readOnly fields skipped) or a response.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -115,6 +153,34 @@ impl Spec {
             .or_else(|| responses.get("default"))?;
         let r = self.resolve(r);
         r.pointer("/content/application~1json/schema")
+    }
+
+    /// The `opt_fields` enum of an operation.
+    fn opt_fields(&self, op: &Value) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for p in op
+            .get("parameters")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let p = self.resolve(p);
+            if p.get("name").and_then(Value::as_str) != Some("opt_fields") {
+                continue;
+            }
+            let items = self.resolve(&p["schema"]["items"]);
+            for f in items
+                .get("enum")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(f) = f.as_str() {
+                    out.insert(f.to_string());
+                }
+            }
+        }
+        out
     }
 
     fn request_schema<'a>(&'a self, op: &'a Value) -> Option<&'a Value> {
@@ -385,6 +451,13 @@ async fn scenario() -> Client {
         json!({"data": {"name": "Done"}}),
     )
     .await;
+    // Refused: deleteSection takes no body.
+    c.send(
+        "DELETE",
+        &format!("/sections/{temp}"),
+        Some(json!({"data": {}})),
+    )
+    .await;
     c.delete(&format!("/sections/{temp}")).await;
     c.get(&format!("/projects/{p}/sections?limit=1&opt_fields=name"))
         .await;
@@ -429,7 +502,7 @@ async fn scenario() -> Client {
     let t1 = gid(&t);
     let (_, t) = c
         .post(
-            "/tasks?opt_fields=name,notes,completed,completed_at,created_at,modified_at,assignee.email,assignee.name,memberships.project.gid,memberships.section.name,tags.name,permalink_url",
+            "/tasks?opt_fields=name,notes,completed,completed_at,created_at,modified_at,assignee,assignee.name,memberships.project.name,memberships.section.name,tags.name,permalink_url",
             json!({"data": {"name": "Second", "projects": [p], "completed": true, "assignee": "me"}}),
         )
         .await;
@@ -501,7 +574,11 @@ async fn scenario() -> Client {
     c.get(&format!("/tasks?assignee=me&workspace={ws}")).await;
     c.get(&format!("/tasks?section={closed}&completed_since=now"))
         .await;
+    // Refused: getTasks documents no `tag` parameter (getTasksForTag does).
     c.get(&format!("/tasks?tag={p2}")).await;
+    // Refused: `assignee` is a UserCompact, without `email`.
+    c.get(&format!("/tasks/{t1}?opt_fields=name,assignee.email"))
+        .await;
     c.get(&format!(
         "/sections/{closed}/tasks?opt_fields=name,completed"
     ))
@@ -517,7 +594,7 @@ async fn scenario() -> Client {
         .await;
     let story = gid(&s);
     c.post(
-        &format!("/tasks/{t1}/stories?opt_fields=text,type,created_by.email"),
+        &format!("/tasks/{t1}/stories?opt_fields=text,type,created_by.name"),
         json!({"data": {"html_text": "<body>Rich</body>", "is_pinned": true}}),
     )
     .await;
@@ -525,7 +602,7 @@ async fn scenario() -> Client {
         .await;
     c.get(&format!("/tasks/{t1}/stories")).await;
     c.get(&format!(
-        "/tasks/{t1}/stories?opt_fields=created_at,created_by.name,created_by.email,resource_subtype,type,text,html_text,old_name,new_name,old_section.name,new_section.name,assignee.name,tag.name,project.name,is_pinned"
+        "/tasks/{t1}/stories?opt_fields=created_at,created_by.name,resource_subtype,type,text,html_text,old_name,new_name,old_section.name,new_section.name,assignee.name,tag.name,project.name,is_pinned"
     ))
     .await;
     c.get(&format!("/tasks/{t1}/stories?limit=2")).await;
@@ -588,7 +665,7 @@ async fn responses_and_requests_match_the_spec() {
                      status: u16,
                      req: Option<&Value>,
                      resp: &Value,
-                     opt_fields: bool| {
+                     opt_fields: Option<Vec<String>>| {
         let Some(template) = spec.template(path) else {
             errs.push(format!("{method} {path}: no such path in the spec"));
             return;
@@ -604,9 +681,18 @@ async fn responses_and_requests_match_the_spec() {
             .or_default()
             .insert(status);
         let at = format!("{method} {template} -> {status}");
+        if (200..300).contains(&status) {
+            // Every field the fake accepted must be in the operation's enum.
+            let documented = spec.opt_fields(op);
+            for f in opt_fields.iter().flatten() {
+                if !documented.contains(f) {
+                    errs.push(format!("{at}: accepted the undocumented opt_field {f}"));
+                }
+            }
+        }
         match spec.response_schema(op, status) {
             Some(schema) => {
-                let mode = if opt_fields {
+                let mode = if opt_fields.is_some() {
                     Mode::ResponseOptFields
                 } else {
                     Mode::Response
@@ -638,7 +724,7 @@ async fn responses_and_requests_match_the_spec() {
             x.status,
             x.request.as_ref(),
             &x.response,
-            x.opt_fields,
+            x.opt_fields(),
         );
         // Validate every batch action's result against its own operation.
         if x.path == "/batch" && x.status == 200 {
@@ -651,48 +737,20 @@ async fn responses_and_requests_match_the_spec() {
                     let status = r["status_code"].as_u64().unwrap_or(0) as u16;
                     let body = a.get("data").map(|d| json!({"data": d}));
                     let body = if m == "GET" { None } else { body };
-                    let fields = a.pointer("/options/fields").is_some();
+                    let fields = a
+                        .pointer("/options/fields")
+                        .and_then(Value::as_array)
+                        .map(|f| {
+                            f.iter()
+                                .map(|x| x.as_str().unwrap_or_default().to_string())
+                                .collect()
+                        });
                     check(&m, path, status, body.as_ref(), &r["body"], fields);
                 }
             }
         }
     }
-    let expected = [
-        ("POST", "/tasks"),
-        ("GET", "/tasks"),
-        ("GET", "/tasks/{task_gid}"),
-        ("PUT", "/tasks/{task_gid}"),
-        ("DELETE", "/tasks/{task_gid}"),
-        ("GET", "/projects/{project_gid}/tasks"),
-        ("GET", "/sections/{section_gid}/tasks"),
-        ("GET", "/projects/{project_gid}/sections"),
-        ("POST", "/projects/{project_gid}/sections"),
-        ("GET", "/sections/{section_gid}"),
-        ("PUT", "/sections/{section_gid}"),
-        ("DELETE", "/sections/{section_gid}"),
-        ("POST", "/sections/{section_gid}/addTask"),
-        ("GET", "/tags"),
-        ("POST", "/tags"),
-        ("GET", "/tags/{tag_gid}"),
-        ("GET", "/workspaces/{workspace_gid}/tags"),
-        ("POST", "/workspaces/{workspace_gid}/tags"),
-        ("POST", "/tasks/{task_gid}/addTag"),
-        ("POST", "/tasks/{task_gid}/removeTag"),
-        ("GET", "/tasks/{task_gid}/tags"),
-        ("POST", "/tasks/{task_gid}/addProject"),
-        ("POST", "/tasks/{task_gid}/removeProject"),
-        ("POST", "/tasks/{task_gid}/stories"),
-        ("GET", "/tasks/{task_gid}/stories"),
-        ("GET", "/stories/{story_gid}"),
-        ("GET", "/users/{user_gid}"),
-        ("GET", "/workspaces"),
-        ("GET", "/workspaces/{workspace_gid}"),
-        ("GET", "/workspaces/{workspace_gid}/users"),
-        ("GET", "/workspaces/{workspace_gid}/projects"),
-        ("GET", "/projects/{project_gid}"),
-        ("GET", "/events"),
-        ("POST", "/batch"),
-    ];
+    let expected = SERVED;
     for (m, t) in expected {
         let ok = covered
             .get(&(m.to_string(), t.to_string()))
@@ -757,4 +815,182 @@ fn checker_is_strict() {
         &mut errs,
     );
     assert!(!errs.is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// The fake's table of the spec (`src/spec_table.json`)
+
+/// Deepest schema level kept in the table: `data` (0), its fields (1), their
+/// items or properties (2) and one more (3), enough for batch actions.
+const TABLE_DEPTH: u32 = 3;
+
+/// The table's simplified form of a schema: `type`, and when set `nullable`,
+/// `read_only`, `enum` (strings), `open` (additionalProperties),
+/// `properties` and `items`. allOf parts are merged, later parts winning.
+fn simplify(spec: &Spec, s: &Value, depth: u32) -> Value {
+    let mut out = serde_json::Map::new();
+    if depth > TABLE_DEPTH {
+        out.insert("type".into(), json!("any"));
+        return Value::Object(out);
+    }
+    simplify_into(spec, s, depth, &mut out);
+    if !out.contains_key("type") {
+        let ty = if out.contains_key("properties") {
+            "object"
+        } else {
+            "any"
+        };
+        out.insert("type".into(), json!(ty));
+    }
+    Value::Object(out)
+}
+
+fn simplify_into(spec: &Spec, s: &Value, depth: u32, out: &mut serde_json::Map<String, Value>) {
+    let s = spec.resolve(s);
+    if let Some(parts) = s.get("allOf").and_then(Value::as_array) {
+        for p in parts {
+            simplify_into(spec, p, depth, out);
+        }
+    }
+    if s.get("oneOf").is_some() || s.get("anyOf").is_some() {
+        out.insert("type".into(), json!("any"));
+    }
+    if let Some(t) = s.get("type").and_then(Value::as_str) {
+        out.insert("type".into(), json!(t));
+    }
+    match s.get("nullable").and_then(Value::as_bool) {
+        Some(true) => {
+            out.insert("nullable".into(), json!(true));
+        }
+        Some(false) => {
+            out.remove("nullable");
+        }
+        None => {}
+    }
+    match s.get("readOnly").and_then(Value::as_bool) {
+        Some(true) => {
+            out.insert("read_only".into(), json!(true));
+        }
+        Some(false) => {
+            out.remove("read_only");
+        }
+        None => {}
+    }
+    if let Some(e) = s.get("enum").and_then(Value::as_array) {
+        let names: Vec<Value> = e.iter().filter(|v| v.is_string()).cloned().collect();
+        out.insert("enum".into(), Value::Array(names));
+        if e.contains(&Value::Null) {
+            out.insert("nullable".into(), json!(true));
+        }
+    }
+    if s.get("additionalProperties")
+        .is_some_and(|a| a != &Value::Bool(false))
+    {
+        out.insert("open".into(), json!(true));
+    }
+    if let Some(props) = s.get("properties").and_then(Value::as_object) {
+        let slot = out
+            .entry("properties")
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if let Value::Object(m) = slot {
+            for (k, v) in props {
+                m.insert(k.clone(), simplify(spec, v, depth + 1));
+            }
+        }
+    }
+    if let Some(items) = s.get("items") {
+        out.insert("items".into(), simplify(spec, items, depth + 1));
+    }
+}
+
+/// The table of the operations in [`SERVED`] as the spec describes them.
+fn spec_table(spec: &Spec) -> Value {
+    let mut ops = Vec::new();
+    for (method, template) in SERVED {
+        let Some(op) = spec.operation(method, template) else {
+            panic!("{method} {template}: not in the spec");
+        };
+        let shared = spec
+            .root
+            .pointer(&format!(
+                "/paths/{}/parameters",
+                template.replace('/', "~1")
+            ))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let own = op
+            .get("parameters")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut query = BTreeMap::new();
+        let mut opt_fields = BTreeSet::new();
+        for p in shared.iter().chain(&own) {
+            let p = spec.resolve(p);
+            if p.get("in").and_then(Value::as_str) != Some("query") {
+                continue;
+            }
+            let name = p["name"].as_str().expect("parameter name").to_string();
+            let schema = spec.resolve(&p["schema"]);
+            let ty = schema
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("string");
+            if name == "opt_fields" {
+                if let Some(e) = spec.resolve(&schema["items"]).get("enum") {
+                    for f in e.as_array().into_iter().flatten() {
+                        opt_fields.insert(f.as_str().expect("field").to_string());
+                    }
+                }
+            }
+            query.insert(name, json!(ty));
+        }
+        let body = spec
+            .request_schema(op)
+            .map(|s| spec.resolve(s))
+            .and_then(|s| s.pointer("/properties/data"))
+            .map(|d| simplify(spec, d, 0))
+            .unwrap_or(Value::Null);
+        ops.push(json!({
+            "id": op["operationId"],
+            "method": method,
+            "path": template,
+            "query": query,
+            "opt_fields": opt_fields,
+            "body": body,
+        }));
+    }
+    json!({
+        "source": "shared/asana/asana_oas.yaml, generated by tests/contract.rs",
+        "operations": ops,
+    })
+}
+
+fn table_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/spec_table.json")
+}
+
+/// The fake validates requests with a table it carries (it needs no spec file
+/// at run time). The table must say what the spec says, for every operation
+/// served. `ASANA_FAKE_WRITE_TABLE=1` rewrites it from the spec.
+#[test]
+fn the_fakes_table_matches_the_spec() {
+    let Some(spec) = load_spec() else {
+        return;
+    };
+    let want = spec_table(&spec);
+    let path = table_path();
+    if std::env::var_os("ASANA_FAKE_WRITE_TABLE").is_some() {
+        let text = serde_json::to_string_pretty(&want).expect("serialise the table") + "\n";
+        std::fs::write(&path, text).expect("write the table");
+    }
+    let have: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read src/spec_table.json"))
+            .expect("src/spec_table.json is JSON");
+    assert!(
+        have == want,
+        "src/spec_table.json differs from the spec; regenerate it with \
+         ASANA_FAKE_WRITE_TABLE=1 cargo test -p asana-fake --test contract the_fakes_table"
+    );
 }

@@ -57,6 +57,18 @@ impl Request {
         }
     }
 
+    /// A DELETE (it takes no body).
+    pub(crate) fn delete(path: impl Into<String>) -> Self {
+        Request {
+            method: Method::DELETE,
+            path: path.into(),
+            query: Vec::new(),
+            data: None,
+            safety: Safety::Repeatable,
+            read: false,
+        }
+    }
+
     /// A write with a `data` body.
     pub(crate) fn write(
         method: Method,
@@ -474,17 +486,42 @@ impl AsanaClient {
 
     /// GETs every page of a list endpoint (`limit=100`, following `next_page.offset`).
     pub(crate) async fn get_all(&self, req: Request) -> Result<Vec<Value>, AsanaError> {
-        self.get_all_from(req, None).await
+        Ok(self.get_all_from(req, None).await?.items)
     }
 
     /// GETs every page of a list endpoint from `offset` on (the `next_page.offset` of a page
     /// already read; `None` for the first page), 100 items per request. `req` must not carry
     /// an `offset` parameter of its own.
+    ///
+    /// Asana's offsets expire (400 naming `offset`): the listing then starts again from the
+    /// first page, once, and [`Listing::from_start`] says so.
     pub(crate) async fn get_all_from(
         &self,
         req: Request,
         offset: Option<String>,
-    ) -> Result<Vec<Value>, AsanaError> {
+    ) -> Result<Listing, AsanaError> {
+        match self.pages(&req, offset.clone()).await {
+            Ok(items) => Ok(Listing {
+                items,
+                from_start: offset.is_none(),
+            }),
+            Err(PageError::OffsetRefused(e)) if is_expired_offset(&e) => {
+                tracing::info!(path = %req.path, "the Asana page offset expired; listing again from the first page");
+                let items = self
+                    .pages(&req, None)
+                    .await
+                    .map_err(PageError::into_inner)?;
+                Ok(Listing {
+                    items,
+                    from_start: true,
+                })
+            }
+            Err(e) => Err(e.into_inner()),
+        }
+    }
+
+    /// The pages from `offset` on.
+    async fn pages(&self, req: &Request, offset: Option<String>) -> Result<Vec<Value>, PageError> {
         let mut out = Vec::new();
         let mut offset = offset;
         // A guard against a server that keeps sending the same offset.
@@ -493,15 +530,19 @@ impl AsanaClient {
             if let Some(o) = &offset {
                 page = page.param("offset", o.clone());
             }
-            let body = self.execute(&page).await?;
+            let body = match self.execute(&page).await {
+                Err(e) if offset.is_some() => return Err(PageError::OffsetRefused(e)),
+                Err(e) => return Err(PageError::Other(e)),
+                Ok(body) => body,
+            };
             match body.get("data") {
                 Some(Value::Array(items)) => out.extend(items.iter().cloned()),
                 Some(Value::Null) | None => {}
                 Some(_) => {
-                    return Err(AsanaError::decode(
+                    return Err(PageError::Other(AsanaError::decode(
                         format!("GET {}", req.path),
                         "data is not a list",
-                    ))
+                    )))
                 }
             }
             let next = body
@@ -591,6 +632,9 @@ impl AsanaClient {
                         req.query.push((k.clone(), scalar_text(v)));
                     }
                 }
+            } else if a.method == Method::DELETE {
+                // A DELETE takes no body.
+                req.data = a.data.clone();
             } else {
                 req.data = Some(a.data.clone().unwrap_or_else(|| json!({})));
             }
@@ -612,6 +656,39 @@ impl AsanaClient {
         }
         Ok(out)
     }
+}
+
+/// Every item of a listing.
+#[derive(Debug)]
+pub(crate) struct Listing {
+    pub items: Vec<Value>,
+    /// Whether `items` starts at the first page (the listing began there, or began again
+    /// there after its offset expired).
+    pub from_start: bool,
+}
+
+/// Why reading pages stopped.
+enum PageError {
+    /// A request carrying an offset failed.
+    OffsetRefused(AsanaError),
+    /// Anything else.
+    Other(AsanaError),
+}
+
+impl PageError {
+    fn into_inner(self) -> AsanaError {
+        match self {
+            PageError::OffsetRefused(e) | PageError::Other(e) => e,
+        }
+    }
+}
+
+/// A 400 naming `offset` to a page request that carried one: Asana's answer to an expired
+/// (or otherwise invalid) offset.
+fn is_expired_offset(e: &AsanaError) -> bool {
+    e.status() == Some(400)
+        && e.asana_message()
+            .is_some_and(|m| m.to_ascii_lowercase().contains("offset"))
 }
 
 fn scalar_text(v: &Value) -> String {

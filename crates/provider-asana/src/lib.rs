@@ -16,7 +16,7 @@
 //! | status | the task's section in the project; names default to [`Status::title`] ("New", "In Progress", ...) and can be overridden with `asana_sections`. A missing section is created on first use. |
 //! | priority | one tag per priority, `priority:low` … `priority:urgent` by default (`asana_priority_tags`), created in the project's workspace when missing. **Every** ticket carries exactly one priority tag, normal priority included, so that a missing tag always means "not a ticket of ours" or "edited by hand" (read as normal). |
 //! | comment | a story with `text`; `comment_guid` is the story gid. Only stories of `type == "comment"` are read. Asana authors every API comment as the token owner, so an author given by the caller becomes a first line `[author: NAME]`, removed again when reading. |
-//! | assignee | the task assignee, given as e-mail, user gid or `me`; reported as the e-mail when Asana gives one, else the gid. An unknown user is `InvalidInput` and never clears the current assignee (Asana rejects the whole update). |
+//! | assignee | the task assignee, given as e-mail, user gid or `me`; reported as the e-mail the users API gives for it (see below), else the gid. An unknown user is `InvalidInput` and never clears the current assignee (Asana rejects the whole update). |
 //! | created_at / updated_at | `created_at` / `modified_at` |
 //!
 //! **Completion.** Moving a ticket to RESOLVED, CLOSED or CANCELLED also sets the task's
@@ -24,7 +24,8 @@
 //!
 //! **Sections that map to no status.** A task in a section that no status maps to (say a
 //! "Backlog" column added by hand) reads as NEW, with a `tracing` warning naming the
-//! section; [`RemoteTask::status`] is `None` for it, so the sync layer can tell. Listing with
+//! section once per section and process; [`RemoteTask::status`] is `None` for it, so the
+//! sync layer can tell. Listing with
 //! a status filter reads that status' section only, so such tasks appear in unfiltered lists
 //! only.
 //!
@@ -51,7 +52,7 @@
 //! | change_status, close, resolve | 1 (`POST /batch`: `addTask` to the section + `PUT completed`) |
 //! | escalate | 1, plus 1 for the reason's comment |
 //! | assign | 1 (`PUT /tasks/{gid}`); an error answer costs one user lookup to tell an unknown user from an unknown task |
-//! | add_comment | 1 (`POST /tasks/{gid}/stories`, the answer carries the task's section) |
+//! | add_comment | 1 (`POST /batch`: the story and a read of the task's section) |
 //! | get_ticket | 1 (`POST /batch`: the task and its first 100 stories), plus 1 per further 100 comments |
 //! | update | 2 (read the task, then one `POST /batch` with the `PUT` and `addTag`/`removeTag`) |
 //! | list_tickets | ⌈N/100⌉ for N tasks in the project (or in the status' section with a status filter) |
@@ -62,7 +63,17 @@
 //! reads the comments of N tasks in ⌈N/10⌉ `POST /batch` requests (Asana has no bulk
 //! stories endpoint), plus 1 per further 100 stories of a task with more than 100.
 //!
-//! Batches hold only idempotent actions, so they are retried like `PUT`s. When a server
+//! **User e-mails.** Asana documents a task's `assignee` and a comment's `created_by` as
+//! compact users (gid and name): the e-mail comes from the users API (`GET /users/{gid}`,
+//! `opt_fields=email,name`), read in one `POST /batch` per 10 users never seen before and
+//! remembered by gid for the life of the provider ([`UserDirectory`], which can sit in front
+//! of a persistent [`UserStore`]). So the first read that meets a new assignee or comment
+//! author costs one more request; a list of 100 tasks by 3 new assignees costs one batch of
+//! 3 user reads, and nothing more once they are known. Only the requests, parameters,
+//! `opt_fields` and body fields the spec documents for each operation are sent.
+//!
+//! Batches hold only idempotent actions, so they are retried like `PUT`s (the batch of
+//! `add_comment` holds a create: it is not repeated once it may have reached Asana). When a server
 //! does not offer `POST /batch` the actions are sent one by one.
 //!
 //! **Listing.** Asana lists tasks in project order and its page offsets expire, so
@@ -105,6 +116,7 @@ mod doctor;
 mod error;
 mod provider;
 mod remote;
+mod users;
 
 use std::sync::Arc;
 
@@ -117,8 +129,9 @@ pub use config::{
     default_priority_tag, AsanaConfigKeys, AsanaSettings, RetryPolicy, ASANA_TOKEN_ENV,
     DEFAULT_ASANA_BASE_URL, DEFAULT_TIMEOUT, MAX_READS_IN_FLIGHT, MAX_WRITES_IN_FLIGHT,
 };
-pub use provider::{AsanaProvider, AsanaUser, BATCH_ACTIONS};
+pub use provider::{AsanaProvider, BATCH_ACTIONS};
 pub use remote::{EventsPage, RemoteComment, RemoteEvent, RemoteTask};
+pub use users::{AsanaUser, UserDirectory, UserStore};
 
 #[doc(no_inline)]
 pub use ticket_provider_api::Status;

@@ -25,37 +25,23 @@ use crate::config::AsanaSettings;
 use crate::error::AsanaError;
 use crate::remote::{
     comment_text, decode_comments, decode_event, epoch, notes_with_marker, split_author,
-    split_marker, str_field, time_field, user_ref, EventsPage, RemoteComment, RemoteTask,
+    split_marker, story_authors, str_field, time_field, user_gid, user_ref, EventsPage,
+    RemoteComment, RemoteTask,
 };
+use crate::users::{AsanaUser, UserDirectory};
 use crate::PROVIDER_NAME;
 
-/// Task fields every read asks for.
-const TASK_FIELDS: &str = "name,notes,completed,created_at,modified_at,assignee.email,memberships.project.name,memberships.section.name,tags.name";
-/// Story fields of comment reads.
-const STORY_FIELDS: &str = "created_at,created_by.email,created_by.name,resource_subtype,type,text";
-/// Story fields of a new comment: the task's section comes along, so that add_comment can
-/// report the status without another request.
-const NEW_STORY_FIELDS: &str =
-    "created_at,text,target.memberships.project.name,target.memberships.section.name";
-
-/// An Asana user as `GET /users/me` describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AsanaUser {
-    /// The user gid.
-    pub gid: String,
-    /// The e-mail, when Asana reports one.
-    pub email: Option<String>,
-    /// The display name, when Asana reports one.
-    pub name: Option<String>,
-}
-
-impl AsanaUser {
-    /// How task reads name this user as an assignee: the e-mail when known, else the gid
-    /// (see [`RemoteTask::assignee`]).
-    pub fn identity(&self) -> String {
-        self.email.clone().unwrap_or_else(|| self.gid.clone())
-    }
-}
+/// Task fields every read asks for (each in the `opt_fields` enum of getTask, getTasks,
+/// getTasksForProject, getTasksForSection, createTask and updateTask). The assignee comes as
+/// a compact user; its e-mail comes from the [`UserDirectory`].
+const TASK_FIELDS: &str = "name,notes,completed,created_at,modified_at,assignee,memberships.project.name,memberships.section.name,tags.name";
+/// Story fields of comment reads (getStoriesForTask); the author's e-mail comes from the
+/// [`UserDirectory`].
+const STORY_FIELDS: &str = "created_at,created_by,created_by.name,resource_subtype,type,text";
+/// Story fields of a new comment (createStoryForTask).
+const NEW_STORY_FIELDS: &str = "created_at,text";
+/// User fields of the users API (getUser).
+const USER_FIELDS: &str = "email,name";
 
 /// Sections and tags as last seen, keyed by gid.
 #[derive(Debug, Default)]
@@ -96,6 +82,7 @@ struct Inner {
     settings: AsanaSettings,
     client: AsanaClient,
     cache: Mutex<Cache>,
+    users: UserDirectory,
 }
 
 /// Tickets as tasks of one Asana project. Cheap to clone (an `Arc` inside); safe to use from
@@ -128,6 +115,25 @@ fn check_gid(guid: &str) -> Result<()> {
 fn fields_list(fields: &str) -> Value {
     Value::Array(fields.split(',').map(|f| json!(f)).collect())
 }
+
+/// Keys already warned about, for warnings worth one line per process.
+struct WarnOnce(std::sync::Mutex<Option<HashSet<String>>>);
+
+impl WarnOnce {
+    const fn new() -> Self {
+        WarnOnce(std::sync::Mutex::new(None))
+    }
+
+    /// True the first time `key` is seen, false after.
+    fn first(&self, key: &str) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get_or_insert_with(HashSet::new)
+            .insert(key.to_string())
+    }
+}
+
+/// Sections that map to no status, warned about once per process.
+static UNMAPPED_SECTIONS: WarnOnce = WarnOnce::new();
 
 /// Most actions in one `POST /batch` (Asana's limit).
 pub const BATCH_ACTIONS: usize = 10;
@@ -217,6 +223,12 @@ impl AsanaProvider {
     /// A provider for `settings` (checked with [`AsanaSettings::validate`]). No request is
     /// made until the first operation.
     pub fn new(settings: AsanaSettings) -> Result<Self> {
+        Self::with_users(settings, UserDirectory::new())
+    }
+
+    /// Like [`AsanaProvider::new`], with a [`UserDirectory`] of your own (say one backed by a
+    /// persistent [`crate::UserStore`]).
+    pub fn with_users(settings: AsanaSettings, users: UserDirectory) -> Result<Self> {
         settings.validate()?;
         let client = AsanaClient::new(&settings).map_err(Error::from)?;
         Ok(AsanaProvider {
@@ -224,6 +236,7 @@ impl AsanaProvider {
                 settings,
                 client,
                 cache: Mutex::new(Cache::default()),
+                users,
             }),
         })
     }
@@ -463,12 +476,8 @@ impl AsanaProvider {
         match first {
             Some(first) if first != ours => {
                 tracing::info!(section = %name, using = %first, duplicate = %ours, "another process created this section at the same time; using the first and deleting ours");
-                let del = Request::write(
-                    Method::DELETE,
-                    format!("/sections/{ours}"),
-                    json!({}),
-                    Safety::Repeatable,
-                );
+                // deleteSection takes no body.
+                let del = Request::delete(format!("/sections/{ours}"));
                 if let Err(e) = self.client().data(&del).await {
                     tracing::warn!(section = %name, duplicate = %ours, error = %e, "cannot delete the duplicate section");
                 }
@@ -511,13 +520,80 @@ impl AsanaProvider {
     // ------------------------------------------------------------------
     // Decoding
 
-    /// Decodes a task record (as returned for [`TASK_FIELDS`]).
+    /// Decodes a task record (as returned for [`TASK_FIELDS`]), with its assignee's e-mail.
     async fn decode_task(&self, v: &Value) -> Result<RemoteTask> {
-        let mut cache = self.inner.cache.lock().await;
-        self.decode_task_with(&mut cache, v)
+        let mut tasks = self.decode_tasks(std::slice::from_ref(v)).await?;
+        tasks
+            .pop()
+            .ok_or_else(|| AsanaError::decode("a task", "nothing to decode").into())
     }
 
-    fn decode_task_with(&self, cache: &mut Cache, v: &Value) -> Result<RemoteTask> {
+    /// Decodes task records, looking up the e-mails of their assignees first (one batch per
+    /// 10 users never seen).
+    async fn decode_tasks(&self, items: &[Value]) -> Result<Vec<RemoteTask>> {
+        let emails = self
+            .emails_of(items.iter().filter_map(|v| user_gid(v, "assignee")))
+            .await?;
+        let mut cache = self.inner.cache.lock().await;
+        items
+            .iter()
+            .map(|v| self.decode_task_with(&mut cache, v, &emails))
+            .collect()
+    }
+
+    /// The e-mails of the users `gids` (gid → e-mail; a user without a readable e-mail is
+    /// left out): from the [`UserDirectory`], else from Asana's users API, 10 users per
+    /// `POST /batch`. A user Asana does not show (404/403) reads as its gid.
+    async fn emails_of<'a>(
+        &self,
+        gids: impl IntoIterator<Item = &'a str>,
+    ) -> Result<HashMap<String, String>> {
+        let (mut emails, missing) = self.inner.users.split(gids);
+        for chunk in missing.chunks(BATCH_ACTIONS) {
+            let actions: Vec<BatchAction> = chunk
+                .iter()
+                .map(|g| BatchAction {
+                    method: Method::GET,
+                    relative_path: format!("/users/{g}"),
+                    data: None,
+                    options: Some(json!({ "fields": fields_list(USER_FIELDS) })),
+                })
+                .collect();
+            let results = self.client().batch(&actions, Safety::Repeatable).await?;
+            let mut read = Vec::new();
+            for (gid, r) in chunk.iter().zip(results) {
+                let status = r.status;
+                match r.into_data(&Method::GET, &format!("/users/{gid}")) {
+                    Ok(u) => read.push(AsanaUser {
+                        gid: gid.clone(),
+                        email: str_field(&u, "email")
+                            .filter(|e| !e.is_empty())
+                            .map(str::to_string),
+                        name: str_field(&u, "name").map(str::to_string),
+                    }),
+                    Err(e) if matches!(status, 403 | 404) => {
+                        tracing::debug!(user_gid = %gid, error = %e, "cannot read an Asana user; showing its gid");
+                        self.inner.users.remember_unreadable(gid);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            for u in &read {
+                if let Some(e) = &u.email {
+                    emails.insert(u.gid.clone(), e.clone());
+                }
+            }
+            self.inner.users.remember(read);
+        }
+        Ok(emails)
+    }
+
+    fn decode_task_with(
+        &self,
+        cache: &mut Cache,
+        v: &Value,
+        emails: &HashMap<String, String>,
+    ) -> Result<RemoteTask> {
         let gid = str_field(v, "gid")
             .ok_or_else(|| Error::from(AsanaError::decode("a task", "the task has no gid")))?
             .to_string();
@@ -565,7 +641,7 @@ impl AsanaProvider {
             status,
             section_name,
             priority,
-            assignee: v.get("assignee").and_then(user_ref),
+            assignee: v.get("assignee").and_then(|a| user_ref(a, emails)),
             completed: v.get("completed").and_then(Value::as_bool).unwrap_or(false),
             in_project,
             created_at: time_field(v, "created_at").unwrap_or_else(epoch),
@@ -613,16 +689,20 @@ impl AsanaProvider {
         Some(status)
     }
 
-    /// The ticket status of a task: unmapped sections read as NEW, with a warning.
+    /// The ticket status of a task: unmapped sections read as NEW, with a warning once per
+    /// section and process (a list of 100 such tasks logs one line, not 100).
     fn ticket_status(task: &RemoteTask) -> Status {
         match task.status {
             Some(s) => s,
             None => {
-                tracing::warn!(
-                    task = %task.gid,
-                    section = task.section_name.as_deref().unwrap_or("<none>"),
-                    "the task is in a section that maps to no status; reporting it as NEW"
-                );
+                let section = task.section_name.as_deref().unwrap_or("<none>");
+                if UNMAPPED_SECTIONS.first(section) {
+                    tracing::warn!(
+                        task = %task.gid,
+                        section,
+                        "a task is in a section that maps to no status; reporting it and every other task of this section as NEW (warned once per section)"
+                    );
+                }
                 Status::New
             }
         }
@@ -782,8 +862,16 @@ impl AsanaProvider {
         let task_data = task_res
             .into_data(&Method::GET, &format!("/tasks/{gid}"))
             .map_err(|e| self.not_found_as_ticket(e, gid))?;
-        let mut task = self.decode_task(&task_data).await?;
-        task.comments = self.comments_of(gid, stories_res).await?;
+        let stories = self.stories_of(gid, stories_res).await?;
+        let users = user_gid(&task_data, "assignee")
+            .into_iter()
+            .chain(story_authors(&stories));
+        let emails = self.emails_of(users).await?;
+        let mut task = {
+            let mut cache = self.inner.cache.lock().await;
+            self.decode_task_with(&mut cache, &task_data, &emails)?
+        };
+        task.comments = decode_comments(&stories, &emails);
         Ok(task)
     }
 
@@ -810,12 +898,24 @@ impl AsanaProvider {
             if results.len() != chunk.len() {
                 return Err(AsanaError::decode("POST /batch", "missing results").into());
             }
+            let read: Vec<(&String, Result<Value>)> = chunk
+                .iter()
+                .zip(results)
+                .map(|(gid, r)| {
+                    let data = r
+                        .into_data(&Method::GET, &format!("/tasks/{gid}"))
+                        .map_err(|e| self.not_found_as_ticket(e, gid));
+                    (gid, data)
+                })
+                .collect();
+            let assignees = read
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().ok())
+                .filter_map(|v| user_gid(v, "assignee"));
+            let emails = self.emails_of(assignees).await?;
             let mut cache = self.inner.cache.lock().await;
-            for (gid, r) in chunk.iter().zip(results) {
-                let task = r
-                    .into_data(&Method::GET, &format!("/tasks/{gid}"))
-                    .map_err(|e| self.not_found_as_ticket(e, gid))
-                    .and_then(|data| self.decode_task_with(&mut cache, &data));
+            for (gid, data) in read {
+                let task = data.and_then(|d| self.decode_task_with(&mut cache, &d, &emails));
                 out.insert(gid.clone(), task);
             }
         }
@@ -843,17 +943,25 @@ impl AsanaProvider {
             if results.len() != chunk.len() {
                 return Err(AsanaError::decode("POST /batch", "missing results").into());
             }
+            let mut read = Vec::with_capacity(chunk.len());
             for (gid, r) in chunk.iter().zip(results) {
-                let comments = self.comments_of(gid, r).await;
-                out.insert(gid.clone(), comments);
+                read.push((gid, self.stories_of(gid, r).await));
+            }
+            let authors = read
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().ok())
+                .flat_map(story_authors);
+            let emails = self.emails_of(authors).await?;
+            for (gid, stories) in read {
+                out.insert(gid.clone(), stories.map(|s| decode_comments(&s, &emails)));
             }
         }
         Ok(out)
     }
 
-    /// The comments of task `gid` from the answer to [`stories_read`], reading the further
+    /// The stories of task `gid` from the answer to [`stories_read`], reading the further
     /// pages of a task with more than 100 stories.
-    async fn comments_of(&self, gid: &str, first: BatchResult) -> Result<Vec<RemoteComment>> {
+    async fn stories_of(&self, gid: &str, first: BatchResult) -> Result<Value> {
         let path = format!("/tasks/{gid}/stories");
         let next = first
             .body
@@ -872,11 +980,13 @@ impl AsanaProvider {
                 .await
                 .map_err(|e| self.not_found_as_ticket(e, gid))?;
             match &mut stories {
-                Value::Array(items) => items.extend(rest),
-                _ => stories = Value::Array(rest),
+                // The offset expired and the listing began again: it holds every story.
+                _ if rest.from_start => stories = Value::Array(rest.items),
+                Value::Array(items) => items.extend(rest.items),
+                _ => stories = Value::Array(rest.items),
             }
         }
-        Ok(decode_comments(&stories))
+        Ok(stories)
     }
 
     fn not_found_as_ticket(&self, e: AsanaError, gid: &str) -> Error {
@@ -902,11 +1012,7 @@ impl AsanaProvider {
             req = req.param("modified_since", ts(t));
         }
         let items = self.client().get_all(req).await?;
-        let mut cache = self.inner.cache.lock().await;
-        items
-            .iter()
-            .map(|v| self.decode_task_with(&mut cache, v))
-            .collect()
+        self.decode_tasks(&items).await
     }
 
     /// The task whose notes end with the marker line of `marker`, among the tasks modified
@@ -928,12 +1034,11 @@ impl AsanaProvider {
     /// repeated on 5xx/timeout (see [`AsanaProvider::find_comment_by_marker`]).
     pub async fn post_comment(&self, gid: &str, text: &str) -> Result<String> {
         check_gid(gid)?;
-        let (story, _) = self.post_story(gid, text).await?;
-        Ok(story)
+        self.post_story(gid, text).await
     }
 
-    /// Posts a story; returns its gid and the task's status when the answer carries it.
-    async fn post_story(&self, gid: &str, text: &str) -> Result<(String, Option<Status>)> {
+    /// Posts a story and returns its gid (one `POST /tasks/{gid}/stories`).
+    async fn post_story(&self, gid: &str, text: &str) -> Result<String> {
         let req = Request::write(
             Method::POST,
             format!("/tasks/{gid}/stories"),
@@ -946,21 +1051,41 @@ impl AsanaProvider {
             .data(&req)
             .await
             .map_err(|e| self.not_found_as_ticket(e, gid))?;
-        let story = str_field(&data, "gid")
-            .ok_or_else(|| Error::from(AsanaError::decode("POST /tasks/{gid}/stories", "no gid")))?
-            .to_string();
-        let status = match data.get("target") {
-            Some(target) if target.get("memberships").is_some() => {
-                let mut t = target.clone();
-                if t.get("gid").is_none() {
-                    t["gid"] = json!(gid);
-                }
-                let task = self.decode_task(&t).await?;
-                Some(Self::ticket_status(&task))
-            }
-            _ => None,
+        story_gid(&data)
+    }
+
+    /// Posts a story and reads the task's status in the same `POST /batch` (a new story's
+    /// documented `target` is a compact task, without its sections). Returns the story gid
+    /// and the status. Like every create, it is not repeated once it may have reached Asana.
+    async fn post_story_with_status(&self, gid: &str, text: &str) -> Result<(String, Status)> {
+        let path = format!("/tasks/{gid}/stories");
+        let actions = [
+            BatchAction {
+                method: Method::POST,
+                relative_path: path.clone(),
+                data: Some(json!({ "text": text })),
+                options: Some(json!({ "fields": fields_list(NEW_STORY_FIELDS) })),
+            },
+            task_read(gid),
+        ];
+        let mut results = self
+            .client()
+            .batch(&actions, Safety::Create)
+            .await?
+            .into_iter();
+        let (Some(story_res), Some(task_res)) = (results.next(), results.next()) else {
+            return Err(AsanaError::decode("POST /batch", "missing results").into());
         };
-        Ok((story, status))
+        let story = story_res
+            .into_data(&Method::POST, &path)
+            .map_err(|e| self.not_found_as_ticket(e, gid))
+            .and_then(|d| story_gid(&d))?;
+        // The comment exists: a failed read of the status costs one more read, not an error.
+        let task = match task_res.into_data(&Method::GET, &format!("/tasks/{gid}")) {
+            Ok(data) => self.decode_task(&data).await?,
+            Err(_) => self.get_remote_task(gid).await?,
+        };
+        Ok((story, Self::ticket_status(&task)))
     }
 
     /// The story gid of the comment on task `gid` whose text contains `marker`, if any.
@@ -971,7 +1096,8 @@ impl AsanaProvider {
             .get_all(Request::get(format!("/tasks/{gid}/stories")).fields(STORY_FIELDS))
             .await
             .map_err(|e| self.not_found_as_ticket(e, gid))?;
-        Ok(decode_comments(&Value::Array(stories))
+        // Only the text is needed: no author e-mails.
+        Ok(decode_comments(&Value::Array(stories), &HashMap::new())
             .into_iter()
             .find(|c| c.text.contains(marker))
             .map(|c| c.story_gid))
@@ -1181,6 +1307,8 @@ impl AsanaProvider {
             return Err(AsanaError::decode("GET /users/me", "no gid").into());
         }
         self.inner.cache.lock().await.me = Some(me.clone());
+        // The owner authors every story this provider posts: its e-mail is needed anyway.
+        self.inner.users.remember(vec![me.clone()]);
         Ok(me)
     }
 
@@ -1204,11 +1332,10 @@ impl AsanaProvider {
             Some(a) => Some(a.to_string()),
             None => None,
         };
+        let tasks = self.decode_tasks(&items).await?;
         let mut tickets = Vec::with_capacity(items.len());
         {
-            let mut cache = self.inner.cache.lock().await;
-            for v in &items {
-                let task = self.decode_task_with(&mut cache, v)?;
+            for (v, task) in items.iter().zip(tasks) {
                 if let Some(want) = &want_assignee {
                     let gid = v
                         .get("assignee")
@@ -1259,15 +1386,18 @@ impl AsanaProvider {
         check_gid(guid)?;
         comment.validate()?;
         let text = comment_text(&comment.body, comment.author.as_deref().map(str::trim));
-        let (story, status) = self.post_story(guid, &text).await?;
-        let status = match status {
-            Some(s) => s,
-            None => Self::ticket_status(&self.get_remote_task(guid).await?),
-        };
+        let (story, status) = self.post_story_with_status(guid, &text).await?;
         let mut r = self.result(guid, status);
         r.comment_guid = Some(story);
         Ok(r)
     }
+}
+
+/// The gid of a new story.
+fn story_gid(data: &Value) -> Result<String> {
+    str_field(data, "gid")
+        .map(str::to_string)
+        .ok_or_else(|| AsanaError::decode("POST /tasks/{gid}/stories", "no gid").into())
 }
 
 /// Percent-encodes a path segment (e-mails carry `@` and maybe `+`).
@@ -1482,6 +1612,16 @@ mod tests {
         for bad in ["", "x", "1~", "a~1", "1~x"] {
             assert!(decode_cursor(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_key_is_first_once() {
+        let once = WarnOnce::new();
+        assert!(once.first("Backlog"));
+        assert!(!once.first("Backlog"));
+        assert!(once.first("Icebox"));
+        assert!(!once.first("Icebox"));
+        assert!(!once.first("Backlog"));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! `false`, `None`, the Unix epoch for an unreadable time) instead of a panic; only a task
 //! without a `gid` is an error.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use ticket_provider_api::{Priority, Status};
@@ -180,34 +182,50 @@ pub(crate) fn epoch() -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp(0, 0).unwrap_or_default()
 }
 
-/// A user reference as e-mail, else gid.
-pub(crate) fn user_ref(v: &Value) -> Option<String> {
-    if !v.is_object() {
-        return None;
-    }
-    str_field(v, "email")
-        .filter(|e| !e.is_empty())
-        .or_else(|| str_field(v, "gid"))
-        .map(str::to_string)
+/// The gid of the user in field `key` of `v` (e.g. a task's `assignee`).
+pub(crate) fn user_gid<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(|u| str_field(u, "gid"))
 }
 
-/// The comment stories of a story list, oldest first.
-pub(crate) fn decode_comments(stories: &Value) -> Vec<RemoteComment> {
+/// A user reference as e-mail (from `emails`, gid → e-mail), else gid.
+pub(crate) fn user_ref(v: &Value, emails: &HashMap<String, String>) -> Option<String> {
+    let gid = str_field(v, "gid")?;
+    Some(emails.get(gid).cloned().unwrap_or_else(|| gid.to_string()))
+}
+
+/// The gids of the authors of the comments of a story list.
+pub(crate) fn story_authors(stories: &Value) -> impl Iterator<Item = &str> {
+    stories
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| is_comment(s))
+        .filter_map(|s| user_gid(s, "created_by"))
+}
+
+/// Whether a story is a comment (not a system story).
+fn is_comment(s: &Value) -> bool {
+    str_field(s, "type") == Some("comment")
+        || (s.get("type").is_none() && str_field(s, "resource_subtype") == Some("comment_added"))
+}
+
+/// The comment stories of a story list, oldest first; authors by e-mail (from `emails`,
+/// gid → e-mail), else name, else gid.
+pub(crate) fn decode_comments(
+    stories: &Value,
+    emails: &HashMap<String, String>,
+) -> Vec<RemoteComment> {
     let Some(items) = stories.as_array() else {
         return Vec::new();
     };
     let mut out: Vec<RemoteComment> = items
         .iter()
-        .filter(|s| {
-            str_field(s, "type") == Some("comment")
-                || (s.get("type").is_none()
-                    && str_field(s, "resource_subtype") == Some("comment_added"))
-        })
+        .filter(|s| is_comment(s))
         .filter_map(|s| {
             Some(RemoteComment {
                 story_gid: str_field(s, "gid")?.to_string(),
                 text: str_field(s, "text").unwrap_or_default().to_string(),
-                created_by: s.get("created_by").and_then(user_ref_named),
+                created_by: s.get("created_by").and_then(|u| user_ref_named(u, emails)),
                 created_by_gid: s
                     .get("created_by")
                     .and_then(|u| str_field(u, "gid"))
@@ -220,12 +238,15 @@ pub(crate) fn decode_comments(stories: &Value) -> Vec<RemoteComment> {
     out
 }
 
-fn user_ref_named(u: &Value) -> Option<String> {
-    str_field(u, "email")
-        .or_else(|| str_field(u, "name"))
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .or_else(|| user_ref(u))
+fn user_ref_named(u: &Value, emails: &HashMap<String, String>) -> Option<String> {
+    let gid = str_field(u, "gid");
+    gid.and_then(|g| emails.get(g).cloned())
+        .or_else(|| {
+            str_field(u, "name")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        })
+        .or_else(|| gid.map(str::to_string))
 }
 
 /// Decodes one event; `None` when it lacks a resource.
@@ -287,17 +308,24 @@ mod tests {
         let stories = json!([
             {"gid": "2", "type": "comment", "text": "b", "created_at": "2024-01-02T00:00:00.000Z"},
             {"gid": "1", "type": "comment", "text": "a", "created_at": "2024-01-01T00:00:00.000Z",
-             "created_by": {"gid": "9", "email": "o@x"}},
+             "created_by": {"gid": "9", "name": "Owner"}},
             {"gid": "3", "type": "system", "text": "moved"},
             {"type": "comment", "text": "no gid"},
             7,
         ]);
-        let c = decode_comments(&stories);
+        let emails = HashMap::from([("9".to_string(), "o@x".to_string())]);
+        let c = decode_comments(&stories, &emails);
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].story_gid, "1");
         assert_eq!(c[0].created_by.as_deref(), Some("o@x"));
         assert_eq!(c[0].created_by_gid.as_deref(), Some("9"));
         assert_eq!(c[1].created_by_gid, None);
-        assert!(decode_comments(&json!({"x": 1})).is_empty());
+        let c = decode_comments(&stories, &HashMap::new());
+        assert_eq!(
+            c[0].created_by.as_deref(),
+            Some("Owner"),
+            "name without e-mail"
+        );
+        assert!(decode_comments(&json!({"x": 1}), &emails).is_empty());
     }
 }

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 
 const PROJECT: &str = "1200000000000001";
 const WORKSPACE: &str = "1200000000000002";
+const ASSIGNEE: &str = "1200000000000010";
 
 type Answer = Arc<Mutex<(u16, Vec<u8>)>>;
 
@@ -90,8 +91,16 @@ async fn serve(listener: TcpListener, answer: Answer) {
             }
             let target = head.split_whitespace().nth(1).unwrap_or("/");
             let path = target.split('?').next().unwrap_or("/");
+            let request_body = String::from_utf8_lossy(&buf[head_end..]);
             let (status, body) = match canned(path) {
                 Some(v) => (200, v.to_string().into_bytes()),
+                // The e-mail of the well-formed task's assignee (read once, then cached);
+                // every other user lookup gets the generated answer.
+                None if request_body.contains(&format!("/users/{ASSIGNEE}")) => {
+                    let user = json!({"data": [{"status_code": 200, "headers": {}, "body": {"data":
+                        {"gid": ASSIGNEE, "email": "a@example.com", "name": "A"}}}]});
+                    (200, user.to_string().into_bytes())
+                }
                 None => answer.lock().unwrap().clone(),
             };
             let mut resp = format!(
@@ -156,7 +165,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 fn task_body() -> Value {
     json!({"data": {"gid": "1200000000000009", "resource_type": "task", "name": "Printer", "notes": "n\n[ticket-guid: abc]",
         "completed": false, "created_at": "2026-11-28T12:00:00.000Z", "modified_at": "2026-11-28T12:00:00.000Z",
-        "assignee": {"gid": "1200000000000010", "email": "a@example.com"},
+        "assignee": {"gid": ASSIGNEE, "resource_type": "user", "name": "A"},
         "memberships": [{"project": {"gid": PROJECT}, "section": {"gid": "1300000000000002", "name": "In Progress"}}],
         "tags": [{"gid": "1400000000000002", "name": "priority:high"}]}})
 }
@@ -246,6 +255,7 @@ fn any_answer_gives_ok_or_err_never_a_panic() {
         ),
         ("Printer", Status::InProgress, Priority::High)
     );
+    assert_eq!(t.ticket.assignee.as_deref(), Some("a@example.com"));
     proptest!(ProptestConfig::with_cases(96), |(st in status(), b in body())| {
         *answer.lock().unwrap() = (st, b);
         rt.block_on(async {

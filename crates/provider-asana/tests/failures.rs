@@ -133,17 +133,23 @@ async fn a_failed_create_is_not_repeated() {
         assert_eq!(after, before + usize::from(after_apply));
     }
 
-    // A comment is a create too.
+    // A comment is a create too (posted in one batch with the read of the task's status).
     let r = p.create(NewTicket::new("commented")).await.unwrap();
     fake.clear_requests();
-    fake.add_fault(fault("POST", &format!("/tasks/{}/stories", r.guid), 503, 3));
+    fake.add_fault(Fault {
+        after_apply: true,
+        ..fault("POST", "/batch", 503, 3)
+    });
     let err = p
         .add_comment(&r.guid, ticket_provider_api::NewComment::new("hi"))
         .await
         .unwrap_err();
     fake.clear_faults();
     assert_eq!(err.kind(), ErrorKind::Unavailable);
-    assert_eq!(count(&fake, &format!("POST /tasks/{}/stories", r.guid)), 1);
+    assert_eq!(count(&fake, "POST /batch"), 1);
+    let comments = &fake.project_tasks(&fake.project_gid());
+    let commented = comments.iter().find(|t| t.gid == r.guid).unwrap();
+    assert_eq!(commented.comments, ["hi"], "posted once, not repeated");
     fake.shutdown().await;
 }
 

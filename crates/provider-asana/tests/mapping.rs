@@ -17,6 +17,48 @@ fn snapshot(fake: &FakeAsana, gid: &str) -> asana_fake::TaskSnapshot {
         .expect("task in project")
 }
 
+/// Another process created the same missing section at the same moment: the provider keeps
+/// the first and deletes its own duplicate, with a DELETE that carries no body (Asana's
+/// deleteSection takes none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_section_is_deleted_without_a_body() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    let r = p.create(NewTicket::new("racing")).await.unwrap();
+    // The other process's "Triaged", created after our provider listed the sections.
+    let sections = format!("/projects/{}/sections", fake.project_gid());
+    let (status, _) = common::asana(
+        &fake,
+        reqwest::Method::POST,
+        &sections,
+        Some(serde_json::json!({"name": "Triaged"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    fake.clear_requests();
+    p.change_status(&r.guid, Status::Triaged).await.unwrap();
+    let deletes: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|x| x.method == "DELETE")
+        .collect();
+    assert_eq!(deletes.len(), 1, "{:?}", common::calls(&fake));
+    assert_eq!(deletes[0].status, 200, "the duplicate is deleted");
+    let (_, sections) = common::asana(&fake, reqwest::Method::GET, &sections, None).await;
+    let triaged = sections["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["name"] == "Triaged")
+        .count();
+    assert_eq!(triaged, 1, "{sections}");
+    assert_eq!(
+        snapshot(&fake, &r.guid).section_name.as_deref(),
+        Some("Triaged")
+    );
+    fake.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renamed_section_is_used_by_gid_not_duplicated() {
     let fake = common::fake().await;
@@ -63,19 +105,8 @@ async fn a_task_in_an_unmapped_section_reads_as_new() {
     let p = common::provider(&fake);
     let r = p.create(NewTicket::new("elsewhere")).await.unwrap();
     // The project's default section maps to no status.
-    let sections: serde_json::Value = reqwest::Client::new()
-        .get(format!(
-            "{}/projects/{}/sections",
-            fake.base_url(),
-            fake.project_gid()
-        ))
-        .bearer_auth(fake.token())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let path = format!("/projects/{}/sections", fake.project_gid());
+    let (_, sections) = common::asana(&fake, reqwest::Method::GET, &path, None).await;
     let other = sections["data"]
         .as_array()
         .unwrap()

@@ -43,8 +43,15 @@ async fn operations_cost_the_documented_number_of_requests() {
         )
         .await
         .unwrap();
-    assert_eq!(common::calls(&fake), ["POST /tasks"], "create");
+    // The first time alice is seen, her e-mail is read from the users API (one batch).
+    assert_eq!(
+        common::calls(&fake),
+        ["POST /tasks", "POST /batch"],
+        "create"
+    );
     let created = fake.requests();
+    assert_eq!(created[1].actions.len(), 1, "{:?}", created[1].actions);
+    assert!(created[1].actions[0].starts_with("GET /users/"));
     assert!(
         created[0]
             .query
@@ -101,12 +108,24 @@ async fn operations_cost_the_documented_number_of_requests() {
         .await
         .unwrap();
     assert_eq!(c.status, Status::Closed);
+    assert_eq!(common::calls(&fake), ["POST /batch"], "add_comment");
     assert_eq!(
-        common::calls(&fake),
-        [format!("POST /tasks/{}/stories", r.guid)],
-        "add_comment"
+        fake.requests()[0].actions,
+        [
+            format!("POST /tasks/{}/stories", r.guid),
+            format!("GET /tasks/{}", r.guid)
+        ],
+        "the comment and the task's section in one batch"
     );
 
+    // The first comment by the token owner costs one read of the owner (once).
+    fake.clear_requests();
+    p.get_ticket(&r.guid).await.unwrap();
+    assert_eq!(
+        fake.requests()[1].actions,
+        [format!("GET /users/{}", fake.owner_gid())],
+        "get_ticket reads the comment author once"
+    );
     fake.clear_requests();
     let t = p.get_ticket(&r.guid).await.unwrap();
     assert_eq!(common::calls(&fake), ["POST /batch"], "get_ticket");
@@ -145,6 +164,61 @@ async fn operations_cost_the_documented_number_of_requests() {
         ],
         "escalate with a reason"
     );
+    fake.shutdown().await;
+}
+
+/// Asana's compact users carry no e-mail: a list of 100 tasks by 3 assignees reads the 3
+/// users once (one batch of 3 reads), and nothing more once they are known.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assignee_emails_cost_one_read_per_user_once() {
+    let fake = common::fake().await;
+    let people = ["ann@example.com", "bob@example.com", "cy@example.com"];
+    for (i, e) in people.iter().enumerate() {
+        fake.add_user(&format!("User {i}"), e);
+    }
+    let writer = common::provider(&fake);
+    for i in 0..100 {
+        writer
+            .create(NewTicket::new(format!("t{i}")).assignee(people[i % 3]))
+            .await
+            .unwrap();
+    }
+    let all = ListQuery {
+        limit: Some(1000),
+        ..Default::default()
+    };
+    let tasks = format!("GET /projects/{}/tasks", fake.project_gid());
+    // A new provider knows no user yet.
+    let reader = common::provider(&fake);
+    fake.clear_requests();
+    let page = reader.list_tickets(all.clone()).await.unwrap();
+    assert_eq!(page.tickets.len(), 100);
+    for (i, t) in page.tickets.iter().enumerate() {
+        assert!(
+            people.contains(&t.assignee.as_deref().unwrap_or("")),
+            "ticket {i}: {:?}",
+            t.assignee
+        );
+    }
+    let batches: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/batch"))
+        .collect();
+    assert_eq!(batches.len(), 1, "one batch of user reads");
+    assert_eq!(batches[0].actions.len(), 3, "{:?}", batches[0].actions);
+    assert!(batches[0]
+        .actions
+        .iter()
+        .all(|a| a.starts_with("GET /users/")));
+    assert_eq!(
+        common::calls(&fake).last(),
+        Some(&"POST /batch".to_string())
+    );
+
+    fake.clear_requests();
+    reader.list_tickets(all).await.unwrap();
+    assert_eq!(common::calls(&fake), [tasks], "known users cost nothing");
     fake.shutdown().await;
 }
 

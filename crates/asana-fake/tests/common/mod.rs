@@ -15,10 +15,41 @@ pub struct Exchange {
     /// Path relative to the base URL, without query.
     pub path: String,
     pub request: Option<Value>,
-    /// Whether the request selected fields with `opt_fields`.
-    pub opt_fields: bool,
+    /// The query string, if any.
+    pub query: Option<String>,
     pub status: u16,
     pub response: Value,
+}
+
+impl Exchange {
+    /// The `opt_fields` entries of the query (or of the body's
+    /// `options.fields`), when the request selected fields.
+    pub fn opt_fields(&self) -> Option<Vec<String>> {
+        let from_query = self.query.as_deref().and_then(|q| {
+            query_pairs(q)
+                .into_iter()
+                .find(|(k, _)| k == "opt_fields")
+                .map(|(_, v)| v.split(',').map(str::to_string).collect())
+        });
+        from_query.or_else(|| {
+            self.request
+                .as_ref()?
+                .pointer("/options/fields")?
+                .as_array()
+                .map(|f| {
+                    f.iter()
+                        .map(|x| x.as_str().unwrap_or_default().to_string())
+                        .collect()
+                })
+        })
+    }
+}
+
+/// Decodes a query string `a=b&c=d` into pairs.
+fn query_pairs(q: &str) -> Vec<(String, String)> {
+    reqwest::Url::parse(&format!("http://x/?{q}"))
+        .map(|u| u.query_pairs().into_owned().collect())
+        .unwrap_or_default()
 }
 
 /// A started fake and an HTTP client talking to it.
@@ -66,7 +97,7 @@ impl Client {
             method: method.to_string(),
             path: path.split('?').next().unwrap_or("").to_string(),
             request: body,
-            opt_fields: path.contains("opt_fields="),
+            query: path.split_once('?').map(|(_, q)| q.to_string()),
             status,
             response: json.clone(),
         });

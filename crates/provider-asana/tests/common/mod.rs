@@ -63,6 +63,25 @@ pub async fn registry_provider(fake: &FakeAsana, token: &str) -> Arc<dyn TicketP
         .expect("build through the registry")
 }
 
+/// Calls the fake's API directly, as another process or a person in Asana would: `data`
+/// goes in the body's `data`. Returns the status and the JSON answer.
+pub async fn asana(
+    fake: &FakeAsana,
+    method: reqwest::Method,
+    path: &str,
+    data: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{}{path}", fake.base_url()))
+        .bearer_auth(fake.token());
+    if let Some(d) = data {
+        req = req.json(&serde_json::json!({ "data": d }));
+    }
+    let resp = req.send().await.expect("request to the fake");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or_default())
+}
+
 /// The requests recorded since the last clear, as `"METHOD /path"` below `/api/1.0`.
 pub fn calls(fake: &FakeAsana) -> Vec<String> {
     fake.requests().iter().map(describe).collect()
