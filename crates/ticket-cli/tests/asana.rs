@@ -1,93 +1,14 @@
 //! The `ticket` binary with the `asana` provider against the local Asana-compatible server:
 //! operations work end to end, `doctor` checks the setup, and the token never shows.
 
-use std::path::PathBuf;
-use std::process::Output;
+mod common;
 
-use asana_fake::{FakeAsana, FakeOptions};
+use common::{assert_no_token, Setup, ASANA_TOKEN as TOKEN};
 use serde_json::Value;
-
-const TOKEN: &str = "cli-test-token-7f3a9c1e5d";
-
-struct Setup {
-    fake: FakeAsana,
-    dir: tempfile::TempDir,
-}
-
-impl Setup {
-    async fn new() -> Self {
-        let fake = FakeAsana::start(FakeOptions {
-            token: Some(TOKEN.into()),
-            rate_limit_per_minute: None,
-        })
-        .await
-        .unwrap();
-        fake.add_user("Alice", "alice@example.com");
-        let dir = tempfile::tempdir().unwrap();
-        let s = Setup { fake, dir };
-        s.write_config(&s.fake.project_gid());
-        s
-    }
-
-    fn write_config(&self, project: &str) {
-        std::fs::write(
-            self.config(),
-            format!(
-                "homechoice:\n  ticket:\n    provider: asana\n    asana_project: \"{project}\"\n    asana_base_url: \"{}\"\n",
-                self.fake.base_url()
-            ),
-        )
-        .unwrap();
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("config.yaml")
-    }
-
-    /// Runs `ticket` on a blocking thread so the in-process server keeps serving.
-    async fn run(&self, token: Option<&str>, args: &[&str]) -> Output {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ticket"));
-        cmd.arg("--config")
-            .arg(self.config())
-            .args(args)
-            .env("TICKET_LOG", "trace");
-        match token {
-            Some(t) => cmd.env("ASANA_ACCESS_TOKEN", t),
-            None => cmd.env_remove("ASANA_ACCESS_TOKEN"),
-        };
-        tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap()
-    }
-
-    async fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let out = self.run(Some(TOKEN), &all).await;
-        assert_no_token(&out);
-        assert!(
-            out.status.success(),
-            "ticket {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-#[track_caller]
-fn assert_no_token(out: &Output) {
-    for stream in [&out.stdout, &out.stderr] {
-        let text = String::from_utf8_lossy(stream);
-        assert!(
-            !text.contains(TOKEN) && !text.contains("7f3a9c1e5d"),
-            "the token leaked: {text}"
-        );
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operations_work_through_the_cli_against_the_local_server() {
-    let s = Setup::new().await;
+    let s = Setup::asana().await;
     let created = s
         .json(&[
             "create",
@@ -130,8 +51,8 @@ async fn operations_work_through_the_cli_against_the_local_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_problems_are_clear_and_never_print_the_token() {
-    let s = Setup::new().await;
-    let out = s.run(None, &["list"]).await;
+    let s = Setup::asana().await;
+    let out = s.run_with_token(None, &["list"]).await;
     assert_eq!(
         out.status.code(),
         Some(4),
@@ -141,7 +62,7 @@ async fn token_problems_are_clear_and_never_print_the_token() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("ASANA_ACCESS_TOKEN"));
 
     let out = s
-        .run(
+        .run_with_token(
             Some("wrong-token-but-7f3a9c1e5d"),
             &["create", "--subject", "x"],
         )
@@ -154,7 +75,7 @@ async fn token_problems_are_clear_and_never_print_the_token() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ASANA_ACCESS_TOKEN"), "{stderr}");
-    assert_no_token(&out);
+    assert_no_token(&out, TOKEN);
     assert!(
         s.fake.project_tasks(&s.fake.project_gid()).is_empty(),
         "a refused create wrote a task"
@@ -163,14 +84,14 @@ async fn token_problems_are_clear_and_never_print_the_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_checks_token_project_and_sections() {
-    let s = Setup::new().await;
-    let out = s.run(Some(TOKEN), &["--json", "doctor"]).await;
-    assert_no_token(&out);
+    let s = Setup::asana().await;
+    let out = s.run(&["--json", "doctor"]).await;
+    assert_no_token(&out, TOKEN);
     let checks: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(out.status.success(), "{checks:#}");
     assert!(checks.as_array().unwrap().len() >= 4, "{checks:#}");
 
-    let out = s.run(None, &["doctor"]).await;
+    let out = s.run_with_token(None, &["doctor"]).await;
     assert_ne!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -178,8 +99,8 @@ async fn doctor_checks_token_project_and_sections() {
         "{text}"
     );
 
-    s.write_config("999999999999");
-    let out = s.run(Some(TOKEN), &["doctor"]).await;
+    s.write_config("asana", "999999999999", "");
+    let out = s.run(&["doctor"]).await;
     assert_ne!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -4,85 +4,18 @@
 //! internal store — every ticket once, every comment once, nothing missing.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use asana_fake::{FakeAsana, FakeOptions, Fault};
-use homechoice_tickets::provider_asana::ASANA_TOKEN_ENV;
+mod common;
+
+use asana_fake::{FakeAsana, Fault};
 use homechoice_tickets::provider_sync::story::encode;
 use homechoice_tickets::provider_sync::SyncProvider;
-use homechoice_tickets::{BuildContext, Config, ListQuery, NewTicket, Status, TicketProvider};
+use homechoice_tickets::{ListQuery, NewTicket, Status, TicketProvider};
 use serde_json::Value;
 
-const TOKEN: &str = "sync-cli-token-4b1d";
-
-struct Setup {
-    fake: FakeAsana,
-    dir: tempfile::TempDir,
-}
-
-impl Setup {
-    async fn new() -> Self {
-        let fake = FakeAsana::start(FakeOptions {
-            token: Some(TOKEN.into()),
-            rate_limit_per_minute: None,
-        })
-        .await
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let s = Setup { fake, dir };
-        std::fs::write(
-            s.config_path(),
-            format!(
-                "homechoice:\n  ticket:\n    provider: sync\n    asana_project: \"{}\"\n    asana_base_url: \"{}\"\n    database_url: tickets.db\n    sync_push_timeout_ms: 300\n    sync_claim_ttl_ms: 1000\n    asana_timeout_ms: 2000\n",
-                s.fake.project_gid(),
-                s.fake.base_url()
-            ),
-        )
-        .unwrap();
-        s
-    }
-
-    fn config_path(&self) -> PathBuf {
-        self.dir.path().join("config.yaml")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ticket"));
-        cmd.arg("--config")
-            .arg(self.config_path())
-            .args(args)
-            .env(ASANA_TOKEN_ENV, TOKEN);
-        cmd
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = self.command(args);
-        tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap()
-    }
-
-    async fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let out = self.run(&all).await;
-        assert!(
-            out.status.success(),
-            "ticket {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    /// The sync provider in this process, on the same database and fake.
-    async fn provider(&self) -> SyncProvider {
-        let cfg = Config::load(self.config_path()).unwrap();
-        let ctx = BuildContext::new(cfg).with_env(ASANA_TOKEN_ENV, Some(TOKEN.into()));
-        SyncProvider::from_context(&ctx).await.unwrap()
-    }
-}
+use common::Setup;
 
 fn fail_everything(fake: &FakeAsana) {
     fake.add_fault(Fault {

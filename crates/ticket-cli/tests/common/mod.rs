@@ -1,0 +1,148 @@
+//! What the CLI end-to-end tests share: an in-process Asana-compatible server, a temporary
+//! folder with a config file, and ways to run the `ticket` binary against them.
+
+#![allow(dead_code)] // Each test file uses a part.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use asana_fake::{FakeAsana, FakeOptions};
+use homechoice_tickets::provider_asana::ASANA_TOKEN_ENV;
+use homechoice_tickets::provider_sync::SyncProvider;
+use homechoice_tickets::{BuildContext, Config};
+use serde_json::Value;
+
+/// The token of the fake in [`Setup::new`] (the `sync` setup).
+pub const SYNC_TOKEN: &str = "sync-cli-token-4b1d";
+/// The token of the fake in [`Setup::asana`].
+pub const ASANA_TOKEN: &str = "cli-test-token-7f3a9c1e5d";
+
+/// A fake Asana, a folder with `config.yaml`, and the `ticket` binary run against them.
+pub struct Setup {
+    pub fake: FakeAsana,
+    pub dir: tempfile::TempDir,
+    token: &'static str,
+    /// `TICKET_LOG` for every run (the asana tests log everything to prove the token never
+    /// shows).
+    log: Option<&'static str>,
+}
+
+impl Setup {
+    /// The `sync` provider on a SQLite file, with short timeouts.
+    pub async fn new() -> Self {
+        let s = Self::start(SYNC_TOKEN, None).await;
+        s.write_config(
+            "sync",
+            &s.fake.project_gid(),
+            "    database_url: tickets.db\n    sync_push_timeout_ms: 300\n    sync_claim_ttl_ms: 1000\n    asana_timeout_ms: 2000\n",
+        );
+        s
+    }
+
+    /// The `asana` provider, with a user Alice in the workspace and every run logging at
+    /// trace level.
+    pub async fn asana() -> Self {
+        let s = Self::start(ASANA_TOKEN, Some("trace")).await;
+        s.fake.add_user("Alice", "alice@example.com");
+        s.write_config("asana", &s.fake.project_gid(), "");
+        s
+    }
+
+    async fn start(token: &'static str, log: Option<&'static str>) -> Self {
+        let fake = FakeAsana::start(FakeOptions {
+            token: Some(token.into()),
+            rate_limit_per_minute: None,
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        Setup {
+            fake,
+            dir,
+            token,
+            log,
+        }
+    }
+
+    /// Writes `config.yaml` for `provider` and `project` on this fake, plus `extra` lines
+    /// (indented by four spaces, under `homechoice.ticket`).
+    pub fn write_config(&self, provider: &str, project: &str, extra: &str) {
+        std::fs::write(
+            self.config_path(),
+            format!(
+                "homechoice:\n  ticket:\n    provider: {provider}\n    asana_project: \"{project}\"\n    asana_base_url: \"{}\"\n{extra}",
+                self.fake.base_url()
+            ),
+        )
+        .unwrap();
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.yaml")
+    }
+
+    /// `ticket --config <config.yaml> ARGS` with the token in the environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        self.command_with_token(Some(self.token), args)
+    }
+
+    fn command_with_token(&self, token: Option<&str>, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ticket"));
+        cmd.arg("--config").arg(self.config_path()).args(args);
+        match token {
+            Some(t) => cmd.env(ASANA_TOKEN_ENV, t),
+            None => cmd.env_remove(ASANA_TOKEN_ENV),
+        };
+        if let Some(level) = self.log {
+            cmd.env("TICKET_LOG", level);
+        }
+        cmd
+    }
+
+    /// Runs `ticket` on a blocking thread so that the in-process server keeps serving.
+    pub async fn run(&self, args: &[&str]) -> Output {
+        self.run_with_token(Some(self.token), args).await
+    }
+
+    /// Like [`Setup::run`] with another token, or none.
+    pub async fn run_with_token(&self, token: Option<&str>, args: &[&str]) -> Output {
+        let mut cmd = self.command_with_token(token, args);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// `ticket --json ARGS`, which must succeed without showing the token; its JSON.
+    pub async fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all).await;
+        assert_no_token(&out, self.token);
+        assert!(
+            out.status.success(),
+            "ticket {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The sync provider in this process, on the same database and fake.
+    pub async fn provider(&self) -> SyncProvider {
+        let cfg = Config::load(self.config_path()).unwrap();
+        let ctx = BuildContext::new(cfg).with_env(ASANA_TOKEN_ENV, Some(self.token.into()));
+        SyncProvider::from_context(&ctx).await.unwrap()
+    }
+}
+
+/// Neither stdout nor stderr shows the token (nor its distinctive tail).
+#[track_caller]
+pub fn assert_no_token(out: &Output, token: &str) {
+    let tail = &token[token.len().saturating_sub(10)..];
+    for stream in [&out.stdout, &out.stderr] {
+        let text = String::from_utf8_lossy(stream);
+        assert!(
+            !text.contains(token) && !text.contains(tail),
+            "the token leaked: {text}"
+        );
+    }
+}
