@@ -50,6 +50,7 @@ async fn every_rule_refuses_its_request_and_documented_requests_pass() {
     let p = c.fake.project_gid();
     let ws = c.fake.workspace_gid();
     let t = c.task("subject").await;
+    let t2 = c.task("to delete").await;
     let (_, s) = c
         .post(
             &format!("/projects/{p}/sections"),
@@ -99,6 +100,15 @@ async fn every_rule_refuses_its_request_and_documented_requests_pass() {
         row("user e-mail from the users API", "GET", "/users/me?opt_fields=email,name".into(), None, Passes),
         row("documented body options", "PUT", format!("/tasks/{t}"), Some(json!({"data": {"assignee": null}, "options": {"fields": ["assignee"]}})), Passes),
         row("DELETE without a body", "DELETE", format!("/sections/{spare}"), None, Passes),
+        // What Asana's official Python client (asana 5.x) sends, which Asana serves: `{}` as
+        // the body of body-less writes, `limit` from its page iterator on /batch and
+        // /events, and the options of optional-body operations echoed into the query.
+        row("official client: {} on a DELETE", "DELETE", format!("/tasks/{t2}"), Some(json!({})), Passes),
+        row("official client: limit on /batch", "POST", "/batch?limit=10".into(), batch(json!({"relative_path": format!("/tasks/{t}"), "method": "get"})), Passes),
+        row("official client: body echoed in the query", "POST", format!("/projects/{p}/sections?body=%7B%7D"), Some(json!({"data": {"name": "Echo"}})), Passes),
+        row("limit on /batch of the wrong type", "POST", "/batch?limit=x".into(), batch(json!({"relative_path": format!("/tasks/{t}"), "method": "get"})), Refused("limit")),
+        row("limit where no client adds it", "PUT", format!("/tasks/{t}?limit=10"), Some(json!({"data": {"name": "n"}})), Refused("limit")),
+        row("body in the query without a body", "GET", format!("/tasks/{t}?body=x"), None, Refused("body")),
         row("batch: documented actions", "POST", "/batch".into(), batch(json!({"relative_path": format!("/tasks/{t}/stories"), "method": "get", "options": {"fields": ["text", "created_by.name"], "limit": 10}})), Passes),
     ];
     let mut failures = Vec::new();
