@@ -8,6 +8,10 @@
 //!   is the fake answering at once, the fake with 100 ms added to each answer, and a closed
 //!   loopback port. The sync provider uses [`SyncSettings::default`] (push timeout
 //!   [`DEFAULT_PUSH_TIMEOUT`]) and the retry policy `SyncProvider::from_context` sets.
+//! * `sync_vs_parts` (and `sync_vs_parts_slow`): the median sync round / (the median round
+//!   through the internal provider alone + the median round through the `asana` provider
+//!   alone, against the same fake), all three interleaved in the same run: what the
+//!   combination costs beyond its two parts (goal ≤ 1.25).
 //! * `asana_requests_per_op`: requests each operation takes through the `asana` provider with
 //!   warm caches (every section and priority tag already exists and is cached).
 //! * `full_pull_10k_requests` / `full_pull_10k_ratio`: the first `SyncProvider::pull_all`
@@ -114,6 +118,8 @@ struct Overhead {
     rounds: usize,
     internal_median: Duration,
     sync_median: Duration,
+    /// The same rounds through the `asana` provider alone (when Asana is reachable).
+    asana_median: Option<Duration>,
     internal_total: Duration,
     sync_total: Duration,
     pending: usize,
@@ -125,6 +131,16 @@ impl Overhead {
             self.sync_median.as_secs_f64(),
             self.internal_median.as_secs_f64(),
         )
+    }
+
+    /// Sync / (internal + asana): the cost of combining the two parts.
+    fn vs_parts(&self) -> Option<f64> {
+        self.asana_median.map(|a| {
+            ratio(
+                self.sync_median.as_secs_f64(),
+                self.internal_median.as_secs_f64() + a.as_secs_f64(),
+            )
+        })
     }
 
     fn total_ratio(&self) -> f64 {
@@ -143,32 +159,45 @@ fn ratio(a: f64, b: f64) -> f64 {
     }
 }
 
-/// Interleaved rounds through the internal provider alone and through `sync`.
+/// Interleaved rounds through the internal provider alone, through `sync`, and (when given)
+/// through the `asana` provider alone; the order rotates every round.
 async fn overhead(
     internal: &InternalProvider,
     sync: &SyncProvider,
+    asana: Option<&AsanaProvider>,
     warmup: usize,
     rounds: usize,
 ) -> BenchResult<Overhead> {
-    let (mut ti, mut ts) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    let (mut ti, mut ts, mut ta) = (
+        Vec::with_capacity(rounds),
+        Vec::with_capacity(rounds),
+        Vec::with_capacity(rounds),
+    );
     let mut pending = 0;
     for round in 0..warmup + rounds {
-        let sync_first = round % 2 == 1;
-        let mut times = [Duration::ZERO; 2];
-        for which in if sync_first { [1, 0] } else { [0, 1] } {
-            if which == 0 {
-                times[0] = one_round(internal, round).await?.0;
-            } else {
-                let (t, p) = one_round(sync, round).await?;
-                times[1] = t;
-                if round >= warmup && p {
-                    pending += 1;
+        let mut times = [Duration::ZERO; 3];
+        for k in 0..3 {
+            let which = (round + k) % 3;
+            match which {
+                0 => times[0] = one_round(internal, round).await?.0,
+                1 => {
+                    let (t, p) = one_round(sync, round).await?;
+                    times[1] = t;
+                    if round >= warmup && p {
+                        pending += 1;
+                    }
+                }
+                _ => {
+                    if let Some(a) = asana {
+                        times[2] = one_round(a, round).await?.0;
+                    }
                 }
             }
         }
         if round >= warmup {
             ti.push(times[0]);
             ts.push(times[1]);
+            ta.push(times[2]);
         }
     }
     Ok(Overhead {
@@ -177,6 +206,7 @@ async fn overhead(
         sync_total: ts.iter().sum(),
         internal_median: median(ti),
         sync_median: median(ts),
+        asana_median: asana.map(|_| median(ta)),
         pending,
     })
 }
@@ -471,7 +501,13 @@ pub(crate) async fn run(dir: &Path, sizes: &SyncSizes) -> BenchResult<SyncFigure
             &token,
         )
         .await?;
-        let o = overhead(&internal, &sync, sizes.warmup, rounds).await?;
+        // The asana provider alone, on the same fake, for `sync_vs_parts` (not when Asana
+        // is down: its operations would only fail).
+        let alone = match name {
+            "down" => None,
+            _ => Some(asana(&url, &project, &token, RetryPolicy::default())?),
+        };
+        let o = overhead(&internal, &sync, alone.as_ref(), sizes.warmup, rounds).await?;
         modes.push((name, o));
     }
     fake.set_latency(Duration::ZERO);
@@ -513,6 +549,14 @@ pub(crate) async fn run(dir: &Path, sizes: &SyncSizes) -> BenchResult<SyncFigure
             format!("sync_overhead_{name}_pending_results"),
             json!(o.pending),
         );
+        if let (Some(v), Some(a)) = (o.vs_parts(), o.asana_median) {
+            let key = match *name {
+                "healthy" => "sync_vs_parts".to_string(),
+                other => format!("sync_vs_parts_{other}"),
+            };
+            j.insert(key, json!(round3(v)));
+            j.insert(format!("sync_overhead_{name}_asana_round_us"), json!(us(a)));
+        }
         lines.push(format!(
             "{:<34} {:>10.0}us {:>10.0}us {:>8.3} {:>11.3} {:>5}/{}",
             format!("round, Asana {name} ({} rounds)", o.rounds),
@@ -523,6 +567,12 @@ pub(crate) async fn run(dir: &Path, sizes: &SyncSizes) -> BenchResult<SyncFigure
             o.pending,
             o.rounds
         ));
+        if let (Some(v), Some(a)) = (o.vs_parts(), o.asana_median) {
+            lines.push(format!(
+                "{:<34} {:>10.0}us asana alone; sync / (internal + asana) = {v:.3} (goal <= 1.25)",
+                "", us(a)
+            ));
+        }
     }
     j.insert(
         "sync_push_timeout_ms".into(),
