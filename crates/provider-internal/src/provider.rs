@@ -98,6 +98,15 @@ impl InternalProvider {
             .map_err(|e| self.wrap(e, op, Some(&guid)))
     }
 
+    /// Store round trips made so far through this store (and its clones): each takes a
+    /// pooled connection and runs one read or one write transaction. `cargo xtask bench`
+    /// reports them per operation of the `sync` provider (`sync_store_tx_per_op`).
+    pub fn store_round_trips(&self) -> u64 {
+        self.inner
+            .round_trips
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The database engine in use.
     pub fn backend(&self) -> Backend {
         self.inner.target.backend()
@@ -147,6 +156,9 @@ impl InternalProvider {
         F: FnOnce(&mut DbConnection) -> std::result::Result<T, StoreError> + Send + 'static,
     {
         let store = Arc::clone(&self.inner);
+        store
+            .round_trips
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let span = tracing::debug_span!("internal", operation = %op, guid = guid.unwrap_or(""));
         let work = move || {
             let mut conn = store.pool.get()?;

@@ -275,6 +275,9 @@ pub(crate) struct Store {
     pub(crate) target: DbTarget,
     pub(crate) pool_size: u32,
     pub(crate) record_outbox: bool,
+    /// Store round trips so far: each takes a pooled connection and runs one read or one
+    /// write transaction (see `InternalProvider::store_round_trips`).
+    pub(crate) round_trips: std::sync::atomic::AtomicU64,
 }
 
 /// Opens the database, brings its schema up to date and builds the pool.
@@ -314,6 +317,7 @@ pub(crate) fn open_store(url: &str, options: &StoreOptions) -> Result<Store, Sto
         prepare_schema(&mut conn, &target)?;
     }
     Ok(Store {
+        round_trips: std::sync::atomic::AtomicU64::new(0),
         pool,
         target,
         pool_size,

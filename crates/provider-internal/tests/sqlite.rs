@@ -105,3 +105,23 @@ async fn from_config_registry_and_doctor() {
     let checks = (d.doctor.unwrap())(ticket_provider_api::BuildContext::new(bad)).await;
     assert!(!checks[0].ok && checks[0].fix.is_some(), "{checks:?}");
 }
+
+#[tokio::test]
+async fn the_store_counts_its_round_trips() {
+    use ticket_provider_api::{NewTicket, TicketProvider};
+    let (_dir, url) = db();
+    let p = InternalProvider::open(&url, provider_internal::StoreOptions::default())
+        .await
+        .unwrap();
+    let start = p.store_round_trips();
+    let g = p.create(NewTicket::new("count me")).await.unwrap().guid;
+    assert_eq!(p.store_round_trips() - start, 1, "one write transaction");
+    p.get_ticket(&g).await.unwrap();
+    assert_eq!(p.store_round_trips() - start, 2, "one read");
+    // Refused input never reaches the store.
+    p.create(NewTicket::new(" ")).await.unwrap_err();
+    assert_eq!(p.store_round_trips() - start, 2);
+    // Clones share the store and its count.
+    p.clone().get_ticket(&g).await.unwrap();
+    assert_eq!(p.store_round_trips() - start, 3);
+}

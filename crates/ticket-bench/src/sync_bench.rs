@@ -12,6 +12,10 @@
 //!   through the internal provider alone + the median round through the `asana` provider
 //!   alone, against the same fake), all three interleaved in the same run: what the
 //!   combination costs beyond its two parts (goal ≤ 1.25).
+//! * `sync_store_tx_per_op`: store round trips (each one read or one write transaction,
+//!   counted by the store) per operation of the `sync` provider with a healthy Asana, the
+//!   push included; `sync_store_tx_create` and `sync_store_tx_max_other` sum it up (goals: 4
+//!   and 3).
 //! * `asana_requests_per_op`: requests each operation takes through the `asana` provider with
 //!   warm caches (every section and priority tag already exists and is cached).
 //! * `full_pull_10k_requests` / `full_pull_10k_ratio`: the first `SyncProvider::pull_all`
@@ -209,6 +213,45 @@ async fn overhead(
         asana_median: asana.map(|_| median(ta)),
         pending,
     })
+}
+
+/// Store round trips of each operation through a warm `sync` provider with Asana healthy
+/// (every push completes inside the operation).
+async fn store_tx_per_op(sync: &SyncProvider) -> BenchResult<Map<String, Value>> {
+    let local = sync.local();
+    let g = sync.create(NewTicket::new("tx warm-up")).await?.guid;
+    sync.add_comment(&g, NewComment::new("warm")).await?;
+    let mut out = Map::new();
+    macro_rules! count {
+        ($name:literal, $op:expr) => {{
+            let before = local.store_round_trips();
+            $op.await?;
+            out.insert($name.to_string(), json!(local.store_round_trips() - before));
+        }};
+    }
+    let before = local.store_round_trips();
+    let created = sync.create(NewTicket::new("tx create")).await?.guid;
+    out.insert("create".into(), json!(local.store_round_trips() - before));
+    let t = &created;
+    count!(
+        "update",
+        sync.update(
+            t,
+            TicketUpdate {
+                subject: Some("tx update".into()),
+                ..Default::default()
+            }
+        )
+    );
+    count!("change_status", sync.change_status(t, Status::Triaged));
+    count!("assign", sync.assign(t, "someone@example.com"));
+    count!("add_comment", sync.add_comment(t, NewComment::new("tx")));
+    count!("get_ticket", sync.get_ticket(t));
+    count!("list_tickets", sync.list_tickets(ListQuery::default()));
+    count!("escalate", sync.escalate(t, Some("tx reason")));
+    count!("resolve", sync.resolve(t));
+    count!("close", sync.close(t));
+    Ok(out)
 }
 
 /// A loopback address nothing listens on: a port bound and released again.
@@ -512,6 +555,10 @@ pub(crate) async fn run(dir: &Path, sizes: &SyncSizes) -> BenchResult<SyncFigure
     }
     fake.set_latency(Duration::ZERO);
 
+    let tx_sync =
+        sync_provider(&dir.join("store-tx.db"), &fake.base_url(), &project, &token).await?;
+    let tx_per_op = store_tx_per_op(&tx_sync).await?;
+    tx_sync.shutdown().await;
     let (per_op, tasks_in_project) = requests_per_op(&fake).await?;
     fake.shutdown().await;
 
@@ -570,7 +617,8 @@ pub(crate) async fn run(dir: &Path, sizes: &SyncSizes) -> BenchResult<SyncFigure
         if let (Some(v), Some(a)) = (o.vs_parts(), o.asana_median) {
             lines.push(format!(
                 "{:<34} {:>10.0}us asana alone; sync / (internal + asana) = {v:.3} (goal <= 1.25)",
-                "", us(a)
+                "",
+                us(a)
             ));
         }
     }
@@ -583,6 +631,25 @@ pub(crate) async fn run(dir: &Path, sizes: &SyncSizes) -> BenchResult<SyncFigure
         json!(SLOW_LATENCY.as_millis() as u64),
     );
     j.insert("sync_overhead_warmup_rounds".into(), json!(sizes.warmup));
+
+    let tx_of = |k: &str| tx_per_op.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let max_other = tx_per_op
+        .iter()
+        .filter(|(k, _)| k.as_str() != "create")
+        .filter_map(|(_, v)| v.as_u64())
+        .max()
+        .unwrap_or(0);
+    lines.push(format!(
+        "sync store round trips per operation (goals: create <= 4, others <= 3): {}",
+        tx_per_op
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    j.insert("sync_store_tx_create".into(), json!(tx_of("create")));
+    j.insert("sync_store_tx_max_other".into(), json!(max_other));
+    j.insert("sync_store_tx_per_op".into(), Value::Object(tx_per_op));
 
     lines.push(format!(
         "asana requests per operation (warm caches; update changes subject + priority, escalate has a reason, list over {tasks_in_project} tasks):"
