@@ -141,11 +141,13 @@
 mod breaker;
 mod completion;
 mod config;
+mod conflict;
 mod error;
 mod locks;
 mod provider;
 mod pull;
 mod push;
+mod reconcile;
 mod report;
 mod snapshot;
 pub mod story;
@@ -160,8 +162,8 @@ use ticket_provider_api::{
 pub use config::{
     SyncConfigKeys, SyncSettings, DEFAULT_CLAIM_TTL, DEFAULT_PUSH_TIMEOUT, DEFAULT_SHUTDOWN_GRACE,
 };
+pub use conflict::CONFLICT_AUTHOR;
 pub use provider::SyncProvider;
-pub use pull::CONFLICT_AUTHOR;
 pub use report::{
     FlushReport, PullMode, PullProgress, PullReport, SetAsideEntry, SkippedTask, SyncStatus,
 };
