@@ -15,6 +15,11 @@
 //! * Every other step (field updates, section moves, assignment) sets absolute values and is
 //!   simply redone.
 //! * An entry is removed only after its effect is in Asana.
+//!
+//! Before entries overwrite fields of a task that existed, the task is read (one request)
+//! and the conflict rule ([`crate::conflict`]) is applied, as a pull would: a field Asana
+//! changed since the last agreement is recorded as a conflict before the local value
+//! overwrites it.
 
 use std::collections::HashSet;
 
