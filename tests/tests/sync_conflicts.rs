@@ -299,3 +299,39 @@ async fn a_change_made_only_in_asana_survives_a_push_of_another_field() {
     );
     common::assert_mirrors(&s.fake, &s.p, &s.users).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_costs_one_request_per_push_that_writes_fields() {
+    let s = Scene::new().await;
+    let reads = |fake: &FakeAsana| {
+        fake.requests()
+            .iter()
+            .filter(|r| r.actions == [format!("GET /tasks/{}", s.gid)])
+            .count()
+    };
+    let total = |fake: &FakeAsana| fake.requests().len();
+    // A comment writes no field: no read.
+    s.fake.clear_requests();
+    s.p.add_comment(&s.guid, homechoice_tickets::NewComment::new("hello"))
+        .await
+        .unwrap();
+    assert_eq!(reads(&s.fake), 0, "{:?}", s.fake.requests());
+    // A subject change: the check's one batch read, then the write as before.
+    s.fake.clear_requests();
+    Kind::Subject.change_locally(&s.p, &s.guid, true).await;
+    let with_check = total(&s.fake);
+    assert_eq!(reads(&s.fake), 1, "{:?}", s.fake.requests());
+    // The same write without the check (straight to Asana) costs one request less.
+    s.fake.clear_requests();
+    s.p.remote()
+        .set_fields(
+            &s.gid,
+            &TicketUpdate {
+                subject: Some("again".into()),
+                ..TicketUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(total(&s.fake) + 1, with_check, "{:?}", s.fake.requests());
+}
