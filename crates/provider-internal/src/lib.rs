@@ -37,7 +37,7 @@ pub use config::{
 };
 pub use normalize::normalize_line;
 pub use provider::InternalProvider;
-pub use sync_support::{OutboxEntry, RemoteComment, RemoteTicket, SyncLink, SyncSummary};
+pub use sync_support::{OutboxEntry, RemoteComment, RemoteTicket, SyncLink, SyncNote, SyncSummary};
 #[doc(no_inline)]
 pub use ticket_provider_api::HistoryEntry;
 

@@ -963,33 +963,41 @@ pub(crate) fn add_comment(
     comment: &NewComment,
     outbox: bool,
 ) -> Result<(TicketRow, String), StoreError> {
-    write_transaction(conn, |conn| {
-        let mut row = lock_ticket(conn, guid)?;
-        let now = now_micros();
-        let c = CommentRow {
-            comment_guid: new_guid(),
-            ticket_guid: guid.to_string(),
-            body: comment.body.clone(),
-            author: comment.author.clone(),
-            created_at: now,
-        };
-        diesel::insert_into(data_ticket_comment::table)
-            .values(&c)
-            .execute(conn)?;
-        diesel::update(data_ticket::table.find(guid))
-            .set(data_ticket::updated_at.eq(now))
-            .execute(conn)?;
-        row.updated_at = now;
-        record_outbox(
-            conn,
-            outbox,
-            guid,
-            "add_comment",
-            json!({ "comment_guid": c.comment_guid, "body": c.body, "author": c.author }),
-            now,
-        )?;
-        Ok((row, c.comment_guid))
-    })
+    write_transaction(conn, |conn| add_comment_in_tx(conn, guid, comment, outbox))
+}
+
+/// [`add_comment`] inside a write transaction the caller runs.
+pub(crate) fn add_comment_in_tx(
+    conn: &mut DbConnection,
+    guid: &str,
+    comment: &NewComment,
+    outbox: bool,
+) -> Result<(TicketRow, String), StoreError> {
+    let mut row = lock_ticket(conn, guid)?;
+    let now = now_micros();
+    let c = CommentRow {
+        comment_guid: new_guid(),
+        ticket_guid: guid.to_string(),
+        body: comment.body.clone(),
+        author: comment.author.clone(),
+        created_at: now,
+    };
+    diesel::insert_into(data_ticket_comment::table)
+        .values(&c)
+        .execute(conn)?;
+    diesel::update(data_ticket::table.find(guid))
+        .set(data_ticket::updated_at.eq(now))
+        .execute(conn)?;
+    row.updated_at = now;
+    record_outbox(
+        conn,
+        outbox,
+        guid,
+        "add_comment",
+        json!({ "comment_guid": c.comment_guid, "body": c.body, "author": c.author }),
+        now,
+    )?;
+    Ok((row, c.comment_guid))
 }
 
 /// The ticket with its comments, oldest comment first.

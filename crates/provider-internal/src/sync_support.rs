@@ -13,7 +13,7 @@ use ticket_provider_api::model::{
     check_line, check_text, MAX_ASSIGNEE_CHARS, MAX_COMMENT_CHARS, MAX_DESCRIPTION_CHARS,
     MAX_SUBJECT_CHARS,
 };
-use ticket_provider_api::{Error, Operation, Priority, Result, Status};
+use ticket_provider_api::{Error, NewComment, Operation, Priority, Result, Status};
 
 use crate::error::StoreError;
 use crate::provider::InternalProvider;
@@ -198,6 +198,33 @@ fn put_link(conn: &mut store::DbConnection, row: &LinkRow) -> QueryResult<()> {
     if n == 0 {
         diesel::insert_into(def_asana_sync::table)
             .values(row)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// What [`InternalProvider::add_sync_note`] writes on a ticket, all in one transaction:
+/// something the sync provider did that is not a field change (e.g. a value it had to set
+/// aside in a conflict).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncNote {
+    /// The comment, pushed like any other.
+    pub comment: NewComment,
+    /// The history row's old value.
+    pub history_before: String,
+    /// The history row's new value.
+    pub history_after: String,
+    /// A key/value entry (see [`InternalProvider::kv_put`]) stored with it, if any.
+    pub kv: Option<(String, String)>,
+}
+
+fn kv_put_in_tx(conn: &mut store::DbConnection, k: &str, v: &str) -> QueryResult<()> {
+    let n = diesel::update(sync_kv::table.find(k))
+        .set(sync_kv::value.eq(v))
+        .execute(conn)?;
+    if n == 0 {
+        diesel::insert_into(sync_kv::table)
+            .values((sync_kv::key.eq(k), sync_kv::value.eq(v)))
             .execute(conn)?;
     }
     Ok(())
@@ -573,16 +600,48 @@ impl InternalProvider {
         let (k, v) = (key.to_string(), value.to_string());
         self.run(Operation::Other("kv_put"), None, move |conn| {
             write_transaction(conn, |conn| {
-                let n = diesel::update(sync_kv::table.find(&k))
-                    .set(sync_kv::value.eq(&v))
-                    .execute(conn)?;
-                if n == 0 {
-                    diesel::insert_into(sync_kv::table)
-                        .values((sync_kv::key.eq(&k), sync_kv::value.eq(&v)))
-                        .execute(conn)?;
-                }
-                Ok::<_, StoreError>(())
+                kv_put_in_tx(conn, &k, &v).map_err(StoreError::from)
             })
+        })
+        .await
+    }
+
+    /// Writes `note` on ticket `guid` in one transaction: its comment (with an outbox entry
+    /// when the outbox is on, like [`TicketProvider::add_comment`]), a history row of field
+    /// `sync`, and its key/value entry, so that all or none of them exist. Returns the
+    /// comment's guid. NotFound for an unknown ticket; InvalidInput for a comment
+    /// [`NewComment::validate`] refuses.
+    ///
+    /// [`TicketProvider::add_comment`]: ticket_provider_api::TicketProvider::add_comment
+    pub async fn add_sync_note(&self, guid: &str, note: SyncNote) -> Result<String> {
+        let op = Operation::Other("add_sync_note");
+        let guid = self.guid_arg(op, guid)?;
+        note.comment
+            .validate()
+            .map_err(|e| e.with_provider(crate::NAME).with_operation(op))?;
+        let outbox = self.records_outbox();
+        self.run(op, Some(&guid), {
+            let guid = guid.clone();
+            move |conn| {
+                write_transaction(conn, |conn| {
+                    let (_, comment_guid) =
+                        store::add_comment_in_tx(conn, &guid, &note.comment, outbox)?;
+                    insert_history(
+                        conn,
+                        &NewHistoryRow {
+                            ticket_guid: &guid,
+                            field: "sync",
+                            old_value: Some(&note.history_before),
+                            new_value: Some(&note.history_after),
+                            changed_at: now_micros(),
+                        },
+                    )?;
+                    if let Some((k, v)) = &note.kv {
+                        kv_put_in_tx(conn, k, v)?;
+                    }
+                    Ok::<_, StoreError>(comment_guid)
+                })
+            }
         })
         .await
     }

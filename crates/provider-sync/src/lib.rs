@@ -116,36 +116,50 @@
 //! # Conflict rule
 //!
 //! For each field (subject, description, status, priority, assignee) the provider keeps the
-//! values both sides last agreed on (after each push and pull). When a pull finds a field that
-//! differs between Asana and the internal ticket:
+//! values both sides last agreed on (after each push and pull). One pure rule (`conflict.rs`)
+//! decides each field, called by the pull before it imports a task and by the push before it
+//! overwrites fields of an existing task (the push reads the task first: one `POST /batch`
+//! per pushed ticket that writes fields; none for comments or a task it just created):
 //!
-//! * no local change of that field is pending in the outbox: **Asana's value is taken**
-//!   (recorded in the ticket's history as a change);
-//! * a local change of that field is pending and Asana still has the last agreed value: the
-//!   local value stays (it is about to be pushed);
-//! * a local change is pending **and** Asana's value changed since the last sync (both sides
-//!   changed it): **the local value wins** and will be pushed, and Asana's losing value is kept
-//!   as a comment on the ticket by author `sync` ("Sync conflict on subject: Asana had … while
-//!   a local change to … was waiting …"), which is pushed to Asana as well, plus a `tracing`
-//!   warning. Nothing is overwritten silently.
+//! * both sides hold the same value: nothing to do;
+//! * they differ and no local change of that field is pending in the outbox: **Asana's value
+//!   is taken** (a pull records it in the ticket's history as a change; a push leaves the
+//!   field alone, the next pull takes it);
+//! * a local change of that field is pending and Asana still has the last agreed value (or
+//!   the value of one of our own pending changes whose answer was lost): the local value
+//!   stays and is pushed;
+//! * a local change is pending **and** Asana's value changed since the last agreement (both
+//!   sides changed it): **the local value wins** and is pushed, and Asana's losing value is
+//!   kept as a comment on the ticket by author `sync` ("Sync conflict on subject: Asana had …
+//!   while a local change to … was waiting …"), which is pushed to Asana as well, and as a
+//!   history row (field `sync`), plus a `tracing` warning. Nothing is overwritten silently,
+//!   whether the push or the pull comes first.
+//!
+//! The note, its history row and the new agreed value (Asana's, which both sides have now
+//! seen) are written in one transaction, so a conflict seen again — by a pull after the push
+//! that found it failed, by a second push — is recorded once; a further change in Asana
+//! before the push is a new conflict.
 //!
 //! # Layout
 //!
 //! `provider.rs` (the trait impl and the public sync API), `push.rs` (outbox → Asana),
-//! `pull.rs` (Asana → internal store), `completion.rs` (section versus `completed`),
-//! `breaker.rs`, `locks.rs`, `snapshot.rs` (last agreed values), `story.rs` (comment text
-//! encoding), `report.rs`, `config.rs`, `error.rs`.
+//! `pull.rs` (Asana → internal store), `conflict.rs` (the conflict rule, pure),
+//! `reconcile.rs` (a task's values as ticket fields, recording conflicts), `completion.rs`
+//! (section versus `completed`), `breaker.rs`, `locks.rs`, `snapshot.rs` (last agreed
+//! values, typed), `story.rs` (comment text encoding), `report.rs`, `config.rs`, `error.rs`.
 
 #![warn(missing_docs)]
 
 mod breaker;
 mod completion;
 mod config;
+mod conflict;
 mod error;
 mod locks;
 mod provider;
 mod pull;
 mod push;
+mod reconcile;
 mod report;
 mod snapshot;
 pub mod story;
@@ -160,8 +174,8 @@ use ticket_provider_api::{
 pub use config::{
     SyncConfigKeys, SyncSettings, DEFAULT_CLAIM_TTL, DEFAULT_PUSH_TIMEOUT, DEFAULT_SHUTDOWN_GRACE,
 };
+pub use conflict::CONFLICT_AUTHOR;
 pub use provider::SyncProvider;
-pub use pull::CONFLICT_AUTHOR;
 pub use report::{
     FlushReport, PullMode, PullProgress, PullReport, SetAsideEntry, SkippedTask, SyncStatus,
 };

@@ -9,22 +9,19 @@ use chrono::{DateTime, Utc};
 
 use futures::stream::{self, StreamExt};
 use provider_asana::{EventsPage, RemoteTask, BATCH_ACTIONS};
-use provider_internal::{normalize_line, OutboxEntry, RemoteComment, RemoteTicket, SyncLink};
-use ticket_provider_api::model::{
-    MAX_ASSIGNEE_CHARS, MAX_COMMENT_CHARS, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS,
-};
-use ticket_provider_api::{
-    Error, ErrorKind, NewComment, Priority, Result, Status, Ticket, TicketProvider,
-};
+use provider_internal::{OutboxEntry, RemoteComment, RemoteTicket, SyncLink};
+use ticket_provider_api::model::{MAX_ASSIGNEE_CHARS, MAX_COMMENT_CHARS};
+use ticket_provider_api::{Error, ErrorKind, Result, Status, Ticket, TicketProvider};
 use tokio::sync::mpsc;
 
-use crate::completion::{status_of_task, TaskStatus};
+use crate::conflict::{merge, Pending};
 use crate::locks::ClaimGuard;
 use crate::provider::SyncProvider;
 use crate::push::CLOCK_SKEW_MINUTES;
 use crate::push::LINKED;
+use crate::reconcile::{clean_line, clean_text, remote_fields};
 use crate::report::{PullMode, PullProgress, PullReport, SkippedTask};
-use crate::snapshot::{self, Values, FIELDS};
+use crate::snapshot::{self, Agreed, Fields};
 use crate::story::{decode, encode, StoryOrigin};
 
 /// Where the events sync token is kept (internal key/value table).
@@ -37,9 +34,6 @@ pub(crate) const PULL_RETRY_KEY: &str = "sync.asana.pull_retry";
 /// Why a task was skipped while another instance pushed its ticket.
 pub(crate) const CLAIMED_ELSEWHERE: &str =
     "its ticket is being pushed by another instance; pulled next time";
-
-/// The author of the notes the conflict rule writes.
-pub const CONFLICT_AUTHOR: &str = "sync";
 
 /// What importing one task did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,55 +84,6 @@ pub(crate) struct Imported {
     pub(crate) conflicts: usize,
 }
 
-/// Keeps at most `max` characters.
-fn truncate(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
-}
-
-/// One line as the store keeps it ([`normalize_line`], the rule of every write), at most
-/// `max` characters.
-fn clean_line(s: &str, max: usize) -> String {
-    truncate(&normalize_line(s), max)
-}
-
-/// Text without control characters other than newline, carriage return and tab.
-fn clean_text(s: &str, max: usize) -> String {
-    let text: String = s
-        .chars()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
-        .collect();
-    truncate(&text, max)
-}
-
-/// The fields the pending entries of a ticket change, each with the values those entries
-/// carry (an Asana value among them may be one of our own pushes whose answer was lost, not
-/// a change made in Asana).
-fn pending_fields(entries: &[OutboxEntry]) -> HashMap<&'static str, HashSet<Option<String>>> {
-    let mut out: HashMap<&'static str, HashSet<Option<String>>> = HashMap::new();
-    let mut note = |field: &'static str, v: &serde_json::Value| {
-        out.entry(field)
-            .or_default()
-            .insert(v.get(field).and_then(|x| x.as_str()).map(str::to_string));
-    };
-    for e in entries.iter().filter(|e| e.set_aside_reason.is_none()) {
-        let p = &e.payload;
-        match e.operation.as_str() {
-            "create" => FIELDS.into_iter().for_each(|f| note(f, p)),
-            "update" => {
-                for f in ["subject", "description", "priority"] {
-                    if p.get(f).is_some() {
-                        note(f, p);
-                    }
-                }
-            }
-            "change_status" | "close" | "resolve" | "escalate" => note("status", p),
-            "assign" => note("assignee", p),
-            _ => {}
-        }
-    }
-    out
-}
-
 /// The comment an outbox entry posts: guid, body and author.
 fn entry_comment(e: &OutboxEntry) -> Option<(&str, &str, Option<&str>)> {
     let c = match e.operation.as_str() {
@@ -151,66 +96,11 @@ fn entry_comment(e: &OutboxEntry) -> Option<(&str, &str, Option<&str>)> {
     Some((cg, body, author))
 }
 
-/// A remote task's field values, cleaned to what the internal store accepts; status and
-/// priority fall back to `fallback` (the local ticket) when the task has none of ours.
-/// The status comes from the section and `completed` by [`status_of_task`], given the
-/// `agreed` status; the flag says whether Asana must be told it (the pair disagreed).
-fn remote_values(
-    task: &RemoteTask,
-    fallback: Option<&Ticket>,
-    agreed: Option<Status>,
-) -> (Values, bool) {
-    let mut subject = clean_line(&task.subject, MAX_SUBJECT_CHARS);
-    if subject.is_empty() {
-        subject = format!("(Asana task {} without a name)", task.gid);
-    }
-    let section = task
-        .status
-        .or(fallback.map(|t| t.status))
-        .unwrap_or(Status::New);
-    let TaskStatus { status, push } = status_of_task(section, task.completed, agreed);
-    let priority = task
-        .priority
-        .or(fallback.map(|t| t.priority))
-        .unwrap_or(Priority::Normal);
-    let assignee = task
-        .assignee
-        .as_deref()
-        .map(|a| clean_line(a, MAX_ASSIGNEE_CHARS))
-        .filter(|a| !a.is_empty());
-    let mut v = Values::new();
-    v.insert("subject".into(), Some(subject));
-    v.insert(
-        "description".into(),
-        Some(clean_text(&task.description, MAX_DESCRIPTION_CHARS)),
-    );
-    v.insert("status".into(), Some(status.as_str().to_string()));
-    v.insert("priority".into(), Some(priority.as_str().to_string()));
-    v.insert("assignee".into(), assignee);
-    (v, push)
-}
-
-/// The status of the last agreed values, if recorded.
-fn agreed_status(snap: &Values) -> Option<Status> {
-    value(snap, "status").and_then(|s| s.parse().ok())
-}
-
-fn value(v: &Values, f: &str) -> Option<String> {
-    v.get(f).cloned().flatten()
-}
-
 /// Whether a listed task already equals its local ticket (status and priority only where the
 /// task has ours).
 fn same_fields(task: &RemoteTask, t: &Ticket, agreed: Option<Status>) -> bool {
-    let (r, push) = remote_values(task, Some(t), agreed);
-    !push && r == snapshot::values_of(t)
-}
-
-fn quote(v: &Option<String>) -> String {
-    match v {
-        Some(s) => format!("{:?}", truncate(s, 2000)),
-        None => "(nobody)".to_string(),
-    }
+    let (r, push) = remote_fields(task, Some(t), agreed);
+    !push && r == Fields::of(t)
 }
 
 impl SyncProvider {
@@ -343,99 +233,65 @@ impl SyncProvider {
     }
 
     /// Imports `task` into ticket `guid` (a new ticket when `None`), under the lock (and
-    /// claim) of the ticket.
+    /// claim) of the ticket, deciding each field by the conflict rule ([`merge`]).
     async fn import_locked(&self, task: RemoteTask, guid: Option<String>) -> Result<Imported> {
         let local = &self.inner.local;
         let before = match &guid {
             Some(g) => Some(local.get_ticket(g).await?),
             None => None,
         };
-        let (pending, snap) = match &guid {
+        let (entries, mut agreed) = match &guid {
             Some(g) => (
                 local.outbox_for_ticket(g).await?,
                 snapshot::load(local, g).await?,
             ),
-            None => (Vec::new(), Values::new()),
+            None => (Vec::new(), Agreed::default()),
         };
-        let touched = pending_fields(&pending);
-        let (mut remote_vals, push_status) = remote_values(
-            &task,
-            before.as_ref().map(|d| &d.ticket),
-            agreed_status(&snap),
-        );
-        let mut merged = remote_vals.clone();
-        let mut conflicts: Vec<(&str, Option<String>, Option<String>)> = Vec::new();
-        if let Some(d) = &before {
-            let local_vals = snapshot::values_of(&d.ticket);
-            for f in FIELDS {
-                let (r, l) = (value(&remote_vals, f), value(&local_vals, f));
-                let Some(ours) = touched.get(f) else { continue };
-                if r == l {
-                    continue;
-                }
-                // A local change of this field is still pending: it wins and will be pushed.
-                merged.insert(f.to_string(), l.clone());
-                let remote_changed = snap.get(f).is_none_or(|s| *s != r) && !ours.contains(&r);
-                if remote_changed {
-                    conflicts.push((f, r, l));
-                }
+        let pending = Pending::of(&entries);
+        let (remote, push_status) =
+            remote_fields(&task, before.as_ref().map(|d| &d.ticket), agreed.status);
+        let (merged, conflicts) = match &before {
+            Some(d) => {
+                let m = merge(&agreed, &Fields::of(&d.ticket), &remote, &pending);
+                (m.fields, m.conflicts)
             }
-        }
-
-        let comments = self.remote_comments(&task, &pending).await?;
-
-        let status: Status = value(&merged, "status")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(Status::New);
-        let priority: Priority = value(&merged, "priority")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_default();
-        let remote = RemoteTicket {
-            asana_gid: task.gid.clone(),
-            guid: guid.clone(),
-            subject: value(&merged, "subject").unwrap_or_default(),
-            description: value(&merged, "description").unwrap_or_default(),
-            status,
-            priority,
-            assignee: value(&merged, "assignee"),
-            created_at: Some(task.created_at),
-            modified_at: Some(task.modified_at),
-            comments,
+            None => (remote.clone(), Vec::new()),
         };
-        let new_guid = local.import_remote(remote).await?;
+        let comments = self.remote_comments(&task, &entries).await?;
+        let new_guid = local
+            .import_remote(RemoteTicket {
+                asana_gid: task.gid.clone(),
+                guid: guid.clone(),
+                subject: merged.subject.clone(),
+                description: merged.description.clone(),
+                status: merged.status,
+                priority: merged.priority,
+                assignee: merged.assignee.clone(),
+                created_at: Some(task.created_at),
+                modified_at: Some(task.modified_at),
+                comments,
+            })
+            .await?;
+        // Asana's values are now known to both sides: the base of the next comparison.
+        let agreed_status = agreed.status;
+        agreed = Agreed::from(&remote);
         if push_status {
             // Section and `completed` disagreed: the next push writes the status chosen
             // (unless a push of it is pending already). Until then the last agreed status
             // stays the base of the comparison, so a pull in between decides the same.
-            let pushed = Some(status.as_str().to_string());
-            if !touched.get("status").is_some_and(|v| v.contains(&pushed)) {
-                local.outbox_queue_status(&new_guid, status).await?;
+            if !pending
+                .status
+                .as_ref()
+                .is_some_and(|v| v.contains(&merged.status))
+            {
+                local.outbox_queue_status(&new_guid, merged.status).await?;
             }
-            remote_vals.insert("status".into(), snap.get("status").cloned().flatten());
+            agreed.status = agreed_status;
         }
-        // Asana's values are now known to both sides: the base of the next comparison.
-        snapshot::save(local, &new_guid, &remote_vals).await?;
-
-        for (field, r, l) in &conflicts {
-            tracing::warn!(
-                guid = %new_guid,
-                asana_gid = %task.gid,
-                field = %field,
-                "conflict: the field changed in Asana and locally; the pending local value wins and Asana's value is kept as a comment"
-            );
-            let note = format!(
-                "Sync conflict on {field}: Asana had {} while a local change to {} was waiting to be pushed. The local value was kept and will be pushed to Asana.",
-                quote(r),
-                quote(l)
-            );
-            local
-                .add_comment(
-                    &new_guid,
-                    NewComment {
-                        body: truncate(&note, MAX_COMMENT_CHARS),
-                        author: Some(CONFLICT_AUTHOR.to_string()),
-                    },
-                )
+        if conflicts.is_empty() {
+            snapshot::save(local, &new_guid, &agreed).await?;
+        } else {
+            self.record_conflicts(&new_guid, &task.gid, &conflicts, &remote, &mut agreed)
                 .await?;
         }
 
@@ -443,8 +299,7 @@ impl SyncProvider {
             None => ImportKind::Created,
             Some(d) => {
                 let after = local.get_ticket(&new_guid).await?;
-                let fields_changed =
-                    snapshot::values_of(&after.ticket) != snapshot::values_of(&d.ticket);
+                let fields_changed = Fields::of(&after.ticket) != Fields::of(&d.ticket);
                 let comments_added = after.comments.len() > d.comments.len() + conflicts.len();
                 if fields_changed || comments_added {
                     ImportKind::Updated
@@ -719,7 +574,7 @@ impl SyncProvider {
             // modified_at): its comments are known already.
             Some(l) if l.state == LINKED && l.remote_modified_at == Some(task.modified_at) => {
                 let d = local.get_ticket(&l.ticket_guid).await?;
-                let agreed = agreed_status(&snapshot::load(local, &l.ticket_guid).await?);
+                let agreed = snapshot::load(local, &l.ticket_guid).await?.status;
                 if same_fields(task, &d.ticket, agreed) {
                     return Ok(Plan::Unchanged);
                 }

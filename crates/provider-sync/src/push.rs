@@ -15,6 +15,11 @@
 //! * Every other step (field updates, section moves, assignment) sets absolute values and is
 //!   simply redone.
 //! * An entry is removed only after its effect is in Asana.
+//!
+//! Before entries overwrite fields of a task that existed, the task is read (one request)
+//! and the conflict rule ([`crate::conflict`]) is applied, as a pull would: a field Asana
+//! changed since the last agreement is recorded as a conflict before the local value
+//! overwrites it.
 
 use std::collections::HashSet;
 
@@ -25,11 +30,13 @@ use ticket_provider_api::{NewTicket, Priority, Result, Status, TicketProvider, T
 use tracing::Instrument;
 
 use crate::breaker::Permit;
+use crate::conflict::{merge, Field, Pending};
 use crate::error::PushFailure;
 use crate::locks::ClaimGuard;
 use crate::provider::SyncProvider;
+use crate::reconcile::remote_fields;
 use crate::report::FlushReport;
-use crate::snapshot::{self, Values};
+use crate::snapshot::{self, Agreed, Fields};
 use crate::story::encode;
 
 /// Link state: the task exists and its gid is known.
@@ -68,12 +75,29 @@ pub(crate) struct PushOutcome {
 /// A task that exists (or was just created) for a ticket.
 struct Ensured {
     gid: String,
+    /// Set when this push created the task from the ticket's current state (nothing in
+    /// Asana to compare with).
+    created: bool,
     /// Set when the task was created without the ticket's assignee, which Asana refused.
     assignee_note: Option<String>,
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
+}
+
+/// The fields pushing `entries` writes to the task: those of [`Pending::of`], except that a
+/// `create` whose task exists writes nothing (unless it was retried by hand).
+fn fields_written(entries: &[OutboxEntry]) -> Pending {
+    let writing: Vec<OutboxEntry> = entries
+        .iter()
+        .filter(|e| {
+            e.operation != "create"
+                || e.payload.get("retried").and_then(Value::as_bool) == Some(true)
+        })
+        .cloned()
+        .collect();
+    Pending::of(&writing)
 }
 
 /// The comment guid an outbox entry posts, if any.
@@ -267,7 +291,7 @@ impl SyncProvider {
         guid: &str,
         entries: &[OutboxEntry],
         full: bool,
-        snap: &mut Values,
+        snap: &mut Agreed,
         out: &mut PushOutcome,
         claim: &ClaimGuard,
     ) -> Result<bool> {
@@ -282,7 +306,7 @@ impl SyncProvider {
                         skip.insert(e.id);
                     }
                 }
-                ensured.gid
+                (ensured.gid, ensured.created)
             }
             Err(f) => {
                 self.note_failure(&f);
@@ -294,7 +318,33 @@ impl SyncProvider {
                 return Ok(false);
             }
         };
-        for e in entries.iter().filter(|e| !skip.contains(&e.id)) {
+        let (gid, created) = gid;
+        // Before overwriting fields of a task that existed: what changed in Asana since the
+        // last agreement (one request).
+        let to_apply: Vec<OutboxEntry> = entries
+            .iter()
+            .filter(|e| !skip.contains(&e.id))
+            .cloned()
+            .collect();
+        let writes = fields_written(&to_apply);
+        if !created && Field::ALL.iter().any(|f| writes.touches(*f)) {
+            match self.check_remote(guid, &gid, entries, &writes, snap).await {
+                Ok(()) => {}
+                Err(PushFailure::Permanent(reason)) => {
+                    // Asana refuses to show the task: it refuses the writes too, and each
+                    // entry is set aside with its own reason below.
+                    tracing::debug!(guid = %guid, reason = %reason, "cannot read the task before the push");
+                }
+                Err(f) => {
+                    self.note_failure(&f);
+                    if let Some(first) = to_apply.first() {
+                        self.fail_entry(guid, first, &f, out).await?;
+                    }
+                    return Ok(false);
+                }
+            }
+        }
+        for e in &to_apply {
             if !claim.held() {
                 // Another instance took the ticket over after our claim expired: leave the
                 // rest to it.
@@ -315,6 +365,51 @@ impl SyncProvider {
             }
         }
         Ok(true)
+    }
+
+    /// The conflict rule before a push overwrites fields (`writes`) of task `gid`: reads the
+    /// task (one request) and records each field both sides changed since the last agreement
+    /// (see [`crate::conflict`]); the local value is pushed afterwards. `entries` are the
+    /// ticket's pending entries, `snap` its last agreed values (updated for each conflict).
+    async fn check_remote(
+        &self,
+        guid: &str,
+        gid: &str,
+        entries: &[OutboxEntry],
+        writes: &Pending,
+        snap: &mut Agreed,
+    ) -> std::result::Result<(), PushFailure> {
+        let lf = |e: ticket_provider_api::Error| PushFailure::local(&e);
+        let rf = |e: ticket_provider_api::Error| PushFailure::from_remote(&e);
+        let mut read = self
+            .inner
+            .remote
+            .get_remote_tasks(&[gid.to_string()])
+            .await
+            .map_err(rf)?;
+        let task = read
+            .remove(gid)
+            .unwrap_or_else(|| {
+                Err(ticket_provider_api::Error::internal(format!(
+                    "Asana task {gid} was not read"
+                )))
+            })
+            .map_err(rf)?;
+        self.asana_reachable();
+        let ticket = self.inner.local.get_ticket(guid).await.map_err(lf)?.ticket;
+        let (remote, _) = remote_fields(&task, Some(&ticket), snap.status);
+        let merged = merge(snap, &Fields::of(&ticket), &remote, &Pending::of(entries));
+        let conflicts: Vec<_> = merged
+            .conflicts
+            .into_iter()
+            .filter(|c| writes.touches(c.field))
+            .collect();
+        if !conflicts.is_empty() {
+            self.record_conflicts(guid, gid, &conflicts, &remote, snap)
+                .await
+                .map_err(lf)?;
+        }
+        Ok(())
     }
 
     /// Records a failed entry; `true` when the ticket's later entries must wait.
@@ -349,7 +444,7 @@ impl SyncProvider {
         &self,
         guid: &str,
         full: bool,
-        snap: &mut Values,
+        snap: &mut Agreed,
     ) -> std::result::Result<Ensured, PushFailure> {
         let local = &self.inner.local;
         let link = local
@@ -364,6 +459,7 @@ impl SyncProvider {
                     }
                     return Ok(Ensured {
                         gid: gid.clone(),
+                        created: false,
                         assignee_note: None,
                     });
                 }
@@ -389,6 +485,7 @@ impl SyncProvider {
                     }
                     return Ok(Ensured {
                         gid: task.gid,
+                        created: false,
                         assignee_note: None,
                     });
                 }
@@ -425,7 +522,7 @@ impl SyncProvider {
     async fn create_remote_task(
         &self,
         guid: &str,
-        snap: &mut Values,
+        snap: &mut Agreed,
     ) -> std::result::Result<Ensured, PushFailure> {
         let local = &self.inner.local;
         let lf = |e: ticket_provider_api::Error| PushFailure::local(&e);
@@ -441,7 +538,7 @@ impl SyncProvider {
             })
             .await
             .map_err(lf)?;
-        *snap = snapshot::values_of(&t);
+        *snap = Agreed::from(&Fields::of(&t));
         snapshot::save(local, guid, snap).await.map_err(lf)?;
         let new = NewTicket {
             subject: t.subject.clone(),
@@ -471,7 +568,7 @@ impl SyncProvider {
                     "Asana refused the assignee {:?} ({e}); the task was created unassigned",
                     new.assignee.as_deref().unwrap_or_default()
                 ));
-                snap.insert("assignee".into(), None);
+                snap.assignee = Some(None);
                 task
             }
             Err(e) => return Err(PushFailure::from_remote(&e)),
@@ -482,6 +579,7 @@ impl SyncProvider {
         tracing::debug!(guid = %guid, asana_gid = %task.gid, "created the Asana task");
         Ok(Ensured {
             gid: task.gid,
+            created: true,
             assignee_note,
         })
     }
@@ -514,7 +612,7 @@ impl SyncProvider {
         &self,
         gid: &str,
         e: &OutboxEntry,
-        snap: &mut Values,
+        snap: &mut Agreed,
     ) -> std::result::Result<(), PushFailure> {
         let remote = &self.inner.remote;
         let rf = |e: ticket_provider_api::Error| PushFailure::from_remote(&e);
@@ -538,13 +636,13 @@ impl SyncProvider {
                 }
                 remote.set_fields(gid, &changes).await.map_err(rf)?;
                 if let Some(s) = changes.subject {
-                    snap.insert("subject".into(), Some(s));
+                    snap.subject = Some(s);
                 }
                 if let Some(d) = changes.description {
-                    snap.insert("description".into(), Some(d));
+                    snap.description = Some(d);
                 }
                 if let Some(pr) = changes.priority {
-                    snap.insert("priority".into(), Some(pr.as_str().to_string()));
+                    snap.priority = Some(pr);
                 }
                 Ok(())
             }
@@ -558,7 +656,7 @@ impl SyncProvider {
                         ))
                     })?;
                 remote.move_task(gid, status).await.map_err(rf)?;
-                snap.insert("status".into(), Some(status.as_str().to_string()));
+                snap.status = Some(status);
                 match p.get("comment") {
                     Some(c) if c.is_object() => self.push_comment(gid, e, c).await,
                     _ => Ok(()),
@@ -569,7 +667,7 @@ impl SyncProvider {
                     PushFailure::Permanent(format!("outbox entry {} names no assignee", e.id))
                 })?;
                 TicketProvider::assign(remote, gid, who).await.map_err(rf)?;
-                snap.insert("assignee".into(), Some(who.to_string()));
+                snap.assignee = Some(Some(who.to_string()));
                 Ok(())
             }
             "add_comment" => self.push_comment(gid, e, p).await,
@@ -584,7 +682,7 @@ impl SyncProvider {
         &self,
         gid: &str,
         e: &OutboxEntry,
-        snap: &mut Values,
+        snap: &mut Agreed,
     ) -> std::result::Result<(), PushFailure> {
         let remote = &self.inner.remote;
         let rf = |e: ticket_provider_api::Error| PushFailure::from_remote(&e);
@@ -599,20 +697,20 @@ impl SyncProvider {
         }
         if let Some(status) = str_of(p, "status").and_then(|s| s.parse::<Status>().ok()) {
             remote.move_task(gid, status).await.map_err(rf)?;
-            snap.insert("status".into(), Some(status.as_str().to_string()));
+            snap.status = Some(status);
         }
         if let Some(who) = str_of(p, "assignee") {
             TicketProvider::assign(remote, gid, who).await.map_err(rf)?;
-            snap.insert("assignee".into(), Some(who.to_string()));
+            snap.assignee = Some(Some(who.to_string()));
         }
         if let Some(s) = changes.subject {
-            snap.insert("subject".into(), Some(s));
+            snap.subject = Some(s);
         }
         if let Some(d) = changes.description {
-            snap.insert("description".into(), Some(d));
+            snap.description = Some(d);
         }
         if let Some(pr) = changes.priority {
-            snap.insert("priority".into(), Some(pr.as_str().to_string()));
+            snap.priority = Some(pr);
         }
         Ok(())
     }

@@ -407,3 +407,137 @@ async fn zero_push_timeout_still_pushes_before_exit() {
     let st = s.json(&["sync", "status"]).await;
     assert_eq!(st["pending"], 0, "{st:#}");
 }
+
+/// Calls the fake Asana's REST API as a person's Asana client would; returns `data`.
+async fn asana_api(fake: &FakeAsana, method: reqwest::Method, path: &str, data: Value) -> Value {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{}{path}", fake.base_url()))
+        .bearer_auth(common::SYNC_TOKEN);
+    if !data.is_null() {
+        req = req.json(&serde_json::json!({ "data": data }));
+    }
+    let resp = req.send().await.unwrap();
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    let body: Value = resp.json().await.unwrap();
+    body["data"].clone()
+}
+
+/// Issue #11, defect 3: a person renames a task and drags it to another section in Asana;
+/// then the ticket is changed locally and pushed before any pull. Asana's values must not
+/// vanish: the local values win (the documented rule) and Asana's are kept as `sync`
+/// comments and history rows, once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_in_asana_before_a_local_change_are_not_overwritten_silently() {
+    let s = Setup::new().await;
+    let created = s.json(&["create", "--subject", "Printer jams"]).await;
+    assert_eq!(created["sync_state"], "synced", "{created:#}");
+    let guid = created["guid"].as_str().unwrap().to_string();
+    let gid = created["asana_gid"].as_str().unwrap().to_string();
+    s.json(&["sync", "pull", "--all"]).await;
+
+    // In Asana: renamed, and dragged to "On Hold".
+    use reqwest::Method;
+    asana_api(
+        &s.fake,
+        Method::PUT,
+        &format!("/tasks/{gid}"),
+        serde_json::json!({ "name": "Printer jams in tray 2" }),
+    )
+    .await;
+    let sections = asana_api(
+        &s.fake,
+        Method::GET,
+        &format!("/projects/{}/sections", s.fake.project_gid()),
+        Value::Null,
+    )
+    .await;
+    // The section exists once a ticket was on hold; here the person adds it first.
+    let existing = sections
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "On Hold")
+        .cloned();
+    let section = match existing {
+        Some(x) => x,
+        None => {
+            asana_api(
+                &s.fake,
+                Method::POST,
+                &format!("/projects/{}/sections", s.fake.project_gid()),
+                serde_json::json!({ "name": "On Hold" }),
+            )
+            .await
+        }
+    };
+    let on_hold = section["gid"].as_str().unwrap().to_string();
+    asana_api(
+        &s.fake,
+        Method::POST,
+        &format!("/sections/{on_hold}/addTask"),
+        serde_json::json!({ "task": gid }),
+    )
+    .await;
+
+    // Locally, without a pull in between.
+    s.json(&["update", &guid, "--subject", "Printer fixed?"])
+        .await;
+    s.json(&["status", &guid, "triaged"]).await;
+    s.json(&["sync", "pull", "--all"]).await;
+    let flushed = s.json(&["sync", "flush"]).await;
+    assert_eq!(flushed["pending"], 0, "{flushed:#}");
+
+    let t = s.json(&["get", &guid]).await;
+    assert_eq!(t["subject"], "Printer fixed?", "{t:#}");
+    assert_eq!(t["status"], "TRIAGED", "{t:#}");
+    let notes: Vec<&str> = t["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["author"] == "sync")
+        .filter_map(|c| c["body"].as_str())
+        .collect();
+    assert_eq!(notes.len(), 2, "one note per field: {notes:?}");
+    assert!(
+        notes.iter().any(|n| n.contains("Printer jams in tray 2")),
+        "{notes:?}"
+    );
+    assert!(notes.iter().any(|n| n.contains("ON_HOLD")), "{notes:?}");
+    let history = s.json(&["history", &guid]).await;
+    let sync_rows: Vec<String> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["field"] == "sync")
+        .map(|h| h["old_value"].to_string())
+        .collect();
+    assert!(
+        sync_rows
+            .iter()
+            .any(|r| r.contains("Printer jams in tray 2"))
+            && sync_rows.iter().any(|r| r.contains("ON_HOLD")),
+        "{history:#}"
+    );
+
+    // Asana holds the values that won, and the notes.
+    let task = s
+        .fake
+        .project_tasks(&s.fake.project_gid())
+        .into_iter()
+        .find(|x| x.gid == gid)
+        .unwrap();
+    assert_eq!(task.name, "Printer fixed?");
+    assert_eq!(task.section_name.as_deref(), Some("Triaged"));
+    let stories = task
+        .comments
+        .iter()
+        .filter(|c| c.contains("Sync conflict"))
+        .count();
+    assert_eq!(stories, 2, "{:?}", task.comments);
+
+    // Seen again by later pulls and flushes: nothing more.
+    s.json(&["sync", "pull", "--all"]).await;
+    s.json(&["sync", "flush"]).await;
+    let again = s.json(&["get", &guid]).await;
+    assert_eq!(again["comments"], t["comments"]);
+}

@@ -22,6 +22,9 @@ use homechoice_tickets::{
 /// The token every test fake accepts.
 pub const TOKEN: &str = "tok-provider-sync-test-0123456789";
 
+/// User gid → e-mail, as [`fake`] returns it.
+pub type Users = HashMap<String, String>;
+
 /// The suite's two assignees.
 pub const ALICE: &str = "alice@example.com";
 /// The second assignee.

@@ -1,0 +1,107 @@
+//! What the pull and the push share around the conflict rule ([`crate::conflict`]): a task's
+//! values as ticket fields (cleaned as the internal store keeps them), and recording the
+//! conflicts the rule found.
+
+use provider_asana::RemoteTask;
+use provider_internal::{normalize_line, SyncNote};
+use ticket_provider_api::model::{MAX_ASSIGNEE_CHARS, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS};
+use ticket_provider_api::{NewComment, Priority, Result, Status, Ticket};
+
+use crate::completion::{status_of_task, TaskStatus};
+use crate::conflict::{Conflict, CONFLICT_AUTHOR};
+use crate::provider::SyncProvider;
+use crate::snapshot::{self, Agreed, Fields};
+
+/// Keeps at most `max` characters.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// One line as the store keeps it ([`normalize_line`], the rule of every write), at most
+/// `max` characters.
+pub(crate) fn clean_line(s: &str, max: usize) -> String {
+    truncate(&normalize_line(s), max)
+}
+
+/// Text without control characters other than newline, carriage return and tab.
+pub(crate) fn clean_text(s: &str, max: usize) -> String {
+    let text: String = s
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+        .collect();
+    truncate(&text, max)
+}
+
+/// A remote task's field values, cleaned to what the internal store accepts; status and
+/// priority fall back to `fallback` (the local ticket) when the task has none of ours.
+/// The status comes from the section and `completed` by [`status_of_task`], given the
+/// `agreed` status; the flag says whether Asana must be told it (the pair disagreed).
+pub(crate) fn remote_fields(
+    task: &RemoteTask,
+    fallback: Option<&Ticket>,
+    agreed: Option<Status>,
+) -> (Fields, bool) {
+    let mut subject = clean_line(&task.subject, MAX_SUBJECT_CHARS);
+    if subject.is_empty() {
+        subject = format!("(Asana task {} without a name)", task.gid);
+    }
+    let section = task
+        .status
+        .or(fallback.map(|t| t.status))
+        .unwrap_or(Status::New);
+    let TaskStatus { status, push } = status_of_task(section, task.completed, agreed);
+    let priority = task
+        .priority
+        .or(fallback.map(|t| t.priority))
+        .unwrap_or(Priority::Normal);
+    let assignee = task
+        .assignee
+        .as_deref()
+        .map(|a| clean_line(a, MAX_ASSIGNEE_CHARS))
+        .filter(|a| !a.is_empty());
+    let fields = Fields {
+        subject,
+        description: clean_text(&task.description, MAX_DESCRIPTION_CHARS),
+        status,
+        priority,
+        assignee,
+    };
+    (fields, push)
+}
+
+impl SyncProvider {
+    /// Records each conflict on ticket `guid` (a comment by [`CONFLICT_AUTHOR`], pushed like
+    /// any other, a history row of field `sync`, and a warning) together with `agreed`, the
+    /// values both sides know after it, in one transaction per conflict: a conflict recorded
+    /// has Asana's value as its agreed one, so it is not recorded again.
+    pub(crate) async fn record_conflicts(
+        &self,
+        guid: &str,
+        asana_gid: &str,
+        conflicts: &[Conflict],
+        remote: &Fields,
+        agreed: &mut Agreed,
+    ) -> Result<()> {
+        for c in conflicts {
+            tracing::warn!(
+                guid = %guid,
+                asana_gid = %asana_gid,
+                field = c.field.name(),
+                "conflict: the field changed in Asana and locally; the local value wins and Asana's value is kept as a comment"
+            );
+            agreed.adopt(c.field, remote);
+            let (history_before, history_after) = c.history();
+            let note = SyncNote {
+                comment: NewComment {
+                    body: c.comment(),
+                    author: Some(CONFLICT_AUTHOR.to_string()),
+                },
+                history_before,
+                history_after,
+                kv: Some(snapshot::entry(guid, agreed)),
+            };
+            self.inner.local.add_sync_note(guid, note).await?;
+        }
+        Ok(())
+    }
+}
