@@ -95,3 +95,11 @@ pub fn describe(r: &RecordedRequest) -> String {
         r.path.strip_prefix("/api/1.0").unwrap_or(&r.path)
     )
 }
+
+/// Task `gid` as the fake holds it, seen from the tickets project.
+pub fn snapshot(fake: &FakeAsana, gid: &str) -> asana_fake::TaskSnapshot {
+    fake.project_tasks(&fake.project_gid())
+        .into_iter()
+        .find(|t| t.gid == gid)
+        .expect("task in project")
+}
