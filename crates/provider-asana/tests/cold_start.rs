@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use asana_fake::FakeAsana;
 use provider_asana::{
@@ -217,14 +215,7 @@ async fn a_gone_section_or_tag_is_dropped_and_the_write_retried_once() {
         .await
         .unwrap();
     let on_hold = before.status_sections[&Status::OnHold].clone();
-    let (status, body) = common::asana(
-        &fake,
-        reqwest::Method::DELETE,
-        &format!("/sections/{on_hold}"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    common::delete_section(&fake, &on_hold).await;
     fake.clear_requests();
     process(&fake, &path)
         .change_status(&t, Status::OnHold)
@@ -312,14 +303,7 @@ async fn a_gone_section_or_tag_is_dropped_and_the_write_retried_once() {
 
     // A list by a status whose section is gone looks again too.
     let cancelled = before.status_sections[&Status::Cancelled].clone();
-    let (status, _) = common::asana(
-        &fake,
-        reqwest::Method::DELETE,
-        &format!("/sections/{cancelled}"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200);
+    common::delete_section(&fake, &cancelled).await;
     let page = process(&fake, &path)
         .list_tickets(ListQuery {
             status: Some(Status::Cancelled),
@@ -331,39 +315,12 @@ async fn a_gone_section_or_tag_is_dropped_and_the_write_retried_once() {
     fake.shutdown().await;
 }
 
-/// Log output collected in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn count(&self, needle: &str) -> usize {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .matches(needle)
-            .count()
-    }
-}
-
 /// A corrupt cache file and one that cannot be written: operations work, the provider
 /// warns once each, and a corrupt file is replaced by a good one on the next change.
 #[tokio::test]
 async fn a_broken_cache_file_is_never_an_error() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = common::Captured::on_this_thread();
+    let count = |needle: &str| logs.text().matches(needle).count();
 
     let fake = common::fake().await;
     let dir = tempfile::tempdir().unwrap();
@@ -376,7 +333,7 @@ async fn a_broken_cache_file_is_never_an_error() {
         .unwrap();
     p.change_status(&t.guid, Status::Triaged).await.unwrap();
     p.get_ticket(&t.guid).await.unwrap();
-    assert_eq!(logs.count("cannot read the Asana cache file"), 1);
+    assert_eq!(count("cannot read the Asana cache file"), 1);
     assert!(
         saved(&fake, &corrupt).await.status_sections.len() >= 2,
         "the file was replaced by a readable one"
@@ -389,7 +346,7 @@ async fn a_broken_cache_file_is_never_an_error() {
     p.create(NewTicket::new("four").priority(Priority::Low))
         .await
         .unwrap();
-    assert_eq!(logs.count("cannot write the Asana cache file"), 1);
+    assert_eq!(count("cannot write the Asana cache file"), 1);
     assert!(!unwritable.exists());
     fake.shutdown().await;
 }

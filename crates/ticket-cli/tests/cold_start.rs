@@ -18,6 +18,16 @@ use serde_json::Value;
 
 const TOKEN: &str = "cold-start-token-91c4e7";
 const ALICE: &str = "alice@example.com";
+/// The create measured in a new process: a priority and an assignee seen before.
+const COLD_CREATE: [&str; 7] = [
+    "create",
+    "--subject",
+    "cold",
+    "--priority",
+    "high",
+    "--assignee",
+    ALICE,
+];
 
 struct Setup {
     fake: FakeAsana,
@@ -104,6 +114,15 @@ impl Setup {
             .collect()
     }
 
+    /// Task `gid` as Asana holds it.
+    fn task(&self, gid: &str) -> asana_fake::TaskSnapshot {
+        self.fake
+            .project_tasks(&self.fake.project_gid())
+            .into_iter()
+            .find(|t| t.gid == gid)
+            .expect("the task in the project")
+    }
+
     /// The `asana` cache file's entry of this server and project.
     fn cached(&self) -> Value {
         let text = std::fs::read_to_string(self.cache_file()).expect("the cache file");
@@ -163,17 +182,7 @@ async fn asana_commands_in_new_processes_cost_the_warm_floor() {
     assert_eq!(calls, ["POST /batch"], "get");
     assert_eq!(got["comments"].as_array().unwrap().len(), 1);
 
-    let (_, calls) = s
-        .cost(&[
-            "create",
-            "--subject",
-            "cold",
-            "--priority",
-            "high",
-            "--assignee",
-            ALICE,
-        ])
-        .await;
+    let (_, calls) = s.cost(&COLD_CREATE).await;
     assert_eq!(calls, ["POST /tasks"], "create");
 
     let (_, calls) = s.cost(&["status", &guid, "in-progress"]).await;
@@ -212,12 +221,7 @@ async fn asana_commands_in_new_processes_cost_the_warm_floor() {
     assert_eq!(calls, ["POST /batch"], "close");
 
     // What the commands did is what Asana holds.
-    let snap = s
-        .fake
-        .project_tasks(&project)
-        .into_iter()
-        .find(|t| t.gid == guid)
-        .unwrap();
+    let snap = s.task(&guid);
     assert_eq!(snap.name, "renamed");
     assert_eq!(snap.section_name.as_deref(), Some("Closed"));
     assert_eq!(snap.tag_names, ["priority:high"]);
@@ -260,12 +264,7 @@ async fn a_section_or_tag_deleted_between_processes_costs_one_retry() {
         ],
         "one refused batch, the section made again, one retry"
     );
-    let snap = s
-        .fake
-        .project_tasks(&project)
-        .into_iter()
-        .find(|t| t.gid == guid)
-        .unwrap();
+    let snap = s.task(&guid);
     assert_eq!(snap.section_name.as_deref(), Some("On Hold"));
     let now = snap.section_gid.unwrap();
     assert_ne!(now, on_hold);
@@ -377,18 +376,7 @@ async fn sync_commands_in_new_processes_cost_what_a_warm_provider_pays() {
 
     for (op, floor) in warm {
         let (r, calls) = match op {
-            "create" => {
-                s.cost(&[
-                    "create",
-                    "--subject",
-                    "cold",
-                    "--priority",
-                    "high",
-                    "--assignee",
-                    ALICE,
-                ])
-                .await
-            }
+            "create" => s.cost(&COLD_CREATE).await,
             "update" => {
                 s.cost(&["update", &guid, "--subject", "y", "--priority", "urgent"])
                     .await
