@@ -434,18 +434,15 @@ async fn pull_all_reads_pages_then_follows_events_and_recovers_from_an_expired_t
     assert!(report.skipped.is_empty(), "{report:?}");
     assert_eq!(*calls.lock().unwrap(), 250);
     assert_eq!(count_task_lists(&fake), 3, "ceil(250/100) list requests");
-    // The whole first pull: the events token (none yet: 412), the project, its sections,
-    // the workspace's tags and the token owner (to tell our own stories; once per provider),
-    // 3 list pages, the comments of the 250 new tasks 10 tasks per batch, and one batch
-    // reading the comments' author from the users API (Asana's compact users carry no
-    // e-mail; once per provider). No task is read on its own.
+    // The whole first pull: the events token (none yet: 412), the token owner (to tell our
+    // own stories; once per provider), 3 list pages, the comments of the 250 new tasks 10
+    // tasks per batch, and one batch reading the comments' author from the users API
+    // (Asana's compact users carry no e-mail; once per provider). No task is read on its
+    // own, and neither sections nor tags are looked up: the listed tasks carry their names.
     assert_eq!(
         requests_by_path(&fake),
         counts(&[
             ("GET /events", 1),
-            ("GET /projects/{project}", 1),
-            ("GET /projects/{project}/sections", 1),
-            ("GET /workspaces/{workspace}/tags", 1),
             ("GET /tasks", 3),
             ("GET /users/me", 1),
             ("POST /batch", 26),

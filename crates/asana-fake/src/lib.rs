@@ -221,6 +221,20 @@ impl FakeAsana {
         lock(&self.state).add_project(name, &self.workspace)
     }
 
+    /// Deletes tag `tag_gid` as a person would in Asana's web app: the tag leaves every
+    /// task that carried it, and later requests naming it are refused as unknown. Returns
+    /// whether the tag existed.
+    pub fn delete_tag(&self, tag_gid: &str) -> bool {
+        let mut st = lock(&self.state);
+        if st.tags.remove(tag_gid).is_none() {
+            return false;
+        }
+        for t in st.tasks.values_mut() {
+            t.tags.retain(|x| x != tag_gid);
+        }
+        true
+    }
+
     /// Injects a fault (see [`Fault`]).
     pub fn add_fault(&self, fault: Fault) {
         lock(&self.state).faults.push(fault);

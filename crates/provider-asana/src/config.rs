@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -38,6 +39,12 @@ pub struct AsanaConfigKeys {
     /// Timeout of one Asana request, in milliseconds.
     #[serde(default)]
     pub asana_timeout_ms: Option<u64>,
+    /// Where the `asana` provider keeps what it learned (section, tag and user gids) between
+    /// processes; relative to the config file's folder. Default
+    /// [`DEFAULT_CACHE_FILE`](crate::DEFAULT_CACHE_FILE) beside the config file; `""` keeps
+    /// nothing.
+    #[serde(default)]
+    pub asana_cache_path: Option<String>,
 }
 
 impl AsanaConfigKeys {
@@ -54,6 +61,18 @@ impl AsanaConfigKeys {
         settings.requests_per_minute = self.asana_requests_per_minute;
         if let Some(ms) = self.asana_timeout_ms {
             settings.timeout = Duration::from_millis(ms.max(1));
+        }
+    }
+
+    /// The cache file of a config whose relative paths resolve against `base_dir`: the
+    /// key's path, else the default file name when the config came from a file (`has_file`);
+    /// none for `""` or for a config made in code without a path.
+    fn cache_path(&self, base_dir: &Path, has_file: bool) -> Option<PathBuf> {
+        match self.asana_cache_path.as_deref().map(str::trim) {
+            Some("") => None,
+            Some(p) => Some(base_dir.join(p)),
+            None if has_file => Some(base_dir.join(crate::cache::DEFAULT_CACHE_FILE)),
+            None => None,
         }
     }
 
@@ -145,6 +164,9 @@ pub struct AsanaSettings {
     pub timeout: Duration,
     /// How failed requests are retried.
     pub retry: RetryPolicy,
+    /// The file that keeps section, tag and user gids between processes
+    /// ([`crate::CacheFile`]); `None` keeps them in memory only.
+    pub cache_path: Option<PathBuf>,
 }
 
 impl fmt::Debug for AsanaSettings {
@@ -158,6 +180,7 @@ impl fmt::Debug for AsanaSettings {
             .field("requests_per_minute", &self.requests_per_minute)
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
+            .field("cache_path", &self.cache_path)
             .finish()
     }
 }
@@ -189,13 +212,14 @@ impl AsanaSettings {
             requests_per_minute: None,
             timeout: DEFAULT_TIMEOUT,
             retry: RetryPolicy::default(),
+            cache_path: None,
         }
     }
 
     /// Reads the settings from a build context: `homechoice.ticket.asana_project` (required),
     /// `asana_base_url`, `asana_sections`, `asana_priority_tags`,
-    /// `asana_requests_per_minute`, `asana_timeout_ms`, and the token from
-    /// [`ASANA_TOKEN_ENV`] (required).
+    /// `asana_requests_per_minute`, `asana_timeout_ms`, `asana_cache_path`, and the token
+    /// from [`ASANA_TOKEN_ENV`] (required).
     pub fn from_context(ctx: &BuildContext) -> Result<Self> {
         let config = ctx.config();
         let project = config.require_asana_project()?.to_string();
@@ -208,6 +232,7 @@ impl AsanaSettings {
         })?;
         let mut settings = AsanaSettings::new(keys.base_url(), project, token);
         keys.apply(&mut settings);
+        settings.cache_path = keys.cache_path(&config.base_dir(), config.source().is_some());
         Ok(settings)
     }
 
@@ -372,6 +397,38 @@ mod tests {
         assert_eq!(s.timeout, Duration::from_millis(500));
         assert!(s.validate().is_ok());
         assert!(!format!("{s:?}").contains("very-secret-token"));
+    }
+
+    #[test]
+    fn the_cache_file_sits_beside_the_config_file_unless_told() {
+        let keys = |yaml: &str| -> AsanaConfigKeys {
+            Config::parse(&format!("homechoice:\n  ticket:\n{yaml}"), "c")
+                .unwrap()
+                .settings()
+                .unwrap()
+        };
+        let base = Path::new("/etc/tickets");
+        assert_eq!(
+            keys("").cache_path(base, true),
+            Some(base.join(".asana-cache.json"))
+        );
+        assert_eq!(
+            keys("").cache_path(base, false),
+            None,
+            "no file, no default"
+        );
+        assert_eq!(
+            keys("    asana_cache_path: cache/a.json\n").cache_path(base, false),
+            Some(base.join("cache/a.json"))
+        );
+        assert_eq!(
+            keys("    asana_cache_path: /var/cache/a.json\n").cache_path(base, true),
+            Some(PathBuf::from("/var/cache/a.json"))
+        );
+        assert_eq!(
+            keys("    asana_cache_path: ''\n").cache_path(base, true),
+            None
+        );
     }
 
     #[test]

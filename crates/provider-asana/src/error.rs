@@ -79,6 +79,25 @@ impl AsanaError {
         }
     }
 
+    /// Status and message of an answer by which Asana refused the request outright (so a
+    /// create certainly made nothing); `None` for every other failure.
+    pub(crate) fn refusal(&self) -> Option<(u16, &str)> {
+        match self {
+            AsanaError::Status {
+                status, message, ..
+            } => Some((*status, message)),
+            _ => None,
+        }
+    }
+
+    /// The path of the refused request, for [`AsanaError::Status`].
+    pub(crate) fn path(&self) -> Option<&str> {
+        match self {
+            AsanaError::Status { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
     /// Asana's message, for [`AsanaError::Status`].
     pub(crate) fn asana_message(&self) -> Option<&str> {
         match self {

@@ -3,8 +3,8 @@
 //! Select it with `homechoice.ticket.provider: asana` and `asana_project: "<project gid>"`;
 //! the token comes from the environment variable `ASANA_ACCESS_TOKEN` (read through
 //! [`BuildContext::secret`], never from a file). Its own keys (`asana_base_url`,
-//! `asana_sections`, `asana_priority_tags`, `asana_requests_per_minute`, `asana_timeout_ms`)
-//! are [`AsanaConfigKeys`]. A missing project or token is a
+//! `asana_sections`, `asana_priority_tags`, `asana_requests_per_minute`, `asana_timeout_ms`,
+//! `asana_cache_path`) are [`AsanaConfigKeys`]. A missing project or token is a
 //! configuration error when the provider is built.
 //!
 //! # Mapping
@@ -37,14 +37,30 @@
 //! Asana the provider keeps using it (by gid), logs a warning once, and does not create a
 //! second section with the configured name while the cache lives.
 //!
+//! # The cache, across processes
+//!
+//! Every `ticket` command is a new process, so what the provider learns — the project's
+//! workspace, the section of each status, the tag of each priority, the e-mails of users —
+//! is kept in a [`CacheStore`] as one [`ProjectCache`]: for the `asana` provider a JSON
+//! file ([`CacheFile`]) at `asana_cache_path`, by default [`DEFAULT_CACHE_FILE`] beside
+//! the config file (none for a config not read from a file; `""` turns it off), for the
+//! `sync` provider its database. The file has one entry per base URL and project, is
+//! replaced atomically (a temporary file renamed over it) and holds gids, names and
+//! e-mails, never the token. A missing file is an empty cache; an unreadable or unwritable
+//! one is warned about once and otherwise ignored. A cached gid Asana refuses as unknown
+//! (404, or a 400 naming it) is dropped, looked up again and the operation sent once more
+//! (a create too: Asana made nothing).
+//!
 //! # Requests per operation
 //!
-//! The first operation loads the project's workspace, its sections and the workspace's tags
-//! (3 requests, once per provider; plus two requests per missing section or tag, once: the
-//! create and a second listing, so that processes creating it at the same moment settle on
-//! one — the first section of that name in project order, the oldest tag — and delete their
-//! duplicate section).
-//! After that:
+//! Reads never look sections or tags up (a task read carries their names). A write looks
+//! up only what the cache lacks: the project's sections (1 request) for a status whose
+//! section is not cached, the project's workspace and the workspace's tags (2 requests)
+//! for a priority whose tag is not cached; a missing section or tag costs two more
+//! requests, once: the create and a second listing, so that processes creating it at the
+//! same moment settle on one — the first section of that name in project order, the oldest
+//! tag — and delete their duplicate section. Once the gids are cached (in this process or
+//! an earlier one):
 //!
 //! | Operation | Requests |
 //! |---|---|
@@ -110,6 +126,7 @@
 
 #![warn(missing_docs)]
 
+mod cache;
 mod client;
 mod config;
 mod doctor;
@@ -125,6 +142,9 @@ use ticket_provider_api::{
     SettingsSpec, TicketProvider,
 };
 
+pub use cache::{
+    CacheFile, CacheKey, CacheStore, CachedUser, KeyedCache, ProjectCache, DEFAULT_CACHE_FILE,
+};
 pub use config::{
     default_priority_tag, AsanaConfigKeys, AsanaSettings, RetryPolicy, ASANA_TOKEN_ENV,
     DEFAULT_ASANA_BASE_URL, DEFAULT_TIMEOUT, MAX_READS_IN_FLIGHT, MAX_WRITES_IN_FLIGHT,

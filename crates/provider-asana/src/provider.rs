@@ -1,9 +1,12 @@
 //! [`AsanaProvider`]: tickets as tasks of one Asana project, and the lower-level task
 //! operations the dual-write `sync` provider builds on.
 //!
-//! The project's sections (statuses) and the workspace's priority tags are looked up once and
-//! cached by gid ([`Cache`]); missing ones are created on first use. Every ticket operation
-//! after that costs a fixed number of requests (see the crate documentation).
+//! The project's sections (statuses) and the workspace's priority tags are looked up when a
+//! write first needs them and cached by gid ([`Cache`]); missing ones are created on first
+//! use. Reads never look them up: a task read carries its section's and tags' names. The
+//! cache can outlive the process through a [`CacheStore`]; a cached gid Asana refuses as
+//! unknown is dropped and the operation retried once ([`gone_refs`]). Every ticket
+//! operation costs a fixed number of requests (see the crate documentation).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -20,6 +23,7 @@ use ticket_provider_api::{
 };
 use tokio::sync::Mutex;
 
+use crate::cache::{CacheFile, CacheKey, CacheStore, CachedUser, ProjectCache};
 use crate::client::{AsanaClient, BatchAction, BatchResult, Request, Safety};
 use crate::config::AsanaSettings;
 use crate::error::AsanaError;
@@ -60,9 +64,53 @@ struct Cache {
     priority_gid: BTreeMap<Priority, String>,
     /// The token owner (for the assignee filter `me`, and to tell our own stories).
     me: Option<AsanaUser>,
+    /// What the [`CacheStore`] holds, as last loaded or saved (saves are skipped when
+    /// nothing changed).
+    saved: Option<ProjectCache>,
 }
 
 impl Cache {
+    /// Takes what an earlier process learned, where this one knows nothing fresher.
+    fn restore(&mut self, saved: &ProjectCache) {
+        if self.workspace_gid.is_none() {
+            self.workspace_gid = saved.workspace_gid.clone();
+        }
+        for (gid, name) in &saved.sections {
+            self.sections
+                .entry(gid.clone())
+                .or_insert_with(|| name.clone());
+        }
+        for (status, gid) in &saved.status_sections {
+            self.status_gid
+                .entry(*status)
+                .or_insert_with(|| gid.clone());
+        }
+        for (priority, gid) in &saved.priority_tags {
+            self.priority_gid
+                .entry(*priority)
+                .or_insert_with(|| gid.clone());
+        }
+    }
+
+    /// Drops a gid Asana no longer knows, so that the next use looks again.
+    fn forget(&mut self, gone: &CachedRef) {
+        match gone {
+            CachedRef::Section(status, gid) => {
+                if self.status_gid.get(status) == Some(gid) {
+                    self.status_gid.remove(status);
+                }
+                self.sections.remove(gid);
+                self.sections_loaded = false;
+            }
+            CachedRef::Tag(priority, gid) => {
+                if self.priority_gid.get(priority) == Some(gid) {
+                    self.priority_gid.remove(priority);
+                }
+                self.tags_loaded = false;
+            }
+        }
+    }
+
     fn status_of_gid(&self, gid: &str) -> Option<Status> {
         self.status_gid
             .iter()
@@ -83,6 +131,48 @@ struct Inner {
     client: AsanaClient,
     cache: Mutex<Cache>,
     users: UserDirectory,
+    /// Keeps the cache between processes, when there is one.
+    store: Option<Arc<dyn CacheStore>>,
+    /// Set once the store's cache was taken into `cache` and `users`.
+    restored: tokio::sync::OnceCell<()>,
+}
+
+/// A cached gid a request used: the section of a status, or the tag of a priority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CachedRef {
+    Section(Status, String),
+    Tag(Priority, String),
+}
+
+impl CachedRef {
+    fn gid(&self) -> &str {
+        match self {
+            CachedRef::Section(_, g) | CachedRef::Tag(_, g) => g,
+        }
+    }
+}
+
+/// The cached gids among `used` that Asana's refusal (`status`, `message`) says it no
+/// longer knows: all of them for a 404 (Asana does not say which object is missing), those
+/// the message names for a 400 ("tags: Not a recognized ID: 123"), none otherwise.
+fn gone_refs(status: u16, message: &str, used: &[CachedRef]) -> Vec<CachedRef> {
+    match status {
+        404 => used.to_vec(),
+        400 => used
+            .iter()
+            .filter(|r| names_gid(message, r.gid()))
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether `message` names `gid` as a whole word (so "12" is not found in "123").
+fn names_gid(message: &str, gid: &str) -> bool {
+    !gid.is_empty()
+        && message
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|word| word == gid)
 }
 
 /// Tickets as tasks of one Asana project. Cheap to clone (an `Arc` inside); safe to use from
@@ -228,7 +318,26 @@ impl AsanaProvider {
 
     /// Like [`AsanaProvider::new`], with a [`UserDirectory`] of your own (say one backed by a
     /// persistent [`crate::UserStore`]).
+    /// The cache is kept in [`AsanaSettings::cache_path`] when set.
     pub fn with_users(settings: AsanaSettings, users: UserDirectory) -> Result<Self> {
+        let store = settings
+            .cache_path
+            .clone()
+            .map(|p| Arc::new(CacheFile::new(p)) as Arc<dyn CacheStore>);
+        Self::build(settings, users, store)
+    }
+
+    /// Like [`AsanaProvider::new`], keeping what the provider learns (section, tag and user
+    /// gids) in `store` between processes instead of [`AsanaSettings::cache_path`].
+    pub fn with_cache_store(settings: AsanaSettings, store: Arc<dyn CacheStore>) -> Result<Self> {
+        Self::build(settings, UserDirectory::new(), Some(store))
+    }
+
+    fn build(
+        settings: AsanaSettings,
+        users: UserDirectory,
+        store: Option<Arc<dyn CacheStore>>,
+    ) -> Result<Self> {
         settings.validate()?;
         let client = AsanaClient::new(&settings).map_err(Error::from)?;
         Ok(AsanaProvider {
@@ -237,6 +346,8 @@ impl AsanaProvider {
                 client,
                 cache: Mutex::new(Cache::default()),
                 users,
+                store,
+                restored: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -264,6 +375,92 @@ impl AsanaProvider {
 
     // ------------------------------------------------------------------
     // Cache
+
+    /// Which server and project the cache describes.
+    fn cache_key(&self) -> CacheKey {
+        CacheKey {
+            base_url: self.inner.settings.base_url.clone(),
+            project_gid: self.project().to_string(),
+        }
+    }
+
+    /// Takes what the [`CacheStore`] kept from earlier processes (once per provider, no
+    /// request). Call it before locking the cache.
+    async fn restore(&self) {
+        let Some(store) = &self.inner.store else {
+            return;
+        };
+        self.inner
+            .restored
+            .get_or_init(|| async {
+                let Some(saved) = store.load(&self.cache_key()).await else {
+                    return;
+                };
+                self.inner.users.seed(saved.asana_users());
+                let mut cache = self.inner.cache.lock().await;
+                cache.restore(&saved);
+                cache.saved = Some(saved);
+            })
+            .await;
+    }
+
+    /// What the store should hold now.
+    fn snapshot(&self, cache: &Cache) -> ProjectCache {
+        ProjectCache {
+            workspace_gid: cache.workspace_gid.clone(),
+            sections: cache.sections.clone(),
+            status_sections: cache.status_gid.clone(),
+            priority_tags: cache.priority_gid.clone(),
+            users: self
+                .inner
+                .users
+                .readable()
+                .into_iter()
+                .map(|u| {
+                    (
+                        u.gid,
+                        CachedUser {
+                            email: u.email,
+                            name: u.name,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Saves the cache in the store when it changed since the last load or save.
+    async fn persist(&self, cache: &mut Cache) {
+        let Some(store) = &self.inner.store else {
+            return;
+        };
+        let now = self.snapshot(cache);
+        if cache.saved.as_ref() == Some(&now) {
+            return;
+        }
+        store.save(&self.cache_key(), &now).await;
+        cache.saved = Some(now);
+    }
+
+    /// Drops the gids among `used` that Asana's refusal `e` says are gone (see
+    /// [`gone_refs`]) and saves the corrected cache. True when one was dropped: the caller
+    /// retries once.
+    async fn drop_gone(&self, e: &AsanaError, used: &[CachedRef]) -> bool {
+        let Some((status, message)) = e.refusal() else {
+            return false;
+        };
+        let gone = gone_refs(status, message, used);
+        if gone.is_empty() {
+            return false;
+        }
+        let mut cache = self.inner.cache.lock().await;
+        for g in &gone {
+            tracing::warn!(gid = %g.gid(), "Asana no longer knows a cached section or tag; looking again");
+            cache.forget(g);
+        }
+        self.persist(&mut cache).await;
+        true
+    }
 
     async fn load_project(&self, cache: &mut Cache) -> Result<()> {
         let req = Request::get(format!("/projects/{}", self.project())).fields("name,workspace");
@@ -361,32 +558,20 @@ impl AsanaProvider {
         Ok(())
     }
 
-    /// Loads the project's workspace, sections and tags unless cached (3 requests, once).
-    async fn prime(&self, cache: &mut Cache) -> Result<()> {
-        if cache.workspace_gid.is_none() {
-            self.load_project(cache).await?;
-        }
-        if !cache.sections_loaded {
-            self.load_sections(cache).await?;
-        }
-        if !cache.tags_loaded {
-            self.load_tags(cache).await?;
-        }
-        Ok(())
-    }
-
-    /// Makes sure the cache is loaded.
-    async fn ensure_cache(&self) -> Result<()> {
-        let mut cache = self.inner.cache.lock().await;
-        self.prime(&mut cache).await
-    }
-
-    /// The section gid of `status`, creating the section when the project has none.
+    /// The section gid of `status`: cached, else found by listing the project's sections
+    /// (1 request), else created (see [`Self::settle_section`]).
     async fn section_for(&self, status: Status) -> Result<String> {
+        self.restore().await;
         let mut cache = self.inner.cache.lock().await;
-        self.prime(&mut cache).await?;
         if let Some(gid) = cache.status_gid.get(&status) {
             return Ok(gid.clone());
+        }
+        if !cache.sections_loaded {
+            self.load_sections(&mut cache).await?;
+            self.persist(&mut cache).await;
+            if let Some(gid) = cache.status_gid.get(&status) {
+                return Ok(gid.clone());
+            }
         }
         let name = self.inner.settings.section_name(status);
         tracing::info!(status = %status, section = %name, "creating the missing Asana section");
@@ -410,6 +595,7 @@ impl AsanaProvider {
                 let gid = self.settle_section(&name, gid).await;
                 cache.sections.insert(gid.clone(), name);
                 cache.status_gid.insert(status, gid.clone());
+                self.persist(&mut cache).await;
                 Ok(gid)
             }
             Err(e) => {
@@ -420,12 +606,24 @@ impl AsanaProvider {
         }
     }
 
-    /// The tag gid of `priority`, creating the tag in the workspace when missing.
+    /// The tag gid of `priority`: cached, else found by listing the workspace's tags (1
+    /// request, plus 1 for the workspace when that is not cached either), else created in
+    /// the workspace (see [`Self::settle_tag`]).
     async fn tag_for(&self, priority: Priority) -> Result<String> {
+        self.restore().await;
         let mut cache = self.inner.cache.lock().await;
-        self.prime(&mut cache).await?;
         if let Some(gid) = cache.priority_gid.get(&priority) {
             return Ok(gid.clone());
+        }
+        if cache.workspace_gid.is_none() {
+            self.load_project(&mut cache).await?;
+        }
+        if !cache.tags_loaded {
+            self.load_tags(&mut cache).await?;
+            self.persist(&mut cache).await;
+            if let Some(gid) = cache.priority_gid.get(&priority) {
+                return Ok(gid.clone());
+            }
         }
         let name = self.inner.settings.tag_name(priority);
         let ws = cache.workspace_gid.clone().unwrap_or_default();
@@ -446,6 +644,7 @@ impl AsanaProvider {
                     .to_string();
                 let gid = self.settle_tag(&ws, &name, gid).await;
                 cache.priority_gid.insert(priority, gid.clone());
+                self.persist(&mut cache).await;
                 Ok(gid)
             }
             Err(e) => {
@@ -510,13 +709,6 @@ impl AsanaProvider {
         }
     }
 
-    /// Forgets the sections so that the next use lists them again.
-    async fn forget_section(&self, status: Status) {
-        let mut cache = self.inner.cache.lock().await;
-        cache.status_gid.remove(&status);
-        cache.sections_loaded = false;
-    }
-
     // ------------------------------------------------------------------
     // Decoding
 
@@ -535,19 +727,24 @@ impl AsanaProvider {
             .emails_of(items.iter().filter_map(|v| user_gid(v, "assignee")))
             .await?;
         let mut cache = self.inner.cache.lock().await;
-        items
+        let tasks = items
             .iter()
             .map(|v| self.decode_task_with(&mut cache, v, &emails))
-            .collect()
+            .collect();
+        // Users read and section gids learned from the tasks outlive the process.
+        self.persist(&mut cache).await;
+        tasks
     }
 
     /// The e-mails of the users `gids` (gid → e-mail; a user without a readable e-mail is
-    /// left out): from the [`UserDirectory`], else from Asana's users API, 10 users per
-    /// `POST /batch`. A user Asana does not show (404/403) reads as its gid.
+    /// left out): from the [`UserDirectory`] (with the users of earlier processes), else
+    /// from Asana's users API, 10 users per `POST /batch`. A user Asana does not show
+    /// (404/403) reads as its gid. The caller saves the cache afterwards.
     async fn emails_of<'a>(
         &self,
         gids: impl IntoIterator<Item = &'a str>,
     ) -> Result<HashMap<String, String>> {
+        self.restore().await;
         let (mut emails, missing) = self.inner.users.split(gids);
         for chunk in missing.chunks(BATCH_ACTIONS) {
             let actions: Vec<BatchAction> = chunk
@@ -775,9 +972,11 @@ impl AsanaProvider {
 
     /// The project's workspace gid (loads the cache on first use).
     pub async fn workspace_gid(&self) -> Result<String> {
+        self.restore().await;
         let mut cache = self.inner.cache.lock().await;
         if cache.workspace_gid.is_none() {
             self.load_project(&mut cache).await?;
+            self.persist(&mut cache).await;
         }
         Ok(cache.workspace_gid.clone().unwrap_or_default())
     }
@@ -807,29 +1006,53 @@ impl AsanaProvider {
         status: Status,
         marker: Option<&str>,
     ) -> Result<RemoteTask> {
-        let section = self.section_for(status).await?;
-        let tag = self.tag_for(new.priority).await?;
-        let mut data = json!({
-            "name": new.subject,
-            "notes": notes_with_marker(&new.description, marker),
-            "projects": [self.project()],
-            "memberships": [{"project": self.project(), "section": section}],
-            "tags": [tag],
-        });
-        if status.is_terminal() {
-            data["completed"] = json!(true);
-        }
-        if let Some(a) = &new.assignee {
-            data["assignee"] = json!(a.trim());
-        }
-        let req = Request::write(Method::POST, "/tasks", data, Safety::Create).fields(TASK_FIELDS);
-        let answer = match self.client().data(&req).await {
-            Ok(v) => v,
-            Err(e) => {
-                return Err(match &new.assignee {
-                    Some(a) => self.explain_assignee_error(e, a.trim()).await,
-                    None => e.into(),
-                })
+        let mut retried = false;
+        let answer = loop {
+            let section = self.section_for(status).await?;
+            let tag = self.tag_for(new.priority).await?;
+            let mut data = json!({
+                "name": new.subject,
+                "notes": notes_with_marker(&new.description, marker),
+                "projects": [self.project()],
+                "memberships": [{"project": self.project(), "section": section}],
+                "tags": [tag],
+            });
+            if status.is_terminal() {
+                data["completed"] = json!(true);
+            }
+            if let Some(a) = &new.assignee {
+                data["assignee"] = json!(a.trim());
+            }
+            let req =
+                Request::write(Method::POST, "/tasks", data, Safety::Create).fields(TASK_FIELDS);
+            match self.client().data(&req).await {
+                Ok(v) => break v,
+                // A refused create made no task: with the gone section or tag dropped from
+                // the cache, it is safe to send it again, once. An answer about the
+                // assignee is not about the cache.
+                Err(e)
+                    if !retried
+                        && !e
+                            .asana_message()
+                            .is_some_and(|m| m.to_ascii_lowercase().contains("assignee"))
+                        && self
+                            .drop_gone(
+                                &e,
+                                &[
+                                    CachedRef::Section(status, section),
+                                    CachedRef::Tag(new.priority, tag),
+                                ],
+                            )
+                            .await =>
+                {
+                    retried = true;
+                }
+                Err(e) => {
+                    return Err(match &new.assignee {
+                        Some(a) => self.explain_assignee_error(e, a.trim()).await,
+                        None => e.into(),
+                    })
+                }
             }
         };
         let mut task = self.decode_task(&answer).await?;
@@ -849,7 +1072,6 @@ impl AsanaProvider {
     /// further 100 stories). Fails with NotFound when the task does not exist.
     pub async fn get_remote_task(&self, gid: &str) -> Result<RemoteTask> {
         check_gid(gid)?;
-        self.ensure_cache().await?;
         let actions = [task_read(gid), stories_read(gid)];
         let mut results = self
             .client()
@@ -869,7 +1091,9 @@ impl AsanaProvider {
         let emails = self.emails_of(users).await?;
         let mut task = {
             let mut cache = self.inner.cache.lock().await;
-            self.decode_task_with(&mut cache, &task_data, &emails)?
+            let task = self.decode_task_with(&mut cache, &task_data, &emails);
+            self.persist(&mut cache).await;
+            task?
         };
         task.comments = decode_comments(&stories, &emails);
         Ok(task)
@@ -891,7 +1115,6 @@ impl AsanaProvider {
         if wanted.is_empty() {
             return Ok(out);
         }
-        self.ensure_cache().await?;
         for chunk in wanted.chunks(BATCH_ACTIONS) {
             let actions: Vec<BatchAction> = chunk.iter().map(|g| task_read(g)).collect();
             let results = self.client().batch(&actions, Safety::Repeatable).await?;
@@ -918,6 +1141,7 @@ impl AsanaProvider {
                 let task = data.and_then(|d| self.decode_task_with(&mut cache, &d, &emails));
                 out.insert(gid.clone(), task);
             }
+            self.persist(&mut cache).await;
         }
         Ok(out)
     }
@@ -952,6 +1176,7 @@ impl AsanaProvider {
                 .filter_map(|(_, r)| r.as_ref().ok())
                 .flat_map(story_authors);
             let emails = self.emails_of(authors).await?;
+            self.persist(&mut *self.inner.cache.lock().await).await;
             for (gid, stories) in read {
                 out.insert(gid.clone(), stories.map(|s| decode_comments(&s, &emails)));
             }
@@ -1004,7 +1229,6 @@ impl AsanaProvider {
         &self,
         modified_since: Option<DateTime<Utc>>,
     ) -> Result<Vec<RemoteTask>> {
-        self.ensure_cache().await?;
         let mut req = Request::get("/tasks")
             .param("project", self.project())
             .fields(TASK_FIELDS);
@@ -1109,22 +1333,34 @@ impl AsanaProvider {
     pub async fn set_fields(&self, gid: &str, changes: &TicketUpdate) -> Result<RemoteTask> {
         check_gid(gid)?;
         changes.validate()?;
-        self.ensure_cache().await?;
         let data = self
             .client()
             .data(&Request::get(format!("/tasks/{gid}")).fields(TASK_FIELDS))
             .await
             .map_err(|e| self.not_found_as_ticket(e, gid))?;
         let task = self.require_in_project(self.decode_task(&data).await?)?;
-        let old_tags: Vec<String> = data
-            .get("tags")
-            .and_then(Value::as_array)
-            .map(|ts| {
-                ts.iter()
-                    .filter_map(|t| str_field(t, "gid").map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        // The task's tags: gid, and whether it is a priority tag (by cached gid, or by name
+        // when this process has not cached that priority's tag).
+        let old_tags: Vec<(String, bool)> = {
+            let cache = self.inner.cache.lock().await;
+            data.get("tags")
+                .and_then(Value::as_array)
+                .map(|ts| {
+                    ts.iter()
+                        .filter_map(|t| {
+                            let gid = str_field(t, "gid")?.to_string();
+                            let by_gid = cache.priority_of_gid(&gid).is_some();
+                            let by_name = str_field(t, "name").is_some_and(|n| {
+                                Priority::ALL
+                                    .into_iter()
+                                    .any(|p| self.inner.settings.tag_name(p) == n)
+                            });
+                            Some((gid, by_gid || by_name))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         let mut actions = Vec::new();
         let mut put = serde_json::Map::new();
         if let Some(s) = &changes.subject {
@@ -1144,37 +1380,47 @@ impl AsanaProvider {
                 options: None,
             });
         }
-        if let Some(p) = changes.priority {
-            let new_tag = self.tag_for(p).await?;
-            let priority_tags: Vec<String> = {
-                let cache = self.inner.cache.lock().await;
-                cache.priority_gid.values().cloned().collect()
+        let mut retried = false;
+        loop {
+            let mut actions = actions.clone();
+            let new_tag = match changes.priority {
+                Some(p) => {
+                    let new_tag = self.tag_for(p).await?;
+                    if !old_tags.iter().any(|(t, _)| *t == new_tag) {
+                        actions.push(BatchAction {
+                            method: Method::POST,
+                            relative_path: format!("/tasks/{gid}/addTag"),
+                            data: Some(json!({ "tag": new_tag })),
+                            options: None,
+                        });
+                    }
+                    for (old, _) in old_tags
+                        .iter()
+                        .filter(|(t, priority)| *priority && *t != new_tag)
+                    {
+                        actions.push(BatchAction {
+                            method: Method::POST,
+                            relative_path: format!("/tasks/{gid}/removeTag"),
+                            data: Some(json!({ "tag": old })),
+                            options: None,
+                        });
+                    }
+                    Some(CachedRef::Tag(p, new_tag))
+                }
+                None => None,
             };
-            if !old_tags.contains(&new_tag) {
-                actions.push(BatchAction {
-                    method: Method::POST,
-                    relative_path: format!("/tasks/{gid}/addTag"),
-                    data: Some(json!({ "tag": new_tag })),
-                    options: None,
-                });
-            }
-            for old in old_tags
-                .iter()
-                .filter(|t| **t != new_tag && priority_tags.contains(t))
-            {
-                actions.push(BatchAction {
-                    method: Method::POST,
-                    relative_path: format!("/tasks/{gid}/removeTag"),
-                    data: Some(json!({ "tag": old })),
-                    options: None,
-                });
-            }
-        }
-        for chunk in actions.chunks(10) {
-            let results = self.client().batch(chunk, Safety::Repeatable).await?;
-            for (a, r) in chunk.iter().zip(results) {
-                r.into_data(&a.method, &a.relative_path)
-                    .map_err(|e| self.not_found_as_ticket(e, gid))?;
+            match self.send_actions(&actions).await {
+                Ok(()) => break,
+                // Every action is idempotent: the batch is sent again with the tag found
+                // again (the PUT sets the same values twice).
+                Err(e)
+                    if !retried
+                        && e.path().is_some_and(|p| p.ends_with("/addTag"))
+                        && self.drop_gone(&e, new_tag.as_slice()).await =>
+                {
+                    retried = true;
+                }
+                Err(e) => return Err(self.not_found_as_ticket(e, gid)),
             }
         }
         let mut task = task;
@@ -1188,6 +1434,18 @@ impl AsanaProvider {
             task.priority = Some(p);
         }
         Ok(task)
+    }
+
+    /// Sends idempotent actions, 10 per `POST /batch`; the first refused action is the
+    /// error.
+    async fn send_actions(&self, actions: &[BatchAction]) -> Result<(), AsanaError> {
+        for chunk in actions.chunks(BATCH_ACTIONS) {
+            let results = self.client().batch(chunk, Safety::Repeatable).await?;
+            for (a, r) in chunk.iter().zip(results) {
+                r.into_data(&a.method, &a.relative_path)?;
+            }
+        }
+        Ok(())
     }
 
     /// Moves a task to the section of `status` and sets `completed` (true for RESOLVED,
@@ -1215,16 +1473,17 @@ impl AsanaProvider {
             let (Some(add), Some(put)) = (results.next(), results.next()) else {
                 return Err(AsanaError::decode("POST /batch", "missing results").into());
             };
-            let add_status = add.status;
             put.into_data(&Method::PUT, &format!("/tasks/{gid}"))
                 .map_err(|e| self.not_found_as_ticket(e, gid))?;
             match add.into_data(&Method::POST, &format!("/sections/{section}/addTask")) {
                 Ok(_) => return Ok(()),
-                // The task exists (the PUT worked), so a 404 means the section is gone.
-                Err(_) if add_status == 404 && attempt == 0 => {
-                    tracing::warn!(status = %status, section_gid = %section, "the cached Asana section is gone; looking again");
-                    self.forget_section(status).await;
-                }
+                // The task exists (the PUT worked), so a 404 (or a 400 naming the section)
+                // means the cached section is gone.
+                Err(e)
+                    if attempt == 0
+                        && self
+                            .drop_gone(&e, &[CachedRef::Section(status, section.clone())])
+                            .await => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -1312,21 +1571,39 @@ impl AsanaProvider {
         Ok(me)
     }
 
+    /// Every task of the section of `status` (one request per 100 tasks), looking for the
+    /// section again, once, when the cached one is gone.
+    async fn section_tasks(&self, status: Status) -> Result<Vec<Value>> {
+        let mut retried = false;
+        loop {
+            let section = self.section_for(status).await?;
+            let req = Request::get(format!("/sections/{section}/tasks")).fields(TASK_FIELDS);
+            match self.client().get_all(req).await {
+                Ok(items) => return Ok(items),
+                Err(e)
+                    if !retried
+                        && self
+                            .drop_gone(&e, &[CachedRef::Section(status, section)])
+                            .await =>
+                {
+                    retried = true;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     async fn list_page(&self, query: ListQuery) -> Result<TicketPage> {
         let limit = query.validate()?;
         let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
-        let req = match query.status {
-            Some(status) => {
-                let section = self.section_for(status).await?;
-                Request::get(format!("/sections/{section}/tasks"))
-            }
+        let items = match query.status {
+            Some(status) => self.section_tasks(status).await?,
             None => {
-                self.ensure_cache().await?;
-                Request::get(format!("/projects/{}/tasks", self.project()))
+                let req =
+                    Request::get(format!("/projects/{}/tasks", self.project())).fields(TASK_FIELDS);
+                self.client().get_all(req).await?
             }
-        }
-        .fields(TASK_FIELDS);
-        let items = self.client().get_all(req).await?;
+        };
         let want_assignee = match query.assignee.as_deref().map(str::trim) {
             Some("me") => Some(self.me_gid().await?),
             Some(a) => Some(a.to_string()),
@@ -1476,7 +1753,6 @@ impl TicketProvider for AsanaProvider {
             check_gid(guid)?;
             validate_assignee(assignee)?;
             let who = assignee.trim();
-            self.ensure_cache().await?;
             let req = Request::write(
                 Method::PUT,
                 format!("/tasks/{guid}"),
@@ -1622,6 +1898,40 @@ mod tests {
         assert!(once.first("Icebox"));
         assert!(!once.first("Icebox"));
         assert!(!once.first("Backlog"));
+    }
+
+    #[test]
+    fn refusals_name_the_gone_gids() {
+        let section = CachedRef::Section(Status::New, "12".into());
+        let tag = CachedRef::Tag(Priority::High, "123".into());
+        let both = [section.clone(), tag.clone()];
+        for (status, message, gone) in [
+            // Asana does not say which object a 404 is about: every gid used is suspect.
+            (404, "Not Found", vec![section.clone(), tag.clone()]),
+            (
+                400,
+                "memberships[].section: Not a recognized ID: 12",
+                vec![section.clone()],
+            ),
+            (400, "tags: Not a recognized ID: 123", vec![tag.clone()]),
+            (
+                400,
+                "tag: 123 is gone, so is 12",
+                vec![section.clone(), tag.clone()],
+            ),
+            // "12" is not named by "123", nor by a longer number.
+            (400, "Not a recognized ID: 1234", vec![]),
+            (400, "name: Missing input", vec![]),
+            (403, "Forbidden: 12", vec![]),
+            (500, "Server error 12", vec![]),
+        ] {
+            assert_eq!(
+                gone_refs(status, message, &both),
+                gone,
+                "{status} {message}"
+            );
+        }
+        assert!(!names_gid("anything", ""));
     }
 
     #[test]

@@ -121,6 +121,25 @@ impl UserDirectory {
         }
     }
 
+    /// Adds users known from an earlier process (a [`crate::CacheStore`]) without telling
+    /// the store; users already known here are kept as they are.
+    pub(crate) fn seed(&self, users: Vec<AsanaUser>) {
+        let mut known = self.lock();
+        for u in users {
+            known.entry(u.gid.clone()).or_insert(u);
+        }
+    }
+
+    /// Every user read from Asana, for a [`crate::CacheStore`] (not the unreadable ones,
+    /// which are asked again in the next process).
+    pub(crate) fn readable(&self) -> Vec<AsanaUser> {
+        self.lock()
+            .values()
+            .filter(|u| u.email.is_some() || u.name.is_some())
+            .cloned()
+            .collect()
+    }
+
     /// Remembers that `gid` could not be read (deleted, not visible): it reads as its gid
     /// for the life of the process, without asking again. The store is not told.
     pub(crate) fn remember_unreadable(&self, gid: &str) {
@@ -183,5 +202,40 @@ mod tests {
         dir.remember_unreadable("9");
         let (emails, missing) = dir.split(["9"]);
         assert!(emails.is_empty() && missing.is_empty());
+        let mut readable: Vec<String> = dir.readable().into_iter().map(|u| u.gid).collect();
+        readable.sort();
+        assert_eq!(readable, ["1", "7"], "the unreadable user is not kept");
+    }
+
+    #[test]
+    fn seeded_users_do_not_replace_known_ones() {
+        let store = Arc::new(Recording::default());
+        let dir = UserDirectory::with_store(store.clone());
+        dir.remember(vec![AsanaUser {
+            gid: "1".into(),
+            email: Some("new@example.com".into()),
+            name: None,
+        }]);
+        dir.seed(vec![
+            AsanaUser {
+                gid: "1".into(),
+                email: Some("old@example.com".into()),
+                name: None,
+            },
+            AsanaUser {
+                gid: "2".into(),
+                email: Some("two@example.com".into()),
+                name: None,
+            },
+        ]);
+        let (emails, missing) = dir.split(["1", "2"]);
+        assert!(missing.is_empty());
+        assert_eq!(emails["1"], "new@example.com");
+        assert_eq!(emails["2"], "two@example.com");
+        assert_eq!(
+            store.stored.lock().unwrap().len(),
+            1,
+            "seeding tells no store"
+        );
     }
 }

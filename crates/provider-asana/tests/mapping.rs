@@ -3,19 +3,13 @@
 
 mod common;
 
-use asana_fake::FakeAsana;
 use chrono::Utc;
 use provider_asana::EventsPage;
 use ticket_provider_api::{
     ErrorKind, NewComment, NewTicket, Priority, Status, TicketProvider, TicketUpdate,
 };
 
-fn snapshot(fake: &FakeAsana, gid: &str) -> asana_fake::TaskSnapshot {
-    fake.project_tasks(&fake.project_gid())
-        .into_iter()
-        .find(|t| t.gid == gid)
-        .expect("task in project")
-}
+use common::snapshot;
 
 /// Another process created the same missing section at the same moment: the provider keeps
 /// the first and deletes its own duplicate, with a DELETE that carries no body (Asana's

@@ -5,7 +5,9 @@
 //! `database_url` for the internal store (opened with its outbox on) and `asana_project` plus
 //! the token in `ASANA_ACCESS_TOKEN` for Asana (a missing project or token is a configuration
 //! error when the provider is built). `sync_push_timeout_ms` (default 1500) bounds how long an
-//! operation waits for Asana.
+//! operation waits for Asana. What the Asana side learns of the project (section, tag and
+//! user gids) is kept in the internal store (`asana_cache.rs`), not in `asana_cache_path`,
+//! so a new process pushes without looking them up again.
 //!
 //! # Guarantees
 //!
@@ -143,6 +145,7 @@
 //! # Layout
 //!
 //! `provider.rs` (the trait impl and the public sync API), `push.rs` (outbox → Asana),
+//! `asana_cache.rs` (the Asana provider's gid cache in the store),
 //! `pull.rs` (Asana → internal store), `conflict.rs` (the conflict rule, pure),
 //! `reconcile.rs` (a task's values as ticket fields, recording conflicts), `completion.rs`
 //! (section versus `completed`), `breaker.rs`, `locks.rs`, `snapshot.rs` (last agreed
@@ -150,6 +153,7 @@
 
 #![warn(missing_docs)]
 
+mod asana_cache;
 mod breaker;
 mod completion;
 mod config;

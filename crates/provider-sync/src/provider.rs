@@ -12,6 +12,7 @@ use ticket_provider_api::{
 };
 use tracing::Instrument;
 
+use crate::asana_cache::StoreCache;
 use crate::breaker::CircuitBreaker;
 use crate::config::SyncSettings;
 use crate::locks::TicketLocks;
@@ -126,7 +127,8 @@ impl SyncProvider {
     /// Builds the provider from configuration: the internal store from `database_url` (with
     /// the outbox on) and Asana from `asana_project`, `asana_*` and the token in
     /// `ASANA_ACCESS_TOKEN` (read through the context). A missing project or token is a
-    /// configuration error, checked before the database is opened.
+    /// configuration error, checked before the database is opened. The Asana side keeps its
+    /// section, tag and user gids in the store, so a new process starts warm.
     pub async fn from_context(ctx: &BuildContext) -> Result<Self> {
         let config = ctx.config();
         config.require_asana_project()?;
@@ -137,9 +139,13 @@ impl SyncProvider {
             ))
         })?;
         asana.retry = sync_retry_policy();
+        // The Asana cache lives in the store, not in a file of its own.
+        asana.cache_path = None;
+        asana.validate()?;
         let settings = SyncSettings::from_config(config)?;
-        let remote = AsanaProvider::new(asana)?;
         let local = InternalProvider::from_config_with(config, true).await?;
+        let cache = Arc::new(StoreCache::new(local.clone()));
+        let remote = AsanaProvider::with_cache_store(asana, cache)?;
         Self::new(local, remote, settings)
     }
 

@@ -17,7 +17,9 @@
 //!   push included; `sync_store_tx_create` and `sync_store_tx_max_other` sum it up (goals: 4
 //!   and 3).
 //! * `asana_requests_per_op`: requests each operation takes through the `asana` provider with
-//!   warm caches (every section and priority tag already exists and is cached).
+//!   warm caches (every section and priority tag already exists and is cached), and under
+//!   `cold` the same in a new process: a new provider per operation whose only memory is
+//!   the cache file an earlier provider left.
 //! * `full_pull_10k_requests` / `full_pull_10k_ratio`: the first `SyncProvider::pull_all`
 //!   (a full read) of a project with 10,000 tasks into an empty internal store: its request
 //!   count, and its time / the time to only fetch the same list pages with `reqwest`.
@@ -283,6 +285,9 @@ async fn requests_per_op(fake: &FakeAsana) -> BenchResult<(Map<String, Value>, u
     for st in Status::ALL {
         p.change_status(&first, st).await?;
     }
+    // The assignee of the counted assign is known too (its e-mail read once).
+    let owner = fake.owner_email();
+    p.assign(&first, &owner).await?;
     let a = p.create(NewTicket::new("requests a")).await?.guid;
     let b = p.create(NewTicket::new("requests b")).await?.guid;
     let c = p.create(NewTicket::new("requests c")).await?.guid;
@@ -290,7 +295,6 @@ async fn requests_per_op(fake: &FakeAsana) -> BenchResult<(Map<String, Value>, u
         .await?;
 
     let mut out = Map::new();
-    let owner = fake.owner_email();
     macro_rules! count {
         ($name:literal, $op:expr) => {{
             fake.clear_requests();
@@ -326,6 +330,77 @@ async fn requests_per_op(fake: &FakeAsana) -> BenchResult<(Map<String, Value>, u
     count!("resolve", p.resolve(&b));
     count!("escalate", p.escalate(&c, Some("customer waiting")));
     Ok((out, tasks_in_project))
+}
+
+/// Requests of one operation through the `asana` provider in a new process: each operation
+/// runs in a new provider whose only memory is the cache file an earlier one left (what a
+/// new `ticket` process has). The first provider warms the file up the way
+/// [`requests_per_op`] warms its caches.
+async fn cold_requests_per_op(fake: &FakeAsana, dir: &Path) -> BenchResult<Map<String, Value>> {
+    let cache = dir.join(provider_asana::DEFAULT_CACHE_FILE);
+    let process = || -> BenchResult<AsanaProvider> {
+        let mut settings = AsanaSettings::new(
+            fake.base_url(),
+            fake.project_gid(),
+            SecretString::new(fake.token()),
+        );
+        settings.cache_path = Some(cache.clone());
+        Ok(AsanaProvider::new(settings)?)
+    };
+    let owner = fake.owner_email();
+    let warm = process()?;
+    let a = warm
+        .create(NewTicket::new("cold a").assignee(owner.clone()))
+        .await?
+        .guid;
+    for st in Status::ALL {
+        warm.change_status(&a, st).await?;
+    }
+    for prio in Priority::ALL {
+        let update = TicketUpdate {
+            priority: Some(prio),
+            ..Default::default()
+        };
+        warm.update(&a, update).await?;
+    }
+    warm.add_comment(&a, NewComment::new("existing comment"))
+        .await?;
+    warm.get_ticket(&a).await?;
+    let b = warm.create(NewTicket::new("cold b")).await?.guid;
+
+    let mut out = Map::new();
+    // Each operation in a new provider `p`, as in a new process.
+    macro_rules! count {
+        ($name:literal, |$p:ident| $op:expr) => {{
+            let $p = process()?;
+            fake.clear_requests();
+            $op.await?;
+            out.insert($name.to_string(), json!(fake.requests().len()));
+        }};
+    }
+    count!("list_tickets", |p| p.list_tickets(ListQuery {
+        limit: Some(50),
+        ..Default::default()
+    }));
+    count!("get_ticket", |p| p.get_ticket(&a));
+    count!("create", |p| p.create(
+        NewTicket::new("counted cold create").priority(Priority::High)
+    ));
+    count!("update", |p| p.update(
+        &a,
+        TicketUpdate {
+            subject: Some("renamed cold".into()),
+            description: None,
+            priority: Some(Priority::Urgent),
+        }
+    ));
+    count!("change_status", |p| p.change_status(&a, Status::Triaged));
+    count!("assign", |p| p.assign(&a, &owner));
+    count!("add_comment", |p| p
+        .add_comment(&a, NewComment::new("counted cold")));
+    count!("close", |p| p.close(&a));
+    count!("escalate", |p| p.escalate(&b, Some("customer waiting")));
+    Ok(out)
 }
 
 /// Creates `n` tasks in the fake's project through the `asana` provider, 32 at a time.
@@ -559,7 +634,8 @@ pub(crate) async fn run(dir: &Path, sizes: &SyncSizes) -> BenchResult<SyncFigure
         sync_provider(&dir.join("store-tx.db"), &fake.base_url(), &project, &token).await?;
     let tx_per_op = store_tx_per_op(&tx_sync).await?;
     tx_sync.shutdown().await;
-    let (per_op, tasks_in_project) = requests_per_op(&fake).await?;
+    let (mut per_op, tasks_in_project) = requests_per_op(&fake).await?;
+    let cold = cold_requests_per_op(&fake, dir).await?;
     fake.shutdown().await;
 
     let pull = full_pull(dir, sizes.pull_tasks).await?;
@@ -654,13 +730,18 @@ pub(crate) async fn run(dir: &Path, sizes: &SyncSizes) -> BenchResult<SyncFigure
     lines.push(format!(
         "asana requests per operation (warm caches; update changes subject + priority, escalate has a reason, list over {tasks_in_project} tasks):"
     ));
-    lines.push(
-        per_op
-            .iter()
+    let joined = |m: &Map<String, Value>| {
+        m.iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
-            .join(" "),
+            .join(" ")
+    };
+    lines.push(joined(&per_op));
+    lines.push(
+        "asana requests per operation in a new process (a new provider with the cache file an earlier one left):".to_string(),
     );
+    lines.push(joined(&cold));
+    per_op.insert("cold".into(), Value::Object(cold));
     j.insert("asana_requests_per_op".into(), Value::Object(per_op));
     j.insert(
         "asana_requests_list_tasks_in_project".into(),
@@ -711,4 +792,35 @@ pub(crate) async fn run(dir: &Path, sizes: &SyncSizes) -> BenchResult<SyncFigure
         pull.list_path
     ));
     Ok(SyncFigures { json: j, lines })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cold figures the README quotes: a new process pays the warm floor.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_new_process_pays_the_warm_floor() {
+        let fake = FakeAsana::start(FakeOptions::default()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (warm, _) = requests_per_op(&fake).await.unwrap();
+        let cold = cold_requests_per_op(&fake, dir.path()).await.unwrap();
+        let expected = [
+            ("list_tickets", 1),
+            ("get_ticket", 1),
+            ("create", 1),
+            ("update", 2),
+            ("change_status", 1),
+            ("assign", 1),
+            ("add_comment", 1),
+            ("close", 1),
+            ("escalate", 2),
+        ];
+        for (op, n) in expected {
+            assert_eq!(cold[op], json!(n), "{op}: {cold:?}");
+            assert_eq!(cold[op], warm[op], "{op}: cold {cold:?}, warm {warm:?}");
+        }
+        assert_eq!(cold.len(), expected.len());
+        fake.shutdown().await;
+    }
 }

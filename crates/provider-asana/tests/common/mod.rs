@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use asana_fake::{FakeAsana, FakeOptions, RecordedRequest};
 use provider_asana::ASANA_TOKEN_ENV;
@@ -94,4 +94,57 @@ pub fn describe(r: &RecordedRequest) -> String {
         r.method,
         r.path.strip_prefix("/api/1.0").unwrap_or(&r.path)
     )
+}
+
+/// Task `gid` as the fake holds it, seen from the tickets project.
+pub fn snapshot(fake: &FakeAsana, gid: &str) -> asana_fake::TaskSnapshot {
+    fake.project_tasks(&fake.project_gid())
+        .into_iter()
+        .find(|t| t.gid == gid)
+        .expect("task in project")
+}
+
+/// Deletes an (empty) section as a person in Asana would.
+pub async fn delete_section(fake: &FakeAsana, section_gid: &str) {
+    let (status, body) = asana(
+        fake,
+        reqwest::Method::DELETE,
+        &format!("/sections/{section_gid}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Log output collected in memory.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Collects this thread's log lines until the guard is dropped (use a current-thread
+    /// runtime, so that the whole test logs here).
+    pub fn on_this_thread() -> (Captured, tracing::subscriber::DefaultGuard) {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
 }

@@ -1,0 +1,339 @@
+//! What the provider learns about its project and keeps between processes.
+//!
+//! Every `ticket` command is a new process. Without a memory of the project's workspace,
+//! section gids, tag gids and users, each would pay 3 or more requests before its real
+//! one, a quarter of what a free Asana plan allows. [`ProjectCache`] is that memory as one
+//! typed value; a [`CacheStore`] keeps it: [`CacheFile`] in a small JSON file (the `asana`
+//! provider), or the `sync` provider's database.
+//!
+//! A cache is only ever a shortcut: a store that cannot read or write says so once (a
+//! warning) and the provider works without it; a gid Asana no longer knows is dropped when
+//! Asana refuses it and the operation is retried once (see `provider.rs`). The token is in
+//! none of these types.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use ticket_provider_api::{BoxFuture, Priority, Status};
+
+use crate::users::AsanaUser;
+
+/// Which Asana server and project a [`ProjectCache`] describes. Two projects or two servers
+/// never share an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheKey {
+    /// The API's base URL, without a trailing slash.
+    pub base_url: String,
+    /// The tickets project.
+    pub project_gid: String,
+}
+
+/// A user as cached: what the users API said (the gid is the map key).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedUser {
+    /// The e-mail, when Asana shows it to the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// What the provider knows of its project: gids only, never the token.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectCache {
+    /// The project's workspace (where priority tags are created).
+    #[serde(default)]
+    pub workspace_gid: Option<String>,
+    /// Sections of the project as last seen: gid → name.
+    #[serde(default)]
+    pub sections: BTreeMap<String, String>,
+    /// The section of each status.
+    #[serde(default)]
+    pub status_sections: BTreeMap<Status, String>,
+    /// The tag of each priority.
+    #[serde(default)]
+    pub priority_tags: BTreeMap<Priority, String>,
+    /// Users read from the users API: gid → e-mail and name.
+    #[serde(default)]
+    pub users: BTreeMap<String, CachedUser>,
+}
+
+impl ProjectCache {
+    /// The users, as the provider's [`crate::UserDirectory`] holds them.
+    pub fn asana_users(&self) -> Vec<AsanaUser> {
+        self.users
+            .iter()
+            .map(|(gid, u)| AsanaUser {
+                gid: gid.clone(),
+                email: u.email.clone(),
+                name: u.name.clone(),
+            })
+            .collect()
+    }
+}
+
+/// One project's cache with the key it belongs to: the unit a [`CacheStore`] may keep as
+/// one value (the `sync` provider stores exactly this in its database).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyedCache {
+    /// Server and project.
+    #[serde(flatten)]
+    pub key: CacheKey,
+    /// What is known of them.
+    pub cache: ProjectCache,
+}
+
+/// Keeps a [`ProjectCache`] between processes. Neither method fails: a store that cannot
+/// read answers `None`, one that cannot write drops the value; either warns (once) itself.
+pub trait CacheStore: Send + Sync + fmt::Debug {
+    /// The cache saved for `key`, if any.
+    fn load<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Option<ProjectCache>>;
+    /// Saves the cache of `key`, replacing what was saved for it.
+    fn save<'a>(&'a self, key: &'a CacheKey, cache: &'a ProjectCache) -> BoxFuture<'a, ()>;
+}
+
+/// The name of the cache file beside the config file when `asana_cache_path` is not set.
+pub const DEFAULT_CACHE_FILE: &str = ".asana-cache.json";
+
+/// The file's layout: one entry per server and project.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct FileContents {
+    /// Layout version, for a future change of it.
+    version: u32,
+    #[serde(default)]
+    projects: Vec<KeyedCache>,
+}
+
+const FILE_VERSION: u32 = 1;
+
+/// A [`CacheStore`] in a JSON file (`asana_cache_path`). Several projects or servers may
+/// share the file: each has its own entry. Writes go to a temporary file in the same
+/// folder, renamed over the old one, so a reader never sees half a file. A missing file is
+/// an empty cache; an unreadable or unwritable one is warned about once per process and
+/// otherwise ignored.
+pub struct CacheFile {
+    path: PathBuf,
+    warned_read: AtomicBool,
+    warned_write: AtomicBool,
+}
+
+impl fmt::Debug for CacheFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheFile")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl CacheFile {
+    /// A store in the file at `path` (created on the first save).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        CacheFile {
+            path: path.into(),
+            warned_read: AtomicBool::new(false),
+            warned_write: AtomicBool::new(false),
+        }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn warn_read(&self, problem: &str) {
+        if !self.warned_read.swap(true, Ordering::Relaxed) {
+            tracing::warn!(path = %self.path.display(), problem, "cannot read the Asana cache file; working without it (it is rewritten on the next change)");
+        }
+    }
+
+    fn warn_write(&self, problem: &str) {
+        if !self.warned_write.swap(true, Ordering::Relaxed) {
+            tracing::warn!(path = %self.path.display(), problem, "cannot write the Asana cache file; working without it (set homechoice.ticket.asana_cache_path to a writable place)");
+        }
+    }
+
+    /// The file's contents; `Ok(None)` when it does not exist.
+    fn read(path: &Path) -> Result<Option<FileContents>, String> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        };
+        let contents: FileContents = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        if contents.version != FILE_VERSION {
+            return Err(format!("unknown layout version {}", contents.version));
+        }
+        Ok(Some(contents))
+    }
+
+    fn load_blocking(&self, key: &CacheKey) -> Option<ProjectCache> {
+        match Self::read(&self.path) {
+            Ok(contents) => contents?
+                .projects
+                .into_iter()
+                .find(|e| e.key == *key)
+                .map(|e| e.cache),
+            Err(problem) => {
+                self.warn_read(&problem);
+                None
+            }
+        }
+    }
+
+    fn save_blocking(&self, key: &CacheKey, cache: &ProjectCache) -> Result<(), String> {
+        // Other projects' entries are kept; an unreadable file is replaced.
+        let mut contents = Self::read(&self.path).ok().flatten().unwrap_or_default();
+        contents.version = FILE_VERSION;
+        contents.projects.retain(|e| e.key != *key);
+        contents.projects.push(KeyedCache {
+            key: key.clone(),
+            cache: cache.clone(),
+        });
+        let text = serde_json::to_vec_pretty(&contents).map_err(|e| e.to_string())?;
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| DEFAULT_CACHE_FILE.to_string());
+        // Unique per process and save, so concurrent writers never share a temporary file.
+        static SAVES: AtomicU64 = AtomicU64::new(0);
+        let n = SAVES.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+        let written = (|| {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&text)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &self.path)
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.to_string());
+        }
+        Ok(())
+    }
+}
+
+impl CacheStore for CacheFile {
+    fn load<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Option<ProjectCache>> {
+        // A small file: read in place rather than on a blocking thread, which would need
+        // 'static copies for no measurable gain.
+        Box::pin(async move { self.load_blocking(key) })
+    }
+
+    fn save<'a>(&'a self, key: &'a CacheKey, cache: &'a ProjectCache) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Err(problem) = self.save_blocking(key, cache) {
+                self.warn_write(&problem);
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(project: &str) -> CacheKey {
+        CacheKey {
+            base_url: "http://127.0.0.1:1/api/1.0".into(),
+            project_gid: project.into(),
+        }
+    }
+
+    fn sample() -> ProjectCache {
+        let mut c = ProjectCache {
+            workspace_gid: Some("9".into()),
+            ..Default::default()
+        };
+        c.sections.insert("11".into(), "In Progress".into());
+        c.status_sections.insert(Status::InProgress, "11".into());
+        c.priority_tags.insert(Priority::High, "21".into());
+        c.users.insert(
+            "31".into(),
+            CachedUser {
+                email: Some("a@example.com".into()),
+                name: Some("A".into()),
+            },
+        );
+        c
+    }
+
+    fn dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "asana-cache-test-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[tokio::test]
+    async fn entries_are_kept_per_server_and_project() {
+        let d = dir();
+        let file = CacheFile::new(d.join("c.json"));
+        assert_eq!(file.load(&key("1")).await, None, "no file: empty");
+        file.save(&key("1"), &sample()).await;
+        let other = ProjectCache {
+            workspace_gid: Some("8".into()),
+            ..Default::default()
+        };
+        file.save(&key("2"), &other).await;
+        assert_eq!(file.load(&key("1")).await, Some(sample()));
+        assert_eq!(file.load(&key("2")).await, Some(other));
+        let elsewhere = CacheKey {
+            base_url: "http://127.0.0.1:2/api/1.0".into(),
+            project_gid: "1".into(),
+        };
+        assert_eq!(file.load(&elsewhere).await, None, "another server");
+        // Saving again replaces the entry, and leaves no temporary file behind.
+        file.save(&key("1"), &ProjectCache::default()).await;
+        assert_eq!(file.load(&key("1")).await, Some(ProjectCache::default()));
+        let names: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["c.json"]);
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_or_unwritable_file_is_no_error() {
+        let d = dir();
+        let path = d.join("c.json");
+        for garbage in ["", "{", "[1,2]", "{\"version\": 99, \"projects\": []}"] {
+            std::fs::write(&path, garbage).unwrap();
+            let file = CacheFile::new(&path);
+            assert_eq!(file.load(&key("1")).await, None, "{garbage:?}");
+            // A save replaces the unreadable file.
+            file.save(&key("1"), &sample()).await;
+            assert_eq!(file.load(&key("1")).await, Some(sample()), "{garbage:?}");
+        }
+        // A folder that does not exist cannot be written: nothing happens.
+        let file = CacheFile::new(d.join("missing").join("c.json"));
+        file.save(&key("1"), &sample()).await;
+        assert_eq!(file.load(&key("1")).await, None);
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn statuses_and_priorities_are_map_keys_by_name() {
+        let text = serde_json::to_string(&sample()).unwrap();
+        assert!(text.contains("\"IN_PROGRESS\":\"11\""), "{text}");
+        assert!(text.contains("\"high\":\"21\""), "{text}");
+        let back: ProjectCache = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, sample());
+    }
+}

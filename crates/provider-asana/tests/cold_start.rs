@@ -1,0 +1,352 @@
+//! A new provider with the cache an earlier one left (what a new `ticket` process has)
+//! costs the warm number of requests per operation; a cached gid Asana no longer knows is
+//! dropped and the write retried once; a broken cache file is never an error.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use asana_fake::FakeAsana;
+use provider_asana::{
+    AsanaProvider, CacheFile, CacheKey, CacheStore, ProjectCache, DEFAULT_CACHE_FILE,
+};
+use ticket_provider_api::{
+    ListQuery, NewComment, NewTicket, Priority, Status, TicketProvider, TicketUpdate,
+};
+
+const ALICE: &str = "alice@example.com";
+
+/// A provider keeping its cache in `path`: a new one per call is a new process.
+fn process(fake: &FakeAsana, path: &Path) -> AsanaProvider {
+    let mut s = common::settings(fake);
+    s.cache_path = Some(path.to_path_buf());
+    AsanaProvider::new(s).expect("provider")
+}
+
+fn key(fake: &FakeAsana) -> CacheKey {
+    CacheKey {
+        base_url: fake.base_url(),
+        project_gid: fake.project_gid(),
+    }
+}
+
+async fn saved(fake: &FakeAsana, path: &Path) -> ProjectCache {
+    CacheFile::new(path)
+        .load(&key(fake))
+        .await
+        .expect("a cache entry for the fake's project")
+}
+
+/// Creates every section and tag, reads alice and the token owner: what a first process
+/// leaves behind. Returns a ticket with a comment, assigned to alice.
+async fn warm_up(fake: &FakeAsana, path: &Path) -> String {
+    let p = process(fake, path);
+    let t = p
+        .create(NewTicket::new("warm").assignee(ALICE))
+        .await
+        .unwrap();
+    for s in Status::ALL {
+        p.change_status(&t.guid, s).await.unwrap();
+    }
+    for pr in Priority::ALL {
+        let update = TicketUpdate {
+            priority: Some(pr),
+            ..Default::default()
+        };
+        p.update(&t.guid, update).await.unwrap();
+    }
+    p.add_comment(&t.guid, NewComment::new("first"))
+        .await
+        .unwrap();
+    p.get_ticket(&t.guid).await.unwrap();
+    t.guid
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_process_with_the_cache_costs_the_warm_floor() {
+    let fake = common::fake().await;
+    fake.add_user("Alice", ALICE);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DEFAULT_CACHE_FILE);
+
+    // Without a cache a create pays for the sections, the workspace and its tags first.
+    let t = warm_up(&fake, &dir.path().join("unused.json")).await;
+    fake.clear_requests();
+    common::provider(&fake)
+        .create(NewTicket::new("no cache"))
+        .await
+        .unwrap();
+    let project = fake.project_gid();
+    let workspace = fake.workspace_gid();
+    assert_eq!(
+        common::calls(&fake),
+        [
+            format!("GET /projects/{project}/sections"),
+            format!("GET /projects/{project}"),
+            format!("GET /workspaces/{workspace}/tags"),
+            "POST /tasks".to_string(),
+        ],
+        "a cold create without a cache"
+    );
+
+    let _ = warm_up(&fake, &path).await;
+    let cache = saved(&fake, &path).await;
+    assert_eq!(cache.status_sections.len(), Status::ALL.len(), "{cache:?}");
+    assert_eq!(cache.priority_tags.len(), Priority::ALL.len(), "{cache:?}");
+    assert!(cache.workspace_gid.is_some());
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(ALICE), "users are kept: {text}");
+    assert!(!text.contains(common::TOKEN), "the token is never cached");
+    assert!(!text.contains(&common::TOKEN[10..]), "not even part of it");
+
+    let task = |g: &str| format!("/tasks/{g}");
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        ("list", vec![format!("GET /projects/{project}/tasks")]),
+        ("get", vec!["POST /batch".into()]),
+        ("create", vec!["POST /tasks".into()]),
+        ("change_status", vec!["POST /batch".into()]),
+        (
+            "update",
+            vec![format!("GET {}", task(&t)), "POST /batch".into()],
+        ),
+        ("assign", vec![format!("PUT {}", task(&t))]),
+        ("add_comment", vec!["POST /batch".into()]),
+        (
+            "escalate",
+            vec!["POST /batch".into(), format!("POST {}/stories", task(&t))],
+        ),
+        ("list by status", vec!["GET /sections/".into()]),
+    ];
+    for (op, expected) in cases {
+        let p = process(&fake, &path);
+        fake.clear_requests();
+        match op {
+            "list" => {
+                let page = p.list_tickets(ListQuery::default()).await.unwrap();
+                assert!(page.tickets.iter().any(|x| x.guid == t));
+                let listed = page.tickets.iter().find(|x| x.guid == t).unwrap();
+                assert_eq!(listed.assignee.as_deref(), Some(ALICE));
+            }
+            "get" => {
+                let d = p.get_ticket(&t).await.unwrap();
+                assert_eq!(d.ticket.assignee.as_deref(), Some(ALICE));
+                assert_eq!(d.comments.len(), 1);
+            }
+            "create" => {
+                let r = p
+                    .create(
+                        NewTicket::new("cold")
+                            .priority(Priority::High)
+                            .assignee(ALICE),
+                    )
+                    .await
+                    .unwrap();
+                let snap = common::snapshot(&fake, &r.guid);
+                assert_eq!(snap.section_name.as_deref(), Some("New"));
+                assert_eq!(snap.tag_names, ["priority:high"]);
+            }
+            "change_status" => {
+                p.change_status(&t, Status::Triaged).await.unwrap();
+            }
+            "update" => {
+                let update = TicketUpdate {
+                    subject: Some("renamed".into()),
+                    priority: Some(Priority::Low),
+                    ..Default::default()
+                };
+                p.update(&t, update).await.unwrap();
+                assert_eq!(
+                    common::snapshot(&fake, &t).tag_names,
+                    ["priority:low"],
+                    "the old priority tag is removed"
+                );
+            }
+            "assign" => {
+                p.assign(&t, ALICE).await.unwrap();
+            }
+            "add_comment" => {
+                p.add_comment(&t, NewComment::new("again")).await.unwrap();
+            }
+            "escalate" => {
+                p.escalate(&t, Some("VIP")).await.unwrap();
+            }
+            "list by status" => {
+                let page = p
+                    .list_tickets(ListQuery {
+                        status: Some(Status::Escalated),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(page.tickets.len(), 1);
+            }
+            other => unreachable!("{other}"),
+        }
+        let calls = common::calls(&fake);
+        assert_eq!(calls.len(), expected.len(), "{op}: {calls:?}");
+        for (c, e) in calls.iter().zip(&expected) {
+            assert!(c.starts_with(e.as_str()), "{op}: {calls:?}");
+        }
+        let users = fake
+            .requests()
+            .iter()
+            .flat_map(|r| r.actions.clone())
+            .filter(|a| a.starts_with("GET /users/"))
+            .count();
+        assert_eq!(users, 0, "{op}: known users are not read again");
+    }
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gone_section_or_tag_is_dropped_and_the_write_retried_once() {
+    let fake = common::fake().await;
+    fake.add_user("Alice", ALICE);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DEFAULT_CACHE_FILE);
+    let t = warm_up(&fake, &path).await;
+    let before = saved(&fake, &path).await;
+    let project = fake.project_gid();
+    let workspace = fake.workspace_gid();
+
+    // Someone deletes the (empty) "On Hold" section in Asana.
+    process(&fake, &path)
+        .change_status(&t, Status::New)
+        .await
+        .unwrap();
+    let on_hold = before.status_sections[&Status::OnHold].clone();
+    common::delete_section(&fake, &on_hold).await;
+    fake.clear_requests();
+    process(&fake, &path)
+        .change_status(&t, Status::OnHold)
+        .await
+        .unwrap();
+    assert_eq!(
+        common::calls(&fake),
+        [
+            "POST /batch".to_string(),
+            format!("GET /projects/{project}/sections"),
+            format!("POST /projects/{project}/sections"),
+            format!("GET /projects/{project}/sections"),
+            "POST /batch".to_string(),
+        ]
+    );
+    let snap = common::snapshot(&fake, &t);
+    assert_eq!(snap.section_name.as_deref(), Some("On Hold"));
+    let new_section = snap.section_gid.unwrap();
+    assert_ne!(new_section, on_hold);
+    let after = saved(&fake, &path).await;
+    assert_eq!(after.status_sections[&Status::OnHold], new_section);
+    assert!(!after.sections.contains_key(&on_hold));
+
+    // Someone deletes the tag "priority:high": a create names it and is refused (400).
+    let high = before.priority_tags[&Priority::High].clone();
+    assert!(fake.delete_tag(&high));
+    fake.clear_requests();
+    let r = process(&fake, &path)
+        .create(NewTicket::new("after the tag went").priority(Priority::High))
+        .await
+        .unwrap();
+    let tags = format!("/workspaces/{workspace}/tags");
+    assert_eq!(
+        common::calls(&fake),
+        [
+            "POST /tasks".to_string(),
+            format!("GET {tags}"),
+            format!("POST {tags}"),
+            format!("GET {tags}"),
+            "POST /tasks".to_string(),
+        ]
+    );
+    let statuses: Vec<u16> = fake.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses[0], 400, "{statuses:?}");
+    assert_eq!(
+        common::snapshot(&fake, &r.guid).tag_names,
+        ["priority:high"]
+    );
+    let new_high = saved(&fake, &path).await.priority_tags[&Priority::High].clone();
+    assert_ne!(new_high, high);
+    let tasks = fake.project_tasks(&project);
+    assert_eq!(
+        tasks
+            .iter()
+            .filter(|x| x.name == "after the tag went")
+            .count(),
+        1,
+        "the refused create made no task"
+    );
+
+    // An update's addTag of a gone tag: the batch is sent again with the tag found again.
+    let urgent = before.priority_tags[&Priority::Urgent].clone();
+    assert!(fake.delete_tag(&urgent));
+    fake.clear_requests();
+    let update = TicketUpdate {
+        subject: Some("urgent now".into()),
+        priority: Some(Priority::Urgent),
+        ..Default::default()
+    };
+    process(&fake, &path).update(&t, update).await.unwrap();
+    assert_eq!(
+        common::calls(&fake),
+        [
+            format!("GET /tasks/{t}"),
+            "POST /batch".to_string(),
+            format!("GET {tags}"),
+            format!("POST {tags}"),
+            format!("GET {tags}"),
+            "POST /batch".to_string(),
+        ]
+    );
+    let snap = common::snapshot(&fake, &t);
+    assert_eq!(snap.name, "urgent now");
+    assert_eq!(snap.tag_names, ["priority:urgent"]);
+
+    // A list by a status whose section is gone looks again too.
+    let cancelled = before.status_sections[&Status::Cancelled].clone();
+    common::delete_section(&fake, &cancelled).await;
+    let page = process(&fake, &path)
+        .list_tickets(ListQuery {
+            status: Some(Status::Cancelled),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(page.tickets.is_empty());
+    fake.shutdown().await;
+}
+
+/// A corrupt cache file and one that cannot be written: operations work, the provider
+/// warns once each, and a corrupt file is replaced by a good one on the next change.
+#[tokio::test]
+async fn a_broken_cache_file_is_never_an_error() {
+    let (logs, _guard) = common::Captured::on_this_thread();
+    let count = |needle: &str| logs.text().matches(needle).count();
+
+    let fake = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt = dir.path().join("corrupt.json");
+    std::fs::write(&corrupt, "{ not json").unwrap();
+    let p = process(&fake, &corrupt);
+    let t = p.create(NewTicket::new("one")).await.unwrap();
+    p.create(NewTicket::new("two").priority(Priority::High))
+        .await
+        .unwrap();
+    p.change_status(&t.guid, Status::Triaged).await.unwrap();
+    p.get_ticket(&t.guid).await.unwrap();
+    assert_eq!(count("cannot read the Asana cache file"), 1);
+    assert!(
+        saved(&fake, &corrupt).await.status_sections.len() >= 2,
+        "the file was replaced by a readable one"
+    );
+
+    let unwritable: PathBuf = dir.path().join("no-such-folder").join("c.json");
+    let p = process(&fake, &unwritable);
+    let t = p.create(NewTicket::new("three")).await.unwrap();
+    p.change_status(&t.guid, Status::Resolved).await.unwrap();
+    p.create(NewTicket::new("four").priority(Priority::Low))
+        .await
+        .unwrap();
+    assert_eq!(count("cannot write the Asana cache file"), 1);
+    assert!(!unwritable.exists());
+    fake.shutdown().await;
+}
