@@ -461,8 +461,7 @@ impl InternalProvider {
         let op = Operation::Other("sync_link_put");
         let guid = self.guid_arg(op, &link.ticket_guid)?;
         if let Some(g) = &link.asana_gid {
-            check_gid("asana_gid", g)
-                .map_err(|e| e.with_provider(crate::NAME).with_operation(op))?;
+            check_gid("asana_gid", g)?;
         }
         let mut row = LinkRow::from_link(&link);
         row.ticket_guid = guid.clone();
@@ -616,9 +615,7 @@ impl InternalProvider {
     pub async fn add_sync_note(&self, guid: &str, note: SyncNote) -> Result<String> {
         let op = Operation::Other("add_sync_note");
         let guid = self.guid_arg(op, guid)?;
-        note.comment
-            .validate()
-            .map_err(|e| e.with_provider(crate::NAME).with_operation(op))?;
+        note.comment.validate()?;
         let outbox = self.records_outbox();
         self.run(op, Some(&guid), {
             let guid = guid.clone();
@@ -651,16 +648,15 @@ impl InternalProvider {
     /// local guid.
     pub async fn import_remote(&self, remote: RemoteTicket) -> Result<String> {
         let op = Operation::Other("import_remote");
-        let fail = |e: Error| e.with_provider(crate::NAME).with_operation(op);
-        check_gid("asana_gid", &remote.asana_gid).map_err(fail)?;
-        check_line("subject", &remote.subject, MAX_SUBJECT_CHARS).map_err(fail)?;
-        check_text("description", &remote.description, MAX_DESCRIPTION_CHARS).map_err(fail)?;
+        check_gid("asana_gid", &remote.asana_gid)?;
+        check_line("subject", &remote.subject, MAX_SUBJECT_CHARS)?;
+        check_text("description", &remote.description, MAX_DESCRIPTION_CHARS)?;
         if let Some(a) = &remote.assignee {
-            check_line("assignee", a, MAX_ASSIGNEE_CHARS).map_err(fail)?;
+            check_line("assignee", a, MAX_ASSIGNEE_CHARS)?;
         }
         for c in &remote.comments {
-            check_gid("story_gid", &c.story_gid).map_err(fail)?;
-            check_text("comment", &c.body, MAX_COMMENT_CHARS).map_err(fail)?;
+            check_gid("story_gid", &c.story_gid)?;
+            check_text("comment", &c.body, MAX_COMMENT_CHARS)?;
         }
         let given = match &remote.guid {
             Some(g) => Some(self.guid_arg(op, g)?),
@@ -839,8 +835,7 @@ impl InternalProvider {
     ) -> Result<bool> {
         let op = Operation::Other("sync_claim");
         let guid = self.guid_arg(op, guid)?;
-        check_line("owner", owner, MAX_CLAIM_OWNER_CHARS)
-            .map_err(|e| e.with_provider(crate::NAME).with_operation(op))?;
+        check_line("owner", owner, MAX_CLAIM_OWNER_CHARS)?;
         let owner = owner.to_string();
         let ttl_us = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
         self.run(op, Some(&guid), {

@@ -399,3 +399,24 @@ fn the_shipped_example_config_is_valid_with_and_without_its_optional_keys() {
     assert_eq!(sync.sync_shutdown_grace_ms, Some(5000));
     assert!(cfg.has_key("providers"));
 }
+
+/// Logs on stderr are plain text when stderr is not a terminal: no colour escapes in a pipe
+/// or a log file.
+#[test]
+fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let env = Env::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_ticket"))
+        .arg("--config")
+        .arg(env.config())
+        .args(["create", "--subject", "logged"])
+        .env("TICKET_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("DEBUG"), "debug logging is on: {err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "colour escape in piped stderr: {err:?}"
+    );
+}
