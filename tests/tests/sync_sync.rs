@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use asana_fake::{FakeAsana, Fault};
+use homechoice_tickets::provider_internal::LinkState;
 use homechoice_tickets::provider_sync::story::encode;
 use homechoice_tickets::provider_sync::{PullMode, SyncProvider, CONFLICT_AUTHOR};
 use homechoice_tickets::{
@@ -182,7 +183,7 @@ async fn a_create_whose_answer_is_lost_is_not_duplicated() {
     assert_eq!(r.asana_gid, None);
     assert_eq!(tasks_of(&fake).len(), 2, "the create was applied");
     let link = p.local().sync_link_get(&r.guid).await.unwrap().unwrap();
-    assert_eq!(link.state, "creating");
+    assert_eq!(link.state, LinkState::Creating);
 
     let report = p.flush().await.unwrap();
     assert_eq!(report.pending, 0, "{report:?}");
@@ -242,7 +243,7 @@ async fn work_interrupted_by_a_crash_is_reconciled_not_repeated() {
         .sync_link_put(homechoice_tickets::provider_internal::SyncLink {
             ticket_guid: r.guid.clone(),
             asana_gid: None,
-            state: "creating".into(),
+            state: LinkState::Creating,
             // As written before `creating_since` existed: the start time is read from here.
             last_synced_at: Some(chrono::Utc::now()),
             remote_modified_at: None,

@@ -171,7 +171,7 @@ fn test_all_steps() -> Vec<Step> {
     ));
     steps.push(step(
         "test: workspace, all features",
-        &["test", "--workspace", "--all-features"],
+        &["test", "--workspace", "--all-features", "--no-fail-fast"],
     ));
     let mut doc = step(
         "doc",

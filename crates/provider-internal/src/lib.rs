@@ -37,7 +37,9 @@ pub use config::{
 };
 pub use normalize::normalize_line;
 pub use provider::InternalProvider;
-pub use sync_support::{OutboxEntry, RemoteComment, RemoteTicket, SyncLink, SyncNote, SyncSummary};
+pub use sync_support::{
+    LinkState, OutboxEntry, RemoteComment, RemoteTicket, SyncLink, SyncNote, SyncSummary,
+};
 #[doc(no_inline)]
 pub use ticket_provider_api::HistoryEntry;
 

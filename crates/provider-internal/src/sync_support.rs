@@ -67,8 +67,8 @@ pub struct SyncLink {
     pub ticket_guid: String,
     /// The Asana task gid, once known.
     pub asana_gid: Option<String>,
-    /// E.g. `creating` (the remote task is being created) or `linked`.
-    pub state: String,
+    /// Whether the task is being created or linked.
+    pub state: LinkState,
     /// When the ticket was last pushed or pulled.
     pub last_synced_at: Option<DateTime<Utc>>,
     /// The remote task's `modified_at` as last seen.
@@ -159,15 +159,48 @@ struct LinkRow {
     creating_since: Option<i64>,
 }
 
+/// Where a ticket's link to its Asana task stands (stored as text in `def_asana_sync.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkState {
+    /// The task is being created: an attempt may have reached Asana (look it up by marker
+    /// before creating it again).
+    Creating,
+    /// The task exists and `asana_gid` names it.
+    Linked,
+}
+
+impl LinkState {
+    /// The stored text: `creating` or `linked`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Creating => "creating",
+            LinkState::Linked => "linked",
+        }
+    }
+
+    /// The state a stored text names; an unknown text is a store error (written by a newer
+    /// version, or corrupted), never a guess.
+    pub(crate) fn parse(stored: &str) -> std::result::Result<Self, StoreError> {
+        match stored {
+            "creating" => Ok(LinkState::Creating),
+            "linked" => Ok(LinkState::Linked),
+            other => Err(StoreError::Api(Error::internal(format!(
+                "unknown link state {other:?} in def_asana_sync"
+            )))),
+        }
+    }
+}
+
 impl LinkRow {
     fn into_link(self) -> std::result::Result<SyncLink, StoreError> {
         Ok(SyncLink {
+            state: LinkState::parse(&self.state)?,
             last_synced_at: self.last_synced_at.map(from_micros).transpose()?,
             remote_modified_at: self.remote_modified_at.map(from_micros).transpose()?,
             creating_since: self.creating_since.map(from_micros).transpose()?,
             ticket_guid: self.ticket_guid,
             asana_gid: self.asana_gid,
-            state: self.state,
         })
     }
 
@@ -175,7 +208,7 @@ impl LinkRow {
         LinkRow {
             ticket_guid: link.ticket_guid.clone(),
             asana_gid: link.asana_gid.clone(),
-            state: link.state.clone(),
+            state: link.state.as_str().to_string(),
             last_synced_at: link.last_synced_at.map(|t| t.timestamp_micros()),
             remote_modified_at: link.remote_modified_at.map(|t| t.timestamp_micros()),
             creating_since: link.creating_since.map(|t| t.timestamp_micros()),
@@ -1071,7 +1104,7 @@ fn import_in_tx(
         &LinkRow {
             ticket_guid: guid.clone(),
             asana_gid: Some(remote.asana_gid.clone()),
-            state: "linked".into(),
+            state: LinkState::Linked.as_str().to_string(),
             last_synced_at: Some(now),
             remote_modified_at: remote.modified_at.map(|t| t.timestamp_micros()),
             creating_since: None,
@@ -1104,4 +1137,18 @@ fn import_in_tx(
             .execute(conn)?;
     }
     Ok(guid)
+}
+
+#[cfg(test)]
+mod link_state_tests {
+    use super::LinkState;
+
+    #[test]
+    fn link_states_round_trip_and_unknown_text_is_refused() {
+        for state in [LinkState::Creating, LinkState::Linked] {
+            assert_eq!(LinkState::parse(state.as_str()).unwrap(), state);
+        }
+        assert!(LinkState::parse("Linked").is_err());
+        assert!(LinkState::parse("").is_err());
+    }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use provider_asana::{AsanaProvider, AsanaSettings, RetryPolicy};
-use provider_internal::InternalProvider;
+use provider_internal::{InternalProvider, LinkState};
 use ticket_provider_api::{
     async_trait, BuildContext, Error, Extensions, HistoryEntry, ListQuery, NewComment, NewTicket,
     OperationResult, ProviderInfo, Result, Status, SyncMaintenance, SyncState, Ticket,
@@ -88,7 +88,7 @@ fn sync_retry_policy() -> RetryPolicy {
 
 impl SyncProvider {
     /// Combines an internal store and an Asana provider. The store must record an outbox
-    /// ([`StoreOptions::record_outbox`]); otherwise this is a configuration error.
+    /// ([`provider_internal::StoreOptions::record_outbox`]); otherwise this is a configuration error.
     pub fn new(
         local: InternalProvider,
         remote: AsanaProvider,
@@ -363,7 +363,7 @@ impl SyncProvider {
     ) -> (Option<String>, SyncState) {
         let local = &self.inner.local;
         let gid = match local.sync_link_get(guid).await {
-            Ok(Some(l)) if l.state == crate::push::LINKED => l.asana_gid,
+            Ok(Some(l)) if l.state == LinkState::Linked => l.asana_gid,
             Ok(_) => None,
             Err(e) => {
                 tracing::warn!(guid = %guid, error = %e, "cannot read the Asana link");
@@ -558,7 +558,7 @@ impl TicketProvider for SyncProvider {
             t.asana_gid = summary
                 .links
                 .get(&t.guid)
-                .filter(|l| l.state == crate::push::LINKED)
+                .filter(|l| l.state == LinkState::Linked)
                 .and_then(|l| l.asana_gid.clone());
             t.sync_state = Some(ticket_state(
                 summary.with_pending.contains(&t.guid),

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use futures::stream::{self, StreamExt};
 use provider_asana::{EventsPage, RemoteTask, BATCH_ACTIONS};
-use provider_internal::{OutboxEntry, RemoteComment, RemoteTicket, SyncLink};
+use provider_internal::{LinkState, OutboxEntry, RemoteComment, RemoteTicket, SyncLink};
 use ticket_provider_api::model::{MAX_ASSIGNEE_CHARS, MAX_COMMENT_CHARS};
 use ticket_provider_api::{Error, ErrorKind, Result, Status, Ticket, TicketProvider};
 use tokio::sync::mpsc;
@@ -18,7 +18,6 @@ use crate::conflict::{merge, Pending};
 use crate::locks::ClaimGuard;
 use crate::provider::SyncProvider;
 use crate::push::CLOCK_SKEW_MINUTES;
-use crate::push::LINKED;
 use crate::reconcile::{clean_line, clean_text, remote_fields};
 use crate::report::{PullMode, PullProgress, PullReport, SkippedTask};
 use crate::snapshot::{self, Agreed, Fields};
@@ -171,7 +170,7 @@ impl SyncProvider {
                 // whose answer was lost).
                 if let Ok(d) = local.get_ticket(marker).await {
                     let link = local.sync_link_get(&d.ticket.guid).await?;
-                    if let Some(l) = link.filter(|l| l.state == LINKED) {
+                    if let Some(l) = link.filter(|l| l.state == LinkState::Linked) {
                         if l.asana_gid.as_deref() != Some(task.gid.as_str()) {
                             return Err(Error::new(
                                 ErrorKind::Conflict,
@@ -572,7 +571,10 @@ impl SyncProvider {
         let stories = match &link {
             // Not modified in Asana since the last sync (a new comment would have bumped
             // modified_at): its comments are known already.
-            Some(l) if l.state == LINKED && l.remote_modified_at == Some(task.modified_at) => {
+            Some(l)
+                if l.state == LinkState::Linked
+                    && l.remote_modified_at == Some(task.modified_at) =>
+            {
                 let d = local.get_ticket(&l.ticket_guid).await?;
                 let agreed = snapshot::load(local, &l.ticket_guid).await?.status;
                 if same_fields(task, &d.ticket, agreed) {

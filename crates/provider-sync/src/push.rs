@@ -24,7 +24,7 @@
 use std::collections::HashSet;
 
 use chrono::Utc;
-use provider_internal::{OutboxEntry, SyncLink};
+use provider_internal::{LinkState, OutboxEntry, SyncLink};
 use serde_json::Value;
 use ticket_provider_api::{NewTicket, Priority, Result, Status, TicketProvider, TicketUpdate};
 use tracing::Instrument;
@@ -38,11 +38,6 @@ use crate::reconcile::remote_fields;
 use crate::report::FlushReport;
 use crate::snapshot::{self, Agreed, Fields};
 use crate::story::encode;
-
-/// Link state: the task exists and its gid is known.
-pub(crate) const LINKED: &str = "linked";
-/// Link state: a create was sent (or is about to be) and its outcome is not known yet.
-pub(crate) const CREATING: &str = "creating";
 
 /// Slack for clock differences with Asana when looking for the task of an earlier create.
 pub(crate) const CLOCK_SKEW_MINUTES: i64 = 10;
@@ -452,7 +447,7 @@ impl SyncProvider {
             .await
             .map_err(|e| PushFailure::local(&e))?;
         if let Some(l) = &link {
-            if l.state == LINKED {
+            if l.state == LinkState::Linked {
                 if let Some(gid) = &l.asana_gid {
                     if full {
                         self.backfill_comments(guid, gid).await?;
@@ -464,7 +459,7 @@ impl SyncProvider {
                     });
                 }
             }
-            if l.state == CREATING {
+            if l.state == LinkState::Creating {
                 // Asana compares with its own clock: allow for skew between the two.
                 let since = l
                     .creating_since
@@ -509,7 +504,7 @@ impl SyncProvider {
             .sync_link_put(SyncLink {
                 ticket_guid: guid.to_string(),
                 asana_gid: Some(gid.to_string()),
-                state: LINKED.to_string(),
+                state: LinkState::Linked,
                 last_synced_at: Some(Utc::now()),
                 remote_modified_at: modified,
                 creating_since: None,
@@ -531,7 +526,7 @@ impl SyncProvider {
             .sync_link_put(SyncLink {
                 ticket_guid: guid.to_string(),
                 asana_gid: None,
-                state: CREATING.to_string(),
+                state: LinkState::Creating,
                 last_synced_at: None,
                 remote_modified_at: None,
                 creating_since: Some(Utc::now()),

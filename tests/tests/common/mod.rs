@@ -12,7 +12,7 @@ use std::time::Duration;
 use asana_fake::{FakeAsana, FakeOptions, TaskSnapshot};
 use homechoice_tickets::provider_asana::ASANA_TOKEN_ENV;
 use homechoice_tickets::provider_asana::{AsanaProvider, AsanaSettings, RetryPolicy};
-use homechoice_tickets::provider_internal::{InternalProvider, StoreOptions};
+use homechoice_tickets::provider_internal::{InternalProvider, LinkState, StoreOptions};
 use homechoice_tickets::provider_sync::story::{decode, StoryOrigin};
 use homechoice_tickets::provider_sync::{SyncProvider, SyncSettings};
 use homechoice_tickets::{
@@ -230,7 +230,7 @@ pub async fn assert_mirrors(fake: &FakeAsana, p: &SyncProvider, users: &HashMap<
             .expect("link")
             .unwrap_or_else(|| panic!("ticket {} has no link", t.guid));
         let gid = link.asana_gid.clone().expect("linked gid");
-        assert_eq!(link.state, "linked", "link state of {}", t.guid);
+        assert_eq!(link.state, LinkState::Linked, "link state of {}", t.guid);
         let task = by_gid
             .get(gid.as_str())
             .unwrap_or_else(|| panic!("task {gid} of ticket {} is missing", t.guid));

@@ -6,7 +6,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use provider_internal::{InternalProvider, RemoteComment, RemoteTicket, StoreOptions, SyncLink};
+use provider_internal::{
+    InternalProvider, LinkState, RemoteComment, RemoteTicket, StoreOptions, SyncLink,
+};
 use ticket_provider_api::{
     ErrorKind, ListQuery, NewComment, NewTicket, Priority, Status, TicketProvider, TicketUpdate,
 };
@@ -431,7 +433,7 @@ pub async fn outbox_and_sync_support(url: &str) {
     let link = SyncLink {
         ticket_guid: g.clone(),
         asana_gid: None,
-        state: "creating".into(),
+        state: LinkState::Creating,
         last_synced_at: None,
         remote_modified_at: None,
         creating_since: None,
@@ -439,24 +441,24 @@ pub async fn outbox_and_sync_support(url: &str) {
     p.sync_link_put(link.clone()).await.unwrap();
     assert_eq!(
         p.sync_link_get(&g).await.unwrap().unwrap().state,
-        "creating"
+        LinkState::Creating
     );
     let linked = SyncLink {
         asana_gid: Some("1200001".into()),
-        state: "linked".into(),
+        state: LinkState::Linked,
         last_synced_at: Some(chrono::Utc::now()),
         ..link
     };
     p.sync_link_put(linked).await.unwrap();
     let got = p.sync_link_by_gid("1200001").await.unwrap().unwrap();
     assert_eq!(got.ticket_guid, g);
-    assert_eq!(got.state, "linked");
+    assert_eq!(got.state, LinkState::Linked);
     assert!(got.last_synced_at.is_some());
     let err = p
         .sync_link_put(SyncLink {
             ticket_guid: "00000000-0000-7000-8000-000000000000".into(),
             asana_gid: None,
-            state: "x".into(),
+            state: LinkState::Creating,
             last_synced_at: None,
             remote_modified_at: None,
             creating_since: None,
