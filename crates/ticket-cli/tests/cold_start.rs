@@ -5,10 +5,10 @@
 //! same number a long-lived provider pays. A section or tag deleted in Asana between two
 //! processes costs the next write one retry, and the cache is corrected.
 
-use std::path::PathBuf;
-use std::process::Output;
+mod common;
 
-use asana_fake::{FakeAsana, FakeOptions};
+use std::path::PathBuf;
+
 use homechoice_tickets::provider_asana::{ASANA_TOKEN_ENV, DEFAULT_CACHE_FILE};
 use homechoice_tickets::provider_sync::SyncProvider;
 use homechoice_tickets::{
@@ -16,7 +16,7 @@ use homechoice_tickets::{
 };
 use serde_json::Value;
 
-const TOKEN: &str = "cold-start-token-91c4e7";
+const TOKEN: &str = common::ASANA_TOKEN;
 const ALICE: &str = "alice@example.com";
 /// The create measured in a new process: a priority and an assignee seen before.
 const COLD_CREATE: [&str; 7] = [
@@ -29,68 +29,36 @@ const COLD_CREATE: [&str; 7] = [
     ALICE,
 ];
 
-struct Setup {
-    fake: FakeAsana,
-    dir: tempfile::TempDir,
+/// The common setup, with what these tests need besides.
+struct Setup(common::Setup);
+
+impl std::ops::Deref for Setup {
+    type Target = common::Setup;
+    fn deref(&self) -> &common::Setup {
+        &self.0
+    }
 }
 
 impl Setup {
     /// A fake Asana with alice, and a config for `provider` (`asana` or `sync`).
     async fn new(provider: &str) -> Self {
-        let fake = FakeAsana::start(FakeOptions {
-            token: Some(TOKEN.into()),
-            rate_limit_per_minute: None,
-        })
-        .await
-        .unwrap();
-        fake.add_user("Alice", ALICE);
-        let dir = tempfile::tempdir().unwrap();
-        let s = Setup { fake, dir };
-        std::fs::write(
-            s.config(),
-            format!(
-                "homechoice:\n  ticket:\n    provider: {provider}\n    asana_project: \"{}\"\n    asana_base_url: \"{}\"\n    database_url: tickets.db\n    sync_push_timeout_ms: 3000\n",
-                s.fake.project_gid(),
-                s.fake.base_url()
-            ),
+        Setup(
+            common::Setup::for_provider(
+                provider,
+                "    database_url: tickets.db\n    sync_push_timeout_ms: 3000\n",
+            )
+            .await,
         )
-        .unwrap();
-        s
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("config.yaml")
     }
 
     fn cache_file(&self) -> PathBuf {
         self.dir.path().join(DEFAULT_CACHE_FILE)
     }
 
-    /// Runs `ticket --json ARGS` as a new process (on a blocking thread, so the in-process
-    /// server keeps serving) and returns its result.
+    /// Runs `ticket --json ARGS` as a new process; it must succeed without showing the
+    /// token.
     async fn run(&self, args: &[&str]) -> Value {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ticket"));
-        cmd.arg("--config")
-            .arg(self.config())
-            .arg("--json")
-            .args(args)
-            .env("TICKET_LOG", "trace")
-            .env(ASANA_TOKEN_ENV, TOKEN);
-        let out: Output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap();
-        for stream in [&out.stdout, &out.stderr] {
-            assert!(
-                !String::from_utf8_lossy(stream).contains(TOKEN),
-                "the token leaked"
-            );
-        }
-        assert!(
-            out.status.success(),
-            "ticket {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        self.json(args).await
     }
 
     /// The requests `ticket ARGS` sent, in a new process, as `"METHOD /path"`.
@@ -309,7 +277,7 @@ async fn a_section_or_tag_deleted_between_processes_costs_one_retry() {
 
 /// What one synced operation costs Asana in a provider that has already pushed (warm).
 async fn warm_costs(s: &Setup) -> Vec<(&'static str, usize)> {
-    let cfg = Config::load(s.config()).unwrap();
+    let cfg = Config::load(s.config_path()).unwrap();
     let ctx = BuildContext::new(cfg).with_env(ASANA_TOKEN_ENV, Some(TOKEN.into()));
     let p = SyncProvider::from_context(&ctx).await.unwrap();
     let t = p

@@ -49,6 +49,20 @@ impl Setup {
         s
     }
 
+    /// `provider` with the token of [`Setup::asana`], a user Alice, trace logging, and
+    /// `extra` config lines (indented by four spaces).
+    pub async fn for_provider(provider: &str, extra: &str) -> Self {
+        let s = Self::start(ASANA_TOKEN, Some("trace")).await;
+        s.fake.add_user("Alice", "alice@example.com");
+        s.write_config(provider, &s.fake.project_gid(), extra);
+        s
+    }
+
+    /// The token this setup's fake accepts.
+    pub fn token(&self) -> &'static str {
+        self.token
+    }
+
     async fn start(token: &'static str, log: Option<&'static str>) -> Self {
         let fake = FakeAsana::start(FakeOptions {
             token: Some(token.into()),
