@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use homechoice_tickets::provider_internal::{InternalProvider, StoreOptions};
+use homechoice_tickets::provider_internal::InternalProvider;
 use homechoice_tickets::provider_sync::SyncProvider;
 use homechoice_tickets::{NewComment, NewTicket, Priority, Status, TicketProvider, TicketUpdate};
 
@@ -100,10 +100,7 @@ async fn two_instances_never_duplicate(db_url: &str) {
     fake.set_latency(Duration::from_millis(20));
     let writer = InternalProvider::open(
         db_url,
-        StoreOptions {
-            pool_size: Some(2),
-            record_outbox: true,
-        },
+        homechoice_tickets::provider_sync::store_options(Some(2)),
     )
     .await
     .expect("open the writer");
@@ -126,11 +123,7 @@ async fn two_instances_never_duplicate(db_url: &str) {
     }
     for g in &all {
         assert!(
-            a.local()
-                .sync_claim_holder(g)
-                .await
-                .expect("holder")
-                .is_none(),
+            a.store().claim_holder(g).await.expect("holder").is_none(),
             "claim of {g} released"
         );
     }
@@ -200,7 +193,7 @@ async fn shutdown_releases_claims_so_another_instance_need_not_wait() {
         .await
         .expect("create")
         .guid;
-    let holder = a.local().sync_claim_holder(&guid).await.expect("holder");
+    let holder = a.store().claim_holder(&guid).await.expect("holder");
     assert_eq!(
         holder.map(|(owner, _)| owner).as_deref(),
         Some(a.instance_id()),
@@ -209,7 +202,7 @@ async fn shutdown_releases_claims_so_another_instance_need_not_wait() {
 
     a.shutdown().await;
     assert_eq!(
-        a.local().sync_claim_holder(&guid).await.expect("holder"),
+        a.store().claim_holder(&guid).await.expect("holder"),
         None,
         "shutdown released the claim"
     );

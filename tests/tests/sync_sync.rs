@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use asana_fake::{FakeAsana, Fault};
-use homechoice_tickets::provider_internal::LinkState;
 use homechoice_tickets::provider_sync::story::encode;
+use homechoice_tickets::provider_sync::LinkState;
 use homechoice_tickets::provider_sync::{PullMode, SyncProvider, CONFLICT_AUTHOR};
 use homechoice_tickets::{
     NewComment, NewTicket, Priority, Status, SyncState, TicketProvider, TicketUpdate,
@@ -49,8 +49,8 @@ fn tasks_of(fake: &FakeAsana) -> Vec<asana_fake::TaskSnapshot> {
 }
 
 async fn gid_of(p: &SyncProvider, guid: &str) -> String {
-    p.local()
-        .sync_link_get(guid)
+    p.store()
+        .link(guid)
         .await
         .unwrap()
         .and_then(|l| l.asana_gid)
@@ -182,7 +182,7 @@ async fn a_create_whose_answer_is_lost_is_not_duplicated() {
     assert_eq!(r.sync_state, Some(SyncState::Pending));
     assert_eq!(r.asana_gid, None);
     assert_eq!(tasks_of(&fake).len(), 2, "the create was applied");
-    let link = p.local().sync_link_get(&r.guid).await.unwrap().unwrap();
+    let link = p.store().link(&r.guid).await.unwrap().unwrap();
     assert_eq!(link.state, LinkState::Creating);
 
     let report = p.flush().await.unwrap();
@@ -239,8 +239,8 @@ async fn work_interrupted_by_a_crash_is_reconciled_not_repeated() {
         .create(NewTicket::new("crashed create").assignee(common::BOB))
         .await
         .unwrap();
-    local
-        .sync_link_put(homechoice_tickets::provider_internal::SyncLink {
+    p.store()
+        .put_link(homechoice_tickets::provider_sync::Link {
             ticket_guid: r.guid.clone(),
             asana_gid: None,
             state: LinkState::Creating,
@@ -248,6 +248,8 @@ async fn work_interrupted_by_a_crash_is_reconciled_not_repeated() {
             last_synced_at: Some(chrono::Utc::now()),
             remote_modified_at: None,
             creating_since: None,
+            agreed: Default::default(),
+            pushed_at: None,
         })
         .await
         .unwrap();
@@ -265,8 +267,8 @@ async fn work_interrupted_by_a_crash_is_reconciled_not_repeated() {
         .await
         .unwrap();
     let cg = c.comment_guid.clone().unwrap();
-    local
-        .comment_attempt_put(&cg, chrono::Utc::now())
+    p.store()
+        .record_comment_attempt(&cg, chrono::Utc::now())
         .await
         .unwrap();
     p.remote()
@@ -290,8 +292,8 @@ async fn work_interrupted_by_a_crash_is_reconciled_not_repeated() {
         .add_comment(&old.guid, NewComment::new("old comment"))
         .await
         .unwrap();
-    for e in local.outbox_for_ticket(&old.guid).await.unwrap() {
-        local.outbox_complete(e.id).await.unwrap();
+    for e in p.store().outbox_for_ticket(&old.guid).await.unwrap() {
+        p.store().complete(e.id).await.unwrap();
     }
     let res = p.sync_to_asana(&old.guid).await.unwrap();
     assert_eq!(res.sync_state, Some(SyncState::Synced));
@@ -450,7 +452,7 @@ async fn pull_all_reads_pages_then_follows_events_and_recovers_from_an_expired_t
         ])
     );
     for g in &gids[..3] {
-        let link = p.local().sync_link_by_gid(g).await.unwrap().unwrap();
+        let link = p.store().link_by_gid(g).await.unwrap().unwrap();
         let t = p.get_ticket(&link.ticket_guid).await.unwrap();
         let bodies: Vec<String> = t.comments.iter().map(|c| c.body.clone()).collect();
         assert_eq!(bodies, [format!("comment on {g}")]);
@@ -474,7 +476,7 @@ async fn pull_all_reads_pages_then_follows_events_and_recovers_from_an_expired_t
         requests_by_path(&fake),
         counts(&[("GET /events", 1), ("POST /batch", 2)])
     );
-    let link = p.local().sync_link_by_gid(&gids[7]).await.unwrap().unwrap();
+    let link = p.store().link_by_gid(&gids[7]).await.unwrap().unwrap();
     let t = p.get_ticket(&link.ticket_guid).await.unwrap();
     assert_eq!(t.ticket.subject, "renamed in Asana");
 
@@ -540,7 +542,7 @@ async fn an_expired_sync_token_falls_back_to_a_full_read() {
         .map(|r| r.status)
         .collect();
     assert_eq!(events, [412], "the expired token was refused");
-    let link = p.local().sync_link_by_gid(&gid).await.unwrap().unwrap();
+    let link = p.store().link_by_gid(&gid).await.unwrap().unwrap();
     let t = p.get_ticket(&link.ticket_guid).await.unwrap();
     assert_eq!(t.ticket.subject, "renamed while the token expired");
 
@@ -577,12 +579,12 @@ async fn pulls_read_every_comment_of_a_task_with_more_than_100() {
         Some(&2),
         "{by_path:?}"
     );
-    let link = p.local().sync_link_by_gid(&busy).await.unwrap().unwrap();
+    let link = p.store().link_by_gid(&busy).await.unwrap().unwrap();
     let t = p.get_ticket(&link.ticket_guid).await.unwrap();
     let bodies: Vec<String> = t.comments.iter().map(|c| c.body.clone()).collect();
     let want: Vec<String> = (0..230).map(|i| format!("note {i}")).collect();
     assert_eq!(bodies, want);
-    let link = p.local().sync_link_by_gid(&quiet).await.unwrap().unwrap();
+    let link = p.store().link_by_gid(&quiet).await.unwrap().unwrap();
     assert!(p
         .get_ticket(&link.ticket_guid)
         .await
@@ -607,8 +609,8 @@ async fn pulls_read_every_comment_of_a_task_with_more_than_100() {
 }
 
 async fn link_of(p: &SyncProvider, gid: &str) -> String {
-    p.local()
-        .sync_link_by_gid(gid)
+    p.store()
+        .link_by_gid(gid)
         .await
         .unwrap()
         .expect("linked")

@@ -130,9 +130,9 @@ pub struct StoreOptions {
     /// Connections in the pool; default 8 for SQLite, 10 for PostgreSQL (always 1 for
     /// `sqlite://:memory:`, where every connection would be a separate database).
     pub pool_size: Option<u32>,
-    /// Write one `data_sync_outbox` row per mutating operation, in the same transaction as the
-    /// change (used by the dual-write `sync` provider).
-    pub record_outbox: bool,
+    /// Crates keeping their own tables in the store (see [`crate::StoreExtension`]): their
+    /// migrations run when it opens, their hooks in every write of a local operation.
+    pub extensions: Vec<std::sync::Arc<dyn crate::StoreExtension>>,
 }
 
 /// Where the database is, parsed from a URL.

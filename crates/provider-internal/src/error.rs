@@ -7,9 +7,12 @@
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use ticket_provider_api::{Error, ErrorKind};
 
-/// What can go wrong inside the store.
+/// What can go wrong inside the store (also what [`crate::StoreExtension`] hooks and the
+/// closures of [`crate::InternalProvider::write`] return; `?` converts diesel's errors and
+/// the public [`Error`]).
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum StoreError {
+#[non_exhaustive]
+pub enum StoreError {
     /// A public error decided by the store logic (not found, invalid input, ...).
     #[error("{0}")]
     Api(Error),
@@ -67,7 +70,7 @@ impl From<diesel::r2d2::PoolError> for StoreError {
 impl StoreError {
     /// True for SQLite's "database is locked/busy" and PostgreSQL's serialization failures
     /// and deadlocks: the whole transaction may simply be run again.
-    pub(crate) fn is_retryable(&self) -> bool {
+    pub fn is_retryable(&self) -> bool {
         match self {
             StoreError::Query(DieselError::DatabaseError(kind, info)) => {
                 matches!(kind, DatabaseErrorKind::SerializationFailure)
@@ -78,7 +81,7 @@ impl StoreError {
     }
 
     /// The public error for this failure.
-    pub(crate) fn into_error(self) -> Error {
+    pub fn into_error(self) -> Error {
         match self {
             StoreError::Api(e) => e,
             e @ StoreError::Open { .. } => {

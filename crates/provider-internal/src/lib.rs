@@ -6,23 +6,28 @@
 //! embedded and run when the store opens.
 //!
 //! Beyond [`ticket_provider_api::TicketProvider`], [`InternalProvider`] offers the
-//! [`ticket_provider_api::TicketHistory`] extension (capability `history`) and, in
-//! [`sync_support`], the outbox and link tables the dual-write `sync` provider builds on.
+//! [`ticket_provider_api::TicketHistory`] extension (capability `history`), and other crates
+//! build on the store through [`StoreExtension`]: their own migrations, a typed hook
+//! ([`TicketChange`]) inside the write transaction of every local operation, and their own
+//! statements in a store transaction ([`InternalProvider::write`], [`StoreTx`]). The store
+//! itself knows nothing of them (the dual-write `sync` provider is one).
 //!
 //! Settings ([`StoreSettings`]): `database_url` and `database_pool_size` under
 //! `homechoice.ticket`.
 //!
 //! Layout: `config.rs` (URL parsing, options, redaction), `provider.rs` (the trait impl),
-//! `store.rs` (schema, connections, transactions, queries), `sync_support.rs`, `error.rs`.
+//! `store.rs` (schema, connections, transactions, queries), `tx.rs` ([`StoreTx`]),
+//! `change.rs` ([`StoreExtension`], [`TicketChange`]), `error.rs`.
 
 #![warn(missing_docs)]
 
+mod change;
 mod config;
 mod error;
 mod normalize;
 mod provider;
 mod store;
-pub mod sync_support;
+mod tx;
 
 use std::sync::Arc;
 
@@ -31,17 +36,20 @@ use ticket_provider_api::{
     ProviderDescriptor, SettingsSpec, TicketProvider,
 };
 
+pub use change::{FieldChanges, StatusOperation, StoreExtension, TicketChange, TicketValues};
 pub use config::{
     redact_url, Backend, StoreOptions, StoreSettings, DEFAULT_DATABASE_FILE,
     DEFAULT_POSTGRES_POOL_SIZE, DEFAULT_SQLITE_POOL_SIZE,
 };
+/// diesel's embedded migrations type, for [`StoreExtension::migrations`].
+pub use diesel_migrations::EmbeddedMigrations;
+pub use error::StoreError;
 pub use normalize::normalize_line;
 pub use provider::InternalProvider;
-pub use sync_support::{
-    LinkState, OutboxEntry, RemoteComment, RemoteTicket, SyncLink, SyncNote, SyncSummary,
-};
+pub use store::{from_micros, new_guid, now_micros, parse_guid, schema, DbConnection};
 #[doc(no_inline)]
 pub use ticket_provider_api::HistoryEntry;
+pub use tx::StoreTx;
 
 /// The registered provider name.
 pub const NAME: &str = "internal";

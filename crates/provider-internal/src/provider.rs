@@ -14,10 +14,11 @@ use ticket_provider_api::{
 };
 use tracing::Instrument;
 
+use crate::change::{StatusOperation, StoreExtension};
 use crate::config::{Backend, StoreOptions, StoreSettings};
 use crate::error::StoreError;
-use crate::normalize::normalize_line;
 use crate::store::{self, DbConnection, Store};
+use crate::tx::StoreTx;
 use crate::NAME;
 
 /// Tickets in the application's own database (SQLite or PostgreSQL).
@@ -34,7 +35,7 @@ impl std::fmt::Debug for InternalProvider {
             .field("backend", &self.inner.target.backend())
             .field("database", &self.inner.target.redacted())
             .field("pool_size", &self.inner.pool_size)
-            .field("record_outbox", &self.inner.record_outbox)
+            .field("extensions", &self.extension_names())
             .finish()
     }
 }
@@ -56,20 +57,82 @@ impl InternalProvider {
 
     /// Opens the database the config's `database_url` names, with `database_pool_size`.
     pub async fn from_config(config: &Config) -> Result<Self> {
-        Self::from_config_with(config, false).await
+        Self::from_config_with(config, Vec::new()).await
     }
 
-    /// Like [`InternalProvider::from_config`], choosing whether to record an outbox (the
-    /// `sync` provider does).
-    pub async fn from_config_with(config: &Config, record_outbox: bool) -> Result<Self> {
+    /// Like [`InternalProvider::from_config`], with store extensions (see
+    /// [`crate::StoreExtension`]; the `sync` provider passes its own).
+    pub async fn from_config_with(
+        config: &Config,
+        extensions: Vec<Arc<dyn StoreExtension>>,
+    ) -> Result<Self> {
         let settings = StoreSettings::from_config(config)?;
         Self::open(
             &settings.url(config),
             StoreOptions {
                 pool_size: settings.database_pool_size,
-                record_outbox,
+                extensions,
             },
         )
+        .await
+    }
+
+    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE` on SQLite). A busy database runs
+    /// it again (a bounded number of times), so `f` must not keep state outside the
+    /// database. Any error rolls everything back. See [`StoreTx`] for what it can do, and
+    /// [`crate::StoreExtension`] for how extension crates use it.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut StoreTx<'_>) -> std::result::Result<T, StoreError> + Send + 'static,
+    {
+        self.write_op(Operation::Other("write"), None, f).await
+    }
+
+    /// Runs `f` in one read-only transaction (a consistent snapshot); [`StoreTx`]'s writes
+    /// fail in it.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut StoreTx<'_>) -> std::result::Result<T, StoreError> + Send + 'static,
+    {
+        self.read_op(Operation::Other("read"), None, f).await
+    }
+
+    pub(crate) async fn write_op<T, F>(
+        &self,
+        op: Operation,
+        guid: Option<&str>,
+        mut f: F,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut StoreTx<'_>) -> std::result::Result<T, StoreError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.inner);
+        let backend = self.backend();
+        self.run(op, guid, move |conn| {
+            store::write_transaction(conn, |conn| {
+                let mut tx = StoreTx::new(conn, &store.extensions, backend, true);
+                f(&mut tx)
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn read_op<T, F>(&self, op: Operation, guid: Option<&str>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut StoreTx<'_>) -> std::result::Result<T, StoreError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.inner);
+        let backend = self.backend();
+        self.run(op, guid, move |conn| {
+            store::read_transaction(conn, |conn| {
+                let mut tx = StoreTx::new(conn, &store.extensions, backend, false);
+                f(&mut tx)
+            })
+        })
         .await
     }
 
@@ -117,13 +180,13 @@ impl InternalProvider {
         self.inner.target.redacted()
     }
 
-    /// Whether mutating operations record outbox rows.
-    pub fn records_outbox(&self) -> bool {
-        self.inner.record_outbox
+    /// The names of the store's extensions.
+    pub fn extension_names(&self) -> Vec<&'static str> {
+        self.inner.extensions.iter().map(|e| e.name()).collect()
     }
 
-    /// Row counts: tickets, comments, history rows, outbox rows.
-    pub async fn row_counts(&self) -> Result<[i64; 4]> {
+    /// Row counts: tickets, comments, history rows.
+    pub async fn row_counts(&self) -> Result<[i64; 3]> {
         self.run(Operation::Other("row_counts"), None, store::row_counts)
             .await
     }
@@ -183,35 +246,32 @@ impl InternalProvider {
         }
     }
 
-    fn result(&self, row: &store::TicketRow) -> std::result::Result<OperationResult, StoreError> {
-        Ok(OperationResult::new(row.guid.clone(), row.status()?, NAME))
-    }
-
     async fn status_op(
         &self,
-        op: Operation,
+        op: StatusOperation,
         guid: &str,
         status: Status,
         reason: Option<&str>,
     ) -> Result<OperationResult> {
-        let guid = self.guid_arg(op, guid)?;
+        let operation = match op {
+            StatusOperation::ChangeStatus => Operation::ChangeStatus,
+            StatusOperation::Close => Operation::Close,
+            StatusOperation::Resolve => Operation::Resolve,
+            StatusOperation::Escalate => Operation::Escalate,
+        };
+        let guid = self.guid_arg(operation, guid)?;
         if let Some(r) = reason {
             validate_reason(r)?;
         }
         let reason = reason.map(str::to_string);
-        let outbox = self.inner.record_outbox;
-        let change = self
-            .run(op, Some(&guid), {
+        let (ticket, comment_guid) = self
+            .write_op(operation, Some(&guid), {
                 let guid = guid.clone();
-                move |conn| {
-                    store::set_status(conn, &guid, status, op.as_str(), reason.as_deref(), outbox)
-                }
+                move |tx| tx.set_status(&guid, status, op, reason.as_deref())
             })
             .await?;
-        let mut res = self
-            .result(&change.row)
-            .map_err(|e| self.wrap(e, op, Some(&guid)))?;
-        res.comment_guid = change.comment_guid;
+        let mut res = OperationResult::new(ticket.guid, ticket.status, NAME);
+        res.comment_guid = comment_guid;
         Ok(res)
     }
 }
@@ -242,39 +302,32 @@ impl TicketProvider for InternalProvider {
         Ok(())
     }
 
-    async fn create(&self, mut ticket: NewTicket) -> Result<OperationResult> {
+    async fn create(&self, ticket: NewTicket) -> Result<OperationResult> {
         let op = Operation::Create;
         ticket.validate()?;
-        ticket.subject = normalize_line(&ticket.subject);
-        ticket.assignee = ticket.assignee.as_deref().map(normalize_line);
-        let outbox = self.inner.record_outbox;
-        let row = self
-            .run(op, None, move |conn| {
-                store::create_ticket(conn, &ticket, outbox)
-            })
+        let t = self
+            .write_op(op, None, move |tx| tx.create(&ticket))
             .await?;
-        let mut res = self.result(&row).map_err(|e| self.wrap(e, op, None))?;
-        res.assigned_to = row.assignee;
+        let mut res = OperationResult::new(t.guid, t.status, NAME);
+        res.assigned_to = t.assignee;
         Ok(res)
     }
 
-    async fn update(&self, guid: &str, mut changes: TicketUpdate) -> Result<OperationResult> {
+    async fn update(&self, guid: &str, changes: TicketUpdate) -> Result<OperationResult> {
         let op = Operation::Update;
         let guid = self.guid_arg(op, guid)?;
         changes.validate().map_err(|e| e.with_guid(&guid))?;
-        changes.subject = changes.subject.as_deref().map(normalize_line);
-        let outbox = self.inner.record_outbox;
-        let row = self
-            .run(op, Some(&guid), {
+        let t = self
+            .write_op(op, Some(&guid), {
                 let guid = guid.clone();
-                move |conn| store::update_ticket(conn, &guid, &changes, outbox)
+                move |tx| tx.update(&guid, &changes)
             })
             .await?;
-        self.result(&row).map_err(|e| self.wrap(e, op, Some(&guid)))
+        Ok(OperationResult::new(t.guid, t.status, NAME))
     }
 
     async fn change_status(&self, guid: &str, status: Status) -> Result<OperationResult> {
-        self.status_op(Operation::ChangeStatus, guid, status, None)
+        self.status_op(StatusOperation::ChangeStatus, guid, status, None)
             .await
     }
 
@@ -282,36 +335,29 @@ impl TicketProvider for InternalProvider {
         let op = Operation::Assign;
         let guid = self.guid_arg(op, guid)?;
         validate_assignee(assignee).map_err(|e| e.with_guid(&guid))?;
-        let assignee = normalize_line(assignee);
-        let outbox = self.inner.record_outbox;
-        let row = self
-            .run(op, Some(&guid), {
+        let assignee = assignee.to_string();
+        let t = self
+            .write_op(op, Some(&guid), {
                 let guid = guid.clone();
-                move |conn| store::assign(conn, &guid, &assignee, outbox)
+                move |tx| tx.assign(&guid, &assignee)
             })
             .await?;
-        let mut res = self
-            .result(&row)
-            .map_err(|e| self.wrap(e, op, Some(&guid)))?;
-        res.assigned_to = row.assignee;
+        let mut res = OperationResult::new(t.guid, t.status, NAME);
+        res.assigned_to = t.assignee;
         Ok(res)
     }
 
-    async fn add_comment(&self, guid: &str, mut comment: NewComment) -> Result<OperationResult> {
+    async fn add_comment(&self, guid: &str, comment: NewComment) -> Result<OperationResult> {
         let op = Operation::AddComment;
         let guid = self.guid_arg(op, guid)?;
         comment.validate().map_err(|e| e.with_guid(&guid))?;
-        comment.author = comment.author.as_deref().map(normalize_line);
-        let outbox = self.inner.record_outbox;
-        let (row, comment_guid) = self
-            .run(op, Some(&guid), {
+        let (t, comment_guid) = self
+            .write_op(op, Some(&guid), {
                 let guid = guid.clone();
-                move |conn| store::add_comment(conn, &guid, &comment, outbox)
+                move |tx| tx.add_comment(&guid, &comment)
             })
             .await?;
-        let mut res = self
-            .result(&row)
-            .map_err(|e| self.wrap(e, op, Some(&guid)))?;
+        let mut res = OperationResult::new(t.guid, t.status, NAME);
         res.comment_guid = Some(comment_guid);
         Ok(res)
     }
@@ -340,17 +386,17 @@ impl TicketProvider for InternalProvider {
     }
 
     async fn close(&self, guid: &str) -> Result<OperationResult> {
-        self.status_op(Operation::Close, guid, Status::Closed, None)
+        self.status_op(StatusOperation::Close, guid, Status::Closed, None)
             .await
     }
 
     async fn resolve(&self, guid: &str) -> Result<OperationResult> {
-        self.status_op(Operation::Resolve, guid, Status::Resolved, None)
+        self.status_op(StatusOperation::Resolve, guid, Status::Resolved, None)
             .await
     }
 
     async fn escalate(&self, guid: &str, reason: Option<&str>) -> Result<OperationResult> {
-        self.status_op(Operation::Escalate, guid, Status::Escalated, reason)
+        self.status_op(StatusOperation::Escalate, guid, Status::Escalated, reason)
             .await
     }
 }

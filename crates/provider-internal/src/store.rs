@@ -13,14 +13,15 @@ use chrono::{DateTime, Utc};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::{ManageConnection, Pool};
-use serde_json::json;
 use ticket_provider_api::{
     Comment, Error, ListQuery, NewComment, NewTicket, Priority, Status, Ticket, TicketDetails,
     TicketPage, TicketUpdate,
 };
 
+use crate::change::{FieldChanges, StatusOperation, StoreExtension, TicketChange, TicketValues};
 use crate::config::{Backend, DbTarget, StoreOptions};
 use crate::error::StoreError;
+use std::sync::Arc;
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
 compile_error!(
@@ -72,73 +73,14 @@ pub mod schema {
         }
     }
 
-    diesel::table! {
-        /// The ticket guid <-> Asana task gid map.
-        def_asana_sync (ticket_guid) {
-            ticket_guid -> Text,
-            asana_gid -> Nullable<Text>,
-            state -> Text,
-            last_synced_at -> Nullable<BigInt>,
-            remote_modified_at -> Nullable<BigInt>,
-            /// When the current create of the remote task started (state `creating`).
-            creating_since -> Nullable<BigInt>,
-        }
-    }
-
-    diesel::table! {
-        /// Per-ticket push claims (leases) shared by every process using the database.
-        data_sync_claim (ticket_guid) {
-            ticket_guid -> Text,
-            /// Who holds the claim (a random id per sync provider instance).
-            owner -> Text,
-            /// Microseconds since the Unix epoch after which the claim is free again.
-            claim_until -> BigInt,
-        }
-    }
-
-    diesel::table! {
-        /// Changes waiting to be pushed to the remote side.
-        data_sync_outbox (id) {
-            id -> BigInt,
-            ticket_guid -> Text,
-            operation -> Text,
-            payload -> Text,
-            created_at -> BigInt,
-            attempts -> Integer,
-            last_error -> Nullable<Text>,
-            set_aside_reason -> Nullable<Text>,
-        }
-    }
-
-    diesel::table! {
-        /// The comment guid <-> Asana story gid map.
-        comment_sync (comment_guid) {
-            comment_guid -> Text,
-            asana_story_gid -> Text,
-        }
-    }
-
-    diesel::table! {
-        /// Small named values (e.g. an events sync token).
-        sync_kv (key) {
-            key -> Text,
-            value -> Text,
-        }
-    }
-
     diesel::allow_tables_to_appear_in_same_query!(
         data_ticket,
         data_ticket_comment,
         data_ticket_history,
-        def_asana_sync,
-        data_sync_outbox,
-        comment_sync,
-        sync_kv,
-        data_sync_claim,
     );
 }
 
-use schema::{data_sync_outbox, data_ticket, data_ticket_comment, data_ticket_history};
+use schema::{data_ticket, data_ticket_comment, data_ticket_history};
 
 /// The connection types, one variant per enabled backend.
 #[allow(missing_docs)]
@@ -274,7 +216,8 @@ pub(crate) struct Store {
     pub(crate) pool: DbPool,
     pub(crate) target: DbTarget,
     pub(crate) pool_size: u32,
-    pub(crate) record_outbox: bool,
+    /// The extensions: their migrations ran at open, their hooks run in every write.
+    pub(crate) extensions: Vec<Arc<dyn StoreExtension>>,
     /// Store round trips so far: each takes a pooled connection and runs one read or one
     /// write transaction (see `InternalProvider::store_round_trips`).
     pub(crate) round_trips: std::sync::atomic::AtomicU64,
@@ -288,7 +231,14 @@ pub(crate) fn open_store(url: &str, options: &StoreOptions) -> Result<Store, Sto
     };
     // One connection first: fails fast with a clear message, and runs the migrations.
     let mut first = manager.establish()?;
-    prepare_schema(&mut first, &target)?;
+    prepare_schema(&mut first, &target, &options.extensions)?;
+    for e in &options.extensions {
+        let backend = target.backend();
+        write_transaction(&mut first, |conn| {
+            let mut tx = crate::tx::StoreTx::new(conn, &options.extensions, backend, true);
+            e.on_open(&mut tx)
+        })?;
+    }
     let memory = target.is_memory();
     let pool_size = if memory {
         1
@@ -314,19 +264,24 @@ pub(crate) fn open_store(url: &str, options: &StoreOptions) -> Result<Store, Sto
         // Every in-memory connection is its own database: give the pool's single, never
         // recycled connection the schema too.
         let mut conn = pool.get()?;
-        prepare_schema(&mut conn, &target)?;
+        prepare_schema(&mut conn, &target, &options.extensions)?;
     }
     Ok(Store {
         round_trips: std::sync::atomic::AtomicU64::new(0),
         pool,
         target,
         pool_size,
-        record_outbox: options.record_outbox,
+        extensions: options.extensions.clone(),
     })
 }
 
-/// Runs the embedded migrations of the connection's backend (and turns on WAL for SQLite).
-fn prepare_schema(conn: &mut DbConnection, target: &DbTarget) -> Result<usize, StoreError> {
+/// Runs the embedded migrations of the connection's backend, then those of each extension
+/// (and turns on WAL for SQLite).
+fn prepare_schema(
+    conn: &mut DbConnection,
+    target: &DbTarget,
+    extensions: &[Arc<dyn StoreExtension>],
+) -> Result<usize, StoreError> {
     let url = target.redacted();
     let mig_err = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration {
         url: url.clone(),
@@ -355,7 +310,7 @@ fn prepare_schema(conn: &mut DbConnection, target: &DbTarget) -> Result<usize, S
             // busy timeout), so the others find the schema up to date once they get it.
             let mut attempt = 0;
             loop {
-                match migrate_sqlite_locked(c) {
+                match migrate_sqlite_locked(c, extensions) {
                     Ok(n) => return Ok(n),
                     Err(e)
                         if attempt + 1 < WRITE_ATTEMPTS
@@ -370,7 +325,7 @@ fn prepare_schema(conn: &mut DbConnection, target: &DbTarget) -> Result<usize, S
             }
         }
         #[cfg(feature = "postgres")]
-        DbConnection::Postgres(c) => migrate_postgres_locked(c).map_err(mig_err),
+        DbConnection::Postgres(c) => migrate_postgres_locked(c, extensions).map_err(mig_err),
     }
 }
 
@@ -380,11 +335,19 @@ type MigrationError = Box<dyn std::error::Error + Send + Sync>;
 /// Runs the pending SQLite migrations inside one `BEGIN IMMEDIATE` transaction (diesel runs
 /// each migration in a savepoint of it); the number of applied migrations.
 #[cfg(feature = "sqlite")]
-fn migrate_sqlite_locked(c: &mut diesel::SqliteConnection) -> Result<usize, MigrationError> {
+fn migrate_sqlite_locked(
+    c: &mut diesel::SqliteConnection,
+    extensions: &[Arc<dyn StoreExtension>],
+) -> Result<usize, MigrationError> {
     use diesel_migrations::MigrationHarness;
     AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
     let run = |c: &mut diesel::SqliteConnection| -> Result<usize, MigrationError> {
         c.run_pending_migrations(SQLITE_MIGRATIONS)?;
+        for e in extensions {
+            if let Some(m) = e.migrations(Backend::Sqlite) {
+                c.run_pending_migrations(m)?;
+            }
+        }
         Ok(c.applied_migrations()?.len())
     };
     match run(c) {
@@ -408,11 +371,19 @@ const MIGRATION_LOCK_KEY: i64 = 0x7469_636b_6574;
 /// nothing to do); the number of applied migrations. The lock goes with the session if the
 /// process dies.
 #[cfg(feature = "postgres")]
-fn migrate_postgres_locked(c: &mut diesel::PgConnection) -> Result<usize, MigrationError> {
+fn migrate_postgres_locked(
+    c: &mut diesel::PgConnection,
+    extensions: &[Arc<dyn StoreExtension>],
+) -> Result<usize, MigrationError> {
     use diesel_migrations::MigrationHarness;
     c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
     let run = |c: &mut diesel::PgConnection| -> Result<usize, MigrationError> {
         c.run_pending_migrations(POSTGRES_MIGRATIONS)?;
+        for e in extensions {
+            if let Some(m) = e.migrations(Backend::Postgres) {
+                c.run_pending_migrations(m)?;
+            }
+        }
         Ok(c.applied_migrations()?.len())
     };
     let result = run(c);
@@ -527,13 +498,44 @@ where
     }
 }
 
+/// Runs `f` in one read-only transaction (a consistent snapshot): `BEGIN` on SQLite,
+/// `BEGIN READ ONLY` on PostgreSQL; always rolled back.
+pub(crate) fn read_transaction<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match conn {
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN")?,
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN READ ONLY")?
+        }
+    }
+    let out = f(conn);
+    let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn);
+    out
+}
+
+/// The ticket row, if any.
+pub(crate) fn find_ticket(
+    conn: &mut DbConnection,
+    guid: &str,
+) -> Result<Option<TicketRow>, StoreError> {
+    Ok(data_ticket::table
+        .find(guid)
+        .select(TicketRow::as_select())
+        .first::<TicketRow>(conn)
+        .optional()?)
+}
+
 /// Microseconds since the epoch, now.
 pub fn now_micros() -> i64 {
     Utc::now().timestamp_micros()
 }
 
-/// A stored timestamp as a `DateTime`.
-pub(crate) fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
+/// A stored timestamp (microseconds since the epoch) as a `DateTime`.
+pub fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(us)
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} is out of range")))
 }
@@ -544,7 +546,7 @@ pub fn new_guid() -> String {
 }
 
 /// Checks that `guid` is a UUID and returns its canonical (lower-case, hyphenated) form.
-pub(crate) fn parse_guid(field: &str, guid: &str) -> Result<String, Error> {
+pub fn parse_guid(field: &str, guid: &str) -> Result<String, Error> {
     uuid::Uuid::try_parse(guid.trim())
         .map(|u| u.hyphenated().to_string())
         .map_err(|_| {
@@ -625,7 +627,7 @@ pub struct CommentRow {
 }
 
 impl CommentRow {
-    fn into_comment(self) -> Result<Comment, StoreError> {
+    pub(crate) fn into_comment(self) -> Result<Comment, StoreError> {
         Ok(Comment {
             created_at: from_micros(self.created_at)?,
             comment_guid: self.comment_guid,
@@ -663,16 +665,6 @@ pub(crate) struct HistoryRow {
     pub(crate) changed_at: i64,
 }
 
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = data_sync_outbox)]
-struct NewOutboxRow<'a> {
-    ticket_guid: &'a str,
-    operation: &'a str,
-    payload: String,
-    created_at: i64,
-    attempts: i32,
-}
-
 /// The columns of a ticket to change; `None` leaves a column as it is.
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = data_ticket)]
@@ -689,29 +681,6 @@ pub(crate) struct TicketChanges {
 pub fn insert_history(conn: &mut DbConnection, row: &NewHistoryRow<'_>) -> QueryResult<()> {
     diesel::insert_into(data_ticket_history::table)
         .values(row)
-        .execute(conn)
-        .map(|_| ())
-}
-
-pub(crate) fn record_outbox(
-    conn: &mut DbConnection,
-    enabled: bool,
-    guid: &str,
-    operation: &str,
-    payload: serde_json::Value,
-    now: i64,
-) -> QueryResult<()> {
-    if !enabled {
-        return Ok(());
-    }
-    diesel::insert_into(data_sync_outbox::table)
-        .values(NewOutboxRow {
-            ticket_guid: guid,
-            operation,
-            payload: payload.to_string(),
-            created_at: now,
-            attempts: 0,
-        })
         .execute(conn)
         .map(|_| ())
 }
@@ -737,242 +706,194 @@ pub(crate) fn lock_ticket(conn: &mut DbConnection, guid: &str) -> Result<TicketR
     row.ok_or_else(|| StoreError::Api(Error::ticket_not_found(guid)))
 }
 
-/// Inserts a ticket with its `created` history row (and outbox row).
-pub(crate) fn create_ticket(
+fn add_history(
     conn: &mut DbConnection,
-    new: &NewTicket,
-    outbox: bool,
-) -> Result<TicketRow, StoreError> {
-    write_transaction(conn, |conn| {
-        let now = now_micros();
-        let row = TicketRow {
-            guid: new_guid(),
-            subject: new.subject.clone(),
-            description: new.description.clone(),
-            status: Status::New.as_str().to_string(),
-            priority: new.priority.as_str().to_string(),
-            assignee: new.assignee.clone(),
-            created_at: now,
-            updated_at: now,
-        };
-        diesel::insert_into(data_ticket::table)
-            .values(&row)
-            .execute(conn)?;
-        insert_history(
-            conn,
-            &NewHistoryRow {
-                ticket_guid: &row.guid,
-                field: "created",
-                old_value: None,
-                new_value: Some(Status::New.as_str()),
-                changed_at: now,
-            },
-        )?;
-        record_outbox(
-            conn,
-            outbox,
-            &row.guid,
-            "create",
-            json!({
-                "subject": row.subject,
-                "description": row.description,
-                "priority": row.priority,
-                "assignee": row.assignee,
-                "status": row.status,
-            }),
-            now,
-        )?;
-        Ok(row)
-    })
+    guid: &str,
+    field: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+    at: i64,
+) -> QueryResult<()> {
+    insert_history(
+        conn,
+        &NewHistoryRow {
+            ticket_guid: guid,
+            field,
+            old_value: old,
+            new_value: new,
+            changed_at: at,
+        },
+    )
 }
 
-/// Applies field changes; one history row per field whose value differs.
-pub(crate) fn update_ticket(
+/// Inserts a ticket with its `created` history row.
+pub(crate) fn create_in_tx(
+    conn: &mut DbConnection,
+    guid: &str,
+    new: &NewTicket,
+) -> Result<(TicketRow, TicketChange), StoreError> {
+    let now = now_micros();
+    let row = TicketRow {
+        guid: guid.to_string(),
+        subject: new.subject.clone(),
+        description: new.description.clone(),
+        status: Status::New.as_str().to_string(),
+        priority: new.priority.as_str().to_string(),
+        assignee: new.assignee.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    diesel::insert_into(data_ticket::table)
+        .values(&row)
+        .execute(conn)?;
+    add_history(
+        conn,
+        &row.guid,
+        "created",
+        None,
+        Some(Status::New.as_str()),
+        now,
+    )?;
+    let change = TicketChange::Created {
+        ticket: row.clone().into_ticket()?,
+    };
+    Ok((row, change))
+}
+
+/// Applies field changes; one history row per field whose value differs. No change (and no
+/// [`TicketChange`]) when every value is the current one.
+pub(crate) fn update_in_tx(
     conn: &mut DbConnection,
     guid: &str,
     update: &TicketUpdate,
-    outbox: bool,
-) -> Result<TicketRow, StoreError> {
-    write_transaction(conn, |conn| {
-        let mut row = lock_ticket(conn, guid)?;
-        let now = now_micros();
-        let mut changes = TicketChanges::default();
-        let mut payload = serde_json::Map::new();
-        let mut history: Vec<(&str, String, String)> = Vec::new();
-        if let Some(s) = &update.subject {
-            if *s != row.subject {
-                history.push(("subject", row.subject.clone(), s.clone()));
-                changes.subject = Some(s.clone());
-                payload.insert("subject".into(), json!(s));
-                row.subject = s.clone();
-            }
+) -> Result<(TicketRow, Option<TicketChange>), StoreError> {
+    let mut row = lock_ticket(conn, guid)?;
+    let now = now_micros();
+    let mut changes = TicketChanges::default();
+    let mut fields = FieldChanges::default();
+    let mut rows: Vec<(&str, String, String)> = Vec::new();
+    if let Some(s) = &update.subject {
+        if *s != row.subject {
+            rows.push(("subject", row.subject.clone(), s.clone()));
+            changes.subject = Some(s.clone());
+            fields.subject = Some(s.clone());
+            row.subject = s.clone();
         }
-        if let Some(d) = &update.description {
-            if *d != row.description {
-                history.push(("description", row.description.clone(), d.clone()));
-                changes.description = Some(d.clone());
-                payload.insert("description".into(), json!(d));
-                row.description = d.clone();
-            }
+    }
+    if let Some(d) = &update.description {
+        if *d != row.description {
+            rows.push(("description", row.description.clone(), d.clone()));
+            changes.description = Some(d.clone());
+            fields.description = Some(d.clone());
+            row.description = d.clone();
         }
-        if let Some(p) = update.priority {
-            if p.as_str() != row.priority {
-                history.push(("priority", row.priority.clone(), p.as_str().to_string()));
-                changes.priority = Some(p.as_str().to_string());
-                payload.insert("priority".into(), json!(p.as_str()));
-                row.priority = p.as_str().to_string();
-            }
+    }
+    if let Some(p) = update.priority {
+        if p.as_str() != row.priority {
+            rows.push(("priority", row.priority.clone(), p.as_str().to_string()));
+            changes.priority = Some(p.as_str().to_string());
+            fields.priority = Some(p);
+            row.priority = p.as_str().to_string();
         }
-        if history.is_empty() {
-            return Ok(row);
-        }
-        changes.updated_at = Some(now);
-        row.updated_at = now;
-        diesel::update(data_ticket::table.find(guid))
-            .set(&changes)
-            .execute(conn)?;
-        for (field, old, new) in &history {
-            insert_history(
-                conn,
-                &NewHistoryRow {
-                    ticket_guid: guid,
-                    field,
-                    old_value: Some(old),
-                    new_value: Some(new),
-                    changed_at: now,
-                },
-            )?;
-        }
-        record_outbox(conn, outbox, guid, "update", payload.into(), now)?;
-        Ok(row)
-    })
-}
-
-/// What a status operation did.
-pub(crate) struct StatusChange {
-    pub(crate) row: TicketRow,
-    pub(crate) comment_guid: Option<String>,
+    }
+    if rows.is_empty() {
+        return Ok((row, None));
+    }
+    changes.updated_at = Some(now);
+    row.updated_at = now;
+    diesel::update(data_ticket::table.find(guid))
+        .set(&changes)
+        .execute(conn)?;
+    for (field, old, new) in &rows {
+        add_history(conn, guid, field, Some(old), Some(new), now)?;
+    }
+    let change = TicketChange::Updated {
+        guid: guid.to_string(),
+        changes: fields,
+    };
+    Ok((row, Some(change)))
 }
 
 /// Moves a ticket to `status`, recording a history row for every call (an explicit status
 /// transition is audited even when the status stays the same), and for `escalate` adds the
-/// reason as a comment in the same transaction.
-pub(crate) fn set_status(
+/// reason as a comment in the same transaction. The comment's guid, if any.
+pub(crate) fn set_status_in_tx(
     conn: &mut DbConnection,
     guid: &str,
     status: Status,
-    operation: &str,
+    operation: StatusOperation,
     reason: Option<&str>,
-    outbox: bool,
-) -> Result<StatusChange, StoreError> {
-    write_transaction(conn, |conn| {
-        let mut row = lock_ticket(conn, guid)?;
-        let now = now_micros();
-        let old = std::mem::replace(&mut row.status, status.as_str().to_string());
-        row.updated_at = now;
-        diesel::update(data_ticket::table.find(guid))
-            .set((
-                data_ticket::status.eq(status.as_str()),
-                data_ticket::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        insert_history(
-            conn,
-            &NewHistoryRow {
-                ticket_guid: guid,
-                field: "status",
-                old_value: Some(&old),
-                new_value: Some(status.as_str()),
-                changed_at: now,
-            },
-        )?;
-        let mut payload = json!({ "status": status.as_str() });
-        let comment_guid = match reason {
-            Some(body) => {
-                let c = CommentRow {
-                    comment_guid: new_guid(),
-                    ticket_guid: guid.to_string(),
-                    body: body.to_string(),
-                    author: None,
-                    created_at: now,
-                };
-                diesel::insert_into(data_ticket_comment::table)
-                    .values(&c)
-                    .execute(conn)?;
-                payload["comment"] =
-                    json!({ "comment_guid": c.comment_guid, "body": c.body, "author": c.author });
-                Some(c.comment_guid)
-            }
-            None => None,
-        };
-        record_outbox(conn, outbox, guid, operation, payload, now)?;
-        Ok(StatusChange {
-            row: row.clone(),
-            comment_guid,
-        })
-    })
+) -> Result<(TicketRow, Option<String>, TicketChange), StoreError> {
+    let mut row = lock_ticket(conn, guid)?;
+    let now = now_micros();
+    let old = std::mem::replace(&mut row.status, status.as_str().to_string());
+    row.updated_at = now;
+    diesel::update(data_ticket::table.find(guid))
+        .set((
+            data_ticket::status.eq(status.as_str()),
+            data_ticket::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    add_history(conn, guid, "status", Some(&old), Some(status.as_str()), now)?;
+    let comment = match reason {
+        Some(body) => {
+            let c = CommentRow {
+                comment_guid: new_guid(),
+                ticket_guid: guid.to_string(),
+                body: body.to_string(),
+                author: None,
+                created_at: now,
+            };
+            diesel::insert_into(data_ticket_comment::table)
+                .values(&c)
+                .execute(conn)?;
+            Some(c.into_comment()?)
+        }
+        None => None,
+    };
+    let comment_guid = comment.as_ref().map(|c| c.comment_guid.clone());
+    let change = TicketChange::StatusSet {
+        guid: guid.to_string(),
+        operation,
+        status,
+        comment,
+    };
+    Ok((row, comment_guid, change))
 }
 
-/// Sets the assignee; a history row when it changes.
-pub(crate) fn assign(
+/// Sets the assignee; a history row (and a [`TicketChange`]) when it changes.
+pub(crate) fn assign_in_tx(
     conn: &mut DbConnection,
     guid: &str,
     assignee: &str,
-    outbox: bool,
-) -> Result<TicketRow, StoreError> {
-    write_transaction(conn, |conn| {
-        let mut row = lock_ticket(conn, guid)?;
-        if row.assignee.as_deref() == Some(assignee) {
-            return Ok(row);
-        }
-        let now = now_micros();
-        let old = row.assignee.replace(assignee.to_string());
-        row.updated_at = now;
-        diesel::update(data_ticket::table.find(guid))
-            .set((
-                data_ticket::assignee.eq(assignee),
-                data_ticket::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        insert_history(
-            conn,
-            &NewHistoryRow {
-                ticket_guid: guid,
-                field: "assignee",
-                old_value: old.as_deref(),
-                new_value: Some(assignee),
-                changed_at: now,
-            },
-        )?;
-        record_outbox(
-            conn,
-            outbox,
-            guid,
-            "assign",
-            json!({ "assignee": assignee }),
-            now,
-        )?;
-        Ok(row)
-    })
+) -> Result<(TicketRow, Option<TicketChange>), StoreError> {
+    let mut row = lock_ticket(conn, guid)?;
+    if row.assignee.as_deref() == Some(assignee) {
+        return Ok((row, None));
+    }
+    let now = now_micros();
+    let old = row.assignee.replace(assignee.to_string());
+    row.updated_at = now;
+    diesel::update(data_ticket::table.find(guid))
+        .set((
+            data_ticket::assignee.eq(assignee),
+            data_ticket::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    add_history(conn, guid, "assignee", old.as_deref(), Some(assignee), now)?;
+    let change = TicketChange::Assigned {
+        guid: guid.to_string(),
+        assignee: assignee.to_string(),
+    };
+    Ok((row, Some(change)))
 }
 
 /// Adds a comment and touches the ticket's `updated_at`.
-pub(crate) fn add_comment(
-    conn: &mut DbConnection,
-    guid: &str,
-    comment: &NewComment,
-    outbox: bool,
-) -> Result<(TicketRow, String), StoreError> {
-    write_transaction(conn, |conn| add_comment_in_tx(conn, guid, comment, outbox))
-}
-
-/// [`add_comment`] inside a write transaction the caller runs.
 pub(crate) fn add_comment_in_tx(
     conn: &mut DbConnection,
     guid: &str,
     comment: &NewComment,
-    outbox: bool,
-) -> Result<(TicketRow, String), StoreError> {
+) -> Result<(TicketRow, String, TicketChange), StoreError> {
     let mut row = lock_ticket(conn, guid)?;
     let now = now_micros();
     let c = CommentRow {
@@ -989,15 +910,130 @@ pub(crate) fn add_comment_in_tx(
         .set(data_ticket::updated_at.eq(now))
         .execute(conn)?;
     row.updated_at = now;
-    record_outbox(
+    let comment = c.into_comment()?;
+    let comment_guid = comment.comment_guid.clone();
+    let change = TicketChange::Commented {
+        guid: guid.to_string(),
+        comment,
+    };
+    Ok((row, comment_guid, change))
+}
+
+/// Writes values that come from elsewhere (another system) into an existing ticket: one
+/// history row per field whose value differs, `updated_at` touched when any does. The names
+/// of the changed fields.
+pub(crate) fn apply_values_in_tx(
+    conn: &mut DbConnection,
+    guid: &str,
+    values: &TicketValues,
+) -> Result<Vec<&'static str>, StoreError> {
+    let row = lock_ticket(conn, guid)?;
+    let now = now_micros();
+    let mut changes = TicketChanges::default();
+    let mut rows: Vec<(&'static str, Option<String>, Option<String>)> = Vec::new();
+    if row.subject != values.subject {
+        rows.push((
+            "subject",
+            Some(row.subject.clone()),
+            Some(values.subject.clone()),
+        ));
+        changes.subject = Some(values.subject.clone());
+    }
+    if row.description != values.description {
+        rows.push((
+            "description",
+            Some(row.description.clone()),
+            Some(values.description.clone()),
+        ));
+        changes.description = Some(values.description.clone());
+    }
+    if row.status != values.status.as_str() {
+        rows.push((
+            "status",
+            Some(row.status.clone()),
+            Some(values.status.as_str().into()),
+        ));
+        changes.status = Some(values.status.as_str().into());
+    }
+    if row.priority != values.priority.as_str() {
+        rows.push((
+            "priority",
+            Some(row.priority.clone()),
+            Some(values.priority.as_str().into()),
+        ));
+        changes.priority = Some(values.priority.as_str().into());
+    }
+    if row.assignee != values.assignee {
+        rows.push(("assignee", row.assignee.clone(), values.assignee.clone()));
+        changes.assignee = Some(values.assignee.clone());
+    }
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    changes.updated_at = Some(now);
+    diesel::update(data_ticket::table.find(guid))
+        .set(&changes)
+        .execute(conn)?;
+    for (field, old, new) in &rows {
+        add_history(conn, guid, field, old.as_deref(), new.as_deref(), now)?;
+    }
+    Ok(rows.into_iter().map(|(f, _, _)| f).collect())
+}
+
+/// Inserts a ticket whose values come from elsewhere, with its `created` history row; its
+/// guid (`guid`, else a new one).
+pub(crate) fn insert_values_in_tx(
+    conn: &mut DbConnection,
+    guid: Option<&str>,
+    values: &TicketValues,
+    created_at: Option<DateTime<Utc>>,
+) -> Result<String, StoreError> {
+    let now = now_micros();
+    let guid = guid.map_or_else(new_guid, str::to_string);
+    let row = TicketRow {
+        guid: guid.clone(),
+        subject: values.subject.clone(),
+        description: values.description.clone(),
+        status: values.status.as_str().into(),
+        priority: values.priority.as_str().into(),
+        assignee: values.assignee.clone(),
+        created_at: created_at.map_or(now, |t| t.timestamp_micros()),
+        updated_at: now,
+    };
+    diesel::insert_into(data_ticket::table)
+        .values(&row)
+        .execute(conn)?;
+    add_history(
         conn,
-        outbox,
-        guid,
-        "add_comment",
-        json!({ "comment_guid": c.comment_guid, "body": c.body, "author": c.author }),
+        &guid,
+        "created",
+        None,
+        Some(values.status.as_str()),
         now,
     )?;
-    Ok((row, c.comment_guid))
+    Ok(guid)
+}
+
+/// Inserts a comment that comes from elsewhere (the ticket's `updated_at` is left alone);
+/// its guid.
+pub(crate) fn insert_comment_in_tx(
+    conn: &mut DbConnection,
+    guid: &str,
+    body: &str,
+    author: Option<&str>,
+    created_at: Option<DateTime<Utc>>,
+) -> Result<String, StoreError> {
+    let row = CommentRow {
+        comment_guid: new_guid(),
+        ticket_guid: guid.to_string(),
+        body: body.to_string(),
+        author: author.map(str::to_string),
+        created_at: created_at.map_or_else(now_micros, |t| t.timestamp_micros()),
+    };
+    diesel::insert_into(data_ticket_comment::table)
+        .values(&row)
+        .execute(conn)?;
+    Ok(row.comment_guid)
 }
 
 /// The ticket with its comments, oldest comment first.
@@ -1146,13 +1182,12 @@ pub(crate) fn history(conn: &mut DbConnection, guid: &str) -> Result<Vec<History
         .load::<HistoryRow>(conn)?)
 }
 
-/// Row counts of the ticket tables (tickets, comments, history, outbox), for tests and checks.
-pub(crate) fn row_counts(conn: &mut DbConnection) -> Result<[i64; 4], StoreError> {
+/// Row counts of the ticket tables (tickets, comments, history), for tests and checks.
+pub(crate) fn row_counts(conn: &mut DbConnection) -> Result<[i64; 3], StoreError> {
     Ok([
         data_ticket::table.count().get_result(conn)?,
         data_ticket_comment::table.count().get_result(conn)?,
         data_ticket_history::table.count().get_result(conn)?,
-        data_sync_outbox::table.count().get_result(conn)?,
     ])
 }
 

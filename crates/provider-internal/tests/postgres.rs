@@ -78,11 +78,8 @@ pg_test!(every_operation_and_history);
 pg_test!(invalid_input_writes_nothing);
 pg_test!(pagination_under_concurrent_inserts);
 pg_test!(concurrency_16x200);
-pg_test!(sync_claims);
-pg_test!(outbox_retry_discard);
 pg_test!(two_providers_and_reopen);
-pg_test!(outbox_and_sync_support);
-pg_test!(import_remote);
+pg_test!(extension_hook_and_transactions);
 
 #[tokio::test]
 async fn backend_is_postgres_and_debug_hides_the_password() {

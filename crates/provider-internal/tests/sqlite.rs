@@ -27,11 +27,8 @@ sqlite_test!(every_operation_and_history);
 sqlite_test!(invalid_input_writes_nothing);
 sqlite_test!(pagination_under_concurrent_inserts);
 sqlite_test!(concurrency_16x200);
-sqlite_test!(sync_claims);
-sqlite_test!(outbox_retry_discard);
 sqlite_test!(two_providers_and_reopen);
-sqlite_test!(outbox_and_sync_support);
-sqlite_test!(import_remote);
+sqlite_test!(extension_hook_and_transactions);
 
 #[tokio::test]
 async fn in_memory_database_works() {

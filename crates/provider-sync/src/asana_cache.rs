@@ -6,8 +6,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::store::SyncStore;
 use provider_asana::{CacheKey, CacheStore, KeyedCache, ProjectCache};
-use provider_internal::InternalProvider;
 use ticket_provider_api::BoxFuture;
 
 /// The key of the cache in the store's key/value table.
@@ -16,7 +16,7 @@ pub(crate) const CACHE_KEY: &str = "asana.cache";
 /// A [`CacheStore`] in the internal store. Like every cache store it never fails: a read or
 /// write the database refuses is warned about once and the provider works without it.
 pub(crate) struct StoreCache {
-    local: InternalProvider,
+    local: SyncStore,
     warned: AtomicBool,
 }
 
@@ -29,7 +29,7 @@ impl std::fmt::Debug for StoreCache {
 }
 
 impl StoreCache {
-    pub(crate) fn new(local: InternalProvider) -> Self {
+    pub(crate) fn new(local: SyncStore) -> Self {
         StoreCache {
             local,
             warned: AtomicBool::new(false),
@@ -94,14 +94,18 @@ mod tests {
     use super::*;
     use ticket_provider_api::{Config, Status};
 
-    async fn store(dir: &std::path::Path) -> InternalProvider {
+    async fn store(dir: &std::path::Path) -> SyncStore {
         let yaml = format!(
             "homechoice:\n  ticket:\n    database_url: \"{}\"\n",
             dir.join("t.db").display()
         );
-        InternalProvider::from_config_with(&Config::parse(&yaml, "test").unwrap(), true)
-            .await
-            .unwrap()
+        let local = provider_internal::InternalProvider::from_config_with(
+            &Config::parse(&yaml, "test").unwrap(),
+            crate::store_options(None).extensions,
+        )
+        .await
+        .unwrap();
+        SyncStore::new(local).unwrap()
     }
 
     fn key(project: &str) -> CacheKey {

@@ -21,7 +21,7 @@
 //! [`Decision::KeepLocal`] and records nothing more; a further change in Asana before the
 //! push is a new conflict.
 
-use provider_internal::OutboxEntry;
+use crate::outbox::{Change, OutboxEntry};
 use ticket_provider_api::model::MAX_COMMENT_CHARS;
 use ticket_provider_api::{Priority, Status};
 
@@ -119,37 +119,47 @@ impl Pending {
     pub(crate) fn of(entries: &[OutboxEntry]) -> Self {
         let mut out = Pending::default();
         for e in entries.iter().filter(|e| e.set_aside_reason.is_none()) {
-            let p = &e.payload;
-            let text = |f: &str| p.get(f).and_then(|v| v.as_str()).map(str::to_string);
-            let status = || text("status").and_then(|s| s.parse::<Status>().ok());
-            let priority = || text("priority").and_then(|s| s.parse::<Priority>().ok());
-            match e.operation.as_str() {
-                "create" => {
-                    note(&mut out.subject, text("subject"));
-                    note(&mut out.description, text("description"));
-                    note(&mut out.status, status());
-                    note(&mut out.priority, priority());
-                    note(&mut out.assignee, Some(text("assignee")));
+            match &e.change {
+                Change::Create(p) => {
+                    note(&mut out.subject, Some(p.subject.clone()));
+                    note(&mut out.description, Some(p.description.clone()));
+                    note(&mut out.status, Some(p.status));
+                    note(&mut out.priority, Some(p.priority));
+                    note(&mut out.assignee, Some(p.assignee.clone()));
                 }
-                "update" => {
-                    if p.get("subject").is_some() {
-                        note(&mut out.subject, text("subject"));
+                Change::Update(p) => {
+                    if let Some(s) = &p.subject {
+                        note(&mut out.subject, Some(s.clone()));
                     }
-                    if p.get("description").is_some() {
-                        note(&mut out.description, text("description"));
+                    if let Some(d) = &p.description {
+                        note(&mut out.description, Some(d.clone()));
                     }
-                    if p.get("priority").is_some() {
-                        note(&mut out.priority, priority());
+                    if let Some(pr) = p.priority {
+                        note(&mut out.priority, Some(pr));
                     }
                 }
-                "change_status" | "close" | "resolve" | "escalate" => {
-                    note(&mut out.status, status());
-                }
-                "assign" => note(&mut out.assignee, Some(text("assignee"))),
-                _ => {}
+                Change::Status(_, p) => note(&mut out.status, Some(p.status)),
+                Change::Assign(p) => note(&mut out.assignee, Some(Some(p.assignee.clone()))),
+                Change::Comment(_) => {}
             }
         }
         out
+    }
+
+    /// What pushing `entries` writes to the task: [`Pending::of`] the entries that write
+    /// fields ([`Change::writes_fields`]).
+    pub(crate) fn written_by(entries: &[OutboxEntry]) -> Self {
+        let writing: Vec<OutboxEntry> = entries
+            .iter()
+            .filter(|e| e.change.writes_fields())
+            .cloned()
+            .collect();
+        Pending::of(&writing)
+    }
+
+    /// Whether any field is written.
+    pub(crate) fn any(&self) -> bool {
+        Field::ALL.iter().any(|f| self.touches(*f))
     }
 
     /// Whether a local change of `field` is pending.
@@ -484,8 +494,7 @@ mod tests {
         let entry = |op: &str, payload: serde_json::Value, aside: bool| OutboxEntry {
             id: 1,
             ticket_guid: "g".into(),
-            operation: op.into(),
-            payload,
+            change: Change::from_stored(op, &payload.to_string()).expect("a stored change"),
             created_at: chrono::Utc::now(),
             attempts: 0,
             last_error: None,
@@ -500,7 +509,11 @@ mod tests {
                 false,
             ),
             entry("assign", serde_json::json!({"assignee": "x@y"}), true),
-            entry("add_comment", serde_json::json!({"body": "b"}), false),
+            entry(
+                "add_comment",
+                serde_json::json!({"comment_guid": "c", "body": "b"}),
+                false,
+            ),
         ];
         let p = Pending::of(&entries);
         assert_eq!(

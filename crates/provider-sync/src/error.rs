@@ -8,7 +8,7 @@ use ticket_provider_api::{Error, ErrorKind};
 pub(crate) enum PushFailure {
     /// Asana refused the change for good (400, 403, 404, 402): retrying cannot help.
     Permanent(String),
-    /// Worth retrying later (429, 5xx, timeouts, transport errors, local database trouble).
+    /// Worth retrying later (429, 5xx, timeouts, transport errors).
     Temporary {
         /// What went wrong.
         message: String,
@@ -36,14 +36,6 @@ impl PushFailure {
                 message,
                 asana_down: false,
             },
-        }
-    }
-
-    /// A failure of the local store (always temporary; says nothing about Asana).
-    pub(crate) fn local(e: &Error) -> Self {
-        PushFailure::Temporary {
-            message: format!("local store: {e}"),
-            asana_down: false,
         }
     }
 

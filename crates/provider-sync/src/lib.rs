@@ -158,14 +158,18 @@ mod breaker;
 mod completion;
 mod config;
 mod conflict;
+mod db;
+mod engine;
 mod error;
 mod locks;
+mod outbox;
 mod provider;
 mod pull;
 mod push;
 mod reconcile;
 mod report;
 mod snapshot;
+mod store;
 pub mod story;
 
 use std::sync::Arc;
@@ -179,10 +183,17 @@ pub use config::{
     SyncConfigKeys, SyncSettings, DEFAULT_CLAIM_TTL, DEFAULT_PUSH_TIMEOUT, DEFAULT_SHUTDOWN_GRACE,
 };
 pub use conflict::CONFLICT_AUTHOR;
+pub use db::{Link, LinkState};
+pub use outbox::{
+    AssignPayload, Change, CommentPayload, CreatePayload, OutboxEntry, StatusPayload,
+    UnreadableChange, UpdatePayload,
+};
 pub use provider::SyncProvider;
 pub use report::{
     FlushReport, PullMode, PullProgress, PullReport, SetAsideEntry, SkippedTask, SyncStatus,
 };
+pub use snapshot::Agreed;
+pub use store::{store_options, SyncExtension, SyncStore, EXTENSION_NAME, MAX_CLAIM_OWNER_CHARS};
 
 /// The name this provider is registered under (`homechoice.ticket.provider: sync`).
 pub const NAME: &str = "sync";
@@ -229,7 +240,12 @@ fn doctor(ctx: BuildContext) -> BoxFuture<'static, Vec<Check>> {
 }
 
 async fn outbox_check(ctx: &BuildContext) -> Check {
-    let opened = provider_internal::InternalProvider::from_config_with(ctx.config(), true).await;
+    let opened = provider_internal::InternalProvider::from_config_with(
+        ctx.config(),
+        store_options(None).extensions,
+    )
+    .await
+    .and_then(SyncStore::new);
     let store = match opened {
         Ok(s) => s,
         Err(e) => {
@@ -240,7 +256,7 @@ async fn outbox_check(ctx: &BuildContext) -> Check {
             )
         }
     };
-    match store.outbox_counts().await {
+    match store.counts().await {
         Ok((pending, 0)) => Check::pass(
             "outbox",
             format!("{pending} change(s) waiting for Asana, none set aside"),

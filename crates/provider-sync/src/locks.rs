@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use provider_internal::InternalProvider;
+use crate::store::SyncStore;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 use tokio::task::JoinHandle;
 
@@ -54,6 +54,20 @@ impl TicketLocks {
             guard: Some(guard),
         }
     }
+
+    /// The lock of `key` if nobody holds it now.
+    pub(crate) fn try_lock(&self, key: &str) -> Option<TicketGuard> {
+        let mutex = with_table(&self.table, |t| {
+            Arc::clone(t.entry(key.to_string()).or_default())
+        });
+        // A failed attempt drops its reference, so the guard below forgets an unused entry.
+        let guard = TicketGuard {
+            key: key.to_string(),
+            table: Arc::clone(&self.table),
+            guard: mutex.try_lock_owned().ok(),
+        };
+        guard.guard.is_some().then_some(guard)
+    }
 }
 
 impl Drop for TicketGuard {
@@ -71,7 +85,7 @@ impl Drop for TicketGuard {
 /// A held store claim on one ticket: renewed every third of its time to live until released
 /// (or dropped, which releases it in the background).
 pub(crate) struct ClaimGuard {
-    store: InternalProvider,
+    store: SyncStore,
     guid: String,
     owner: String,
     /// Set when a renewal found the claim taken by someone else (we stalled past its expiry).
@@ -83,14 +97,19 @@ pub(crate) struct ClaimGuard {
 impl ClaimGuard {
     /// Takes the claim of `guid` for `owner` for `ttl`; `None` when someone else holds it.
     pub(crate) async fn take(
-        store: &InternalProvider,
+        store: &SyncStore,
         guid: &str,
         owner: &str,
         ttl: Duration,
     ) -> ticket_provider_api::Result<Option<ClaimGuard>> {
-        if !store.sync_claim(guid, owner, ttl).await? {
+        if !store.claim(guid, owner, ttl).await? {
             return Ok(None);
         }
+        Ok(Some(Self::adopt(store, guid, owner, ttl)))
+    }
+
+    /// Guards a claim `owner` took in a transaction of its own (see `push::prepare_in_tx`).
+    pub(crate) fn adopt(store: &SyncStore, guid: &str, owner: &str, ttl: Duration) -> ClaimGuard {
         let lost = Arc::new(AtomicBool::new(false));
         let renewer = {
             let (store, guid, owner, lost) = (
@@ -103,7 +122,7 @@ impl ClaimGuard {
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
-                    match store.sync_claim(&guid, &owner, ttl).await {
+                    match store.claim(&guid, &owner, ttl).await {
                         Ok(true) => tracing::trace!(guid = %guid, "push claim renewed"),
                         Ok(false) => {
                             tracing::warn!(guid = %guid, "lost the push claim (another instance took it after it expired); stopping this push");
@@ -117,19 +136,27 @@ impl ClaimGuard {
                 }
             })
         };
-        Ok(Some(ClaimGuard {
+        ClaimGuard {
             store: store.clone(),
             guid: guid.to_string(),
             owner: owner.to_string(),
             lost,
             renewer: Some(renewer),
             released: false,
-        }))
+        }
     }
 
     /// True while the claim is still ours (no renewal found it taken).
     pub(crate) fn held(&self) -> bool {
         !self.lost.load(Ordering::SeqCst)
+    }
+
+    /// The claim was released in a transaction (see `push::commit_in_tx`): stop renewing.
+    pub(crate) fn released(mut self) {
+        if let Some(r) = self.renewer.take() {
+            r.abort();
+        }
+        self.released = true;
     }
 
     /// Stops renewing and releases the claim.
@@ -138,7 +165,7 @@ impl ClaimGuard {
             r.abort();
         }
         self.released = true;
-        if let Err(e) = self.store.sync_release(&self.guid, &self.owner).await {
+        if let Err(e) = self.store.release(&self.guid, &self.owner).await {
             // It expires by itself after its time to live.
             tracing::warn!(guid = %self.guid, error = %e, "cannot release the push claim");
         }
@@ -162,7 +189,7 @@ impl Drop for ClaimGuard {
                 std::mem::take(&mut self.owner),
             );
             handle.spawn(async move {
-                if let Err(e) = store.sync_release(&guid, &owner).await {
+                if let Err(e) = store.release(&guid, &owner).await {
                     tracing::warn!(guid = %guid, error = %e, "cannot release the push claim");
                 }
             });

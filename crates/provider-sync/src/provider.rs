@@ -1,10 +1,11 @@
 //! [`SyncProvider`]: the [`TicketProvider`] implementation (internal store first, then a
-//! bounded, best-effort push), and the sync operations the CLI calls.
+//! bounded, best-effort push), and the sync operations the CLI calls. The push and the pull
+//! are methods of the shared [`Engine`] (`push.rs`, `pull.rs`).
 
 use std::sync::Arc;
 
 use provider_asana::{AsanaProvider, AsanaSettings, RetryPolicy};
-use provider_internal::{InternalProvider, LinkState};
+use provider_internal::{InternalProvider, StatusOperation, StoreTx};
 use ticket_provider_api::{
     async_trait, BuildContext, Error, Extensions, HistoryEntry, ListQuery, NewComment, NewTicket,
     OperationResult, ProviderInfo, Result, Status, SyncMaintenance, SyncState, Ticket,
@@ -13,37 +14,13 @@ use ticket_provider_api::{
 use tracing::Instrument;
 
 use crate::asana_cache::StoreCache;
-use crate::breaker::CircuitBreaker;
 use crate::config::SyncSettings;
-use crate::locks::TicketLocks;
+use crate::db;
+use crate::engine::Engine;
+use crate::push::{PushMode, PushOutcome};
 use crate::report::{FlushReport, PullProgress, PullReport, SetAsideEntry, SyncStatus};
+use crate::store::SyncStore;
 use crate::NAME;
-
-/// The shared state behind a [`SyncProvider`].
-#[derive(Debug)]
-pub(crate) struct Inner {
-    pub(crate) local: InternalProvider,
-    pub(crate) remote: AsanaProvider,
-    pub(crate) settings: SyncSettings,
-    pub(crate) breaker: CircuitBreaker,
-    pub(crate) locks: TicketLocks,
-    /// Set while a background catch-up flush runs (see `asana_reachable`).
-    pub(crate) catching_up: std::sync::atomic::AtomicBool,
-    /// This instance's random id: the owner of the push claims it takes in the store.
-    pub(crate) instance_id: String,
-    /// Pushes and catch-up flushes running in the background, so that
-    /// [`SyncProvider::shutdown`] can let them finish (or stop them) before it releases this
-    /// instance's claims.
-    pub(crate) background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    /// Set by [`SyncProvider::shutdown`]: no new background work is started afterwards.
-    pub(crate) shut_down: std::sync::atomic::AtomicBool,
-    /// Pushes hold it shared, pulls exclusively: a pull compares what it read from Asana with
-    /// the local state, so a push of this instance landing between the read and the import
-    /// would make the read stale (and the import would undo the push locally). Pushes of
-    /// other instances are kept out by the ticket's claim and detected by the push time (see
-    /// `import_linked` in `pull.rs`).
-    pub(crate) pull_gate: tokio::sync::RwLock<()>,
-}
 
 /// Tickets in the internal database, mirrored to Asana on a best-effort basis.
 ///
@@ -51,15 +28,15 @@ pub(crate) struct Inner {
 /// documentation for the guarantees.
 #[derive(Clone)]
 pub struct SyncProvider {
-    pub(crate) inner: Arc<Inner>,
+    engine: Arc<Engine>,
 }
 
 impl std::fmt::Debug for SyncProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SyncProvider")
-            .field("local", &self.inner.local)
-            .field("remote", &self.inner.remote)
-            .field("settings", &self.inner.settings)
+            .field("local", self.engine.store.local())
+            .field("remote", &self.engine.remote)
+            .field("settings", &self.engine.settings)
             .finish()
     }
 }
@@ -87,45 +64,22 @@ fn sync_retry_policy() -> RetryPolicy {
 }
 
 impl SyncProvider {
-    /// Combines an internal store and an Asana provider. The store must record an outbox
-    /// ([`provider_internal::StoreOptions::record_outbox`]); otherwise this is a configuration error.
+    /// Combines an internal store and an Asana provider. The store must have been opened
+    /// with the sync extension ([`crate::store_options`]); otherwise this is a configuration
+    /// error.
     pub fn new(
         local: InternalProvider,
         remote: AsanaProvider,
         settings: SyncSettings,
     ) -> Result<Self> {
-        if !local.records_outbox() {
-            return Err(Error::config(
-                "the sync provider needs an internal store opened with record_outbox = true",
-            ));
-        }
-        let breaker = CircuitBreaker::new(
-            settings.breaker_threshold,
-            settings.breaker_base_backoff,
-            settings.breaker_max_backoff,
-        );
+        let store = SyncStore::new(local)?;
         Ok(SyncProvider {
-            inner: Arc::new(Inner {
-                local,
-                remote,
-                settings,
-                breaker,
-                locks: TicketLocks::default(),
-                catching_up: std::sync::atomic::AtomicBool::new(false),
-                instance_id: format!(
-                    "sync-{}-{}",
-                    std::process::id(),
-                    uuid::Uuid::new_v4().simple()
-                ),
-                background: std::sync::Mutex::new(Vec::new()),
-                shut_down: std::sync::atomic::AtomicBool::new(false),
-                pull_gate: tokio::sync::RwLock::new(()),
-            }),
+            engine: Engine::new(store, remote, settings),
         })
     }
 
     /// Builds the provider from configuration: the internal store from `database_url` (with
-    /// the outbox on) and Asana from `asana_project`, `asana_*` and the token in
+    /// the sync extension) and Asana from `asana_project`, `asana_*` and the token in
     /// `ASANA_ACCESS_TOKEN` (read through the context). A missing project or token is a
     /// configuration error, checked before the database is opened. The Asana side keeps its
     /// section, tag and user gids in the store, so a new process starts warm.
@@ -143,8 +97,10 @@ impl SyncProvider {
         asana.cache_path = None;
         asana.validate()?;
         let settings = SyncSettings::from_config(config)?;
-        let local = InternalProvider::from_config_with(config, true).await?;
-        let cache = Arc::new(StoreCache::new(local.clone()));
+        let local =
+            InternalProvider::from_config_with(config, crate::store_options(None).extensions)
+                .await?;
+        let cache = Arc::new(StoreCache::new(SyncStore::new(local.clone())?));
         let remote = AsanaProvider::with_cache_store(asana, cache)?;
         Self::new(local, remote, settings)
     }
@@ -159,14 +115,12 @@ impl SyncProvider {
     /// background any more).
     pub async fn shutdown(&self) {
         use std::sync::atomic::Ordering;
-        self.inner.shut_down.store(true, Ordering::SeqCst);
-        let deadline = tokio::time::Instant::now() + self.inner.settings.shutdown_grace;
+        let engine = &self.engine;
+        engine.shut_down.store(true, Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + engine.settings.shutdown_grace;
         loop {
             // A finishing push may start a catch-up flush: take the list until it stays empty.
-            let handles = match self.inner.background.lock() {
-                Ok(mut b) => std::mem::take(&mut *b),
-                Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-            };
+            let handles = engine.take_background();
             if handles.is_empty() {
                 break;
             }
@@ -181,12 +135,7 @@ impl SyncProvider {
                 }
             }
         }
-        match self
-            .inner
-            .local
-            .sync_release_all(&self.inner.instance_id)
-            .await
-        {
+        match engine.store.release_all(&engine.instance_id).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(claims = n, "released push claims at shutdown"),
             Err(e) => {
@@ -195,43 +144,30 @@ impl SyncProvider {
         }
     }
 
-    /// Whether [`Self::shutdown`] was called.
-    pub(crate) fn is_shut_down(&self) -> bool {
-        self.inner
-            .shut_down
-            .load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Remembers a background task for [`Self::shutdown`], forgetting finished ones.
-    pub(crate) fn track(&self, handle: tokio::task::JoinHandle<()>) {
-        match self.inner.background.lock() {
-            Ok(mut b) => {
-                b.retain(|h| !h.is_finished());
-                b.push(handle);
-            }
-            Err(_) => handle.abort(),
-        }
-    }
-
     /// The internal store (for history, and for tests).
     pub fn local(&self) -> &InternalProvider {
-        &self.inner.local
+        self.engine.store.local()
+    }
+
+    /// The sync tables of the store (links, outbox, claims).
+    pub fn store(&self) -> &SyncStore {
+        &self.engine.store
     }
 
     /// The Asana side.
     pub fn remote(&self) -> &AsanaProvider {
-        &self.inner.remote
+        &self.engine.remote
     }
 
     /// The settings in use.
     pub fn settings(&self) -> &SyncSettings {
-        &self.inner.settings
+        &self.engine.settings
     }
 
-    /// This instance's random id, the owner of the push claims it takes in the internal store
-    /// (see [`InternalProvider::sync_claim`]).
+    /// This instance's random id, the owner of the push claims it takes in the store (see
+    /// [`SyncStore::claim`]).
     pub fn instance_id(&self) -> &str {
-        &self.inner.instance_id
+        &self.engine.instance_id
     }
 
     /// Puts set-aside outbox entry `id` (see [`Self::status`]) back into the queue and pushes
@@ -242,9 +178,9 @@ impl SyncProvider {
     /// `sync`) records the retry. NotFound for an unknown id, InvalidInput when the entry is
     /// not set aside.
     pub async fn retry_set_aside(&self, id: i64) -> Result<()> {
-        let entry = self.inner.local.outbox_retry(id).await?;
-        self.inner.breaker.probe_now();
-        self.push_bounded(&entry.ticket_guid).await;
+        let entry = self.engine.store.retry(id).await?;
+        self.engine.breaker.probe_now();
+        self.engine.push_bounded(&entry.ticket_guid).await;
         Ok(())
     }
 
@@ -252,7 +188,7 @@ impl SyncProvider {
     /// local only. A history row (field `sync`) records it. NotFound for an unknown id,
     /// InvalidInput when the entry is not set aside.
     pub async fn discard_set_aside(&self, id: i64) -> Result<()> {
-        self.inner.local.outbox_discard(id).await?;
+        self.engine.store.discard(id).await?;
         Ok(())
     }
 
@@ -262,19 +198,24 @@ impl SyncProvider {
     /// Asana failures do not make this fail: the result says `pending` and [`Self::status`]
     /// tells why. NotFound for an unknown ticket.
     pub async fn sync_to_asana(&self, guid: &str) -> Result<OperationResult> {
-        let details = self.inner.local.get_ticket(guid).await?;
+        let details = self.local().get_ticket(guid).await?;
         let guid = details.ticket.guid.clone();
-        self.inner.breaker.probe_now();
+        self.engine.breaker.probe_now();
         let span = tracing::info_span!("sync_to_asana", guid = %guid);
         let outcome = self
-            .push_ticket(&guid, crate::push::PushMode::Full)
+            .engine
+            .push_ticket(&guid, PushMode::Full)
             .instrument(span)
             .await;
-        if let Err(e) = outcome {
+        if let Err(e) = &outcome {
             tracing::warn!(guid = %guid, error = %e, "sync_to_asana: the ticket stays pending");
         }
-        let res = OperationResult::new(guid, details.ticket.status, NAME);
-        Ok(self.decorate(res, None).await)
+        let (t, gid, state) = self.sync_info(&guid).await?;
+        let _ = outcome;
+        let mut res = OperationResult::new(t.guid, t.status, NAME);
+        res.asana_gid = gid;
+        res.sync_state = Some(state);
+        Ok(res)
     }
 
     /// Pulls one Asana task into the internal store: its name, notes, section (status), tag
@@ -283,11 +224,12 @@ impl SyncProvider {
     /// pushing the task's ticket for longer than `claim_wait`, nothing is imported and this
     /// fails with a temporary Conflict error (try again).
     pub async fn sync_from_asana(&self, asana_gid: &str) -> Result<OperationResult> {
-        let gate = self.inner.pull_gate.write().await;
+        let engine = &self.engine;
+        let gate = engine.pull_gate.write().await;
         let read_at = chrono::Utc::now();
-        let task = self.inner.remote.get_remote_task(asana_gid).await?;
-        let imported = self
-            .import_task(task, read_at, self.inner.settings.claim_wait)
+        let task = engine.remote.get_remote_task(asana_gid).await?;
+        let imported = engine
+            .import_task(task, read_at, engine.settings.claim_wait)
             .await?;
         drop(gate);
         if imported.kind == crate::pull::ImportKind::ClaimedElsewhere {
@@ -300,9 +242,11 @@ impl SyncProvider {
             )
             .with_temporary(true));
         }
-        let details = self.inner.local.get_ticket(&imported.guid).await?;
-        let res = OperationResult::new(details.ticket.guid, details.ticket.status, NAME);
-        Ok(self.decorate(res, None).await)
+        let (t, gid, state) = self.sync_info(&imported.guid).await?;
+        let mut res = OperationResult::new(t.guid, t.status, NAME);
+        res.asana_gid = gid;
+        res.sync_state = Some(state);
+        Ok(res)
     }
 
     /// Pulls every change of the project: a full read the first time and after Asana's event
@@ -317,29 +261,26 @@ impl SyncProvider {
         progress: &(dyn Fn(PullProgress) + Send + Sync),
     ) -> Result<PullReport> {
         // No push of this instance runs while Asana is read and compared (see `pull_gate`).
-        let _gate = self.inner.pull_gate.write().await;
-        self.pull_all_inner(progress).await
+        let _gate = self.engine.pull_gate.write().await;
+        self.engine.pull_all(progress).await
     }
 
     /// Pushes every pending change now, ticket by ticket (each ticket's changes in order).
     /// Stops early, leaving the rest pending, when Asana looks down. Safe to interrupt at any
     /// point: every step is either committed or redone without duplicates next time.
     pub async fn flush(&self) -> Result<FlushReport> {
-        self.flush_inner().await
+        self.engine.flush().await
     }
 
     /// Counts of pending and set-aside outbox entries, with every set-aside entry.
     pub async fn status(&self) -> Result<SyncStatus> {
-        let local = &self.inner.local;
-        let (pending, set_aside) = local.outbox_counts().await?;
-        let set_aside_entries = local
-            .outbox_set_aside_list()
-            .await?
+        let ((pending, set_aside), entries) = self.engine.store.status().await?;
+        let set_aside_entries = entries
             .into_iter()
             .map(|e| SetAsideEntry {
                 id: e.id,
+                operation: e.change.operation().to_string(),
                 ticket_guid: e.ticket_guid,
-                operation: e.operation,
                 reason: e.set_aside_reason.unwrap_or_default(),
                 created_at: e.created_at,
             })
@@ -348,47 +289,22 @@ impl SyncProvider {
             pending,
             set_aside,
             set_aside_entries,
-            asana_paused: self.inner.breaker.is_open(),
+            asana_paused: self.engine.breaker.is_open(),
         })
     }
 
-    /// The link and outbox state of a ticket: its task gid (once linked) and its
-    /// [`ticket_state`] — over every outbox entry, or with `horizon` only entries up to that
-    /// id (so that a result is not reported pending because of a concurrent, later
-    /// operation). Errors reading them count as pending.
-    pub(crate) async fn sync_info(
-        &self,
-        guid: &str,
-        horizon: Option<i64>,
-    ) -> (Option<String>, SyncState) {
-        let local = &self.inner.local;
-        let gid = match local.sync_link_get(guid).await {
-            Ok(Some(l)) if l.state == LinkState::Linked => l.asana_gid,
-            Ok(_) => None,
-            Err(e) => {
-                tracing::warn!(guid = %guid, error = %e, "cannot read the Asana link");
-                None
-            }
-        };
-        let state = match local.outbox_for_ticket(guid).await {
-            Ok(entries) => {
-                let relevant = entries.iter().filter(|e| horizon.is_none_or(|h| e.id <= h));
-                let (mut pending, mut aside) = (false, false);
-                for e in relevant {
-                    if e.set_aside_reason.is_some() {
-                        aside = true;
-                    } else {
-                        pending = true;
-                    }
-                }
-                ticket_state(pending, aside)
-            }
-            Err(e) => {
-                tracing::warn!(guid = %guid, error = %e, "cannot read the outbox");
-                SyncState::Pending
-            }
-        };
-        (gid, state)
+    /// A ticket with its task gid and [`ticket_state`], in one read.
+    async fn sync_info(&self, guid: &str) -> Result<(Ticket, Option<String>, SyncState)> {
+        let guid = guid.to_string();
+        self.local()
+            .read(move |tx| {
+                let t = tx
+                    .ticket(&guid)?
+                    .ok_or_else(|| Error::ticket_not_found(&guid))?;
+                let (gid, state) = info_in_tx(tx, &guid)?;
+                Ok((t, gid, state))
+            })
+            .await
     }
 
     /// `who`, except that `me` (Asana's name for the token owner) becomes the token owner's
@@ -397,14 +313,12 @@ impl SyncProvider {
     /// when Asana cannot tell (down, slow), `me` is stored, pushed as `me`, and the next pull
     /// replaces it with the identity (a history row).
     async fn resolve_me(&self, who: &str) -> String {
-        if !who.trim().eq_ignore_ascii_case("me") || self.inner.breaker.is_open() {
+        let engine = &self.engine;
+        if !who.trim().eq_ignore_ascii_case("me") || engine.breaker.is_open() {
             return who.to_string();
         }
-        let asked = tokio::time::timeout(
-            self.inner.settings.push_timeout,
-            self.inner.remote.token_owner(),
-        )
-        .await;
+        let asked =
+            tokio::time::timeout(engine.settings.push_timeout, engine.remote.token_owner()).await;
         match asked {
             Ok(Ok(me)) => me.identity(),
             Ok(Err(e)) => {
@@ -415,40 +329,73 @@ impl SyncProvider {
         }
     }
 
-    /// Rewrites an internal result into a sync result.
-    pub(crate) async fn decorate(
-        &self,
-        mut res: OperationResult,
-        horizon: Option<i64>,
-    ) -> OperationResult {
+    /// Runs a local operation and pushes its ticket (see [`Engine::write_and_push`]); the
+    /// result says `pending` unless this change (and every earlier one of the ticket) is in
+    /// Asana. Changes of concurrent operations committed later do not count.
+    async fn operation<F>(&self, guid: String, op: F) -> Result<OperationResult>
+    where
+        F: FnMut(
+                &mut StoreTx<'_>,
+                &str,
+            )
+                -> std::result::Result<OperationResult, provider_internal::StoreError>
+            + Send
+            + 'static,
+    {
+        let (mut res, pushed) = self
+            .engine
+            .write_and_push(guid.clone(), op)
+            .await
+            .map_err(|e| e.with_guid(&guid))?;
         res.provider = NAME.to_string();
-        let (gid, state) = self.sync_info(&res.guid, horizon).await;
-        res.asana_gid = gid;
-        res.sync_state = Some(state);
-        res
+        res.asana_gid = pushed.gid;
+        res.sync_state = Some(match pushed.outcome {
+            Some(o) => outcome_state(&o),
+            None => SyncState::Pending,
+        });
+        Ok(res)
     }
 
-    async fn decorate_ticket(&self, mut t: Ticket) -> Ticket {
-        t.provider = NAME.to_string();
-        let (gid, state) = self.sync_info(&t.guid, None).await;
-        t.asana_gid = gid;
-        t.sync_state = Some(state);
-        t
+    async fn status_op(
+        &self,
+        operation: StatusOperation,
+        guid: &str,
+        status: Status,
+        reason: Option<&str>,
+    ) -> Result<OperationResult> {
+        let guid = provider_internal::parse_guid("guid", guid)?;
+        if let Some(r) = reason {
+            ticket_provider_api::model::validate_reason(r)?;
+        }
+        let reason = reason.map(str::to_string);
+        self.operation(guid, move |tx, g| {
+            let (t, comment_guid) = tx.set_status(g, status, operation, reason.as_deref())?;
+            let mut res = OperationResult::new(t.guid, t.status, NAME);
+            res.comment_guid = comment_guid;
+            Ok(res)
+        })
+        .await
     }
+}
 
-    /// After a committed local write: push that ticket, bounded by the push timeout, then
-    /// describe the result.
-    /// The result is `pending` while this operation's change (or an earlier one of the
-    /// ticket) is not in Asana; changes of concurrent operations committed later do not count.
-    async fn after_write(&self, res: OperationResult) -> OperationResult {
-        let horizon = match self.inner.local.outbox_for_ticket(&res.guid).await {
-            // Nothing left: this change is already in Asana (a concurrent push took it).
-            Ok(entries) => Some(entries.last().map_or(0, |e| e.id)),
-            Err(_) => None,
-        };
-        self.push_bounded(&res.guid).await;
-        self.decorate(res, horizon).await
-    }
+/// The sync state a push left: pending while an entry it saw (or the change itself) still
+/// waits, else set aside while a refused entry is kept, else synced.
+fn outcome_state(o: &PushOutcome) -> SyncState {
+    ticket_state(
+        o.left_pending > 0 || o.blocked || o.claimed_elsewhere,
+        o.any_set_aside,
+    )
+}
+
+/// A ticket's task gid (once linked) and [`ticket_state`], inside a transaction.
+fn info_in_tx(
+    tx: &mut StoreTx<'_>,
+    guid: &str,
+) -> std::result::Result<(Option<String>, SyncState), provider_internal::StoreError> {
+    let gid = db::link(tx.conn(), guid)?.and_then(|l| l.linked_gid().map(str::to_string));
+    let one = [guid.to_string()];
+    let (pending, aside) = db::outbox_flags(tx.conn(), &one)?;
+    Ok((gid, ticket_state(!pending.is_empty(), !aside.is_empty())))
 }
 
 #[async_trait]
@@ -489,7 +436,7 @@ impl SyncMaintenance for SyncProvider {
 impl TicketHistory for SyncProvider {
     /// The internal store's history: every local change and every change a pull imported.
     async fn history(&self, guid: &str) -> Result<Vec<HistoryEntry>> {
-        self.inner.local.history(guid).await
+        self.local().history(guid).await
     }
 }
 
@@ -514,73 +461,111 @@ impl TicketProvider for SyncProvider {
     }
 
     async fn create(&self, mut ticket: NewTicket) -> Result<OperationResult> {
+        ticket.validate()?;
         if let Some(who) = &ticket.assignee {
             ticket.assignee = Some(self.resolve_me(who).await);
         }
-        let res = self.inner.local.create(ticket).await?;
-        Ok(self.after_write(res).await)
+        self.operation(provider_internal::new_guid(), move |tx, g| {
+            let t = tx.create_with_guid(g, &ticket)?;
+            let mut res = OperationResult::new(t.guid, t.status, NAME);
+            res.assigned_to = t.assignee;
+            Ok(res)
+        })
+        .await
     }
 
     async fn update(&self, guid: &str, changes: TicketUpdate) -> Result<OperationResult> {
-        let res = self.inner.local.update(guid, changes).await?;
-        Ok(self.after_write(res).await)
+        let guid = provider_internal::parse_guid("guid", guid)?;
+        changes.validate().map_err(|e| e.with_guid(&guid))?;
+        self.operation(guid, move |tx, g| {
+            let t = tx.update(g, &changes)?;
+            Ok(OperationResult::new(t.guid, t.status, NAME))
+        })
+        .await
     }
 
     async fn change_status(&self, guid: &str, status: Status) -> Result<OperationResult> {
-        let res = self.inner.local.change_status(guid, status).await?;
-        Ok(self.after_write(res).await)
+        self.status_op(StatusOperation::ChangeStatus, guid, status, None)
+            .await
     }
 
     async fn assign(&self, guid: &str, assignee: &str) -> Result<OperationResult> {
+        let guid = provider_internal::parse_guid("guid", guid)?;
+        ticket_provider_api::model::validate_assignee(assignee).map_err(|e| e.with_guid(&guid))?;
         let assignee = self.resolve_me(assignee).await;
-        let res = self.inner.local.assign(guid, &assignee).await?;
-        Ok(self.after_write(res).await)
+        self.operation(guid, move |tx, g| {
+            let t = tx.assign(g, &assignee)?;
+            let mut res = OperationResult::new(t.guid, t.status, NAME);
+            res.assigned_to = t.assignee;
+            Ok(res)
+        })
+        .await
     }
 
     async fn add_comment(&self, guid: &str, comment: NewComment) -> Result<OperationResult> {
-        let res = self.inner.local.add_comment(guid, comment).await?;
-        Ok(self.after_write(res).await)
+        let guid = provider_internal::parse_guid("guid", guid)?;
+        comment.validate().map_err(|e| e.with_guid(&guid))?;
+        self.operation(guid, move |tx, g| {
+            let (t, comment_guid) = tx.add_comment(g, &comment)?;
+            let mut res = OperationResult::new(t.guid, t.status, NAME);
+            res.comment_guid = Some(comment_guid);
+            Ok(res)
+        })
+        .await
     }
 
     async fn get_ticket(&self, guid: &str) -> Result<TicketDetails> {
-        let mut details = self.inner.local.get_ticket(guid).await?;
-        details.ticket = self.decorate_ticket(details.ticket).await;
-        Ok(details)
+        let guid = provider_internal::parse_guid("guid", guid)?;
+        let g = guid.clone();
+        self.local()
+            .read(move |tx| {
+                let mut d = tx.details(&g)?;
+                let (gid, state) = info_in_tx(tx, &g)?;
+                d.ticket.provider = NAME.to_string();
+                d.ticket.asana_gid = gid;
+                d.ticket.sync_state = Some(state);
+                Ok(d)
+            })
+            .await
+            .map_err(|e| e.with_guid(&guid))
     }
 
     async fn list_tickets(&self, query: ListQuery) -> Result<TicketPage> {
-        let mut page = self.inner.local.list_tickets(query).await?;
-        // Two queries for the whole page, not two per ticket.
-        let guids: Vec<String> = page.tickets.iter().map(|t| t.guid.clone()).collect();
-        let summary = self.inner.local.sync_summary(&guids).await?;
-        for t in &mut page.tickets {
-            t.provider = NAME.to_string();
-            t.asana_gid = summary
-                .links
-                .get(&t.guid)
-                .filter(|l| l.state == LinkState::Linked)
-                .and_then(|l| l.asana_gid.clone());
-            t.sync_state = Some(ticket_state(
-                summary.with_pending.contains(&t.guid),
-                summary.with_set_aside.contains(&t.guid),
-            ));
-        }
-        Ok(page)
+        query.validate()?;
+        self.local()
+            .read(move |tx| {
+                let mut page = tx.list(&query)?;
+                let guids: Vec<String> = page.tickets.iter().map(|t| t.guid.clone()).collect();
+                let links = db::links_of(tx.conn(), &guids)?;
+                let (pending, aside) = db::outbox_flags(tx.conn(), &guids)?;
+                for t in &mut page.tickets {
+                    t.provider = NAME.to_string();
+                    t.asana_gid = links
+                        .get(&t.guid)
+                        .and_then(|l| l.linked_gid().map(str::to_string));
+                    t.sync_state = Some(ticket_state(
+                        pending.contains(&t.guid),
+                        aside.contains(&t.guid),
+                    ));
+                }
+                Ok(page)
+            })
+            .await
     }
 
     async fn close(&self, guid: &str) -> Result<OperationResult> {
-        let res = self.inner.local.close(guid).await?;
-        Ok(self.after_write(res).await)
+        self.status_op(StatusOperation::Close, guid, Status::Closed, None)
+            .await
     }
 
     async fn resolve(&self, guid: &str) -> Result<OperationResult> {
-        let res = self.inner.local.resolve(guid).await?;
-        Ok(self.after_write(res).await)
+        self.status_op(StatusOperation::Resolve, guid, Status::Resolved, None)
+            .await
     }
 
     async fn escalate(&self, guid: &str, reason: Option<&str>) -> Result<OperationResult> {
-        let res = self.inner.local.escalate(guid, reason).await?;
-        Ok(self.after_write(res).await)
+        self.status_op(StatusOperation::Escalate, guid, Status::Escalated, reason)
+            .await
     }
 }
 

@@ -1,7 +1,6 @@
-//! The pull side: Asana tasks into the internal store through
-//! [`InternalProvider::import_remote`](provider_internal::InternalProvider::import_remote),
-//! applying the conflict rule, and the project-wide [`SyncProvider::pull_all`] (full read or
-//! events).
+//! The pull side: Asana tasks into the internal store, each imported in one store
+//! transaction ([`import_in_tx`]) that applies the conflict rule, and the project-wide
+//! [`Engine::pull_all`] (full read or events).
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,18 +8,20 @@ use chrono::{DateTime, Utc};
 
 use futures::stream::{self, StreamExt};
 use provider_asana::{EventsPage, RemoteTask, BATCH_ACTIONS};
-use provider_internal::{LinkState, OutboxEntry, RemoteComment, RemoteTicket, SyncLink};
+use provider_internal::{StatusOperation, StoreError, StoreTx, TicketValues};
 use ticket_provider_api::model::{MAX_ASSIGNEE_CHARS, MAX_COMMENT_CHARS};
-use ticket_provider_api::{Error, ErrorKind, Result, Status, Ticket, TicketProvider};
+use ticket_provider_api::{Error, ErrorKind, NewComment, Result, Ticket};
 use tokio::sync::mpsc;
 
 use crate::conflict::{merge, Pending};
+use crate::db::{self, Link, LinkState};
+use crate::engine::Engine;
 use crate::locks::ClaimGuard;
-use crate::provider::SyncProvider;
-use crate::push::CLOCK_SKEW_MINUTES;
+use crate::outbox::{Change, OutboxEntry, StatusPayload};
+use crate::push::{record_conflicts_in_tx, CLOCK_SKEW_MINUTES};
 use crate::reconcile::{clean_line, clean_text, remote_fields};
 use crate::report::{PullMode, PullProgress, PullReport, SkippedTask};
-use crate::snapshot::{self, Agreed, Fields};
+use crate::snapshot::{Agreed, Fields};
 use crate::story::{decode, encode, StoryOrigin};
 
 /// Where the events sync token is kept (internal key/value table).
@@ -59,10 +60,7 @@ enum Plan {
     Unchanged,
     /// Import it, with its link by gid (read while planning); `stories` says whether its
     /// comments must be read first (a task not linked yet, or modified since the last sync).
-    Import {
-        link: Option<SyncLink>,
-        stories: bool,
-    },
+    Import { link: Option<Link>, stories: bool },
 }
 
 /// The error for a task outside the tickets project.
@@ -83,26 +81,267 @@ pub(crate) struct Imported {
     pub(crate) conflicts: usize,
 }
 
-/// The comment an outbox entry posts: guid, body and author.
-fn entry_comment(e: &OutboxEntry) -> Option<(&str, &str, Option<&str>)> {
-    let c = match e.operation.as_str() {
-        "add_comment" => &e.payload,
-        _ => e.payload.get("comment").filter(|c| c.is_object())?,
-    };
-    let cg = c.get("comment_guid")?.as_str()?;
-    let body = c.get("body").and_then(|b| b.as_str()).unwrap_or_default();
-    let author = c.get("author").and_then(|a| a.as_str());
-    Some((cg, body, author))
-}
-
 /// Whether a listed task already equals its local ticket (status and priority only where the
 /// task has ours).
-fn same_fields(task: &RemoteTask, t: &Ticket, agreed: Option<Status>) -> bool {
+fn same_fields(task: &RemoteTask, t: &Ticket, agreed: Option<ticket_provider_api::Status>) -> bool {
     let (r, push) = remote_fields(task, Some(t), agreed);
     !push && r == Fields::of(t)
 }
 
-impl SyncProvider {
+fn values(f: &Fields) -> TicketValues {
+    TicketValues {
+        subject: f.subject.clone(),
+        description: f.description.clone(),
+        status: f.status,
+        priority: f.priority,
+        assignee: f.assignee.clone(),
+    }
+}
+
+/// A comment to import: story gid, text, author, when.
+struct NewRemoteComment {
+    story_gid: String,
+    comment: NewComment,
+    created_at: DateTime<Utc>,
+}
+
+/// The comments of `task` to import, inside the import's transaction: every comment story
+/// not recorded yet, decoded (see [`crate::story`]). A story of the token owner (`me`) that is
+/// the lost answer of one of our posts (a pending comment of the ticket with a recorded
+/// attempt, the same text, created since the attempt) is recorded for that comment instead.
+fn remote_comments_in_tx(
+    tx: &mut StoreTx<'_>,
+    task: &RemoteTask,
+    pending: &[OutboxEntry],
+    me: Option<&str>,
+) -> std::result::Result<Vec<NewRemoteComment>, StoreError> {
+    if task.comments.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Our comments whose post may have reached Asana without an answer.
+    let mut attempted = Vec::new();
+    for e in pending {
+        if let Some(c) = e.change.comment() {
+            if db::story_of(tx.conn(), &c.comment_guid)?.is_some() {
+                continue;
+            }
+            if let Some(at) = db::attempt_of(tx.conn(), &c.comment_guid)? {
+                let from = at - chrono::Duration::minutes(CLOCK_SKEW_MINUTES);
+                attempted.push((
+                    c.comment_guid.clone(),
+                    encode(&c.body, c.author.as_deref()),
+                    from,
+                ));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for c in &task.comments {
+        if db::comment_of_story(tx.conn(), &c.story_gid)?.is_some() {
+            continue;
+        }
+        let own = me.is_some() && c.created_by_gid.as_deref() == me;
+        if own {
+            if let Some(i) = attempted
+                .iter()
+                .position(|(_, text, from)| *text == c.text && c.created_at >= *from)
+            {
+                let (cg, _, _) = attempted.remove(i);
+                tracing::info!(asana_gid = %task.gid, comment = %cg, story = %c.story_gid, "pull: found the story of a post whose answer was lost; linking it");
+                db::put_comment_link(tx.conn(), &cg, &c.story_gid)?;
+                continue;
+            }
+        }
+        let origin = if own {
+            StoryOrigin::TokenOwner
+        } else {
+            StoryOrigin::Other(c.created_by.as_deref())
+        };
+        let decoded = decode(&c.text, origin);
+        let body = clean_text(&decoded.body, MAX_COMMENT_CHARS);
+        if body.trim().is_empty() {
+            continue;
+        }
+        out.push(NewRemoteComment {
+            story_gid: c.story_gid.clone(),
+            comment: NewComment {
+                body,
+                author: decoded
+                    .author
+                    .map(|a| clean_line(&a, MAX_ASSIGNEE_CHARS))
+                    .filter(|a| !a.is_empty()),
+            },
+            created_at: c.created_at,
+        });
+    }
+    Ok(out)
+}
+
+/// Imports `task` into ticket `guid` (a new ticket when `None`) in one transaction, deciding
+/// each field by the conflict rule ([`merge`]): the values, the new comments, the link with
+/// the new agreed values, a queued status push when section and `completed` disagreed, and
+/// the conflicts found. `me`: the token owner's gid (when the task has comments).
+fn import_in_tx(
+    tx: &mut StoreTx<'_>,
+    task: &RemoteTask,
+    guid: Option<&str>,
+    me: Option<&str>,
+) -> std::result::Result<Imported, StoreError> {
+    let before = match guid {
+        Some(g) => Some(tx.details(g)?),
+        None => None,
+    };
+    let (entries, link) = match guid {
+        Some(g) => (db::outbox_of(tx.conn(), g)?, db::link(tx.conn(), g)?),
+        None => (Vec::new(), None),
+    };
+    let pending_entries: Vec<OutboxEntry> = entries
+        .into_iter()
+        .filter(|e| e.set_aside_reason.is_none())
+        .collect();
+    let agreed = link.as_ref().map(|l| l.agreed.clone()).unwrap_or_default();
+    let pending = Pending::of(&pending_entries);
+    let (remote, push_status) =
+        remote_fields(task, before.as_ref().map(|d| &d.ticket), agreed.status);
+    let (merged, conflicts) = match &before {
+        Some(d) => {
+            let m = merge(&agreed, &Fields::of(&d.ticket), &remote, &pending);
+            (m.fields, m.conflicts)
+        }
+        None => (remote.clone(), Vec::new()),
+    };
+    let comments = remote_comments_in_tx(tx, task, &pending_entries, me)?;
+    let guid = match guid {
+        Some(g) => {
+            tx.apply_values(g, &values(&merged))?;
+            g.to_string()
+        }
+        None => tx.insert_ticket(None, &values(&merged), Some(task.created_at))?,
+    };
+    for c in &comments {
+        let cg = tx.insert_comment(&guid, &c.comment, Some(c.created_at))?;
+        db::put_comment_link(tx.conn(), &cg, &c.story_gid)?;
+    }
+    // Asana's values are now known to both sides: the base of the next comparison.
+    let mut new_agreed = Agreed::from(&remote);
+    if push_status {
+        // Section and `completed` disagreed: the next push writes the status chosen (unless
+        // a push of it is pending already). Until then the last agreed status stays the
+        // base of the comparison, so a pull in between decides the same.
+        if !pending
+            .status
+            .as_ref()
+            .is_some_and(|v| v.contains(&merged.status))
+        {
+            let change = Change::Status(
+                StatusOperation::ChangeStatus,
+                StatusPayload {
+                    status: merged.status,
+                    comment: None,
+                },
+            );
+            db::outbox_insert(tx.conn(), &guid, &change)?;
+        }
+        new_agreed.status = agreed.status;
+    }
+    for c in &conflicts {
+        tracing::warn!(
+            guid = %guid,
+            asana_gid = %task.gid,
+            field = c.field.name(),
+            "conflict: the field changed in Asana and locally; the local value wins and Asana's value is kept as a comment"
+        );
+        new_agreed.adopt(c.field, &remote);
+    }
+    record_conflicts_in_tx(tx, &guid, &conflicts)?;
+    db::put_link(
+        tx.conn(),
+        &Link {
+            ticket_guid: guid.clone(),
+            asana_gid: Some(task.gid.clone()),
+            state: LinkState::Linked,
+            last_synced_at: Some(Utc::now()),
+            remote_modified_at: Some(task.modified_at),
+            creating_since: None,
+            agreed: new_agreed,
+            pushed_at: link.and_then(|l| l.pushed_at),
+        },
+    )?;
+    let kind = match &before {
+        None => ImportKind::Created,
+        Some(d) if merged != Fields::of(&d.ticket) || !comments.is_empty() => ImportKind::Updated,
+        Some(_) => ImportKind::Unchanged,
+    };
+    Ok(Imported {
+        guid,
+        kind,
+        conflicts: conflicts.len(),
+    })
+}
+
+/// The ticket a task's marker names, if it exists, unless that ticket is linked to another
+/// task (a duplicate: a Conflict).
+fn marker_ticket_in_tx(
+    tx: &mut StoreTx<'_>,
+    task: &RemoteTask,
+) -> std::result::Result<Option<String>, StoreError> {
+    let Some(marker) = &task.marker else {
+        return Ok(None);
+    };
+    if uuid::Uuid::try_parse(marker).is_err() {
+        return Ok(None);
+    }
+    let Some(t) = tx.ticket(marker)? else {
+        return Ok(None);
+    };
+    if let Some(other) =
+        db::link(tx.conn(), &t.guid)?.and_then(|l| l.linked_gid().map(str::to_string))
+    {
+        if other != task.gid {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "Asana task {} carries the marker of ticket {} which is linked to task {other}; a duplicate, not imported",
+                    task.gid, t.guid
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(Some(t.guid))
+}
+
+/// What to do with each task read from Asana (local reads only, one transaction).
+fn plan_in_tx(
+    tx: &mut StoreTx<'_>,
+    tasks: &[&RemoteTask],
+) -> std::result::Result<Vec<Plan>, StoreError> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let link = db::link_by_gid(tx.conn(), &task.gid)?;
+        let stories = match &link {
+            // Not modified in Asana since the last sync (a new comment would have bumped
+            // modified_at): its comments are known already.
+            Some(l)
+                if l.state == LinkState::Linked
+                    && l.remote_modified_at == Some(task.modified_at) =>
+            {
+                if let Some(t) = tx.ticket(&l.ticket_guid)? {
+                    if same_fields(task, &t, l.agreed.status) {
+                        out.push(Plan::Unchanged);
+                        continue;
+                    }
+                }
+                false
+            }
+            _ => true,
+        };
+        out.push(Plan::Import { link, stories });
+    }
+    Ok(out)
+}
+
+impl Engine {
     /// Imports one task (with its comments), read from Asana at `read_at` (taken before the
     /// request was sent), into the internal store under the ticket's lock and claim (waiting
     /// up to `patience` for a claim another instance holds).
@@ -115,7 +354,7 @@ impl SyncProvider {
         if !task.in_project {
             return Err(not_in_project(&task.gid));
         }
-        let link = self.inner.local.sync_link_by_gid(&task.gid).await?;
+        let link = self.store.link_by_gid(&task.gid).await?;
         self.import_linked(task, link, read_at, patience).await
     }
 
@@ -126,14 +365,13 @@ impl SyncProvider {
         guid: &str,
         patience: std::time::Duration,
     ) -> Result<Option<ClaimGuard>> {
-        let settings = &self.inner.settings;
         let started = std::time::Instant::now();
         loop {
             let taken = ClaimGuard::take(
-                &self.inner.local,
+                &self.store,
                 guid,
-                &self.inner.instance_id,
-                settings.claim_ttl,
+                &self.instance_id,
+                self.settings.claim_ttl,
             )
             .await?;
             match taken {
@@ -144,8 +382,7 @@ impl SyncProvider {
         }
     }
 
-    /// [`SyncProvider::import_task`] with the task's link (by gid) already read: imports the
-    /// task's fields and `task.comments` (comments already imported are not added again).
+    /// [`Engine::import_task`] with the task's link (by gid) already read.
     ///
     /// A task of an existing ticket is imported under the ticket's claim in the store, so no
     /// instance pushes it meanwhile; when another instance holds the claim the task is not
@@ -155,42 +392,28 @@ impl SyncProvider {
     async fn import_linked(
         &self,
         task: RemoteTask,
-        link: Option<SyncLink>,
+        link: Option<Link>,
         read_at: DateTime<Utc>,
         patience: std::time::Duration,
     ) -> Result<Imported> {
         if !task.in_project {
             return Err(not_in_project(&task.gid));
         }
-        let local = &self.inner.local;
         let mut guid = link.map(|l| l.ticket_guid);
-        if guid.is_none() {
-            if let Some(marker) = &task.marker {
-                // The marker names our ticket when we created the task (perhaps in a create
-                // whose answer was lost).
-                if let Ok(d) = local.get_ticket(marker).await {
-                    let link = local.sync_link_get(&d.ticket.guid).await?;
-                    if let Some(l) = link.filter(|l| l.state == LinkState::Linked) {
-                        if l.asana_gid.as_deref() != Some(task.gid.as_str()) {
-                            return Err(Error::new(
-                                ErrorKind::Conflict,
-                                format!(
-                                    "Asana task {} carries the marker of ticket {} which is linked to task {}; a duplicate, not imported",
-                                    task.gid,
-                                    d.ticket.guid,
-                                    l.asana_gid.unwrap_or_default()
-                                ),
-                            ));
-                        }
-                    }
-                    guid = Some(d.ticket.guid);
-                }
-            }
+        if guid.is_none() && task.marker.is_some() {
+            // The marker names our ticket when we created the task (perhaps in a create
+            // whose answer was lost).
+            let t = task.clone();
+            guid = self
+                .store
+                .local()
+                .read(move |tx| marker_ticket_in_tx(tx, &t))
+                .await?;
         }
         let key = guid
             .clone()
             .unwrap_or_else(|| format!("asana:{}", task.gid));
-        let _lock = self.inner.locks.lock(&key).await;
+        let _lock = self.locks.lock(&key).await;
         let Some(g) = guid else {
             // A new ticket: no instance can have pushed it.
             return self.import_locked(task, None).await;
@@ -216,11 +439,11 @@ impl SyncProvider {
         guid: String,
         read_at: DateTime<Utc>,
     ) -> Result<Imported> {
-        let pushed = snapshot::pushed_at(&self.inner.local, &guid).await?;
+        let pushed = self.store.link(&guid).await?.and_then(|l| l.pushed_at);
         let task = match pushed {
             Some(at) if at >= read_at => {
                 tracing::debug!(guid = %guid, asana_gid = %task.gid, "pull: pushed since Asana was read; reading the task again");
-                let fresh = self.inner.remote.get_remote_task(&task.gid).await?;
+                let fresh = self.remote.get_remote_task(&task.gid).await?;
                 if !fresh.in_project {
                     return Err(not_in_project(&fresh.gid));
                 }
@@ -231,166 +454,30 @@ impl SyncProvider {
         self.import_locked(task, Some(guid)).await
     }
 
-    /// Imports `task` into ticket `guid` (a new ticket when `None`), under the lock (and
-    /// claim) of the ticket, deciding each field by the conflict rule ([`merge`]).
+    /// Imports `task` into ticket `guid` (a new ticket when `None`) in one transaction (see
+    /// [`import_in_tx`]).
     async fn import_locked(&self, task: RemoteTask, guid: Option<String>) -> Result<Imported> {
-        let local = &self.inner.local;
-        let before = match &guid {
-            Some(g) => Some(local.get_ticket(g).await?),
-            None => None,
-        };
-        let (entries, mut agreed) = match &guid {
-            Some(g) => (
-                local.outbox_for_ticket(g).await?,
-                snapshot::load(local, g).await?,
-            ),
-            None => (Vec::new(), Agreed::default()),
-        };
-        let pending = Pending::of(&entries);
-        let (remote, push_status) =
-            remote_fields(&task, before.as_ref().map(|d| &d.ticket), agreed.status);
-        let (merged, conflicts) = match &before {
-            Some(d) => {
-                let m = merge(&agreed, &Fields::of(&d.ticket), &remote, &pending);
-                (m.fields, m.conflicts)
-            }
-            None => (remote.clone(), Vec::new()),
-        };
-        let comments = self.remote_comments(&task, &entries).await?;
-        let new_guid = local
-            .import_remote(RemoteTicket {
-                asana_gid: task.gid.clone(),
-                guid: guid.clone(),
-                subject: merged.subject.clone(),
-                description: merged.description.clone(),
-                status: merged.status,
-                priority: merged.priority,
-                assignee: merged.assignee.clone(),
-                created_at: Some(task.created_at),
-                modified_at: Some(task.modified_at),
-                comments,
-            })
-            .await?;
-        // Asana's values are now known to both sides: the base of the next comparison.
-        let agreed_status = agreed.status;
-        agreed = Agreed::from(&remote);
-        if push_status {
-            // Section and `completed` disagreed: the next push writes the status chosen
-            // (unless a push of it is pending already). Until then the last agreed status
-            // stays the base of the comparison, so a pull in between decides the same.
-            if !pending
-                .status
-                .as_ref()
-                .is_some_and(|v| v.contains(&merged.status))
-            {
-                local.outbox_queue_status(&new_guid, merged.status).await?;
-            }
-            agreed.status = agreed_status;
-        }
-        if conflicts.is_empty() {
-            snapshot::save(local, &new_guid, &agreed).await?;
+        let me = if task.comments.is_empty() {
+            None
         } else {
-            self.record_conflicts(&new_guid, &task.gid, &conflicts, &remote, &mut agreed)
-                .await?;
-        }
-
-        let kind = match &before {
-            None => ImportKind::Created,
-            Some(d) => {
-                let after = local.get_ticket(&new_guid).await?;
-                let fields_changed = Fields::of(&after.ticket) != Fields::of(&d.ticket);
-                let comments_added = after.comments.len() > d.comments.len() + conflicts.len();
-                if fields_changed || comments_added {
-                    ImportKind::Updated
-                } else {
-                    ImportKind::Unchanged
-                }
-            }
+            Some(self.remote.token_owner().await?.gid)
         };
-        Ok(Imported {
-            guid: new_guid,
-            kind,
-            conflicts: conflicts.len(),
-        })
+        self.store
+            .local()
+            .write(move |tx| import_in_tx(tx, &task, guid.as_deref(), me.as_deref()))
+            .await
     }
 
-    /// The comments of `task` to import: every comment story not recorded in the store yet,
-    /// decoded (see [`crate::story`]). A story of the token owner that is the lost answer of
-    /// one of our posts (a pending comment of the ticket with a recorded attempt, the same
-    /// text, created since the attempt) is recorded for that comment instead of imported.
-    async fn remote_comments(
-        &self,
-        task: &RemoteTask,
-        pending: &[OutboxEntry],
-    ) -> Result<Vec<RemoteComment>> {
-        let local = &self.inner.local;
-        if task.comments.is_empty() {
-            return Ok(Vec::new());
-        }
-        let me = self.inner.remote.token_owner().await?;
-        // Our comments whose post may have reached Asana without an answer.
-        let mut attempted = Vec::new();
-        for e in pending {
-            if let Some((cg, body, author)) = entry_comment(e) {
-                if local.comment_link_get(cg).await?.is_some() {
-                    continue;
-                }
-                if let Some(at) = local.comment_attempt_get(cg).await? {
-                    let from = at - chrono::Duration::minutes(CLOCK_SKEW_MINUTES);
-                    attempted.push((cg.to_string(), encode(body, author), from));
-                }
-            }
-        }
-        let mut out = Vec::new();
-        for c in &task.comments {
-            if local.comment_link_by_story(&c.story_gid).await?.is_some() {
-                continue;
-            }
-            let own = c.created_by_gid.as_deref() == Some(me.gid.as_str());
-            if own {
-                if let Some(i) = attempted
-                    .iter()
-                    .position(|(_, text, from)| *text == c.text && c.created_at >= *from)
-                {
-                    let (cg, _, _) = attempted.remove(i);
-                    tracing::info!(asana_gid = %task.gid, comment = %cg, story = %c.story_gid, "pull: found the story of a post whose answer was lost; linking it");
-                    local.comment_link_put(&cg, &c.story_gid).await?;
-                    continue;
-                }
-            }
-            let origin = if own {
-                StoryOrigin::TokenOwner
-            } else {
-                StoryOrigin::Other(c.created_by.as_deref())
-            };
-            let decoded = decode(&c.text, origin);
-            let body = clean_text(&decoded.body, MAX_COMMENT_CHARS);
-            if body.trim().is_empty() {
-                continue;
-            }
-            out.push(RemoteComment {
-                story_gid: c.story_gid.clone(),
-                body,
-                author: decoded
-                    .author
-                    .map(|a| clean_line(&a, MAX_ASSIGNEE_CHARS))
-                    .filter(|a| !a.is_empty()),
-                created_at: Some(c.created_at),
-            });
-        }
-        Ok(out)
-    }
-
-    /// See [`SyncProvider::pull_all`].
-    pub(crate) async fn pull_all_inner(
+    /// See [`crate::SyncProvider::pull_all`].
+    pub(crate) async fn pull_all(
         &self,
         progress: &(dyn Fn(PullProgress) + Send + Sync),
     ) -> Result<PullReport> {
-        let local = &self.inner.local;
-        let remote = &self.inner.remote;
-        let token = local.kv_get(EVENTS_TOKEN_KEY).await?;
+        let remote = &self.remote;
+        let token = self.store.kv_get(EVENTS_TOKEN_KEY).await?;
         // Tasks the last pull skipped while another instance pushed them: read again.
-        let retry: Vec<String> = local
+        let retry: Vec<String> = self
+            .store
             .kv_get(PULL_RETRY_KEY)
             .await?
             .and_then(|text| serde_json::from_str(&text).ok())
@@ -484,7 +571,7 @@ impl SyncProvider {
         progress: &(dyn Fn(PullProgress) + Send + Sync),
     ) -> Result<PullReport> {
         let read_at = Utc::now();
-        let listed = self.inner.remote.list_remote_tasks(None).await?;
+        let listed = self.remote.list_remote_tasks(None).await?;
         let mut seen = HashSet::new();
         let tasks: Vec<(String, Result<RemoteTask>)> = listed
             .into_iter()
@@ -509,12 +596,11 @@ impl SyncProvider {
 
     /// Stores the events token `sync` and the tasks the next pull must read again.
     async fn finish_pull(&self, sync: &str, had_retry: bool, retry: &[String]) -> Result<()> {
-        let local = &self.inner.local;
         if had_retry || !retry.is_empty() {
             let text = serde_json::to_string(retry).unwrap_or_else(|_| "[]".to_string());
-            local.kv_put(PULL_RETRY_KEY, &text).await?;
+            self.store.kv_put(PULL_RETRY_KEY, &text).await?;
         }
-        local.kv_put(EVENTS_TOKEN_KEY, sync).await
+        self.store.kv_put(EVENTS_TOKEN_KEY, sync).await
     }
 
     /// Reads the tasks the event stream named (one request per 10 tasks) and those the last
@@ -538,7 +624,7 @@ impl SyncProvider {
         };
         let mut tasks = Vec::with_capacity(gids.len());
         for chunk in gids.chunks(BATCH_ACTIONS) {
-            let mut read = match self.inner.remote.get_remote_tasks(chunk).await {
+            let mut read = match self.remote.get_remote_tasks(chunk).await {
                 Ok(read) => read,
                 // The whole batch failed: a temporary failure stops the pull (in `tally`);
                 // another one is each task's reason to be skipped.
@@ -561,32 +647,6 @@ impl SyncProvider {
         Ok(report)
     }
 
-    /// What to do with a task read from Asana (local reads only).
-    async fn plan(&self, task: &RemoteTask) -> Result<Plan> {
-        if !task.in_project {
-            return Err(not_in_project(&task.gid));
-        }
-        let local = &self.inner.local;
-        let link = local.sync_link_by_gid(&task.gid).await?;
-        let stories = match &link {
-            // Not modified in Asana since the last sync (a new comment would have bumped
-            // modified_at): its comments are known already.
-            Some(l)
-                if l.state == LinkState::Linked
-                    && l.remote_modified_at == Some(task.modified_at) =>
-            {
-                let d = local.get_ticket(&l.ticket_guid).await?;
-                let agreed = snapshot::load(local, &l.ticket_guid).await?.status;
-                if same_fields(task, &d.ticket, agreed) {
-                    return Ok(Plan::Unchanged);
-                }
-                false
-            }
-            _ => true,
-        };
-        Ok(Plan::Import { link, stories })
-    }
-
     /// Imports tasks read from Asana, in order, into `report`: tasks equal to their ticket
     /// and not modified since the last sync cost nothing more; the comments of new or
     /// modified tasks are read [`BATCH_ACTIONS`] tasks per request, a few requests ahead of
@@ -602,11 +662,31 @@ impl SyncProvider {
     ) -> Result<Vec<String>> {
         let mode = report.mode;
         let total = tasks.len();
+        // Every task's plan in one read transaction.
+        let readable: Vec<RemoteTask> = tasks
+            .iter()
+            .filter_map(|(_, t)| t.as_ref().ok())
+            .filter(|t| t.in_project)
+            .cloned()
+            .collect();
+        let plans = self
+            .store
+            .local()
+            .read(move |tx| {
+                let refs: Vec<&RemoteTask> = readable.iter().collect();
+                plan_in_tx(tx, &refs)
+            })
+            .await?;
+        let mut plans = plans.into_iter();
         let mut planned = Vec::with_capacity(total);
         let mut need: Vec<String> = Vec::new();
         for (gid, task) in tasks {
             let p = match task {
-                Ok(task) => self.plan(&task).await.map(|p| (task, p)),
+                Ok(task) if !task.in_project => Err(not_in_project(&task.gid)),
+                Ok(task) => match plans.next() {
+                    Some(p) => Ok((task, p)),
+                    None => Err(Error::internal("a task was not planned")),
+                },
                 Err(e) => Err(e),
             };
             if let Ok((_, Plan::Import { stories: true, .. })) = &p {
@@ -616,7 +696,7 @@ impl SyncProvider {
         }
 
         let (tx, rx) = mpsc::channel::<StoriesChunk>(STORY_CHUNKS_QUEUED);
-        let remote = &self.inner.remote;
+        let remote = &self.remote;
         let fetch = async move {
             // Owned chunks: a closure over borrowed ones is not `Send` for every lifetime,
             // which the `SyncMaintenance` trait's boxed futures need.
@@ -673,7 +753,7 @@ impl SyncProvider {
     async fn import_planned(
         &self,
         mut task: RemoteTask,
-        link: Option<SyncLink>,
+        link: Option<Link>,
         stories: bool,
         read_at: DateTime<Utc>,
         comments: &mut StoriesChunk,

@@ -1,42 +1,43 @@
-//! The push side: outbox entries of one ticket go to Asana in id order, under the ticket's
-//! lock and its claim in the store (shared with other processes), each either completed, set aside (Asana refused it for good) or kept with its failure
-//! recorded (temporary trouble; the ticket's later entries wait behind it).
+//! The push side: a ticket's outbox entries go to Asana in id order, under the ticket's lock
+//! (in this process) and its claim in the store (shared with other processes). A push is
+//! three steps:
 //!
-//! Crash safety, step by step:
-//! * A task is created only after its link row says `creating` (with the time) and the values
-//!   being sent are recorded as the last agreed ones; the task carries the ticket guid as a
-//!   marker in its notes. Whoever later finds the link still `creating` (an unknown outcome:
-//!   timeout, lost answer, 5xx, or a crash before the link was updated) first looks the task
-//!   up by its marker and links it instead of creating another.
-//! * A comment counts as posted once its comment link (story gid) exists. Before the first
-//!   POST the attempt's time is recorded in the store, so a later attempt first looks for a
-//!   story the token owner created since then with exactly the comment's text (no marker is
-//!   written into the story).
-//! * Every other step (field updates, section moves, assignment) sets absolute values and is
-//!   simply redone.
-//! * An entry is removed only after its effect is in Asana.
+//! 1. **Prepare** ([`prepare_in_tx`], one store transaction — on the happy path the same one
+//!    as the operation's own write): take the claim, read the pending entries, the link with
+//!    the last agreed values and the ticket; mark a task about to be created as `creating`
+//!    (with the time and the values being sent as the agreed ones) and record the first post
+//!    attempt of each comment about to be posted.
+//! 2. **Asana** ([`Engine::push_prepared`]): create the task (or find the one an earlier,
+//!    unanswered create made, by its marker), check the conflict rule before overwriting
+//!    fields of a task that existed (one read), then carry out each entry.
+//! 3. **Commit** ([`commit_in_tx`], one store transaction): the link and the agreed values,
+//!    each entry completed, failed (kept, with the error) or set aside, the comment links,
+//!    the conflicts found (a note and a history row each), and the claim released.
 //!
-//! Before entries overwrite fields of a task that existed, the task is read (one request)
-//! and the conflict rule ([`crate::conflict`]) is applied, as a pull would: a field Asana
-//! changed since the last agreement is recorded as a conflict before the local value
-//! overwrites it.
+//! So a synced operation costs two store transactions on the happy path (a create too).
+//!
+//! Crash safety: a task is created only after its link says `creating`; a comment is posted
+//! only after its attempt is recorded (a later attempt first looks for the story); every
+//! other step sets absolute values and is simply redone; an entry is removed only after its
+//! effect is in Asana (an interruption between step 2 and 3 redoes step 2).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
 
-use chrono::Utc;
-use provider_internal::{LinkState, OutboxEntry, SyncLink};
-use serde_json::Value;
-use ticket_provider_api::{NewTicket, Priority, Result, Status, TicketProvider, TicketUpdate};
-use tracing::Instrument;
+use chrono::{DateTime, Utc};
+use provider_internal::{StoreError, StoreTx};
+use ticket_provider_api::{NewComment, NewTicket, Result, Ticket, TicketProvider, TicketUpdate};
 
 use crate::breaker::Permit;
-use crate::conflict::{merge, Field, Pending};
+use crate::conflict::{merge, Conflict, Pending, CONFLICT_AUTHOR};
+use crate::db::{self, Link, LinkState};
+use crate::engine::Engine;
 use crate::error::PushFailure;
 use crate::locks::ClaimGuard;
-use crate::provider::SyncProvider;
+use crate::outbox::{Change, CommentPayload, OutboxEntry};
 use crate::reconcile::remote_fields;
-use crate::report::FlushReport;
-use crate::snapshot::{self, Agreed, Fields};
+use crate::snapshot::{Agreed, Fields};
 use crate::story::encode;
 
 /// Slack for clock differences with Asana when looking for the task of an earlier create.
@@ -65,91 +66,256 @@ pub(crate) struct PushOutcome {
     pub(crate) blocked: bool,
     /// True when another instance held the ticket's claim: nothing was pushed.
     pub(crate) claimed_elsewhere: bool,
+    /// Entries the push saw that are still pending afterwards.
+    pub(crate) left_pending: usize,
+    /// Whether the ticket has set-aside entries afterwards.
+    pub(crate) any_set_aside: bool,
+    /// The task's gid, when linked.
+    pub(crate) gid: Option<String>,
 }
 
-/// A task that exists (or was just created) for a ticket.
-struct Ensured {
-    gid: String,
-    /// Set when this push created the task from the ticket's current state (nothing in
-    /// Asana to compare with).
-    created: bool,
-    /// Set when the task was created without the ticket's assignee, which Asana refused.
-    assignee_note: Option<String>,
+/// What the prepare step found.
+#[derive(Debug)]
+pub(crate) enum Prep {
+    /// Nothing pending (and not a full push): no claim was taken.
+    Nothing {
+        gid: Option<String>,
+        set_aside: bool,
+    },
+    /// Another instance holds the claim.
+    NotClaimed,
+    /// Claimed and ready.
+    Ready(Box<Prepared>),
 }
 
-fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
+/// What a push needs, read (and marked) under the claim in one transaction.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    pub(crate) guid: String,
+    /// The pending entries, oldest first.
+    pub(crate) entries: Vec<OutboxEntry>,
+    /// Whether the ticket has set-aside entries.
+    pub(crate) set_aside: bool,
+    pub(crate) link: Link,
+    /// Set when this prepare marked the link `creating` (no earlier attempt to look for).
+    pub(crate) fresh_create: bool,
+    pub(crate) ticket: Ticket,
+    /// Comment guid → story gid of the comments already posted.
+    pub(crate) stories: HashMap<String, String>,
+    /// Comment guid → the time of an earlier post attempt (before this push).
+    pub(crate) attempts: HashMap<String, DateTime<Utc>>,
+    /// A full push: the comments no entry posts and Asana does not have yet.
+    pub(crate) backfill: Vec<CommentPayload>,
 }
 
-/// The fields pushing `entries` writes to the task: those of [`Pending::of`], except that a
-/// `create` whose task exists writes nothing (unless it was retried by hand).
-fn fields_written(entries: &[OutboxEntry]) -> Pending {
-    let writing: Vec<OutboxEntry> = entries
+/// Step 1 (see the module documentation), inside a write transaction.
+pub(crate) fn prepare_in_tx(
+    tx: &mut StoreTx<'_>,
+    guid: &str,
+    owner: &str,
+    ttl: Duration,
+    full: bool,
+) -> std::result::Result<Prep, StoreError> {
+    let all = db::outbox_of(tx.conn(), guid)?;
+    let set_aside = all.iter().any(|e| e.set_aside_reason.is_some());
+    let entries: Vec<OutboxEntry> = all
         .iter()
-        .filter(|e| {
-            e.operation != "create"
-                || e.payload.get("retried").and_then(Value::as_bool) == Some(true)
-        })
+        .filter(|e| e.set_aside_reason.is_none())
         .cloned()
         .collect();
-    Pending::of(&writing)
+    if entries.is_empty() && !full {
+        let gid = db::link(tx.conn(), guid)?.and_then(|l| l.linked_gid().map(str::to_string));
+        return Ok(Prep::Nothing { gid, set_aside });
+    }
+    let ttl_us = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
+    if !db::claim(tx.conn(), guid, owner, ttl_us)? {
+        return Ok(Prep::NotClaimed);
+    }
+    let details = if full { Some(tx.details(guid)?) } else { None };
+    let ticket = match &details {
+        Some(d) => d.ticket.clone(),
+        None => tx
+            .ticket(guid)?
+            .ok_or_else(|| ticket_provider_api::Error::ticket_not_found(guid))?,
+    };
+    let now = Utc::now();
+    let (link, fresh_create) = match db::link(tx.conn(), guid)? {
+        Some(l) => (l, false),
+        None => {
+            let l = Link {
+                ticket_guid: guid.to_string(),
+                asana_gid: None,
+                state: LinkState::Creating,
+                last_synced_at: None,
+                remote_modified_at: None,
+                creating_since: Some(now),
+                agreed: Agreed::from(&Fields::of(&ticket)),
+                pushed_at: None,
+            };
+            db::put_link(tx.conn(), &l)?;
+            (l, true)
+        }
+    };
+    let mut comments: Vec<CommentPayload> = entries
+        .iter()
+        .filter_map(|e| e.change.comment().cloned())
+        .collect();
+    let mut backfill = Vec::new();
+    if let Some(d) = &details {
+        let referenced: HashSet<&str> = all
+            .iter()
+            .filter_map(|e| e.change.comment().map(|c| c.comment_guid.as_str()))
+            .collect();
+        for c in &d.comments {
+            if !referenced.contains(c.comment_guid.as_str()) {
+                backfill.push(CommentPayload::from(c));
+            }
+        }
+        comments.extend(backfill.iter().cloned());
+    }
+    let (mut stories, mut attempts) = (HashMap::new(), HashMap::new());
+    for c in &comments {
+        let cg = &c.comment_guid;
+        if let Some(story) = db::story_of(tx.conn(), cg)? {
+            stories.insert(cg.clone(), story);
+            continue;
+        }
+        match db::attempt_of(tx.conn(), cg)? {
+            Some(at) => {
+                attempts.insert(cg.clone(), at);
+            }
+            // From here on an interruption leaves the attempt: the next try looks first.
+            None => db::record_attempt(tx.conn(), cg, now)?,
+        }
+    }
+    backfill.retain(|c| !stories.contains_key(&c.comment_guid));
+    Ok(Prep::Ready(Box::new(Prepared {
+        guid: guid.to_string(),
+        entries,
+        set_aside,
+        link,
+        fresh_create,
+        ticket,
+        stories,
+        attempts,
+        backfill,
+    })))
 }
 
-/// The comment guid an outbox entry posts, if any.
-fn entry_comment_guid(e: &OutboxEntry) -> Option<&str> {
-    str_of(&e.payload, "comment_guid").or_else(|| {
-        e.payload
-            .get("comment")
-            .and_then(|c| str_of(c, "comment_guid"))
+/// How one entry ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EntryOutcome {
+    Done,
+    SetAside(String),
+    Failed(String),
+}
+
+/// What step 2 did, for step 3.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PushRun {
+    /// The task, when it exists (linked, found, or created now).
+    gid: Option<String>,
+    remote_modified_at: Option<DateTime<Utc>>,
+    agreed: Agreed,
+    outcomes: Vec<(i64, EntryOutcome)>,
+    comment_links: Vec<(String, String)>,
+    conflicts: Vec<Conflict>,
+    /// Whether Asana may have been written.
+    wrote: bool,
+}
+
+/// What step 3 found.
+pub(crate) struct Committed {
+    /// Conflict notes were added (new entries to push).
+    pub(crate) notes: bool,
+}
+
+/// Step 3 (see the module documentation), inside a write transaction.
+pub(crate) fn commit_in_tx(
+    tx: &mut StoreTx<'_>,
+    prep: &Prepared,
+    run: &PushRun,
+    owner: &str,
+) -> std::result::Result<Committed, StoreError> {
+    let guid = &prep.guid;
+    let mut link = prep.link.clone();
+    if let Some(gid) = &run.gid {
+        link.asana_gid = Some(gid.clone());
+        link.state = LinkState::Linked;
+        link.creating_since = None;
+        link.last_synced_at = Some(Utc::now());
+        if run.remote_modified_at.is_some() {
+            link.remote_modified_at = run.remote_modified_at;
+        }
+    }
+    link.agreed = run.agreed.clone();
+    if run.wrote {
+        // Still under the claim: a pull of another instance that read Asana before now
+        // reads this task again before importing it.
+        link.pushed_at = Some(Utc::now());
+    }
+    if link != prep.link {
+        db::put_link(tx.conn(), &link)?;
+    }
+    for (id, outcome) in &run.outcomes {
+        match outcome {
+            EntryOutcome::Done => db::outbox_complete(tx.conn(), *id)?,
+            EntryOutcome::SetAside(reason) => db::outbox_set_aside(tx.conn(), *id, reason)?,
+            EntryOutcome::Failed(error) => db::outbox_failed(tx.conn(), *id, error)?,
+        }
+    }
+    for (cg, story) in &run.comment_links {
+        db::put_comment_link(tx.conn(), cg, story)?;
+    }
+    record_conflicts_in_tx(tx, guid, &run.conflicts)?;
+    db::release(tx.conn(), guid, owner)?;
+    Ok(Committed {
+        notes: !run.conflicts.is_empty(),
     })
 }
 
-impl SyncProvider {
-    /// Pushes a ticket after an operation, waiting at most the push timeout; the push goes on
-    /// in the background after that. Skipped at once while the breaker is open.
-    pub(crate) async fn push_bounded(&self, guid: &str) {
-        if self.inner.breaker.is_open() {
-            tracing::debug!(guid = %guid, "Asana looks down; the change stays pending");
-            return;
-        }
-        let this = self.clone();
-        let owned = guid.to_string();
-        let span = tracing::debug_span!("sync_push", guid = %guid);
-        let push = async move {
-            if let Err(e) = this.push_ticket(&owned, PushMode::Inline).await {
-                tracing::warn!(guid = %owned, error = %e, "push failed; the change stays pending")
-            }
-        }
-        .instrument(span);
-        let timeout = self.inner.settings.push_timeout;
-        if self.is_shut_down() {
-            // Nothing may outlive the operation any more: push within the timeout or leave
-            // the change pending (a dropped push releases its claim).
-            let _ = tokio::time::timeout(timeout, push).await;
-            return;
-        }
-        let mut handle = tokio::spawn(push);
-        match tokio::time::timeout(timeout, &mut handle).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(guid = %guid, error = %e, "the push task failed"),
-            Err(_) => {
-                tracing::debug!(
-                    guid = %guid,
-                    "push timeout passed; the push goes on in the background"
-                );
-                self.track(handle);
-            }
-        }
+/// Records each conflict on ticket `guid`: a comment by [`CONFLICT_AUTHOR`] (pushed like any
+/// other: the hook queues it) and a history row of field `sync`. The caller stores the
+/// agreed values (Asana's for these fields) in the same transaction, so a conflict is
+/// recorded once.
+pub(crate) fn record_conflicts_in_tx(
+    tx: &mut StoreTx<'_>,
+    guid: &str,
+    conflicts: &[Conflict],
+) -> std::result::Result<(), StoreError> {
+    for c in conflicts {
+        tx.add_comment(
+            guid,
+            &NewComment {
+                body: c.comment(),
+                author: Some(CONFLICT_AUTHOR.to_string()),
+            },
+        )?;
+        let (before, after) = c.history();
+        tx.record_history(guid, "sync", Some(&before), Some(&after))?;
     }
+    Ok(())
+}
 
+/// The task's values as a ticket would hold them.
+fn new_ticket(t: &Ticket) -> NewTicket {
+    NewTicket {
+        subject: t.subject.clone(),
+        description: t.description.clone(),
+        priority: t.priority,
+        assignee: t.assignee.clone(),
+    }
+}
+
+impl Engine {
     /// Waits for the breaker's permission as `mode` allows.
-    async fn permit(&self, mode: PushMode) -> bool {
+    pub(crate) async fn permit(&self, mode: PushMode) -> bool {
         loop {
-            match self.inner.breaker.allow() {
+            match self.breaker.allow() {
                 Permit::Go => return true,
                 Permit::Skip => return false,
                 Permit::Wait if mode == PushMode::Inline => return false,
-                Permit::Wait => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                Permit::Wait => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         }
     }
@@ -159,171 +325,189 @@ impl SyncProvider {
         match f {
             PushFailure::Temporary {
                 asana_down: true, ..
-            } => self.inner.breaker.failure(),
+            } => self.breaker.failure(),
             // Asana answered (it refused, or asked us to slow down): it is up.
-            _ => self.asana_reachable(),
+            _ => self.asana_answered(),
         }
-    }
-
-    /// Asana answered. When that closes the breaker (Asana is back), the changes that piled
-    /// up meanwhile are flushed in the background, once at a time.
-    pub(crate) fn asana_reachable(&self) {
-        use std::sync::atomic::Ordering;
-        if !self.inner.breaker.success()
-            || self.is_shut_down()
-            || self.inner.catching_up.swap(true, Ordering::SeqCst)
-        {
-            return;
-        }
-        tracing::info!("Asana is reachable again; pushing the changes kept meanwhile");
-        let this = self.clone();
-        let handle = tokio::spawn(async move {
-            match this.flush_inner().await {
-                Ok(r) => tracing::info!(
-                    pushed = r.pushed,
-                    pending = r.pending,
-                    "catch-up flush done"
-                ),
-                Err(e) => tracing::warn!(error = %e, "catch-up flush failed"),
-            }
-            this.inner.catching_up.store(false, Ordering::SeqCst);
-        });
-        self.track(handle);
     }
 
     /// Pushes every pending entry of one ticket, in order, under the ticket's lock and its
     /// claim in the store. When another instance holds the claim, nothing is pushed
     /// (`claimed_elsewhere`); inline and full pushes wait up to `claim_wait` for it first.
     pub(crate) async fn push_ticket(&self, guid: &str, mode: PushMode) -> Result<PushOutcome> {
-        let _gate = self.inner.pull_gate.read().await;
-        let _lock = self.inner.locks.lock(guid).await;
+        let _gate = self.pull_gate.read().await;
+        let _lock = self.locks.lock(guid).await;
         let mut out = PushOutcome::default();
-        let settings = &self.inner.settings;
         let patience = match mode {
-            PushMode::Flush => std::time::Duration::ZERO,
-            PushMode::Inline | PushMode::Full => settings.claim_wait,
+            PushMode::Flush => Duration::ZERO,
+            PushMode::Inline | PushMode::Full => self.settings.claim_wait,
         };
-        let started = std::time::Instant::now();
-        let claim = loop {
-            let taken = ClaimGuard::take(
-                &self.inner.local,
-                guid,
-                &self.inner.instance_id,
-                settings.claim_ttl,
-            )
-            .await?;
-            match taken {
-                Some(c) => break c,
-                None if started.elapsed() >= patience => {
+        let mut full = mode == PushMode::Full;
+        // Conflict notes written by a round are pushed by a further one.
+        for _round in 0..3 {
+            if !self.permit(mode).await {
+                out.blocked = true;
+                return Ok(out);
+            }
+            let started = std::time::Instant::now();
+            let prep = loop {
+                let prep = self.prepare(guid, full).await?;
+                match prep {
+                    Prep::NotClaimed if started.elapsed() < patience => {
+                        tokio::time::sleep(Duration::from_millis(25)).await
+                    }
+                    other => break other,
+                }
+            };
+            match prep {
+                Prep::Nothing { gid, set_aside } => {
+                    out.gid = gid;
+                    out.any_set_aside = set_aside;
+                    return Ok(out);
+                }
+                Prep::NotClaimed => {
                     tracing::debug!(guid = %guid, "another instance is pushing this ticket; its changes stay pending");
                     out.claimed_elsewhere = true;
                     return Ok(out);
                 }
-                None => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
-            }
-        };
-        let result = self.push_claimed(guid, mode, &claim, &mut out).await;
-        claim.release().await;
-        result.map(|()| out)
-    }
-
-    /// [`Self::push_ticket`] once the ticket is locked and claimed.
-    async fn push_claimed(
-        &self,
-        guid: &str,
-        mode: PushMode,
-        claim: &ClaimGuard,
-        out: &mut PushOutcome,
-    ) -> Result<()> {
-        let local = &self.inner.local;
-        let mut full = mode == PushMode::Full;
-        // Entries written while we push are picked up by a further round.
-        for _round in 0..3 {
-            let entries: Vec<OutboxEntry> = local
-                .outbox_for_ticket(guid)
-                .await?
-                .into_iter()
-                .filter(|e| e.set_aside_reason.is_none())
-                .collect();
-            if entries.is_empty() && !full {
-                return Ok(());
-            }
-            if !self.permit(mode).await {
-                out.blocked = true;
-                return Ok(());
-            }
-            if !claim.held() {
-                return Ok(());
-            }
-            let mut snap = snapshot::load(local, guid).await?;
-            let before = snap.clone();
-            let (pushed, set_aside) = (out.pushed, out.set_aside);
-            let done = self
-                .push_entries(guid, &entries, full, &mut snap, out, claim)
-                .await;
-            if snap != before {
-                snapshot::save(local, guid, &snap).await?;
-            }
-            // Still under the claim: a pull of another instance that read Asana before now
-            // re-reads this task before importing it (see `import_linked`). Marked whenever
-            // Asana may have been written (a failure after a write that reached Asana leaves
-            // its entry pending, which the conflict rule covers).
-            if snap != before || out.pushed != pushed || out.set_aside != set_aside || full {
-                snapshot::mark_pushed(local, guid).await?;
-            }
-            if !done? {
-                return Ok(());
+                Prep::Ready(p) => {
+                    let claim = ClaimGuard::adopt(
+                        &self.store,
+                        guid,
+                        &self.instance_id,
+                        self.settings.claim_ttl,
+                    );
+                    let notes = self.push_prepared(*p, claim, &mut out).await?;
+                    if !notes {
+                        return Ok(out);
+                    }
+                }
             }
             full = false;
         }
-        Ok(())
+        Ok(out)
     }
 
-    /// Pushes `entries` (all pending entries of the ticket, oldest first). `Ok(false)` when a
-    /// temporary failure stopped it.
-    async fn push_entries(
+    /// Step 1 in a transaction of its own.
+    pub(crate) async fn prepare(&self, guid: &str, full: bool) -> Result<Prep> {
+        let (g, owner, ttl) = (
+            guid.to_string(),
+            self.instance_id.clone(),
+            self.settings.claim_ttl,
+        );
+        self.store
+            .local()
+            .write(move |tx| prepare_in_tx(tx, &g, &owner, ttl, full))
+            .await
+    }
+
+    /// Steps 2 and 3 for a prepared (claimed) ticket; `true` when conflict notes were added
+    /// (to push in a further round).
+    pub(crate) async fn push_prepared(
         &self,
-        guid: &str,
-        entries: &[OutboxEntry],
-        full: bool,
-        snap: &mut Agreed,
+        prep: Prepared,
+        claim: ClaimGuard,
         out: &mut PushOutcome,
-        claim: &ClaimGuard,
     ) -> Result<bool> {
-        let mut skip: HashSet<i64> = HashSet::new();
-        let gid = match self.ensure_task(guid, full, snap).await {
-            Ok(ensured) => {
-                if let Some(note) = ensured.assignee_note {
-                    tracing::warn!(guid = %guid, reason = %note, "created the Asana task without its assignee");
-                    if let Some(e) = entries.iter().find(|e| e.operation == "create") {
-                        self.inner.local.outbox_set_aside(e.id, &note).await?;
-                        out.set_aside += 1;
-                        skip.insert(e.id);
-                    }
-                }
-                (ensured.gid, ensured.created)
+        let run = self.push_remote(&prep, &claim).await;
+        let owner = self.instance_id.clone();
+        let committed = {
+            let (prep, run) = (prep.clone(), run.clone());
+            self.store
+                .local()
+                .write(move |tx| commit_in_tx(tx, &prep, &run, &owner))
+                .await
+        };
+        let committed = match committed {
+            Ok(c) => {
+                claim.released();
+                c
             }
-            Err(f) => {
-                self.note_failure(&f);
-                if let Some(first) = entries.first() {
-                    self.fail_entry(guid, first, &f, out).await?;
-                } else {
-                    tracing::warn!(guid = %guid, error = %f.message(), "cannot create the Asana task");
-                }
-                return Ok(false);
+            // The claim is released in the background by the guard.
+            Err(e) => return Err(e),
+        };
+        let mut left = 0;
+        for e in &prep.entries {
+            match run.outcomes.iter().find(|(id, _)| *id == e.id) {
+                Some((_, EntryOutcome::Done)) => out.pushed += 1,
+                Some((_, EntryOutcome::SetAside(_))) => out.set_aside += 1,
+                _ => left += 1,
+            }
+        }
+        out.left_pending = left;
+        out.any_set_aside = prep.set_aside || out.set_aside > 0;
+        out.gid = run
+            .gid
+            .clone()
+            .or(prep.link.linked_gid().map(str::to_string));
+        Ok(committed.notes)
+    }
+
+    /// Step 2: everything Asana is asked, in order. Never fails: what went wrong is in the
+    /// entries' outcomes.
+    async fn push_remote(&self, prep: &Prepared, claim: &ClaimGuard) -> PushRun {
+        let guid = &prep.guid;
+        let mut run = PushRun {
+            agreed: prep.link.agreed.clone(),
+            ..PushRun::default()
+        };
+        let first = prep.entries.first().map(|e| e.id);
+        let fail_first = |run: &mut PushRun, f: &PushFailure| {
+            if let Some(id) = first {
+                run.outcomes
+                    .push((id, EntryOutcome::Failed(f.message().to_string())));
+            } else {
+                tracing::warn!(guid = %guid, error = %f.message(), "cannot push the ticket");
             }
         };
-        let (gid, created) = gid;
-        // Before overwriting fields of a task that existed: what changed in Asana since the
-        // last agreement (one request).
-        let to_apply: Vec<OutboxEntry> = entries
+        // The task.
+        let mut skip: HashSet<i64> = HashSet::new();
+        let mut created = false;
+        let gid = match prep.link.linked_gid() {
+            Some(g) => g.to_string(),
+            None => match self.ensure_task(prep, &mut run).await {
+                Ok((gid, was_created, assignee_note)) => {
+                    created = was_created;
+                    if let Some(note) = assignee_note {
+                        tracing::warn!(guid = %guid, reason = %note, "created the Asana task without its assignee");
+                        if let Some(e) = prep
+                            .entries
+                            .iter()
+                            .find(|e| matches!(e.change, Change::Create(_)))
+                        {
+                            run.outcomes.push((e.id, EntryOutcome::SetAside(note)));
+                            skip.insert(e.id);
+                        }
+                    }
+                    gid
+                }
+                Err(f) => {
+                    self.note_failure(&f);
+                    if matches!(f, PushFailure::Permanent(_)) {
+                        if let Some(id) = first {
+                            tracing::warn!(guid = %guid, reason = %f.message(), "Asana refused the task; set aside");
+                            run.outcomes
+                                .push((id, EntryOutcome::SetAside(f.message().to_string())));
+                            return run;
+                        }
+                    }
+                    fail_first(&mut run, &f);
+                    return run;
+                }
+            },
+        };
+        run.gid = Some(gid.clone());
+        let to_apply: Vec<&OutboxEntry> = prep
+            .entries
             .iter()
             .filter(|e| !skip.contains(&e.id))
-            .cloned()
             .collect();
-        let writes = fields_written(&to_apply);
-        if !created && Field::ALL.iter().any(|f| writes.touches(*f)) {
-            match self.check_remote(guid, &gid, entries, &writes, snap).await {
+        // Before overwriting fields of a task that existed: what changed in Asana since the
+        // last agreement (one request).
+        let owned: Vec<OutboxEntry> = to_apply.iter().map(|e| (*e).clone()).collect();
+        let writes = Pending::written_by(&owned);
+        if !created && writes.any() {
+            match self.check_remote(prep, &gid, &writes, &mut run).await {
                 Ok(()) => {}
                 Err(PushFailure::Permanent(reason)) => {
                     // Asana refuses to show the task: it refuses the writes too, and each
@@ -332,216 +516,87 @@ impl SyncProvider {
                 }
                 Err(f) => {
                     self.note_failure(&f);
-                    if let Some(first) = to_apply.first() {
-                        self.fail_entry(guid, first, &f, out).await?;
+                    if let Some(e) = to_apply.first() {
+                        run.outcomes
+                            .push((e.id, EntryOutcome::Failed(f.message().to_string())));
                     }
-                    return Ok(false);
+                    return run;
                 }
             }
         }
-        for e in &to_apply {
+        for e in to_apply {
             if !claim.held() {
-                // Another instance took the ticket over after our claim expired: leave the
-                // rest to it.
-                return Ok(false);
+                // Another instance took the ticket over after our claim expired.
+                return run;
             }
-            match self.apply_entry(&gid, e, snap).await {
+            run.wrote = true;
+            match self.apply_entry(prep, &gid, e, created, &mut run).await {
                 Ok(()) => {
-                    self.asana_reachable();
-                    self.inner.local.outbox_complete(e.id).await?;
-                    out.pushed += 1;
+                    self.asana_answered();
+                    run.outcomes.push((e.id, EntryOutcome::Done));
                 }
                 Err(f) => {
                     self.note_failure(&f);
-                    if self.fail_entry(guid, e, &f, out).await? {
-                        return Ok(false);
+                    match f {
+                        PushFailure::Permanent(reason) => {
+                            tracing::warn!(guid = %guid, entry = e.id, operation = e.change.operation(), reason = %reason, "Asana refused the change; set aside");
+                            run.outcomes.push((e.id, EntryOutcome::SetAside(reason)));
+                        }
+                        PushFailure::Temporary { message, .. } => {
+                            tracing::warn!(guid = %guid, entry = e.id, operation = e.change.operation(), error = %message, "push failed; kept for retry");
+                            run.outcomes.push((e.id, EntryOutcome::Failed(message)));
+                            return run;
+                        }
                     }
                 }
             }
         }
-        Ok(true)
-    }
-
-    /// The conflict rule before a push overwrites fields (`writes`) of task `gid`: reads the
-    /// task (one request) and records each field both sides changed since the last agreement
-    /// (see [`crate::conflict`]); the local value is pushed afterwards. `entries` are the
-    /// ticket's pending entries, `snap` its last agreed values (updated for each conflict).
-    async fn check_remote(
-        &self,
-        guid: &str,
-        gid: &str,
-        entries: &[OutboxEntry],
-        writes: &Pending,
-        snap: &mut Agreed,
-    ) -> std::result::Result<(), PushFailure> {
-        let lf = |e: ticket_provider_api::Error| PushFailure::local(&e);
-        let rf = |e: ticket_provider_api::Error| PushFailure::from_remote(&e);
-        let mut read = self
-            .inner
-            .remote
-            .get_remote_tasks(&[gid.to_string()])
-            .await
-            .map_err(rf)?;
-        let task = read
-            .remove(gid)
-            .unwrap_or_else(|| {
-                Err(ticket_provider_api::Error::internal(format!(
-                    "Asana task {gid} was not read"
-                )))
-            })
-            .map_err(rf)?;
-        self.asana_reachable();
-        let ticket = self.inner.local.get_ticket(guid).await.map_err(lf)?.ticket;
-        let (remote, _) = remote_fields(&task, Some(&ticket), snap.status);
-        let merged = merge(snap, &Fields::of(&ticket), &remote, &Pending::of(entries));
-        let conflicts: Vec<_> = merged
-            .conflicts
-            .into_iter()
-            .filter(|c| writes.touches(c.field))
-            .collect();
-        if !conflicts.is_empty() {
-            self.record_conflicts(guid, gid, &conflicts, &remote, snap)
-                .await
-                .map_err(lf)?;
-        }
-        Ok(())
-    }
-
-    /// Records a failed entry; `true` when the ticket's later entries must wait.
-    async fn fail_entry(
-        &self,
-        guid: &str,
-        e: &OutboxEntry,
-        f: &PushFailure,
-        out: &mut PushOutcome,
-    ) -> Result<bool> {
-        match f {
-            PushFailure::Permanent(reason) => {
-                tracing::warn!(guid = %guid, entry = e.id, operation = %e.operation, reason = %reason, "Asana refused the change; set aside");
-                self.inner.local.outbox_set_aside(e.id, reason).await?;
-                out.set_aside += 1;
-                Ok(false)
-            }
-            PushFailure::Temporary { message, .. } => {
-                tracing::warn!(guid = %guid, entry = e.id, operation = %e.operation, error = %message, "push failed; kept for retry");
-                self.inner
-                    .local
-                    .outbox_record_failure(e.id, message)
-                    .await?;
-                Ok(true)
+        for c in &prep.backfill {
+            run.wrote = true;
+            match self.post_comment_once(prep, &gid, c).await {
+                Ok(story) => run.comment_links.push((c.comment_guid.clone(), story)),
+                Err(f) => {
+                    self.note_failure(&f);
+                    tracing::warn!(guid = %guid, comment = %c.comment_guid, error = %f.message(), "cannot post an earlier comment; the next full push tries again");
+                    break;
+                }
             }
         }
+        run
     }
 
-    /// The ticket's task gid: from its link, found by marker after an unknown outcome, or
-    /// created now from the ticket's current state.
+    /// The ticket's task when it is not linked: found by marker after an earlier create whose
+    /// outcome is unknown, else created now from the ticket's current state. `(gid, created
+    /// now, why the assignee was left out)`.
     async fn ensure_task(
         &self,
-        guid: &str,
-        full: bool,
-        snap: &mut Agreed,
-    ) -> std::result::Result<Ensured, PushFailure> {
-        let local = &self.inner.local;
-        let link = local
-            .sync_link_get(guid)
-            .await
-            .map_err(|e| PushFailure::local(&e))?;
-        if let Some(l) = &link {
-            if l.state == LinkState::Linked {
-                if let Some(gid) = &l.asana_gid {
-                    if full {
-                        self.backfill_comments(guid, gid).await?;
-                    }
-                    return Ok(Ensured {
-                        gid: gid.clone(),
-                        created: false,
-                        assignee_note: None,
-                    });
-                }
+        prep: &Prepared,
+        run: &mut PushRun,
+    ) -> std::result::Result<(String, bool, Option<String>), PushFailure> {
+        let guid = &prep.guid;
+        let remote = &self.remote;
+        if !prep.fresh_create {
+            // Asana compares with its own clock: allow for skew between the two.
+            let since = prep
+                .link
+                .creating_since
+                .or(prep.link.last_synced_at)
+                .map(|t| t - chrono::Duration::minutes(CLOCK_SKEW_MINUTES));
+            let found = remote
+                .find_task_by_marker(guid, since)
+                .await
+                .map_err(|e| PushFailure::from_remote(&e))?;
+            if let Some(task) = found {
+                tracing::info!(guid = %guid, asana_gid = %task.gid, "found the task of an earlier create; linking it");
+                run.remote_modified_at = Some(task.modified_at);
+                return Ok((task.gid, false, None));
             }
-            if l.state == LinkState::Creating {
-                // Asana compares with its own clock: allow for skew between the two.
-                let since = l
-                    .creating_since
-                    .or(l.last_synced_at)
-                    .map(|t| t - chrono::Duration::minutes(CLOCK_SKEW_MINUTES));
-                let found = self
-                    .inner
-                    .remote
-                    .find_task_by_marker(guid, since)
-                    .await
-                    .map_err(|e| PushFailure::from_remote(&e))?;
-                if let Some(task) = found {
-                    tracing::info!(guid = %guid, asana_gid = %task.gid, "found the task of an earlier create; linking it");
-                    self.put_link(guid, &task.gid, Some(task.modified_at))
-                        .await?;
-                    if full {
-                        self.backfill_comments(guid, &task.gid).await?;
-                    }
-                    return Ok(Ensured {
-                        gid: task.gid,
-                        created: false,
-                        assignee_note: None,
-                    });
-                }
-            }
+            // Not found: it is created now from the ticket's current state.
+            run.agreed = Agreed::from(&Fields::of(&prep.ticket));
         }
-        let ensured = self.create_remote_task(guid, snap).await?;
-        if full {
-            self.backfill_comments(guid, &ensured.gid).await?;
-        }
-        Ok(ensured)
-    }
-
-    async fn put_link(
-        &self,
-        guid: &str,
-        gid: &str,
-        modified: Option<chrono::DateTime<Utc>>,
-    ) -> std::result::Result<(), PushFailure> {
-        self.inner
-            .local
-            .sync_link_put(SyncLink {
-                ticket_guid: guid.to_string(),
-                asana_gid: Some(gid.to_string()),
-                state: LinkState::Linked,
-                last_synced_at: Some(Utc::now()),
-                remote_modified_at: modified,
-                creating_since: None,
-            })
-            .await
-            .map_err(|e| PushFailure::local(&e))
-    }
-
-    /// Creates the ticket's task from its current state (after recording `creating`).
-    async fn create_remote_task(
-        &self,
-        guid: &str,
-        snap: &mut Agreed,
-    ) -> std::result::Result<Ensured, PushFailure> {
-        let local = &self.inner.local;
-        let lf = |e: ticket_provider_api::Error| PushFailure::local(&e);
-        let t = local.get_ticket(guid).await.map_err(lf)?.ticket;
-        local
-            .sync_link_put(SyncLink {
-                ticket_guid: guid.to_string(),
-                asana_gid: None,
-                state: LinkState::Creating,
-                last_synced_at: None,
-                remote_modified_at: None,
-                creating_since: Some(Utc::now()),
-            })
-            .await
-            .map_err(lf)?;
-        *snap = Agreed::from(&Fields::of(&t));
-        snapshot::save(local, guid, snap).await.map_err(lf)?;
-        let new = NewTicket {
-            subject: t.subject.clone(),
-            description: t.description.clone(),
-            priority: t.priority,
-            assignee: t.assignee.clone(),
-        };
-        let remote = &self.inner.remote;
+        let t = &prep.ticket;
+        let new = new_ticket(t);
+        run.wrote = true;
         let mut assignee_note = None;
         let task = match remote.create_task_with_marker(&new, t.status, guid).await {
             Ok(task) => task,
@@ -563,210 +618,166 @@ impl SyncProvider {
                     "Asana refused the assignee {:?} ({e}); the task was created unassigned",
                     new.assignee.as_deref().unwrap_or_default()
                 ));
-                snap.assignee = Some(None);
+                run.agreed.assignee = Some(None);
                 task
             }
             Err(e) => return Err(PushFailure::from_remote(&e)),
         };
-        self.asana_reachable();
-        self.put_link(guid, &task.gid, Some(task.modified_at))
-            .await?;
+        self.asana_answered();
         tracing::debug!(guid = %guid, asana_gid = %task.gid, "created the Asana task");
-        Ok(Ensured {
-            gid: task.gid,
-            created: true,
-            assignee_note,
-        })
+        run.remote_modified_at = Some(task.modified_at);
+        Ok((task.gid, true, assignee_note))
     }
 
-    /// Posts the comments of a ticket that Asana does not have and no outbox entry will post
-    /// (comments written before sync was turned on). A comment whose earlier post may have
-    /// reached Asana is looked up first (see [`Self::post_comment_once`]).
-    async fn backfill_comments(
+    /// The conflict rule before a push overwrites fields (`writes`) of task `gid`: reads the
+    /// task (one request) and records each field both sides changed since the last agreement
+    /// (see [`crate::conflict`]) in `run`; the local value is pushed afterwards.
+    async fn check_remote(
         &self,
-        guid: &str,
+        prep: &Prepared,
         gid: &str,
+        writes: &Pending,
+        run: &mut PushRun,
     ) -> std::result::Result<(), PushFailure> {
-        let local = &self.inner.local;
-        let lf = |e: ticket_provider_api::Error| PushFailure::local(&e);
-        let details = local.get_ticket(guid).await.map_err(lf)?;
-        let entries = local.outbox_for_ticket(guid).await.map_err(lf)?;
-        let referenced: HashSet<&str> = entries.iter().filter_map(entry_comment_guid).collect();
-        for c in &details.comments {
-            if referenced.contains(c.comment_guid.as_str()) {
-                continue;
+        let rf = |e: ticket_provider_api::Error| PushFailure::from_remote(&e);
+        let mut read = self
+            .remote
+            .get_remote_tasks(&[gid.to_string()])
+            .await
+            .map_err(rf)?;
+        let task = read
+            .remove(gid)
+            .unwrap_or_else(|| {
+                Err(ticket_provider_api::Error::internal(format!(
+                    "Asana task {gid} was not read"
+                )))
+            })
+            .map_err(rf)?;
+        self.asana_answered();
+        let (remote, _) = remote_fields(&task, Some(&prep.ticket), run.agreed.status);
+        let merged = merge(
+            &run.agreed,
+            &Fields::of(&prep.ticket),
+            &remote,
+            &Pending::of(&prep.entries),
+        );
+        for c in merged.conflicts {
+            if writes.touches(c.field) {
+                tracing::warn!(
+                    guid = %prep.guid,
+                    asana_gid = %gid,
+                    field = c.field.name(),
+                    "conflict: the field changed in Asana and locally; the local value wins and Asana's value is kept as a comment"
+                );
+                run.agreed.adopt(c.field, &remote);
+                run.conflicts.push(c);
             }
-            self.post_comment_once(gid, &c.comment_guid, &c.body, c.author.as_deref())
-                .await?;
         }
         Ok(())
     }
 
-    /// Carries one outbox entry out on task `gid`.
+    /// Carries one outbox entry out on task `gid` (`created`: the task was just made from
+    /// the ticket's current state).
     async fn apply_entry(
         &self,
+        prep: &Prepared,
         gid: &str,
         e: &OutboxEntry,
-        snap: &mut Agreed,
+        created: bool,
+        run: &mut PushRun,
     ) -> std::result::Result<(), PushFailure> {
-        let remote = &self.inner.remote;
+        let remote = &self.remote;
         let rf = |e: ticket_provider_api::Error| PushFailure::from_remote(&e);
-        let p = &e.payload;
-        match e.operation.as_str() {
+        match &e.change {
             // A create set aside (Asana refused the assignee) and retried by hand: its payload
-            // holds the ticket's current values; set them all (absolute, so redone safely).
-            "create" if p.get("retried").and_then(Value::as_bool) == Some(true) => {
-                self.apply_retried_create(gid, e, snap).await
-            }
-            // The task exists: ensure_task created it from the ticket's current state.
-            "create" => Ok(()),
-            "update" => {
+            // holds the ticket's values; set them all (absolute, so redone safely).
+            Change::Create(p) if p.retried && !created => {
                 let changes = TicketUpdate {
-                    subject: str_of(p, "subject").map(str::to_string),
-                    description: str_of(p, "description").map(str::to_string),
-                    priority: str_of(p, "priority").and_then(|s| s.parse::<Priority>().ok()),
+                    subject: Some(p.subject.clone()),
+                    description: Some(p.description.clone()),
+                    priority: Some(p.priority),
+                };
+                remote.set_fields(gid, &changes).await.map_err(rf)?;
+                remote.move_task(gid, p.status).await.map_err(rf)?;
+                run.agreed.subject = Some(p.subject.clone());
+                run.agreed.description = Some(p.description.clone());
+                run.agreed.priority = Some(p.priority);
+                run.agreed.status = Some(p.status);
+                if let Some(who) = &p.assignee {
+                    TicketProvider::assign(remote, gid, who).await.map_err(rf)?;
+                    run.agreed.assignee = Some(Some(who.clone()));
+                }
+                Ok(())
+            }
+            // The task exists: it was created (or found) from the ticket's state.
+            Change::Create(_) => Ok(()),
+            Change::Update(p) => {
+                let changes = TicketUpdate {
+                    subject: p.subject.clone(),
+                    description: p.description.clone(),
+                    priority: p.priority,
                 };
                 if changes.is_empty() {
                     return Ok(());
                 }
                 remote.set_fields(gid, &changes).await.map_err(rf)?;
                 if let Some(s) = changes.subject {
-                    snap.subject = Some(s);
+                    run.agreed.subject = Some(s);
                 }
                 if let Some(d) = changes.description {
-                    snap.description = Some(d);
+                    run.agreed.description = Some(d);
                 }
                 if let Some(pr) = changes.priority {
-                    snap.priority = Some(pr);
+                    run.agreed.priority = Some(pr);
                 }
                 Ok(())
             }
-            "change_status" | "close" | "resolve" | "escalate" => {
-                let status: Status = str_of(p, "status")
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| {
-                        PushFailure::Permanent(format!(
-                            "outbox entry {} has no valid status in its payload",
-                            e.id
-                        ))
-                    })?;
-                remote.move_task(gid, status).await.map_err(rf)?;
-                snap.status = Some(status);
-                match p.get("comment") {
-                    Some(c) if c.is_object() => self.push_comment(gid, e, c).await,
-                    _ => Ok(()),
+            Change::Status(_, p) => {
+                remote.move_task(gid, p.status).await.map_err(rf)?;
+                run.agreed.status = Some(p.status);
+                if let Some(c) = &p.comment {
+                    let story = self.post_comment_once(prep, gid, c).await?;
+                    run.comment_links.push((c.comment_guid.clone(), story));
                 }
-            }
-            "assign" => {
-                let who = str_of(p, "assignee").ok_or_else(|| {
-                    PushFailure::Permanent(format!("outbox entry {} names no assignee", e.id))
-                })?;
-                TicketProvider::assign(remote, gid, who).await.map_err(rf)?;
-                snap.assignee = Some(Some(who.to_string()));
                 Ok(())
             }
-            "add_comment" => self.push_comment(gid, e, p).await,
-            other => Err(PushFailure::Permanent(format!(
-                "unknown outbox operation {other:?}"
-            ))),
+            Change::Assign(p) => {
+                TicketProvider::assign(remote, gid, &p.assignee)
+                    .await
+                    .map_err(rf)?;
+                run.agreed.assignee = Some(Some(p.assignee.clone()));
+                Ok(())
+            }
+            Change::Comment(c) => {
+                let story = self.post_comment_once(prep, gid, c).await?;
+                run.comment_links.push((c.comment_guid.clone(), story));
+                Ok(())
+            }
         }
     }
 
-    /// Sets every field of a retried `create` entry's payload on task `gid`.
-    async fn apply_retried_create(
-        &self,
-        gid: &str,
-        e: &OutboxEntry,
-        snap: &mut Agreed,
-    ) -> std::result::Result<(), PushFailure> {
-        let remote = &self.inner.remote;
-        let rf = |e: ticket_provider_api::Error| PushFailure::from_remote(&e);
-        let p = &e.payload;
-        let changes = TicketUpdate {
-            subject: str_of(p, "subject").map(str::to_string),
-            description: str_of(p, "description").map(str::to_string),
-            priority: str_of(p, "priority").and_then(|s| s.parse::<Priority>().ok()),
-        };
-        if !changes.is_empty() {
-            remote.set_fields(gid, &changes).await.map_err(rf)?;
-        }
-        if let Some(status) = str_of(p, "status").and_then(|s| s.parse::<Status>().ok()) {
-            remote.move_task(gid, status).await.map_err(rf)?;
-            snap.status = Some(status);
-        }
-        if let Some(who) = str_of(p, "assignee") {
-            TicketProvider::assign(remote, gid, who).await.map_err(rf)?;
-            snap.assignee = Some(Some(who.to_string()));
-        }
-        if let Some(s) = changes.subject {
-            snap.subject = Some(s);
-        }
-        if let Some(d) = changes.description {
-            snap.description = Some(d);
-        }
-        if let Some(pr) = changes.priority {
-            snap.priority = Some(pr);
-        }
-        Ok(())
-    }
-
-    /// Posts the comment of outbox entry `e` (payload `c`) unless it already was.
-    async fn push_comment(
-        &self,
-        gid: &str,
-        e: &OutboxEntry,
-        c: &Value,
-    ) -> std::result::Result<(), PushFailure> {
-        let cg = str_of(c, "comment_guid").ok_or_else(|| {
-            PushFailure::Permanent(format!("outbox entry {} names no comment", e.id))
-        })?;
-        self.post_comment_once(
-            gid,
-            cg,
-            str_of(c, "body").unwrap_or_default(),
-            str_of(c, "author"),
-        )
-        .await
-    }
-
-    /// Posts comment `cg` on task `gid` exactly once: a comment with a story in the store's
-    /// map is done; after an attempt whose answer never came (the attempt is recorded before
-    /// each first post), its story is looked for among the task's comments first (see
-    /// [`Self::find_lost_story`]); otherwise the attempt is recorded and the story posted.
+    /// Posts comment `c` on task `gid` exactly once; its story gid. A comment with a story
+    /// is done; after an earlier attempt whose answer never came, its story is looked for
+    /// among the task's comments first (see [`Self::find_lost_story`]); otherwise it is
+    /// posted (its attempt was recorded by the prepare step).
     async fn post_comment_once(
         &self,
+        prep: &Prepared,
         gid: &str,
-        cg: &str,
-        body: &str,
-        author: Option<&str>,
-    ) -> std::result::Result<(), PushFailure> {
-        let local = &self.inner.local;
-        let lf = |e: ticket_provider_api::Error| PushFailure::local(&e);
+        c: &CommentPayload,
+    ) -> std::result::Result<String, PushFailure> {
         let rf = |e: ticket_provider_api::Error| PushFailure::from_remote(&e);
-        if local.comment_link_get(cg).await.map_err(lf)?.is_some() {
-            return Ok(());
+        if let Some(story) = prep.stories.get(&c.comment_guid) {
+            return Ok(story.clone());
         }
-        let text = encode(body, author);
-        if let Some(since) = local.comment_attempt_get(cg).await.map_err(lf)? {
-            if let Some(story) = self.find_lost_story(gid, &text, since).await.map_err(rf)? {
-                tracing::info!(asana_gid = %gid, comment = %cg, story = %story, "found the story of an earlier post; linking it");
-                local.comment_link_put(cg, &story).await.map_err(lf)?;
-                return Ok(());
+        let text = encode(&c.body, c.author.as_deref());
+        if let Some(since) = prep.attempts.get(&c.comment_guid) {
+            if let Some(story) = self.find_lost_story(gid, &text, *since).await.map_err(rf)? {
+                tracing::info!(asana_gid = %gid, comment = %c.comment_guid, story = %story, "found the story of an earlier post; linking it");
+                return Ok(story);
             }
         }
-        // From here on an interruption leaves the attempt: the next try looks first.
-        local
-            .comment_attempt_put(cg, Utc::now())
-            .await
-            .map_err(lf)?;
-        let story = self
-            .inner
-            .remote
-            .post_comment(gid, &text)
-            .await
-            .map_err(rf)?;
-        local.comment_link_put(cg, &story).await.map_err(lf)?;
-        Ok(())
+        self.remote.post_comment(gid, &text).await.map_err(rf)
     }
 
     /// The story of a post whose answer was lost: the oldest comment story on task `gid`
@@ -777,9 +788,9 @@ impl SyncProvider {
         &self,
         gid: &str,
         text: &str,
-        since: chrono::DateTime<Utc>,
+        since: DateTime<Utc>,
     ) -> Result<Option<String>> {
-        let remote = &self.inner.remote;
+        let remote = &self.remote;
         let me = remote.token_owner().await?;
         let task = remote.get_remote_task(gid).await?;
         let from = since - chrono::Duration::minutes(CLOCK_SKEW_MINUTES);
@@ -790,39 +801,242 @@ impl SyncProvider {
             {
                 continue;
             }
-            if self
-                .inner
-                .local
-                .comment_link_by_story(&s.story_gid)
-                .await?
-                .is_none()
-            {
+            if self.store.comment_of_story(&s.story_gid).await?.is_none() {
                 return Ok(Some(s.story_gid));
             }
         }
         Ok(None)
     }
+}
 
-    /// Pushes everything pending now (see [`SyncProvider::flush`]).
-    pub(crate) async fn flush_inner(&self) -> Result<FlushReport> {
-        use futures::StreamExt;
-        let local = &self.inner.local;
-        self.inner.breaker.probe_now();
-        let entries = local.outbox_pending(usize::MAX).await?;
-        let mut seen = HashSet::new();
-        let guids: Vec<String> = entries
-            .into_iter()
-            .filter(|e| seen.insert(e.ticket_guid.clone()))
-            .map(|e| e.ticket_guid)
-            .collect();
-        let mut report = FlushReport {
-            tickets: guids.len(),
-            ..FlushReport::default()
+/// What [`Engine::write_and_push`] learnt of the push.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Pushed {
+    /// The task's gid, when known.
+    pub(crate) gid: Option<String>,
+    /// How the push ended; `None` when it did not finish in time (or did not run).
+    pub(crate) outcome: Option<PushOutcome>,
+}
+
+/// What an operation's write returned, with what the push needs.
+pub(crate) struct Written<T> {
+    pub(crate) value: T,
+    /// The prepare step, when it ran in the operation's transaction.
+    pub(crate) prep: Option<Prep>,
+    /// Without it: the ticket's task gid and whether it has set-aside entries.
+    pub(crate) gid: Option<String>,
+    pub(crate) set_aside: bool,
+}
+
+impl Engine {
+    /// Asana answered. When that closes the breaker (Asana is back), the changes that piled
+    /// up meanwhile are flushed in the background, once at a time.
+    pub(crate) fn asana_answered(&self) {
+        use std::sync::atomic::Ordering;
+        if !self.breaker.success()
+            || self.is_shut_down()
+            || self.catching_up.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        let Some(this) = self.me.upgrade() else {
+            return;
         };
-        let concurrency = self.inner.settings.flush_concurrency.max(1);
+        tracing::info!("Asana is reachable again; pushing the changes kept meanwhile");
+        let handle = tokio::spawn(async move {
+            match this.flush().await {
+                Ok(r) => tracing::info!(
+                    pushed = r.pushed,
+                    pending = r.pending,
+                    "catch-up flush done"
+                ),
+                Err(e) => tracing::warn!(error = %e, "catch-up flush failed"),
+            }
+            this.catching_up.store(false, Ordering::SeqCst);
+        });
+        self.track(handle);
+    }
+
+    /// Runs a local operation `op` (given the ticket's guid; a create gets a new one) in one
+    /// store transaction, then pushes the ticket, waiting at most the push timeout (the push
+    /// goes on in the background after that). On the happy path — Asana not known to be
+    /// down, no push or pull of this process busy with the ticket — the push's prepare step
+    /// (claim, pending entries, link) runs in the operation's own transaction, so the whole
+    /// operation costs two store transactions. Returns `op`'s value and what is known of
+    /// the push.
+    pub(crate) async fn write_and_push<T, F>(&self, guid: String, mut op: F) -> Result<(T, Pushed)>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut StoreTx<'_>, &str) -> std::result::Result<T, StoreError> + Send + 'static,
+    {
+        let open = !self.breaker.is_open();
+        // The pull gate and the ticket lock, when free at once (the fast path).
+        let guards = if open && !self.is_shut_down() {
+            match Arc::clone(&self.pull_gate).try_read_owned() {
+                Ok(gate) => self.locks.try_lock(&guid).map(|lock| (gate, lock)),
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
+        let fast = guards.is_some();
+        let (owner, ttl) = (self.instance_id.clone(), self.settings.claim_ttl);
+        let g = guid.clone();
+        let written = self
+            .store
+            .local()
+            .write(move |tx| {
+                let value = op(tx, &g)?;
+                if fast {
+                    let prep = prepare_in_tx(tx, &g, &owner, ttl, false)?;
+                    return Ok(Written {
+                        value,
+                        prep: Some(prep),
+                        gid: None,
+                        set_aside: false,
+                    });
+                }
+                let link = db::link(tx.conn(), &g)?;
+                let set_aside = db::outbox_of(tx.conn(), &g)?
+                    .iter()
+                    .any(|e| e.set_aside_reason.is_some());
+                Ok(Written {
+                    value,
+                    prep: None,
+                    gid: link.and_then(|l| l.linked_gid().map(str::to_string)),
+                    set_aside,
+                })
+            })
+            .await?;
+        let Written {
+            value,
+            prep,
+            gid,
+            set_aside,
+        } = written;
+        let known_gid = match &prep {
+            Some(Prep::Ready(p)) => p.link.linked_gid().map(str::to_string),
+            Some(Prep::Nothing { gid, .. }) => gid.clone(),
+            _ => gid.clone(),
+        };
+        let outcome = match (prep, guards) {
+            (Some(Prep::Nothing { gid, set_aside }), _) => Some(PushOutcome {
+                gid,
+                any_set_aside: set_aside,
+                ..PushOutcome::default()
+            }),
+            (Some(Prep::Ready(p)), Some((gate, lock))) => {
+                let claim = ClaimGuard::adopt(
+                    &self.store,
+                    &guid,
+                    &self.instance_id,
+                    self.settings.claim_ttl,
+                );
+                let Some(this) = self.me.upgrade() else {
+                    return Ok((value, Pushed::default()));
+                };
+                let g = guid.clone();
+                let push = async move {
+                    let held = (gate, lock);
+                    let mut out = PushOutcome::default();
+                    let notes = this.push_prepared(*p, claim, &mut out).await?;
+                    if notes {
+                        // Conflict notes to push: a further, usual push.
+                        drop(held);
+                        this.push_ticket(&g, PushMode::Inline).await?;
+                    }
+                    Ok::<_, ticket_provider_api::Error>(out)
+                };
+                self.bounded(&guid, push).await
+            }
+            (Some(Prep::NotClaimed), guards) => {
+                drop(guards);
+                self.push_bounded(&guid).await
+            }
+            (Some(Prep::Ready(_)), None) => None,
+            (None, _) if !open => Some(PushOutcome {
+                gid,
+                any_set_aside: set_aside,
+                left_pending: 1,
+                blocked: true,
+                ..PushOutcome::default()
+            }),
+            (None, _) => self.push_bounded(&guid).await,
+        };
+        let gid = outcome.as_ref().and_then(|o| o.gid.clone()).or(known_gid);
+        Ok((value, Pushed { gid, outcome }))
+    }
+
+    /// Runs `push` for at most the push timeout; after that it goes on in the background
+    /// (tracked for shutdown) and `None` is returned. After shutdown nothing may outlive the
+    /// operation: the push is dropped at the timeout (a dropped push releases its claim).
+    async fn bounded<Fut>(&self, guid: &str, push: Fut) -> Option<PushOutcome>
+    where
+        Fut: std::future::Future<Output = Result<PushOutcome>> + Send + 'static,
+    {
+        use tracing::Instrument;
+        let timeout = self.settings.push_timeout;
+        let g = guid.to_string();
+        let push = async move {
+            match push.await {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    tracing::warn!(guid = %g, error = %e, "push failed; the change stays pending");
+                    None
+                }
+            }
+        }
+        .instrument(tracing::debug_span!("sync_push", guid = %guid));
+        if self.is_shut_down() {
+            return tokio::time::timeout(timeout, push).await.ok().flatten();
+        }
+        let (send, receive) = tokio::sync::oneshot::channel();
+        let handle = tokio::spawn(async move {
+            let _ = send.send(push.await);
+        });
+        match tokio::time::timeout(timeout, receive).await {
+            Ok(Ok(out)) => out,
+            Ok(Err(_)) => {
+                tracing::warn!(guid = %guid, "the push task failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(guid = %guid, "push timeout passed; the push goes on in the background");
+                self.track(handle);
+                None
+            }
+        }
+    }
+
+    /// Pushes a ticket (taking its lock and claim as usual), bounded by the push timeout.
+    /// Skipped at once while the breaker is open.
+    pub(crate) async fn push_bounded(&self, guid: &str) -> Option<PushOutcome> {
+        if self.breaker.is_open() {
+            tracing::debug!(guid = %guid, "Asana looks down; the change stays pending");
+            return None;
+        }
+        let this = self.me.upgrade()?;
+        let g = guid.to_string();
+        self.bounded(
+            guid,
+            async move { this.push_ticket(&g, PushMode::Inline).await },
+        )
+        .await
+    }
+
+    /// Pushes everything pending now (see [`crate::SyncProvider::flush`]).
+    pub(crate) async fn flush(&self) -> Result<crate::report::FlushReport> {
+        use futures::StreamExt;
+        self.breaker.probe_now();
+        let guids = self.store.pending_tickets().await?;
+        let mut report = crate::report::FlushReport {
+            tickets: guids.len(),
+            ..crate::report::FlushReport::default()
+        };
+        let concurrency = self.settings.flush_concurrency.max(1);
         let results: Vec<(String, Result<PushOutcome>)> = futures::stream::iter(guids)
             .map(|g| async move {
-                if self.inner.breaker.is_open() {
+                if self.breaker.is_open() {
                     let blocked = PushOutcome {
                         blocked: true,
                         ..PushOutcome::default()
@@ -848,7 +1062,7 @@ impl SyncProvider {
                 }
             }
         }
-        report.pending = local.outbox_counts().await?.0;
+        report.pending = self.store.counts().await?.0;
         Ok(report)
     }
 }

@@ -1,16 +1,13 @@
 //! What the pull and the push share around the conflict rule ([`crate::conflict`]): a task's
-//! values as ticket fields (cleaned as the internal store keeps them), and recording the
-//! conflicts the rule found.
+//! values as ticket fields, cleaned as the internal store keeps them.
 
 use provider_asana::RemoteTask;
-use provider_internal::{normalize_line, SyncNote};
+use provider_internal::normalize_line;
 use ticket_provider_api::model::{MAX_ASSIGNEE_CHARS, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS};
-use ticket_provider_api::{NewComment, Priority, Result, Status, Ticket};
+use ticket_provider_api::{Priority, Status, Ticket};
 
 use crate::completion::{status_of_task, TaskStatus};
-use crate::conflict::{Conflict, CONFLICT_AUTHOR};
-use crate::provider::SyncProvider;
-use crate::snapshot::{self, Agreed, Fields};
+use crate::snapshot::Fields;
 
 /// Keeps at most `max` characters.
 pub(crate) fn truncate(s: &str, max: usize) -> String {
@@ -67,41 +64,4 @@ pub(crate) fn remote_fields(
         assignee,
     };
     (fields, push)
-}
-
-impl SyncProvider {
-    /// Records each conflict on ticket `guid` (a comment by [`CONFLICT_AUTHOR`], pushed like
-    /// any other, a history row of field `sync`, and a warning) together with `agreed`, the
-    /// values both sides know after it, in one transaction per conflict: a conflict recorded
-    /// has Asana's value as its agreed one, so it is not recorded again.
-    pub(crate) async fn record_conflicts(
-        &self,
-        guid: &str,
-        asana_gid: &str,
-        conflicts: &[Conflict],
-        remote: &Fields,
-        agreed: &mut Agreed,
-    ) -> Result<()> {
-        for c in conflicts {
-            tracing::warn!(
-                guid = %guid,
-                asana_gid = %asana_gid,
-                field = c.field.name(),
-                "conflict: the field changed in Asana and locally; the local value wins and Asana's value is kept as a comment"
-            );
-            agreed.adopt(c.field, remote);
-            let (history_before, history_after) = c.history();
-            let note = SyncNote {
-                comment: NewComment {
-                    body: c.comment(),
-                    author: Some(CONFLICT_AUTHOR.to_string()),
-                },
-                history_before,
-                history_after,
-                kv: Some(snapshot::entry(guid, agreed)),
-            };
-            self.inner.local.add_sync_note(guid, note).await?;
-        }
-        Ok(())
-    }
 }

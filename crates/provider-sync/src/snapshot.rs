@@ -1,16 +1,15 @@
 //! The values of a ticket as both sides last agreed on them ("the last sync"), kept per
-//! ticket in the internal store's key/value table. Pulls and pushes compare against them to
-//! tell which side changed a field (see [`crate::conflict`] and the conflict rule in the crate
-//! documentation).
+//! ticket as typed columns of its link (`def_asana_sync.agreed_*`). Pulls and pushes compare
+//! against them to tell which side changed a field (see [`crate::conflict`] and the conflict
+//! rule in the crate documentation).
 
-use provider_internal::InternalProvider;
 use serde::{Deserialize, Deserializer, Serialize};
-use ticket_provider_api::{Priority, Result, Status, Ticket};
+use ticket_provider_api::{Priority, Status, Ticket};
 
 /// The synced fields of a ticket, typed: what a local ticket holds and what a pull reads
 /// from a task.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Fields {
+pub struct Fields {
     pub(crate) subject: String,
     pub(crate) description: String,
     pub(crate) status: Status,
@@ -35,24 +34,30 @@ impl Fields {
 /// The last agreed value of each synced field; `None` where none is known (nothing recorded
 /// yet, or written by an older version that did not record it).
 ///
-/// Stored as JSON with the field names as keys (`"assignee": null` is "agreed on nobody";
-/// a missing key is "not known"), the format earlier versions wrote as a string map.
+/// Release 0.1.0 stored it as JSON with the field names as keys (`"assignee": null` is
+/// "agreed on nobody"; a missing key is "not known"); opening such a store reads that text
+/// once into the columns (see `db::upgrade_legacy_rows`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Agreed {
+pub struct Agreed {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) subject: Option<String>,
+    /// Subject.
+    pub subject: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) description: Option<String>,
+    /// Description.
+    pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) status: Option<Status>,
+    /// Status.
+    pub status: Option<Status>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) priority: Option<Priority>,
+    /// Priority.
+    pub priority: Option<Priority>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "known"
     )]
-    pub(crate) assignee: Option<Option<String>>,
+    /// Assignee; `Some(None)`: agreed on nobody.
+    pub assignee: Option<Option<String>>,
 }
 
 /// A key that is present is known, even when its value is `null` (nobody).
@@ -70,56 +75,6 @@ impl From<&Fields> for Agreed {
             assignee: Some(f.assignee.clone()),
         }
     }
-}
-
-fn key(guid: &str) -> String {
-    format!("sync.snapshot.{guid}")
-}
-
-/// The last agreed values of a ticket; nothing known when none were recorded (or
-/// unreadable).
-pub(crate) async fn load(local: &InternalProvider, guid: &str) -> Result<Agreed> {
-    Ok(local
-        .kv_get(&key(guid))
-        .await?
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default())
-}
-
-/// The key/value entry that records the last agreed values of a ticket.
-pub(crate) fn entry(guid: &str, values: &Agreed) -> (String, String) {
-    let text = serde_json::to_string(values).unwrap_or_else(|_| "{}".to_string());
-    (key(guid), text)
-}
-
-/// Records the last agreed values of a ticket.
-pub(crate) async fn save(local: &InternalProvider, guid: &str, values: &Agreed) -> Result<()> {
-    let (k, text) = entry(guid, values);
-    local.kv_put(&k, &text).await
-}
-
-fn pushed_key(guid: &str) -> String {
-    format!("sync.pushed_at.{guid}")
-}
-
-/// Records that a push of this ticket just wrote to Asana (called under the ticket's claim,
-/// after the writes): a pull that read Asana before this moment may hold stale values of it.
-pub(crate) async fn mark_pushed(local: &InternalProvider, guid: &str) -> Result<()> {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    local.kv_put(&pushed_key(guid), &now).await
-}
-
-/// When a push last wrote this ticket to Asana (see [`mark_pushed`]); `None` when never
-/// recorded (or unreadable).
-pub(crate) async fn pushed_at(
-    local: &InternalProvider,
-    guid: &str,
-) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
-    Ok(local
-        .kv_get(&pushed_key(guid))
-        .await?
-        .and_then(|text| chrono::DateTime::parse_from_rfc3339(&text).ok())
-        .map(|t| t.with_timezone(&chrono::Utc)))
 }
 
 #[cfg(test)]

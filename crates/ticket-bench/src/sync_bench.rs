@@ -97,14 +97,8 @@ async fn sync_provider(
     project: &str,
     token: &str,
 ) -> BenchResult<SyncProvider> {
-    let local = InternalProvider::open(
-        &sqlite_url(path),
-        StoreOptions {
-            pool_size: None,
-            record_outbox: true,
-        },
-    )
-    .await?;
+    let local =
+        InternalProvider::open(&sqlite_url(path), provider_sync::store_options(None)).await?;
     let remote = asana(base_url, project, token, sync_retry_policy())?;
     Ok(SyncProvider::new(local, remote, SyncSettings::default())?)
 }

@@ -63,13 +63,21 @@ impl Fixture {
         format!("sqlite://{}", self.dir.path().join("tickets.db").display())
     }
 
+    /// Tickets, comments, history rows, and outbox entries (pending + set aside).
     async fn counts(&self) -> [i64; 4] {
-        InternalProvider::open(&self.db_url(), StoreOptions::default())
-            .await
+        let local = InternalProvider::open(
+            &self.db_url(),
+            homechoice_tickets::provider_sync::store_options(None),
+        )
+        .await
+        .unwrap();
+        let [t, c, h] = local.row_counts().await.unwrap();
+        let (pending, aside) = homechoice_tickets::provider_sync::SyncStore::new(local)
             .unwrap()
-            .row_counts()
+            .counts()
             .await
-            .unwrap()
+            .unwrap();
+        [t, c, h, i64::try_from(pending + aside).unwrap()]
     }
 
     async fn run(&self, c: &Case) -> Output {

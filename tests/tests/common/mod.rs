@@ -12,8 +12,9 @@ use std::time::Duration;
 use asana_fake::{FakeAsana, FakeOptions, TaskSnapshot};
 use homechoice_tickets::provider_asana::ASANA_TOKEN_ENV;
 use homechoice_tickets::provider_asana::{AsanaProvider, AsanaSettings, RetryPolicy};
-use homechoice_tickets::provider_internal::{InternalProvider, LinkState, StoreOptions};
+use homechoice_tickets::provider_internal::InternalProvider;
 use homechoice_tickets::provider_sync::story::{decode, StoryOrigin};
+use homechoice_tickets::provider_sync::LinkState;
 use homechoice_tickets::provider_sync::{SyncProvider, SyncSettings};
 use homechoice_tickets::{
     build_provider, BuildContext, Config, ListQuery, SecretString, TicketProvider,
@@ -115,10 +116,7 @@ async fn build(
 ) -> SyncProvider {
     let local = InternalProvider::open(
         db_url,
-        StoreOptions {
-            pool_size,
-            record_outbox: true,
-        },
+        homechoice_tickets::provider_sync::store_options(pool_size),
     )
     .await
     .expect("open the store");
@@ -224,8 +222,9 @@ pub async fn assert_mirrors(fake: &FakeAsana, p: &SyncProvider, users: &HashMap<
         "tasks in Asana vs tickets in the internal store"
     );
     for t in &tickets {
-        let link = local
-            .sync_link_get(&t.guid)
+        let link = p
+            .store()
+            .link(&t.guid)
             .await
             .expect("link")
             .unwrap_or_else(|| panic!("ticket {} has no link", t.guid));

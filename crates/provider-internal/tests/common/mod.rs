@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use provider_internal::{
-    InternalProvider, LinkState, RemoteComment, RemoteTicket, StoreOptions, SyncLink,
+    Backend, EmbeddedMigrations, InternalProvider, StoreError, StoreExtension, StoreOptions,
+    StoreTx, TicketChange,
 };
 use ticket_provider_api::{
     ErrorKind, ListQuery, NewComment, NewTicket, Priority, Status, TicketProvider, TicketUpdate,
@@ -20,16 +21,252 @@ pub async fn open(url: &str) -> InternalProvider {
         .expect("open")
 }
 
-pub async fn open_outbox(url: &str) -> InternalProvider {
+/// A store extension for the tests: its own table (`ext_change_log`, by its own
+/// migration), one row per change its hook sees, and a hook that fails (rolling the
+/// operation back) for a ticket whose subject is `refused by the hook`.
+pub struct ChangeLog;
+
+diesel::table! {
+    ext_change_log (id) {
+        id -> BigInt,
+        ticket_guid -> Text,
+        kind -> Text,
+    }
+}
+
+/// The hook refuses tickets with this subject.
+pub const REFUSED: &str = "refused by the hook";
+
+impl StoreExtension for ChangeLog {
+    fn name(&self) -> &'static str {
+        "change-log"
+    }
+
+    fn migrations(&self, backend: Backend) -> Option<EmbeddedMigrations> {
+        const SQLITE: EmbeddedMigrations =
+            diesel_migrations::embed_migrations!("tests/ext_migrations/sqlite");
+        const POSTGRES: EmbeddedMigrations =
+            diesel_migrations::embed_migrations!("tests/ext_migrations/postgres");
+        Some(match backend {
+            Backend::Sqlite => SQLITE,
+            Backend::Postgres => POSTGRES,
+        })
+    }
+
+    fn on_change(&self, tx: &mut StoreTx<'_>, change: &TicketChange) -> Result<(), StoreError> {
+        use diesel::prelude::*;
+        let kind = match change {
+            TicketChange::Created { ticket } if ticket.subject == REFUSED => {
+                return Err(StoreError::from(ticket_provider_api::Error::invalid_input(
+                    "refused by the hook",
+                )))
+            }
+            TicketChange::Created { ticket } => format!("created {}", ticket.subject),
+            TicketChange::Updated { changes, .. } => format!(
+                "updated {:?} {:?} {:?}",
+                changes.subject, changes.description, changes.priority
+            ),
+            TicketChange::StatusSet {
+                operation,
+                status,
+                comment,
+                ..
+            } => format!(
+                "{} {} {:?}",
+                operation.as_str(),
+                status.as_str(),
+                comment.as_ref().map(|c| c.body.clone())
+            ),
+            TicketChange::Assigned { assignee, .. } => format!("assigned {assignee}"),
+            TicketChange::Commented { comment, .. } => format!("commented {}", comment.body),
+        };
+        diesel::insert_into(ext_change_log::table)
+            .values((
+                ext_change_log::ticket_guid.eq(change.guid()),
+                ext_change_log::kind.eq(kind),
+            ))
+            .execute(tx.conn())?;
+        Ok(())
+    }
+}
+
+/// A store with the [`ChangeLog`] extension.
+pub async fn open_with_log(url: &str) -> InternalProvider {
     InternalProvider::open(
         url,
         StoreOptions {
             pool_size: None,
-            record_outbox: true,
+            extensions: vec![Arc::new(ChangeLog)],
         },
     )
     .await
     .expect("open")
+}
+
+/// The change log's rows of a ticket, oldest first.
+pub async fn change_log(p: &InternalProvider, guid: &str) -> Vec<String> {
+    use diesel::prelude::*;
+    let guid = guid.to_string();
+    p.read(move |tx| {
+        Ok(ext_change_log::table
+            .filter(ext_change_log::ticket_guid.eq(guid))
+            .order(ext_change_log::id.asc())
+            .select(ext_change_log::kind)
+            .load::<String>(tx.conn())?)
+    })
+    .await
+    .unwrap()
+}
+
+/// The names of the database's tables.
+pub async fn table_names(p: &InternalProvider) -> Vec<String> {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    p.read(|tx| {
+        let sql = match tx.backend() {
+            Backend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table'",
+            Backend::Postgres => {
+                "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()"
+            }
+        };
+        Ok(diesel::sql_query(sql)
+            .load::<Name>(tx.conn())?
+            .into_iter()
+            .map(|n| n.name)
+            .collect())
+    })
+    .await
+    .unwrap()
+}
+
+/// The extension mechanism: an extension's migration makes its table, its hook sees every
+/// local operation as a typed change inside the operation's transaction (a failing hook
+/// rolls the operation back), `write` runs its statements together with a ticket change,
+/// and a database used only by `internal` gets no table of anyone else.
+pub async fn extension_hook_and_transactions(url: &str) {
+    let plain = open(url).await;
+    let tables = table_names(&plain).await;
+    for t in ["data_ticket", "data_ticket_comment", "data_ticket_history"] {
+        assert!(tables.contains(&t.to_string()), "{t} missing: {tables:?}");
+    }
+    for t in [
+        "def_asana_sync",
+        "data_sync_outbox",
+        "sync_kv",
+        "ext_change_log",
+    ] {
+        assert!(
+            !tables.contains(&t.to_string()),
+            "{t} in an internal-only database"
+        );
+    }
+    drop(plain);
+
+    let p = open_with_log(url).await;
+    assert!(table_names(&p)
+        .await
+        .contains(&"ext_change_log".to_string()));
+    let g = p
+        .create(NewTicket::new("  Printer  ").assignee("ann"))
+        .await
+        .unwrap()
+        .guid;
+    p.update(
+        &g,
+        TicketUpdate {
+            subject: Some("Printer".into()), // unchanged after normalising: not a change
+            description: Some("tray 2".into()),
+            priority: Some(Priority::High),
+        },
+    )
+    .await
+    .unwrap();
+    p.update(
+        &g,
+        TicketUpdate {
+            description: Some("tray 2".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    p.assign(&g, "ann").await.unwrap(); // the current assignee: no change
+    p.assign(&g, "bob").await.unwrap();
+    p.change_status(&g, Status::Triaged).await.unwrap();
+    p.escalate(&g, Some("urgent")).await.unwrap();
+    p.close(&g).await.unwrap();
+    p.add_comment(&g, NewComment::new("done")).await.unwrap();
+    assert_eq!(
+        change_log(&p, &g).await,
+        vec![
+            "created Printer".to_string(),
+            "updated None Some(\"tray 2\") Some(High)".to_string(),
+            "assigned bob".to_string(),
+            "change_status TRIAGED None".to_string(),
+            "escalate ESCALATED Some(\"urgent\")".to_string(),
+            "close CLOSED None".to_string(),
+            "commented done".to_string(),
+        ]
+    );
+
+    // A failing hook rolls the whole operation back.
+    let before = p.row_counts().await.unwrap();
+    let err = p.create(NewTicket::new(REFUSED)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert_eq!(p.row_counts().await.unwrap(), before);
+
+    // An extension's statements commit with a ticket change, or not at all.
+    let g2 = p
+        .write(|tx| {
+            let t = tx.create(&NewTicket::new("with extra"))?;
+            tx.record_history(&t.guid, "note", None, Some("extra"))?;
+            Ok(t.guid)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        change_log(&p, &g2).await,
+        vec!["created with extra".to_string()]
+    );
+    assert_eq!(p.history(&g2).await.unwrap().len(), 2);
+    let before = p.row_counts().await.unwrap();
+    let err = p
+        .write(|tx| {
+            tx.create(&NewTicket::new("rolled back"))?;
+            Err::<(), _>(StoreError::from(ticket_provider_api::Error::internal(
+                "stop",
+            )))
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("stop"), "{err}");
+    assert_eq!(p.row_counts().await.unwrap(), before);
+
+    // Writes from elsewhere record history but call no hook.
+    let values = provider_internal::TicketValues {
+        subject: "From elsewhere".into(),
+        description: String::new(),
+        status: Status::OnHold,
+        priority: Priority::Low,
+        assignee: None,
+    };
+    let g3 = p
+        .write(move |tx| tx.insert_ticket(None, &values, None))
+        .await
+        .unwrap();
+    assert!(change_log(&p, &g3).await.is_empty());
+    let t = p.get_ticket(&g3).await.unwrap().ticket;
+    assert_eq!(t.status, Status::OnHold);
+    // A read transaction refuses writes.
+    let err = p
+        .read(|tx| tx.create(&NewTicket::new("in a read")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
 }
 
 /// The shared behaviour suite.
@@ -125,9 +362,10 @@ pub async fn every_operation_and_history(url: &str) {
 
 /// Invalid input and unknown guids write nothing; malformed guids and cursors are InvalidInput.
 pub async fn invalid_input_writes_nothing(url: &str) {
-    let p = open_outbox(url).await;
+    let p = open_with_log(url).await;
     let g = p.create(NewTicket::new("ok")).await.unwrap().guid;
     let before = p.row_counts().await.unwrap();
+    let log_before = change_log(&p, &g).await;
     let unknown = "00000000-0000-7000-8000-000000000000";
     let attempts: Vec<ticket_provider_api::Result<_>> = vec![
         p.create(NewTicket::new("  ")).await,
@@ -181,6 +419,7 @@ pub async fn invalid_input_writes_nothing(url: &str) {
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{cursor}");
     }
     assert_eq!(p.row_counts().await.unwrap(), before);
+    assert_eq!(change_log(&p, &g).await, log_before);
 }
 
 /// Pages never repeat or skip a ticket, even while other callers insert.
@@ -348,348 +587,4 @@ pub async fn two_providers_and_reopen(url: &str) {
     let t = c.get_ticket(&g).await.unwrap();
     assert_eq!(t.ticket.status, Status::OnHold);
     assert_eq!(c.history(&g).await.unwrap().len(), 2);
-}
-
-/// The outbox records one row per mutating operation, and the sync tables work.
-pub async fn outbox_and_sync_support(url: &str) {
-    let p = open_outbox(url).await;
-    assert!(p.records_outbox());
-    let g = p
-        .create(NewTicket::new("sync me").assignee("ann"))
-        .await
-        .unwrap()
-        .guid;
-    p.update(
-        &g,
-        TicketUpdate {
-            description: Some("more".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    p.change_status(&g, Status::Triaged).await.unwrap();
-    p.assign(&g, "bob").await.unwrap();
-    let c = p
-        .add_comment(&g, NewComment::new("hi").author("ann"))
-        .await
-        .unwrap()
-        .comment_guid
-        .unwrap();
-    let e = p.escalate(&g, Some("urgent")).await.unwrap();
-    let entries = p.outbox_for_ticket(&g).await.unwrap();
-    let ops: Vec<&str> = entries.iter().map(|e| e.operation.as_str()).collect();
-    assert_eq!(
-        ops,
-        [
-            "create",
-            "update",
-            "change_status",
-            "assign",
-            "add_comment",
-            "escalate"
-        ]
-    );
-    assert_eq!(entries[0].payload["subject"], "sync me");
-    assert_eq!(entries[0].payload["assignee"], "ann");
-    assert_eq!(
-        entries[1].payload,
-        serde_json::json!({"description": "more"})
-    );
-    assert_eq!(entries[2].payload, serde_json::json!({"status": "TRIAGED"}));
-    assert_eq!(entries[3].payload, serde_json::json!({"assignee": "bob"}));
-    assert_eq!(entries[4].payload["comment_guid"], c.as_str());
-    assert_eq!(entries[5].payload["status"], "ESCALATED");
-    assert_eq!(
-        entries[5].payload["comment"]["comment_guid"],
-        e.comment_guid.unwrap().as_str()
-    );
-    assert_eq!(p.outbox_counts().await.unwrap(), (6, 0));
-    let pending = p.outbox_pending(2).await.unwrap();
-    assert_eq!(pending.len(), 2);
-    p.outbox_complete(pending[0].id).await.unwrap();
-    p.outbox_record_failure(pending[1].id, "HTTP 500")
-        .await
-        .unwrap();
-    p.outbox_record_failure(pending[1].id, "HTTP 502")
-        .await
-        .unwrap();
-    let again = p.outbox_pending(10).await.unwrap();
-    assert_eq!(again[0].id, pending[1].id);
-    assert_eq!(again[0].attempts, 2);
-    assert_eq!(again[0].last_error.as_deref(), Some("HTTP 502"));
-    p.outbox_set_aside(pending[1].id, "rejected by Asana")
-        .await
-        .unwrap();
-    assert_eq!(p.outbox_counts().await.unwrap(), (4, 1));
-    let aside = p.outbox_set_aside_list().await.unwrap();
-    assert_eq!(
-        aside[0].set_aside_reason.as_deref(),
-        Some("rejected by Asana")
-    );
-
-    // links
-    assert!(p.sync_link_get(&g).await.unwrap().is_none());
-    let link = SyncLink {
-        ticket_guid: g.clone(),
-        asana_gid: None,
-        state: LinkState::Creating,
-        last_synced_at: None,
-        remote_modified_at: None,
-        creating_since: None,
-    };
-    p.sync_link_put(link.clone()).await.unwrap();
-    assert_eq!(
-        p.sync_link_get(&g).await.unwrap().unwrap().state,
-        LinkState::Creating
-    );
-    let linked = SyncLink {
-        asana_gid: Some("1200001".into()),
-        state: LinkState::Linked,
-        last_synced_at: Some(chrono::Utc::now()),
-        ..link
-    };
-    p.sync_link_put(linked).await.unwrap();
-    let got = p.sync_link_by_gid("1200001").await.unwrap().unwrap();
-    assert_eq!(got.ticket_guid, g);
-    assert_eq!(got.state, LinkState::Linked);
-    assert!(got.last_synced_at.is_some());
-    let err = p
-        .sync_link_put(SyncLink {
-            ticket_guid: "00000000-0000-7000-8000-000000000000".into(),
-            asana_gid: None,
-            state: LinkState::Creating,
-            last_synced_at: None,
-            remote_modified_at: None,
-            creating_since: None,
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound);
-
-    assert_eq!(p.comment_link_get(&c).await.unwrap(), None);
-    p.comment_link_put(&c, "story-1").await.unwrap();
-    assert_eq!(
-        p.comment_link_get(&c).await.unwrap().as_deref(),
-        Some("story-1")
-    );
-    assert_eq!(p.kv_get("events_sync").await.unwrap(), None);
-    p.kv_put("events_sync", "tok1").await.unwrap();
-    p.kv_put("events_sync", "tok2").await.unwrap();
-    assert_eq!(
-        p.kv_get("events_sync").await.unwrap().as_deref(),
-        Some("tok2")
-    );
-}
-
-/// import_remote creates, then updates with history, skips known comments, writes no outbox.
-pub async fn import_remote(url: &str) {
-    let p = open_outbox(url).await;
-    let remote = RemoteTicket {
-        asana_gid: "99001".into(),
-        guid: None,
-        subject: "From Asana".into(),
-        description: "remote".into(),
-        status: Status::Triaged,
-        priority: Priority::Low,
-        assignee: None,
-        created_at: None,
-        modified_at: Some(chrono::Utc::now()),
-        comments: vec![RemoteComment {
-            story_gid: "s1".into(),
-            body: "first".into(),
-            author: Some("asana user".into()),
-            created_at: None,
-        }],
-    };
-    let g = p.import_remote(remote.clone()).await.unwrap();
-    let t = p.get_ticket(&g).await.unwrap();
-    assert_eq!(t.ticket.status, Status::Triaged);
-    assert_eq!(t.comments.len(), 1);
-    let mut changed = remote.clone();
-    changed.status = Status::Closed;
-    changed.assignee = Some("carol".into());
-    changed.comments.push(RemoteComment {
-        story_gid: "s2".into(),
-        body: "second".into(),
-        author: None,
-        created_at: None,
-    });
-    assert_eq!(p.import_remote(changed.clone()).await.unwrap(), g);
-    assert_eq!(p.import_remote(changed).await.unwrap(), g);
-    let t = p.get_ticket(&g).await.unwrap();
-    assert_eq!(t.ticket.status, Status::Closed);
-    assert_eq!(t.ticket.assignee.as_deref(), Some("carol"));
-    assert_eq!(t.comments.len(), 2);
-    let h = p.history(&g).await.unwrap();
-    let fields: Vec<&str> = h.iter().map(|e| e.field.as_str()).collect();
-    assert_eq!(fields, ["created", "status", "assignee"]);
-    assert_eq!(h[1].old_value.as_deref(), Some("TRIAGED"));
-    assert_eq!(p.outbox_counts().await.unwrap(), (0, 0));
-    let link = p.sync_link_get(&g).await.unwrap().unwrap();
-    assert_eq!(link.asana_gid.as_deref(), Some("99001"));
-    let bad = RemoteTicket {
-        subject: " ".into(),
-        ..remote
-    };
-    assert_eq!(
-        p.import_remote(bad).await.unwrap_err().kind(),
-        ErrorKind::InvalidInput
-    );
-}
-
-/// Push claims: exclusive between owners (also across two pools on one database), renewable
-/// by their owner, released only by it, free again once expired, and exactly one winner when
-/// many owners race for one ticket.
-pub async fn sync_claims(url: &str) {
-    use std::time::Duration;
-    let p1 = open_outbox(url).await;
-    let p2 = open_outbox(url).await;
-    let ttl = Duration::from_secs(60);
-    let g = p1.create(NewTicket::new("claim me")).await.unwrap().guid;
-
-    assert!(p1.sync_claim(&g, "a", ttl).await.unwrap());
-    assert!(!p2.sync_claim(&g, "b", ttl).await.unwrap(), "held by a");
-    assert!(p1.sync_claim(&g, "a", ttl).await.unwrap(), "a renews");
-    let (holder, until) = p2.sync_claim_holder(&g).await.unwrap().expect("held");
-    assert_eq!(holder, "a");
-    assert!(until > chrono::Utc::now() + chrono::Duration::seconds(50));
-    assert!(!p2.sync_release(&g, "b").await.unwrap(), "b holds nothing");
-    assert!(!p2.sync_claim(&g, "b", ttl).await.unwrap(), "still a's");
-    assert!(p1.sync_release(&g, "a").await.unwrap());
-    assert!(p2.sync_claim_holder(&g).await.unwrap().is_none());
-    assert!(
-        p2.sync_claim(&g, "b", ttl).await.unwrap(),
-        "free after release"
-    );
-
-    // An expired claim is free for anyone.
-    let g2 = p1.create(NewTicket::new("expire me")).await.unwrap().guid;
-    assert!(p1
-        .sync_claim(&g2, "c", Duration::from_millis(50))
-        .await
-        .unwrap());
-    assert!(!p2.sync_claim(&g2, "d", ttl).await.unwrap());
-    tokio::time::sleep(Duration::from_millis(120)).await;
-    assert!(p2.sync_claim_holder(&g2).await.unwrap().is_none());
-    assert!(p2.sync_claim(&g2, "d", ttl).await.unwrap(), "expired");
-    assert!(!p1.sync_claim(&g2, "c", ttl).await.unwrap(), "now d's");
-
-    // Many owners at once, on both pools: exactly one wins, each round.
-    for round in 0..10 {
-        let g = p1
-            .create(NewTicket::new(format!("race {round}")))
-            .await
-            .unwrap()
-            .guid;
-        let mut tasks = Vec::new();
-        for i in 0..12 {
-            let p = if i % 2 == 0 { p1.clone() } else { p2.clone() };
-            let g = g.clone();
-            tasks.push(tokio::spawn(async move {
-                p.sync_claim(&g, &format!("owner-{i}"), ttl).await.unwrap()
-            }));
-        }
-        let mut winners = 0;
-        for t in tasks {
-            winners += usize::from(t.await.unwrap());
-        }
-        assert_eq!(
-            winners, 1,
-            "round {round}: exactly one owner gets the claim"
-        );
-    }
-
-    // Bad arguments.
-    let err = p1.sync_claim(&g, "", ttl).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput);
-    let err = p1.sync_claim("ticket-1", "a", ttl).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput);
-}
-
-/// Retrying and discarding set-aside outbox entries.
-pub async fn outbox_retry_discard(url: &str) {
-    let p = open_outbox(url).await;
-    let g = p
-        .create(NewTicket::new("first").assignee("ann"))
-        .await
-        .unwrap()
-        .guid;
-    p.assign(&g, "bob").await.unwrap();
-    let entries = p.outbox_for_ticket(&g).await.unwrap();
-    let (create_id, assign_id) = (entries[0].id, entries[1].id);
-    assert_eq!(entries[0].operation, "create");
-    assert_eq!(entries[1].operation, "assign");
-
-    // Only set-aside entries; unknown ids are NotFound.
-    let err = p.outbox_retry(create_id).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
-    let err = p.outbox_discard(create_id).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
-    let err = p.outbox_retry(987_654_321).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
-    let err = p.outbox_discard(987_654_321).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
-
-    p.outbox_set_aside(create_id, "unknown assignee")
-        .await
-        .unwrap();
-    p.outbox_set_aside(assign_id, "refused").await.unwrap();
-    assert_eq!(p.outbox_counts().await.unwrap(), (0, 2));
-    // A later change: the retried entry must carry it, not the value it was written with.
-    p.update(
-        &g,
-        TicketUpdate {
-            subject: Some("second".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-
-    let retried = p.outbox_retry(create_id).await.unwrap();
-    assert_eq!(retried.id, create_id);
-    assert_eq!(retried.set_aside_reason, None);
-    assert_eq!(retried.payload["subject"], "second");
-    assert_eq!(retried.payload["assignee"], "bob");
-    assert_eq!(retried.payload["retried"], true);
-    let stored = p.outbox_for_ticket(&g).await.unwrap();
-    assert_eq!(stored[0], retried, "stored as returned");
-    assert_eq!(p.outbox_counts().await.unwrap(), (2, 1));
-    let err = p.outbox_retry(create_id).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput, "pending again");
-
-    let discarded = p.outbox_discard(assign_id).await.unwrap();
-    assert_eq!(discarded.operation, "assign");
-    assert_eq!(discarded.set_aside_reason.as_deref(), Some("refused"));
-    assert!(p
-        .outbox_for_ticket(&g)
-        .await
-        .unwrap()
-        .iter()
-        .all(|e| e.id != assign_id));
-    assert_eq!(p.outbox_counts().await.unwrap(), (2, 0));
-    let err = p.outbox_discard(assign_id).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound);
-
-    let sync_rows: Vec<_> = p
-        .history(&g)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|h| h.field == "sync")
-        .collect();
-    assert_eq!(sync_rows.len(), 2, "{sync_rows:?}");
-    assert_eq!(
-        sync_rows[0].old_value.as_deref(),
-        Some("set aside: unknown assignee")
-    );
-    assert_eq!(
-        sync_rows[0].new_value.as_deref(),
-        Some(format!("retried create (outbox entry {create_id})").as_str())
-    );
-    assert_eq!(
-        sync_rows[1].new_value.as_deref(),
-        Some(format!("discarded assign (outbox entry {assign_id})").as_str())
-    );
 }

@@ -1,4 +1,6 @@
--- Tickets, their comments and their change history.
+-- Tickets, their comments and their change history. (Release 0.1.0 also created the sync
+-- tables here; they now belong to provider-sync, whose own migrations create them when the
+-- sync provider opens the database, and keep those of an older database as they are.)
 CREATE TABLE data_ticket (
     guid        TEXT PRIMARY KEY NOT NULL,
     subject     TEXT NOT NULL,
@@ -33,35 +35,3 @@ CREATE TABLE data_ticket_history (
     changed_at  BIGINT NOT NULL
 );
 CREATE INDEX ix_data_ticket_history_ticket ON data_ticket_history (ticket_guid, id);
-
--- Sync support: the guid <-> Asana gid map, the outbox, comment map and a key/value store.
-CREATE TABLE def_asana_sync (
-    ticket_guid        TEXT PRIMARY KEY NOT NULL REFERENCES data_ticket (guid) ON DELETE CASCADE,
-    asana_gid          TEXT UNIQUE,
-    state              TEXT NOT NULL,
-    last_synced_at     BIGINT,
-    remote_modified_at BIGINT
-);
-
-CREATE TABLE data_sync_outbox (
-    id               BIGSERIAL PRIMARY KEY,
-    ticket_guid      TEXT NOT NULL,
-    operation        TEXT NOT NULL,
-    payload          TEXT NOT NULL,
-    created_at       BIGINT NOT NULL,
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    last_error       TEXT,
-    set_aside_reason TEXT
-);
-CREATE INDEX ix_data_sync_outbox_pending ON data_sync_outbox (set_aside_reason, id);
-CREATE INDEX ix_data_sync_outbox_ticket ON data_sync_outbox (ticket_guid, id);
-
-CREATE TABLE comment_sync (
-    comment_guid    TEXT PRIMARY KEY NOT NULL,
-    asana_story_gid TEXT NOT NULL UNIQUE
-);
-
-CREATE TABLE sync_kv (
-    key   TEXT PRIMARY KEY NOT NULL,
-    value TEXT NOT NULL
-);

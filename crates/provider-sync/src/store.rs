@@ -1,0 +1,314 @@
+//! The sync provider's part of the internal store: [`SyncExtension`] (its migrations, and
+//! the hook that records every local change in the outbox inside the change's own
+//! transaction) and [`SyncStore`] (its tables, one store transaction per call).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use provider_internal::{
+    Backend, EmbeddedMigrations, InternalProvider, StoreError, StoreExtension, StoreOptions,
+    StoreTx, TicketChange,
+};
+use ticket_provider_api::{Error, ErrorKind, Result};
+
+use crate::db::{self, Link};
+use crate::outbox::{Change, OutboxEntry};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations =
+    diesel_migrations::embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations =
+    diesel_migrations::embed_migrations!("migrations/postgres");
+
+/// The name [`SyncExtension`] registers under.
+pub const EXTENSION_NAME: &str = "sync";
+
+/// The sync provider's store extension: its tables (the link map `def_asana_sync`, the
+/// outbox, comment links, claims, a key/value table) by its own migrations, and an outbox
+/// entry ([`Change`]) for every local change, written in the change's transaction.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncExtension;
+
+impl StoreExtension for SyncExtension {
+    fn name(&self) -> &'static str {
+        EXTENSION_NAME
+    }
+
+    fn migrations(&self, backend: Backend) -> Option<EmbeddedMigrations> {
+        Some(match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        })
+    }
+
+    fn on_change(
+        &self,
+        tx: &mut StoreTx<'_>,
+        change: &TicketChange,
+    ) -> std::result::Result<(), StoreError> {
+        db::outbox_insert(tx.conn(), change.guid(), &Change::of(change))?;
+        Ok(())
+    }
+
+    /// Moves release 0.1.0's per-ticket rows of `sync_kv` into the typed columns.
+    fn on_open(&self, tx: &mut StoreTx<'_>) -> std::result::Result<(), StoreError> {
+        if db::has_legacy_rows(tx.conn())? {
+            let n = db::upgrade_legacy_rows(tx.conn())?;
+            tracing::info!(
+                rows = n,
+                "moved the sync state of release 0.1.0 into typed columns"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Options for opening the internal store the way the sync provider needs it (with
+/// [`SyncExtension`]).
+pub fn store_options(pool_size: Option<u32>) -> StoreOptions {
+    StoreOptions {
+        pool_size,
+        extensions: vec![Arc::new(SyncExtension)],
+    }
+}
+
+/// The longest claim owner id accepted.
+pub const MAX_CLAIM_OWNER_CHARS: usize = 200;
+
+/// The sync tables of one internal store: every method is one store transaction.
+#[derive(Debug, Clone)]
+pub struct SyncStore {
+    local: InternalProvider,
+}
+
+fn not_found_entry(id: i64) -> Error {
+    Error::new(
+        ErrorKind::NotFound,
+        format!("no outbox entry with id {id}; `ticket sync status` lists the set-aside entries"),
+    )
+}
+
+impl SyncStore {
+    /// The sync tables of `local`, which must have been opened with [`SyncExtension`]
+    /// (a configuration error otherwise).
+    pub fn new(local: InternalProvider) -> Result<Self> {
+        if !local.extension_names().contains(&EXTENSION_NAME) {
+            return Err(Error::config(
+                "the sync provider needs an internal store opened with its extension (provider_sync::store_options)",
+            ));
+        }
+        Ok(SyncStore { local })
+    }
+
+    /// The internal store.
+    pub fn local(&self) -> &InternalProvider {
+        &self.local
+    }
+
+    /// The link of ticket `guid`.
+    pub async fn link(&self, guid: &str) -> Result<Option<Link>> {
+        let guid = guid.to_string();
+        self.local.read(move |tx| db::link(tx.conn(), &guid)).await
+    }
+
+    /// The link of Asana task `gid`.
+    pub async fn link_by_gid(&self, gid: &str) -> Result<Option<Link>> {
+        let gid = gid.to_string();
+        self.local
+            .read(move |tx| db::link_by_gid(tx.conn(), &gid))
+            .await
+    }
+
+    /// Inserts or replaces a link (the ticket must exist).
+    pub async fn put_link(&self, link: Link) -> Result<()> {
+        self.local
+            .write(move |tx| {
+                if tx.ticket(&link.ticket_guid)?.is_none() {
+                    return Err(Error::ticket_not_found(&link.ticket_guid).into());
+                }
+                db::put_link(tx.conn(), &link)
+            })
+            .await
+    }
+
+    /// Every outbox entry of a ticket (set aside or not), oldest first.
+    pub async fn outbox_for_ticket(&self, guid: &str) -> Result<Vec<OutboxEntry>> {
+        let guid = guid.to_string();
+        self.local
+            .read(move |tx| db::outbox_of(tx.conn(), &guid))
+            .await
+    }
+
+    /// Removes an entry as pushed.
+    pub async fn complete(&self, id: i64) -> Result<()> {
+        self.local
+            .write(move |tx| db::outbox_complete(tx.conn(), id))
+            .await
+    }
+
+    /// Sets an entry aside with a reason.
+    pub async fn set_aside(&self, id: i64, reason: &str) -> Result<()> {
+        let reason = reason.to_string();
+        self.local
+            .write(move |tx| db::outbox_set_aside(tx.conn(), id, &reason))
+            .await
+    }
+
+    /// `(pending, set_aside)` entry counts.
+    pub async fn counts(&self) -> Result<(u64, u64)> {
+        self.local.read(|tx| db::outbox_counts(tx.conn())).await
+    }
+
+    /// The counts and every set-aside entry, in one snapshot.
+    pub async fn status(&self) -> Result<((u64, u64), Vec<OutboxEntry>)> {
+        self.local
+            .read(|tx| {
+                let counts = db::outbox_counts(tx.conn())?;
+                Ok((counts, db::set_aside_entries(tx.conn())?))
+            })
+            .await
+    }
+
+    /// The tickets with pending entries, in the order of their oldest one.
+    pub async fn pending_tickets(&self) -> Result<Vec<String>> {
+        self.local.read(|tx| db::pending_tickets(tx.conn())).await
+    }
+
+    /// Records a comment's post attempt (the first one counts).
+    pub async fn record_comment_attempt(
+        &self,
+        comment_guid: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let cg = comment_guid.to_string();
+        self.local
+            .write(move |tx| db::record_attempt(tx.conn(), &cg, at))
+            .await
+    }
+
+    /// Records that a comment was posted as `story`.
+    pub async fn put_comment_link(&self, comment_guid: &str, story: &str) -> Result<()> {
+        let (cg, s) = (comment_guid.to_string(), story.to_string());
+        self.local
+            .write(move |tx| db::put_comment_link(tx.conn(), &cg, &s))
+            .await
+    }
+
+    /// The comment a story was recorded for.
+    pub async fn comment_of_story(&self, story: &str) -> Result<Option<String>> {
+        let s = story.to_string();
+        self.local
+            .read(move |tx| db::comment_of_story(tx.conn(), &s))
+            .await
+    }
+
+    /// A small named value.
+    pub async fn kv_get(&self, key: &str) -> Result<Option<String>> {
+        let k = key.to_string();
+        self.local.read(move |tx| db::kv_get(tx.conn(), &k)).await
+    }
+
+    /// Stores a small named value.
+    pub async fn kv_put(&self, key: &str, value: &str) -> Result<()> {
+        let (k, v) = (key.to_string(), value.to_string());
+        self.local
+            .write(move |tx| db::kv_put(tx.conn(), &k, &v))
+            .await
+    }
+
+    /// Takes or extends ticket `guid`'s push claim for `owner` (see [`db::claim`]).
+    pub async fn claim(&self, guid: &str, owner: &str, ttl: Duration) -> Result<bool> {
+        ticket_provider_api::model::check_line("owner", owner, MAX_CLAIM_OWNER_CHARS)?;
+        let (g, o) = (guid.to_string(), owner.to_string());
+        let ttl_us = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
+        self.local
+            .write(move |tx| db::claim(tx.conn(), &g, &o, ttl_us))
+            .await
+    }
+
+    /// Releases ticket `guid`'s claim if `owner` holds it.
+    pub async fn release(&self, guid: &str, owner: &str) -> Result<bool> {
+        let (g, o) = (guid.to_string(), owner.to_string());
+        self.local
+            .write(move |tx| db::release(tx.conn(), &g, &o))
+            .await
+    }
+
+    /// Releases every claim `owner` holds; how many.
+    pub async fn release_all(&self, owner: &str) -> Result<usize> {
+        let o = owner.to_string();
+        self.local
+            .write(move |tx| db::release_all(tx.conn(), &o))
+            .await
+    }
+
+    /// Who holds ticket `guid`'s claim and until when.
+    pub async fn claim_holder(&self, guid: &str) -> Result<Option<(String, DateTime<Utc>)>> {
+        let g = guid.to_string();
+        self.local
+            .read(move |tx| db::claim_holder(tx.conn(), &g))
+            .await
+    }
+
+    /// Puts set-aside entry `id` back into the queue carrying the ticket's current values of
+    /// its fields, with a history row (field `sync`); the entry as it is now. NotFound for an
+    /// unknown id, InvalidInput for an entry that is not set aside.
+    pub async fn retry(&self, id: i64) -> Result<OutboxEntry> {
+        self.local.write(move |tx| aside_action(tx, id, true)).await
+    }
+
+    /// Drops set-aside entry `id` for good, with a history row (field `sync`); the entry as it
+    /// was. NotFound for an unknown id, InvalidInput for an entry that is not set aside.
+    pub async fn discard(&self, id: i64) -> Result<OutboxEntry> {
+        self.local
+            .write(move |tx| aside_action(tx, id, false))
+            .await
+    }
+}
+
+/// Retries (`retry`) or discards set-aside entry `id` inside a write transaction.
+fn aside_action(
+    tx: &mut StoreTx<'_>,
+    id: i64,
+    retry: bool,
+) -> std::result::Result<OutboxEntry, StoreError> {
+    let verb = if retry { "retried" } else { "discarded" };
+    let mut entry = db::outbox_entry(tx.conn(), id)?.ok_or_else(|| not_found_entry(id))?;
+    let Some(reason) = entry.set_aside_reason.clone() else {
+        return Err(Error::invalid_input(format!(
+            "outbox entry {id} is not set aside (it is still pending); only set-aside entries can be {verb}"
+        ))
+        .into());
+    };
+    let ticket = tx.ticket(&entry.ticket_guid)?;
+    if retry {
+        if let Some(t) = &ticket {
+            entry.change = entry.change.refreshed(t);
+        }
+        let note = format!("retried by hand after being set aside: {reason}");
+        db::outbox_requeue(tx.conn(), id, &entry.change, &note)?;
+        entry.set_aside_reason = None;
+        entry.last_error = Some(note);
+    } else {
+        db::outbox_complete(tx.conn(), id)?;
+    }
+    if ticket.is_some() {
+        tx.record_history(
+            &entry.ticket_guid,
+            "sync",
+            Some(&format!("set aside: {reason}")),
+            Some(&format!(
+                "{verb} {} (outbox entry {id})",
+                entry.change.operation()
+            )),
+        )?;
+    }
+    tracing::info!(
+        entry = id,
+        guid = %entry.ticket_guid,
+        operation = entry.change.operation(),
+        reason = %reason,
+        "set-aside outbox entry {verb}"
+    );
+    Ok(entry)
+}

@@ -1,0 +1,261 @@
+//! Upgrade without loss: a database written by release 0.1.0 (`fixtures/upgrade-0.1.0`, made
+//! by that release's `ticket` binary with `generate.sh`; `expected.json` records what it
+//! holds) opens with this version and keeps its tickets, comments, history, links, pending
+//! and set-aside changes; they flush afterwards and Asana ends up equal to the store.
+//!
+//! On SQLite (the fixture file), and on PostgreSQL (the fixture dump replayed into a new
+//! database) when `TICKET_TEST_POSTGRES_URL` names a server.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use asana_fake::FakeAsana;
+use homechoice_tickets::provider_sync::{Change, LinkState, SyncProvider};
+use homechoice_tickets::{NewTicket, Priority, Status, TicketHistory};
+use serde_json::Value;
+
+fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/upgrade-0.1.0")
+}
+
+fn expected() -> Value {
+    let text = std::fs::read_to_string(fixture_dir().join("expected.json")).expect("expected.json");
+    serde_json::from_str(&text).expect("expected.json is JSON")
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
+}
+
+fn label(e: &Value, l: &str) -> String {
+    s(&e["labels"][l]).to_string()
+}
+
+/// Everything the fixture holds is still there, read through this version's types.
+async fn assert_kept(p: &SyncProvider, e: &Value) {
+    let history = p.local();
+    for t in e["tickets"].as_array().expect("tickets") {
+        let guid = s(&t["guid"]);
+        let d = p.get_ticket_details(guid).await;
+        assert_eq!(d.ticket.subject, s(&t["subject"]), "subject of {guid}");
+        assert_eq!(d.ticket.description, s(&t["description"]));
+        assert_eq!(
+            d.ticket.status.as_str(),
+            s(&t["status"]),
+            "status of {guid}"
+        );
+        assert_eq!(d.ticket.priority.as_str(), s(&t["priority"]));
+        assert_eq!(d.ticket.assignee.as_deref(), t["assignee"].as_str());
+        assert_eq!(d.comments.len() as u64, t["comments"].as_u64().unwrap());
+        let rows = TicketHistory::history(history, guid)
+            .await
+            .expect("history");
+        assert_eq!(
+            rows.len() as u64,
+            t["history_rows"].as_u64().unwrap(),
+            "history of {guid}"
+        );
+    }
+    for l in e["def_asana_sync"].as_array().expect("links") {
+        let guid = s(&l["ticket_guid"]);
+        let link = p.store().link(guid).await.expect("link").expect("kept");
+        assert_eq!(
+            link.asana_gid.as_deref(),
+            l["asana_gid"].as_str(),
+            "gid of {guid}"
+        );
+        let state = match s(&l["state"]) {
+            "linked" => LinkState::Linked,
+            _ => LinkState::Creating,
+        };
+        assert_eq!(link.state, state, "state of {guid}");
+    }
+    // The agreed values and push times moved from sync_kv into typed columns.
+    let t1 = label(e, "T1");
+    let link = p.store().link(&t1).await.unwrap().unwrap();
+    assert_eq!(
+        link.agreed.subject.as_deref(),
+        Some("Printer on floor 3 jams daily")
+    );
+    assert_eq!(link.agreed.status, Some(Status::InProgress));
+    assert_eq!(link.agreed.priority, Some(Priority::High));
+    assert_eq!(link.agreed.assignee, Some(None), "agreed on nobody");
+    assert!(link.pushed_at.is_some(), "push time moved");
+    let t2 = label(e, "T2");
+    let link = p.store().link(&t2).await.unwrap().unwrap();
+    assert_eq!(link.agreed.subject.as_deref(), Some("VPN drops every hour"));
+    for l in ["T1", "T2", "T3", "T4", "T5"] {
+        let g = label(e, l);
+        for key in [format!("sync.snapshot.{g}"), format!("sync.pushed_at.{g}")] {
+            assert_eq!(p.store().kv_get(&key).await.unwrap(), None, "{key} moved");
+        }
+    }
+    assert!(p
+        .store()
+        .kv_get("sync.asana.events_token")
+        .await
+        .unwrap()
+        .is_some());
+    // The pending and set-aside changes, typed.
+    let status = p.status().await.expect("status");
+    assert_eq!((status.pending, status.set_aside), (6, 1), "{status:?}");
+    assert_eq!(status.set_aside_entries[0].ticket_guid, label(e, "T3"));
+    assert_eq!(status.set_aside_entries[0].operation, "create");
+    let ops: Vec<&str> = p
+        .store()
+        .outbox_for_ticket(&t2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|x| x.change.operation())
+        .collect();
+    assert_eq!(ops, ["update", "change_status", "add_comment"]);
+    let t5 = p.store().outbox_for_ticket(&label(e, "T5")).await.unwrap();
+    match &t5[1].change {
+        Change::Status(_, payload) => {
+            assert_eq!(payload.status, Status::Escalated);
+            assert_eq!(
+                payload.comment.as_ref().map(|c| c.body.as_str()),
+                Some("urgent")
+            );
+        }
+        other => panic!("T5's second entry: {other:?}"),
+    }
+}
+
+/// The fixture's Asana tasks in `fake` (the same Asana the database was synced with): each
+/// task made again with its name, section, tag and stories, and the links and comment links
+/// pointed at the new gids.
+async fn recreate_asana(fake: &FakeAsana, p: &SyncProvider, e: &Value) {
+    let _ = fake;
+    let comment_of_story: Vec<(String, String)> = e["comment_sync"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                s(&c["asana_story_gid"]).to_string(),
+                s(&c["comment_guid"]).to_string(),
+            )
+        })
+        .collect();
+    for (old_gid, task) in e["asana"]["tasks"].as_object().expect("tasks") {
+        let (_, marker) = common::split_notes(s(&task["notes"]));
+        let guid = marker.expect("a marker");
+        let status = Status::ALL
+            .into_iter()
+            .find(|st| st.title() == s(&task["section"]))
+            .expect("a status section");
+        let priority = task["tags"][0]
+            .as_str()
+            .and_then(|t| t.strip_prefix("priority:"))
+            .and_then(|t| t.parse::<Priority>().ok())
+            .expect("a priority tag");
+        let new = NewTicket::new(s(&task["name"])).priority(priority);
+        let made = p
+            .remote()
+            .create_task_with_marker(&new, status, &guid)
+            .await
+            .expect("recreate the task");
+        let mut link = p.store().link(&guid).await.unwrap().expect("linked");
+        assert_eq!(link.asana_gid.as_deref(), Some(old_gid.as_str()));
+        link.asana_gid = Some(made.gid.clone());
+        p.store().put_link(link).await.expect("relink");
+        for story in task["comments"].as_array().unwrap() {
+            let new_story = p
+                .remote()
+                .post_comment(&made.gid, s(&story["text"]))
+                .await
+                .expect("recreate the story");
+            let (_, cg) = comment_of_story
+                .iter()
+                .find(|(old, _)| old == s(&story["story_gid"]))
+                .expect("the story's comment");
+            p.store()
+                .put_comment_link(cg, &new_story)
+                .await
+                .expect("relink the comment");
+        }
+    }
+}
+
+async fn upgrade_keeps_everything_and_flushes(db_url: &str, engine: &str) {
+    let all = expected();
+    let e = &all[engine];
+    let (fake, mut users) = common::fake().await;
+    let p = common::direct_url(&fake, db_url, Duration::from_secs(5)).await;
+    assert_kept(&p, e).await;
+
+    // Opening again (a second process) changes nothing.
+    let again = common::direct_url(&fake, db_url, Duration::from_secs(5)).await;
+    assert_kept(&again, e).await;
+    drop(again);
+
+    recreate_asana(&fake, &p, e).await;
+    let report = p.flush().await.expect("flush");
+    assert_eq!(report.pending, 0, "{report:?}");
+    let status = p.status().await.unwrap();
+    assert_eq!((status.pending, status.set_aside), (0, 1), "{status:?}");
+    // The assignee Asana refused exists now: the set-aside create goes through on retry.
+    let nobody = "nobody@example.invalid";
+    users.insert(fake.add_user("Nobody", nobody), nobody.to_string());
+    p.retry_set_aside(status.set_aside_entries[0].id)
+        .await
+        .expect("retry");
+    common::flush_all(&p).await;
+    let status = p.status().await.unwrap();
+    assert_eq!((status.pending, status.set_aside), (0, 0), "{status:?}");
+    common::assert_mirrors(&fake, &p, &users).await;
+    p.shutdown().await;
+}
+
+trait Details {
+    async fn get_ticket_details(&self, guid: &str) -> homechoice_tickets::TicketDetails;
+}
+
+impl Details for SyncProvider {
+    async fn get_ticket_details(&self, guid: &str) -> homechoice_tickets::TicketDetails {
+        homechoice_tickets::TicketProvider::get_ticket(self, guid)
+            .await
+            .expect("get")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_store_of_release_0_1_0_upgrades_without_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tickets.db");
+    std::fs::copy(fixture_dir().join("sqlite.db"), &db).expect("copy the fixture");
+    upgrade_keeps_everything_and_flushes(&format!("sqlite://{}", db.display()), "sqlite").await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_store_of_release_0_1_0_upgrades_without_loss() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let Ok(admin) = std::env::var("TICKET_TEST_POSTGRES_URL") else {
+        if std::env::var_os("CI").is_some() {
+            panic!("TICKET_TEST_POSTGRES_URL must be set when CI is set");
+        }
+        println!("skipped: TICKET_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let name = format!("upgrade_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = diesel::PgConnection::establish(&admin).expect("connect to the admin URL");
+    conn.batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create the test database");
+    let url = match admin.rsplit_once('/') {
+        Some((base, _)) if base.contains("://") => format!("{base}/{name}"),
+        _ => panic!("TICKET_TEST_POSTGRES_URL must end with /DATABASE"),
+    };
+    {
+        let dump = std::fs::read_to_string(fixture_dir().join("postgres.sql")).expect("dump");
+        let mut db = diesel::PgConnection::establish(&url).expect("connect");
+        db.batch_execute(&dump).expect("replay the fixture");
+    }
+    upgrade_keeps_everything_and_flushes(&url, "postgres").await;
+    let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
