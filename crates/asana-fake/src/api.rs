@@ -4,12 +4,15 @@
 //!
 //! [`dispatch`] is synchronous and works on the locked [`State`]; the HTTP
 //! layer (auth, rate limits, faults, latency) lives in `server.rs`, and the
-//! Batch API calls [`dispatch`] once per action.
+//! Batch API calls [`dispatch`] once per action. Custom fields, their enum
+//! options and project settings live in the `custom_fields` submodule.
+
+mod custom_fields;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::model::{Kind, Position, State, Task};
+use crate::model::{Due, Kind, Position, State, Task};
 use crate::render::{render, FieldTree, Fields};
 use crate::strict;
 
@@ -118,6 +121,14 @@ impl ApiError {
     fn not_found(message: impl Into<String>) -> ApiError {
         ApiError {
             status: 404,
+            message: message.into(),
+        }
+    }
+
+    /// 402: the workspace's plan lacks a premium feature.
+    fn payment_required(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: 402,
             message: message.into(),
         }
     }
@@ -387,6 +398,9 @@ fn exists(state: &State, kind: Kind, gid: &str) -> bool {
         Kind::Task => state.tasks.contains_key(gid),
         Kind::Tag => state.tags.contains_key(gid),
         Kind::Story => state.stories.contains_key(gid),
+        Kind::CustomField => state.custom_fields.contains_key(gid),
+        Kind::EnumOption => state.enum_options.contains_key(gid),
+        Kind::CustomFieldSetting => state.custom_field_settings.contains_key(gid),
     }
 }
 
@@ -487,6 +501,24 @@ fn route(state: &mut State, req: &ApiRequest) -> Res {
             list(state, req, Kind::Section, gids)
         }
         ("POST", ["projects", p, "sections"]) => create_section(state, req, p),
+        ("GET", ["projects", p, "custom_field_settings"]) => {
+            custom_fields::list_settings(state, req, p)
+        }
+        ("POST", ["projects", p, "addCustomFieldSetting"]) => {
+            custom_fields::add_setting(state, req, p)
+        }
+        ("POST", ["projects", p, "removeCustomFieldSetting"]) => {
+            custom_fields::remove_setting(state, req, p)
+        }
+        ("POST", ["custom_fields"]) => custom_fields::create_field(state, req),
+        ("GET", ["custom_fields", f]) => {
+            path_obj(state, Kind::CustomField, f)?;
+            Ok(ApiResponse::data(single(state, req, Kind::CustomField, f)))
+        }
+        ("POST", ["custom_fields", f, "enum_options"]) => {
+            custom_fields::create_option(state, req, f)
+        }
+        ("PUT", ["enum_options", o]) => custom_fields::update_option(state, req, o),
         ("GET", ["sections", s]) => {
             path_obj(state, Kind::Section, s)?;
             Ok(ApiResponse::data(single(state, req, Kind::Section, s)))
@@ -659,6 +691,56 @@ fn notes_input(d: &Map<String, Value>) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// Reads `due_on` / `due_at`: at most one of them per request (the spec: "should
+/// not be used together"); either one replaces the whole due date, and `null`
+/// clears it. Returns the new due date and the field that set it.
+fn due_input(d: &Map<String, Value>) -> Result<Option<(Due, &'static str)>, ApiError> {
+    for key in ["start_on", "start_at"] {
+        if d.contains_key(key) {
+            return Err(ApiError::bad(format!(
+                "{key}: Start dates are not supported by this fake"
+            )));
+        }
+    }
+    match (
+        opt_nullable_str(d, "due_on")?,
+        opt_nullable_str(d, "due_at")?,
+    ) {
+        (Some(_), Some(_)) => Err(ApiError::bad(
+            "due_at: You may only provide one of due_on or due_at",
+        )),
+        (Some(None), None) => Ok(Some((Due::None, "due_on"))),
+        (Some(Some(s)), None) => Ok(Some((Due::On(parse_date("due_on", &s)?), "due_on"))),
+        (None, Some(None)) => Ok(Some((Due::None, "due_at"))),
+        (None, Some(Some(s))) => Ok(Some((Due::At(parse_instant("due_at", &s)?), "due_at"))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A calendar date written exactly as `YYYY-MM-DD`.
+fn parse_date(key: &str, s: &str) -> Result<NaiveDate, ApiError> {
+    let b = s.as_bytes();
+    let shaped = b.len() == 10 && b[4] == b'-' && b[7] == b'-';
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .filter(|_| shaped)
+        .ok_or_else(|| ApiError::bad(format!("{key}: Not a valid date (YYYY-MM-DD): {s}")))
+}
+
+/// An ISO 8601 date-time with a time zone (`Z` or an offset), kept in UTC to
+/// the millisecond as Asana does.
+fn parse_instant(key: &str, s: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .and_then(|t| DateTime::from_timestamp_millis(t.timestamp_millis()))
+        .ok_or_else(|| {
+            ApiError::bad(format!(
+                "{key}: Not a valid ISO 8601 date-time with a time zone \
+                 (e.g. 2019-09-15T02:06:58.147Z): {s}"
+            ))
+        })
+}
+
 fn assignee_input(
     state: &State,
     d: &Map<String, Value>,
@@ -785,6 +867,12 @@ fn create_task(state: &mut State, req: &ApiRequest) -> Res {
             followers.push(g);
         }
     }
+    let due = due_input(&d)?.map_or(Due::None, |(due, _)| due);
+    let custom_values = custom_fields::values_input(state, &d, &projects, &Default::default())?
+        .into_iter()
+        .flatten()
+        .filter_map(|(f, v)| Some((f, v?)))
+        .collect();
 
     let gid = state.gid();
     let now = state.now();
@@ -810,6 +898,8 @@ fn create_task(state: &mut State, req: &ApiRequest) -> Res {
             tags,
             followers,
             stories: Vec::new(),
+            due,
+            custom_values,
         },
     );
     for p in &projects {
@@ -860,6 +950,16 @@ fn update_task(state: &mut State, req: &ApiRequest, gid: &str) -> Res {
     let notes = notes_input(&d)?;
     let completed = opt_bool(&d, "completed")?;
     let assignee = assignee_input(state, &d)?;
+    let due = due_input(&d)?;
+    let (projects, current) = state
+        .tasks
+        .get(gid)
+        .map(|t| {
+            let projects: Vec<String> = t.memberships.iter().map(|(p, _)| p.clone()).collect();
+            (projects, t.custom_values.clone())
+        })
+        .unwrap_or_default();
+    let custom = custom_fields::values_input(state, &d, &projects, &current)?;
     if let Some(n) = name {
         state.set_task_name(gid, n);
     }
@@ -871,6 +971,12 @@ fn update_task(state: &mut State, req: &ApiRequest, gid: &str) -> Res {
     }
     if let Some(c) = completed {
         state.set_task_completed(gid, c);
+    }
+    if let Some((due, field)) = due {
+        state.set_task_due(gid, due, field);
+    }
+    for (field, value) in custom.into_iter().flatten() {
+        state.set_task_custom_value(gid, &field, value);
     }
     Ok(ApiResponse::data(single(state, req, Kind::Task, gid)))
 }

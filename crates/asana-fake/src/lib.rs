@@ -6,7 +6,8 @@
 //!
 //! Tests start one with [`FakeAsana::start`], point a client at
 //! [`FakeAsana::base_url`] with [`FakeAsana::token`], and use the control
-//! methods (faults, rate limit, latency, request log, sync-token expiry) and
+//! methods (faults, rate limit, latency, request log, sync-token expiry, a
+//! plan without custom fields) and
 //! [`FakeAsana::project_tasks`] for assertions. The same controls are served
 //! over HTTP under `/_fake/` (see the crate README).
 
@@ -25,6 +26,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::model::{Kind, State};
+use crate::render::{render, FieldTree, Fields};
 use crate::server::{lock, Shared};
 
 /// Options for starting a [`FakeAsana`].
@@ -95,6 +97,14 @@ pub struct TaskSnapshot {
     pub tag_names: Vec<String>,
     /// Texts of the comment stories, oldest first.
     pub comments: Vec<String>,
+    /// The due date (`YYYY-MM-DD`) as the API reports `due_on` (also set when only
+    /// `due_at` was written: its UTC date).
+    pub due_on: Option<String>,
+    /// The due time as the API reports `due_at` (UTC, milliseconds).
+    pub due_at: Option<String>,
+    /// The task's custom fields as the API lists them: (field name, `display_value`),
+    /// `None` when unset.
+    pub custom_fields: Vec<(String, Option<String>)>,
 }
 
 /// A running fake Asana server. Dropping it shuts the server down.
@@ -267,6 +277,14 @@ impl FakeAsana {
         lock(&self.state).requests.clear();
     }
 
+    /// Switches the workspace's plan between one with custom fields (the default) and
+    /// one without: on a plan without, creating custom fields or enum options, updating
+    /// enum options, adding or removing custom field settings and writing `custom_fields`
+    /// on tasks answer 402 Payment Required. Reads keep working.
+    pub fn set_custom_fields_plan(&self, premium: bool) {
+        lock(&self.state).custom_fields_premium = premium;
+    }
+
     /// Invalidates every sync token, so the next `GET /events` answers 412.
     pub fn expire_sync_tokens(&self) {
         lock(&self.state).sync_tokens.clear();
@@ -315,6 +333,9 @@ impl FakeAsana {
                         .filter(|s| s.story_type() == "comment")
                         .map(|s| s.text.clone())
                         .collect(),
+                    due_on: t.due.due_on_text(),
+                    due_at: t.due.due_at().map(model::ts),
+                    custom_fields: task_custom_fields(&st, g),
                 })
             })
             .collect()
@@ -335,6 +356,25 @@ impl FakeAsana {
             }
         }
     }
+}
+
+/// (name, `display_value`) of each entry of a task's `custom_fields`, as rendered.
+fn task_custom_fields(st: &State, task: &str) -> Vec<(String, Option<String>)> {
+    let fields = Fields::Select(FieldTree::parse(
+        "custom_fields.name,custom_fields.display_value",
+    ));
+    let v = render(st, Kind::Task, task, &fields);
+    v["custom_fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap_or_default().to_string(),
+                f["display_value"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
 }
 
 impl Drop for FakeAsana {

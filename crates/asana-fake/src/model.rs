@@ -1,6 +1,7 @@
 //! In-memory data model of the fake: workspaces, users, projects, sections,
-//! tasks, tags, stories and the event log, plus the state-changing operations
-//! that keep them consistent (system stories, events, `modified_at`).
+//! tasks, tags, stories, custom fields (with their enum options and project
+//! settings) and the event log, plus the state-changing operations that keep
+//! them consistent (system stories, events, `modified_at`).
 //!
 //! Everything here is synchronous and lives behind one mutex owned by the
 //! server; nothing in this module performs I/O.
@@ -8,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use crate::{Fault, RecordedRequest};
@@ -27,6 +28,9 @@ pub(crate) enum Kind {
     Task,
     Tag,
     Story,
+    CustomField,
+    EnumOption,
+    CustomFieldSetting,
 }
 
 impl Kind {
@@ -40,6 +44,9 @@ impl Kind {
             Kind::Task => "task",
             Kind::Tag => "tag",
             Kind::Story => "story",
+            Kind::CustomField => "custom_field",
+            Kind::EnumOption => "enum_option",
+            Kind::CustomFieldSetting => "custom_field_setting",
         }
     }
 }
@@ -67,6 +74,8 @@ pub(crate) struct Project {
     pub created_at: DateTime<Utc>,
     pub modified_at: DateTime<Utc>,
     pub sections: Vec<String>,
+    /// The project's custom field settings, in order.
+    pub custom_field_settings: Vec<String>,
 }
 
 /// A section of a project with its ordered tasks.
@@ -95,6 +104,110 @@ pub(crate) struct Task {
     pub tags: Vec<String>,
     pub followers: Vec<String>,
     pub stories: Vec<String>,
+    pub due: Due,
+    /// Custom field values by custom field gid. A value stays when its field
+    /// leaves the task's projects (it is then shown disabled).
+    pub custom_values: BTreeMap<String, CfValue>,
+}
+
+/// A task's due date: none, a whole day, or an instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Due {
+    #[default]
+    None,
+    On(NaiveDate),
+    At(DateTime<Utc>),
+}
+
+impl Due {
+    /// The day the task is due: the date itself, or the (UTC) date of `due_at`.
+    pub(crate) fn due_on(self) -> Option<NaiveDate> {
+        match self {
+            Due::None => None,
+            Due::On(d) => Some(d),
+            Due::At(t) => Some(t.date_naive()),
+        }
+    }
+
+    /// The instant the task is due, when it has a due time.
+    pub(crate) fn due_at(self) -> Option<DateTime<Utc>> {
+        match self {
+            Due::At(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// `due_on` as Asana renders it (`YYYY-MM-DD`).
+    pub(crate) fn due_on_text(self) -> Option<String> {
+        self.due_on().map(|d| d.format("%Y-%m-%d").to_string())
+    }
+
+    /// The `StoryResponseDates` object of a `due_date_changed` story. The spec
+    /// types its `due_on` as a non-nullable date, so it is left out when unset.
+    fn story_dates(self) -> Value {
+        let mut v = json!({"start_on": null, "due_at": self.due_at().map(ts)});
+        if let (Some(d), Some(o)) = (self.due_on_text(), v.as_object_mut()) {
+            o.insert("due_on".into(), json!(d));
+        }
+        v
+    }
+}
+
+/// The subtypes of custom field the fake models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CfType {
+    Enum,
+    Text,
+    Number,
+}
+
+impl CfType {
+    /// The `resource_subtype` (and `type`) string.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            CfType::Enum => "enum",
+            CfType::Text => "text",
+            CfType::Number => "number",
+        }
+    }
+}
+
+/// A value of a custom field on a task.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum CfValue {
+    /// The gid of the chosen enum option.
+    Enum(String),
+    Text(String),
+    Number(serde_json::Number),
+}
+
+/// A custom field (its metadata), defined in a workspace.
+pub(crate) struct CustomField {
+    pub name: String,
+    pub workspace: String,
+    pub subtype: CfType,
+    pub description: String,
+    /// Enum options in order (enum fields only).
+    pub options: Vec<String>,
+    /// Places after the decimal point (number fields only).
+    pub precision: u32,
+    pub has_notifications_enabled: bool,
+    pub created_by: String,
+}
+
+/// An option of an enum custom field.
+pub(crate) struct EnumOption {
+    pub field: String,
+    pub name: String,
+    pub enabled: bool,
+    pub color: String,
+}
+
+/// A custom field added to a project.
+pub(crate) struct CustomFieldSetting {
+    pub project: String,
+    pub field: String,
+    pub is_important: bool,
 }
 
 /// A tag.
@@ -110,6 +223,8 @@ pub(crate) struct Tag {
 pub(crate) enum Extra {
     Str(String),
     Obj(Kind, String),
+    /// A literal value (e.g. the `old_dates` of a `due_date_changed` story).
+    Json(Value),
 }
 
 /// A story on a task (comment or system story).
@@ -161,6 +276,12 @@ pub(crate) struct State {
     pub tasks: BTreeMap<String, Task>,
     pub tags: BTreeMap<String, Tag>,
     pub stories: BTreeMap<String, Story>,
+    pub custom_fields: BTreeMap<String, CustomField>,
+    pub enum_options: BTreeMap<String, EnumOption>,
+    pub custom_field_settings: BTreeMap<String, CustomFieldSetting>,
+    /// Whether the workspace's plan includes custom fields; without, custom-field
+    /// writes answer 402 Payment Required.
+    pub custom_fields_premium: bool,
     pub events: Vec<Event>,
     pub sync_tokens: HashMap<String, SyncCursor>,
     /// Token required by the server; `None` accepts any non-empty token.
@@ -186,7 +307,8 @@ pub(crate) enum Position {
     After(String),
 }
 
-fn insert_at(list: &mut Vec<String>, item: String, pos: &Position) {
+/// Inserts `item` into `list` at `pos` (an unknown neighbour means start or end).
+pub(crate) fn insert_at(list: &mut Vec<String>, item: String, pos: &Position) {
     let idx = match pos {
         Position::End => list.len(),
         Position::Start => 0,
@@ -214,6 +336,10 @@ impl State {
             tasks: BTreeMap::new(),
             tags: BTreeMap::new(),
             stories: BTreeMap::new(),
+            custom_fields: BTreeMap::new(),
+            enum_options: BTreeMap::new(),
+            custom_field_settings: BTreeMap::new(),
+            custom_fields_premium: true,
             events: Vec::new(),
             sync_tokens: HashMap::new(),
             token,
@@ -282,6 +408,7 @@ impl State {
                 created_at: now,
                 modified_at: now,
                 sections: Vec::new(),
+                custom_field_settings: Vec::new(),
             },
         );
         self.add_section(&gid, "Untitled section", &Position::End);
@@ -330,7 +457,9 @@ impl State {
             Kind::Section => self.sections.get(gid).map(|x| x.name.clone()),
             Kind::Task => self.tasks.get(gid).map(|x| x.name.clone()),
             Kind::Tag => self.tags.get(gid).map(|x| x.name.clone()),
-            Kind::Story => None,
+            Kind::CustomField => self.custom_fields.get(gid).map(|x| x.name.clone()),
+            Kind::EnumOption => self.enum_options.get(gid).map(|x| x.name.clone()),
+            Kind::Story | Kind::CustomFieldSetting => None,
         }
     }
 
@@ -715,6 +844,161 @@ impl State {
                 self.stories.remove(s);
             }
         }
+    }
+
+    /// Sets (or with [`Due::None`] clears) the due date of a task (no-op when
+    /// unchanged). `field` names the field the request wrote (`due_on` or
+    /// `due_at`) for the `changed` event.
+    pub(crate) fn set_task_due(&mut self, task: &str, due: Due, field: &str) {
+        let Some(t) = self.tasks.get_mut(task) else {
+            return;
+        };
+        if t.due == due {
+            return;
+        }
+        let old = std::mem::replace(&mut t.due, due);
+        self.touched(task, json!({"field": field, "action": "changed"}));
+        let owner = self.owner_name();
+        let text = match (due.due_at(), due.due_on_text()) {
+            (Some(at), _) => format!("{owner} changed the due date to {}", ts(at)),
+            (None, Some(on)) => format!("{owner} changed the due date to {on}"),
+            (None, None) => format!("{owner} removed the due date"),
+        };
+        let extras = vec![
+            ("old_dates", Extra::Json(old.story_dates())),
+            ("new_dates", Extra::Json(due.story_dates())),
+        ];
+        self.add_story(task, "due_date_changed", text, false, extras);
+    }
+
+    /// Custom fields of the task's projects, in project order and then setting
+    /// order, without repeats.
+    pub(crate) fn task_field_gids(&self, task: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let Some(t) = self.tasks.get(task) else {
+            return out;
+        };
+        for (p, _) in &t.memberships {
+            for f in self.project_field_gids(p) {
+                if !out.contains(&f) {
+                    out.push(f);
+                }
+            }
+        }
+        out
+    }
+
+    /// Custom fields added to `project`, in setting order.
+    pub(crate) fn project_field_gids(&self, project: &str) -> Vec<String> {
+        self.projects
+            .get(project)
+            .map(|p| {
+                p.custom_field_settings
+                    .iter()
+                    .filter_map(|s| self.custom_field_settings.get(s))
+                    .map(|s| s.field.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The `display_value` of a custom field value.
+    pub(crate) fn display_value(&self, field: &str, value: &CfValue) -> String {
+        match value {
+            CfValue::Enum(o) => self.name_of(Kind::EnumOption, o).unwrap_or_default(),
+            CfValue::Text(s) => s.clone(),
+            CfValue::Number(n) => {
+                let precision = self.custom_fields.get(field).map_or(0, |f| f.precision);
+                let x = n.as_f64().unwrap_or_default();
+                format!("{x:.prec$}", prec = precision as usize)
+            }
+        }
+    }
+
+    /// Sets (or with `None` clears) the value of custom field `field` on a task
+    /// (no-op when unchanged): bumps `modified_at`, emits a `changed` event on
+    /// `custom_fields` and adds the `*_custom_field_changed` story.
+    pub(crate) fn set_task_custom_value(
+        &mut self,
+        task: &str,
+        field: &str,
+        value: Option<CfValue>,
+    ) {
+        let Some(subtype) = self.custom_fields.get(field).map(|f| f.subtype) else {
+            return;
+        };
+        let Some(t) = self.tasks.get_mut(task) else {
+            return;
+        };
+        let old = match &value {
+            Some(v) => t.custom_values.insert(field.to_string(), v.clone()),
+            None => t.custom_values.remove(field),
+        };
+        if old == value {
+            return;
+        }
+        let mut new_value = json!({
+            "gid": field, "resource_type": "custom_field",
+            "resource_subtype": subtype.as_str(), "type": subtype.as_str(),
+        });
+        let (key, val) = match (subtype, &value) {
+            (CfType::Enum, Some(CfValue::Enum(o))) => (
+                "enum_value",
+                json!({"gid": o, "resource_type": "enum_option"}),
+            ),
+            (CfType::Enum, _) => ("enum_value", Value::Null),
+            (CfType::Text, Some(CfValue::Text(s))) => ("text_value", json!(s)),
+            (CfType::Text, _) => ("text_value", Value::Null),
+            (CfType::Number, Some(CfValue::Number(n))) => ("number_value", json!(n)),
+            (CfType::Number, _) => ("number_value", Value::Null),
+        };
+        if let Some(o) = new_value.as_object_mut() {
+            o.insert(key.into(), val);
+        }
+        self.touched(
+            task,
+            json!({"field": "custom_fields", "action": "changed", "new_value": new_value}),
+        );
+        let owner = self.owner_name();
+        let fname = self.name_of(Kind::CustomField, field).unwrap_or_default();
+        let text = match &value {
+            Some(v) => format!(
+                "{owner} changed {fname} to \"{}\"",
+                self.display_value(field, v)
+            ),
+            None => format!("{owner} cleared {fname}"),
+        };
+        let mut extras = vec![(
+            "custom_field",
+            Extra::Obj(Kind::CustomField, field.to_string()),
+        )];
+        // Story values the spec types as non-nullable are left out when unset.
+        let keys = [
+            (
+                &old,
+                ["old_enum_value", "old_text_value", "old_number_value"],
+            ),
+            (
+                &value,
+                ["new_enum_value", "new_text_value", "new_number_value"],
+            ),
+        ];
+        for (v, [enum_key, text_key, number_key]) in keys {
+            match v {
+                Some(CfValue::Enum(o)) => {
+                    extras.push((enum_key, Extra::Obj(Kind::EnumOption, o.clone())));
+                }
+                Some(CfValue::Text(s)) => extras.push((text_key, Extra::Str(s.clone()))),
+                Some(CfValue::Number(n)) => extras.push((number_key, Extra::Json(json!(n)))),
+                None => {}
+            }
+        }
+        let story = match subtype {
+            CfType::Enum => "enum_custom_field_changed",
+            CfType::Text => "text_custom_field_changed",
+            CfType::Number => "number_custom_field_changed",
+        };
+        self.add_story(task, story, text, false, extras);
     }
 
     /// Tasks of a project in project order (sections in order, then task

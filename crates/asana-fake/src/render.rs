@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::model::{ts, Extra, Kind, State};
+use crate::model::{ts, CfType, CfValue, Extra, Kind, State};
 
 /// A parsed `opt_fields` list: a tree of (dotted) field paths.
 #[derive(Debug, Default, Clone)]
@@ -61,6 +61,8 @@ fn compact_names(kind: Kind) -> &'static [&'static str] {
             "resource_subtype",
             "text",
         ],
+        Kind::CustomField => &["resource_type", "name", "resource_subtype", "type"],
+        Kind::EnumOption => &["resource_type", "name", "enabled", "color"],
         _ => &["resource_type", "name"],
     }
 }
@@ -69,6 +71,18 @@ fn opt_in_names(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::Task => &["html_notes"],
         Kind::Story => &["html_text"],
+        Kind::CustomField => &["description"],
+        _ => &[],
+    }
+}
+
+/// Fields the default record keeps whole instead of reducing their nested
+/// objects to compact records: a task's author (`{gid, resource_type}` only, as
+/// Asana) and custom field values, and a custom field's enum options.
+fn kept_whole(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Task => &["created_by", "custom_fields"],
+        Kind::CustomField => &["enum_options"],
         _ => &[],
     }
 }
@@ -93,6 +107,58 @@ fn reference(state: &State, kind: Kind, gid: &str, depth: u32) -> Value {
 
 fn opt_ref(state: &State, kind: Kind, gid: Option<&String>, depth: u32) -> Value {
     gid.map_or(Value::Null, |g| reference(state, kind, g, depth))
+}
+
+/// One entry of a task's `custom_fields`: the custom field's metadata beside
+/// the task's value (`enum_value`, `text_value` or `number_value`, and
+/// `display_value`). `enabled` is false for a value kept on the task after its
+/// field left all of the task's projects.
+fn custom_field_value(state: &State, field: &str, value: Option<&CfValue>, enabled: bool) -> Value {
+    let Some(f) = state.custom_fields.get(field) else {
+        return Value::Null;
+    };
+    let sub = f.subtype.as_str();
+    let mut v = json!({
+        "gid": field, "resource_type": "custom_field", "name": f.name,
+        "resource_subtype": sub, "type": sub, "representation_type": sub,
+        "enabled": enabled, "is_formula_field": false,
+        "display_value": value.map(|x| state.display_value(field, x)),
+        "created_by": reference(state, Kind::User, &f.created_by, 0),
+    });
+    let Some(o) = v.as_object_mut() else {
+        return v;
+    };
+    match f.subtype {
+        CfType::Enum => {
+            let options: Vec<Value> = f
+                .options
+                .iter()
+                .map(|g| full(state, Kind::EnumOption, g, 0))
+                .collect();
+            o.insert("enum_options".into(), Value::Array(options));
+            let chosen = match value {
+                Some(CfValue::Enum(g)) => full(state, Kind::EnumOption, g, 0),
+                _ => Value::Null,
+            };
+            o.insert("enum_value".into(), chosen);
+        }
+        CfType::Text => {
+            let text = match value {
+                Some(CfValue::Text(t)) => json!(t),
+                _ => Value::Null,
+            };
+            o.insert("text_value".into(), text);
+        }
+        CfType::Number => {
+            let number = match value {
+                Some(CfValue::Number(n)) => json!(n),
+                _ => Value::Null,
+            };
+            o.insert("number_value".into(), number);
+            o.insert("precision".into(), json!(f.precision));
+        }
+    }
+    v
 }
 
 /// The full record of a resource, references expanded `depth` levels deep.
@@ -130,6 +196,13 @@ pub(crate) fn full(state: &State, kind: Kind, gid: &str, depth: u32) -> Value {
                 "owner": reference(state, Kind::User, &state.owner, depth),
                 "workspace": reference(state, Kind::Workspace, &p.workspace, depth),
                 "permalink_url": format!("{web}/{gid}/list"),
+                "custom_field_settings": p
+                    .custom_field_settings
+                    .iter()
+                    .map(|s| reference(state, Kind::CustomFieldSetting, s, depth))
+                    .collect::<Vec<Value>>(),
+                // Custom field values of projects (set through portfolios) are not modelled.
+                "custom_fields": [],
             }),
             None => Value::Null,
         },
@@ -179,6 +252,17 @@ pub(crate) fn full(state: &State, kind: Kind, gid: &str, depth: u32) -> Value {
                     .iter()
                     .map(|g| reference(state, Kind::User, g, depth))
                     .collect();
+                let on = state.task_field_gids(gid);
+                let mut custom_fields: Vec<Value> = on
+                    .iter()
+                    .map(|f| custom_field_value(state, f, t.custom_values.get(f), true))
+                    .collect();
+                custom_fields.extend(
+                    t.custom_values
+                        .iter()
+                        .filter(|(f, _)| !on.contains(f))
+                        .map(|(f, x)| custom_field_value(state, f, Some(x), false)),
+                );
                 let mut v = json!({
                     "gid": gid, "resource_type": "task", "name": t.name,
                     "resource_subtype": t.resource_subtype,
@@ -190,7 +274,8 @@ pub(crate) fn full(state: &State, kind: Kind, gid: &str, depth: u32) -> Value {
                     "completed_by": opt_ref(state, Kind::User, t.completed_by.as_ref(), depth),
                     "created_at": ts(t.created_at),
                     "modified_at": ts(t.modified_at),
-                    "due_at": null, "due_on": null, "start_at": null, "start_on": null,
+                    "due_at": t.due.due_at().map(ts), "due_on": t.due.due_on_text(),
+                    "start_at": null, "start_on": null,
                     "notes": t.notes,
                     "html_notes": format!("<body>{}</body>", escape_html(&t.notes)),
                     "hearted": false, "hearts": [], "num_hearts": 0,
@@ -200,7 +285,7 @@ pub(crate) fn full(state: &State, kind: Kind, gid: &str, depth: u32) -> Value {
                     "projects": projects,
                     "tags": tags,
                     "followers": followers,
-                    "custom_fields": [],
+                    "custom_fields": custom_fields,
                     "parent": null,
                     "workspace": reference(state, Kind::Workspace, &t.workspace, depth),
                     "permalink_url": format!("{web}/0/{gid}/f"),
@@ -210,6 +295,58 @@ pub(crate) fn full(state: &State, kind: Kind, gid: &str, depth: u32) -> Value {
                 }
                 v
             }
+            None => Value::Null,
+        },
+        Kind::CustomField => match state.custom_fields.get(gid) {
+            Some(f) => {
+                let sub = f.subtype.as_str();
+                let mut v = json!({
+                    "gid": gid, "resource_type": "custom_field", "name": f.name,
+                    "resource_subtype": sub, "type": sub, "representation_type": sub,
+                    "description": f.description,
+                    "is_global_to_workspace": true,
+                    "has_notifications_enabled": f.has_notifications_enabled,
+                    "asana_created_field": null,
+                    "is_formula_field": false,
+                    "is_value_read_only": false,
+                    "created_by": reference(state, Kind::User, &f.created_by, depth),
+                });
+                if let Some(o) = v.as_object_mut() {
+                    match f.subtype {
+                        CfType::Enum => {
+                            let options: Vec<Value> = f
+                                .options
+                                .iter()
+                                .map(|g| full(state, Kind::EnumOption, g, 0))
+                                .collect();
+                            o.insert("enum_options".into(), Value::Array(options));
+                        }
+                        CfType::Number => {
+                            o.insert("precision".into(), json!(f.precision));
+                            o.insert("format".into(), json!("none"));
+                        }
+                        CfType::Text => {}
+                    }
+                }
+                v
+            }
+            None => Value::Null,
+        },
+        Kind::EnumOption => match state.enum_options.get(gid) {
+            Some(o) => json!({
+                "gid": gid, "resource_type": "enum_option", "name": o.name,
+                "enabled": o.enabled, "color": o.color,
+            }),
+            None => Value::Null,
+        },
+        Kind::CustomFieldSetting => match state.custom_field_settings.get(gid) {
+            Some(s) => json!({
+                "gid": gid, "resource_type": "custom_field_setting",
+                "custom_field": reference(state, Kind::CustomField, &s.field, depth),
+                "is_important": s.is_important,
+                "parent": reference(state, Kind::Project, &s.project, depth),
+                "project": reference(state, Kind::Project, &s.project, depth),
+            }),
             None => Value::Null,
         },
         Kind::Story => match state.stories.get(gid) {
@@ -236,6 +373,7 @@ pub(crate) fn full(state: &State, kind: Kind, gid: &str, depth: u32) -> Value {
                         let val = match e {
                             Extra::Str(x) => json!(x),
                             Extra::Obj(k2, g) => reference(state, *k2, g, depth),
+                            Extra::Json(x) => x.clone(),
                         };
                         obj.insert((*k).to_string(), val);
                     }
@@ -337,7 +475,7 @@ pub(crate) fn render(state: &State, kind: Kind, gid: &str, fields: &Fields) -> V
                     m.remove(*k);
                 }
                 for (k, x) in m.iter_mut() {
-                    if k != "created_by" || kind != Kind::Task {
+                    if !kept_whole(kind).contains(&k.as_str()) {
                         *x = nested_compact(x);
                     }
                 }

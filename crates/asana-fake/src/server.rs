@@ -49,6 +49,7 @@ pub(crate) fn router(shared: Shared) -> Router {
         .route("/_fake/users", post(add_user))
         .route("/_fake/expire_sync_tokens", post(expire_sync_tokens))
         .route("/_fake/expire_offsets", post(expire_offsets))
+        .route("/_fake/custom_fields_plan", post(set_custom_fields_plan))
         .fallback(api_entry)
         .with_state(shared)
 }
@@ -141,6 +142,21 @@ async fn expire_sync_tokens(AxState(s): AxState<Shared>) -> StatusCode {
 async fn expire_offsets(AxState(s): AxState<Shared>) -> StatusCode {
     lock(&s).offset_epoch += 1;
     StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct PlanBody {
+    premium: bool,
+}
+
+async fn set_custom_fields_plan(AxState(s): AxState<Shared>, bytes: Bytes) -> Response {
+    match control_body::<PlanBody>(&bytes) {
+        Ok(b) => {
+            lock(&s).custom_fields_premium = b.premium;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(r) => *r,
+    }
 }
 
 /// Turns an API answer into an HTTP response.

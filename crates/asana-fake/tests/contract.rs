@@ -57,6 +57,13 @@ const SERVED: &[(&str, &str)] = &[
     ("GET", "/projects/{project_gid}"),
     ("GET", "/events"),
     ("POST", "/batch"),
+    ("POST", "/custom_fields"),
+    ("GET", "/custom_fields/{custom_field_gid}"),
+    ("POST", "/custom_fields/{custom_field_gid}/enum_options"),
+    ("PUT", "/enum_options/{enum_option_gid}"),
+    ("POST", "/projects/{project_gid}/addCustomFieldSetting"),
+    ("POST", "/projects/{project_gid}/removeCustomFieldSetting"),
+    ("GET", "/projects/{project_gid}/custom_field_settings"),
 ];
 
 /// Whether a body is a request (readOnly fields skipped) or a response.
@@ -607,6 +614,177 @@ async fn scenario() -> Client {
     .await;
     c.get(&format!("/tasks/{t1}/stories?limit=2")).await;
     c.get(&format!("/stories/{story}")).await;
+
+    // Custom fields and due dates.
+    let (_, f) = c
+        .post(
+            "/custom_fields",
+            json!({"data": {
+                "workspace": ws, "name": "Priority", "resource_subtype": "enum",
+                "description": "How urgent",
+                "enum_options": [{"name": "High", "color": "red"}, {"name": "Low", "enabled": true}]
+            }}),
+        )
+        .await;
+    let prio = gid(&f);
+    let high = f["data"]["enum_options"][0]["gid"]
+        .as_str()
+        .expect("option")
+        .to_string();
+    let low = f["data"]["enum_options"][1]["gid"]
+        .as_str()
+        .expect("option")
+        .to_string();
+    let (_, f) = c
+        .post(
+            "/custom_fields?opt_fields=name,resource_subtype,type,precision,description,created_by.name",
+            json!({"data": {"workspace": ws, "name": "Estimate", "resource_subtype": "number", "precision": 0}}),
+        )
+        .await;
+    let estimate = gid(&f);
+    let (_, f) = c
+        .post(
+            "/custom_fields",
+            json!({"data": {"workspace": ws, "name": "Customer", "resource_subtype": "text"}}),
+        )
+        .await;
+    let customer = gid(&f);
+    // Refused: the name is taken, and a multi_enum field is not modelled.
+    c.post(
+        "/custom_fields",
+        json!({"data": {"workspace": ws, "name": "Priority", "resource_subtype": "enum", "enum_options": [{"name": "x"}]}}),
+    )
+    .await;
+    c.post(
+        "/custom_fields",
+        json!({"data": {"workspace": ws, "name": "Labels", "resource_subtype": "multi_enum"}}),
+    )
+    .await;
+    c.get(&format!("/custom_fields/{prio}")).await;
+    c.get(&format!("/custom_fields/{estimate}")).await;
+    c.get(&format!(
+        "/custom_fields/{prio}?opt_fields=name,description,enum_options.name,enum_options.enabled,enum_options.color,created_by.name,is_global_to_workspace"
+    ))
+    .await;
+    let (_, o) = c
+        .post(
+            &format!("/custom_fields/{prio}/enum_options"),
+            json!({"data": {"name": "Medium", "color": "yellow", "insert_after": high}}),
+        )
+        .await;
+    let medium = gid(&o);
+    let (_, o) = c
+        .post(
+            &format!("/custom_fields/{prio}/enum_options?opt_fields=name,color"),
+            json!({"data": {"name": "Someday"}}),
+        )
+        .await;
+    let someday = gid(&o);
+    c.put(
+        &format!("/enum_options/{someday}"),
+        json!({"data": {"enabled": false}}),
+    )
+    .await;
+    c.put(
+        &format!("/enum_options/{low}?opt_fields=name,enabled"),
+        json!({"data": {"name": "Lowest", "color": "blue"}}),
+    )
+    .await;
+    let (_, setting) = c
+        .post(
+            &format!("/projects/{p}/addCustomFieldSetting"),
+            json!({"data": {"custom_field": prio, "is_important": true}}),
+        )
+        .await;
+    let prio_setting = gid(&setting);
+    c.post(
+        &format!("/projects/{p}/addCustomFieldSetting?opt_fields=custom_field.name,custom_field.enum_options.name,is_important,project.name,parent.name"),
+        json!({"data": {"custom_field": estimate}}),
+    )
+    .await;
+    c.post(
+        &format!("/projects/{p}/addCustomFieldSetting"),
+        json!({"data": {"custom_field": customer, "insert_before": prio_setting}}),
+    )
+    .await;
+    // Refused: already on the project.
+    c.post(
+        &format!("/projects/{p}/addCustomFieldSetting"),
+        json!({"data": {"custom_field": prio}}),
+    )
+    .await;
+    c.get(&format!("/projects/{p}/custom_field_settings")).await;
+    c.get(&format!(
+        "/projects/{p}/custom_field_settings?limit=1&opt_fields=custom_field,custom_field.name,custom_field.resource_subtype,custom_field.enum_options.name,custom_field.enum_options.enabled,custom_field.enum_options.color,is_important"
+    ))
+    .await;
+    c.get(&format!(
+        "/projects/{p}?opt_fields=name,custom_field_settings.custom_field.name,custom_field_settings.is_important,custom_fields"
+    ))
+    .await;
+    let (_, t) = c
+        .post(
+            "/tasks?opt_fields=name,due_on,due_at,custom_fields.name,custom_fields.enum_value.name,custom_fields.display_value,custom_fields.number_value,custom_fields.text_value",
+            json!({"data": {
+                "name": "Fields", "projects": [p], "due_on": "2026-12-24",
+                "custom_fields": {prio.clone(): high, estimate.clone(): 3, customer.clone(): "ACME"}
+            }}),
+        )
+        .await;
+    let t4 = gid(&t);
+    c.get(&format!("/tasks/{t4}")).await;
+    let (_, e) = c.get(&format!("/events?resource={t4}")).await;
+    let t4_sync = e["sync"].as_str().expect("sync").to_string();
+    c.put(
+        &format!("/tasks/{t4}?opt_fields=due_on,due_at,custom_fields.enum_value,custom_fields.enum_value.color,custom_fields.enabled,modified_at"),
+        json!({"data": {"due_at": "2026-12-24T14:00:00.000Z", "custom_fields": {prio.clone(): medium, customer.clone(): null}}}),
+    )
+    .await;
+    // Refused: a disabled option; due_on with due_at; a malformed date.
+    c.put(
+        &format!("/tasks/{t4}"),
+        json!({"data": {"custom_fields": {prio.clone(): someday}}}),
+    )
+    .await;
+    c.put(
+        &format!("/tasks/{t4}"),
+        json!({"data": {"due_on": "2026-12-24", "due_at": "2026-12-24T14:00:00Z"}}),
+    )
+    .await;
+    c.put(
+        &format!("/tasks/{t4}"),
+        json!({"data": {"due_on": "24.12.2026"}}),
+    )
+    .await;
+    c.put(
+        &format!("/tasks/{t4}"),
+        json!({"data": {"due_on": null, "custom_fields": {estimate.clone(): 5}}}),
+    )
+    .await;
+    c.get(&format!("/events?resource={t4}&sync={t4_sync}"))
+        .await;
+    c.get(&format!(
+        "/events?resource={t4}&sync={t4_sync}&opt_fields=change,change.field,change.new_value,resource.name"
+    ))
+    .await;
+    c.get(&format!(
+        "/projects/{p}/tasks?opt_fields=name,due_on,due_at,custom_fields,custom_fields.name,custom_fields.display_value"
+    ))
+    .await;
+    c.get(&format!(
+        "/tasks/{t4}/stories?opt_fields=resource_subtype,text,custom_field.name,old_enum_value.name,new_enum_value.name,new_enum_value.color,old_dates.due_on,old_dates.due_at,new_dates.due_at,new_dates.due_on,old_text_value,new_text_value,old_number_value,new_number_value"
+    ))
+    .await;
+    c.get(&format!(
+        "/tasks/{t4}/stories?opt_fields=custom_field,old_dates,new_dates,old_enum_value,new_enum_value"
+    ))
+    .await;
+    c.post(
+        &format!("/projects/{p}/removeCustomFieldSetting"),
+        json!({"data": {"custom_field": customer}}),
+    )
+    .await;
+    c.get(&format!("/tasks/{t4}")).await;
 
     // Events.
     let (_, e) = c.get(&format!("/events?resource={p}")).await;

@@ -60,6 +60,25 @@ async fn every_rule_refuses_its_request_and_documented_requests_pass() {
     let spare = s["data"]["gid"].as_str().expect("section").to_string();
     let (_, s) = c.get(&format!("/projects/{p}/sections")).await;
     let first = s["data"][0]["gid"].as_str().expect("section").to_string();
+    let (_, f) = c
+        .post(
+            "/custom_fields",
+            json!({"data": {"workspace": ws, "name": "Priority", "resource_subtype": "enum",
+                "enum_options": [{"name": "High"}, {"name": "Low"}]}}),
+        )
+        .await;
+    let field = f["data"]["gid"].as_str().expect("custom field").to_string();
+    let high = f["data"]["enum_options"][0]["gid"]
+        .as_str()
+        .expect("option")
+        .to_string();
+    let (status, b) = c
+        .post(
+            &format!("/projects/{p}/addCustomFieldSetting"),
+            json!({"data": {"custom_field": field}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{b}");
     use Expect::{Passes, Refused};
     let rows = vec![
         // Query parameters.
@@ -92,6 +111,31 @@ async fn every_rule_refuses_its_request_and_documented_requests_pass() {
         row("batch: body field the schema lacks", "POST", "/batch".into(), batch(json!({"relative_path": format!("/tasks/{t}"), "method": "put", "data": {"colour": "red"}})), Refused("colour")),
         row("batch: body on a DELETE", "POST", "/batch".into(), batch(json!({"relative_path": format!("/sections/{spare}"), "method": "delete", "data": {}})), Refused("deleteSection")),
         row("batch: method outside the enum", "POST", "/batch".into(), batch(json!({"relative_path": format!("/tasks/{t}"), "method": "GET"})), Refused("method")),
+        // Custom fields and due dates.
+        row("read-only custom field type", "POST", "/custom_fields".into(), Some(json!({"data": {"workspace": ws, "name": "T", "resource_subtype": "text", "type": "text"}})), Refused("type")),
+        row("custom field subtype outside the enum", "POST", "/custom_fields".into(), Some(json!({"data": {"workspace": ws, "name": "T", "resource_subtype": "checkbox"}})), Refused("resource_subtype")),
+        row("enum option name of the wrong type", "POST", "/custom_fields".into(), Some(json!({"data": {"workspace": ws, "name": "T", "resource_subtype": "enum", "enum_options": [{"name": 1}]}})), Refused("enum_options[].name")),
+        row("read-only enum option gid", "POST", "/custom_fields".into(), Some(json!({"data": {"workspace": ws, "name": "T", "resource_subtype": "enum", "enum_options": [{"gid": "1", "name": "a"}]}})), Refused("enum_options[].gid")),
+        row("undocumented enum option field", "POST", format!("/custom_fields/{field}/enum_options"), Some(json!({"data": {"name": "a", "position": 1}})), Refused("position")),
+        row("undocumented opt_fields entry (custom field)", "GET", format!("/custom_fields/{field}?opt_fields=name,workspace"), None, Refused("workspace")),
+        row("body on GET custom field", "GET", format!("/custom_fields/{field}"), Some(json!({"data": {}})), Refused("getCustomField")),
+        row("undocumented updateEnumOption field", "PUT", format!("/enum_options/{high}"), Some(json!({"data": {"custom_field": field}})), Refused("custom_field")),
+        row("enum option enabled of the wrong type", "PUT", format!("/enum_options/{high}"), Some(json!({"data": {"enabled": "no"}})), Refused("enabled")),
+        row("undocumented addCustomFieldSetting field", "POST", format!("/projects/{p}/addCustomFieldSetting"), Some(json!({"data": {"custom_field": field, "position": 1}})), Refused("position")),
+        row("removeCustomFieldSetting takes no opt_fields", "POST", format!("/projects/{p}/removeCustomFieldSetting?opt_fields=gid"), Some(json!({"data": {"custom_field": field}})), Refused("opt_fields")),
+        row("undocumented custom_field_settings parameter", "GET", format!("/projects/{p}/custom_field_settings?archived=true"), None, Refused("archived")),
+        row("undocumented opt_fields entry (settings)", "GET", format!("/projects/{p}/custom_field_settings?opt_fields=custom_field.workspace"), None, Refused("custom_field.workspace")),
+        row("undocumented opt_fields entry (custom field value)", "GET", format!("/tasks/{t}?opt_fields=custom_fields.gid"), None, Refused("custom_fields.gid")),
+        row("custom_fields that is not a map", "PUT", format!("/tasks/{t}"), Some(json!({"data": {"custom_fields": [field]}})), Refused("custom_fields")),
+        row("due_on of the wrong type", "PUT", format!("/tasks/{t}"), Some(json!({"data": {"due_on": 20261224}})), Refused("due_on")),
+        row("batch: undocumented opt_fields entry (custom field)", "POST", "/batch".into(), batch(json!({"relative_path": format!("/custom_fields/{field}"), "method": "get", "options": {"fields": ["workspace"]}})), Refused("workspace")),
+        row("documented custom field opt_fields", "GET", format!("/custom_fields/{field}?opt_fields=name,description,resource_subtype,enum_options.name,enum_options.color,enum_options.enabled"), None, Passes),
+        row("documented settings opt_fields", "GET", format!("/projects/{p}/custom_field_settings?limit=5&opt_fields=custom_field.name,custom_field.enum_options.name,is_important,parent.name"), None, Passes),
+        row("documented project settings opt_fields", "GET", format!("/projects/{p}?opt_fields=custom_field_settings.custom_field.name,custom_field_settings.is_important"), None, Passes),
+        row("documented task custom field and due opt_fields", "GET", format!("/tasks/{t}?opt_fields=due_on,due_at,custom_fields.name,custom_fields.enum_value.name,custom_fields.display_value,custom_fields.resource_subtype"), None, Passes),
+        row("documented custom field and due writes", "PUT", format!("/tasks/{t}"), Some(json!({"data": {"due_at": "2026-12-24T14:00:00.000Z", "custom_fields": {field.clone(): high}}})), Passes),
+        row("documented enum option write", "PUT", format!("/enum_options/{high}?opt_fields=name,color"), Some(json!({"data": {"name": "Highest", "color": "red"}})), Passes),
+        row("batch: custom field write", "POST", "/batch".into(), batch(json!({"relative_path": format!("/tasks/{t}"), "method": "put", "data": {"due_on": "2026-12-24", "custom_fields": {field.clone(): null}}})), Passes),
         // Documented requests pass.
         row("create with write-once memberships", "POST", "/tasks?opt_fields=name,assignee,assignee.name,memberships.section.name".into(), Some(json!({"data": {"name": "x", "projects": [p], "memberships": [{"project": p, "section": first}]}})), Passes),
         row("documented opt_fields and parameters", "GET", format!("/tasks?project={p}&limit=10&opt_pretty=true&opt_fields=name,created_by,assignee.name,tags.name"), None, Passes),
