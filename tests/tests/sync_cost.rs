@@ -32,7 +32,9 @@ async fn synced_operations_stay_within_their_store_transaction_budget() {
     .await;
     // Warm the Asana side's caches (sections, tags, users).
     let warm = p.create(NewTicket::new("warm-up")).await.unwrap();
-    p.add_comment(&warm.guid, NewComment::new("warm")).await.unwrap();
+    p.add_comment(&warm.guid, NewComment::new("warm"))
+        .await
+        .unwrap();
     p.change_status(&warm.guid, Status::OnHold).await.unwrap();
 
     let (created, tx) = counted(&p, p.create(NewTicket::new("budget"))).await;

@@ -146,6 +146,7 @@ async fn apply(p: &dyn TicketProvider, guids: &mut Vec<String>, op: &Op) {
                     subject: subject.clone(),
                     description: description.clone(),
                     priority: *priority,
+                    due: None,
                 };
                 if !changes.is_empty() {
                     p.update(&g, changes).await.expect("update");

@@ -638,6 +638,7 @@ async fn our_own_pushes_come_back_as_no_change() {
             subject: Some("ours, renamed".into()),
             description: Some("second\nline".into()),
             priority: Some(Priority::High),
+            due: None,
         },
     )
     .await

@@ -604,6 +604,7 @@ impl TicketRow {
             description: self.description,
             priority,
             assignee: self.assignee,
+            due: None,
             asana_gid: None,
             sync_state: None,
         })

@@ -304,6 +304,7 @@ fn new_ticket(t: &Ticket) -> NewTicket {
         description: t.description.clone(),
         priority: t.priority,
         assignee: t.assignee.clone(),
+        due: t.due,
     }
 }
 
@@ -696,6 +697,7 @@ impl Engine {
                     subject: Some(p.subject.clone()),
                     description: Some(p.description.clone()),
                     priority: Some(p.priority),
+                    due: None,
                 };
                 remote.set_fields(gid, &changes).await.map_err(rf)?;
                 remote.move_task(gid, p.status).await.map_err(rf)?;
@@ -716,6 +718,7 @@ impl Engine {
                     subject: p.subject.clone(),
                     description: p.description.clone(),
                     priority: p.priority,
+                    due: None,
                 };
                 if changes.is_empty() {
                     return Ok(());

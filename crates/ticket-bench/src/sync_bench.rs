@@ -305,6 +305,7 @@ async fn requests_per_op(fake: &FakeAsana) -> BenchResult<(Map<String, Value>, u
                 subject: Some("renamed".into()),
                 description: None,
                 priority: Some(Priority::High),
+                due: None,
             }
         )
     );
@@ -386,6 +387,7 @@ async fn cold_requests_per_op(fake: &FakeAsana, dir: &Path) -> BenchResult<Map<S
             subject: Some("renamed cold".into()),
             description: None,
             priority: Some(Priority::Urgent),
+            due: None,
         }
     ));
     count!("change_status", |p| p.change_status(&a, Status::Triaged));

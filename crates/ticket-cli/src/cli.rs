@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use homechoice_tickets::{Priority, Status};
+use homechoice_tickets::chrono::NaiveDate;
+use homechoice_tickets::{Due, Priority, Status};
 
 /// Create, change and list tickets with the provider named in the config file.
 #[derive(Debug, Parser)]
@@ -38,8 +39,12 @@ pub enum Command {
         /// Who works on it
         #[arg(long)]
         assignee: Option<String>,
+        /// When it is due: a date (2026-12-24) or an instant with an offset
+        /// (2026-12-24T15:00:00+01:00)
+        #[arg(long, value_name = "WHEN")]
+        due: Option<Due>,
     },
-    /// Change subject, description and/or priority
+    /// Change subject, description, priority and/or due date
     Update {
         /// The ticket
         guid: String,
@@ -52,6 +57,13 @@ pub enum Command {
         /// New priority
         #[arg(long)]
         priority: Option<Priority>,
+        /// New due date: a date (2026-12-24) or an instant with an offset
+        /// (2026-12-24T15:00:00+01:00)
+        #[arg(long, value_name = "WHEN", conflicts_with = "clear_due")]
+        due: Option<Due>,
+        /// Remove the due date
+        #[arg(long)]
+        clear_due: bool,
     },
     /// Move a ticket to a status (NEW, TRIAGED, IN_PROGRESS, ON_HOLD, ESCALATED, RESOLVED, CLOSED, CANCELLED)
     Status {
@@ -93,6 +105,9 @@ pub enum Command {
         /// Only this priority
         #[arg(long)]
         priority: Option<Priority>,
+        /// Only tickets due before this day (YYYY-MM-DD; instants compare in UTC)
+        #[arg(long, value_name = "DAY", value_parser = parse_day)]
+        due_before: Option<NaiveDate>,
         /// At most N tickets [default: 50]
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
@@ -163,4 +178,13 @@ pub enum SyncCommand {
         /// The outbox entry id, as `ticket sync status` shows it
         id: i64,
     },
+}
+
+/// A day as `--due-before` takes it.
+fn parse_day(text: &str) -> Result<NaiveDate, String> {
+    match text.parse::<Due>() {
+        Ok(Due::Date(d)) => Ok(d),
+        Ok(Due::At(_)) => Err(format!("{text:?} is an instant; give a day (2026-12-24)")),
+        Err(e) => Err(e.message().to_string()),
+    }
 }

@@ -187,6 +187,7 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
             description,
             priority,
             assignee,
+            due,
         } => {
             let mut new = NewTicket::new(subject.clone());
             if let Some(d) = description {
@@ -198,6 +199,9 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
             if let Some(a) = assignee {
                 new = new.assignee(a.clone());
             }
+            if let Some(d) = due {
+                new = new.due(*d);
+            }
             // Check input before touching the store, so bad input never opens or creates it.
             new.validate()?;
             let r = provider(None).await?.create(new).await?;
@@ -208,11 +212,18 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
             subject,
             description,
             priority,
+            due,
+            clear_due,
         } => {
             let changes = TicketUpdate {
                 subject: subject.clone(),
                 description: description.clone(),
                 priority: *priority,
+                due: if *clear_due {
+                    Some(None)
+                } else {
+                    due.map(Some)
+                },
             };
             changes.validate()?;
             let r = provider(None).await?.update(guid, changes).await?;
@@ -244,6 +255,7 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
             status,
             assignee,
             priority,
+            due_before,
             limit,
             cursor,
         } => {
@@ -251,6 +263,7 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
                 status: *status,
                 assignee: assignee.clone(),
                 priority: *priority,
+                due_before: *due_before,
                 limit: *limit,
                 cursor: cursor.clone(),
             };

@@ -41,6 +41,9 @@ pub fn details(t: &TicketDetails) -> String {
     let _ = writeln!(s, "status:      {}", k.status);
     let _ = writeln!(s, "priority:    {}", k.priority);
     let _ = writeln!(s, "assignee:    {}", k.assignee.as_deref().unwrap_or("-"));
+    if let Some(d) = &k.due {
+        let _ = writeln!(s, "due:         {d}");
+    }
     let _ = writeln!(s, "provider:    {}", k.provider);
     if let Some(g) = &k.asana_gid {
         let _ = writeln!(s, "asana task:  {g}");
@@ -82,8 +85,8 @@ fn clip(s: &str, width: usize) -> String {
 
 /// A table with one row a ticket.
 pub fn table(tickets: &[Ticket]) -> String {
-    let header = ["GUID", "STATUS", "PRIORITY", "ASSIGNEE", "SUBJECT"];
-    let rows: Vec<[String; 5]> = tickets
+    let header = ["GUID", "STATUS", "PRIORITY", "ASSIGNEE", "DUE", "SUBJECT"];
+    let rows: Vec<[String; 6]> = tickets
         .iter()
         .map(|t| {
             [
@@ -91,6 +94,7 @@ pub fn table(tickets: &[Ticket]) -> String {
                 t.status.to_string(),
                 t.priority.to_string(),
                 clip(t.assignee.as_deref().unwrap_or("-"), 24),
+                t.due.map_or_else(|| "-".to_string(), |d| d.to_string()),
                 clip(&t.subject, 60),
             ]
         })

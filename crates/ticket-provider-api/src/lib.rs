@@ -20,6 +20,7 @@
 
 mod capability;
 pub mod config;
+pub mod due;
 pub mod error;
 pub mod extension;
 mod layer;
@@ -37,6 +38,7 @@ pub use inventory;
 
 pub use capability::{Capabilities, Capability, ProviderInfo};
 pub use config::{Config, ProviderSettings, SettingsSpec, TicketSettings};
+pub use due::Due;
 pub use error::{Error, ErrorKind, Operation, Result};
 pub use extension::{Extensions, TicketHistory};
 pub use maintenance::{

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::due::Due;
 use crate::error::{Error, Result};
 use crate::status::{Priority, Status};
 
@@ -75,6 +76,9 @@ pub struct NewTicket {
     /// Who works on it, if anybody yet.
     #[serde(default)]
     pub assignee: Option<String>,
+    /// When it is due, if it is (see [`Due`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<Due>,
 }
 
 impl NewTicket {
@@ -85,6 +89,7 @@ impl NewTicket {
             description: String::new(),
             priority: Priority::Normal,
             assignee: None,
+            due: None,
         }
     }
 
@@ -103,6 +108,12 @@ impl NewTicket {
     /// Sets the assignee.
     pub fn assignee(mut self, assignee: impl Into<String>) -> Self {
         self.assignee = Some(assignee.into());
+        self
+    }
+
+    /// Sets the due date.
+    pub fn due(mut self, due: Due) -> Self {
+        self.due = Some(due);
         self
     }
 
@@ -129,19 +140,29 @@ pub struct TicketUpdate {
     /// New priority.
     #[serde(default)]
     pub priority: Option<Priority>,
+    /// New due date: `Some(None)` clears it (`null` in JSON); absent leaves it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::due::double_option"
+    )]
+    pub due: Option<Option<Due>>,
 }
 
 impl TicketUpdate {
     /// True when no field is set.
     pub fn is_empty(&self) -> bool {
-        self.subject.is_none() && self.description.is_none() && self.priority.is_none()
+        self.subject.is_none()
+            && self.description.is_none()
+            && self.priority.is_none()
+            && self.due.is_none()
     }
 
     /// Checks every field that is set, and that at least one is.
     pub fn validate(&self) -> Result<()> {
         if self.is_empty() {
             return Err(Error::invalid_input(
-                "nothing to update: give at least one of subject, description, priority",
+                "nothing to update: give at least one of subject, description, priority, due",
             ));
         }
         if let Some(s) = &self.subject {
@@ -223,6 +244,10 @@ pub struct ListQuery {
     /// Only tickets with this priority.
     #[serde(default)]
     pub priority: Option<Priority>,
+    /// Only tickets due before this day (see [`Due::is_before`]); tickets without a due date
+    /// are left out.
+    #[serde(default)]
+    pub due_before: Option<chrono::NaiveDate>,
     /// At most this many tickets ([`DEFAULT_LIST_LIMIT`] when absent, at most [`MAX_LIST_LIMIT`]).
     #[serde(default)]
     pub limit: Option<usize>,
@@ -317,6 +342,9 @@ pub struct Ticket {
     pub priority: Priority,
     /// Who works on it.
     pub assignee: Option<String>,
+    /// When it is due, if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<Due>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.

@@ -191,6 +191,7 @@ impl TicketProvider for MemoryProvider {
             description: new.description,
             priority: new.priority,
             assignee: new.assignee,
+            due: new.due,
             created_at: now,
             updated_at: now,
             asana_gid: None,
@@ -217,6 +218,9 @@ impl TicketProvider for MemoryProvider {
             }
             if let Some(p) = changes.priority {
                 t.ticket.priority = p;
+            }
+            if let Some(d) = changes.due {
+                t.ticket.due = d;
             }
             t.ticket.updated_at = now;
             Ok(OperationResult::new(guid, t.ticket.status, NAME))
@@ -273,6 +277,9 @@ impl TicketProvider for MemoryProvider {
                 after.is_none_or(|a| *id < a)
                     && query.status.is_none_or(|s| t.status == s)
                     && query.priority.is_none_or(|p| t.priority == p)
+                    && query
+                        .due_before
+                        .is_none_or(|day| t.due.is_some_and(|d| d.is_before(day)))
                     && query
                         .assignee
                         .as_ref()

@@ -181,6 +181,7 @@ pub async fn extension_hook_and_transactions(url: &str) {
             subject: Some("Printer".into()), // unchanged after normalising: not a change
             description: Some("tray 2".into()),
             priority: Some(Priority::High),
+            due: None,
         },
     )
     .await
