@@ -321,12 +321,12 @@ fn entries(rows: Vec<OutboxRow>) -> Result<Vec<OutboxEntry>, StoreError> {
     rows.into_iter().map(OutboxRow::into_entry).collect()
 }
 
-/// Adds a change to the outbox; its id.
+/// Adds a change to the outbox.
 pub(crate) fn outbox_insert(
     conn: &mut DbConnection,
     guid: &str,
     change: &Change,
-) -> Result<i64, StoreError> {
+) -> Result<(), StoreError> {
     diesel::insert_into(data_sync_outbox::table)
         .values((
             data_sync_outbox::ticket_guid.eq(guid),
@@ -336,11 +336,7 @@ pub(crate) fn outbox_insert(
             data_sync_outbox::attempts.eq(0),
         ))
         .execute(conn)?;
-    let id = data_sync_outbox::table
-        .filter(data_sync_outbox::ticket_guid.eq(guid))
-        .select(diesel::dsl::max(data_sync_outbox::id))
-        .first::<Option<i64>>(conn)?;
-    id.ok_or_else(|| corrupt("an outbox row just inserted is missing".into()))
+    Ok(())
 }
 
 /// Every outbox entry of a ticket (set aside or not), oldest first.
@@ -547,20 +543,30 @@ pub(crate) fn attempt_of(
     )
 }
 
-/// Records a post attempt of a comment (the first one counts).
+/// Records a post attempt of a comment (the first one counts; see [`first_attempt`]).
 pub(crate) fn record_attempt(
     conn: &mut DbConnection,
     comment_guid: &str,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     if attempt_of(conn, comment_guid)?.is_none() {
-        diesel::insert_into(data_sync_comment_attempt::table)
-            .values((
-                data_sync_comment_attempt::comment_guid.eq(comment_guid),
-                data_sync_comment_attempt::attempted_at.eq(at.timestamp_micros()),
-            ))
-            .execute(conn)?;
+        first_attempt(conn, comment_guid, at)?;
     }
+    Ok(())
+}
+
+/// Records the first post attempt of a comment known to have none.
+pub(crate) fn first_attempt(
+    conn: &mut DbConnection,
+    comment_guid: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::insert_into(data_sync_comment_attempt::table)
+        .values((
+            data_sync_comment_attempt::comment_guid.eq(comment_guid),
+            data_sync_comment_attempt::attempted_at.eq(at.timestamp_micros()),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 

@@ -185,7 +185,7 @@ pub(crate) fn prepare_in_tx(
                 attempts.insert(cg.clone(), at);
             }
             // From here on an interruption leaves the attempt: the next try looks first.
-            None => db::record_attempt(tx.conn(), cg, now)?,
+            None => db::first_attempt(tx.conn(), cg, now)?,
         }
     }
     backfill.retain(|c| !stories.contains_key(&c.comment_guid));
