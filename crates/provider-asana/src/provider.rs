@@ -840,6 +840,7 @@ impl AsanaProvider {
             priority,
             assignee: v.get("assignee").and_then(|a| user_ref(a, emails)),
             completed: v.get("completed").and_then(Value::as_bool).unwrap_or(false),
+            due: None,
             in_project,
             created_at: time_field(v, "created_at").unwrap_or_else(epoch),
             modified_at: time_field(v, "modified_at")

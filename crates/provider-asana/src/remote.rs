@@ -33,6 +33,8 @@ pub struct RemoteTask {
     pub assignee: Option<String>,
     /// Whether the task is marked complete.
     pub completed: bool,
+    /// When it is due: `due_on` as a date, `due_at` as an instant.
+    pub due: Option<ticket_provider_api::Due>,
     /// Whether the task is a member of the tickets project.
     pub in_project: bool,
     /// When the task was created.
