@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use ticket_provider_api::{Comment, Priority, Status, Ticket};
+use ticket_provider_api::{Comment, Due, Priority, Status, Ticket};
 
 use crate::config::Backend;
 use crate::error::StoreError;
@@ -28,6 +28,8 @@ pub struct TicketValues {
     pub priority: Priority,
     /// Assignee; `None`: nobody.
     pub assignee: Option<String>,
+    /// Due date; `None`: none.
+    pub due: Option<Due>,
 }
 
 impl TicketValues {
@@ -39,6 +41,7 @@ impl TicketValues {
             status: t.status,
             priority: t.priority,
             assignee: t.assignee.clone(),
+            due: t.due,
         }
     }
 }
@@ -52,6 +55,8 @@ pub struct FieldChanges {
     pub description: Option<String>,
     /// The new priority.
     pub priority: Option<Priority>,
+    /// The new due date (`Some(None)`: cleared).
+    pub due: Option<Option<Due>>,
 }
 
 /// The operation that set a status.

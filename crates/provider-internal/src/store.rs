@@ -14,7 +14,7 @@ use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionMa
 use diesel::prelude::*;
 use diesel::r2d2::{ManageConnection, Pool};
 use ticket_provider_api::{
-    Comment, Error, ListQuery, NewComment, NewTicket, Priority, Status, Ticket, TicketDetails,
+    Comment, Due, Error, ListQuery, NewComment, NewTicket, Priority, Status, Ticket, TicketDetails,
     TicketPage, TicketUpdate,
 };
 
@@ -47,6 +47,10 @@ pub mod schema {
             created_at -> BigInt,
             /// Microseconds since the Unix epoch.
             updated_at -> BigInt,
+            /// Due day, `YYYY-MM-DD`.
+            due_on -> Nullable<Text>,
+            /// Due instant, microseconds since the Unix epoch.
+            due_at -> Nullable<BigInt>,
         }
     }
 
@@ -577,9 +581,35 @@ pub struct TicketRow {
     pub created_at: i64,
     /// Microseconds since the epoch.
     pub updated_at: i64,
+    /// Due day (`YYYY-MM-DD`).
+    pub due_on: Option<String>,
+    /// Due instant (microseconds since the epoch).
+    pub due_at: Option<i64>,
+}
+
+/// The columns of a due date.
+pub(crate) fn due_columns(due: Option<Due>) -> (Option<String>, Option<i64>) {
+    match due {
+        None => (None, None),
+        Some(Due::Date(d)) => (Some(d.format("%Y-%m-%d").to_string()), None),
+        Some(Due::At(t)) => (None, Some(t.timestamp_micros())),
+    }
 }
 
 impl TicketRow {
+    /// The stored due date.
+    pub(crate) fn due(&self) -> Result<Option<Due>, StoreError> {
+        match (&self.due_on, self.due_at) {
+            (_, Some(us)) => Ok(Some(Due::At(from_micros(us)?))),
+            (Some(d), None) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .map(|d| Some(Due::Date(d)))
+                .map_err(|_| {
+                    StoreError::Corrupt(format!("due date {d:?} of ticket {}", self.guid))
+                }),
+            (None, None) => Ok(None),
+        }
+    }
+
     pub(crate) fn status(&self) -> Result<Status, StoreError> {
         self.status.parse().map_err(|_| {
             StoreError::Corrupt(format!("status {:?} of ticket {}", self.status, self.guid))
@@ -594,6 +624,7 @@ impl TicketRow {
                 self.priority, self.guid
             ))
         })?;
+        let due = self.due()?;
         Ok(Ticket {
             created_at: from_micros(self.created_at)?,
             updated_at: from_micros(self.updated_at)?,
@@ -604,7 +635,7 @@ impl TicketRow {
             description: self.description,
             priority,
             assignee: self.assignee,
-            due: None,
+            due,
             asana_gid: None,
             sync_state: None,
         })
@@ -675,7 +706,22 @@ pub(crate) struct TicketChanges {
     pub(crate) status: Option<String>,
     pub(crate) priority: Option<String>,
     pub(crate) assignee: Option<Option<String>>,
+    pub(crate) due_on: Option<Option<String>>,
+    pub(crate) due_at: Option<Option<i64>>,
     pub(crate) updated_at: Option<i64>,
+}
+
+impl TicketChanges {
+    fn set_due(&mut self, due: Option<Due>) {
+        let (on, at) = due_columns(due);
+        self.due_on = Some(on);
+        self.due_at = Some(at);
+    }
+}
+
+/// How a due date reads in history rows.
+fn due_text(due: Option<Due>) -> Option<String> {
+    due.map(|d| d.to_string())
 }
 
 /// Inserts one history row.
@@ -743,6 +789,8 @@ pub(crate) fn create_in_tx(
         assignee: new.assignee.clone(),
         created_at: now,
         updated_at: now,
+        due_on: due_columns(new.due).0,
+        due_at: due_columns(new.due).1,
     };
     diesel::insert_into(data_ticket::table)
         .values(&row)
@@ -797,7 +845,17 @@ pub(crate) fn update_in_tx(
             row.priority = p.as_str().to_string();
         }
     }
-    if rows.is_empty() {
+    let mut history_due: Option<(Option<String>, Option<String>)> = None;
+    if let Some(due) = update.due {
+        let old = row.due()?;
+        if due != old {
+            history_due = Some((due_text(old), due_text(due)));
+            changes.set_due(due);
+            fields.due = Some(due);
+            (row.due_on, row.due_at) = due_columns(due);
+        }
+    }
+    if rows.is_empty() && history_due.is_none() {
         return Ok((row, None));
     }
     changes.updated_at = Some(now);
@@ -807,6 +865,9 @@ pub(crate) fn update_in_tx(
         .execute(conn)?;
     for (field, old, new) in &rows {
         add_history(conn, guid, field, Some(old), Some(new), now)?;
+    }
+    if let Some((old, new)) = &history_due {
+        add_history(conn, guid, "due", old.as_deref(), new.as_deref(), now)?;
     }
     let change = TicketChange::Updated {
         guid: guid.to_string(),
@@ -968,6 +1029,11 @@ pub(crate) fn apply_values_in_tx(
         rows.push(("assignee", row.assignee.clone(), values.assignee.clone()));
         changes.assignee = Some(values.assignee.clone());
     }
+    let old_due = row.due()?;
+    if old_due != values.due {
+        rows.push(("due", due_text(old_due), due_text(values.due)));
+        changes.set_due(values.due);
+    }
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -1000,6 +1066,8 @@ pub(crate) fn insert_values_in_tx(
         assignee: values.assignee.clone(),
         created_at: created_at.map_or(now, |t| t.timestamp_micros()),
         updated_at: now,
+        due_on: due_columns(values.due).0,
+        due_at: due_columns(values.due).1,
     };
     diesel::insert_into(data_ticket::table)
         .values(&row)
@@ -1123,6 +1191,17 @@ pub(crate) fn list_tickets(
     }
     if let Some(p) = query.priority {
         q = q.filter(data_ticket::priority.eq(p.as_str()));
+    }
+    if let Some(day) = query.due_before {
+        // A date before the day, or an instant before the day's start in UTC.
+        let start = day
+            .and_hms_opt(0, 0, 0)
+            .map_or(i64::MIN, |t| t.and_utc().timestamp_micros());
+        q = q.filter(
+            data_ticket::due_on
+                .lt(day.format("%Y-%m-%d").to_string())
+                .or(data_ticket::due_at.lt(start)),
+        );
     }
     if let Some(c) = cursor {
         // `created_at <= c` bounds the index range; the rest breaks ties on the guid.

@@ -23,7 +23,7 @@
 
 use crate::outbox::{Change, OutboxEntry};
 use ticket_provider_api::model::MAX_COMMENT_CHARS;
-use ticket_provider_api::{Priority, Status};
+use ticket_provider_api::{Due, Priority, Status};
 
 use crate::snapshot::{Agreed, Fields};
 
@@ -38,16 +38,18 @@ pub(crate) enum Field {
     Status,
     Priority,
     Assignee,
+    Due,
 }
 
 impl Field {
     /// Every synced field.
-    pub(crate) const ALL: [Field; 5] = [
+    pub(crate) const ALL: [Field; 6] = [
         Field::Subject,
         Field::Description,
         Field::Status,
         Field::Priority,
         Field::Assignee,
+        Field::Due,
     ];
 
     /// The field's name, as in tickets and history.
@@ -58,6 +60,7 @@ impl Field {
             Field::Status => "status",
             Field::Priority => "priority",
             Field::Assignee => "assignee",
+            Field::Due => "due",
         }
     }
 }
@@ -107,6 +110,7 @@ pub(crate) struct Pending {
     pub(crate) status: Option<Vec<Status>>,
     pub(crate) priority: Option<Vec<Priority>>,
     pub(crate) assignee: Option<Vec<Option<String>>>,
+    pub(crate) due: Option<Vec<Option<Due>>>,
 }
 
 fn note<T>(slot: &mut Option<Vec<T>>, value: Option<T>) {
@@ -126,6 +130,7 @@ impl Pending {
                     note(&mut out.status, Some(p.status));
                     note(&mut out.priority, Some(p.priority));
                     note(&mut out.assignee, Some(p.assignee.clone()));
+                    note(&mut out.due, Some(p.due));
                 }
                 Change::Update(p) => {
                     if let Some(s) = &p.subject {
@@ -136,6 +141,9 @@ impl Pending {
                     }
                     if let Some(pr) = p.priority {
                         note(&mut out.priority, Some(pr));
+                    }
+                    if let Some(d) = p.due {
+                        note(&mut out.due, Some(d));
                     }
                 }
                 Change::Status(_, p) => note(&mut out.status, Some(p.status)),
@@ -170,6 +178,7 @@ impl Pending {
             Field::Status => self.status.is_some(),
             Field::Priority => self.priority.is_some(),
             Field::Assignee => self.assignee.is_some(),
+            Field::Due => self.due.is_some(),
         }
     }
 }
@@ -200,6 +209,15 @@ impl Shown for Option<String> {
 impl Shown for Status {
     fn shown(&self) -> String {
         format!("{:?}", self.as_str())
+    }
+}
+
+impl Shown for Option<Due> {
+    fn shown(&self) -> String {
+        match self {
+            Some(d) => format!("{:?}", d.to_string()),
+            None => "(none)".to_string(),
+        }
     }
 }
 
@@ -316,6 +334,14 @@ pub(crate) fn merge(agreed: &Agreed, local: &Fields, remote: &Fields, pending: &
             pending.assignee.as_deref(),
             &mut c,
         ),
+        due: merge_field(
+            Field::Due,
+            agreed.due.as_ref(),
+            &local.due,
+            &remote.due,
+            pending.due.as_deref(),
+            &mut c,
+        ),
     };
     Merge {
         fields,
@@ -332,6 +358,7 @@ impl Agreed {
             Field::Status => self.status = Some(from.status),
             Field::Priority => self.priority = Some(from.priority),
             Field::Assignee => self.assignee = Some(from.assignee.clone()),
+            Field::Due => self.due = Some(from.due),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use provider_internal::{from_micros, now_micros, DbConnection, StoreError};
-use ticket_provider_api::{Error, Priority, Status};
+use ticket_provider_api::{Due, Error, Priority, Status};
 
 use crate::outbox::{Change, OutboxEntry};
 use crate::snapshot::Agreed;
@@ -32,6 +32,8 @@ pub(crate) mod schema {
             agreed_assignee -> Nullable<Text>,
             agreed_assignee_known -> Bool,
             pushed_at -> Nullable<BigInt>,
+            agreed_due -> Nullable<Text>,
+            agreed_due_known -> Bool,
         }
     }
 
@@ -169,6 +171,8 @@ struct LinkRow {
     agreed_assignee: Option<String>,
     agreed_assignee_known: bool,
     pushed_at: Option<i64>,
+    agreed_due: Option<String>,
+    agreed_due_known: bool,
 }
 
 fn micros(t: Option<DateTime<Utc>>) -> Option<i64> {
@@ -195,6 +199,13 @@ impl LinkRow {
                     .map_err(|_| corrupt(format!("agreed priority {s:?}")))
             })
             .transpose()?;
+        let due = self
+            .agreed_due
+            .map(|d| {
+                d.parse::<Due>()
+                    .map_err(|_| corrupt(format!("agreed due date {d:?}")))
+            })
+            .transpose()?;
         Ok(Link {
             state: LinkState::parse(&self.state)?,
             last_synced_at: time(self.last_synced_at)?,
@@ -207,6 +218,7 @@ impl LinkRow {
                 status,
                 priority,
                 assignee: self.agreed_assignee_known.then_some(self.agreed_assignee),
+                due: self.agreed_due_known.then_some(due),
             },
             ticket_guid: self.ticket_guid,
             asana_gid: self.asana_gid,
@@ -229,6 +241,8 @@ impl LinkRow {
             agreed_assignee: a.assignee.clone().flatten(),
             agreed_assignee_known: a.assignee.is_some(),
             pushed_at: micros(link.pushed_at),
+            agreed_due: a.due.flatten().map(|d| d.to_string()),
+            agreed_due_known: a.due.is_some(),
         }
     }
 }

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use provider_internal::{StatusOperation, TicketChange};
 use serde::{Deserialize, Serialize};
-use ticket_provider_api::{Comment, Priority, Status, Ticket};
+use ticket_provider_api::{Comment, Due, Priority, Status, Ticket};
 
 /// A comment to post.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +47,9 @@ pub struct CreatePayload {
     pub assignee: Option<String>,
     /// Status (NEW).
     pub status: Status,
+    /// Due date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<Due>,
     /// Set when the entry was set aside and retried by hand: its values are the ticket's
     /// current ones and are all written to the (existing) task.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -65,6 +68,13 @@ pub struct UpdatePayload {
     /// New priority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<Priority>,
+    /// New due date (`Some(None)`: cleared).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "ticket_provider_api::due::double_option"
+    )]
+    pub due: Option<Option<Due>>,
 }
 
 /// A status set by a status operation (with an escalation's reason as a comment).
@@ -119,12 +129,14 @@ impl Change {
                 priority: ticket.priority,
                 assignee: ticket.assignee.clone(),
                 status: ticket.status,
+                due: ticket.due,
                 retried: false,
             }),
             TicketChange::Updated { changes, .. } => Change::Update(UpdatePayload {
                 subject: changes.subject.clone(),
                 description: changes.description.clone(),
                 priority: changes.priority,
+                due: changes.due,
             }),
             TicketChange::StatusSet {
                 operation,
@@ -223,12 +235,14 @@ impl Change {
                 priority: t.priority,
                 assignee: t.assignee.clone().or_else(|| p.assignee.clone()),
                 status: t.status,
+                due: t.due,
                 retried: true,
             }),
             Change::Update(p) => Change::Update(UpdatePayload {
                 subject: p.subject.as_ref().map(|_| t.subject.clone()),
                 description: p.description.as_ref().map(|_| t.description.clone()),
                 priority: p.priority.map(|_| t.priority),
+                due: p.due.map(|_| t.due),
             }),
             Change::Status(op, p) => Change::Status(
                 *op,

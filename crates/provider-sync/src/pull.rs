@@ -95,6 +95,7 @@ fn values(f: &Fields) -> TicketValues {
         status: f.status,
         priority: f.priority,
         assignee: f.assignee.clone(),
+        due: f.due,
     }
 }
 

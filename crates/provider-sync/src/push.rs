@@ -697,13 +697,14 @@ impl Engine {
                     subject: Some(p.subject.clone()),
                     description: Some(p.description.clone()),
                     priority: Some(p.priority),
-                    due: None,
+                    due: Some(p.due),
                 };
                 remote.set_fields(gid, &changes).await.map_err(rf)?;
                 remote.move_task(gid, p.status).await.map_err(rf)?;
                 run.agreed.subject = Some(p.subject.clone());
                 run.agreed.description = Some(p.description.clone());
                 run.agreed.priority = Some(p.priority);
+                run.agreed.due = Some(p.due);
                 run.agreed.status = Some(p.status);
                 if let Some(who) = &p.assignee {
                     TicketProvider::assign(remote, gid, who).await.map_err(rf)?;
@@ -718,7 +719,7 @@ impl Engine {
                     subject: p.subject.clone(),
                     description: p.description.clone(),
                     priority: p.priority,
-                    due: None,
+                    due: p.due,
                 };
                 if changes.is_empty() {
                     return Ok(());
@@ -732,6 +733,9 @@ impl Engine {
                 }
                 if let Some(pr) = changes.priority {
                     run.agreed.priority = Some(pr);
+                }
+                if let Some(d) = changes.due {
+                    run.agreed.due = Some(d);
                 }
                 Ok(())
             }

@@ -62,6 +62,7 @@ pub(crate) fn remote_fields(
         status,
         priority,
         assignee,
+        due: task.due,
     };
     (fields, push)
 }

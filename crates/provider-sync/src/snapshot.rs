@@ -4,7 +4,7 @@
 //! rule in the crate documentation).
 
 use serde::{Deserialize, Deserializer, Serialize};
-use ticket_provider_api::{Priority, Status, Ticket};
+use ticket_provider_api::{Due, Priority, Status, Ticket};
 
 /// The synced fields of a ticket, typed: what a local ticket holds and what a pull reads
 /// from a task.
@@ -16,6 +16,8 @@ pub struct Fields {
     pub(crate) priority: Priority,
     /// `None`: nobody.
     pub(crate) assignee: Option<String>,
+    /// `None`: no due date.
+    pub(crate) due: Option<Due>,
 }
 
 impl Fields {
@@ -27,6 +29,7 @@ impl Fields {
             status: t.status,
             priority: t.priority,
             assignee: t.assignee.clone(),
+            due: t.due,
         }
     }
 }
@@ -58,6 +61,9 @@ pub struct Agreed {
     )]
     /// Assignee; `Some(None)`: agreed on nobody.
     pub assignee: Option<Option<String>>,
+    /// Due date; `Some(None)`: agreed on none. (0.1.0 had no due dates: unknown there.)
+    #[serde(default, skip)]
+    pub due: Option<Option<Due>>,
 }
 
 /// A key that is present is known, even when its value is `null` (nobody).
@@ -73,6 +79,7 @@ impl From<&Fields> for Agreed {
             status: Some(f.status),
             priority: Some(f.priority),
             assignee: Some(f.assignee.clone()),
+            due: Some(f.due),
         }
     }
 }
@@ -90,6 +97,7 @@ mod tests {
             status: Some(Status::OnHold),
             priority: Some(Priority::High),
             assignee: Some(None),
+            due: None,
         };
         let cases = [
             (

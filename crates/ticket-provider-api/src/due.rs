@@ -130,25 +130,22 @@ impl<'de> Deserialize<'de> for Due {
     }
 }
 
-/// `Option<Option<Due>>` in JSON: a missing key is `None` (leave it), `null` is
-/// `Some(None)` (clear it), a value is `Some(Some(..))` (set it).
-pub(crate) mod double_option {
+/// `Option<Option<Due>>` in JSON, for `#[serde(default, with = "...")]`: a missing key is
+/// `None` (leave it), `null` is `Some(None)` (clear it), a value is `Some(Some(..))` (set it).
+pub mod double_option {
     use super::Due;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub(crate) fn serialize<S: Serializer>(
-        v: &Option<Option<Due>>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    /// Serialises `None` and `Some(None)` as `null` (skip `None` to keep it apart).
+    pub fn serialize<S: Serializer>(v: &Option<Option<Due>>, s: S) -> Result<S::Ok, S::Error> {
         match v {
             None => s.serialize_none(),
             Some(inner) => inner.serialize(s),
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Option<Due>>, D::Error> {
+    /// A present key is `Some`, even when `null`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Due>>, D::Error> {
         Option::<Due>::deserialize(d).map(Some)
     }
 }

@@ -254,6 +254,7 @@ pub async fn extension_hook_and_transactions(url: &str) {
         status: Status::OnHold,
         priority: Priority::Low,
         assignee: None,
+        due: Some("2026-12-24".parse().unwrap()),
     };
     let g3 = p
         .write(move |tx| tx.insert_ticket(None, &values, None))
@@ -268,6 +269,92 @@ pub async fn extension_hook_and_transactions(url: &str) {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+}
+
+/// Due dates: a date stays the same day, an instant is kept as UTC, both can be changed and
+/// cleared with a history row each, `due_before` filters, and values survive reopening.
+pub async fn due_dates(url: &str) {
+    use ticket_provider_api::Due;
+    let p = open_with_log(url).await;
+    let day: Due = "2026-12-24".parse().unwrap();
+    let at: Due = "2026-12-24T15:00:00+01:00".parse().unwrap();
+    let a = p
+        .create(NewTicket::new("dated").due(day))
+        .await
+        .unwrap()
+        .guid;
+    let b = p.create(NewTicket::new("undated")).await.unwrap().guid;
+    assert_eq!(p.get_ticket(&a).await.unwrap().ticket.due, Some(day));
+    assert_eq!(p.get_ticket(&b).await.unwrap().ticket.due, None);
+    let set = |due| TicketUpdate {
+        due: Some(due),
+        ..TicketUpdate::default()
+    };
+    p.update(&b, set(Some(at))).await.unwrap();
+    let t = p.get_ticket(&b).await.unwrap().ticket;
+    assert_eq!(
+        t.due.map(|d| d.to_string()).as_deref(),
+        Some("2026-12-24T14:00:00Z")
+    );
+    p.update(&b, set(Some(at))).await.unwrap(); // the same value: no change
+    p.update(&a, set(None)).await.unwrap();
+    assert_eq!(p.get_ticket(&a).await.unwrap().ticket.due, None);
+    let rows: Vec<(Option<String>, Option<String>)> = p
+        .history(&a)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.field == "due")
+        .map(|h| (h.old_value, h.new_value))
+        .collect();
+    assert_eq!(rows, vec![(Some("2026-12-24".to_string()), None)]);
+    assert_eq!(
+        change_log(&p, &b).await,
+        vec![
+            "created undated".to_string(),
+            "updated None None None".to_string()
+        ]
+    );
+    // due_before: dates before the day, instants before its start in UTC.
+    let c = p
+        .create(NewTicket::new("early").due("2026-12-23".parse().unwrap()))
+        .await
+        .unwrap()
+        .guid;
+    let d = p
+        .create(NewTicket::new("late evening").due("2026-12-24T00:30:00+01:00".parse().unwrap()))
+        .await
+        .unwrap()
+        .guid;
+    let q = |day: &str| ListQuery {
+        due_before: Some(day.parse().unwrap()),
+        ..ListQuery::default()
+    };
+    let found: HashSet<String> = p
+        .list_tickets(q("2026-12-24"))
+        .await
+        .unwrap()
+        .tickets
+        .into_iter()
+        .map(|t| t.guid)
+        .collect();
+    assert_eq!(found, HashSet::from([c.clone(), d.clone()]));
+    let found: HashSet<String> = p
+        .list_tickets(q("2026-12-25"))
+        .await
+        .unwrap()
+        .tickets
+        .into_iter()
+        .map(|t| t.guid)
+        .collect();
+    assert_eq!(found, HashSet::from([b.clone(), c.clone(), d.clone()]));
+    drop(p);
+    let again = open(url).await;
+    assert_eq!(again.get_ticket(&b).await.unwrap().ticket.due, Some(at));
+    assert_eq!(
+        again.get_ticket(&c).await.unwrap().ticket.due,
+        "2026-12-23".parse().ok()
+    );
 }
 
 /// The shared behaviour suite.
