@@ -475,6 +475,7 @@ mod tests {
             status,
             priority: Priority::Normal,
             assignee: assignee.map(str::to_string),
+            due: None,
         }
     }
 

@@ -301,6 +301,7 @@ mod tests {
                     priority: Priority::High,
                     assignee: None,
                     status: Status::New,
+                    due: None,
                     retried: false,
                 }),
             ),
@@ -313,7 +314,37 @@ mod tests {
                     priority: Priority::Low,
                     assignee: Some("a@b.c".into()),
                     status: Status::OnHold,
+                    due: None,
                     retried: true,
+                }),
+            ),
+            (
+                "create",
+                r#"{"subject":"S","priority":"normal","status":"NEW","due":"2026-12-24"}"#,
+                Change::Create(CreatePayload {
+                    subject: "S".into(),
+                    description: String::new(),
+                    priority: Priority::Normal,
+                    assignee: None,
+                    status: Status::New,
+                    due: "2026-12-24".parse().ok(),
+                    retried: false,
+                }),
+            ),
+            (
+                "update",
+                r#"{"due":null}"#,
+                Change::Update(UpdatePayload {
+                    due: Some(None),
+                    ..UpdatePayload::default()
+                }),
+            ),
+            (
+                "update",
+                r#"{"due":"2026-12-24T14:00:00Z"}"#,
+                Change::Update(UpdatePayload {
+                    due: Some("2026-12-24T15:00:00+01:00".parse().ok()),
+                    ..UpdatePayload::default()
                 }),
             ),
             (

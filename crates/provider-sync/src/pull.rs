@@ -60,7 +60,10 @@ enum Plan {
     Unchanged,
     /// Import it, with its link by gid (read while planning); `stories` says whether its
     /// comments must be read first (a task not linked yet, or modified since the last sync).
-    Import { link: Option<Link>, stories: bool },
+    Import {
+        link: Option<Box<Link>>,
+        stories: bool,
+    },
 }
 
 /// The error for a task outside the tickets project.
@@ -337,7 +340,10 @@ fn plan_in_tx(
             }
             _ => true,
         };
-        out.push(Plan::Import { link, stories });
+        out.push(Plan::Import {
+            link: link.map(Box::new),
+            stories,
+        });
     }
     Ok(out)
 }
@@ -732,8 +738,15 @@ impl Engine {
                     Err(e) => Err(e),
                     Ok((_, Plan::Unchanged)) => Ok(None),
                     Ok((task, Plan::Import { link, stories })) => {
-                        self.import_planned(task, link, stories, read_at, &mut comments, &mut rx)
-                            .await
+                        self.import_planned(
+                            task,
+                            link.map(|l| *l),
+                            stories,
+                            read_at,
+                            &mut comments,
+                            &mut rx,
+                        )
+                        .await
                     }
                 };
                 Self::tally(report, &mut retry, &gid, outcome)?;

@@ -119,6 +119,8 @@ fn raw_create(conn: &mut SqliteConnection, i: usize) -> QueryResult<String> {
             assignee: None,
             created_at: now,
             updated_at: now,
+            due_on: None,
+            due_at: None,
         };
         diesel::insert_into(schema::data_ticket::table)
             .values(&row)
@@ -201,6 +203,8 @@ fn bulk_load(path: &Path, rows: usize) -> BenchResult<()> {
                             assignee: Some(format!("user{}@example.com", (r >> 16) % 20)),
                             created_at: at,
                             updated_at: at,
+                            due_on: None,
+                            due_at: None,
                         }
                     })
                     .collect();
