@@ -2,7 +2,7 @@
 //! then pushed to Asana on a best-effort basis.
 //!
 //! Select it with `homechoice.ticket.provider: sync`. It needs what both sides need:
-//! `database_url` for the internal store (opened with its outbox on) and `asana_project` plus
+//! `database_url` for the internal store (opened with [`SyncExtension`]) and `asana_project` plus
 //! the token in `ASANA_ACCESS_TOKEN` for Asana (a missing project or token is a configuration
 //! error when the provider is built). `sync_push_timeout_ms` (default 1500) bounds how long an
 //! operation waits for Asana. What the Asana side learns of the project (section, tag and
@@ -11,8 +11,8 @@
 //!
 //! # Guarantees
 //!
-//! * **Local first.** Each operation writes the ticket and an outbox entry in one database
-//!   transaction. An Asana failure never fails the operation and never loses the change: it
+//! * **Local first.** Each operation writes the ticket and an outbox entry ([`Change`]) in one
+//!   database transaction. An Asana failure never fails the operation and never loses the change: it
 //!   is logged (never with the token) and stays in the outbox.
 //! * **Results.** Results and tickets are the internal ones with `provider: "sync"`,
 //!   `asana_gid` once the ticket has a task, and `sync_state`: `pending` while an outbox
@@ -142,14 +142,57 @@
 //! that found it failed, by a second push — is recorded once; a further change in Asana
 //! before the push is a new conflict.
 //!
+//! # The engine
+//!
+//! **Its own tables.** The internal store knows nothing of sync: this crate is a
+//! [`provider_internal::StoreExtension`] ([`SyncExtension`]). Its migrations
+//! (`migrations/{sqlite,postgres}`, run when the store opens, under the store's migration
+//! lock) create `def_asana_sync` (the link: guid ↔ gid, [`LinkState`], the last agreed values
+//! as typed columns, when a push last wrote the task), `data_sync_outbox`, `comment_sync`,
+//! `data_sync_comment_attempt`, `data_sync_claim` and `sync_kv`. Its hook writes one typed
+//! [`Change`] per local operation into the outbox, inside the operation's own transaction.
+//! Every statement on these tables is in `db.rs`; [`SyncStore`] offers them one transaction
+//! per call.
+//!
+//! **A push is three steps** (`push.rs`): *prepare* — take the ticket's claim, read its
+//! pending entries, link and values, mark a task about to be created `creating`, record the
+//! first post attempt of each comment about to be posted — in one transaction; *Asana* —
+//! create (or find by marker), check the conflict rule before overwriting fields, carry out
+//! each entry; *commit* — link, agreed values, each entry done / failed / set aside, comment
+//! links, conflict notes, claim released, in one transaction. When the operation's push may
+//! start at once (Asana not known to be down, no pull and no other push of this process busy
+//! with the ticket), the prepare step runs inside the operation's own transaction, so a
+//! synced operation costs two store transactions; otherwise three.
+//!
+//! **A pull imports each task in one transaction** (`pull.rs`): the merged values (the
+//! conflict rule), the new comments, the link with the new agreed values, a queued status
+//! push when section and `completed` disagreed, and the conflicts found. A full pull plans
+//! every listed task in one read.
+//!
+//! `engine.rs` holds what both share (store, Asana side, settings, breaker, locks, claim
+//! owner); `push.rs` and `pull.rs` each add their methods to it and neither imports the
+//! other; `provider.rs` puts them behind [`ticket_provider_api::TicketProvider`]. The rules
+//! are pure functions with table tests: `conflict.rs` (the conflict rule), `completion.rs`
+//! (section versus `completed`), `outbox.rs` (stored changes), `story.rs` (comment text).
+//!
+//! # Upgrading from 0.1.0
+//!
+//! Release 0.1.0 created the sync tables among the internal store's own migrations. This
+//! version's first migration creates them only if they do not exist, so a 0.1.0 database
+//! keeps its rows; the next adds the typed agreed-value columns, and on open
+//! ([`provider_internal::StoreExtension::on_open`]) the agreed values, push times and
+//! comment attempts 0.1.0 kept as text in `sync_kv` move into them. 0.1.0's outbox rows read
+//! as typed [`Change`]s as they are. Tested with databases the 0.1.0 binary wrote
+//! (`tests/fixtures/upgrade-0.1.0` in the repository), on SQLite and PostgreSQL.
+//!
 //! # Layout
 //!
-//! `provider.rs` (the trait impl and the public sync API), `push.rs` (outbox → Asana),
-//! `asana_cache.rs` (the Asana provider's gid cache in the store),
-//! `pull.rs` (Asana → internal store), `conflict.rs` (the conflict rule, pure),
-//! `reconcile.rs` (a task's values as ticket fields, recording conflicts), `completion.rs`
-//! (section versus `completed`), `breaker.rs`, `locks.rs`, `snapshot.rs` (last agreed
-//! values, typed), `story.rs` (comment text encoding), `report.rs`, `config.rs`, `error.rs`.
+//! `provider.rs` (the trait impl and the public sync API), `engine.rs`, `push.rs` (outbox →
+//! Asana), `pull.rs` (Asana → internal store), `store.rs` ([`SyncExtension`], [`SyncStore`]),
+//! `db.rs` (tables and statements), `outbox.rs` ([`Change`]), `conflict.rs`, `reconcile.rs`
+//! (a task's values as ticket fields), `completion.rs`, `snapshot.rs` (agreed values),
+//! `asana_cache.rs` (the Asana provider's gid cache in the store), `breaker.rs`, `locks.rs`,
+//! `story.rs`, `report.rs`, `config.rs`, `error.rs`.
 
 #![warn(missing_docs)]
 

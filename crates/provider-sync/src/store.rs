@@ -216,7 +216,9 @@ impl SyncStore {
             .await
     }
 
-    /// Takes or extends ticket `guid`'s push claim for `owner` (see [`db::claim`]).
+    /// Takes or extends ticket `guid`'s push claim (lease) for `owner` until `ttl` from now:
+    /// `true` when it was free, expired or already `owner`'s, `false` when someone else holds
+    /// it. Atomic on both engines.
     pub async fn claim(&self, guid: &str, owner: &str, ttl: Duration) -> Result<bool> {
         ticket_provider_api::model::check_line("owner", owner, MAX_CLAIM_OWNER_CHARS)?;
         let (g, o) = (guid.to_string(), owner.to_string());
