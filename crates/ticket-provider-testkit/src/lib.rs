@@ -23,8 +23,9 @@ use std::collections::HashSet;
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use ticket_provider_api::model::MAX_LIST_LIMIT;
 use ticket_provider_api::{
-    Capabilities, Capability, ErrorKind, ListQuery, NewComment, NewTicket, OperationResult,
+    Capabilities, Capability, Due, ErrorKind, ListQuery, NewComment, NewTicket, OperationResult,
     Priority, Result, Status, SyncMaintenance, Ticket, TicketDetails, TicketHistory,
     TicketProvider, TicketUpdate,
 };
@@ -74,6 +75,7 @@ pub async fn run_all(provider: Arc<dyn TicketProvider>, opts: &SuiteOptions) {
     comments(p, opts).await;
     assignment(p, opts).await;
     list_filters_and_limit(p, opts).await;
+    due_dates(p, opts).await;
     unknown_and_malformed_guids(p, opts).await;
     concurrent_callers(provider.clone(), opts).await;
     history_when_offered(p, opts).await;
@@ -213,6 +215,84 @@ async fn list_all(check: &str, p: &dyn TicketProvider, query: ListQuery) -> Vec<
         }
     }
     panic!("[{check}] list_tickets did not end after 10,000 pages");
+}
+
+/// Due dates: a day stays that day, an instant given with any offset reads back as the same
+/// UTC instant, both can be changed and cleared, a malformed value is refused before
+/// anything is written, and `due_before` keeps exactly the tickets due before the day.
+pub async fn due_dates(p: &dyn TicketProvider, opts: &SuiteOptions) {
+    const C: &str = "due_dates";
+    let day: Due = "2031-02-28".parse().expect("a day");
+    let at: Due = "2031-03-01T00:30:00+02:00".parse().expect("an instant");
+    let r = ok(
+        C,
+        "create with a day",
+        p.create(NewTicket::new(unique("Due on a day")).due(day))
+            .await,
+    );
+    check_result(C, &r, opts, Status::New);
+    assert_eq!(get(C, p, &r.guid).await.ticket.due, Some(day), "[{C}] day");
+    let set = |due| TicketUpdate {
+        due: Some(due),
+        ..TicketUpdate::default()
+    };
+    ok(
+        C,
+        "update to an instant",
+        p.update(&r.guid, set(Some(at))).await,
+    );
+    let t = get(C, p, &r.guid).await.ticket;
+    assert_eq!(t.due, Some(at), "[{C}] instant");
+    assert_eq!(
+        t.due.map(|d| d.to_string()).as_deref(),
+        Some("2031-02-28T22:30:00Z"),
+        "[{C}] instant in UTC"
+    );
+    let other = ok(
+        C,
+        "create without",
+        p.create(NewTicket::new(unique("Not due"))).await,
+    );
+    assert_eq!(get(C, p, &other.guid).await.ticket.due, None, "[{C}] none");
+    // Before 2031-03-01: the instant (22:30 UTC on the 28th) is; a ticket due on the 1st is not.
+    let later = ok(
+        C,
+        "create due later",
+        p.create(NewTicket::new(unique("Due later")).due("2031-03-01".parse().expect("day")))
+            .await,
+    );
+    let before = list_all(
+        C,
+        p,
+        ListQuery {
+            due_before: "2031-03-01".parse().ok(),
+            limit: Some(MAX_LIST_LIMIT),
+            ..ListQuery::default()
+        },
+    )
+    .await;
+    let guids: Vec<&str> = before.iter().map(|t| t.guid.as_str()).collect();
+    assert!(
+        guids.contains(&r.guid.as_str()),
+        "[{C}] due_before keeps {}",
+        r.guid
+    );
+    assert!(
+        !guids.contains(&later.guid.as_str()),
+        "[{C}] due_before drops a later day"
+    );
+    assert!(
+        !guids.contains(&other.guid.as_str()),
+        "[{C}] due_before drops undated"
+    );
+    assert!(
+        before.iter().all(|t| t
+            .due
+            .is_some_and(|d| d.is_before("2031-03-01".parse().expect("day")))),
+        "[{C}] due_before returned a ticket not due before the day"
+    );
+    ok(C, "clear", p.update(&r.guid, set(None)).await);
+    assert_eq!(get(C, p, &r.guid).await.ticket.due, None, "[{C}] cleared");
 }
 
 /// create returns guid, NEW and the provider name; get_ticket returns every field.
