@@ -280,6 +280,36 @@ fn cli_cases(guid: &str) -> Vec<Case> {
         ),
         case("unknown guid on get", &["get", UNKNOWN], 3, &["no ticket"]),
         case("zero limit", &["list", "--limit", "0"], 2, &["limit"]),
+        case(
+            "due: no such month",
+            &["create", "--subject", "x", "--due", "2026-13-01"],
+            2,
+            &["2026-13-01", "not a valid date"],
+        ),
+        case(
+            "due: no offset",
+            &["update", g, "--due", "2026-12-24T15:00:00"],
+            2,
+            &["no time zone offset"],
+        ),
+        case(
+            "due: words",
+            &["update", g, "--due", "next friday"],
+            2,
+            &["next friday"],
+        ),
+        case(
+            "due and clear-due together",
+            &["update", g, "--due", "2026-12-24", "--clear-due"],
+            2,
+            &["--clear-due"],
+        ),
+        case(
+            "due-before an instant",
+            &["list", "--due-before", "2026-12-24T10:00:00Z"],
+            2,
+            &["give a day"],
+        ),
         case("negative limit", &["list", "--limit", "-1"], 2, &["-1"]),
         case(
             "non-numeric limit",
