@@ -61,6 +61,37 @@ pub struct ProjectCache {
     /// Users read from the users API: gid → e-mail and name.
     #[serde(default)]
     pub users: BTreeMap<String, CachedUser>,
+    /// The priority custom field (`asana_priority_field`) and its options, once looked up.
+    /// Absent in tag mode and in caches written before custom fields were supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_field: Option<CachedPriorityField>,
+}
+
+/// The enum custom field that holds priority, as last looked up on the project.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedPriorityField {
+    /// `asana_priority_field` as configured when it was looked up: a process configured
+    /// with another field ignores this entry and looks again.
+    pub configured: String,
+    /// The field's gid.
+    pub gid: String,
+    /// The field's name as last seen.
+    #[serde(default)]
+    pub name: String,
+    /// The enabled option found for each priority (a priority whose option is missing or
+    /// disabled has none).
+    #[serde(default)]
+    pub options: BTreeMap<Priority, CachedOption>,
+}
+
+/// One enum option of the priority field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedOption {
+    /// The option's gid.
+    pub gid: String,
+    /// The option name it was found by (`asana_priority_options`): a process configured
+    /// with another name ignores it and looks again.
+    pub name: String,
 }
 
 impl ProjectCache {
@@ -326,6 +357,31 @@ mod tests {
         file.save(&key("1"), &sample()).await;
         assert_eq!(file.load(&key("1")).await, None);
         let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn the_priority_field_is_an_optional_addition() {
+        // A cache written before custom fields: no `priority_field` key.
+        let old = serde_json::to_string(&sample()).unwrap();
+        assert!(!old.contains("priority_field"), "{old}");
+        let back: ProjectCache = serde_json::from_str(&old).unwrap();
+        assert_eq!(back.priority_field, None);
+        let mut with = sample();
+        with.priority_field = Some(CachedPriorityField {
+            configured: "Priority".into(),
+            gid: "41".into(),
+            name: "Priority".into(),
+            options: BTreeMap::from([(
+                Priority::Normal,
+                CachedOption {
+                    gid: "42".into(),
+                    name: "Medium".into(),
+                },
+            )]),
+        });
+        let text = serde_json::to_string(&with).unwrap();
+        assert!(text.contains("\"normal\":{\"gid\":\"42\""), "{text}");
+        assert_eq!(serde_json::from_str::<ProjectCache>(&text).unwrap(), with);
     }
 
     #[test]

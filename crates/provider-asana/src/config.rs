@@ -30,9 +30,23 @@ pub struct AsanaConfigKeys {
     /// Section name per status, overriding the defaults (the status' title).
     #[serde(default)]
     pub asana_sections: BTreeMap<Status, String>,
-    /// Tag name per priority, overriding the defaults (`priority:<name>`).
+    /// Tag name per priority, overriding the defaults (`priority:<name>`). Used to write
+    /// priority unless `asana_priority_field` is set; with it set, only read, for tasks whose
+    /// field has no value (tagged before the switch).
     #[serde(default)]
     pub asana_priority_tags: BTreeMap<Priority, String>,
+    /// Keep priority in this enum (single-select) custom field of the project instead of in
+    /// tags: the field's name (e.g. `"Priority"`) or gid. Unset (the default): priority
+    /// tags. The field must already be on the project (the provider never creates or adds
+    /// it) and needs a paid Asana plan; creates and updates set it in the task request
+    /// itself, and no priority tag is written.
+    #[serde(default)]
+    pub asana_priority_field: Option<String>,
+    /// The option of `asana_priority_field` for each priority, by name, e.g.
+    /// `{normal: Medium}`. Default: the priority's name, capitalised (`Low`, `Normal`,
+    /// `High`, `Urgent`). Only with `asana_priority_field`.
+    #[serde(default)]
+    pub asana_priority_options: BTreeMap<Priority, String>,
     /// Upper bound on Asana requests per minute for this process.
     #[serde(default)]
     pub asana_requests_per_minute: Option<u32>,
@@ -48,6 +62,16 @@ pub struct AsanaConfigKeys {
 }
 
 impl AsanaConfigKeys {
+    /// The checks of key combinations that settings cannot see.
+    fn check_combinations(&self) -> Result<()> {
+        if self.asana_priority_field.is_none() && !self.asana_priority_options.is_empty() {
+            return Err(Error::config(
+                "homechoice.ticket.asana_priority_options needs homechoice.ticket.asana_priority_field (the enum custom field the options belong to); set it, or remove asana_priority_options to keep priority in tags",
+            ));
+        }
+        Ok(())
+    }
+
     /// Applies the keys to settings made with [`AsanaSettings::new`].
     fn apply(&self, settings: &mut AsanaSettings) {
         for (status, name) in &self.asana_sections {
@@ -56,6 +80,15 @@ impl AsanaConfigKeys {
         for (priority, name) in &self.asana_priority_tags {
             settings
                 .priority_tags
+                .insert(*priority, name.trim().to_string());
+        }
+        settings.priority_field = self
+            .asana_priority_field
+            .as_deref()
+            .map(|f| f.trim().to_string());
+        for (priority, name) in &self.asana_priority_options {
+            settings
+                .priority_options
                 .insert(*priority, name.trim().to_string());
         }
         settings.requests_per_minute = self.asana_requests_per_minute;
@@ -87,6 +120,7 @@ impl AsanaConfigKeys {
 
 impl ProviderSettings for AsanaConfigKeys {
     fn check(&self) -> Result<()> {
+        self.check_combinations()?;
         let mut settings = AsanaSettings::new(self.base_url(), "0", SecretString::new("unchecked"));
         self.apply(&mut settings);
         settings.validate_mapping()
@@ -158,6 +192,12 @@ pub struct AsanaSettings {
     pub sections: BTreeMap<Status, String>,
     /// Tag name per priority (every priority has one; defaults are `priority:<name>`).
     pub priority_tags: BTreeMap<Priority, String>,
+    /// The enum custom field that holds priority (name or gid); `None` keeps priority in
+    /// tags.
+    pub priority_field: Option<String>,
+    /// Option name of `priority_field` per priority (every priority has one; defaults are
+    /// [`default_priority_option`]).
+    pub priority_options: BTreeMap<Priority, String>,
     /// Optional budget of requests per minute for this process.
     pub requests_per_minute: Option<u32>,
     /// Timeout of one HTTP request.
@@ -177,6 +217,8 @@ impl fmt::Debug for AsanaSettings {
             .field("token", &"[redacted]")
             .field("sections", &self.sections)
             .field("priority_tags", &self.priority_tags)
+            .field("priority_field", &self.priority_field)
+            .field("priority_options", &self.priority_options)
             .field("requests_per_minute", &self.requests_per_minute)
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
@@ -188,6 +230,17 @@ impl fmt::Debug for AsanaSettings {
 /// The default tag name of a priority, e.g. `priority:high`.
 pub fn default_priority_tag(priority: Priority) -> String {
     format!("priority:{}", priority.as_str())
+}
+
+/// The default option name of a priority in the priority custom field: its name,
+/// capitalised (`Low`, `Normal`, `High`, `Urgent`).
+pub fn default_priority_option(priority: Priority) -> String {
+    let name = priority.as_str();
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 impl AsanaSettings {
@@ -209,6 +262,11 @@ impl AsanaSettings {
                 .into_iter()
                 .map(|p| (p, default_priority_tag(p)))
                 .collect(),
+            priority_field: None,
+            priority_options: Priority::ALL
+                .into_iter()
+                .map(|p| (p, default_priority_option(p)))
+                .collect(),
             requests_per_minute: None,
             timeout: DEFAULT_TIMEOUT,
             retry: RetryPolicy::default(),
@@ -217,13 +275,14 @@ impl AsanaSettings {
     }
 
     /// Reads the settings from a build context: `homechoice.ticket.asana_project` (required),
-    /// `asana_base_url`, `asana_sections`, `asana_priority_tags`,
-    /// `asana_requests_per_minute`, `asana_timeout_ms`, `asana_cache_path`, and the token
+    /// `asana_base_url`, `asana_sections`, `asana_priority_tags`, `asana_priority_field`,
+    /// `asana_priority_options`, `asana_requests_per_minute`, `asana_timeout_ms`, `asana_cache_path`, and the token
     /// from [`ASANA_TOKEN_ENV`] (required).
     pub fn from_context(ctx: &BuildContext) -> Result<Self> {
         let config = ctx.config();
         let project = config.require_asana_project()?.to_string();
         let keys: AsanaConfigKeys = config.settings()?;
+        keys.check_combinations()?;
         let token = ctx.secret(ASANA_TOKEN_ENV).ok_or_else(|| {
             Error::config(format!(
                 "the environment variable {ASANA_TOKEN_ENV} is not set; the '{}' provider needs an Asana personal access token",
@@ -294,6 +353,32 @@ impl AsanaSettings {
                 )));
             }
         }
+        match self.priority_field.as_deref() {
+            Some("") => {
+                return Err(Error::config(
+                    "homechoice.ticket.asana_priority_field must not be empty; remove it to keep priority in tags",
+                ))
+            }
+            Some(_) => {
+                for priority in Priority::ALL {
+                    let name = self.option_name(priority);
+                    if name.trim().is_empty() {
+                        return Err(Error::config(format!(
+                            "homechoice.ticket.asana_priority_options.{priority} must not be empty"
+                        )));
+                    }
+                    if let Some(other) = Priority::ALL
+                        .into_iter()
+                        .find(|o| *o != priority && self.option_name(*o) == name)
+                    {
+                        return Err(Error::config(format!(
+                            "homechoice.ticket.asana_priority_options: {priority} and {other} both use the option {name:?}; every priority needs its own option"
+                        )));
+                    }
+                }
+            }
+            None => {}
+        }
         if self.requests_per_minute == Some(0) {
             return Err(Error::config(
                 "homechoice.ticket.asana_requests_per_minute must be at least 1",
@@ -308,6 +393,14 @@ impl AsanaSettings {
             .get(&status)
             .cloned()
             .unwrap_or_else(|| status.title().to_string())
+    }
+
+    /// The option name of a priority in the priority custom field.
+    pub fn option_name(&self, priority: Priority) -> String {
+        self.priority_options
+            .get(&priority)
+            .cloned()
+            .unwrap_or_else(|| default_priority_option(priority))
     }
 
     /// The tag name of a priority.
@@ -429,6 +522,54 @@ mod tests {
             keys("    asana_cache_path: ''\n").cache_path(base, true),
             None
         );
+    }
+
+    #[test]
+    fn the_priority_field_and_its_options_are_read_and_checked() {
+        let s = AsanaSettings::from_context(&ctx(
+            "homechoice:\n  ticket:\n    asana_project: \"12\"\n    asana_priority_field: ' Priority '\n    asana_priority_options: {normal: Medium}\n",
+            Some("t"),
+        ))
+        .unwrap();
+        assert_eq!(s.priority_field.as_deref(), Some("Priority"));
+        assert_eq!(s.option_name(Priority::Normal), "Medium");
+        assert_eq!(s.option_name(Priority::Urgent), "Urgent");
+        assert!(s.validate().is_ok());
+        // Unset: tags, as before.
+        let s = AsanaSettings::from_context(&ctx(
+            "homechoice:\n  ticket:\n    asana_project: \"12\"\n",
+            Some("t"),
+        ))
+        .unwrap();
+        assert_eq!(s.priority_field, None);
+        assert_eq!(
+            Priority::ALL.map(default_priority_option),
+            ["Low", "Normal", "High", "Urgent"]
+        );
+
+        for (text, needle) in [
+            (
+                "asana_priority_options: {high: P1}",
+                "asana_priority_options needs homechoice.ticket.asana_priority_field",
+            ),
+            (
+                "asana_priority_field: ''",
+                "asana_priority_field must not be empty",
+            ),
+            (
+                "asana_priority_field: P\n    asana_priority_options: {low: ' '}",
+                "asana_priority_options.low must not be empty",
+            ),
+            (
+                "asana_priority_field: P\n    asana_priority_options: {low: High}",
+                "low and high both use the option \"High\"",
+            ),
+        ] {
+            let yaml = format!("homechoice:\n  ticket:\n    {text}\n");
+            let err = Config::parse(&yaml, "c.yaml").unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{text}");
+            assert!(err.to_string().contains(needle), "{text}: {err}");
+        }
     }
 
     #[test]

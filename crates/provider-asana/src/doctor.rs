@@ -2,6 +2,14 @@
 //!
 //! Every finding is a [`Check`]; nothing here fails or writes. Later checks are skipped
 //! (and say so) when an earlier one makes them meaningless, e.g. no token.
+//!
+//! Priority is checked the way it is kept: with priority tags (the default), whether the
+//! tags exist (missing ones are created on first use); with `asana_priority_field`, whether
+//! the field is on the project and is an enum field ("priority field"), and whether every
+//! priority's option exists and is enabled ("priority options"). A plan without custom
+//! fields shows when Asana answers the read of the project's custom fields with 402; a
+//! plan that lets them be read but not written only shows on the first write (the doctor
+//! writes nothing).
 
 use ticket_provider_api::{BoxFuture, BuildContext, Check, Priority, Status};
 
@@ -9,6 +17,7 @@ use crate::config::ASANA_TOKEN_ENV;
 
 use crate::client::{AsanaClient, Request};
 use crate::config::AsanaSettings;
+use crate::priority_field::{self, Problem};
 use crate::remote::str_field;
 
 /// Runs the checks (registered with the provider descriptor).
@@ -150,7 +159,9 @@ async fn run(ctx: &BuildContext) -> Vec<Check> {
         )),
     }
 
-    if let Some(ws) = workspace {
+    if settings.priority_field.is_some() {
+        check_priority_field(&client, &settings, &project, &mut checks).await;
+    } else if let Some(ws) = workspace {
         match client
             .get_all(Request::get(format!("/workspaces/{ws}/tags")).fields("name"))
             .await
@@ -182,4 +193,83 @@ async fn run(ctx: &BuildContext) -> Vec<Check> {
         }
     }
     checks
+}
+
+/// The checks of the priority custom field: "priority field" (on the project, an enum
+/// field) and "priority options" (every priority's option exists and is enabled).
+async fn check_priority_field(
+    client: &AsanaClient,
+    settings: &AsanaSettings,
+    project: &str,
+    checks: &mut Vec<Check>,
+) {
+    let wanted = settings.priority_field.clone().unwrap_or_default();
+    let fail = |checks: &mut Vec<Check>, name: &str, p: Problem| {
+        checks.push(Check::fail(name, p.detail, p.fix));
+    };
+    let req = Request::get(format!("/projects/{project}/custom_field_settings"))
+        .fields(priority_field::SETTINGS_FIELDS);
+    let listing = match client.get_all(req).await {
+        Ok(l) => l,
+        Err(e) if e.status() == Some(402) => {
+            let mut p = priority_field::no_custom_fields_plan();
+            p.detail = format!("{} ({e})", p.detail);
+            return fail(checks, "priority field", p);
+        }
+        Err(e) => {
+            checks.push(Check::fail(
+                "priority field",
+                e.to_string(),
+                "check that the token's user can read the project's custom fields",
+            ));
+            return;
+        }
+    };
+    let fields = priority_field::project_fields(&listing);
+    let Some(field) = priority_field::find_field(&fields, &wanted, None) else {
+        return fail(
+            checks,
+            "priority field",
+            priority_field::not_on_project(&wanted, project, &fields),
+        );
+    };
+    if field.subtype != "enum" {
+        return fail(
+            checks,
+            "priority field",
+            priority_field::not_enum(field, project),
+        );
+    }
+    checks.push(Check::pass(
+        "priority field",
+        format!(
+            "priority is kept in the enum custom field {:?} ({}) of the project",
+            field.name, field.gid
+        ),
+    ));
+    let mut problems = Vec::new();
+    let mut mapping = Vec::new();
+    for p in Priority::ALL {
+        match priority_field::option_of(settings, field, p) {
+            Ok(_) => mapping.push(format!("{p} → {:?}", settings.option_name(p))),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if problems.is_empty() {
+        checks.push(Check::pass(
+            "priority options",
+            format!(
+                "every priority has an enabled option: {}",
+                mapping.join(", ")
+            ),
+        ));
+    } else {
+        let detail: Vec<String> = problems.iter().map(|p| p.detail.clone()).collect();
+        let fix: Vec<String> = problems.iter().map(|p| p.fix.clone()).collect();
+        checks.push(Check::fail(
+            "priority options",
+            detail.join("; "),
+            fix.join("; "),
+        ));
+    }
 }

@@ -3,9 +3,10 @@
 //! Select it with `homechoice.ticket.provider: asana` and `asana_project: "<project gid>"`;
 //! the token comes from the environment variable `ASANA_ACCESS_TOKEN` (read through
 //! [`BuildContext::secret`], never from a file). Its own keys (`asana_base_url`,
-//! `asana_sections`, `asana_priority_tags`, `asana_requests_per_minute`, `asana_timeout_ms`,
-//! `asana_cache_path`) are [`AsanaConfigKeys`]. A missing project or token is a
-//! configuration error when the provider is built.
+//! `asana_sections`, `asana_priority_tags`, `asana_priority_field`, `asana_priority_options`,
+//! `asana_requests_per_minute`, `asana_timeout_ms`, `asana_cache_path`) are
+//! [`AsanaConfigKeys`]. A missing project or token is a configuration error when the
+//! provider is built.
 //!
 //! # Mapping
 //!
@@ -14,10 +15,51 @@
 //! | guid | task gid (digits; anything else is `InvalidInput` without a request) |
 //! | subject / description | `name` / `notes` |
 //! | status | the task's section in the project; names default to [`Status::title`] ("New", "In Progress", ...) and can be overridden with `asana_sections`. A missing section is created on first use. |
-//! | priority | one tag per priority, `priority:low` … `priority:urgent` by default (`asana_priority_tags`), created in the project's workspace when missing. **Every** ticket carries exactly one priority tag, normal priority included, so that a missing tag always means "not a ticket of ours" or "edited by hand" (read as normal). |
+//! | priority | tags (the default) or an enum custom field (`asana_priority_field`), see [Priority](#priority-tags-or-a-custom-field) |
+//! | due | `due_on` for a date, `due_at` for an instant, see [Due dates](#due-dates) |
 //! | comment | a story with `text`; `comment_guid` is the story gid. Only stories of `type == "comment"` are read. Asana authors every API comment as the token owner, so an author given by the caller becomes a first line `[author: NAME]`, removed again when reading. |
 //! | assignee | the task assignee, given as e-mail, user gid or `me`; reported as the e-mail the users API gives for it (see below), else the gid. An unknown user is `InvalidInput` and never clears the current assignee (Asana rejects the whole update). |
 //! | created_at / updated_at | `created_at` / `modified_at` |
+//!
+//! # Priority: tags or a custom field
+//!
+//! **Tags** (the default, `asana_priority_field` unset): one tag per priority,
+//! `priority:low` … `priority:urgent` by default (`asana_priority_tags`), created in the
+//! project's workspace when missing. **Every** ticket carries exactly one priority tag,
+//! normal priority included, so that a missing tag always means "not a ticket of ours" or
+//! "edited by hand" (read as normal).
+//!
+//! **An enum custom field** (`asana_priority_field: Priority`, the field's name or gid):
+//! every ticket's priority is an option of that single-select field, normal included.
+//! `asana_priority_options` maps priorities to option names, by default the priority's name
+//! capitalised: `Low`, `Normal`, `High`, `Urgent` (e.g. `{normal: Medium}`). The field must
+//! already be on the project, with those options enabled: the provider never creates or
+//! adds fields or options (custom fields need a paid Asana plan). Creates and updates set
+//! the option in the task request itself (`custom_fields: {<field gid>: <option gid>}` in
+//! `POST /tasks` / `PUT /tasks/{gid}`); no priority tag is written, read or created. Reads
+//! ask for `custom_fields.name,custom_fields.enum_value.name` and map the option back by
+//! cached gid, else by name; a task without a value reads its old priority tag if it has
+//! one (tasks tagged before the switch), else normal, and so does an option no priority
+//! maps to. Errors name what to fix, write nothing and are `Config` errors: the field is
+//! not on the project (add it in Asana's project settings), it is not an enum field, an
+//! option is missing or disabled (naming the option, the field and the
+//! `asana_priority_options` key); a plan without custom fields is `Unsupported`: "Asana
+//! refused custom fields (402 Payment Required): this workspace's plan has no custom
+//! fields; remove homechoice.ticket.asana_priority_field to keep priority in tags".
+//! `ticket doctor` checks the field and every option.
+//!
+//! # Due dates
+//!
+//! A [`Due::Date`](ticket_provider_api::Due) is written as `due_on` (`YYYY-MM-DD`) and read
+//! back as that day, never through a time zone. A [`Due::At`](ticket_provider_api::Due) is
+//! written as `due_at` in UTC with milliseconds (`2026-12-24T14:00:00.000Z`). Every write
+//! sends one of the two keys only (Asana takes one per request, and either replaces the
+//! other); clearing sends `due_on: null`. Reading, a task with `due_at` is an instant (Asana
+//! also reports that instant's date as `due_on`), else one with `due_on` a date.
+//! `list_tickets` with `due_before` keeps tickets due before that day (an instant by its UTC
+//! date) and leaves out those without a due date; the filter runs on the client, since
+//! Asana's task lists take no due-date parameter. Due dates ride in the requests an
+//! operation makes anyway: no request more.
 //!
 //! **Completion.** Moving a ticket to RESOLVED, CLOSED or CANCELLED also sets the task's
 //! `completed` to true; moving it to any other status sets it to false.
@@ -31,16 +73,21 @@
 //!
 //! **Tasks outside the project.** Reads of a task that is not in the tickets project are
 //! `NotFound`. `change_status` (one batch, no read) does not check membership first: moving
-//! such a task adds it to the project's section, as Asana's `addTask` does.
+//! such a task adds it to the project's section, as Asana's `addTask` does. `assign`, and
+//! `update` in field mode without a new description, are one `PUT` that checks membership
+//! in Asana's answer: such a task is reported `NotFound`, but the assignee, name or due date
+//! was written (a priority option is refused by Asana unless the field is on the task's
+//! projects).
 //!
-//! **Renamed sections.** Sections and tags are cached by gid. When a section is renamed in
+//! **Renamed sections.** Sections, tags and the priority field are cached by gid. When a section is renamed in
 //! Asana the provider keeps using it (by gid), logs a warning once, and does not create a
 //! second section with the configured name while the cache lives.
 //!
 //! # The cache, across processes
 //!
 //! Every `ticket` command is a new process, so what the provider learns — the project's
-//! workspace, the section of each status, the tag of each priority, the e-mails of users —
+//! workspace, the section of each status, the tag of each priority (or the priority field
+//! and the option of each priority, [`CachedPriorityField`]), the e-mails of users —
 //! is kept in a [`CacheStore`] as one [`ProjectCache`]: for the `asana` provider a JSON
 //! file ([`CacheFile`]) at `asana_cache_path`, by default [`DEFAULT_CACHE_FILE`] beside
 //! the config file (none for a config not read from a file; `""` turns it off), for the
@@ -49,14 +96,17 @@
 //! e-mails, never the token. A missing file is an empty cache; an unreadable or unwritable
 //! one is warned about once and otherwise ignored. A cached gid Asana refuses as unknown
 //! (404, or a 400 naming it) is dropped, looked up again and the operation sent once more
-//! (a create too: Asana made nothing).
+//! (a create too: Asana made nothing). A disabled option is refused like a gone one: the
+//! lookup then finds the option of that name that is enabled, or says it is disabled.
 //!
 //! # Requests per operation
 //!
-//! Reads never look sections or tags up (a task read carries their names). A write looks
-//! up only what the cache lacks: the project's sections (1 request) for a status whose
-//! section is not cached, the project's workspace and the workspace's tags (2 requests)
-//! for a priority whose tag is not cached; a missing section or tag costs two more
+//! Reads never look sections, tags or the priority field up (a task read carries their
+//! names). A write looks up only what the cache lacks: the project's sections (1 request)
+//! for a status whose section is not cached, the project's workspace and the workspace's
+//! tags (2 requests) for a priority whose tag is not cached, or in field mode the
+//! project's custom field settings (1 request, `GET /projects/{gid}/custom_field_settings`)
+//! for a priority whose option is not cached; a missing section or tag costs two more
 //! requests, once: the create and a second listing, so that processes creating it at the
 //! same moment settle on one — the first section of that name in project order, the oldest
 //! tag — and delete their duplicate section. Once the gids are cached (in this process or
@@ -64,13 +114,13 @@
 //!
 //! | Operation | Requests |
 //! |---|---|
-//! | create | 1 (`POST /tasks` with name, notes, project, section membership, tag and assignee) |
+//! | create | 1 (`POST /tasks` with name, notes, project, section membership, tag or custom field, due date and assignee) |
 //! | change_status, close, resolve | 1 (`POST /batch`: `addTask` to the section + `PUT completed`) |
 //! | escalate | 1, plus 1 for the reason's comment |
 //! | assign | 1 (`PUT /tasks/{gid}`); an error answer costs one user lookup to tell an unknown user from an unknown task |
 //! | add_comment | 1 (`POST /batch`: the story and a read of the task's section) |
 //! | get_ticket | 1 (`POST /batch`: the task and its first 100 stories), plus 1 per further 100 comments |
-//! | update | 2 (read the task, then one `POST /batch` with the `PUT` and `addTag`/`removeTag`) |
+//! | update | tags: 2 (read the task, then one `POST /batch` with the `PUT` and `addTag`/`removeTag`); field: 1 (`PUT /tasks/{gid}` with the option), 2 with a new description (read the notes' marker line first) |
 //! | list_tickets | ⌈N/100⌉ for N tasks in the project (or in the status' section with a status filter) |
 //!
 //! For the `sync` provider's pulls: [`AsanaProvider::list_remote_tasks`] costs ⌈N/100⌉ for N
@@ -94,7 +144,7 @@
 //!
 //! **Listing.** Asana lists tasks in project order and its page offsets expire, so
 //! `list_tickets` reads every task of the project (or section) 100 at a time, filters
-//! assignee and priority on the client, sorts newest first (created_at, then gid) and
+//! assignee, priority and `due_before` on the client, sorts newest first (created_at, then gid) and
 //! returns `limit` tickets. `next_cursor` is the sort key of the last ticket returned
 //! (`<created_at millis>~<gid>`), so paging is stable even when tickets are added between
 //! pages; every page costs ⌈N/100⌉ requests.
@@ -108,7 +158,8 @@
 //! flight; `asana_requests_per_minute` adds a token-bucket budget; `asana_timeout_ms` bounds
 //! each request (10 s by default).
 //!
-//! Errors: 401 → `Unauthenticated` (check `ASANA_ACCESS_TOKEN`), 402 → `Unsupported`,
+//! Errors: 401 → `Unauthenticated` (check `ASANA_ACCESS_TOKEN`), 402 → `Unsupported` (for a
+//! write setting the priority field, the message above),
 //! 403 → `PermissionDenied`, 404 → `NotFound`, 400 → `InvalidInput` with Asana's message,
 //! 429 after retries → `RateLimited`, 5xx and transport failures → `Unavailable`.
 //!
@@ -131,6 +182,7 @@ mod client;
 mod config;
 mod doctor;
 mod error;
+mod priority_field;
 mod provider;
 mod remote;
 mod users;
@@ -143,11 +195,13 @@ use ticket_provider_api::{
 };
 
 pub use cache::{
-    CacheFile, CacheKey, CacheStore, CachedUser, KeyedCache, ProjectCache, DEFAULT_CACHE_FILE,
+    CacheFile, CacheKey, CacheStore, CachedOption, CachedPriorityField, CachedUser, KeyedCache,
+    ProjectCache, DEFAULT_CACHE_FILE,
 };
 pub use config::{
-    default_priority_tag, AsanaConfigKeys, AsanaSettings, RetryPolicy, ASANA_TOKEN_ENV,
-    DEFAULT_ASANA_BASE_URL, DEFAULT_TIMEOUT, MAX_READS_IN_FLIGHT, MAX_WRITES_IN_FLIGHT,
+    default_priority_option, default_priority_tag, AsanaConfigKeys, AsanaSettings, RetryPolicy,
+    ASANA_TOKEN_ENV, DEFAULT_ASANA_BASE_URL, DEFAULT_TIMEOUT, MAX_READS_IN_FLIGHT,
+    MAX_WRITES_IN_FLIGHT,
 };
 pub use provider::{AsanaProvider, BATCH_ACTIONS};
 pub use remote::{EventsPage, RemoteComment, RemoteEvent, RemoteTask};

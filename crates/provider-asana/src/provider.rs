@@ -23,14 +23,17 @@ use ticket_provider_api::{
 };
 use tokio::sync::Mutex;
 
-use crate::cache::{CacheFile, CacheKey, CacheStore, CachedUser, ProjectCache};
+use crate::cache::{
+    CacheFile, CacheKey, CacheStore, CachedOption, CachedPriorityField, CachedUser, ProjectCache,
+};
 use crate::client::{AsanaClient, BatchAction, BatchResult, Request, Safety};
 use crate::config::AsanaSettings;
 use crate::error::AsanaError;
+use crate::priority_field::{self, ProjectField};
 use crate::remote::{
-    comment_text, decode_comments, decode_event, epoch, notes_with_marker, split_author,
-    split_marker, story_authors, str_field, time_field, user_gid, user_ref, EventsPage,
-    RemoteComment, RemoteTask,
+    comment_text, decode_comments, decode_event, due_body, due_field, epoch, notes_with_marker,
+    split_author, split_marker, story_authors, str_field, time_field, user_gid, user_ref,
+    EventsPage, RemoteComment, RemoteTask,
 };
 use crate::users::{AsanaUser, UserDirectory};
 use crate::PROVIDER_NAME;
@@ -38,7 +41,11 @@ use crate::PROVIDER_NAME;
 /// Task fields every read asks for (each in the `opt_fields` enum of getTask, getTasks,
 /// getTasksForProject, getTasksForSection, createTask and updateTask). The assignee comes as
 /// a compact user; its e-mail comes from the [`UserDirectory`].
-const TASK_FIELDS: &str = "name,notes,completed,created_at,modified_at,assignee,memberships.project.name,memberships.section.name,tags.name";
+const TASK_FIELDS: &str = "name,notes,completed,created_at,modified_at,due_on,due_at,assignee,memberships.project.name,memberships.section.name,tags.name";
+/// [`TASK_FIELDS`] and the task's custom fields with their enum values (names; gids always
+/// come), when priority lives in a custom field. Tags stay: they tell the priority of tasks
+/// tagged before the switch.
+const TASK_FIELDS_WITH_CUSTOM_FIELDS: &str = "name,notes,completed,created_at,modified_at,due_on,due_at,assignee,memberships.project.name,memberships.section.name,tags.name,custom_fields.name,custom_fields.enum_value.name";
 /// Story fields of comment reads (getStoriesForTask); the author's e-mail comes from the
 /// [`UserDirectory`].
 const STORY_FIELDS: &str = "created_at,created_by,created_by.name,resource_subtype,type,text";
@@ -62,6 +69,8 @@ struct Cache {
     tags_loaded: bool,
     /// The tag of each priority.
     priority_gid: BTreeMap<Priority, String>,
+    /// The priority custom field and the options found, once looked up (field mode only).
+    priority_field: Option<CachedPriorityField>,
     /// The token owner (for the assignee filter `me`, and to tell our own stories).
     me: Option<AsanaUser>,
     /// What the [`CacheStore`] holds, as last loaded or saved (saves are skipped when
@@ -70,8 +79,10 @@ struct Cache {
 }
 
 impl Cache {
-    /// Takes what an earlier process learned, where this one knows nothing fresher.
-    fn restore(&mut self, saved: &ProjectCache) {
+    /// Takes what an earlier process learned, where this one knows nothing fresher. The
+    /// priority field is taken only when it was looked up for the same configured field, and
+    /// only its options found by the names configured now.
+    fn restore(&mut self, saved: &ProjectCache, settings: &AsanaSettings) {
         if self.workspace_gid.is_none() {
             self.workspace_gid = saved.workspace_gid.clone();
         }
@@ -89,6 +100,17 @@ impl Cache {
             self.priority_gid
                 .entry(*priority)
                 .or_insert_with(|| gid.clone());
+        }
+        if self.priority_field.is_none() {
+            if let (Some(field), Some(wanted)) = (&saved.priority_field, &settings.priority_field) {
+                if field.configured == *wanted {
+                    let mut field = field.clone();
+                    field
+                        .options
+                        .retain(|p, o| o.name == settings.option_name(*p));
+                    self.priority_field = Some(field);
+                }
+            }
         }
     }
 
@@ -108,6 +130,8 @@ impl Cache {
                 }
                 self.tags_loaded = false;
             }
+            // The whole field is looked up again (one request, for its options too).
+            CachedRef::Field(_) | CachedRef::FieldOption(_, _) => self.priority_field = None,
         }
     }
 
@@ -137,17 +161,54 @@ struct Inner {
     restored: tokio::sync::OnceCell<()>,
 }
 
-/// A cached gid a request used: the section of a status, or the tag of a priority.
+/// A cached gid a request used: the section of a status, the tag of a priority, the
+/// priority custom field or the option of a priority in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum CachedRef {
     Section(Status, String),
     Tag(Priority, String),
+    Field(String),
+    FieldOption(Priority, String),
 }
 
 impl CachedRef {
     fn gid(&self) -> &str {
         match self {
-            CachedRef::Section(_, g) | CachedRef::Tag(_, g) => g,
+            CachedRef::Section(_, g)
+            | CachedRef::Tag(_, g)
+            | CachedRef::Field(g)
+            | CachedRef::FieldOption(_, g) => g,
+        }
+    }
+}
+
+/// How a write sets a priority: the tag to put on the task, or the option to choose in the
+/// priority custom field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PriorityWrite {
+    Tag(String),
+    Field { field: String, option: String },
+}
+
+impl PriorityWrite {
+    /// The cached gids the write uses.
+    fn refs(&self, priority: Priority) -> Vec<CachedRef> {
+        match self {
+            PriorityWrite::Tag(t) => vec![CachedRef::Tag(priority, t.clone())],
+            PriorityWrite::Field { field, option } => vec![
+                CachedRef::Field(field.clone()),
+                CachedRef::FieldOption(priority, option.clone()),
+            ],
+        }
+    }
+
+    /// Adds the priority to the body of a `POST /tasks`.
+    fn on_create(&self, data: &mut Value) {
+        match self {
+            PriorityWrite::Tag(t) => data["tags"] = json!([t]),
+            PriorityWrite::Field { field, option } => {
+                data["custom_fields"] = json!({ field.as_str(): option })
+            }
         }
     }
 }
@@ -225,16 +286,20 @@ impl WarnOnce {
 /// Sections that map to no status, warned about once per process.
 static UNMAPPED_SECTIONS: WarnOnce = WarnOnce::new();
 
+/// Options of the priority field that map to no priority, warned about once per process.
+static UNMAPPED_OPTIONS: WarnOnce = WarnOnce::new();
+
 /// Most actions in one `POST /batch` (Asana's limit).
 pub const BATCH_ACTIONS: usize = 10;
 
-/// The batch action that reads task `gid` with [`TASK_FIELDS`].
-fn task_read(gid: &str) -> BatchAction {
+/// The batch action that reads task `gid` with `fields` (see
+/// [`AsanaProvider::task_fields`]).
+fn task_read(gid: &str, fields: &str) -> BatchAction {
     BatchAction {
         method: Method::GET,
         relative_path: format!("/tasks/{gid}"),
         data: None,
-        options: Some(json!({ "fields": fields_list(TASK_FIELDS) })),
+        options: Some(json!({ "fields": fields_list(fields) })),
     }
 }
 
@@ -364,6 +429,16 @@ impl AsanaProvider {
         &self.inner.settings
     }
 
+    /// The task fields of every task read: [`TASK_FIELDS`], with the custom fields when
+    /// priority lives in one.
+    fn task_fields(&self) -> &'static str {
+        if self.inner.settings.priority_field.is_some() {
+            TASK_FIELDS_WITH_CUSTOM_FIELDS
+        } else {
+            TASK_FIELDS
+        }
+    }
+
     /// The project gid.
     fn project(&self) -> &str {
         &self.inner.settings.project_gid
@@ -398,7 +473,7 @@ impl AsanaProvider {
                 };
                 self.inner.users.seed(saved.asana_users());
                 let mut cache = self.inner.cache.lock().await;
-                cache.restore(&saved);
+                cache.restore(&saved, &self.inner.settings);
                 cache.saved = Some(saved);
             })
             .await;
@@ -411,6 +486,7 @@ impl AsanaProvider {
             sections: cache.sections.clone(),
             status_sections: cache.status_gid.clone(),
             priority_tags: cache.priority_gid.clone(),
+            priority_field: cache.priority_field.clone(),
             users: self
                 .inner
                 .users
@@ -455,7 +531,7 @@ impl AsanaProvider {
         }
         let mut cache = self.inner.cache.lock().await;
         for g in &gone {
-            tracing::warn!(gid = %g.gid(), "Asana no longer knows a cached section or tag; looking again");
+            tracing::warn!(gid = %g.gid(), "Asana no longer knows a cached section, tag, custom field or option; looking again");
             cache.forget(g);
         }
         self.persist(&mut cache).await;
@@ -654,6 +730,114 @@ impl AsanaProvider {
         }
     }
 
+    /// Looks the priority custom field up among the project's custom field settings (one
+    /// `GET /projects/{gid}/custom_field_settings`, 100 settings per request) and caches its
+    /// gid and the enabled option of each priority. Fails when the field is not on the
+    /// project or is no enum field; a missing or disabled option is not an error here (see
+    /// [`Self::field_option_for`]). Returns the field as listed.
+    async fn load_priority_field(&self, cache: &mut Cache) -> Result<ProjectField> {
+        let settings = &self.inner.settings;
+        let wanted = settings.priority_field.clone().unwrap_or_default();
+        let req = Request::get(format!(
+            "/projects/{}/custom_field_settings",
+            self.project()
+        ))
+        .fields(priority_field::SETTINGS_FIELDS);
+        let listing = self.client().get_all(req).await.map_err(|e| match e.status() {
+            Some(402) => priority_field::no_custom_fields_plan().into_error(),
+            Some(404) => Error::new(
+                ErrorKind::Config,
+                format!(
+                    "the Asana project {} does not exist or is not visible to the token; check homechoice.ticket.asana_project",
+                    self.project()
+                ),
+            ),
+            _ => e.into_error(),
+        })?;
+        let fields = priority_field::project_fields(&listing);
+        let known = cache.priority_field.as_ref().map(|f| f.gid.clone());
+        let Some(field) = priority_field::find_field(&fields, &wanted, known.as_deref()).cloned()
+        else {
+            cache.priority_field = None;
+            return Err(
+                priority_field::not_on_project(&wanted, self.project(), &fields).into_error(),
+            );
+        };
+        if field.subtype != "enum" {
+            cache.priority_field = None;
+            return Err(priority_field::not_enum(&field, self.project()).into_error());
+        }
+        if !priority_field::is_wanted(&field.gid, &field.name, &wanted) {
+            tracing::warn!(
+                field_gid = %field.gid, expected = %wanted, found = %field.name,
+                "the Asana priority field was renamed; still using it (rename it back or set homechoice.ticket.asana_priority_field)"
+            );
+        }
+        let options = Priority::ALL
+            .into_iter()
+            .filter_map(|p| {
+                let gid = priority_field::option_of(settings, &field, p).ok()?;
+                Some((
+                    p,
+                    CachedOption {
+                        gid,
+                        name: settings.option_name(p),
+                    },
+                ))
+            })
+            .collect();
+        cache.priority_field = Some(CachedPriorityField {
+            configured: wanted,
+            gid: field.gid.clone(),
+            name: field.name.clone(),
+            options,
+        });
+        Ok(field)
+    }
+
+    /// The priority field's gid and the gid of `priority`'s option in it: cached, else
+    /// looked up (see [`Self::load_priority_field`]). A missing or disabled option is a
+    /// `Config` error naming the option and the field.
+    async fn field_option_for(&self, priority: Priority) -> Result<(String, String)> {
+        self.restore().await;
+        let mut cache = self.inner.cache.lock().await;
+        if let Some(f) = &cache.priority_field {
+            if let Some(o) = f.options.get(&priority) {
+                return Ok((f.gid.clone(), o.gid.clone()));
+            }
+        }
+        let loaded = self.load_priority_field(&mut cache).await;
+        self.persist(&mut cache).await;
+        let field = loaded?;
+        priority_field::option_of(&self.inner.settings, &field, priority)
+            .map(|option| (field.gid.clone(), option))
+            .map_err(priority_field::Problem::into_error)
+    }
+
+    /// How a write sets `priority`: the priority field's option in field mode, else the tag.
+    async fn priority_write(&self, priority: Priority) -> Result<PriorityWrite> {
+        if self.inner.settings.priority_field.is_some() {
+            let (field, option) = self.field_option_for(priority).await?;
+            Ok(PriorityWrite::Field { field, option })
+        } else {
+            Ok(PriorityWrite::Tag(self.tag_for(priority).await?))
+        }
+    }
+
+    /// The error of a refused task write; `custom_fields`: whether it set the priority field
+    /// (a 402 then means the plan has no custom fields).
+    fn task_write_error(&self, e: AsanaError, custom_fields: bool) -> Error {
+        if custom_fields && e.status() == Some(402) {
+            let mut problem = priority_field::no_custom_fields_plan();
+            if let Some(m) = e.asana_message() {
+                problem.fix = format!("{} (Asana said: {m})", problem.fix);
+            }
+            problem.into_error()
+        } else {
+            e.into()
+        }
+    }
+
     /// After creating section `name` as `ours`: several processes starting at once may each
     /// have created one. Lists the sections again (one request) and settles on the first
     /// section of that name in project order, which every process agrees on; our own
@@ -814,7 +998,13 @@ impl AsanaProvider {
             .map(str::to_string);
         let status = self.status_of_section(cache, section_gid.as_deref(), section_name.as_deref());
         let mut priority = None;
-        if let Some(tags) = v.get("tags").and_then(Value::as_array) {
+        if self.inner.settings.priority_field.is_some() {
+            priority = self.priority_of_field(cache, &gid, v);
+        }
+        // In field mode, tags tell the priority of a task whose field has no value (tagged
+        // before the switch).
+        if let (None, Some(tags)) = (priority, v.get("tags").and_then(Value::as_array)) {
+            let mut priority_tag: Option<Priority> = None;
             for t in tags {
                 let by_gid = str_field(t, "gid").and_then(|g| cache.priority_of_gid(g));
                 let by_name = str_field(t, "name").and_then(|n| {
@@ -823,12 +1013,13 @@ impl AsanaProvider {
                         .find(|p| self.inner.settings.tag_name(*p) == n)
                 });
                 if let Some(p) = by_gid.or(by_name) {
-                    if priority.is_some_and(|q| q != p) {
+                    if priority_tag.is_some_and(|q| q != p) {
                         tracing::warn!(task = %gid, "the task has several priority tags; reporting the highest");
                     }
-                    priority = Some(priority.map_or(p, |q: Priority| q.max(p)));
+                    priority_tag = Some(priority_tag.map_or(p, |q: Priority| q.max(p)));
                 }
             }
+            priority = priority_tag;
         }
         Ok(RemoteTask {
             gid,
@@ -840,7 +1031,7 @@ impl AsanaProvider {
             priority,
             assignee: v.get("assignee").and_then(|a| user_ref(a, emails)),
             completed: v.get("completed").and_then(Value::as_bool).unwrap_or(false),
-            due: None,
+            due: due_field(v),
             in_project,
             created_at: time_field(v, "created_at").unwrap_or_else(epoch),
             modified_at: time_field(v, "modified_at")
@@ -848,6 +1039,60 @@ impl AsanaProvider {
                 .unwrap_or_else(epoch),
             comments: Vec::new(),
         })
+    }
+
+    /// The priority a task's value of the priority custom field stands for: the entry of
+    /// `custom_fields` with the cached field gid (else the configured gid or name), its
+    /// `enum_value` by cached option gid, else by the configured option names. `None` when
+    /// the task has no value (or the field is not on its projects); an option no priority
+    /// maps to reads as `None` too, with a warning once per option.
+    fn priority_of_field(&self, cache: &Cache, task: &str, v: &Value) -> Option<Priority> {
+        let settings = &self.inner.settings;
+        let wanted = settings.priority_field.as_deref()?;
+        let entries = v.get("custom_fields").and_then(Value::as_array)?;
+        let cached = cache.priority_field.as_ref();
+        let entry = cached
+            .and_then(|c| {
+                entries
+                    .iter()
+                    .find(|f| str_field(f, "gid") == Some(c.gid.as_str()))
+            })
+            .or_else(|| {
+                entries.iter().find(|f| {
+                    priority_field::is_wanted(
+                        str_field(f, "gid").unwrap_or_default(),
+                        str_field(f, "name").unwrap_or_default(),
+                        wanted,
+                    )
+                })
+            })?;
+        let value = entry.get("enum_value").filter(|e| e.is_object())?;
+        let option_gid = str_field(value, "gid");
+        let by_gid = cached.and_then(|c| {
+            c.options
+                .iter()
+                .find(|(_, o)| Some(o.gid.as_str()) == option_gid)
+                .map(|(p, _)| *p)
+        });
+        let name = str_field(value, "name").unwrap_or_default();
+        let by_name = || {
+            Priority::ALL
+                .into_iter()
+                .find(|p| settings.option_name(*p) == name)
+                .or_else(|| {
+                    Priority::ALL
+                        .into_iter()
+                        .find(|p| settings.option_name(*p).eq_ignore_ascii_case(name))
+                })
+        };
+        let found = by_gid.or_else(by_name);
+        if found.is_none() && UNMAPPED_OPTIONS.first(name) {
+            tracing::warn!(
+                task = %task, option = %name,
+                "a task's priority field holds an option that maps to no priority; reporting the task's priority tag if it has one, else normal (warned once per option; see homechoice.ticket.asana_priority_options)"
+            );
+        }
+        found
     }
 
     /// The status of a section, noticing renamed sections (keyed on gid, reported once).
@@ -915,7 +1160,7 @@ impl AsanaProvider {
             description: task.description.clone(),
             priority: task.priority.unwrap_or_default(),
             assignee: task.assignee.clone(),
-            due: None,
+            due: task.due,
             created_at: task.created_at,
             updated_at: task.modified_at,
             asana_gid: Some(task.gid.clone()),
@@ -1009,29 +1254,34 @@ impl AsanaProvider {
         marker: Option<&str>,
     ) -> Result<RemoteTask> {
         let mut retried = false;
+        let field_mode = self.inner.settings.priority_field.is_some();
         let answer = loop {
             let section = self.section_for(status).await?;
-            let tag = self.tag_for(new.priority).await?;
+            let priority = self.priority_write(new.priority).await?;
             let mut data = json!({
                 "name": new.subject,
                 "notes": notes_with_marker(&new.description, marker),
                 "projects": [self.project()],
                 "memberships": [{"project": self.project(), "section": section}],
-                "tags": [tag],
             });
+            priority.on_create(&mut data);
             if status.is_terminal() {
                 data["completed"] = json!(true);
             }
             if let Some(a) = &new.assignee {
                 data["assignee"] = json!(a.trim());
             }
-            let req =
-                Request::write(Method::POST, "/tasks", data, Safety::Create).fields(TASK_FIELDS);
+            if let Some(due) = &new.due {
+                let (key, value) = due_body(Some(due));
+                data[key] = value;
+            }
+            let req = Request::write(Method::POST, "/tasks", data, Safety::Create)
+                .fields(self.task_fields());
             match self.client().data(&req).await {
                 Ok(v) => break v,
-                // A refused create made no task: with the gone section or tag dropped from
-                // the cache, it is safe to send it again, once. An answer about the
-                // assignee is not about the cache.
+                // A refused create made no task: with the gone section, tag, field or
+                // option dropped from the cache, it is safe to send it again, once. An
+                // answer about the assignee is not about the cache.
                 Err(e)
                     if !retried
                         && !e
@@ -1040,14 +1290,17 @@ impl AsanaProvider {
                         && self
                             .drop_gone(
                                 &e,
-                                &[
-                                    CachedRef::Section(status, section),
-                                    CachedRef::Tag(new.priority, tag),
-                                ],
+                                &[CachedRef::Section(status, section)]
+                                    .into_iter()
+                                    .chain(priority.refs(new.priority))
+                                    .collect::<Vec<_>>(),
                             )
                             .await =>
                 {
                     retried = true;
+                }
+                Err(e) if e.status() == Some(402) => {
+                    return Err(self.task_write_error(e, field_mode))
                 }
                 Err(e) => {
                     return Err(match &new.assignee {
@@ -1066,6 +1319,9 @@ impl AsanaProvider {
         if task.priority.is_none() {
             task.priority = Some(new.priority);
         }
+        if task.due.is_none() && answer.get("due_on").is_none() && answer.get("due_at").is_none() {
+            task.due = new.due;
+        }
         task.in_project = true;
         Ok(task)
     }
@@ -1074,7 +1330,7 @@ impl AsanaProvider {
     /// further 100 stories). Fails with NotFound when the task does not exist.
     pub async fn get_remote_task(&self, gid: &str) -> Result<RemoteTask> {
         check_gid(gid)?;
-        let actions = [task_read(gid), stories_read(gid)];
+        let actions = [task_read(gid, self.task_fields()), stories_read(gid)];
         let mut results = self
             .client()
             .batch(&actions, Safety::Repeatable)
@@ -1118,7 +1374,10 @@ impl AsanaProvider {
             return Ok(out);
         }
         for chunk in wanted.chunks(BATCH_ACTIONS) {
-            let actions: Vec<BatchAction> = chunk.iter().map(|g| task_read(g)).collect();
+            let actions: Vec<BatchAction> = chunk
+                .iter()
+                .map(|g| task_read(g, self.task_fields()))
+                .collect();
             let results = self.client().batch(&actions, Safety::Repeatable).await?;
             if results.len() != chunk.len() {
                 return Err(AsanaError::decode("POST /batch", "missing results").into());
@@ -1233,7 +1492,7 @@ impl AsanaProvider {
     ) -> Result<Vec<RemoteTask>> {
         let mut req = Request::get("/tasks")
             .param("project", self.project())
-            .fields(TASK_FIELDS);
+            .fields(self.task_fields());
         if let Some(t) = modified_since {
             req = req.param("modified_since", ts(t));
         }
@@ -1292,7 +1551,7 @@ impl AsanaProvider {
                 data: Some(json!({ "text": text })),
                 options: Some(json!({ "fields": fields_list(NEW_STORY_FIELDS) })),
             },
-            task_read(gid),
+            task_read(gid, self.task_fields()),
         ];
         let mut results = self
             .client()
@@ -1329,15 +1588,26 @@ impl AsanaProvider {
             .map(|c| c.story_gid))
     }
 
-    /// Changes subject, description and/or priority of a task, keeping its marker line.
-    /// Two requests: a read (current notes and tags), then one batch with the PUT and the
-    /// tag changes (addTag new, removeTag old). Returns the task as changed.
+    /// Changes subject, description, priority and/or due date of a task, keeping its marker
+    /// line. Returns the task as changed.
+    ///
+    /// With priority tags: two requests, a read (current notes and tags), then one batch
+    /// with the PUT and the tag changes (addTag new, removeTag old). With the priority in a
+    /// custom field (`asana_priority_field`): one `PUT /tasks/{gid}` carrying every change,
+    /// the field's option included; a new description first reads the task (one more
+    /// request) for the marker line. That single PUT checks the task's project in its answer
+    /// (like [`TicketProvider::assign`]): a task outside the tickets project is `NotFound`,
+    /// but its name or due date may have been written (a priority is refused by Asana when
+    /// the field is not on the task's projects).
     pub async fn set_fields(&self, gid: &str, changes: &TicketUpdate) -> Result<RemoteTask> {
         check_gid(gid)?;
         changes.validate()?;
+        if self.inner.settings.priority_field.is_some() {
+            return self.set_fields_with_priority_field(gid, changes).await;
+        }
         let data = self
             .client()
-            .data(&Request::get(format!("/tasks/{gid}")).fields(TASK_FIELDS))
+            .data(&Request::get(format!("/tasks/{gid}")).fields(self.task_fields()))
             .await
             .map_err(|e| self.not_found_as_ticket(e, gid))?;
         let task = self.require_in_project(self.decode_task(&data).await?)?;
@@ -1364,16 +1634,7 @@ impl AsanaProvider {
                 .unwrap_or_default()
         };
         let mut actions = Vec::new();
-        let mut put = serde_json::Map::new();
-        if let Some(s) = &changes.subject {
-            put.insert("name".into(), json!(s));
-        }
-        if let Some(d) = &changes.description {
-            put.insert(
-                "notes".into(),
-                json!(notes_with_marker(d, task.marker.as_deref())),
-            );
-        }
+        let put = task_put(changes, task.marker.as_deref());
         if !put.is_empty() {
             actions.push(BatchAction {
                 method: Method::PUT,
@@ -1434,6 +1695,70 @@ impl AsanaProvider {
         }
         if let Some(p) = changes.priority {
             task.priority = Some(p);
+        }
+        if let Some(due) = changes.due {
+            task.due = due;
+        }
+        Ok(task)
+    }
+
+    /// [`Self::set_fields`] with the priority in a custom field: one `PUT`, plus a read
+    /// first when the description changes.
+    async fn set_fields_with_priority_field(
+        &self,
+        gid: &str,
+        changes: &TicketUpdate,
+    ) -> Result<RemoteTask> {
+        let marker = match changes.description {
+            Some(_) => {
+                let data = self
+                    .client()
+                    .data(&Request::get(format!("/tasks/{gid}")).fields(self.task_fields()))
+                    .await
+                    .map_err(|e| self.not_found_as_ticket(e, gid))?;
+                self.require_in_project(self.decode_task(&data).await?)?
+                    .marker
+            }
+            None => None,
+        };
+        let mut retried = false;
+        let answer = loop {
+            let mut put = task_put(changes, marker.as_deref());
+            let mut used = Vec::new();
+            if let Some(p) = changes.priority {
+                let (field, option) = self.field_option_for(p).await?;
+                put.insert("custom_fields".into(), json!({ field.as_str(): option }));
+                used = vec![CachedRef::Field(field), CachedRef::FieldOption(p, option)];
+            }
+            let req = Request::write(
+                Method::PUT,
+                format!("/tasks/{gid}"),
+                Value::Object(put),
+                Safety::Repeatable,
+            )
+            .fields(self.task_fields());
+            match self.client().data(&req).await {
+                Ok(v) => break v,
+                // A 400 naming the cached field or option: nothing was written; look the
+                // field up again and send the PUT once more. (A 404 is the task's.)
+                Err(e)
+                    if !retried && e.status() == Some(400) && self.drop_gone(&e, &used).await =>
+                {
+                    retried = true;
+                }
+                Err(e) if e.status() == Some(404) => return Err(self.not_found_as_ticket(e, gid)),
+                Err(e) => return Err(self.task_write_error(e, !used.is_empty())),
+            }
+        };
+        let mut task = self.require_in_project(self.decode_task(&answer).await?)?;
+        // Trust what was asked for where the answer is silent (a lean server).
+        if task.priority.is_none() {
+            task.priority = changes.priority;
+        }
+        if answer.get("due_on").is_none() && answer.get("due_at").is_none() {
+            if let Some(due) = changes.due {
+                task.due = due;
+            }
         }
         Ok(task)
     }
@@ -1579,7 +1904,7 @@ impl AsanaProvider {
         let mut retried = false;
         loop {
             let section = self.section_for(status).await?;
-            let req = Request::get(format!("/sections/{section}/tasks")).fields(TASK_FIELDS);
+            let req = Request::get(format!("/sections/{section}/tasks")).fields(self.task_fields());
             match self.client().get_all(req).await {
                 Ok(items) => return Ok(items),
                 Err(e)
@@ -1601,8 +1926,8 @@ impl AsanaProvider {
         let items = match query.status {
             Some(status) => self.section_tasks(status).await?,
             None => {
-                let req =
-                    Request::get(format!("/projects/{}/tasks", self.project())).fields(TASK_FIELDS);
+                let req = Request::get(format!("/projects/{}/tasks", self.project()))
+                    .fields(self.task_fields());
                 self.client().get_all(req).await?
             }
         };
@@ -1637,6 +1962,11 @@ impl AsanaProvider {
                 if query.priority.is_some_and(|p| p != t.priority) {
                     continue;
                 }
+                if let Some(day) = query.due_before {
+                    if !t.due.is_some_and(|d| d.is_before(day)) {
+                        continue;
+                    }
+                }
                 tickets.push(t);
             }
         }
@@ -1670,6 +2000,23 @@ impl AsanaProvider {
         r.comment_guid = Some(story);
         Ok(r)
     }
+}
+
+/// The `PUT /tasks/{gid}` body of `changes` without the priority: `name`, `notes` (the new
+/// description with the task's `marker` line kept) and the due date (see [`due_body`]).
+fn task_put(changes: &TicketUpdate, marker: Option<&str>) -> serde_json::Map<String, Value> {
+    let mut put = serde_json::Map::new();
+    if let Some(s) = &changes.subject {
+        put.insert("name".into(), json!(s));
+    }
+    if let Some(d) = &changes.description {
+        put.insert("notes".into(), json!(notes_with_marker(d, marker)));
+    }
+    if let Some(due) = &changes.due {
+        let (key, value) = due_body(due.as_ref());
+        put.insert(key.into(), value);
+    }
+    put
 }
 
 /// The gid of a new story.
@@ -1761,7 +2108,7 @@ impl TicketProvider for AsanaProvider {
                 json!({ "assignee": who }),
                 Safety::Repeatable,
             )
-            .fields(TASK_FIELDS);
+            .fields(self.task_fields());
             let data = match self.client().data(&req).await {
                 Ok(d) => d,
                 Err(e) if e.status() == Some(404) => {
@@ -1935,6 +2282,70 @@ mod tests {
             );
         }
         assert!(!names_gid("anything", ""));
+    }
+
+    #[test]
+    fn refusals_name_the_gone_field_or_option() {
+        let field = CachedRef::Field("50".into());
+        let option = CachedRef::FieldOption(Priority::High, "51".into());
+        let used = [field.clone(), option.clone()];
+        let disabled = "custom_fields: Enum option 51 (\"High\") of custom field 50 (\"Priority\") is disabled and cannot be chosen";
+        assert_eq!(gone_refs(400, disabled, &used), used.to_vec());
+        let gone = "custom_fields: Not a recognized custom field ID: 50";
+        assert_eq!(gone_refs(400, gone, &used), vec![field.clone()]);
+        assert!(gone_refs(402, "premium: 50", &used).is_empty());
+        // Either drops the whole cached field: it is looked up again in one request.
+        for r in [&field, &option] {
+            let mut cache = Cache {
+                priority_field: Some(CachedPriorityField::default()),
+                ..Default::default()
+            };
+            cache.forget(r);
+            assert_eq!(cache.priority_field, None);
+        }
+    }
+
+    #[test]
+    fn a_cached_field_is_restored_only_for_the_same_configuration() {
+        let mut settings =
+            AsanaSettings::new("http://x", "1", ticket_provider_api::SecretString::new("t"));
+        settings.priority_field = Some("Priority".into());
+        settings
+            .priority_options
+            .insert(Priority::Normal, "Medium".into());
+        let option = |gid: &str, name: &str| CachedOption {
+            gid: gid.into(),
+            name: name.into(),
+        };
+        let saved = ProjectCache {
+            priority_field: Some(CachedPriorityField {
+                configured: "Priority".into(),
+                gid: "50".into(),
+                name: "Priority".into(),
+                options: BTreeMap::from([
+                    (Priority::Normal, option("51", "Normal")),
+                    (Priority::High, option("52", "High")),
+                ]),
+            }),
+            ..Default::default()
+        };
+        let mut cache = Cache::default();
+        cache.restore(&saved, &settings);
+        let field = cache.priority_field.expect("same field");
+        assert_eq!(field.gid, "50");
+        assert_eq!(
+            field.options.keys().copied().collect::<Vec<_>>(),
+            [Priority::High],
+            "normal was found as \"Normal\", now configured as \"Medium\""
+        );
+        settings.priority_field = Some("Severity".into());
+        let mut cache = Cache::default();
+        cache.restore(&saved, &settings);
+        assert_eq!(cache.priority_field, None, "another field");
+        settings.priority_field = None;
+        let mut cache = Cache::default();
+        cache.restore(&saved, &settings);
+        assert_eq!(cache.priority_field, None, "tag mode");
     }
 
     #[test]

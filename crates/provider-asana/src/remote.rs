@@ -7,9 +7,9 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use serde_json::Value;
-use ticket_provider_api::{Priority, Status};
+use ticket_provider_api::{Due, Priority, Status};
 
 /// A task of the tickets project as Asana holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,8 +33,8 @@ pub struct RemoteTask {
     pub assignee: Option<String>,
     /// Whether the task is marked complete.
     pub completed: bool,
-    /// When it is due: `due_on` as a date, `due_at` as an instant.
-    pub due: Option<ticket_provider_api::Due>,
+    /// When it is due: `due_at` as an instant when set, else `due_on` as a date.
+    pub due: Option<Due>,
     /// Whether the task is a member of the tickets project.
     pub in_project: bool,
     /// When the task was created.
@@ -179,6 +179,32 @@ pub(crate) fn time_field(v: &Value, key: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// The due date of a task record: `due_at` (an instant, kept to the millisecond) when set
+/// and readable, else `due_on` read as a plain date (`YYYY-MM-DD`, never through a time
+/// zone); `None` when neither is.
+pub(crate) fn due_field(v: &Value) -> Option<Due> {
+    if let Some(t) = time_field(v, "due_at") {
+        return Some(Due::At(t.trunc_subsecs(3)));
+    }
+    str_field(v, "due_on")
+        .and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
+        .map(Due::Date)
+}
+
+/// The body fields that set `due` on a task write: `due_on` for a date, `due_at` (UTC,
+/// milliseconds) for an instant, `due_on: null` to clear. Never both keys: Asana takes one
+/// of them per request, and either replaces the other.
+pub(crate) fn due_body(due: Option<&Due>) -> (&'static str, Value) {
+    match due {
+        Some(Due::Date(d)) => ("due_on", Value::String(d.format("%Y-%m-%d").to_string())),
+        Some(Due::At(t)) => (
+            "due_at",
+            Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        ),
+        None => ("due_on", Value::Null),
+    }
+}
+
 /// The Unix epoch, for times Asana did not give.
 pub(crate) fn epoch() -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp(0, 0).unwrap_or_default()
@@ -303,6 +329,43 @@ mod tests {
         );
         assert_eq!(split_author("[author: x"), (None, "[author: x".into()));
         assert_eq!(split_author("plain"), (None, "plain".into()));
+    }
+
+    #[test]
+    fn due_dates_read_and_write_without_time_zones() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 24).unwrap();
+        assert_eq!(
+            due_field(&json!({"due_on": "2026-12-24"})),
+            Some(Due::Date(day))
+        );
+        let at: DateTime<Utc> = "2026-12-24T14:00:00.250Z".parse().unwrap();
+        // due_at wins; Asana also reports its date as due_on.
+        assert_eq!(
+            due_field(&json!({"due_on": "2026-12-24", "due_at": "2026-12-24T15:00:00.250+01:00"})),
+            Some(Due::At(at))
+        );
+        assert_eq!(
+            due_field(&json!({"due_on": "2026-12-24", "due_at": "garbage"})),
+            Some(Due::Date(day)),
+            "an unreadable due_at falls back to the date"
+        );
+        for nothing in [
+            json!({}),
+            json!({"due_on": null, "due_at": null}),
+            json!({"due_on": "24.12.2026"}),
+            json!({"due_on": 5}),
+        ] {
+            assert_eq!(due_field(&nothing), None, "{nothing}");
+        }
+        assert_eq!(
+            due_body(Some(&Due::Date(day))),
+            ("due_on", json!("2026-12-24"))
+        );
+        assert_eq!(
+            due_body(Some(&Due::At(at))),
+            ("due_at", json!("2026-12-24T14:00:00.250Z"))
+        );
+        assert_eq!(due_body(None), ("due_on", Value::Null));
     }
 
     #[test]

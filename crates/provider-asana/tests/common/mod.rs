@@ -148,3 +148,116 @@ impl Captured {
         (logs, tracing::subscriber::set_default(subscriber))
     }
 }
+
+/// An enum custom field made in the fake's workspace (as a person would in Asana).
+pub struct EnumField {
+    /// The field's gid.
+    pub gid: String,
+    /// (option name, option gid), in order.
+    pub options: Vec<(String, String)>,
+}
+
+impl EnumField {
+    /// The gid of the option named `name`.
+    pub fn option(&self, name: &str) -> String {
+        self.options
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, g)| g.clone())
+            .unwrap_or_else(|| panic!("no option {name}"))
+    }
+}
+
+/// Creates the enum custom field `name` with `options` in the fake's workspace, and adds it
+/// to the tickets project when `on_project`.
+pub async fn enum_field(
+    fake: &FakeAsana,
+    name: &str,
+    options: &[&str],
+    on_project: bool,
+) -> EnumField {
+    let opts: Vec<serde_json::Value> = options
+        .iter()
+        .map(|o| serde_json::json!({ "name": o }))
+        .collect();
+    let (status, body) = asana(
+        fake,
+        reqwest::Method::POST,
+        "/custom_fields",
+        Some(serde_json::json!({
+            "workspace": fake.workspace_gid(),
+            "name": name,
+            "resource_subtype": "enum",
+            "enum_options": opts,
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let gid = body["data"]["gid"].as_str().unwrap().to_string();
+    let options = body["data"]["enum_options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["name"].as_str().unwrap().to_string(),
+                o["gid"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    if on_project {
+        add_field_to_project(fake, &gid).await;
+    }
+    EnumField { gid, options }
+}
+
+/// Adds custom field `gid` to the tickets project.
+pub async fn add_field_to_project(fake: &FakeAsana, gid: &str) {
+    let (status, body) = asana(
+        fake,
+        reqwest::Method::POST,
+        &format!("/projects/{}/addCustomFieldSetting", fake.project_gid()),
+        Some(serde_json::json!({ "custom_field": gid })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Removes custom field `gid` from the tickets project.
+pub async fn remove_field_from_project(fake: &FakeAsana, gid: &str) {
+    let (status, body) = asana(
+        fake,
+        reqwest::Method::POST,
+        &format!("/projects/{}/removeCustomFieldSetting", fake.project_gid()),
+        Some(serde_json::json!({ "custom_field": gid })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Changes an enum option (`name`, `enabled`) as a person would in Asana.
+pub async fn update_option(fake: &FakeAsana, option_gid: &str, data: serde_json::Value) {
+    let (status, body) = asana(
+        fake,
+        reqwest::Method::PUT,
+        &format!("/enum_options/{option_gid}"),
+        Some(data),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Settings for `fake` keeping priority in the custom field `field`, with `options`
+/// (priority → option name) over the defaults.
+pub fn field_settings(
+    fake: &FakeAsana,
+    field: &str,
+    options: &[(ticket_provider_api::Priority, &str)],
+) -> AsanaSettings {
+    let mut s = settings(fake);
+    s.priority_field = Some(field.to_string());
+    for (p, name) in options {
+        s.priority_options.insert(*p, name.to_string());
+    }
+    s
+}
