@@ -10,7 +10,7 @@ use std::time::Duration;
 use asana_fake::{FakeAsana, Fault, TaskSnapshot};
 use homechoice_tickets::provider_sync::{SyncProvider, CONFLICT_AUTHOR};
 use homechoice_tickets::{
-    NewTicket, Priority, Status, SyncState, TicketDetails, TicketProvider, TicketUpdate,
+    Due, NewTicket, Priority, Status, SyncState, TicketDetails, TicketProvider, TicketUpdate,
 };
 
 /// A synced field, with the value a person gives it in Asana and the one given locally.
@@ -21,15 +21,21 @@ enum Kind {
     Status,
     Priority,
     Assignee,
+    Due,
 }
 
-const KINDS: [Kind; 5] = [
+const KINDS: [Kind; 6] = [
     Kind::Subject,
     Kind::Description,
     Kind::Status,
     Kind::Priority,
     Kind::Assignee,
+    Kind::Due,
 ];
+
+fn day(text: &str) -> Option<Due> {
+    Some(text.parse().expect("a day"))
+}
 
 impl Kind {
     /// Asana's (losing) value as the conflict note shows it.
@@ -40,6 +46,7 @@ impl Kind {
             Kind::Status => "ON_HOLD",
             Kind::Priority => "high",
             Kind::Assignee => common::ALICE,
+            Kind::Due => "2027-01-15",
         }
     }
 
@@ -65,6 +72,13 @@ impl Kind {
                 remote.set_fields(gid, &changes).await.unwrap();
             }
             Kind::Status => remote.move_task(gid, Status::OnHold).await.unwrap(),
+            Kind::Due => {
+                let changes = TicketUpdate {
+                    due: Some(day("2027-01-15")),
+                    ..TicketUpdate::default()
+                };
+                remote.set_fields(gid, &changes).await.unwrap();
+            }
             Kind::Assignee => {
                 TicketProvider::assign(remote, gid, common::ALICE)
                     .await
@@ -102,6 +116,13 @@ impl Kind {
             }
             Kind::Status => target.change_status(guid, Status::Triaged).await,
             Kind::Assignee => target.assign(guid, common::BOB).await,
+            Kind::Due => {
+                update(TicketUpdate {
+                    due: Some(day("2027-02-01")),
+                    ..TicketUpdate::default()
+                })
+                .await
+            }
         };
         r.unwrap();
     }
@@ -115,6 +136,7 @@ impl Kind {
             Kind::Status => t.status == Status::Triaged,
             Kind::Priority => t.priority == Priority::Urgent,
             Kind::Assignee => t.assignee.as_deref() == Some(common::BOB),
+            Kind::Due => t.due == day("2027-02-01"),
         }
     }
 
@@ -132,6 +154,7 @@ impl Kind {
                     .map(String::as_str)
                     == Some(common::BOB)
             }
+            Kind::Due => task.due_on.as_deref() == Some("2027-02-01"),
         }
     }
 }

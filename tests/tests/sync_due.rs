@@ -117,7 +117,11 @@ fn an_instant() -> impl Strategy<Value = Due> {
 }
 
 fn a_due() -> impl Strategy<Value = Option<Due>> {
-    prop_oneof![Just(None), a_day().prop_map(Some), an_instant().prop_map(Some)]
+    prop_oneof![
+        Just(None),
+        a_day().prop_map(Some),
+        an_instant().prop_map(Some)
+    ]
 }
 
 proptest! {

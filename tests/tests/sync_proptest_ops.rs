@@ -29,6 +29,8 @@ enum Op {
         subject: Option<String>,
         description: Option<String>,
         priority: Option<Priority>,
+        /// `Some(None)` clears the due date.
+        due: Option<Option<homechoice_tickets::Due>>,
     },
     ChangeStatus {
         ticket: usize,
@@ -57,6 +59,22 @@ enum Op {
 
 /// The fake's users tickets are assigned to.
 const USERS: [&str; 2] = [common::ALICE, common::BOB];
+
+/// A due date: a day, or an instant given with an offset.
+fn due() -> impl Strategy<Value = homechoice_tickets::Due> {
+    prop_oneof![
+        (2000i32..2100, 1u32..=12, 1u32..=28)
+            .prop_map(|(y, m, d)| { format!("{y:04}-{m:02}-{d:02}").parse().expect("a day") }),
+        (0i64..4_000_000_000, -11i32..=13).prop_map(|(secs, h)| {
+            let sign = if h < 0 { '-' } else { '+' };
+            let t =
+                homechoice_tickets::chrono::DateTime::from_timestamp(secs, 0).expect("in range");
+            format!("{}{sign}{:02}:00", t.format("%Y-%m-%dT%H:%M:%S"), h.abs())
+                .parse()
+                .expect("an instant")
+        }),
+    ]
+}
 
 fn line() -> impl Strategy<Value = String> {
     "[a-z0-9]{1,8}( [A-Za-z0-9é✓]{1,8}){0,3}"
@@ -89,13 +107,15 @@ fn op() -> impl Strategy<Value = Op> {
             ticket.clone(),
             prop::option::of(line()),
             prop::option::of(text()),
-            prop::option::of(priority())
+            prop::option::of(priority()),
+            prop::option::of(prop::option::of(due()))
         )
-            .prop_map(|(ticket, subject, description, priority)| Op::Update {
+            .prop_map(|(ticket, subject, description, priority, due)| Op::Update {
                 ticket,
                 subject,
                 description,
                 priority,
+                due,
             }),
         2 => (ticket.clone(), prop::sample::select(Status::ALL.to_vec()))
             .prop_map(|(ticket, status)| Op::ChangeStatus { ticket, status }),
@@ -140,13 +160,14 @@ async fn apply(p: &dyn TicketProvider, guids: &mut Vec<String>, op: &Op) {
             subject,
             description,
             priority,
+            due,
         } => {
             if let Some(g) = pick(*ticket) {
                 let changes = TicketUpdate {
                     subject: subject.clone(),
                     description: description.clone(),
                     priority: *priority,
-                    due: None,
+                    due: *due,
                 };
                 if !changes.is_empty() {
                     p.update(&g, changes).await.expect("update");

@@ -5,7 +5,7 @@
 //!   dropped again when nobody holds or waits for them.
 //! * [`ClaimGuard`]: a claim (lease) on the ticket in the internal store, shared by every
 //!   process and [`crate::SyncProvider`] instance using that database. Taken after the
-//!   in-process lock, renewed in the background while the push runs, released afterwards.
+//!   in-process lock, renewed by the push between its steps, released afterwards.
 //!   A pull takes it too while it imports a task of an existing ticket, so that no other
 //!   instance pushes the ticket between the pull's check and its import.
 
@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use crate::store::SyncStore;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
-use tokio::task::JoinHandle;
 
 /// The lock table.
 #[derive(Debug, Default)]
@@ -82,15 +81,21 @@ impl Drop for TicketGuard {
     }
 }
 
-/// A held store claim on one ticket: renewed every third of its time to live until released
-/// (or dropped, which releases it in the background).
+/// A held store claim on one ticket, renewed by the push itself between its steps once a
+/// third of its time to live has passed ([`ClaimGuard::still_held`]), and released at the
+/// end (or, when dropped unreleased, in the background).
+///
+/// No task renews it in the background: a task sleeping on a timer would outlive the push
+/// and could be polled while the process's runtime shuts down.
 pub(crate) struct ClaimGuard {
     store: SyncStore,
     guid: String,
     owner: String,
+    ttl: Duration,
+    /// When the claim was last taken or renewed.
+    renewed: Mutex<std::time::Instant>,
     /// Set when a renewal found the claim taken by someone else (we stalled past its expiry).
-    lost: Arc<AtomicBool>,
-    renewer: Option<JoinHandle<()>>,
+    lost: AtomicBool,
     released: bool,
 }
 
@@ -110,60 +115,58 @@ impl ClaimGuard {
 
     /// Guards a claim `owner` took in a transaction of its own (see `push::prepare_in_tx`).
     pub(crate) fn adopt(store: &SyncStore, guid: &str, owner: &str, ttl: Duration) -> ClaimGuard {
-        let lost = Arc::new(AtomicBool::new(false));
-        let renewer = {
-            let (store, guid, owner, lost) = (
-                store.clone(),
-                guid.to_string(),
-                owner.to_string(),
-                Arc::clone(&lost),
-            );
-            let every = (ttl / 3).max(Duration::from_millis(10));
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    match store.claim(&guid, &owner, ttl).await {
-                        Ok(true) => tracing::trace!(guid = %guid, "push claim renewed"),
-                        Ok(false) => {
-                            tracing::warn!(guid = %guid, "lost the push claim (another instance took it after it expired); stopping this push");
-                            lost.store(true, Ordering::SeqCst);
-                            return;
-                        }
-                        Err(e) => {
-                            tracing::warn!(guid = %guid, error = %e, "cannot renew the push claim; trying again")
-                        }
-                    }
-                }
-            })
-        };
         ClaimGuard {
             store: store.clone(),
             guid: guid.to_string(),
             owner: owner.to_string(),
-            lost,
-            renewer: Some(renewer),
+            ttl,
+            renewed: Mutex::new(std::time::Instant::now()),
+            lost: AtomicBool::new(false),
             released: false,
         }
     }
 
-    /// True while the claim is still ours (no renewal found it taken).
-    pub(crate) fn held(&self) -> bool {
-        !self.lost.load(Ordering::SeqCst)
+    /// Whether the claim is still ours, renewing it first when a third of its time to live
+    /// has passed since it was taken or last renewed. A renewal the store cannot make (it is
+    /// busy or down) keeps the claim as it is: it still holds until it expires.
+    pub(crate) async fn still_held(&self) -> bool {
+        if self.lost.load(Ordering::SeqCst) {
+            return false;
+        }
+        let due = match self.renewed.lock() {
+            Ok(t) => t.elapsed() >= self.ttl / 3,
+            Err(_) => true,
+        };
+        if !due {
+            return true;
+        }
+        match self.store.claim(&self.guid, &self.owner, self.ttl).await {
+            Ok(true) => {
+                if let Ok(mut t) = self.renewed.lock() {
+                    *t = std::time::Instant::now();
+                }
+                tracing::trace!(guid = %self.guid, "push claim renewed");
+                true
+            }
+            Ok(false) => {
+                tracing::warn!(guid = %self.guid, "lost the push claim (another instance took it after it expired); stopping this push");
+                self.lost.store(true, Ordering::SeqCst);
+                false
+            }
+            Err(e) => {
+                tracing::warn!(guid = %self.guid, error = %e, "cannot renew the push claim; going on while it holds");
+                true
+            }
+        }
     }
 
-    /// The claim was released in a transaction (see `push::commit_in_tx`): stop renewing.
+    /// The claim was released in a transaction (see `push::commit_in_tx`).
     pub(crate) fn released(mut self) {
-        if let Some(r) = self.renewer.take() {
-            r.abort();
-        }
         self.released = true;
     }
 
-    /// Stops renewing and releases the claim.
+    /// Releases the claim.
     pub(crate) async fn release(mut self) {
-        if let Some(r) = self.renewer.take() {
-            r.abort();
-        }
         self.released = true;
         if let Err(e) = self.store.release(&self.guid, &self.owner).await {
             // It expires by itself after its time to live.
@@ -174,9 +177,6 @@ impl ClaimGuard {
 
 impl Drop for ClaimGuard {
     fn drop(&mut self) {
-        if let Some(r) = self.renewer.take() {
-            r.abort();
-        }
         if self.released {
             return;
         }

@@ -48,6 +48,9 @@ pub(crate) const CLOCK_SKEW_MINUTES: i64 = 10;
 pub(crate) enum PushMode {
     /// Inside an operation: give up at once when the breaker is not closed.
     Inline,
+    /// Inside an operation whose caller already had the breaker's permission (the first
+    /// round does not ask again: it may be the probe).
+    Permitted,
     /// From `flush`: wait for a probe in flight.
     Flush,
     /// From `sync_to_asana`: also create the task of a ticket without pending entries, and
@@ -315,7 +318,9 @@ impl Engine {
             match self.breaker.allow() {
                 Permit::Go => return true,
                 Permit::Skip => return false,
-                Permit::Wait if mode == PushMode::Inline => return false,
+                Permit::Wait if matches!(mode, PushMode::Inline | PushMode::Permitted) => {
+                    return false
+                }
                 Permit::Wait => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         }
@@ -341,12 +346,13 @@ impl Engine {
         let mut out = PushOutcome::default();
         let patience = match mode {
             PushMode::Flush => Duration::ZERO,
-            PushMode::Inline | PushMode::Full => self.settings.claim_wait,
+            PushMode::Inline | PushMode::Permitted | PushMode::Full => self.settings.claim_wait,
         };
         let mut full = mode == PushMode::Full;
         // Conflict notes written by a round are pushed by a further one.
-        for _round in 0..3 {
-            if !self.permit(mode).await {
+        for round in 0..3 {
+            let asked = round == 0 && mode == PushMode::Permitted;
+            if !asked && !self.permit(mode).await {
                 out.blocked = true;
                 return Ok(out);
             }
@@ -526,7 +532,7 @@ impl Engine {
             }
         }
         for e in to_apply {
-            if !claim.held() {
+            if !claim.still_held().await {
                 // Another instance took the ticket over after our claim expired.
                 return run;
             }
@@ -876,7 +882,9 @@ impl Engine {
         T: Send + 'static,
         F: FnMut(&mut StoreTx<'_>, &str) -> std::result::Result<T, StoreError> + Send + 'static,
     {
-        let open = !self.breaker.is_open();
+        // The breaker's permission, asked once: while Asana is down (or a probe is in
+        // flight) the change just stays pending, and the operation costs one transaction.
+        let open = self.permit(PushMode::Inline).await;
         // The pull gate and the ticket lock, when free at once (the fast path).
         let guards = if open && !self.is_shut_down() {
             match Arc::clone(&self.pull_gate).try_read_owned() {
@@ -958,7 +966,7 @@ impl Engine {
             }
             (Some(Prep::NotClaimed), guards) => {
                 drop(guards);
-                self.push_bounded(&guid).await
+                self.push_bounded_as(&guid, PushMode::Permitted).await
             }
             (Some(Prep::Ready(_)), None) => None,
             (None, _) if !open => Some(PushOutcome {
@@ -968,7 +976,7 @@ impl Engine {
                 blocked: true,
                 ..PushOutcome::default()
             }),
-            (None, _) => self.push_bounded(&guid).await,
+            (None, _) => self.push_bounded_as(&guid, PushMode::Permitted).await,
         };
         let gid = outcome.as_ref().and_then(|o| o.gid.clone()).or(known_gid);
         Ok((value, Pushed { gid, outcome }))
@@ -1022,13 +1030,15 @@ impl Engine {
             tracing::debug!(guid = %guid, "Asana looks down; the change stays pending");
             return None;
         }
+        self.push_bounded_as(guid, PushMode::Inline).await
+    }
+
+    /// [`Self::push_bounded`] in `mode`.
+    async fn push_bounded_as(&self, guid: &str, mode: PushMode) -> Option<PushOutcome> {
         let this = self.me.upgrade()?;
         let g = guid.to_string();
-        self.bounded(
-            guid,
-            async move { this.push_ticket(&g, PushMode::Inline).await },
-        )
-        .await
+        self.bounded(guid, async move { this.push_ticket(&g, mode).await })
+            .await
     }
 
     /// Pushes everything pending now (see [`crate::SyncProvider::flush`]).

@@ -255,6 +255,21 @@ pub async fn assert_mirrors(fake: &FakeAsana, p: &SyncProvider, users: &HashMap<
                 .unwrap_or_else(|| panic!("unknown user gid {g}"))
         });
         assert_eq!(assignee, t.assignee, "assignee of {gid}");
+        let due = match t.due {
+            None => (None, None),
+            Some(homechoice_tickets::Due::Date(d)) => {
+                (Some(d.format("%Y-%m-%d").to_string()), None)
+            }
+            Some(homechoice_tickets::Due::At(at)) => (
+                Some(at.date_naive().format("%Y-%m-%d").to_string()),
+                Some(at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()),
+            ),
+        };
+        assert_eq!(
+            (task.due_on.clone(), task.due_at.clone()),
+            due,
+            "due date of {gid}"
+        );
         let details = local.get_ticket(&t.guid).await.expect("get");
         let want: Vec<(String, Option<String>)> = details
             .comments
