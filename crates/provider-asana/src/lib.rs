@@ -145,6 +145,7 @@ use ticket_provider_api::{
 pub use cache::{
     CacheFile, CacheKey, CacheStore, CachedUser, KeyedCache, ProjectCache, DEFAULT_CACHE_FILE,
 };
+pub use client::RequestStatsSnapshot;
 pub use config::{
     default_priority_tag, AsanaConfigKeys, AsanaSettings, RetryPolicy, ASANA_TOKEN_ENV,
     DEFAULT_ASANA_BASE_URL, DEFAULT_TIMEOUT, MAX_READS_IN_FLIGHT, MAX_WRITES_IN_FLIGHT,
