@@ -233,7 +233,7 @@ impl SyncStore {
             .await
     }
 
-    /// Takes or extends ticket `guid`'s push claim for `owner` (see [`db::claim`]).
+    /// Takes or extends ticket `guid`'s push claim for `owner` (free, expired or already `owner`'s: see the crate documentation, "Several instances").
     pub async fn claim(&self, guid: &str, owner: &str, ttl: Duration) -> Result<bool> {
         ticket_provider_api::model::check_line("owner", owner, MAX_CLAIM_OWNER_CHARS)?;
         let (g, o) = (guid.to_string(), owner.to_string());

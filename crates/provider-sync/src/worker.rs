@@ -44,7 +44,7 @@ pub const MAX_PUSH_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The wait before the next push attempt after one that left changes pending, given the
 /// last wait (`ZERO`: the last attempt left nothing) and whether Asana looked down. Pure.
-pub(crate) fn next_backoff(last: Duration, asana_down: bool) -> Duration {
+pub fn next_backoff(last: Duration, asana_down: bool) -> Duration {
     if !asana_down || last.is_zero() {
         FIRST_PUSH_BACKOFF
     } else {
