@@ -180,6 +180,63 @@ pub(crate) struct AsanaClient {
     retry: RetryPolicy,
     batch_supported: AtomicBool,
     jitter_state: AtomicU64,
+    stats: RequestStats,
+}
+
+/// Counts of the requests this client sent, by outcome, and the time it waited because
+/// Asana answered 429 (read by metrics; see [`RequestStatsSnapshot`]).
+#[derive(Debug, Default)]
+pub(crate) struct RequestStats {
+    /// Answers by HTTP status; key 0: no answer (transport failure or timeout).
+    by_status: Mutex<std::collections::BTreeMap<u16, u64>>,
+    /// Microseconds waited after 429 answers.
+    rate_limited_us: AtomicU64,
+}
+
+/// What an Asana provider's client has sent so far (every attempt, retries included).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestStatsSnapshot {
+    /// Requests by outcome: the HTTP status (`"200"`, `"429"`, ...) or `"error"` when no
+    /// answer came (transport failure, timeout).
+    pub by_status: Vec<(String, u64)>,
+    /// Seconds spent waiting because Asana answered 429 (rate limited).
+    pub rate_limited_seconds: f64,
+}
+
+impl RequestStats {
+    fn record(&self, status: Option<u16>) {
+        let mut m = match self.by_status.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        *m.entry(status.unwrap_or(0)).or_insert(0) += 1;
+    }
+
+    fn waited(&self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.rate_limited_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> RequestStatsSnapshot {
+        let m = match self.by_status.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        RequestStatsSnapshot {
+            by_status: m
+                .iter()
+                .map(|(s, n)| {
+                    let key = if *s == 0 {
+                        "error".to_string()
+                    } else {
+                        s.to_string()
+                    };
+                    (key, *n)
+                })
+                .collect(),
+            rate_limited_seconds: self.rate_limited_us.load(Ordering::Relaxed) as f64 / 1e6,
+        }
+    }
 }
 
 impl std::fmt::Debug for AsanaClient {
@@ -263,7 +320,13 @@ impl AsanaClient {
             retry: settings.retry.clone(),
             batch_supported: AtomicBool::new(true),
             jitter_state: AtomicU64::new(seed),
+            stats: RequestStats::default(),
         })
+    }
+
+    /// What this client has sent so far.
+    pub(crate) fn stats(&self) -> RequestStatsSnapshot {
+        self.stats.snapshot()
     }
 
     /// A pseudo-random number in `[0, 1)` (xorshift; only used for jitter).
@@ -385,6 +448,10 @@ impl AsanaClient {
             let started = Instant::now();
             let outcome = self.once(req).await;
             drop(permits);
+            self.stats.record(match &outcome {
+                Attempt::Answer { status, .. } => Some(*status),
+                Attempt::Failed { .. } => None,
+            });
             let elapsed_ms = started.elapsed().as_millis() as u64;
             let delay = match outcome {
                 Attempt::Answer { status, body, .. } if status != 429 && status < 500 => {
@@ -398,6 +465,7 @@ impl AsanaClient {
                 } => {
                     rate_limited += 1;
                     let delay = retry_after.unwrap_or_else(|| self.backoff(rate_limited));
+                    self.stats.waited(delay);
                     tracing::warn!(method = %method, path = %req.path, attempt, retry_after_ms = delay.as_millis() as u64, "asana rate limit (429)");
                     if rate_limited > self.retry.max_attempts.saturating_add(2)
                         || waited + delay > self.retry.max_total_wait

@@ -198,6 +198,7 @@ pub use cache::{
     CacheFile, CacheKey, CacheStore, CachedOption, CachedPriorityField, CachedUser, KeyedCache,
     ProjectCache, DEFAULT_CACHE_FILE,
 };
+pub use client::RequestStatsSnapshot;
 pub use config::{
     default_priority_option, default_priority_tag, AsanaConfigKeys, AsanaSettings, RetryPolicy,
     ASANA_TOKEN_ENV, DEFAULT_ASANA_BASE_URL, DEFAULT_TIMEOUT, MAX_READS_IN_FLIGHT,

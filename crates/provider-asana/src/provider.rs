@@ -448,6 +448,12 @@ impl AsanaProvider {
         &self.inner.client
     }
 
+    /// Every request this provider (and its clones) sent so far, by HTTP status, and the
+    /// time spent waiting on 429 answers: what metrics report.
+    pub fn request_stats(&self) -> crate::client::RequestStatsSnapshot {
+        self.inner.client.stats()
+    }
+
     // ------------------------------------------------------------------
     // Cache
 

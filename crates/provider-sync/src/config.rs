@@ -17,6 +17,15 @@ pub const DEFAULT_CLAIM_TTL: Duration = Duration::from_secs(30);
 /// How long [`crate::SyncProvider::shutdown`] waits for pushes in flight by default.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// How often the worker (`ticket sync run`) follows Asana's events by default.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(5000);
+
+/// How often the worker reads the whole project by default.
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// How often the worker looks for new outbox entries by default.
+pub const DEFAULT_OUTBOX_POLL: Duration = Duration::from_millis(200);
+
 /// The sync provider's own keys under `homechoice.ticket` (it also reads the internal
 /// store's and the Asana provider's keys, through those crates).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -31,14 +40,36 @@ pub struct SyncConfigKeys {
     /// flight before it leaves them pending, in milliseconds.
     #[serde(default)]
     pub sync_shutdown_grace_ms: Option<u64>,
+    /// How often `ticket sync run` follows Asana's events, in milliseconds (at least 100).
+    #[serde(default)]
+    pub sync_poll_interval_ms: Option<u64>,
+    /// How often `ticket sync run` compares the whole project with the store, in seconds
+    /// (at least 1).
+    #[serde(default)]
+    pub sync_reconcile_interval_s: Option<u64>,
+    /// How often `ticket sync run` looks for newly committed changes to push, in
+    /// milliseconds (at least 10).
+    #[serde(default)]
+    pub sync_outbox_poll_ms: Option<u64>,
 }
 
 impl ProviderSettings for SyncConfigKeys {
     fn check(&self) -> Result<()> {
-        if matches!(self.sync_claim_ttl_ms, Some(ms) if ms < 100) {
-            return Err(Error::config(
-                "homechoice.ticket.sync_claim_ttl_ms must be at least 100",
-            ));
+        for (key, value, min) in [
+            ("sync_claim_ttl_ms", self.sync_claim_ttl_ms, 100),
+            ("sync_poll_interval_ms", self.sync_poll_interval_ms, 100),
+            (
+                "sync_reconcile_interval_s",
+                self.sync_reconcile_interval_s,
+                1,
+            ),
+            ("sync_outbox_poll_ms", self.sync_outbox_poll_ms, 10),
+        ] {
+            if let Some(v) = value.filter(|v| *v < min) {
+                return Err(Error::config(format!(
+                    "homechoice.ticket.{key} must be at least {min} (it is {v})"
+                )));
+            }
         }
         Ok(())
     }
@@ -70,6 +101,12 @@ pub struct SyncSettings {
     /// How long [`crate::SyncProvider::shutdown`] lets pushes in flight finish before it stops
     /// them (they stay pending and are pushed by the next operation or flush).
     pub shutdown_grace: Duration,
+    /// How often the worker follows Asana's events (`sync_poll_interval_ms`).
+    pub poll_interval: Duration,
+    /// How often the worker reads the whole project (`sync_reconcile_interval_s`).
+    pub reconcile_interval: Duration,
+    /// How often the worker looks for new outbox entries (`sync_outbox_poll_ms`).
+    pub outbox_poll: Duration,
 }
 
 impl Default for SyncSettings {
@@ -83,13 +120,17 @@ impl Default for SyncSettings {
             claim_ttl: DEFAULT_CLAIM_TTL,
             claim_wait: Duration::from_secs(2),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
+            outbox_poll: DEFAULT_OUTBOX_POLL,
         }
     }
 }
 
 impl SyncSettings {
-    /// The defaults, with `homechoice.ticket.sync_push_timeout_ms`, `sync_claim_ttl_ms` and
-    /// `sync_shutdown_grace_ms` applied.
+    /// The defaults, with `homechoice.ticket.sync_push_timeout_ms`, `sync_claim_ttl_ms`,
+    /// `sync_shutdown_grace_ms`, `sync_poll_interval_ms`, `sync_reconcile_interval_s` and
+    /// `sync_outbox_poll_ms` applied.
     pub fn from_config(config: &Config) -> Result<Self> {
         let keys: SyncConfigKeys = config.settings()?;
         keys.check()?;
@@ -103,6 +144,15 @@ impl SyncSettings {
         if let Some(ms) = keys.sync_shutdown_grace_ms {
             s.shutdown_grace = Duration::from_millis(ms);
         }
+        if let Some(ms) = keys.sync_poll_interval_ms {
+            s.poll_interval = Duration::from_millis(ms);
+        }
+        if let Some(secs) = keys.sync_reconcile_interval_s {
+            s.reconcile_interval = Duration::from_secs(secs);
+        }
+        if let Some(ms) = keys.sync_outbox_poll_ms {
+            s.outbox_poll = Duration::from_millis(ms);
+        }
         Ok(s)
     }
 }
@@ -114,7 +164,7 @@ mod tests {
     #[test]
     fn keys_apply_and_are_checked_when_a_file_loads() {
         let cfg = Config::parse(
-            "homechoice:\n  ticket:\n    sync_push_timeout_ms: 0\n    sync_claim_ttl_ms: 250\n    sync_shutdown_grace_ms: 1200\n",
+            "homechoice:\n  ticket:\n    sync_push_timeout_ms: 0\n    sync_claim_ttl_ms: 250\n    sync_shutdown_grace_ms: 1200\n    sync_poll_interval_ms: 300\n    sync_reconcile_interval_s: 7\n    sync_outbox_poll_ms: 50\n",
             "c",
         )
         .unwrap();
@@ -122,6 +172,9 @@ mod tests {
         assert_eq!(s.push_timeout, Duration::ZERO);
         assert_eq!(s.claim_ttl, Duration::from_millis(250));
         assert_eq!(s.shutdown_grace, Duration::from_millis(1200));
+        assert_eq!(s.poll_interval, Duration::from_millis(300));
+        assert_eq!(s.reconcile_interval, Duration::from_secs(7));
+        assert_eq!(s.outbox_poll, Duration::from_millis(50));
         let s = SyncSettings::from_config(&Config::default()).unwrap();
         assert_eq!(s, SyncSettings::default());
         for (text, needle) in [
@@ -130,6 +183,18 @@ mod tests {
                 "sync_claim_ttl_ms must be at least 100",
             ),
             ("sync_push_timeout_ms: soon", "sync_push_timeout_ms"),
+            (
+                "sync_poll_interval_ms: 5",
+                "sync_poll_interval_ms must be at least 100 (it is 5)",
+            ),
+            (
+                "sync_reconcile_interval_s: 0",
+                "sync_reconcile_interval_s must be at least 1",
+            ),
+            (
+                "sync_outbox_poll_ms: 1",
+                "sync_outbox_poll_ms must be at least 10",
+            ),
         ] {
             let yaml = format!("homechoice:\n  ticket:\n    {text}\n");
             let err = Config::parse(&yaml, "c.yaml").unwrap_err();

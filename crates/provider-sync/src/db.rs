@@ -94,14 +94,25 @@ pub enum LinkState {
     Creating,
     /// The task exists and `asana_gid` names it.
     Linked,
+    /// The task `asana_gid` named is gone for us: Asana answered 404 or 403 for it (deleted,
+    /// or no longer visible to the token), a single-task read found it outside the project,
+    /// or a full read of the project did not list it. Nothing is pushed to it and no task is
+    /// created in its place until `relink` (a new task) or `unlink` (local only) resolves it.
+    Lost,
+    /// The ticket was unlinked on purpose (`unlink`): it stays in the local store only, its
+    /// changes are not queued for Asana, and the old task (`asana_gid`, if any) is ignored by
+    /// pulls.
+    LocalOnly,
 }
 
 impl LinkState {
-    /// The stored text: `creating` or `linked`.
+    /// The stored text: `creating`, `linked`, `lost` or `local`.
     pub const fn as_str(self) -> &'static str {
         match self {
             LinkState::Creating => "creating",
             LinkState::Linked => "linked",
+            LinkState::Lost => "lost",
+            LinkState::LocalOnly => "local",
         }
     }
 
@@ -111,6 +122,8 @@ impl LinkState {
         match stored {
             "creating" => Ok(LinkState::Creating),
             "linked" => Ok(LinkState::Linked),
+            "lost" => Ok(LinkState::Lost),
+            "local" => Ok(LinkState::LocalOnly),
             other => Err(corrupt(format!(
                 "unknown link state {other:?} in def_asana_sync"
             ))),
@@ -131,7 +144,7 @@ pub struct Link {
     pub ticket_guid: String,
     /// The Asana task gid, once known.
     pub asana_gid: Option<String>,
-    /// Whether the task is being created or linked.
+    /// Whether the task is being created, linked, lost or the ticket is local only.
     pub state: LinkState,
     /// When the ticket was last pushed or pulled.
     pub last_synced_at: Option<DateTime<Utc>>,
@@ -150,7 +163,7 @@ impl Link {
     pub fn linked_gid(&self) -> Option<&str> {
         match self.state {
             LinkState::Linked => self.asana_gid.as_deref(),
-            LinkState::Creating => None,
+            LinkState::Creating | LinkState::Lost | LinkState::LocalOnly => None,
         }
     }
 }
@@ -381,8 +394,16 @@ pub(crate) fn outbox_entry(
         .transpose()
 }
 
-/// The tickets with pending (not set aside) entries, in the order of their oldest one.
+/// The tickets with pending (not set aside) entries, in the order of their oldest one;
+/// tickets whose link is [`LinkState::Lost`] are left out (nothing can be pushed for them
+/// until `relink` or `unlink`).
 pub(crate) fn pending_tickets(conn: &mut DbConnection) -> Result<Vec<String>, StoreError> {
+    let lost: HashSet<String> = def_asana_sync::table
+        .filter(def_asana_sync::state.eq(LinkState::Lost.as_str()))
+        .select(def_asana_sync::ticket_guid)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
     let rows: Vec<String> = data_sync_outbox::table
         .filter(data_sync_outbox::set_aside_reason.is_null())
         .order(data_sync_outbox::id.asc())
@@ -391,7 +412,7 @@ pub(crate) fn pending_tickets(conn: &mut DbConnection) -> Result<Vec<String>, St
     let mut seen = HashSet::new();
     Ok(rows
         .into_iter()
-        .filter(|g| seen.insert(g.clone()))
+        .filter(|g| !lost.contains(g) && seen.insert(g.clone()))
         .collect())
 }
 
@@ -752,4 +773,93 @@ pub(crate) fn has_legacy_rows(conn: &mut DbConnection) -> Result<bool, StoreErro
         .count()
         .get_result(conn)?;
     Ok(n > 0)
+}
+
+/// Every link in `state`, by ticket guid.
+pub(crate) fn links_in_state(
+    conn: &mut DbConnection,
+    state: LinkState,
+) -> Result<Vec<Link>, StoreError> {
+    def_asana_sync::table
+        .filter(def_asana_sync::state.eq(state.as_str()))
+        .order(def_asana_sync::ticket_guid.asc())
+        .select(LinkRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(LinkRow::into_link)
+        .collect()
+}
+
+/// Every link, by ticket guid.
+pub(crate) fn all_links(conn: &mut DbConnection) -> Result<Vec<Link>, StoreError> {
+    def_asana_sync::table
+        .order(def_asana_sync::ticket_guid.asc())
+        .select(LinkRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(LinkRow::into_link)
+        .collect()
+}
+
+/// How many links are in `state`.
+pub(crate) fn count_links(conn: &mut DbConnection, state: LinkState) -> Result<u64, StoreError> {
+    let n: i64 = def_asana_sync::table
+        .filter(def_asana_sync::state.eq(state.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The creation time of the oldest pending (not set aside) entry.
+pub(crate) fn oldest_pending(conn: &mut DbConnection) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let us: Option<i64> = data_sync_outbox::table
+        .filter(data_sync_outbox::set_aside_reason.is_null())
+        .select(diesel::dsl::min(data_sync_outbox::created_at))
+        .first(conn)?;
+    time(us)
+}
+
+/// The id of the newest outbox entry (0 when empty): a cheap "did anything change" probe.
+pub(crate) fn outbox_max_id(conn: &mut DbConnection) -> Result<i64, StoreError> {
+    let id: Option<i64> = data_sync_outbox::table
+        .select(diesel::dsl::max(data_sync_outbox::id))
+        .first(conn)?;
+    Ok(id.unwrap_or(0))
+}
+
+/// Removes every pending (not set aside) entry of ticket `guid`; how many.
+pub(crate) fn outbox_drop_pending(
+    conn: &mut DbConnection,
+    guid: &str,
+) -> Result<usize, StoreError> {
+    Ok(diesel::delete(
+        data_sync_outbox::table
+            .filter(data_sync_outbox::ticket_guid.eq(guid))
+            .filter(data_sync_outbox::set_aside_reason.is_null()),
+    )
+    .execute(conn)?)
+}
+
+/// Forgets the story links (and post attempts) of these comments, so a push to a new task
+/// posts them again.
+pub(crate) fn forget_comment_links(
+    conn: &mut DbConnection,
+    comment_guids: &[String],
+) -> Result<(), StoreError> {
+    for chunk in comment_guids.chunks(500) {
+        diesel::delete(comment_sync::table.filter(comment_sync::comment_guid.eq_any(chunk)))
+            .execute(conn)?;
+        diesel::delete(
+            data_sync_comment_attempt::table
+                .filter(data_sync_comment_attempt::comment_guid.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Deletes ticket `guid`'s link.
+pub(crate) fn delete_link(conn: &mut DbConnection, guid: &str) -> Result<(), StoreError> {
+    diesel::delete(def_asana_sync::table.find(guid)).execute(conn)?;
+    Ok(())
 }

@@ -12,6 +12,7 @@ use provider_asana::AsanaProvider;
 use crate::breaker::CircuitBreaker;
 use crate::config::SyncSettings;
 use crate::locks::TicketLocks;
+use crate::metrics::SyncMetrics;
 use crate::store::SyncStore;
 
 /// The shared state behind a [`crate::SyncProvider`].
@@ -38,6 +39,8 @@ pub(crate) struct Engine {
     pub(crate) pull_gate: Arc<tokio::sync::RwLock<()>>,
     /// This engine, for the background tasks it starts.
     pub(crate) me: Weak<Engine>,
+    /// Counters and gauges (`ticket sync run --metrics-addr`).
+    pub(crate) metrics: SyncMetrics,
 }
 
 impl Engine {
@@ -67,6 +70,7 @@ impl Engine {
             background: Mutex::new(Vec::new()),
             shut_down: AtomicBool::new(false),
             pull_gate: Arc::new(tokio::sync::RwLock::new(())),
+            metrics: SyncMetrics::default(),
         })
     }
 

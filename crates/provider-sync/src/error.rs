@@ -6,8 +6,12 @@ use ticket_provider_api::{Error, ErrorKind};
 /// A failed push step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PushFailure {
-    /// Asana refused the change for good (400, 403, 404, 402): retrying cannot help.
+    /// Asana refused the change for good (400, 402): retrying cannot help.
     Permanent(String),
+    /// Asana answered 404 or 403 about the task itself: deleted, moved out of reach, or no
+    /// longer visible to the token. A linked ticket's link becomes lost; its changes stay
+    /// pending.
+    Gone(String),
     /// Worth retrying later (429, 5xx, timeouts, transport errors).
     Temporary {
         /// What went wrong.
@@ -22,10 +26,8 @@ impl PushFailure {
     pub(crate) fn from_remote(e: &Error) -> Self {
         let message = e.to_string();
         match e.kind() {
-            ErrorKind::InvalidInput
-            | ErrorKind::PermissionDenied
-            | ErrorKind::NotFound
-            | ErrorKind::Unsupported => PushFailure::Permanent(message),
+            ErrorKind::PermissionDenied | ErrorKind::NotFound => PushFailure::Gone(message),
+            ErrorKind::InvalidInput | ErrorKind::Unsupported => PushFailure::Permanent(message),
             ErrorKind::Unavailable | ErrorKind::Unauthenticated | ErrorKind::Config => {
                 PushFailure::Temporary {
                     message,
@@ -42,7 +44,9 @@ impl PushFailure {
     /// The text kept in the outbox entry.
     pub(crate) fn message(&self) -> &str {
         match self {
-            PushFailure::Permanent(m) | PushFailure::Temporary { message: m, .. } => m,
+            PushFailure::Permanent(m)
+            | PushFailure::Gone(m)
+            | PushFailure::Temporary { message: m, .. } => m,
         }
     }
 }
@@ -53,15 +57,18 @@ mod tests {
 
     #[test]
     fn kinds_map_to_permanent_or_temporary() {
-        for kind in [
-            ErrorKind::InvalidInput,
-            ErrorKind::PermissionDenied,
-            ErrorKind::NotFound,
+        for (kind, gone) in [
+            (ErrorKind::InvalidInput, false),
+            (ErrorKind::Unsupported, false),
+            (ErrorKind::PermissionDenied, true),
+            (ErrorKind::NotFound, true),
         ] {
-            assert!(matches!(
-                PushFailure::from_remote(&Error::new(kind, "x")),
-                PushFailure::Permanent(_)
-            ));
+            let f = PushFailure::from_remote(&Error::new(kind, "x"));
+            if gone {
+                assert!(matches!(f, PushFailure::Gone(_)), "{kind:?}");
+            } else {
+                assert!(matches!(f, PushFailure::Permanent(_)), "{kind:?}");
+            }
         }
         assert_eq!(
             PushFailure::from_remote(&Error::new(ErrorKind::Unavailable, "x")),

@@ -205,6 +205,7 @@ mod db;
 mod engine;
 mod error;
 mod locks;
+mod metrics;
 mod outbox;
 mod provider;
 mod pull;
@@ -214,6 +215,8 @@ mod report;
 mod snapshot;
 mod store;
 pub mod story;
+mod verify;
+pub mod worker;
 
 use std::sync::Arc;
 
@@ -233,10 +236,13 @@ pub use outbox::{
 };
 pub use provider::SyncProvider;
 pub use report::{
-    FlushReport, PullMode, PullProgress, PullReport, SetAsideEntry, SkippedTask, SyncStatus,
+    FieldDifference, FlushReport, LostLink, Orphan, OrphanKind, PullMode, PullProgress, PullReport,
+    SetAsideEntry, SkippedTask, SyncStatus, VerifyReport,
 };
 pub use snapshot::Agreed;
-pub use store::{store_options, SyncExtension, SyncStore, EXTENSION_NAME, MAX_CLAIM_OWNER_CHARS};
+pub use store::{
+    store_options, StoreGauges, SyncExtension, SyncStore, EXTENSION_NAME, MAX_CLAIM_OWNER_CHARS,
+};
 
 /// The name this provider is registered under (`homechoice.ticket.provider: sync`).
 pub const NAME: &str = "sync";

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use provider_asana::{AsanaProvider, AsanaSettings, RetryPolicy};
 use provider_internal::{InternalProvider, StatusOperation, StoreTx};
 use ticket_provider_api::{
-    async_trait, BuildContext, Error, Extensions, HistoryEntry, ListQuery, NewComment, NewTicket,
-    OperationResult, ProviderInfo, Result, Status, SyncMaintenance, SyncState, Ticket,
-    TicketDetails, TicketHistory, TicketPage, TicketProvider, TicketUpdate,
+    async_trait, BuildContext, Error, Extensions, HistoryEntry, ListQuery, LostLink, NewComment,
+    NewTicket, OperationResult, ProviderInfo, Result, Status, SyncMaintenance, SyncState,
+    SyncWorker, Ticket, TicketDetails, TicketHistory, TicketPage, TicketProvider, TicketUpdate,
+    WorkerReport,
 };
 use tracing::Instrument;
 
@@ -18,7 +19,9 @@ use crate::config::SyncSettings;
 use crate::db;
 use crate::engine::Engine;
 use crate::push::{PushMode, PushOutcome};
-use crate::report::{FlushReport, PullProgress, PullReport, SetAsideEntry, SyncStatus};
+use crate::report::{
+    FlushReport, PullProgress, PullReport, SetAsideEntry, SyncStatus, VerifyReport,
+};
 use crate::store::SyncStore;
 use crate::NAME;
 
@@ -114,10 +117,16 @@ impl SyncProvider {
     /// shutdown still work, but push only within the push timeout (nothing goes on in the
     /// background any more).
     pub async fn shutdown(&self) {
+        self.shutdown_within(self.engine.settings.shutdown_grace)
+            .await;
+    }
+
+    /// [`Self::shutdown`] letting background pushes run for at most `grace`.
+    async fn shutdown_within(&self, grace: std::time::Duration) {
         use std::sync::atomic::Ordering;
         let engine = &self.engine;
         engine.shut_down.store(true, Ordering::SeqCst);
-        let deadline = tokio::time::Instant::now() + engine.settings.shutdown_grace;
+        let deadline = tokio::time::Instant::now() + grace;
         loop {
             // A finishing push may start a catch-up flush: take the list until it stays empty.
             let handles = engine.take_background();
@@ -142,6 +151,23 @@ impl SyncProvider {
                 tracing::warn!(error = %e, "cannot release push claims at shutdown; they expire by themselves")
             }
         }
+    }
+
+    /// Runs the sync worker (`ticket sync run`, see [`ticket_provider_api::SyncWorker`])
+    /// until `stop` completes, then shuts this provider down (background pushes get at most
+    /// [`crate::worker::STOP_PUSH_GRACE`], claims are released).
+    pub async fn run_worker(
+        &self,
+        stop: ticket_provider_api::BoxFuture<'static, ()>,
+    ) -> Result<WorkerReport> {
+        let report = self.engine.run_worker(stop).await;
+        let grace = self
+            .engine
+            .settings
+            .shutdown_grace
+            .min(crate::worker::STOP_PUSH_GRACE);
+        self.shutdown_within(grace).await;
+        report
     }
 
     /// The internal store (for history, and for tests).
@@ -227,10 +253,24 @@ impl SyncProvider {
         let engine = &self.engine;
         let gate = engine.pull_gate.write().await;
         let read_at = chrono::Utc::now();
-        let task = engine.remote.get_remote_task(asana_gid).await?;
+        let task = match engine.remote.get_remote_task(asana_gid).await {
+            Ok(t) => t,
+            Err(e) => {
+                // 404/403 for a linked task: the link is lost (and said so).
+                engine.lost_on_error(asana_gid, &e).await?;
+                return Err(e);
+            }
+        };
         let imported = engine
             .import_task(task, read_at, engine.settings.claim_wait)
             .await?;
+        engine.metrics.conflicts(imported.conflicts);
+        if matches!(
+            imported.kind,
+            crate::pull::ImportKind::Created | crate::pull::ImportKind::Updated
+        ) {
+            engine.metrics.pulled(1);
+        }
         drop(gate);
         if imported.kind == crate::pull::ImportKind::ClaimedElsewhere {
             return Err(Error::new(
@@ -262,7 +302,7 @@ impl SyncProvider {
     ) -> Result<PullReport> {
         // No push of this instance runs while Asana is read and compared (see `pull_gate`).
         let _gate = self.engine.pull_gate.write().await;
-        self.engine.pull_all(progress).await
+        self.engine.pull_all(false, progress).await
     }
 
     /// Pushes every pending change now, ticket by ticket (each ticket's changes in order).
@@ -285,12 +325,69 @@ impl SyncProvider {
                 created_at: e.created_at,
             })
             .collect();
+        let lost_links: Vec<LostLink> = self
+            .engine
+            .store
+            .lost_links()
+            .await?
+            .into_iter()
+            .map(|l| LostLink {
+                ticket_guid: l.ticket_guid,
+                asana_gid: l.asana_gid,
+                last_synced_at: l.last_synced_at,
+            })
+            .collect();
+        let oldest_pending_at = self.engine.store.gauges().await?.oldest_pending_at;
         Ok(SyncStatus {
             pending,
             set_aside,
             set_aside_entries,
             asana_paused: self.engine.breaker.is_open(),
+            lost: lost_links.len() as u64,
+            lost_links,
+            oldest_pending_at,
         })
+    }
+
+    /// Resolves a lost (or local-only) link by making a new Asana task for the ticket from
+    /// its current state, with all its comments, pushed now (bounded like `sync push`: a
+    /// push Asana cannot take yet stays pending). The old task, if it still exists, is left
+    /// alone. NotFound for an unknown ticket; InvalidInput when the link is neither lost nor
+    /// local only.
+    pub async fn relink(&self, guid: &str) -> Result<OperationResult> {
+        let guid = provider_internal::parse_guid("guid", guid)?;
+        self.engine
+            .store
+            .prepare_relink(&guid)
+            .await
+            .map_err(|e| e.with_guid(&guid))?;
+        self.sync_to_asana(&guid).await
+    }
+
+    /// Keeps a ticket local only: its pending changes leave the outbox, later changes are not
+    /// queued, and its old task (if any) is left alone and ignored by pulls. Resolves a lost
+    /// link too. NotFound for an unknown ticket.
+    pub async fn unlink(&self, guid: &str) -> Result<OperationResult> {
+        let guid = provider_internal::parse_guid("guid", guid)?;
+        self.engine
+            .store
+            .unlink(&guid)
+            .await
+            .map_err(|e| e.with_guid(&guid))?;
+        let (t, _, state) = self.sync_info(&guid).await?;
+        let mut res = OperationResult::new(t.guid, t.status, NAME);
+        res.sync_state = Some(state);
+        Ok(res)
+    }
+
+    /// Compares every linked ticket with its task, field by field, and lists orphans on both
+    /// sides (one full read of the project, 1 request per 100 tasks); tickets with a change
+    /// pending are not compared. With `repair`, each difference is settled by the conflict
+    /// rule (no local change is pending, so Asana's value is taken, with a history row), a
+    /// task without a ticket is pulled, a ticket without a task is pushed, and a linked
+    /// task the project does not list marks the link lost.
+    pub async fn verify(&self, repair: bool) -> Result<VerifyReport> {
+        self.engine.verify(repair).await
     }
 
     /// A ticket with its task gid and [`ticket_state`], in one read.
@@ -430,6 +527,32 @@ impl SyncMaintenance for SyncProvider {
     async fn discard_set_aside(&self, id: i64) -> Result<()> {
         SyncProvider::discard_set_aside(self, id).await
     }
+
+    async fn relink(&self, guid: &str) -> Result<OperationResult> {
+        SyncProvider::relink(self, guid).await
+    }
+
+    async fn unlink(&self, guid: &str) -> Result<OperationResult> {
+        SyncProvider::unlink(self, guid).await
+    }
+
+    async fn verify(&self, repair: bool) -> Result<VerifyReport> {
+        SyncProvider::verify(self, repair).await
+    }
+}
+
+#[async_trait]
+impl SyncWorker for SyncProvider {
+    async fn run_worker(
+        &self,
+        stop: ticket_provider_api::BoxFuture<'static, ()>,
+    ) -> Result<WorkerReport> {
+        SyncProvider::run_worker(self, stop).await
+    }
+
+    async fn metrics_text(&self) -> Result<String> {
+        self.engine.metrics_text().await
+    }
 }
 
 #[async_trait]
@@ -453,6 +576,7 @@ impl TicketProvider for SyncProvider {
         Extensions::new()
             .with::<dyn TicketHistory>(Arc::new(self.clone()))
             .with::<dyn SyncMaintenance>(Arc::new(self.clone()))
+            .with::<dyn SyncWorker>(Arc::new(self.clone()))
     }
 
     async fn shutdown(&self) -> Result<()> {

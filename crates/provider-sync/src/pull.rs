@@ -71,6 +71,12 @@ fn not_in_project(gid: &str) -> Error {
     Error::invalid_input(format!("Asana task {gid} is not in the tickets project"))
 }
 
+/// Whether a read of one task failed because the task is gone for us: deleted (404) or no
+/// longer visible to the token (403).
+pub(crate) fn task_gone(e: &Error) -> bool {
+    matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied)
+}
+
 /// A copy of `e` (kind, message, temporariness) for each task of a failed batch.
 fn copy_error(e: &Error) -> Error {
     Error::new(e.kind(), e.to_string()).with_temporary(e.is_temporary())
@@ -323,6 +329,11 @@ fn plan_in_tx(
     let mut out = Vec::with_capacity(tasks.len());
     for task in tasks {
         let link = db::link_by_gid(tx.conn(), &task.gid)?;
+        if link.as_ref().map(|l| l.state) == Some(LinkState::LocalOnly) {
+            // Unlinked on purpose: the task is no longer ours.
+            out.push(Plan::Unchanged);
+            continue;
+        }
         let stories = match &link {
             // Not modified in Asana since the last sync (a new comment would have bumped
             // modified_at): its comments are known already.
@@ -359,10 +370,38 @@ impl Engine {
         patience: std::time::Duration,
     ) -> Result<Imported> {
         if !task.in_project {
-            return Err(not_in_project(&task.gid));
+            let e = not_in_project(&task.gid);
+            self.mark_lost_by_gid(&task.gid, &e.to_string()).await?;
+            return Err(e);
         }
         let link = self.store.link_by_gid(&task.gid).await?;
+        if let Some(l) = link.as_ref().filter(|l| l.state == LinkState::LocalOnly) {
+            return Err(Error::invalid_input(format!(
+                "Asana task {} was unlinked from ticket {} (`ticket sync unlink`), which stays local only; it is not pulled",
+                task.gid, l.ticket_guid
+            )));
+        }
         self.import_linked(task, link, read_at, patience).await
+    }
+
+    /// Marks the link of the ticket linked to task `gid` lost when `e` says the task is gone
+    /// for us (404 or 403, or a task outside the project); `true` when it did.
+    pub(crate) async fn lost_on_error(&self, gid: &str, e: &Error) -> Result<bool> {
+        if !task_gone(e) {
+            return Ok(false);
+        }
+        self.mark_lost_by_gid(gid, &e.to_string()).await
+    }
+
+    /// Marks the link of the ticket linked to task `gid` lost, saying `why`; `true` when a
+    /// linked ticket was marked.
+    pub(crate) async fn mark_lost_by_gid(&self, gid: &str, why: &str) -> Result<bool> {
+        match self.store.link_by_gid(gid).await? {
+            Some(l) if l.state == LinkState::Linked => {
+                self.store.mark_lost(&l.ticket_guid, gid, why).await
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Takes the claim of ticket `guid` for this pull, waiting up to `patience` while another
@@ -475,13 +514,31 @@ impl Engine {
             .await
     }
 
-    /// See [`crate::SyncProvider::pull_all`].
+    /// See [`crate::SyncProvider::pull_all`]; `full`: read the whole project even when the
+    /// events token is valid (the worker's reconcile).
     pub(crate) async fn pull_all(
         &self,
+        full: bool,
+        progress: &(dyn Fn(PullProgress) + Send + Sync),
+    ) -> Result<PullReport> {
+        let report = self.pull_all_inner(full, progress).await?;
+        self.metrics.pulled(report.created + report.updated);
+        self.metrics.conflicts(report.conflicts);
+        self.metrics.pull_done();
+        Ok(report)
+    }
+
+    async fn pull_all_inner(
+        &self,
+        full: bool,
         progress: &(dyn Fn(PullProgress) + Send + Sync),
     ) -> Result<PullReport> {
         let remote = &self.remote;
-        let token = self.store.kv_get(EVENTS_TOKEN_KEY).await?;
+        let token = if full {
+            None
+        } else {
+            self.store.kv_get(EVENTS_TOKEN_KEY).await?
+        };
         // Tasks the last pull skipped while another instance pushed them: read again.
         let retry: Vec<String> = self
             .store
@@ -593,12 +650,50 @@ impl Engine {
             unchanged: 0,
             conflicts: 0,
             skipped: Vec::new(),
+            lost: 0,
         };
+        let listed_gids: HashSet<String> = tasks.iter().map(|(g, _)| g.clone()).collect();
         let retry = self
             .import_read(tasks, read_at, &mut report, progress)
             .await?;
+        // The whole project was read: a linked task it did not list is gone for us.
+        report.lost += self.mark_unlisted_lost(&listed_gids, read_at).await?;
         self.finish_pull(sync, had_retry, &retry).await?;
         Ok(report)
+    }
+
+    /// After a complete read of the project (begun at `read_at`) that listed `listed`: marks
+    /// lost every linked ticket whose task was not listed, unless it was linked, pulled or
+    /// pushed since `read_at` (a task another instance created meanwhile is not "missing").
+    /// How many.
+    pub(crate) async fn mark_unlisted_lost(
+        &self,
+        listed: &HashSet<String>,
+        read_at: DateTime<Utc>,
+    ) -> Result<usize> {
+        let listed = listed.clone();
+        self.store
+            .local()
+            .write(move |tx| {
+                let mut n = 0;
+                for l in db::links_in_state(tx.conn(), LinkState::Linked)? {
+                    let Some(gid) = l.asana_gid.clone() else {
+                        continue;
+                    };
+                    let recent = [l.last_synced_at, l.pushed_at]
+                        .iter()
+                        .any(|t| t.is_some_and(|t| t >= read_at));
+                    if listed.contains(&gid) || recent {
+                        continue;
+                    }
+                    let why = "a full read of the project did not list the task (deleted or removed from the project)";
+                    if crate::store::mark_lost_in_tx(tx, &l.ticket_guid, &gid, why)? {
+                        n += 1;
+                    }
+                }
+                Ok(n)
+            })
+            .await
     }
 
     /// Stores the events token `sync` and the tasks the next pull must read again.
@@ -628,6 +723,7 @@ impl Engine {
             unchanged: 0,
             conflicts: 0,
             skipped: Vec::new(),
+            lost: 0,
         };
         let mut tasks = Vec::with_capacity(gids.len());
         for chunk in gids.chunks(BATCH_ACTIONS) {
@@ -687,9 +783,13 @@ impl Engine {
         let mut plans = plans.into_iter();
         let mut planned = Vec::with_capacity(total);
         let mut need: Vec<String> = Vec::new();
+        let mut outside: HashSet<String> = HashSet::new();
         for (gid, task) in tasks {
             let p = match task {
-                Ok(task) if !task.in_project => Err(not_in_project(&task.gid)),
+                Ok(task) if !task.in_project => {
+                    outside.insert(gid.clone());
+                    Err(not_in_project(&task.gid))
+                }
                 Ok(task) => match plans.next() {
                     Some(p) => Ok((task, p)),
                     None => Err(Error::internal("a task was not planned")),
@@ -734,6 +834,7 @@ impl Engine {
             let mut comments: StoriesChunk = HashMap::new();
             let mut retry = Vec::new();
             for (i, (gid, p)) in planned.into_iter().enumerate() {
+                let read_failed = p.is_err();
                 let outcome = match p {
                     Err(e) => Err(e),
                     Ok((_, Plan::Unchanged)) => Ok(None),
@@ -749,6 +850,16 @@ impl Engine {
                         .await
                     }
                 };
+                if let (true, Err(e)) = (read_failed, &outcome) {
+                    // The task read answered 404/403, or it is outside the project: a
+                    // linked ticket's link is lost.
+                    let lost = if outside.contains(&gid) {
+                        self.mark_lost_by_gid(&gid, &e.to_string()).await?
+                    } else {
+                        self.lost_on_error(&gid, e).await?
+                    };
+                    report.lost += usize::from(lost);
+                }
                 Self::tally(report, &mut retry, &gid, outcome)?;
                 progress(PullProgress {
                     mode,

@@ -35,6 +35,7 @@ use crate::db::{self, Link, LinkState};
 use crate::engine::Engine;
 use crate::error::PushFailure;
 use crate::locks::ClaimGuard;
+use crate::metrics::PushResult;
 use crate::outbox::{Change, CommentPayload, OutboxEntry};
 use crate::reconcile::remote_fields;
 use crate::snapshot::{Agreed, Fields};
@@ -75,6 +76,9 @@ pub(crate) struct PushOutcome {
     pub(crate) any_set_aside: bool,
     /// The task's gid, when linked.
     pub(crate) gid: Option<String>,
+    /// True when the ticket's task is lost (before or by this push): its changes stay
+    /// pending until `relink` or `unlink`.
+    pub(crate) lost: bool,
 }
 
 /// What the prepare step found.
@@ -87,6 +91,8 @@ pub(crate) enum Prep {
     },
     /// Another instance holds the claim.
     NotClaimed,
+    /// The ticket's task is lost ([`LinkState::Lost`]): nothing is pushed, nothing created.
+    Lost { set_aside: bool },
     /// Claimed and ready.
     Ready(Box<Prepared>),
 }
@@ -126,8 +132,19 @@ pub(crate) fn prepare_in_tx(
         .filter(|e| e.set_aside_reason.is_none())
         .cloned()
         .collect();
+    let existing = db::link(tx.conn(), guid)?;
+    match existing.as_ref().map(|l| l.state) {
+        Some(LinkState::Lost) => return Ok(Prep::Lost { set_aside }),
+        Some(LinkState::LocalOnly) => {
+            return Ok(Prep::Nothing {
+                gid: None,
+                set_aside,
+            })
+        }
+        _ => {}
+    }
     if entries.is_empty() && !full {
-        let gid = db::link(tx.conn(), guid)?.and_then(|l| l.linked_gid().map(str::to_string));
+        let gid = existing.and_then(|l| l.linked_gid().map(str::to_string));
         return Ok(Prep::Nothing { gid, set_aside });
     }
     let ttl_us = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
@@ -142,7 +159,7 @@ pub(crate) fn prepare_in_tx(
             .ok_or_else(|| ticket_provider_api::Error::ticket_not_found(guid))?,
     };
     let now = Utc::now();
-    let (link, fresh_create) = match db::link(tx.conn(), guid)? {
+    let (link, fresh_create) = match existing {
         Some(l) => (l, false),
         None => {
             let l = Link {
@@ -225,6 +242,8 @@ pub(crate) struct PushRun {
     conflicts: Vec<Conflict>,
     /// Whether Asana may have been written.
     wrote: bool,
+    /// Asana answered 404/403 about the linked task: the link becomes lost.
+    lost: Option<String>,
 }
 
 /// What step 3 found.
@@ -271,6 +290,9 @@ pub(crate) fn commit_in_tx(
         db::put_comment_link(tx.conn(), cg, story)?;
     }
     record_conflicts_in_tx(tx, guid, &run.conflicts)?;
+    if let (Some(why), Some(gid)) = (&run.lost, prep.link.linked_gid()) {
+        crate::store::mark_lost_in_tx(tx, guid, gid, why)?;
+    }
     db::release(tx.conn(), guid, owner)?;
     Ok(Committed {
         notes: !run.conflicts.is_empty(),
@@ -372,6 +394,11 @@ impl Engine {
                     out.any_set_aside = set_aside;
                     return Ok(out);
                 }
+                Prep::Lost { set_aside } => {
+                    out.lost = true;
+                    out.any_set_aside = set_aside;
+                    return Ok(out);
+                }
                 Prep::NotClaimed => {
                     tracing::debug!(guid = %guid, "another instance is pushing this ticket; its changes stay pending");
                     out.claimed_elsewhere = true;
@@ -435,13 +462,31 @@ impl Engine {
         };
         let mut left = 0;
         for e in &prep.entries {
-            match run.outcomes.iter().find(|(id, _)| *id == e.id) {
-                Some((_, EntryOutcome::Done)) => out.pushed += 1,
-                Some((_, EntryOutcome::SetAside(_))) => out.set_aside += 1,
-                _ => left += 1,
+            let result = match run.outcomes.iter().find(|(id, _)| *id == e.id) {
+                Some((_, EntryOutcome::Done)) => {
+                    out.pushed += 1;
+                    Some(PushResult::Ok)
+                }
+                Some((_, EntryOutcome::SetAside(_))) => {
+                    out.set_aside += 1;
+                    Some(PushResult::SetAside)
+                }
+                Some((_, EntryOutcome::Failed(_))) => {
+                    left += 1;
+                    Some(PushResult::Failed)
+                }
+                None => {
+                    left += 1;
+                    run.lost.as_ref().map(|_| PushResult::Lost)
+                }
+            };
+            if let Some(r) = result {
+                self.metrics.pushed(r);
             }
         }
+        self.metrics.conflicts(run.conflicts.len());
         out.left_pending = left;
+        out.lost = run.lost.is_some();
         out.any_set_aside = prep.set_aside || out.set_aside > 0;
         out.gid = run
             .gid
@@ -490,7 +535,8 @@ impl Engine {
                 }
                 Err(f) => {
                     self.note_failure(&f);
-                    if matches!(f, PushFailure::Permanent(_)) {
+                    // No task is linked: a 404/403 here is a refusal of the create.
+                    if matches!(f, PushFailure::Permanent(_) | PushFailure::Gone(_)) {
                         if let Some(id) = first {
                             tracing::warn!(guid = %guid, reason = %f.message(), "Asana refused the task; set aside");
                             run.outcomes
@@ -516,6 +562,12 @@ impl Engine {
         if !created && writes.any() {
             match self.check_remote(prep, &gid, &writes, &mut run).await {
                 Ok(()) => {}
+                Err(PushFailure::Gone(reason)) => {
+                    // The task is deleted or out of reach: the link is lost, the entries
+                    // stay pending.
+                    run.lost = Some(reason);
+                    return run;
+                }
                 Err(PushFailure::Permanent(reason)) => {
                     // Asana refuses to show the task: it refuses the writes too, and each
                     // entry is set aside with its own reason below.
@@ -545,7 +597,11 @@ impl Engine {
                 Err(f) => {
                     self.note_failure(&f);
                     match f {
-                        PushFailure::Permanent(reason) => {
+                        PushFailure::Gone(reason) if prep.link.linked_gid().is_some() => {
+                            run.lost = Some(reason);
+                            return run;
+                        }
+                        PushFailure::Permanent(reason) | PushFailure::Gone(reason) => {
                             tracing::warn!(guid = %guid, entry = e.id, operation = e.change.operation(), reason = %reason, "Asana refused the change; set aside");
                             run.outcomes.push((e.id, EntryOutcome::SetAside(reason)));
                         }
@@ -562,6 +618,10 @@ impl Engine {
             run.wrote = true;
             match self.post_comment_once(prep, &gid, c).await {
                 Ok(story) => run.comment_links.push((c.comment_guid.clone(), story)),
+                Err(PushFailure::Gone(reason)) if prep.link.linked_gid().is_some() => {
+                    run.lost = Some(reason);
+                    break;
+                }
                 Err(f) => {
                     self.note_failure(&f);
                     tracing::warn!(guid = %guid, comment = %c.comment_guid, error = %f.message(), "cannot post an earlier comment; the next full push tries again");
@@ -938,6 +998,12 @@ impl Engine {
             (Some(Prep::Nothing { gid, set_aside }), _) => Some(PushOutcome {
                 gid,
                 any_set_aside: set_aside,
+                ..PushOutcome::default()
+            }),
+            (Some(Prep::Lost { set_aside }), _) => Some(PushOutcome {
+                any_set_aside: set_aside,
+                left_pending: 1,
+                lost: true,
                 ..PushOutcome::default()
             }),
             (Some(Prep::Ready(p)), Some((gate, lock))) => {

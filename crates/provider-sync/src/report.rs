@@ -3,5 +3,6 @@
 //! reports the same way; they are re-exported here for convenience.
 
 pub use ticket_provider_api::maintenance::{
-    FlushReport, PullMode, PullProgress, PullReport, SetAsideEntry, SkippedTask, SyncStatus,
+    FieldDifference, FlushReport, LostLink, Orphan, OrphanKind, PullMode, PullProgress, PullReport,
+    SetAsideEntry, SkippedTask, SyncStatus, VerifyReport,
 };

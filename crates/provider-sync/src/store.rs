@@ -12,7 +12,7 @@ use provider_internal::{
 };
 use ticket_provider_api::{Error, ErrorKind, Result};
 
-use crate::db::{self, Link};
+use crate::db::{self, Link, LinkState};
 use crate::outbox::{Change, OutboxEntry};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations =
@@ -46,6 +46,10 @@ impl StoreExtension for SyncExtension {
         tx: &mut StoreTx<'_>,
         change: &TicketChange,
     ) -> std::result::Result<(), StoreError> {
+        // A ticket unlinked on purpose stays local: its changes are not queued for Asana.
+        if db::link(tx.conn(), change.guid())?.map(|l| l.state) == Some(LinkState::LocalOnly) {
+            return Ok(());
+        }
         db::outbox_insert(tx.conn(), change.guid(), &Change::of(change))?;
         Ok(())
     }
@@ -70,6 +74,19 @@ pub fn store_options(pool_size: Option<u32>) -> StoreOptions {
         pool_size,
         extensions: vec![Arc::new(SyncExtension)],
     }
+}
+
+/// Counts of the outbox and the links, read together ([`SyncStore::gauges`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreGauges {
+    /// Entries waiting to be pushed.
+    pub pending: u64,
+    /// Entries set aside.
+    pub set_aside: u64,
+    /// When the oldest pending entry was made.
+    pub oldest_pending_at: Option<DateTime<Utc>>,
+    /// Links whose task is lost.
+    pub lost: u64,
 }
 
 /// The longest claim owner id accepted.
@@ -244,6 +261,149 @@ impl SyncStore {
             .await
     }
 
+    /// Every link whose task is lost ([`LinkState::Lost`]), by ticket guid.
+    pub async fn lost_links(&self) -> Result<Vec<Link>> {
+        self.local
+            .read(|tx| db::links_in_state(tx.conn(), LinkState::Lost))
+            .await
+    }
+
+    /// Marks ticket `guid`'s link [`LinkState::Lost`] (when it is linked to `gid`), with a
+    /// history row (field `sync`) saying why; `true` when it changed.
+    pub async fn mark_lost(&self, guid: &str, gid: &str, why: &str) -> Result<bool> {
+        let (g, gid, why) = (guid.to_string(), gid.to_string(), why.to_string());
+        self.local
+            .write(move |tx| mark_lost_in_tx(tx, &g, &gid, &why))
+            .await
+    }
+
+    /// Prepares ticket `guid` (whose link is lost or local only) for a new task: forgets the
+    /// link and the story links of its comments, drops its pending entries (the new task is
+    /// made from the ticket's current state, with every comment), with a history row.
+    /// NotFound for an unknown ticket; InvalidInput when its link is neither lost nor local
+    /// only.
+    pub async fn prepare_relink(&self, guid: &str) -> Result<()> {
+        let g = guid.to_string();
+        self.local
+            .write(move |tx| {
+                let details = tx.details(&g)?;
+                let link = db::link(tx.conn(), &g)?;
+                let old = match link.as_ref().map(|l| l.state) {
+                    Some(LinkState::Lost | LinkState::LocalOnly) => link
+                        .and_then(|l| l.asana_gid)
+                        .map_or_else(|| "no task".to_string(), |gid| format!("Asana task {gid}")),
+                    other => {
+                        let state = other.map_or("without a link", LinkState::as_str);
+                        return Err(Error::invalid_input(format!(
+                            "ticket {g} is {state}, not lost or unlinked: nothing to relink (`ticket sync status` lists lost links)"
+                        ))
+                        .into());
+                    }
+                };
+                let comments: Vec<String> =
+                    details.comments.iter().map(|c| c.comment_guid.clone()).collect();
+                db::forget_comment_links(tx.conn(), &comments)?;
+                db::outbox_drop_pending(tx.conn(), &g)?;
+                db::delete_link(tx.conn(), &g)?;
+                tx.record_history(
+                    &g,
+                    "sync",
+                    Some(&format!("link to {old}")),
+                    Some("relinked: a new Asana task is made from the ticket"),
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Keeps ticket `guid` local only (see [`LinkState::LocalOnly`]): drops its pending
+    /// entries, keeps the old task gid so pulls ignore that task, with a history row; how
+    /// many pending entries were dropped. NotFound for an unknown ticket.
+    pub async fn unlink(&self, guid: &str) -> Result<usize> {
+        let g = guid.to_string();
+        self.local
+            .write(move |tx| {
+                if tx.ticket(&g)?.is_none() {
+                    return Err(Error::ticket_not_found(&g).into());
+                }
+                let link = db::link(tx.conn(), &g)?;
+                if link.as_ref().map(|l| l.state) == Some(LinkState::LocalOnly) {
+                    return Ok(0);
+                }
+                let before = match &link {
+                    Some(l) => format!(
+                        "{} {}",
+                        l.state.as_str(),
+                        l.asana_gid.as_deref().unwrap_or("(no task)")
+                    ),
+                    None => "not linked".to_string(),
+                };
+                let link = match link {
+                    Some(mut l) => {
+                        l.state = LinkState::LocalOnly;
+                        l.creating_since = None;
+                        l
+                    }
+                    None => Link {
+                        ticket_guid: g.clone(),
+                        asana_gid: None,
+                        state: LinkState::LocalOnly,
+                        last_synced_at: None,
+                        remote_modified_at: None,
+                        creating_since: None,
+                        agreed: Default::default(),
+                        pushed_at: None,
+                    },
+                };
+                db::put_link(tx.conn(), &link)?;
+                let dropped = db::outbox_drop_pending(tx.conn(), &g)?;
+                tx.record_history(
+                    &g,
+                    "sync",
+                    Some(&before),
+                    Some(&format!(
+                        "unlinked: local only ({dropped} pending change(s) dropped)"
+                    )),
+                )?;
+                Ok(dropped)
+            })
+            .await
+    }
+
+    /// The gauges of the outbox and the links in one snapshot: `(pending, set aside)`
+    /// counts, the oldest pending entry's time, and the number of lost links.
+    pub async fn gauges(&self) -> Result<StoreGauges> {
+        self.local
+            .read(|tx| {
+                let (pending, set_aside) = db::outbox_counts(tx.conn())?;
+                Ok(StoreGauges {
+                    pending,
+                    set_aside,
+                    oldest_pending_at: db::oldest_pending(tx.conn())?,
+                    lost: db::count_links(tx.conn(), LinkState::Lost)?,
+                })
+            })
+            .await
+    }
+
+    /// The newest outbox entry id (0 when empty): what the worker polls to notice a commit.
+    pub async fn outbox_max_id(&self) -> Result<i64> {
+        self.local.read(|tx| db::outbox_max_id(tx.conn())).await
+    }
+
+    /// Of these tickets, those with pending (not set-aside) entries.
+    pub async fn pending_set(&self, guids: &[String]) -> Result<std::collections::HashSet<String>> {
+        let guids = guids.to_vec();
+        self.local
+            .read(move |tx| Ok(db::outbox_flags(tx.conn(), &guids)?.0))
+            .await
+    }
+
+    /// Every link, by ticket guid.
+    pub async fn links(&self) -> Result<Vec<Link>> {
+        self.local.read(|tx| db::all_links(tx.conn())).await
+    }
+
     /// Who holds ticket `guid`'s claim and until when.
     pub async fn claim_holder(&self, guid: &str) -> Result<Option<(String, DateTime<Utc>)>> {
         let g = guid.to_string();
@@ -313,4 +473,33 @@ fn aside_action(
         "set-aside outbox entry {verb}"
     );
     Ok(entry)
+}
+
+/// See [`SyncStore::mark_lost`], inside a write transaction.
+pub(crate) fn mark_lost_in_tx(
+    tx: &mut StoreTx<'_>,
+    guid: &str,
+    gid: &str,
+    why: &str,
+) -> std::result::Result<bool, StoreError> {
+    let Some(mut link) = db::link(tx.conn(), guid)? else {
+        return Ok(false);
+    };
+    if link.state != LinkState::Linked || link.asana_gid.as_deref() != Some(gid) {
+        return Ok(false);
+    }
+    link.state = LinkState::Lost;
+    db::put_link(tx.conn(), &link)?;
+    if tx.ticket(guid)?.is_some() {
+        tx.record_history(
+            guid,
+            "sync",
+            Some(&format!("linked to Asana task {gid}")),
+            Some(&format!(
+                "link lost: {why}; resolve with `ticket sync relink {guid}` or `ticket sync unlink {guid}`"
+            )),
+        )?;
+    }
+    tracing::warn!(guid = %guid, asana_gid = %gid, reason = %why, "the Asana task of this ticket is lost; nothing is pushed for it until it is relinked or unlinked");
+    Ok(true)
 }

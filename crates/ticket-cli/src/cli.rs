@@ -178,6 +178,30 @@ pub enum SyncCommand {
         /// The outbox entry id, as `ticket sync status` shows it
         id: i64,
     },
+    /// Resolve a lost link: make a new Asana task for the ticket (with its comments)
+    Relink {
+        /// The ticket, as `ticket sync status` lists it under lost links
+        guid: String,
+    },
+    /// Keep a ticket local only: drop its pending changes, queue none later, ignore its old task
+    Unlink {
+        /// The ticket
+        guid: String,
+    },
+    /// Compare every linked ticket with its Asana task, field by field, and list orphans
+    /// (exit 1 when they differ)
+    Verify {
+        /// Settle each difference by the conflict rule and report what changed
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Run the sync worker until SIGTERM or Ctrl-C: push within about a second, follow
+    /// Asana's events every sync_poll_interval_ms, reconcile every sync_reconcile_interval_s
+    Run {
+        /// Serve Prometheus metrics at http://HOST:PORT/metrics (and /healthz)
+        #[arg(long, value_name = "HOST:PORT")]
+        metrics_addr: Option<std::net::SocketAddr>,
+    },
 }
 
 /// A day as `--due-before` takes it.

@@ -5,6 +5,7 @@
 //! unsupported; 1 anything else. Errors are one line on stderr; nothing is written on error.
 
 mod cli;
+mod metrics_server;
 mod output;
 mod sync;
 

@@ -1,17 +1,25 @@
 //! `ticket sync ...`: the maintenance commands of a provider that offers the
 //! [`SyncMaintenance`] extension (the `sync` provider does).
 
-use homechoice_tickets::{Capability, Error, SyncMaintenance};
+use std::sync::Arc;
+
+use homechoice_tickets::{Capability, Error, ErrorKind, SyncMaintenance, SyncWorker};
 
 use crate::cli::SyncCommand;
 use crate::{Printer, Session};
 
 pub async fn run(session: &Session, cmd: &SyncCommand, out: &Printer) -> Result<(), Error> {
-    if let SyncCommand::Push { guid } = cmd {
+    if let SyncCommand::Push { guid }
+    | SyncCommand::Relink { guid }
+    | SyncCommand::Unlink { guid } = cmd
+    {
         // Checked before anything is opened, like every other command.
         if guid.trim().is_empty() {
             return Err(Error::invalid_input("the ticket guid must not be empty"));
         }
+    }
+    if let SyncCommand::Run { metrics_addr } = cmd {
+        return run_worker(session, *metrics_addr, out).await;
     }
     if let SyncCommand::Pull {
         asana_gid: Some(gid),
@@ -131,6 +139,32 @@ pub async fn run(session: &Session, cmd: &SyncCommand, out: &Printer) -> Result<
                 )
             })
         }
+        SyncCommand::Relink { guid } => {
+            let r = sync.relink(guid).await?;
+            out.emit(&r, || crate::output::operation("relinked", &r))
+        }
+        SyncCommand::Unlink { guid } => {
+            let r = sync.unlink(guid).await?;
+            out.emit(&r, || {
+                format!("unlinked {}: it stays in the local store only", r.guid)
+            })
+        }
+        SyncCommand::Verify { repair } => {
+            let report = sync.verify(*repair).await?;
+            out.emit(&report, || verify_text(&report, *repair))?;
+            if report.unresolved > 0 {
+                return Err(Error::new(
+                    ErrorKind::Internal,
+                    format!(
+                        "verify: {} difference(s) and orphan(s) {}",
+                        report.unresolved,
+                        if *repair { "left unresolved" } else { "found" }
+                    ),
+                ));
+            }
+            Ok(())
+        }
+        SyncCommand::Run { .. } => Ok(()),
         SyncCommand::Status => {
             let st = sync.status().await?;
             out.emit(&st, || {
@@ -144,6 +178,19 @@ pub async fn run(session: &Session, cmd: &SyncCommand, out: &Printer) -> Result<
                         ""
                     }
                 );
+                if st.lost > 0 {
+                    s.push_str(&format!(
+                        "\n{} lost link(s) (the Asana task is gone; resolve with `ticket sync relink GUID` or `ticket sync unlink GUID`):",
+                        st.lost
+                    ));
+                    for l in &st.lost_links {
+                        s.push_str(&format!(
+                            "\n  lost {} (task {})",
+                            l.ticket_guid,
+                            l.asana_gid.as_deref().unwrap_or("-")
+                        ));
+                    }
+                }
                 for e in &st.set_aside_entries {
                     s.push_str(&format!(
                         "\n  #{} {} {} ({}): {}",
@@ -158,4 +205,134 @@ pub async fn run(session: &Session, cmd: &SyncCommand, out: &Printer) -> Result<
             })
         }
     }
+}
+
+/// `verify`'s text form: one line per difference and orphan, then the repairs.
+fn verify_text(r: &homechoice_tickets::VerifyReport, repair: bool) -> String {
+    let show = |v: &Option<String>| {
+        v.as_deref()
+            .map_or("(none)".to_string(), |s| format!("{s:?}"))
+    };
+    let mut s = format!(
+        "compared {} ticket(s) ({} with pending changes not compared): {} difference(s), {} orphan(s)",
+        r.compared,
+        r.skipped_pending,
+        r.differences.len(),
+        r.orphans.len()
+    );
+    for d in &r.differences {
+        s.push_str(&format!(
+            "\n  ticket {} task {} {}: local {} asana {}",
+            d.ticket_guid,
+            d.asana_gid,
+            d.field,
+            show(&d.local),
+            show(&d.remote)
+        ));
+    }
+    for o in &r.orphans {
+        s.push_str(&format!(
+            "\n  orphan {:?}: ticket {} task {}",
+            o.kind,
+            o.ticket_guid.as_deref().unwrap_or("-"),
+            o.asana_gid.as_deref().unwrap_or("-")
+        ));
+    }
+    if repair {
+        for line in &r.repairs {
+            s.push_str(&format!("\n  repaired: {line}"));
+        }
+    }
+    s
+}
+
+/// Completes on SIGTERM or Ctrl-C (SIGINT).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `ticket sync run`: the worker until SIGTERM or Ctrl-C, with metrics when asked.
+async fn run_worker(
+    session: &Session,
+    metrics_addr: Option<std::net::SocketAddr>,
+    out: &Printer,
+) -> Result<(), Error> {
+    // The signal handlers first: a SIGTERM right after start still stops cleanly.
+    let (tell, stopped) = tokio::sync::oneshot::channel::<()>();
+    let signals = tokio::spawn(async move {
+        stop_signal().await;
+        let _ = tell.send(());
+    });
+    let listener = match metrics_addr {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            Error::invalid_input(format!("--metrics-addr {addr}: cannot listen there: {e}"))
+        })?),
+        None => None,
+    };
+    let worker: Arc<dyn SyncWorker> = session
+        .provider(Some(Capability::SyncMaintenance))
+        .await?
+        .extensions()
+        .get::<dyn SyncWorker>()
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unsupported,
+                "the configured provider offers sync maintenance but no worker (`ticket sync run`)",
+            )
+        })?;
+    let server = match listener {
+        Some(l) => {
+            let local = l
+                .local_addr()
+                .map_err(|e| Error::internal(format!("cannot read the metrics address: {e}")))?;
+            eprintln!("ticket sync run: metrics on http://{local}/metrics");
+            Some(tokio::spawn(crate::metrics_server::serve(
+                l,
+                Arc::clone(&worker),
+            )))
+        }
+        None => None,
+    };
+    eprintln!("ticket sync run: started; stop with SIGTERM or Ctrl-C");
+    let stop = Box::pin(async move {
+        let _ = stopped.await;
+    });
+    let report = worker.run_worker(stop).await;
+    signals.abort();
+    if let Some(s) = server {
+        s.abort();
+    }
+    let report = report?;
+    out.emit(&report, || {
+        format!(
+            "sync worker stopped: {} change(s) pushed, {} pull(s), {} reconcile(s){}",
+            report.pushed,
+            report.pulls,
+            report.reconciles,
+            if report.stopped_in_flight {
+                " (work in flight left pending)"
+            } else {
+                ""
+            }
+        )
+    })
 }

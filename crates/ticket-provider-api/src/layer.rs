@@ -9,13 +9,17 @@ use async_trait::async_trait;
 use crate::capability::ProviderInfo;
 use crate::error::{Error, Operation, Result};
 use crate::extension::{Extensions, TicketHistory};
-use crate::maintenance::{FlushReport, PullProgress, PullReport, SyncMaintenance, SyncStatus};
+use crate::maintenance::{
+    FlushReport, PullProgress, PullReport, SyncMaintenance, SyncStatus, SyncWorker, VerifyReport,
+    WorkerReport,
+};
 use crate::model::{
     HistoryEntry, ListQuery, NewComment, NewTicket, OperationResult, TicketDetails, TicketPage,
     TicketUpdate,
 };
 use crate::provider::TicketProvider;
 use crate::status::Status;
+use crate::BoxFuture;
 
 /// Context added to every error: the configured provider name.
 #[derive(Debug, Clone)]
@@ -66,6 +70,12 @@ impl TicketProvider for ErrorContext {
             ext.insert::<dyn SyncMaintenance>(Arc::new(Wrapped {
                 ctx: self.ctx.clone(),
                 inner: sync,
+            }));
+        }
+        if let Some(worker) = ext.get::<dyn SyncWorker>() {
+            ext.insert::<dyn SyncWorker>(Arc::new(Wrapped {
+                ctx: self.ctx.clone(),
+                inner: worker,
             }));
         }
         ext
@@ -196,6 +206,39 @@ impl SyncMaintenance for Wrapped<dyn SyncMaintenance> {
     async fn discard_set_aside(&self, id: i64) -> Result<()> {
         let op = Operation::Other("sync_discard");
         let r = self.inner.discard_set_aside(id).await;
+        r.map_err(self.ctx.wrap(op, None))
+    }
+
+    async fn relink(&self, guid: &str) -> Result<OperationResult> {
+        let op = Operation::Other("sync_relink");
+        let r = self.inner.relink(guid).await;
+        r.map_err(self.ctx.wrap(op, Some(guid)))
+    }
+
+    async fn unlink(&self, guid: &str) -> Result<OperationResult> {
+        let op = Operation::Other("sync_unlink");
+        let r = self.inner.unlink(guid).await;
+        r.map_err(self.ctx.wrap(op, Some(guid)))
+    }
+
+    async fn verify(&self, repair: bool) -> Result<VerifyReport> {
+        let op = Operation::Other("sync_verify");
+        let r = self.inner.verify(repair).await;
+        r.map_err(self.ctx.wrap(op, None))
+    }
+}
+
+#[async_trait]
+impl SyncWorker for Wrapped<dyn SyncWorker> {
+    async fn run_worker(&self, stop: BoxFuture<'static, ()>) -> Result<WorkerReport> {
+        let op = Operation::Other("sync_run");
+        let r = self.inner.run_worker(stop).await;
+        r.map_err(self.ctx.wrap(op, None))
+    }
+
+    async fn metrics_text(&self) -> Result<String> {
+        let op = Operation::Other("sync_metrics");
+        let r = self.inner.metrics_text().await;
         r.map_err(self.ctx.wrap(op, None))
     }
 }

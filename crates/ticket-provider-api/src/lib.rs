@@ -42,8 +42,9 @@ pub use due::Due;
 pub use error::{Error, ErrorKind, Operation, Result};
 pub use extension::{Extensions, TicketHistory};
 pub use maintenance::{
-    FlushReport, PullMode, PullProgress, PullReport, SetAsideEntry, SkippedTask, SyncMaintenance,
-    SyncStatus,
+    FieldDifference, FlushReport, LostLink, Orphan, OrphanKind, PullMode, PullProgress, PullReport,
+    SetAsideEntry, SkippedTask, SyncMaintenance, SyncStatus, SyncWorker, VerifyReport,
+    WorkerReport,
 };
 pub use model::{
     Comment, HistoryEntry, ListQuery, NewComment, NewTicket, OperationResult, SyncState, Ticket,

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::model::OperationResult;
+use crate::BoxFuture;
 
 /// Maintenance of a provider that mirrors a local store to a remote one.
 #[async_trait]
@@ -35,6 +36,124 @@ pub trait SyncMaintenance: Send + Sync {
 
     /// Drops a set-aside change for good.
     async fn discard_set_aside(&self, id: i64) -> Result<()>;
+
+    /// Resolves a lost link ([`SyncStatus::lost_links`]) by making a new remote task for the
+    /// ticket from its current state (with its comments), pushed now.
+    async fn relink(&self, guid: &str) -> Result<OperationResult>;
+
+    /// Resolves a link (lost or not) by keeping the ticket local only: its pending changes are
+    /// dropped from the outbox, later changes are not queued, and the old remote task (if
+    /// any) is left alone and ignored by pulls.
+    async fn unlink(&self, guid: &str) -> Result<OperationResult>;
+
+    /// Compares every linked ticket with its remote task, field by field, and lists the
+    /// orphans on either side (one full read of the remote project). With `repair`, each
+    /// difference is settled by the provider's conflict rule and the report says what
+    /// changed.
+    async fn verify(&self, repair: bool) -> Result<VerifyReport>;
+}
+
+/// A sync that runs by itself (`ticket sync run`): pushes what is committed locally, follows
+/// the remote side's changes, and reconciles the whole project now and then, until told to
+/// stop. A dual-write provider offers it through
+/// [`TicketProvider::extensions`](crate::TicketProvider::extensions) beside
+/// [`SyncMaintenance`]; the timings come from the provider's own configuration.
+#[async_trait]
+pub trait SyncWorker: Send + Sync {
+    /// Runs until `stop` completes, then lets the work in flight finish or leaves it pending
+    /// (bounded, a few seconds), releases what it holds and returns what it did.
+    async fn run_worker(&self, stop: BoxFuture<'static, ()>) -> Result<WorkerReport>;
+
+    /// The worker's metrics in the Prometheus text exposition format, gauges read now.
+    async fn metrics_text(&self) -> Result<String>;
+}
+
+/// What [`SyncWorker::run_worker`] did before it stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WorkerReport {
+    /// Outbox entries pushed.
+    pub pushed: u64,
+    /// Pulls run (events followed, or full reads).
+    pub pulls: u64,
+    /// Full reconciles run.
+    pub reconciles: u64,
+    /// Whether work was still in flight at the stop deadline (it stays pending).
+    pub stopped_in_flight: bool,
+}
+
+/// A link whose remote task is gone ([`SyncStatus::lost_links`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LostLink {
+    /// The local ticket.
+    pub ticket_guid: String,
+    /// The remote task it was linked to.
+    pub asana_gid: Option<String>,
+    /// When the ticket was last pushed or pulled.
+    pub last_synced_at: Option<DateTime<Utc>>,
+}
+
+/// One field on which a ticket and its remote task disagree ([`VerifyReport::differences`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldDifference {
+    /// The local ticket.
+    pub ticket_guid: String,
+    /// Its remote task.
+    pub asana_gid: String,
+    /// The field: `subject`, `description`, `status`, `priority`, `assignee` or `due`.
+    pub field: String,
+    /// The local value (`null`: none).
+    pub local: Option<String>,
+    /// The remote value (`null`: none).
+    pub remote: Option<String>,
+}
+
+/// Why an item is an orphan ([`VerifyReport::orphans`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrphanKind {
+    /// A remote task of the project that no ticket is linked to.
+    RemoteTaskWithoutTicket,
+    /// A ticket with no remote task and no change waiting to create one.
+    TicketWithoutTask,
+    /// A ticket linked to a task that the remote project does not hold (or a lost link).
+    TaskMissing,
+}
+
+/// An item present on one side only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Orphan {
+    /// Which side has it.
+    pub kind: OrphanKind,
+    /// The local ticket, when there is one.
+    pub ticket_guid: Option<String>,
+    /// The remote task, when there is one.
+    pub asana_gid: Option<String>,
+}
+
+/// What [`SyncMaintenance::verify`] found (and, with repair, changed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Linked tickets compared.
+    pub compared: usize,
+    /// Linked tickets not compared because a local change of theirs waits to be pushed
+    /// (they are expected to differ until it is).
+    pub skipped_pending: usize,
+    /// Every field that differs.
+    pub differences: Vec<FieldDifference>,
+    /// Items on one side only.
+    pub orphans: Vec<Orphan>,
+    /// With repair: what was done, one line per ticket or task.
+    pub repairs: Vec<String>,
+    /// Differences and orphans still standing: all found without repair; with repair, those
+    /// it could not settle (lost links wait for `relink` or `unlink`).
+    pub unresolved: usize,
+}
+
+impl VerifyReport {
+    /// Whether both sides agree (no difference, no orphan).
+    pub fn agrees(&self) -> bool {
+        self.differences.is_empty() && self.orphans.is_empty()
+    }
 }
 
 /// How [`SyncMaintenance::pull_all`] read the remote side.
@@ -85,6 +204,9 @@ pub struct PullReport {
     pub conflicts: usize,
     /// Tasks skipped, with the reason (not in the project, a duplicate, an error, ...).
     pub skipped: Vec<SkippedTask>,
+    /// Links this pull found lost (the task answered 404/403, was outside the project, or
+    /// a full read did not list it).
+    pub lost: usize,
 }
 
 /// A task [`SyncMaintenance::pull_all`] did not import.
@@ -140,4 +262,11 @@ pub struct SyncStatus {
     pub set_aside_entries: Vec<SetAsideEntry>,
     /// Whether pushes are paused because the remote side looked down.
     pub asana_paused: bool,
+    /// Links whose remote task is lost (deleted, out of the project, or no longer visible);
+    /// resolve each with `relink` or `unlink`.
+    pub lost: u64,
+    /// Every lost link.
+    pub lost_links: Vec<LostLink>,
+    /// When the oldest pending entry was made (`null`: none pending).
+    pub oldest_pending_at: Option<DateTime<Utc>>,
 }
