@@ -13,7 +13,7 @@ use homechoice_tickets::provider_sync::SyncProvider;
 use homechoice_tickets::{Due, NewTicket, TicketProvider, TicketUpdate};
 use proptest::prelude::*;
 
-fn task<'a>(fake: &'a FakeAsana, gid: &str) -> asana_fake::TaskSnapshot {
+fn task(fake: &FakeAsana, gid: &str) -> asana_fake::TaskSnapshot {
     fake.project_tasks(&fake.project_gid())
         .into_iter()
         .find(|t| t.gid == gid)
