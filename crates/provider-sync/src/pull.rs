@@ -18,8 +18,9 @@ use crate::db::{self, Link, LinkState};
 use crate::engine::Engine;
 use crate::locks::ClaimGuard;
 use crate::outbox::{Change, OutboxEntry, StatusPayload};
-use crate::push::{record_conflicts_in_tx, CLOCK_SKEW_MINUTES};
-use crate::reconcile::{clean_line, clean_text, remote_fields};
+use crate::reconcile::{
+    clean_line, clean_text, record_conflicts_in_tx, remote_fields, CLOCK_SKEW_MINUTES,
+};
 use crate::report::{PullMode, PullProgress, PullReport, SkippedTask};
 use crate::snapshot::{Agreed, Fields};
 use crate::story::{decode, encode, StoryOrigin};

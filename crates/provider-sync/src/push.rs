@@ -27,22 +27,19 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use provider_internal::{StoreError, StoreTx};
-use ticket_provider_api::{NewComment, NewTicket, Result, Ticket, TicketProvider, TicketUpdate};
+use ticket_provider_api::{NewTicket, Result, Ticket, TicketProvider, TicketUpdate};
 
 use crate::breaker::Permit;
-use crate::conflict::{merge, Conflict, Pending, CONFLICT_AUTHOR};
+use crate::conflict::{merge, Conflict, Pending};
 use crate::db::{self, Link, LinkState};
 use crate::engine::Engine;
 use crate::error::PushFailure;
 use crate::locks::ClaimGuard;
 use crate::metrics::PushResult;
 use crate::outbox::{Change, CommentPayload, OutboxEntry};
-use crate::reconcile::remote_fields;
+use crate::reconcile::{record_conflicts_in_tx, remote_fields, CLOCK_SKEW_MINUTES};
 use crate::snapshot::{Agreed, Fields};
 use crate::story::encode;
-
-/// Slack for clock differences with Asana when looking for the task of an earlier create.
-pub(crate) const CLOCK_SKEW_MINUTES: i64 = 10;
 
 /// How a push was started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,29 +294,6 @@ pub(crate) fn commit_in_tx(
     Ok(Committed {
         notes: !run.conflicts.is_empty(),
     })
-}
-
-/// Records each conflict on ticket `guid`: a comment by [`CONFLICT_AUTHOR`] (pushed like any
-/// other: the hook queues it) and a history row of field `sync`. The caller stores the
-/// agreed values (Asana's for these fields) in the same transaction, so a conflict is
-/// recorded once.
-pub(crate) fn record_conflicts_in_tx(
-    tx: &mut StoreTx<'_>,
-    guid: &str,
-    conflicts: &[Conflict],
-) -> std::result::Result<(), StoreError> {
-    for c in conflicts {
-        tx.add_comment(
-            guid,
-            &NewComment {
-                body: c.comment(),
-                author: Some(CONFLICT_AUTHOR.to_string()),
-            },
-        )?;
-        let (before, after) = c.history();
-        tx.record_history(guid, "sync", Some(&before), Some(&after))?;
-    }
-    Ok(())
 }
 
 /// The task's values as a ticket would hold them.

@@ -1,13 +1,19 @@
 //! What the pull and the push share around the conflict rule ([`crate::conflict`]): a task's
-//! values as ticket fields, cleaned as the internal store keeps them.
+//! values as ticket fields, cleaned as the internal store keeps them, and recording the
+//! conflicts the rule found.
 
 use provider_asana::RemoteTask;
-use provider_internal::normalize_line;
+use provider_internal::{normalize_line, StoreError, StoreTx};
 use ticket_provider_api::model::{MAX_ASSIGNEE_CHARS, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS};
-use ticket_provider_api::{Priority, Status, Ticket};
+use ticket_provider_api::{NewComment, Priority, Status, Ticket};
 
 use crate::completion::{status_of_task, TaskStatus};
+use crate::conflict::{Conflict, CONFLICT_AUTHOR};
 use crate::snapshot::Fields;
+
+/// Slack for clock differences with Asana when looking for the task of an earlier create or
+/// the story of an earlier comment.
+pub(crate) const CLOCK_SKEW_MINUTES: i64 = 10;
 
 /// Keeps at most `max` characters.
 pub(crate) fn truncate(s: &str, max: usize) -> String {
@@ -65,4 +71,27 @@ pub(crate) fn remote_fields(
         due: task.due,
     };
     (fields, push)
+}
+
+/// Records each conflict on ticket `guid`: a comment by [`CONFLICT_AUTHOR`] (pushed like any
+/// other: the hook queues it) and a history row of field `sync`. The caller stores the
+/// agreed values (Asana's for these fields) in the same transaction, so a conflict is
+/// recorded once.
+pub(crate) fn record_conflicts_in_tx(
+    tx: &mut StoreTx<'_>,
+    guid: &str,
+    conflicts: &[Conflict],
+) -> std::result::Result<(), StoreError> {
+    for c in conflicts {
+        tx.add_comment(
+            guid,
+            &NewComment {
+                body: c.comment(),
+                author: Some(CONFLICT_AUTHOR.to_string()),
+            },
+        )?;
+        let (before, after) = c.history();
+        tx.record_history(guid, "sync", Some(&before), Some(&after))?;
+    }
+    Ok(())
 }
