@@ -870,8 +870,9 @@ pub(crate) struct Written<T> {
     pub(crate) value: T,
     /// The prepare step, when it ran in the operation's transaction.
     pub(crate) prep: Option<Prep>,
-    /// Without it: the ticket's task gid and whether it has set-aside entries.
+    /// Without it: the ticket's task gid, and whether it has pending and set-aside entries.
     pub(crate) gid: Option<String>,
+    pub(crate) pending: bool,
     pub(crate) set_aside: bool,
 }
 
@@ -942,18 +943,18 @@ impl Engine {
                         value,
                         prep: Some(prep),
                         gid: None,
+                        pending: false,
                         set_aside: false,
                     });
                 }
                 let link = db::link(tx.conn(), &g)?;
-                let set_aside = db::outbox_of(tx.conn(), &g)?
-                    .iter()
-                    .any(|e| e.set_aside_reason.is_some());
+                let (pending, aside) = db::outbox_flags(tx.conn(), std::slice::from_ref(&g))?;
                 Ok(Written {
                     value,
                     prep: None,
                     gid: link.and_then(|l| l.linked_gid().map(str::to_string)),
-                    set_aside,
+                    pending: !pending.is_empty(),
+                    set_aside: !aside.is_empty(),
                 })
             })
             .await?;
@@ -961,6 +962,7 @@ impl Engine {
             value,
             prep,
             gid,
+            pending,
             set_aside,
         } = written;
         let known_gid = match &prep {
@@ -1012,8 +1014,8 @@ impl Engine {
             (None, _) if !open => Some(PushOutcome {
                 gid,
                 any_set_aside: set_aside,
-                left_pending: 1,
-                blocked: true,
+                left_pending: usize::from(pending),
+                blocked: pending,
                 ..PushOutcome::default()
             }),
             (None, _) => self.push_bounded_as(&guid, PushMode::Permitted).await,
