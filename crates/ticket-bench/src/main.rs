@@ -12,10 +12,14 @@
 //!   `asana_requests_per_op`, `full_pull_10k_requests`, `full_pull_10k_ratio`: the `sync`
 //!   provider against the internal one and the `asana` provider's request counts, against an
 //!   in-process fake Asana on loopback (see [`sync_bench`]).
+//! * `worker_push_latency_p50_ms` / `_p99_ms`, `worker_pull_latency_p50_ms` / `_p99_ms`: how
+//!   fast the sync worker (`ticket sync run`) carries a change made by another writer to Asana
+//!   and an edit made in Asana to the store, against their goals (see [`worker_bench`]).
 //!
 //! Flags: `--quick`, `--json` (one JSON object), `--help`.
 
 mod sync_bench;
+mod worker_bench;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -49,6 +53,7 @@ struct Settings {
     large_rows: usize,
     list_runs: usize,
     sync: sync_bench::SyncSizes,
+    worker: worker_bench::WorkerSizes,
 }
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -61,7 +66,7 @@ fn main() {
             "--quick" => quick = true,
             "--json" => json = true,
             "-h" | "--help" => {
-                println!("usage: ticket-bench [--quick] [--json]\n\n  --quick  200,000 instead of 1,000,000 tickets for the list scaling figure,\n           fewer rounds for the sync overhead figures\n  --json   print one JSON object instead of a table");
+                println!("usage: ticket-bench [--quick] [--json]\n\n  --quick  200,000 instead of 1,000,000 tickets for the list scaling figure,\n           fewer rounds for the sync overhead figures, fewer worker latency samples\n           and a 1000 ms worker poll interval (instead of the default 5000 ms)\n  --json   print one JSON object instead of a table");
                 return;
             }
             other => {
@@ -82,6 +87,11 @@ fn main() {
             slow_rounds: if quick { 10 } else { 30 },
             warmup: 3,
             pull_tasks: 10_000,
+        },
+        worker: worker_bench::WorkerSizes {
+            push_samples: if quick { 30 } else { 50 },
+            pull_samples: if quick { 15 } else { 20 },
+            poll_interval: quick.then_some(Duration::from_millis(1000)),
         },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -359,6 +369,7 @@ async fn run(s: &Settings) -> BenchResult<()> {
     drop(small);
     drop(large);
     let sync_figures = sync_bench::run(dir.path(), &s.sync).await?;
+    let worker_figures = worker_bench::run(dir.path(), &s.worker).await?;
 
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let us = |d: Duration| d.as_secs_f64() * 1e6;
@@ -383,6 +394,7 @@ async fn run(s: &Settings) -> BenchResult<()> {
     });
     if let Some(obj) = figures.as_object_mut() {
         obj.extend(sync_figures.json);
+        obj.extend(worker_figures.json);
     }
     if s.json {
         println!("{figures}");
@@ -446,7 +458,7 @@ async fn run(s: &Settings) -> BenchResult<()> {
             "(bulk load of {} + {} rows took {load_secs:.1}s)",
             s.small_rows, s.large_rows
         );
-        for line in &sync_figures.lines {
+        for line in sync_figures.lines.iter().chain(&worker_figures.lines) {
             println!("{line}");
         }
     }

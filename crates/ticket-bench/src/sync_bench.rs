@@ -65,7 +65,7 @@ pub(crate) struct SyncFigures {
 const SLOW_LATENCY: Duration = Duration::from_millis(100);
 
 /// The retry policy `SyncProvider::from_context` gives its Asana client (it is private there).
-fn sync_retry_policy() -> RetryPolicy {
+pub(crate) fn sync_retry_policy() -> RetryPolicy {
     RetryPolicy {
         max_attempts: 3,
         base_delay: Duration::from_millis(200),
@@ -74,12 +74,12 @@ fn sync_retry_policy() -> RetryPolicy {
     }
 }
 
-fn sqlite_url(path: &Path) -> String {
+pub(crate) fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}", path.display())
 }
 
 /// An Asana provider for `base_url`.
-fn asana(
+pub(crate) fn asana(
     base_url: &str,
     project: &str,
     token: &str,
