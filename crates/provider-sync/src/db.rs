@@ -469,6 +469,20 @@ pub(crate) fn outbox_flags(
     Ok((pending, aside))
 }
 
+/// Of one ticket: whether it has pending entries, and set-aside ones (one query diesel can
+/// keep prepared, unlike [`outbox_flags`]' `IN` list).
+pub(crate) fn ticket_flags(
+    conn: &mut DbConnection,
+    guid: &str,
+) -> Result<(bool, bool), StoreError> {
+    let rows = data_sync_outbox::table
+        .filter(data_sync_outbox::ticket_guid.eq(guid))
+        .select(data_sync_outbox::set_aside_reason.is_not_null())
+        .distinct()
+        .load::<bool>(conn)?;
+    Ok((rows.contains(&false), rows.contains(&true)))
+}
+
 /// Removes a pushed entry.
 pub(crate) fn outbox_complete(conn: &mut DbConnection, id: i64) -> Result<(), StoreError> {
     diesel::delete(data_sync_outbox::table.find(id)).execute(conn)?;

@@ -490,9 +490,8 @@ fn info_in_tx(
     guid: &str,
 ) -> std::result::Result<(Option<String>, SyncState), provider_internal::StoreError> {
     let gid = db::link(tx.conn(), guid)?.and_then(|l| l.linked_gid().map(str::to_string));
-    let one = [guid.to_string()];
-    let (pending, aside) = db::outbox_flags(tx.conn(), &one)?;
-    Ok((gid, ticket_state(!pending.is_empty(), !aside.is_empty())))
+    let (pending, aside) = db::ticket_flags(tx.conn(), guid)?;
+    Ok((gid, ticket_state(pending, aside)))
 }
 
 #[async_trait]

@@ -948,13 +948,13 @@ impl Engine {
                     });
                 }
                 let link = db::link(tx.conn(), &g)?;
-                let (pending, aside) = db::outbox_flags(tx.conn(), std::slice::from_ref(&g))?;
+                let (pending, set_aside) = db::ticket_flags(tx.conn(), &g)?;
                 Ok(Written {
                     value,
                     prep: None,
                     gid: link.and_then(|l| l.linked_gid().map(str::to_string)),
-                    pending: !pending.is_empty(),
-                    set_aside: !aside.is_empty(),
+                    pending,
+                    set_aside,
                 })
             })
             .await?;
