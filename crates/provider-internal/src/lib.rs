@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 mod change;
+pub mod checkpoint;
 mod config;
 mod error;
 mod normalize;

@@ -112,10 +112,14 @@ impl InternalProvider {
         let store = Arc::clone(&self.inner);
         let backend = self.backend();
         self.run(op, guid, move |conn| {
-            store::write_transaction(conn, |conn| {
+            let out = store::write_transaction(conn, |conn| {
                 let mut tx = StoreTx::new(conn, &store.extensions, backend, true);
                 f(&mut tx)
-            })
+            });
+            if out.is_ok() {
+                store.wrote();
+            }
+            out
         })
         .await
     }
@@ -168,6 +172,15 @@ impl InternalProvider {
         self.inner
             .round_trips
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// WAL checkpoints this store's own thread has run so far (see [`crate::checkpoint`]);
+    /// always 0 for PostgreSQL and in-memory SQLite.
+    pub fn background_checkpoints(&self) -> u64 {
+        self.inner
+            .checkpointer
+            .as_ref()
+            .map_or(0, |c| c.checkpoints())
     }
 
     /// The database engine in use.

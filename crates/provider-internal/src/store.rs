@@ -123,8 +123,10 @@ pub type DbPool = Pool<DbManager>;
 
 /// Settings applied to every SQLite connection: wait up to 5 s for a lock, enforce foreign
 /// keys, and fsync at checkpoints only (WAL keeps committed data across application crashes).
-pub const SQLITE_CONNECTION_PRAGMAS: &str =
-    "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+/// Checkpoints run on the store's own thread ([`crate::checkpoint`]); SQLite's automatic
+/// one is the backstop, at 4000 pages
+/// ([`crate::checkpoint::SQLITE_AUTOCHECKPOINT_PAGES`]).
+pub const SQLITE_CONNECTION_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 4000;";
 
 /// How often a write transaction is run again after SQLite reported the database busy (or
 /// PostgreSQL a serialization failure) before the caller sees a temporary error.
@@ -225,6 +227,17 @@ pub(crate) struct Store {
     /// Store round trips so far: each takes a pooled connection and runs one read or one
     /// write transaction (see `InternalProvider::store_round_trips`).
     pub(crate) round_trips: std::sync::atomic::AtomicU64,
+    /// The WAL checkpoint thread of a SQLite file.
+    pub(crate) checkpointer: Option<crate::checkpoint::Checkpointer>,
+}
+
+impl Store {
+    /// Notes a committed write transaction (for the checkpoint thread).
+    pub(crate) fn wrote(&self) {
+        if let Some(c) = &self.checkpointer {
+            c.wrote();
+        }
+    }
 }
 
 /// Opens the database, brings its schema up to date and builds the pool.
@@ -270,8 +283,14 @@ pub(crate) fn open_store(url: &str, options: &StoreOptions) -> Result<Store, Sto
         let mut conn = pool.get()?;
         prepare_schema(&mut conn, &target, &options.extensions)?;
     }
+    let checkpointer = match &target {
+        #[cfg(feature = "sqlite")]
+        DbTarget::Sqlite(path) if !memory => crate::checkpoint::Checkpointer::start(path.clone()),
+        _ => None,
+    };
     Ok(Store {
         round_trips: std::sync::atomic::AtomicU64::new(0),
+        checkpointer,
         pool,
         target,
         pool_size,
@@ -529,7 +548,7 @@ pub(crate) fn find_ticket(
     Ok(data_ticket::table
         .find(guid)
         .select(TicketRow::as_select())
-        .first::<TicketRow>(conn)
+        .get_result::<TicketRow>(conn)
         .optional()?)
 }
 
@@ -740,14 +759,14 @@ pub(crate) fn lock_ticket(conn: &mut DbConnection, guid: &str) -> Result<TicketR
         DbConnection::Sqlite(c) => data_ticket::table
             .find(guid)
             .select(TicketRow::as_select())
-            .first::<TicketRow>(c)
+            .get_result::<TicketRow>(c)
             .optional()?,
         #[cfg(feature = "postgres")]
         DbConnection::Postgres(c) => data_ticket::table
             .find(guid)
             .select(TicketRow::as_select())
             .for_update()
-            .first::<TicketRow>(c)
+            .get_result::<TicketRow>(c)
             .optional()?,
     };
     row.ok_or_else(|| StoreError::Api(Error::ticket_not_found(guid)))
@@ -1110,7 +1129,7 @@ pub(crate) fn get_ticket(conn: &mut DbConnection, guid: &str) -> Result<TicketDe
     let row = data_ticket::table
         .find(guid)
         .select(TicketRow::as_select())
-        .first::<TicketRow>(conn)
+        .get_result::<TicketRow>(conn)
         .optional()?
         .ok_or_else(|| StoreError::Api(Error::ticket_not_found(guid)))?;
     let comments = data_ticket_comment::table
@@ -1245,7 +1264,7 @@ pub(crate) fn ticket_exists(conn: &mut DbConnection, guid: &str) -> Result<bool,
     Ok(data_ticket::table
         .find(guid)
         .select(data_ticket::guid)
-        .first::<String>(conn)
+        .get_result::<String>(conn)
         .optional()?
         .is_some())
 }
