@@ -31,6 +31,7 @@ pub struct StoreTx<'a> {
     extensions: &'a [Arc<dyn StoreExtension>],
     backend: Backend,
     writable: bool,
+    notes: Vec<Box<dyn std::any::Any + Send>>,
 }
 
 fn not_writable() -> StoreError {
@@ -51,7 +52,23 @@ impl<'a> StoreTx<'a> {
             extensions,
             backend,
             writable,
+            notes: Vec::new(),
         }
+    }
+
+    /// Leaves `note` for the code that runs the operation in this same transaction — an
+    /// extension's hook telling its own crate what it read or wrote, so that nothing is read
+    /// twice. One note per type: a second one replaces the first. Notes end with the
+    /// transaction.
+    pub fn put_note<T: std::any::Any + Send>(&mut self, note: T) {
+        self.notes.retain(|n| !n.is::<T>());
+        self.notes.push(Box::new(note));
+    }
+
+    /// Takes the note of type `T` left in this transaction, if any (see [`Self::put_note`]).
+    pub fn take_note<T: std::any::Any + Send>(&mut self) -> Option<T> {
+        let i = self.notes.iter().position(|n| n.is::<T>())?;
+        self.notes.swap_remove(i).downcast::<T>().ok().map(|b| *b)
     }
 
     /// The connection, for an extension's own statements (inside this transaction).

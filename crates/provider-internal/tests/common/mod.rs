@@ -37,6 +37,10 @@ diesel::table! {
 /// The hook refuses tickets with this subject.
 pub const REFUSED: &str = "refused by the hook";
 
+/// What [`ChangeLog`]'s hook logged last, left as a note in the transaction.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LoggedNote(pub String);
+
 impl StoreExtension for ChangeLog {
     fn name(&self) -> &'static str {
         "change-log"
@@ -83,9 +87,10 @@ impl StoreExtension for ChangeLog {
         diesel::insert_into(ext_change_log::table)
             .values((
                 ext_change_log::ticket_guid.eq(change.guid()),
-                ext_change_log::kind.eq(kind),
+                ext_change_log::kind.eq(kind.clone()),
             ))
             .execute(tx.conn())?;
+        tx.put_note(LoggedNote(kind));
         Ok(())
     }
 }
@@ -233,6 +238,37 @@ pub async fn extension_hook_and_transactions(url: &str) {
         change_log(&p, &g2).await,
         vec!["created with extra".to_string()]
     );
+    // A hook's note reaches the code running the operation in the same transaction, once;
+    // a second note of the same type replaces the first; notes end with the transaction.
+    let (g4, notes) = p
+        .write(|tx| {
+            assert_eq!(tx.take_note::<LoggedNote>(), None);
+            let t = tx.create(&NewTicket::new("noted"))?;
+            tx.add_comment(&t.guid, &NewComment::new("hello"))?;
+            let first = tx.take_note::<LoggedNote>();
+            let again = tx.take_note::<LoggedNote>();
+            tx.put_note(7u32);
+            Ok((t.guid, (first, again, tx.take_note::<u32>())))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        notes,
+        (Some(LoggedNote("commented hello".into())), None, Some(7))
+    );
+    let left = p
+        .write(move |tx| {
+            tx.set_status(
+                &g4,
+                Status::Triaged,
+                provider_internal::StatusOperation::ChangeStatus,
+                None,
+            )?;
+            Ok(tx.take_note::<u32>())
+        })
+        .await
+        .unwrap();
+    assert_eq!(left, None, "a note outlived its transaction");
     assert_eq!(p.history(&g2).await.unwrap().len(), 2);
     let before = p.row_counts().await.unwrap();
     let err = p
