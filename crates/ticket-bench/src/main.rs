@@ -61,12 +61,14 @@ type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 fn main() {
     let mut quick = false;
     let mut json = false;
+    let mut only_sync_overhead = false;
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--quick" => quick = true,
             "--json" => json = true,
+            "--only-sync-overhead" => only_sync_overhead = true,
             "-h" | "--help" => {
-                println!("usage: ticket-bench [--quick] [--json]\n\n  --quick  200,000 instead of 1,000,000 tickets for the list scaling figure,\n           fewer rounds for the sync overhead figures, fewer worker latency samples\n           and a 1000 ms worker poll interval (instead of the default 5000 ms)\n  --json   print one JSON object instead of a table");
+                println!("usage: ticket-bench [--quick] [--json]\n\n  --quick  200,000 instead of 1,000,000 tickets for the list scaling figure,\n           fewer rounds for the sync overhead figures, fewer worker latency samples\n           and a 1000 ms worker poll interval (instead of the default 5000 ms)\n  --json   print one JSON object instead of a table\n  --only-sync-overhead\n           only the sync overhead figures (sync_overhead_*, sync_vs_parts*)");
                 return;
             }
             other => {
@@ -87,6 +89,7 @@ fn main() {
             slow_rounds: if quick { 10 } else { 30 },
             warmup: 3,
             pull_tasks: 10_000,
+            only_overhead: only_sync_overhead,
         },
         worker: worker_bench::WorkerSizes {
             push_samples: if quick { 30 } else { 50 },
@@ -153,7 +156,7 @@ fn raw_get(conn: &mut SqliteConnection, guid: &str) -> QueryResult<(TicketRow, V
     let row = t::table
         .find(guid)
         .select(TicketRow::as_select())
-        .first(conn)?;
+        .get_result(conn)?;
     let comments = c::table
         .filter(c::ticket_guid.eq(guid))
         .order((c::created_at.asc(), c::comment_guid.asc()))
@@ -280,6 +283,17 @@ async fn open(path: &Path) -> BenchResult<InternalProvider> {
 
 async fn run(s: &Settings) -> BenchResult<()> {
     let dir = tempfile::tempdir()?;
+    if s.sync.only_overhead {
+        let figures = sync_bench::run(dir.path(), &s.sync).await?;
+        if s.json {
+            println!("{}", serde_json::Value::Object(figures.json));
+        } else {
+            for line in &figures.lines {
+                println!("{line}");
+            }
+        }
+        return Ok(());
+    }
     let ops_path = dir.path().join("ops.db");
     let provider = open(&ops_path).await?;
 

@@ -51,6 +51,8 @@ pub(crate) struct SyncSizes {
     pub(crate) warmup: usize,
     /// Tasks in the project for the full pull.
     pub(crate) pull_tasks: usize,
+    /// Only the overhead figures (`--only-sync-overhead`).
+    pub(crate) only_overhead: bool,
 }
 
 /// The sync figures: JSON keys and the lines of the readable table.
@@ -583,62 +585,14 @@ async fn full_pull(dir: &Path, tasks: usize) -> BenchResult<Pull> {
     })
 }
 
-/// Runs every sync figure in `dir`.
-pub(crate) async fn run(dir: &Path, sizes: &SyncSizes) -> BenchResult<SyncFigures> {
-    let fake = FakeAsana::start(FakeOptions::default()).await?;
-    let (project, token) = (fake.project_gid(), fake.token());
-
-    let mut modes = Vec::new();
-    for (name, url, rounds) in [
-        ("healthy", Some(fake.base_url()), sizes.rounds),
-        ("slow", Some(fake.base_url()), sizes.slow_rounds),
-        ("down", None, sizes.rounds),
-    ] {
-        fake.set_latency(if name == "slow" {
-            SLOW_LATENCY
-        } else {
-            Duration::ZERO
-        });
-        let url = match url {
-            Some(u) => u,
-            None => closed_loopback_url()?,
-        };
-        let internal = InternalProvider::open(
-            &sqlite_url(&dir.join(format!("overhead-internal-{name}.db"))),
-            StoreOptions::default(),
-        )
-        .await?;
-        let sync = sync_provider(
-            &dir.join(format!("overhead-sync-{name}.db")),
-            &url,
-            &project,
-            &token,
-        )
-        .await?;
-        // The asana provider alone, on the same fake, for `sync_vs_parts` (not when Asana
-        // is down: its operations would only fail).
-        let alone = match name {
-            "down" => None,
-            _ => Some(asana(&url, &project, &token, RetryPolicy::default())?),
-        };
-        let o = overhead(&internal, &sync, alone.as_ref(), sizes.warmup, rounds).await?;
-        modes.push((name, o));
-    }
-    fake.set_latency(Duration::ZERO);
-
-    let tx_sync =
-        sync_provider(&dir.join("store-tx.db"), &fake.base_url(), &project, &token).await?;
-    let tx_per_op = store_tx_per_op(&tx_sync).await?;
-    tx_sync.shutdown().await;
-    let (mut per_op, tasks_in_project) = requests_per_op(&fake).await?;
-    let cold = cold_requests_per_op(&fake, dir).await?;
-    fake.shutdown().await;
-
-    let pull = full_pull(dir, sizes.pull_tasks).await?;
-
+/// The overhead figures of `modes`, into `j` and `lines`.
+fn overhead_lines(
+    modes: &[(&str, Overhead)],
+    sizes: &SyncSizes,
+    j: &mut Map<String, Value>,
+    lines: &mut Vec<String>,
+) {
     let us = |d: Duration| (d.as_secs_f64() * 1e6).round();
-    let mut j = Map::new();
-    let mut lines = Vec::new();
     lines.push(format!(
         "sync overhead: create + add_comment + change_status per round, median of rounds (after {} warm-up rounds), push timeout {} ms (default), slow = +{} ms per answer, down = closed loopback port",
         sizes.warmup,
@@ -649,7 +603,7 @@ pub(crate) async fn run(dir: &Path, sizes: &SyncSizes) -> BenchResult<SyncFigure
         "{:<34} {:>12} {:>12} {:>8} {:>11} {:>8}",
         "", "sync", "internal", "ratio", "total ratio", "pending"
     ));
-    for (name, o) in &modes {
+    for (name, o) in modes {
         j.insert(format!("sync_overhead_{name}"), json!(round3(o.ratio())));
         j.insert(
             format!("sync_overhead_{name}_total_ratio"),
@@ -703,6 +657,67 @@ pub(crate) async fn run(dir: &Path, sizes: &SyncSizes) -> BenchResult<SyncFigure
         json!(SLOW_LATENCY.as_millis() as u64),
     );
     j.insert("sync_overhead_warmup_rounds".into(), json!(sizes.warmup));
+}
+
+/// Runs every sync figure in `dir`.
+pub(crate) async fn run(dir: &Path, sizes: &SyncSizes) -> BenchResult<SyncFigures> {
+    let fake = FakeAsana::start(FakeOptions::default()).await?;
+    let (project, token) = (fake.project_gid(), fake.token());
+
+    let mut modes = Vec::new();
+    for (name, url, rounds) in [
+        ("healthy", Some(fake.base_url()), sizes.rounds),
+        ("slow", Some(fake.base_url()), sizes.slow_rounds),
+        ("down", None, sizes.rounds),
+    ] {
+        fake.set_latency(if name == "slow" {
+            SLOW_LATENCY
+        } else {
+            Duration::ZERO
+        });
+        let url = match url {
+            Some(u) => u,
+            None => closed_loopback_url()?,
+        };
+        let internal = InternalProvider::open(
+            &sqlite_url(&dir.join(format!("overhead-internal-{name}.db"))),
+            StoreOptions::default(),
+        )
+        .await?;
+        let sync = sync_provider(
+            &dir.join(format!("overhead-sync-{name}.db")),
+            &url,
+            &project,
+            &token,
+        )
+        .await?;
+        // The asana provider alone, on the same fake, for `sync_vs_parts` (not when Asana
+        // is down: its operations would only fail).
+        let alone = match name {
+            "down" => None,
+            _ => Some(asana(&url, &project, &token, RetryPolicy::default())?),
+        };
+        let o = overhead(&internal, &sync, alone.as_ref(), sizes.warmup, rounds).await?;
+        modes.push((name, o));
+    }
+    fake.set_latency(Duration::ZERO);
+    let mut j = Map::new();
+    let mut lines = Vec::new();
+    overhead_lines(&modes, sizes, &mut j, &mut lines);
+    if sizes.only_overhead {
+        fake.shutdown().await;
+        return Ok(SyncFigures { json: j, lines });
+    }
+
+    let tx_sync =
+        sync_provider(&dir.join("store-tx.db"), &fake.base_url(), &project, &token).await?;
+    let tx_per_op = store_tx_per_op(&tx_sync).await?;
+    tx_sync.shutdown().await;
+    let (mut per_op, tasks_in_project) = requests_per_op(&fake).await?;
+    let cold = cold_requests_per_op(&fake, dir).await?;
+    fake.shutdown().await;
+
+    let pull = full_pull(dir, sizes.pull_tasks).await?;
 
     let tx_of = |k: &str| tx_per_op.get(k).and_then(Value::as_u64).unwrap_or(0);
     let max_other = tx_per_op
