@@ -107,7 +107,14 @@ pub struct SyncSettings {
     pub reconcile_interval: Duration,
     /// How often the worker looks for new outbox entries (`sync_outbox_poll_ms`).
     pub outbox_poll: Duration,
+    /// How long a push's record in the store waits for another write transaction of this
+    /// instance to ride along before a transaction of its own lands it (group commit; see
+    /// the crate documentation, "The engine"). Not a configuration key.
+    pub commit_delay: Duration,
 }
+
+/// The default [`SyncSettings::commit_delay`].
+pub const DEFAULT_COMMIT_DELAY: Duration = Duration::from_millis(2);
 
 impl Default for SyncSettings {
     fn default() -> Self {
@@ -123,6 +130,7 @@ impl Default for SyncSettings {
             poll_interval: DEFAULT_POLL_INTERVAL,
             reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
             outbox_poll: DEFAULT_OUTBOX_POLL,
+            commit_delay: DEFAULT_COMMIT_DELAY,
         }
     }
 }

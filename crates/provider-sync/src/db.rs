@@ -137,6 +137,13 @@ fn corrupt(message: String) -> StoreError {
     )))
 }
 
+/// Now, as the store keeps times (to the microsecond): a link built with it equals the
+/// link read back.
+pub(crate) fn stored_now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
+
 /// The link between a local ticket and its Asana task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
@@ -265,7 +272,7 @@ pub(crate) fn link(conn: &mut DbConnection, guid: &str) -> Result<Option<Link>, 
     def_asana_sync::table
         .find(guid)
         .select(LinkRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(LinkRow::into_link)
         .transpose()
@@ -276,7 +283,7 @@ pub(crate) fn link_by_gid(conn: &mut DbConnection, gid: &str) -> Result<Option<L
     def_asana_sync::table
         .filter(def_asana_sync::asana_gid.eq(gid))
         .select(LinkRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(LinkRow::into_link)
         .transpose()
@@ -388,7 +395,7 @@ pub(crate) fn outbox_entry(
     data_sync_outbox::table
         .find(id)
         .select(OutboxRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(OutboxRow::into_entry)
         .transpose()
@@ -541,7 +548,7 @@ pub(crate) fn story_of(
     Ok(comment_sync::table
         .find(comment_guid)
         .select(comment_sync::asana_story_gid)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -553,7 +560,7 @@ pub(crate) fn comment_of_story(
     Ok(comment_sync::table
         .filter(comment_sync::asana_story_gid.eq(story))
         .select(comment_sync::comment_guid)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -587,7 +594,7 @@ pub(crate) fn attempt_of(
         data_sync_comment_attempt::table
             .find(comment_guid)
             .select(data_sync_comment_attempt::attempted_at)
-            .first::<i64>(conn)
+            .get_result::<i64>(conn)
             .optional()?,
     )
 }
@@ -624,7 +631,7 @@ pub(crate) fn kv_get(conn: &mut DbConnection, key: &str) -> Result<Option<String
     Ok(sync_kv::table
         .find(key)
         .select(sync_kv::value)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -719,7 +726,7 @@ pub(crate) fn claim_holder(
         .find(guid)
         .filter(data_sync_claim::claim_until.gt(now_micros()))
         .select((data_sync_claim::owner, data_sync_claim::claim_until))
-        .first::<(String, i64)>(conn)
+        .get_result::<(String, i64)>(conn)
         .optional()?;
     row.map(|(o, u)| Ok((o, from_micros(u)?))).transpose()
 }
@@ -829,7 +836,7 @@ pub(crate) fn oldest_pending(conn: &mut DbConnection) -> Result<Option<DateTime<
     let us: Option<i64> = data_sync_outbox::table
         .filter(data_sync_outbox::set_aside_reason.is_null())
         .select(diesel::dsl::min(data_sync_outbox::created_at))
-        .first(conn)?;
+        .get_result(conn)?;
     time(us)
 }
 
@@ -837,7 +844,7 @@ pub(crate) fn oldest_pending(conn: &mut DbConnection) -> Result<Option<DateTime<
 pub(crate) fn outbox_max_id(conn: &mut DbConnection) -> Result<i64, StoreError> {
     let id: Option<i64> = data_sync_outbox::table
         .select(diesel::dsl::max(data_sync_outbox::id))
-        .first(conn)?;
+        .get_result(conn)?;
     Ok(id.unwrap_or(0))
 }
 

@@ -4,6 +4,7 @@
 //! neither imports the other, and `provider.rs` puts them together behind the
 //! [`ticket_provider_api::TicketProvider`] trait.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -11,6 +12,7 @@ use provider_asana::AsanaProvider;
 
 use crate::breaker::CircuitBreaker;
 use crate::config::SyncSettings;
+use crate::db::Link;
 use crate::locks::TicketLocks;
 use crate::metrics::SyncMetrics;
 use crate::store::SyncStore;
@@ -41,7 +43,18 @@ pub(crate) struct Engine {
     pub(crate) me: Weak<Engine>,
     /// Counters and gauges (`ticket sync run --metrics-addr`).
     pub(crate) metrics: SyncMetrics,
+    /// The links as this instance's pushes last committed them (at most
+    /// [`COMMITTED_LINKS`]): an operation on a ticket whose stored link still equals its
+    /// entry may use a conflict-check read started before its own write (see `push.rs`).
+    committed_links: Mutex<HashMap<String, Link>>,
+    /// Pushes' step 3 waiting for a write transaction (see `deferred.rs`).
+    pub(crate) deferred: Mutex<Vec<crate::deferred::DeferredCommit>>,
+    /// Set while a background task is due to land the queue.
+    pub(crate) deferred_timer: AtomicBool,
 }
+
+/// How many committed links [`Engine`] remembers before it starts over.
+const COMMITTED_LINKS: usize = 4096;
 
 impl Engine {
     pub(crate) fn new(
@@ -71,7 +84,33 @@ impl Engine {
             shut_down: AtomicBool::new(false),
             pull_gate: Arc::new(tokio::sync::RwLock::new(())),
             metrics: SyncMetrics::default(),
+            committed_links: Mutex::new(HashMap::new()),
+            deferred: Mutex::new(Vec::new()),
+            deferred_timer: AtomicBool::new(false),
         })
+    }
+
+    /// Remembers the link a push of ticket `guid` committed (`None`: forget it).
+    pub(crate) fn remember_link(&self, guid: &str, link: Option<&Link>) {
+        let Ok(mut links) = self.committed_links.lock() else {
+            return;
+        };
+        match link {
+            Some(l) if l.linked_gid().is_some() => {
+                if links.len() >= COMMITTED_LINKS && !links.contains_key(guid) {
+                    links.clear();
+                }
+                links.insert(guid.to_string(), l.clone());
+            }
+            _ => {
+                links.remove(guid);
+            }
+        }
+    }
+
+    /// The link a push of this instance last committed for ticket `guid`, if remembered.
+    pub(crate) fn committed_link(&self, guid: &str) -> Option<Link> {
+        self.committed_links.lock().ok()?.get(guid).cloned()
     }
 
     /// Whether shutdown was called.

@@ -202,6 +202,7 @@ mod completion;
 mod config;
 mod conflict;
 mod db;
+mod deferred;
 mod engine;
 mod error;
 mod locks;

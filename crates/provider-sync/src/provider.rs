@@ -144,6 +144,9 @@ impl SyncProvider {
                 }
             }
         }
+        if let Err(e) = engine.settle().await {
+            tracing::warn!(error = %e, "cannot record pushes in the store at shutdown; their changes stay pending and are pushed again");
+        }
         match engine.store.release_all(&engine.instance_id).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(claims = n, "released push claims at shutdown"),
@@ -204,6 +207,7 @@ impl SyncProvider {
     /// `sync`) records the retry. NotFound for an unknown id, InvalidInput when the entry is
     /// not set aside.
     pub async fn retry_set_aside(&self, id: i64) -> Result<()> {
+        self.settled().await;
         let entry = self.engine.store.retry(id).await?;
         self.engine.breaker.probe_now();
         self.engine.push_bounded(&entry.ticket_guid).await;
@@ -214,6 +218,7 @@ impl SyncProvider {
     /// local only. A history row (field `sync`) records it. NotFound for an unknown id,
     /// InvalidInput when the entry is not set aside.
     pub async fn discard_set_aside(&self, id: i64) -> Result<()> {
+        self.settled().await;
         self.engine.store.discard(id).await?;
         Ok(())
     }
@@ -224,6 +229,7 @@ impl SyncProvider {
     /// Asana failures do not make this fail: the result says `pending` and [`Self::status`]
     /// tells why. NotFound for an unknown ticket.
     pub async fn sync_to_asana(&self, guid: &str) -> Result<OperationResult> {
+        self.settled().await;
         let details = self.local().get_ticket(guid).await?;
         let guid = details.ticket.guid.clone();
         self.engine.breaker.probe_now();
@@ -250,6 +256,7 @@ impl SyncProvider {
     /// pushing the task's ticket for longer than `claim_wait`, nothing is imported and this
     /// fails with a temporary Conflict error (try again).
     pub async fn sync_from_asana(&self, asana_gid: &str) -> Result<OperationResult> {
+        self.settled().await;
         let engine = &self.engine;
         let gate = engine.pull_gate.write().await;
         let read_at = chrono::Utc::now();
@@ -300,6 +307,7 @@ impl SyncProvider {
         &self,
         progress: &(dyn Fn(PullProgress) + Send + Sync),
     ) -> Result<PullReport> {
+        self.settled().await;
         // No push of this instance runs while Asana is read and compared (see `pull_gate`).
         let _gate = self.engine.pull_gate.write().await;
         self.engine.pull_all(false, progress).await
@@ -309,11 +317,13 @@ impl SyncProvider {
     /// Stops early, leaving the rest pending, when Asana looks down. Safe to interrupt at any
     /// point: every step is either committed or redone without duplicates next time.
     pub async fn flush(&self) -> Result<FlushReport> {
+        self.settled().await;
         self.engine.flush().await
     }
 
     /// Counts of pending and set-aside outbox entries, with every set-aside entry.
     pub async fn status(&self) -> Result<SyncStatus> {
+        self.settled().await;
         let ((pending, set_aside), entries) = self.engine.store.status().await?;
         let set_aside_entries = entries
             .into_iter()
@@ -355,6 +365,7 @@ impl SyncProvider {
     /// alone. NotFound for an unknown ticket; InvalidInput when the link is neither lost nor
     /// local only.
     pub async fn relink(&self, guid: &str) -> Result<OperationResult> {
+        self.settled().await;
         let guid = provider_internal::parse_guid("guid", guid)?;
         self.engine
             .store
@@ -368,6 +379,7 @@ impl SyncProvider {
     /// queued, and its old task (if any) is left alone and ignored by pulls. Resolves a lost
     /// link too. NotFound for an unknown ticket.
     pub async fn unlink(&self, guid: &str) -> Result<OperationResult> {
+        self.settled().await;
         let guid = provider_internal::parse_guid("guid", guid)?;
         self.engine
             .store
@@ -387,7 +399,17 @@ impl SyncProvider {
     /// task without a ticket is pulled, a ticket without a task is pushed, and a linked
     /// task the project does not list marks the link lost.
     pub async fn verify(&self, repair: bool) -> Result<VerifyReport> {
+        self.settled().await;
         self.engine.verify(repair).await
+    }
+
+    /// Lands the pushes' deferred commits (see `deferred.rs`) before sync state is read.
+    /// A failure leaves their changes pending (they are pushed again): it is logged, and the
+    /// reader reports them as pending.
+    async fn settled(&self) {
+        if let Err(e) = self.engine.settle().await {
+            tracing::warn!(error = %e, "cannot record pushes in the store; their changes stay pending and are pushed again");
+        }
     }
 
     /// A ticket with its task gid and [`ticket_state`], in one read.
@@ -429,7 +451,12 @@ impl SyncProvider {
     /// Runs a local operation and pushes its ticket (see [`Engine::write_and_push`]); the
     /// result says `pending` unless this change (and every earlier one of the ticket) is in
     /// Asana. Changes of concurrent operations committed later do not count.
-    async fn operation<F>(&self, guid: String, op: F) -> Result<OperationResult>
+    async fn operation<F>(
+        &self,
+        guid: String,
+        overwrites_fields: bool,
+        op: F,
+    ) -> Result<OperationResult>
     where
         F: FnMut(
                 &mut StoreTx<'_>,
@@ -441,7 +468,7 @@ impl SyncProvider {
     {
         let (mut res, pushed) = self
             .engine
-            .write_and_push(guid.clone(), op)
+            .write_and_push(guid.clone(), overwrites_fields, op)
             .await
             .map_err(|e| e.with_guid(&guid))?;
         res.provider = NAME.to_string();
@@ -465,7 +492,7 @@ impl SyncProvider {
             ticket_provider_api::model::validate_reason(r)?;
         }
         let reason = reason.map(str::to_string);
-        self.operation(guid, move |tx, g| {
+        self.operation(guid, true, move |tx, g| {
             let (t, comment_guid) = tx.set_status(g, status, operation, reason.as_deref())?;
             let mut res = OperationResult::new(t.guid, t.status, NAME);
             res.comment_guid = comment_guid;
@@ -588,7 +615,7 @@ impl TicketProvider for SyncProvider {
         if let Some(who) = &ticket.assignee {
             ticket.assignee = Some(self.resolve_me(who).await);
         }
-        self.operation(provider_internal::new_guid(), move |tx, g| {
+        self.operation(provider_internal::new_guid(), false, move |tx, g| {
             let t = tx.create_with_guid(g, &ticket)?;
             let mut res = OperationResult::new(t.guid, t.status, NAME);
             res.assigned_to = t.assignee;
@@ -600,7 +627,7 @@ impl TicketProvider for SyncProvider {
     async fn update(&self, guid: &str, changes: TicketUpdate) -> Result<OperationResult> {
         let guid = provider_internal::parse_guid("guid", guid)?;
         changes.validate().map_err(|e| e.with_guid(&guid))?;
-        self.operation(guid, move |tx, g| {
+        self.operation(guid, true, move |tx, g| {
             let t = tx.update(g, &changes)?;
             Ok(OperationResult::new(t.guid, t.status, NAME))
         })
@@ -616,7 +643,7 @@ impl TicketProvider for SyncProvider {
         let guid = provider_internal::parse_guid("guid", guid)?;
         ticket_provider_api::model::validate_assignee(assignee).map_err(|e| e.with_guid(&guid))?;
         let assignee = self.resolve_me(assignee).await;
-        self.operation(guid, move |tx, g| {
+        self.operation(guid, true, move |tx, g| {
             let t = tx.assign(g, &assignee)?;
             let mut res = OperationResult::new(t.guid, t.status, NAME);
             res.assigned_to = t.assignee;
@@ -628,7 +655,7 @@ impl TicketProvider for SyncProvider {
     async fn add_comment(&self, guid: &str, comment: NewComment) -> Result<OperationResult> {
         let guid = provider_internal::parse_guid("guid", guid)?;
         comment.validate().map_err(|e| e.with_guid(&guid))?;
-        self.operation(guid, move |tx, g| {
+        self.operation(guid, false, move |tx, g| {
             let (t, comment_guid) = tx.add_comment(g, &comment)?;
             let mut res = OperationResult::new(t.guid, t.status, NAME);
             res.comment_guid = Some(comment_guid);
@@ -638,6 +665,7 @@ impl TicketProvider for SyncProvider {
     }
 
     async fn get_ticket(&self, guid: &str) -> Result<TicketDetails> {
+        self.settled().await;
         let guid = provider_internal::parse_guid("guid", guid)?;
         let g = guid.clone();
         self.local()
@@ -654,6 +682,7 @@ impl TicketProvider for SyncProvider {
     }
 
     async fn list_tickets(&self, query: ListQuery) -> Result<TicketPage> {
+        self.settled().await;
         query.validate()?;
         self.local()
             .read(move |tx| {

@@ -32,6 +32,7 @@ use ticket_provider_api::{NewTicket, Result, Ticket, TicketProvider, TicketUpdat
 use crate::breaker::Permit;
 use crate::conflict::{merge, Conflict, Pending};
 use crate::db::{self, Link, LinkState};
+use crate::deferred::{DeferredCommit, Held};
 use crate::engine::Engine;
 use crate::error::PushFailure;
 use crate::locks::ClaimGuard;
@@ -39,6 +40,7 @@ use crate::metrics::PushResult;
 use crate::outbox::{Change, CommentPayload, OutboxEntry};
 use crate::reconcile::{record_conflicts_in_tx, remote_fields, CLOCK_SKEW_MINUTES};
 use crate::snapshot::{Agreed, Fields};
+use crate::store::HookNote;
 use crate::story::encode;
 
 /// How a push was started.
@@ -115,12 +117,14 @@ pub(crate) struct Prepared {
 }
 
 /// Step 1 (see the module documentation), inside a write transaction.
+/// `known_link`: the ticket's link when already read in this transaction.
 pub(crate) fn prepare_in_tx(
     tx: &mut StoreTx<'_>,
     guid: &str,
     owner: &str,
     ttl: Duration,
     full: bool,
+    known_link: Option<Option<Link>>,
 ) -> std::result::Result<Prep, StoreError> {
     let all = db::outbox_of(tx.conn(), guid)?;
     let set_aside = all.iter().any(|e| e.set_aside_reason.is_some());
@@ -129,7 +133,10 @@ pub(crate) fn prepare_in_tx(
         .filter(|e| e.set_aside_reason.is_none())
         .cloned()
         .collect();
-    let existing = db::link(tx.conn(), guid)?;
+    let existing = match known_link {
+        Some(l) => l,
+        None => db::link(tx.conn(), guid)?,
+    };
     match existing.as_ref().map(|l| l.state) {
         Some(LinkState::Lost) => return Ok(Prep::Lost { set_aside }),
         Some(LinkState::LocalOnly) => {
@@ -155,7 +162,7 @@ pub(crate) fn prepare_in_tx(
             .ticket(guid)?
             .ok_or_else(|| ticket_provider_api::Error::ticket_not_found(guid))?,
     };
-    let now = Utc::now();
+    let now = db::stored_now();
     let (link, fresh_create) = match existing {
         Some(l) => (l, false),
         None => {
@@ -247,22 +254,18 @@ pub(crate) struct PushRun {
 pub(crate) struct Committed {
     /// Conflict notes were added (new entries to push).
     pub(crate) notes: bool,
+    /// The link as committed (unless the task was found lost).
+    pub(crate) link: Option<Link>,
 }
 
-/// Step 3 (see the module documentation), inside a write transaction.
-pub(crate) fn commit_in_tx(
-    tx: &mut StoreTx<'_>,
-    prep: &Prepared,
-    run: &PushRun,
-    owner: &str,
-) -> std::result::Result<Committed, StoreError> {
-    let guid = &prep.guid;
+/// The link step 3 stores for `prep` after `run`.
+pub(crate) fn link_after(prep: &Prepared, run: &PushRun) -> Link {
     let mut link = prep.link.clone();
     if let Some(gid) = &run.gid {
         link.asana_gid = Some(gid.clone());
         link.state = LinkState::Linked;
         link.creating_since = None;
-        link.last_synced_at = Some(Utc::now());
+        link.last_synced_at = Some(db::stored_now());
         if run.remote_modified_at.is_some() {
             link.remote_modified_at = run.remote_modified_at;
         }
@@ -271,10 +274,23 @@ pub(crate) fn commit_in_tx(
     if run.wrote {
         // Still under the claim: a pull of another instance that read Asana before now
         // reads this task again before importing it.
-        link.pushed_at = Some(Utc::now());
+        link.pushed_at = Some(db::stored_now());
     }
-    if link != prep.link {
-        db::put_link(tx.conn(), &link)?;
+    link
+}
+
+/// Step 3 (see the module documentation), inside a write transaction: `link` is
+/// [`link_after`]`(prep, run)`.
+pub(crate) fn commit_in_tx(
+    tx: &mut StoreTx<'_>,
+    prep: &Prepared,
+    run: &PushRun,
+    link: &Link,
+    owner: &str,
+) -> std::result::Result<Committed, StoreError> {
+    let guid = &prep.guid;
+    if *link != prep.link {
+        db::put_link(tx.conn(), link)?;
     }
     for (id, outcome) in &run.outcomes {
         match outcome {
@@ -291,8 +307,10 @@ pub(crate) fn commit_in_tx(
         crate::store::mark_lost_in_tx(tx, guid, gid, why)?;
     }
     db::release(tx.conn(), guid, owner)?;
+    let lost = run.lost.is_some() && prep.link.linked_gid().is_some();
     Ok(Committed {
         notes: !run.conflicts.is_empty(),
+        link: (!lost).then(|| link.clone()),
     })
 }
 
@@ -385,7 +403,7 @@ impl Engine {
                         &self.instance_id,
                         self.settings.claim_ttl,
                     );
-                    let notes = self.push_prepared(*p, claim, &mut out).await?;
+                    let notes = self.push_prepared(*p, claim, None, None, &mut out).await?;
                     if !notes {
                         return Ok(out);
                     }
@@ -405,35 +423,65 @@ impl Engine {
         );
         self.store
             .local()
-            .write(move |tx| prepare_in_tx(tx, &g, &owner, ttl, full))
+            .write(move |tx| prepare_in_tx(tx, &g, &owner, ttl, full, None))
             .await
     }
 
     /// Steps 2 and 3 for a prepared (claimed) ticket; `true` when conflict notes were added
     /// (to push in a further round).
+    ///
+    /// `held`: the operation's hold on the ticket (its fast path). With it, a push that
+    /// found no conflict defers step 3 to the next write transaction (see `deferred.rs`).
     pub(crate) async fn push_prepared(
         &self,
         prep: Prepared,
         claim: ClaimGuard,
+        early: Option<EarlyRead>,
+        held: Option<Held>,
         out: &mut PushOutcome,
     ) -> Result<bool> {
-        let run = self.push_remote(&prep, &claim).await;
+        let run = self.push_remote(&prep, &claim, early).await;
+        let link = link_after(&prep, &run);
+        let deferrable = run.conflicts.is_empty() && run.lost.is_none() && !self.is_shut_down();
+        let held = match held {
+            Some(h) if deferrable => {
+                self.remember_link(&prep.guid, Some(&link));
+                self.tally_push(&prep, &run, out);
+                self.defer_commit(DeferredCommit {
+                    prep,
+                    run,
+                    link,
+                    claim,
+                    held: Some(h),
+                });
+                return Ok(false);
+            }
+            other => other,
+        };
         let owner = self.instance_id.clone();
         let committed = {
-            let (prep, run) = (prep.clone(), run.clone());
+            let (prep, run, link) = (prep.clone(), run.clone(), link.clone());
             self.store
                 .local()
-                .write(move |tx| commit_in_tx(tx, &prep, &run, &owner))
+                .write(move |tx| commit_in_tx(tx, &prep, &run, &link, &owner))
                 .await
         };
+        drop(held);
         let committed = match committed {
             Ok(c) => {
                 claim.released();
+                self.remember_link(&prep.guid, c.link.as_ref());
                 c
             }
             // The claim is released in the background by the guard.
             Err(e) => return Err(e),
         };
+        self.tally_push(&prep, &run, out);
+        Ok(committed.notes)
+    }
+
+    /// What a push did, into `out` and the metrics.
+    fn tally_push(&self, prep: &Prepared, run: &PushRun, out: &mut PushOutcome) {
         let mut left = 0;
         for e in &prep.entries {
             let result = match run.outcomes.iter().find(|(id, _)| *id == e.id) {
@@ -466,12 +514,16 @@ impl Engine {
             .gid
             .clone()
             .or(prep.link.linked_gid().map(str::to_string));
-        Ok(committed.notes)
     }
 
     /// Step 2: everything Asana is asked, in order. Never fails: what went wrong is in the
     /// entries' outcomes.
-    async fn push_remote(&self, prep: &Prepared, claim: &ClaimGuard) -> PushRun {
+    async fn push_remote(
+        &self,
+        prep: &Prepared,
+        claim: &ClaimGuard,
+        early: Option<EarlyRead>,
+    ) -> PushRun {
         let guid = &prep.guid;
         let mut run = PushRun {
             agreed: prep.link.agreed.clone(),
@@ -534,7 +586,10 @@ impl Engine {
         let owned: Vec<OutboxEntry> = to_apply.iter().map(|e| (*e).clone()).collect();
         let writes = Pending::written_by(&owned);
         if !created && writes.any() {
-            match self.check_remote(prep, &gid, &writes, &mut run).await {
+            match self
+                .check_remote(prep, &gid, &writes, &mut run, early)
+                .await
+            {
                 Ok(()) => {}
                 Err(PushFailure::Gone(reason)) => {
                     // The task is deleted or out of reach: the link is lost, the entries
@@ -556,6 +611,8 @@ impl Engine {
                     return run;
                 }
             }
+        } else if let Some(e) = early {
+            e.read.abort();
         }
         for e in to_apply {
             if !claim.still_held().await {
@@ -679,13 +736,35 @@ impl Engine {
         gid: &str,
         writes: &Pending,
         run: &mut PushRun,
+        early: Option<EarlyRead>,
     ) -> std::result::Result<(), PushFailure> {
         let rf = |e: ticket_provider_api::Error| PushFailure::from_remote(&e);
-        let mut read = self
-            .remote
-            .get_remote_tasks(&[gid.to_string()])
-            .await
-            .map_err(rf)?;
+        let mut answer = None;
+        if let Some(EarlyRead { link, read }) = early {
+            match read.await {
+                Ok(Ok(tasks)) => {
+                    let seen = match tasks.get(gid) {
+                        Some(Ok(t)) => Some(t.modified_at),
+                        _ => None,
+                    };
+                    let usable = match seen {
+                        Some(m) => early_read_usable(&link, &prep.link, m),
+                        // Asana refused this task: as good as a read now, on the same link.
+                        None => link == prep.link,
+                    };
+                    if usable {
+                        answer = Some(Ok(tasks));
+                    }
+                }
+                Ok(Err(e)) if link == prep.link => answer = Some(Err(e)),
+                _ => {}
+            }
+        }
+        let answer = match answer {
+            Some(a) => a,
+            None => self.remote.get_remote_tasks(&[gid.to_string()]).await,
+        };
+        let mut read = answer.map_err(rf)?;
         let task = read
             .remove(gid)
             .unwrap_or_else(|| {
@@ -865,6 +944,39 @@ pub(crate) struct Pushed {
     pub(crate) outcome: Option<PushOutcome>,
 }
 
+/// Asana's answer to a read of one task.
+type TaskRead = ticket_provider_api::Result<
+    HashMap<String, ticket_provider_api::Result<provider_asana::RemoteTask>>,
+>;
+
+/// The conflict check's read of a linked task, started before the operation's own write
+/// (see [`Engine::write_and_push`]), with the link this instance last committed for the
+/// ticket when it started.
+pub(crate) struct EarlyRead {
+    link: Link,
+    read: tokio::task::JoinHandle<TaskRead>,
+}
+
+/// Whether a read of the task that began after `started_with` was the stored link can stand
+/// in for the conflict check's read, now that the stored link is `now` and the read saw the
+/// task last modified at `seen_modified`. It can when nothing was agreed since (the same
+/// link), or when only a pull agreed since — no push wrote the task (`pushed_at` is the
+/// same) — and the read saw the task at least as late as that pull did. Otherwise the read
+/// may predate what was agreed, and the check reads again.
+pub(crate) fn early_read_usable(
+    started_with: &Link,
+    now: &Link,
+    seen_modified: DateTime<Utc>,
+) -> bool {
+    if started_with == now {
+        return true;
+    }
+    now.state == LinkState::Linked
+        && now.asana_gid == started_with.asana_gid
+        && now.pushed_at == started_with.pushed_at
+        && now.remote_modified_at.is_some_and(|m| seen_modified >= m)
+}
+
 /// What an operation's write returned, with what the push needs.
 pub(crate) struct Written<T> {
     pub(crate) value: T,
@@ -912,7 +1024,12 @@ impl Engine {
     /// (claim, pending entries, link) runs in the operation's own transaction, so the whole
     /// operation costs two store transactions. Returns `op`'s value and what is known of
     /// the push.
-    pub(crate) async fn write_and_push<T, F>(&self, guid: String, mut op: F) -> Result<(T, Pushed)>
+    pub(crate) async fn write_and_push<T, F>(
+        &self,
+        guid: String,
+        check_early: bool,
+        mut op: F,
+    ) -> Result<(T, Pushed)>
     where
         T: Send + 'static,
         F: FnMut(&mut StoreTx<'_>, &str) -> std::result::Result<T, StoreError> + Send + 'static,
@@ -920,25 +1037,56 @@ impl Engine {
         // The breaker's permission, asked once: while Asana is down (or a probe is in
         // flight) the change just stays pending, and the operation costs one transaction.
         let open = self.permit(PushMode::Inline).await;
+        // The deferred commits (see `deferred.rs`) land in this operation's transaction,
+        // before its own change; this ticket's own one hands its hold on the ticket over.
+        let mut takeover = None;
+        let mut batch = Vec::new();
+        if let Some(mut d) = self.take_deferred_of(&guid) {
+            takeover = d.held.take();
+            batch.push(d);
+        }
+        batch.extend(self.take_deferred());
         // The pull gate and the ticket lock, when free at once (the fast path).
         let guards = if open && !self.is_shut_down() {
-            match Arc::clone(&self.pull_gate).try_read_owned() {
-                Ok(gate) => self.locks.try_lock(&guid).map(|lock| (gate, lock)),
-                Err(_) => None,
+            match takeover.take() {
+                Some(held) => Some(held),
+                None => match Arc::clone(&self.pull_gate).try_read_owned() {
+                    Ok(gate) => self.locks.try_lock(&guid).map(|lock| (gate, lock)),
+                    Err(_) => None,
+                },
             }
         } else {
             None
         };
+        // Not taken over: the hold stays with the commit until it has landed.
+        if let (Some(held), Some(d)) = (takeover, batch.first_mut()) {
+            d.held = Some(held);
+        }
+        let batch: crate::deferred::Batch = Arc::new(std::sync::Mutex::new(batch));
         let fast = guards.is_some();
+        // An operation that overwrites fields of a linked task starts the conflict check's
+        // read now, so that Asana answers while the store writes.
+        let early = match (fast && check_early, self.me.upgrade()) {
+            (true, Some(this)) => self.committed_link(&guid).and_then(|link| {
+                let gid = link.linked_gid()?.to_string();
+                let read = tokio::spawn(async move { this.remote.get_remote_tasks(&[gid]).await });
+                Some(EarlyRead { link, read })
+            }),
+            _ => None,
+        };
         let (owner, ttl) = (self.instance_id.clone(), self.settings.claim_ttl);
         let g = guid.clone();
+        let b = Arc::clone(&batch);
         let written = self
             .store
             .local()
             .write(move |tx| {
+                crate::deferred::apply_in_tx(tx, &b, &owner)?;
                 let value = op(tx, &g)?;
+                let note = tx.take_note::<HookNote>().filter(|n| n.guid == g);
                 if fast {
-                    let prep = prepare_in_tx(tx, &g, &owner, ttl, false)?;
+                    let known = note.map(|n| n.link);
+                    let prep = prepare_in_tx(tx, &g, &owner, ttl, false, known)?;
                     return Ok(Written {
                         value,
                         prep: Some(prep),
@@ -947,8 +1095,16 @@ impl Engine {
                         set_aside: false,
                     });
                 }
-                let link = db::link(tx.conn(), &g)?;
-                let (pending, set_aside) = db::ticket_flags(tx.conn(), &g)?;
+                // The change just queued makes the ticket pending (set aside or not); only
+                // without one are the ticket's entries looked at.
+                let (link, pending, set_aside) = match note {
+                    Some(n) if n.queued => (n.link, true, false),
+                    _ => {
+                        let link = db::link(tx.conn(), &g)?;
+                        let (pending, set_aside) = db::ticket_flags(tx.conn(), &g)?;
+                        (link, pending, set_aside)
+                    }
+                };
                 Ok(Written {
                     value,
                     prep: None,
@@ -957,7 +1113,17 @@ impl Engine {
                     set_aside,
                 })
             })
-            .await?;
+            .await;
+        self.landed(&batch, written.is_ok());
+        let written = match written {
+            Ok(w) => w,
+            Err(e) => {
+                if let Some(e) = early {
+                    e.read.abort();
+                }
+                return Err(e);
+            }
+        };
         let Written {
             value,
             prep,
@@ -969,6 +1135,16 @@ impl Engine {
             Some(Prep::Ready(p)) => p.link.linked_gid().map(str::to_string),
             Some(Prep::Nothing { gid, .. }) => gid.clone(),
             _ => gid.clone(),
+        };
+        // The early read serves the fast path's push only.
+        let early = match (&prep, &guards) {
+            (Some(Prep::Ready(_)), Some(_)) => early,
+            _ => {
+                if let Some(e) = early {
+                    e.read.abort();
+                }
+                None
+            }
         };
         let outcome = match (prep, guards) {
             (Some(Prep::Nothing { gid, set_aside }), _) => Some(PushOutcome {
@@ -996,15 +1172,17 @@ impl Engine {
                 let push = async move {
                     let held = (gate, lock);
                     let mut out = PushOutcome::default();
-                    let notes = this.push_prepared(*p, claim, &mut out).await?;
+                    let notes = this
+                        .push_prepared(*p, claim, early, Some(held), &mut out)
+                        .await?;
                     if notes {
                         // Conflict notes to push: a further, usual push.
-                        drop(held);
                         this.push_ticket(&g, PushMode::Inline).await?;
                     }
                     Ok::<_, ticket_provider_api::Error>(out)
                 };
-                self.bounded(&guid, push).await
+                let r = self.bounded(&guid, push).await;
+                r
             }
             (Some(Prep::NotClaimed), guards) => {
                 drop(guards);
@@ -1026,7 +1204,9 @@ impl Engine {
 
     /// Runs `push` for at most the push timeout; after that it goes on in the background
     /// (tracked for shutdown) and `None` is returned. After shutdown nothing may outlive the
-    /// operation: the push is dropped at the timeout (a dropped push releases its claim).
+    /// operation: the push is dropped at the timeout (a dropped push releases its claim). An
+    /// operation dropped by its caller before the timeout drops its push the same way; the
+    /// change stays pending for the next push of the ticket, a flush or the worker.
     async fn bounded<Fut>(&self, guid: &str, push: Fut) -> Option<PushOutcome>
     where
         Fut: std::future::Future<Output = Result<PushOutcome>> + Send + 'static,
@@ -1044,22 +1224,17 @@ impl Engine {
             }
         }
         .instrument(tracing::debug_span!("sync_push", guid = %guid));
-        if self.is_shut_down() {
-            return tokio::time::timeout(timeout, push).await.ok().flatten();
-        }
-        let (send, receive) = tokio::sync::oneshot::channel();
-        let handle = tokio::spawn(async move {
-            let _ = send.send(push.await);
-        });
-        match tokio::time::timeout(timeout, receive).await {
-            Ok(Ok(out)) => out,
-            Ok(Err(_)) => {
-                tracing::warn!(guid = %guid, "the push task failed");
-                None
-            }
+        // Polled right here (no task hand-off on the happy path); when the timeout passes,
+        // the same, half-done future moves into a task of its own and goes on there.
+        let mut push = Box::pin(push);
+        match tokio::time::timeout(timeout, &mut push).await {
+            Ok(out) => out,
+            Err(_) if self.is_shut_down() => None,
             Err(_) => {
                 tracing::debug!(guid = %guid, "push timeout passed; the push goes on in the background");
-                self.track(handle);
+                self.track(tokio::spawn(async move {
+                    push.await;
+                }));
                 None
             }
         }
@@ -1123,5 +1298,71 @@ impl Engine {
         }
         report.pending = self.store.counts().await?.0;
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn link(pushed: &str, remote_modified: &str, synced: &str) -> Link {
+        Link {
+            ticket_guid: "t".into(),
+            asana_gid: Some("1".into()),
+            state: LinkState::Linked,
+            last_synced_at: Some(at(synced)),
+            remote_modified_at: Some(at(remote_modified)),
+            creating_since: None,
+            agreed: Agreed::default(),
+            pushed_at: Some(at(pushed)),
+        }
+    }
+
+    #[test]
+    fn early_read_usable_by_table() {
+        let base = link(
+            "2026-12-01T10:00:00Z",
+            "2026-12-01T10:00:00Z",
+            "2026-12-01T10:00:00Z",
+        );
+        // A pull agreed since (it saw the task modified at 10:05).
+        let pulled = link(
+            "2026-12-01T10:00:00Z",
+            "2026-12-01T10:05:00Z",
+            "2026-12-01T10:06:00Z",
+        );
+        // Another instance's push wrote the task since.
+        let pushed = link(
+            "2026-12-01T10:07:00Z",
+            "2026-12-01T10:05:00Z",
+            "2026-12-01T10:07:00Z",
+        );
+        let mut relinked = base.clone();
+        relinked.asana_gid = Some("2".into());
+        let mut lost = pulled.clone();
+        lost.state = LinkState::Lost;
+        // A pull took a value from Asana (it saw the task modified at 10:05).
+        let mut agreed_else = pulled.clone();
+        agreed_else.agreed.subject = Some("other".into());
+        // (link when the read began, link now, the task's modified_at the read saw, usable)
+        let cases = [
+            (&base, &base, "2026-12-01T09:00:00Z", true),
+            (&base, &base, "2026-12-01T11:00:00Z", true),
+            (&base, &pulled, "2026-12-01T10:05:00Z", true),
+            (&base, &pulled, "2026-12-01T10:06:00Z", true),
+            (&base, &pulled, "2026-12-01T10:04:59Z", false),
+            (&base, &pushed, "2026-12-01T10:08:00Z", false),
+            (&base, &relinked, "2026-12-01T11:00:00Z", false),
+            (&base, &lost, "2026-12-01T11:00:00Z", false),
+            (&base, &agreed_else, "2026-12-01T10:01:00Z", false),
+            (&base, &agreed_else, "2026-12-01T10:05:00Z", true),
+        ];
+        for (i, (began, now, seen, want)) in cases.into_iter().enumerate() {
+            assert_eq!(early_read_usable(began, now, at(seen)), want, "case {i}");
+        }
     }
 }

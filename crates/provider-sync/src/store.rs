@@ -46,11 +46,18 @@ impl StoreExtension for SyncExtension {
         tx: &mut StoreTx<'_>,
         change: &TicketChange,
     ) -> std::result::Result<(), StoreError> {
-        // A ticket unlinked on purpose stays local: its changes are not queued for Asana.
-        if db::link(tx.conn(), change.guid())?.map(|l| l.state) == Some(LinkState::LocalOnly) {
-            return Ok(());
+        // A ticket unlinked on purpose stays local: its changes are not queued for Asana (a
+        // ticket created now has no link yet).
+        let guid = change.guid().to_string();
+        let link = match change {
+            TicketChange::Created { .. } => None,
+            _ => db::link(tx.conn(), &guid)?,
+        };
+        let queued = link.as_ref().map(|l| l.state) != Some(LinkState::LocalOnly);
+        if queued {
+            db::outbox_insert(tx.conn(), &guid, &Change::of(change))?;
         }
-        db::outbox_insert(tx.conn(), change.guid(), &Change::of(change))?;
+        tx.put_note(HookNote { guid, link, queued });
         Ok(())
     }
 
@@ -65,6 +72,16 @@ impl StoreExtension for SyncExtension {
         }
         Ok(())
     }
+}
+
+/// What [`SyncExtension`]'s hook saw of the ticket in a transaction, left for the sync
+/// operation running in it (so that it does not read the link again): the ticket's link
+/// (`None` also for a ticket created now) and whether the change was queued for Asana.
+#[derive(Debug)]
+pub(crate) struct HookNote {
+    pub(crate) guid: String,
+    pub(crate) link: Option<Link>,
+    pub(crate) queued: bool,
 }
 
 /// Options for opening the internal store the way the sync provider needs it (with

@@ -114,24 +114,54 @@ async fn build(
     pool_size: Option<u32>,
     push_timeout: Duration,
 ) -> SyncProvider {
+    build_with(
+        base_url,
+        project,
+        db_url,
+        pool_size,
+        SyncSettings {
+            push_timeout,
+            ..SyncSettings::default()
+        },
+    )
+    .await
+}
+
+/// A sync provider built directly on the store at `db_url` with `settings` (fast Asana
+/// retries, a short breaker backoff).
+pub async fn direct_with(
+    base_url: &str,
+    project: &str,
+    db_url: &str,
+    settings: SyncSettings,
+) -> SyncProvider {
+    build_with(base_url, project, db_url, None, settings).await
+}
+
+async fn build_with(
+    base_url: &str,
+    project: &str,
+    db_url: &str,
+    pool_size: Option<u32>,
+    settings: SyncSettings,
+) -> SyncProvider {
     let local = InternalProvider::open(
         db_url,
         homechoice_tickets::provider_sync::store_options(pool_size),
     )
     .await
     .expect("open the store");
-    let mut settings = AsanaSettings::new(base_url, project, SecretString::new(TOKEN));
-    settings.retry = RetryPolicy::fast();
-    settings.timeout = Duration::from_secs(10);
-    let remote = AsanaProvider::new(settings).expect("asana provider");
+    let mut asana = AsanaSettings::new(base_url, project, SecretString::new(TOKEN));
+    asana.retry = RetryPolicy::fast();
+    asana.timeout = Duration::from_secs(10);
+    let remote = AsanaProvider::new(asana).expect("asana provider");
     SyncProvider::new(
         local,
         remote,
         SyncSettings {
-            push_timeout,
             breaker_base_backoff: Duration::from_millis(200),
             breaker_max_backoff: Duration::from_secs(2),
-            ..SyncSettings::default()
+            ..settings
         },
     )
     .expect("sync provider")
