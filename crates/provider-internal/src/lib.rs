@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 mod change;
+#[cfg(feature = "sqlite")]
 pub mod checkpoint;
 mod config;
 mod error;

@@ -174,13 +174,10 @@ impl InternalProvider {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// WAL checkpoints this store's own thread has run so far (see [`crate::checkpoint`]);
+    /// WAL checkpoints this store's own thread has run so far (see the `checkpoint` module);
     /// always 0 for PostgreSQL and in-memory SQLite.
     pub fn background_checkpoints(&self) -> u64 {
-        self.inner
-            .checkpointer
-            .as_ref()
-            .map_or(0, |c| c.checkpoints())
+        self.inner.checkpoints()
     }
 
     /// The database engine in use.

@@ -228,15 +228,26 @@ pub(crate) struct Store {
     /// write transaction (see `InternalProvider::store_round_trips`).
     pub(crate) round_trips: std::sync::atomic::AtomicU64,
     /// The WAL checkpoint thread of a SQLite file.
+    #[cfg(feature = "sqlite")]
     pub(crate) checkpointer: Option<crate::checkpoint::Checkpointer>,
 }
 
 impl Store {
     /// Notes a committed write transaction (for the checkpoint thread).
     pub(crate) fn wrote(&self) {
+        #[cfg(feature = "sqlite")]
         if let Some(c) = &self.checkpointer {
             c.wrote();
         }
+    }
+
+    /// WAL checkpoints the store's thread has run.
+    pub(crate) fn checkpoints(&self) -> u64 {
+        #[cfg(feature = "sqlite")]
+        if let Some(c) = &self.checkpointer {
+            return c.checkpoints();
+        }
+        0
     }
 }
 
@@ -283,13 +294,14 @@ pub(crate) fn open_store(url: &str, options: &StoreOptions) -> Result<Store, Sto
         let mut conn = pool.get()?;
         prepare_schema(&mut conn, &target, &options.extensions)?;
     }
+    #[cfg(feature = "sqlite")]
     let checkpointer = match &target {
-        #[cfg(feature = "sqlite")]
         DbTarget::Sqlite(path) if !memory => crate::checkpoint::Checkpointer::start(path.clone()),
         _ => None,
     };
     Ok(Store {
         round_trips: std::sync::atomic::AtomicU64::new(0),
+        #[cfg(feature = "sqlite")]
         checkpointer,
         pool,
         target,

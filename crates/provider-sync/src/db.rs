@@ -649,9 +649,10 @@ pub(crate) fn kv_put(conn: &mut DbConnection, key: &str, value: &str) -> Result<
 }
 
 /// Takes (or extends) the push claim of ticket `guid` for `owner` until `ttl_us` from now:
-/// `true` when it was free, expired or already `owner`'s. One conditional `UPDATE`, else an
-/// `INSERT ... ON CONFLICT DO NOTHING`, so concurrent takers never both win and a lost race
-/// does not abort the surrounding transaction.
+/// `true` when it was free, expired or already `owner`'s. An `INSERT` that leaves a taken row
+/// alone (SQLite `INSERT OR IGNORE`, PostgreSQL `ON CONFLICT DO NOTHING`), else a conditional
+/// `UPDATE`, so concurrent takers never both win and a lost race does not abort the
+/// surrounding transaction.
 pub(crate) fn claim(
     conn: &mut DbConnection,
     guid: &str,
@@ -660,6 +661,29 @@ pub(crate) fn claim(
 ) -> Result<bool, StoreError> {
     let now = now_micros();
     let until = now.saturating_add(ttl_us);
+    // A released claim is deleted, so a free ticket has no row: insert first (a statement
+    // the connection keeps prepared; diesel's UPDATE is prepared anew on every call).
+    let row = (
+        data_sync_claim::ticket_guid.eq(guid),
+        data_sync_claim::owner.eq(owner),
+        data_sync_claim::claim_until.eq(until),
+    );
+    let inserted = match conn {
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => diesel::insert_or_ignore_into(data_sync_claim::table)
+            .values(row)
+            .execute(c)?,
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => diesel::insert_into(data_sync_claim::table)
+            .values(row)
+            .on_conflict(data_sync_claim::ticket_guid)
+            .do_nothing()
+            .execute(c)?,
+    };
+    if inserted > 0 {
+        return Ok(true);
+    }
+    // Held: taken when it is ours (a renewal) or has expired.
     let n = diesel::update(
         data_sync_claim::table.find(guid).filter(
             data_sync_claim::owner
@@ -672,26 +696,7 @@ pub(crate) fn claim(
         data_sync_claim::claim_until.eq(until),
     ))
     .execute(conn)?;
-    if n > 0 {
-        return Ok(true);
-    }
-    use diesel::sql_types::{BigInt, Text};
-    let sql = match conn {
-        #[cfg(feature = "sqlite")]
-        DbConnection::Sqlite(_) => {
-            "INSERT INTO data_sync_claim (ticket_guid, owner, claim_until) VALUES (?, ?, ?) ON CONFLICT (ticket_guid) DO NOTHING"
-        }
-        #[cfg(feature = "postgres")]
-        DbConnection::Postgres(_) => {
-            "INSERT INTO data_sync_claim (ticket_guid, owner, claim_until) VALUES ($1, $2, $3) ON CONFLICT (ticket_guid) DO NOTHING"
-        }
-    };
-    let inserted = diesel::sql_query(sql)
-        .bind::<Text, _>(guid)
-        .bind::<Text, _>(owner)
-        .bind::<BigInt, _>(until)
-        .execute(conn)?;
-    Ok(inserted > 0)
+    Ok(n > 0)
 }
 
 /// Releases ticket `guid`'s claim if `owner` holds it.

@@ -82,13 +82,30 @@ impl Engine {
         let Some(this) = self.me.upgrade() else {
             return;
         };
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             tokio::time::sleep(this.settings.commit_delay).await;
             this.deferred_timer.store(false, Ordering::SeqCst);
             if let Err(e) = this.settle().await {
                 tracing::warn!(error = %e, "cannot record pushes in the store; their changes stay pending and are pushed again");
             }
         });
+        if let Ok(mut slot) = self.deferred_task.lock() {
+            if let Some(old) = slot.replace(task) {
+                // Finished (the timer flag was down), or about to: nothing to wait for.
+                drop(old);
+            }
+        }
+    }
+
+    /// Stops the background landing (shutdown lands the queue itself right after): waits
+    /// for one in progress, cancels one still waiting for its delay.
+    pub(crate) async fn stop_deferred_task(&self) {
+        let task = self.deferred_task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+        self.deferred_timer.store(false, Ordering::SeqCst);
     }
 
     /// Takes every queued commit (for a write transaction to apply).

@@ -33,7 +33,7 @@ pub(crate) struct Engine {
     /// finish (or stop them) before it releases this instance's claims.
     pub(crate) background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Set by shutdown: no new background work is started afterwards.
-    pub(crate) shut_down: AtomicBool,
+    pub(crate) shut_down: Arc<AtomicBool>,
     /// Pushes hold it shared, pulls exclusively: a pull compares what it read from Asana with
     /// the local state, so a push of this instance landing between the read and the import
     /// would make the read stale. Pushes of other instances are kept out by the ticket's
@@ -51,6 +51,8 @@ pub(crate) struct Engine {
     pub(crate) deferred: Mutex<Vec<crate::deferred::DeferredCommit>>,
     /// Set while a background task is due to land the queue.
     pub(crate) deferred_timer: AtomicBool,
+    /// That task.
+    pub(crate) deferred_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// How many committed links [`Engine`] remembers before it starts over.
@@ -81,12 +83,13 @@ impl Engine {
                 uuid::Uuid::new_v4().simple()
             ),
             background: Mutex::new(Vec::new()),
-            shut_down: AtomicBool::new(false),
+            shut_down: Arc::new(AtomicBool::new(false)),
             pull_gate: Arc::new(tokio::sync::RwLock::new(())),
             metrics: SyncMetrics::default(),
             committed_links: Mutex::new(HashMap::new()),
             deferred: Mutex::new(Vec::new()),
             deferred_timer: AtomicBool::new(false),
+            deferred_task: Mutex::new(None),
         })
     }
 

@@ -161,8 +161,15 @@
 //! each entry; *commit* — link, agreed values, each entry done / failed / set aside, comment
 //! links, conflict notes, claim released, in one transaction. When the operation's push may
 //! start at once (Asana not known to be down, no pull and no other push of this process busy
-//! with the ticket), the prepare step runs inside the operation's own transaction, so a
-//! synced operation costs two store transactions; otherwise three.
+//! with the ticket), the prepare step runs inside the operation's own transaction, and the
+//! commit step is deferred (`deferred.rs`, group commit): it lands in the next write
+//! transaction of the instance (the next operation's, usually) or after
+//! [`SyncSettings::commit_delay`] in one of its own, keeping the ticket's lock, a read hold
+//! on the pull gate and the claim meanwhile; every reader of sync state lands it first. So
+//! back-to-back synced operations cost one store transaction each. A push that found a
+//! conflict or a lost task commits at once. The conflict check's read of a task this
+//! instance pushed before is sent before the operation's own write, and used when the link
+//! is unchanged by then or only a pull agreed since (`early_read_usable`).
 //!
 //! **A pull imports each task in one transaction** (`pull.rs`): the merged values (the
 //! conflict rule), the new comments, the link with the new agreed values, a queued status

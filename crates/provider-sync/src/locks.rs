@@ -97,6 +97,10 @@ pub(crate) struct ClaimGuard {
     /// Set when a renewal found the claim taken by someone else (we stalled past its expiry).
     lost: AtomicBool,
     released: bool,
+    /// The instance's shutdown flag: once set, a guard dropped unreleased leaves the claim
+    /// to shutdown's release of all claims instead of starting a task that could still be
+    /// using the database when the process exits.
+    shut_down: Option<Arc<AtomicBool>>,
 }
 
 impl ClaimGuard {
@@ -123,7 +127,14 @@ impl ClaimGuard {
             renewed: Mutex::new(std::time::Instant::now()),
             lost: AtomicBool::new(false),
             released: false,
+            shut_down: None,
         }
+    }
+
+    /// Ties the guard to the instance's shutdown flag (see the field).
+    pub(crate) fn until_shutdown(mut self, shut_down: &Arc<AtomicBool>) -> ClaimGuard {
+        self.shut_down = Some(Arc::clone(shut_down));
+        self
     }
 
     /// Whether the claim is still ours, renewing it first when a third of its time to live
@@ -178,6 +189,13 @@ impl ClaimGuard {
 impl Drop for ClaimGuard {
     fn drop(&mut self) {
         if self.released {
+            return;
+        }
+        if self
+            .shut_down
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::SeqCst))
+        {
             return;
         }
         // Dropped without `release` (the push was cancelled or failed): release it in the

@@ -144,6 +144,7 @@ impl SyncProvider {
                 }
             }
         }
+        engine.stop_deferred_task().await;
         if let Err(e) = engine.settle().await {
             tracing::warn!(error = %e, "cannot record pushes in the store at shutdown; their changes stay pending and are pushed again");
         }

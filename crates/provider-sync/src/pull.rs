@@ -422,7 +422,7 @@ impl Engine {
             )
             .await?;
             match taken {
-                Some(c) => return Ok(Some(c)),
+                Some(c) => return Ok(Some(c.until_shutdown(&self.shut_down))),
                 None if started.elapsed() >= patience => return Ok(None),
                 None => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
             }

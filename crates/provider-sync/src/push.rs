@@ -402,7 +402,8 @@ impl Engine {
                         guid,
                         &self.instance_id,
                         self.settings.claim_ttl,
-                    );
+                    )
+                    .until_shutdown(&self.shut_down);
                     let notes = self.push_prepared(*p, claim, None, None, &mut out).await?;
                     if !notes {
                         return Ok(out);
@@ -1164,7 +1165,8 @@ impl Engine {
                     &guid,
                     &self.instance_id,
                     self.settings.claim_ttl,
-                );
+                )
+                .until_shutdown(&self.shut_down);
                 let Some(this) = self.me.upgrade() else {
                     return Ok((value, Pushed::default()));
                 };
