@@ -85,9 +85,9 @@ fn main() {
         large_rows: if quick { 200_000 } else { 1_000_000 },
         list_runs: 51,
         sync: sync_bench::SyncSizes {
-            rounds: if quick { 30 } else { 100 },
+            rounds: if quick { 200 } else { 500 },
             slow_rounds: if quick { 10 } else { 30 },
-            warmup: 3,
+            warmup: 10,
             pull_tasks: 10_000,
             only_overhead: only_sync_overhead,
         },
