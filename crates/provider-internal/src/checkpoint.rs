@@ -23,13 +23,13 @@ use diesel::connection::SimpleConnection;
 use diesel::Connection;
 
 /// Write transactions of this process after which the thread checkpoints.
-pub const CHECKPOINT_EVERY_WRITES: u64 = 32;
+pub const CHECKPOINT_EVERY_WRITES: u64 = 256;
 /// Quiet time after the last write after which the thread checkpoints what is left.
 pub const CHECKPOINT_IDLE: Duration = Duration::from_millis(500);
 /// How often the thread looks at the write count.
 pub const CHECKPOINT_TICK: Duration = Duration::from_millis(20);
 /// SQLite's own automatic checkpoint (in pages), kept as the backstop.
-pub const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 4000;
+pub const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The write count a [`Checkpointer`] thread watches.
 #[derive(Debug, Default)]

@@ -124,9 +124,9 @@ pub type DbPool = Pool<DbManager>;
 /// Settings applied to every SQLite connection: wait up to 5 s for a lock, enforce foreign
 /// keys, and fsync at checkpoints only (WAL keeps committed data across application crashes).
 /// Checkpoints run on the store's own thread ([`crate::checkpoint`]); SQLite's automatic
-/// one is the backstop, at 4000 pages
+/// one is the backstop, at 10,000 pages
 /// ([`crate::checkpoint::SQLITE_AUTOCHECKPOINT_PAGES`]).
-pub const SQLITE_CONNECTION_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 4000;";
+pub const SQLITE_CONNECTION_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000;";
 
 /// How often a write transaction is run again after SQLite reported the database busy (or
 /// PostgreSQL a serialization failure) before the caller sees a temporary error.
