@@ -14,7 +14,9 @@
 //!    each entry completed, failed (kept, with the error) or set aside, the comment links,
 //!    the conflicts found (a note and a history row each), and the claim released.
 //!
-//! So a synced operation costs two store transactions on the happy path (a create too).
+//! On the happy path step 1 runs in the operation's own transaction and step 3 is deferred
+//! into the next write transaction (group commit, `deferred.rs`), so back-to-back synced
+//! operations cost one store transaction each (a create too).
 //!
 //! Crash safety: a task is created only after its link says `creating`; a comment is posted
 //! only after its attempt is recorded (a later attempt first looks for the story); every
@@ -1022,9 +1024,11 @@ impl Engine {
     /// store transaction, then pushes the ticket, waiting at most the push timeout (the push
     /// goes on in the background after that). On the happy path — Asana not known to be
     /// down, no push or pull of this process busy with the ticket — the push's prepare step
-    /// (claim, pending entries, link) runs in the operation's own transaction, so the whole
-    /// operation costs two store transactions. Returns `op`'s value and what is known of
-    /// the push.
+    /// (claim, pending entries, link) runs in the operation's own transaction, after the
+    /// deferred records of earlier pushes have landed in it, and this push's record is
+    /// deferred in turn (see `deferred.rs`). An operation that overwrites fields of a task
+    /// this instance pushed before (`check_early`) sends the conflict check's read before
+    /// its write. Returns `op`'s value and what is known of the push.
     pub(crate) async fn write_and_push<T, F>(
         &self,
         guid: String,
