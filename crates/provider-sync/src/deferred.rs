@@ -89,11 +89,9 @@ impl Engine {
                 tracing::warn!(error = %e, "cannot record pushes in the store; their changes stay pending and are pushed again");
             }
         });
+        // A task replaced here had lowered the flag: it has landed the queue, or is about to.
         if let Ok(mut slot) = self.deferred_task.lock() {
-            if let Some(old) = slot.replace(task) {
-                // Finished (the timer flag was down), or about to: nothing to wait for.
-                drop(old);
-            }
+            *slot = Some(task);
         }
     }
 
