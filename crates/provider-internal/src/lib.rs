@@ -9,14 +9,16 @@
 //! [`ticket_provider_api::TicketHistory`] extension (capability `history`), and other crates
 //! build on the store through [`StoreExtension`]: their own migrations, a typed hook
 //! ([`TicketChange`]) inside the write transaction of every local operation, and their own
-//! statements in a store transaction ([`InternalProvider::write`], [`StoreTx`]). The store
-//! itself knows nothing of them (the dual-write `sync` provider is one).
+//! statements in a store transaction ([`InternalProvider::write`], [`StoreTx`]; an `UPDATE`
+//! of fixed shape through [`kept_update`] stays prepared). The store itself knows nothing of
+//! them (the dual-write `sync` provider is one).
 //!
 //! Settings ([`StoreSettings`]): `database_url` and `database_pool_size` under
 //! `homechoice.ticket`.
 //!
 //! Layout: `config.rs` (URL parsing, options, redaction), `provider.rs` (the trait impl),
 //! `store.rs` (schema, connections, transactions, queries), `tx.rs` ([`StoreTx`]),
+//! `prepared.rs` ([`kept_update`]),
 //! `change.rs` ([`StoreExtension`], [`TicketChange`]), `error.rs`.
 
 #![warn(missing_docs)]
@@ -27,6 +29,7 @@ pub mod checkpoint;
 mod config;
 mod error;
 mod normalize;
+mod prepared;
 mod provider;
 mod store;
 mod tx;
@@ -47,6 +50,7 @@ pub use config::{
 pub use diesel_migrations::EmbeddedMigrations;
 pub use error::StoreError;
 pub use normalize::normalize_line;
+pub use prepared::{kept_update, KeptUpdate};
 pub use provider::InternalProvider;
 pub use store::{from_micros, new_guid, now_micros, parse_guid, schema, DbConnection};
 #[doc(no_inline)]

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use provider_internal::{from_micros, now_micros, DbConnection, StoreError};
+use provider_internal::{from_micros, kept_update, now_micros, DbConnection, StoreError};
 use ticket_provider_api::{Due, Error, Priority, Status};
 
 use crate::outbox::{Change, OutboxEntry};
@@ -175,11 +175,30 @@ impl Link {
     }
 }
 
-#[derive(Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = def_asana_sync, treat_none_as_null = true)]
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = def_asana_sync)]
 struct LinkRow {
     ticket_guid: String,
     asana_gid: Option<String>,
+    state: String,
+    last_synced_at: Option<i64>,
+    remote_modified_at: Option<i64>,
+    creating_since: Option<i64>,
+    agreed_subject: Option<String>,
+    agreed_description: Option<String>,
+    agreed_status: Option<String>,
+    agreed_priority: Option<String>,
+    agreed_assignee: Option<String>,
+    agreed_assignee_known: bool,
+    pushed_at: Option<i64>,
+    agreed_due: Option<String>,
+    agreed_due_known: bool,
+}
+
+/// A link's columns but its key and its gid: an `UPDATE` of these touches no index.
+#[derive(AsChangeset)]
+#[diesel(table_name = def_asana_sync, treat_none_as_null = true)]
+struct LinkValues {
     state: String,
     last_synced_at: Option<i64>,
     remote_modified_at: Option<i64>,
@@ -243,6 +262,26 @@ impl LinkRow {
             ticket_guid: self.ticket_guid,
             asana_gid: self.asana_gid,
         })
+    }
+
+    /// The key, the gid and the rest.
+    fn split(self) -> (String, Option<String>, LinkValues) {
+        let values = LinkValues {
+            state: self.state,
+            last_synced_at: self.last_synced_at,
+            remote_modified_at: self.remote_modified_at,
+            creating_since: self.creating_since,
+            agreed_subject: self.agreed_subject,
+            agreed_description: self.agreed_description,
+            agreed_status: self.agreed_status,
+            agreed_priority: self.agreed_priority,
+            agreed_assignee: self.agreed_assignee,
+            agreed_assignee_known: self.agreed_assignee_known,
+            pushed_at: self.pushed_at,
+            agreed_due: self.agreed_due,
+            agreed_due_known: self.agreed_due_known,
+        };
+        (self.ticket_guid, self.asana_gid, values)
     }
 
     fn of(link: &Link) -> Self {
@@ -310,15 +349,48 @@ pub(crate) fn links_of(
 
 /// Inserts or replaces a link. A gid already linked to another ticket is a Conflict.
 pub(crate) fn put_link(conn: &mut DbConnection, link: &Link) -> Result<(), StoreError> {
-    let row = LinkRow::of(link);
-    let n = diesel::update(def_asana_sync::table.find(&row.ticket_guid))
-        .set(&row)
-        .execute(conn)?;
+    let (guid, gid, values) = LinkRow::of(link).split();
+    let n = kept_update(
+        def_asana_sync::table,
+        def_asana_sync::ticket_guid.eq(&guid),
+        (def_asana_sync::asana_gid.eq(&gid), &values),
+    )
+    .execute(conn)?;
     if n == 0 {
-        diesel::insert_into(def_asana_sync::table)
-            .values(&row)
-            .execute(conn)?;
+        insert_link(conn, link)?;
     }
+    Ok(())
+}
+
+/// Stores `link` over `before`, the link as stored: when the gid stays, only the other
+/// columns are written (no index is touched); else as [`put_link`].
+pub(crate) fn update_link(
+    conn: &mut DbConnection,
+    before: &Link,
+    link: &Link,
+) -> Result<(), StoreError> {
+    if before.ticket_guid != link.ticket_guid || before.asana_gid != link.asana_gid {
+        return put_link(conn, link);
+    }
+    let (guid, _, values) = LinkRow::of(link).split();
+    let n = kept_update(
+        def_asana_sync::table,
+        def_asana_sync::ticket_guid.eq(&guid),
+        &values,
+    )
+    .execute(conn)?;
+    if n == 0 {
+        insert_link(conn, link)?;
+    }
+    Ok(())
+}
+
+/// Inserts the link of a ticket that has none. A gid already linked to another ticket is a
+/// Conflict.
+pub(crate) fn insert_link(conn: &mut DbConnection, link: &Link) -> Result<(), StoreError> {
+    diesel::insert_into(def_asana_sync::table)
+        .values(LinkRow::of(link))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -502,12 +574,15 @@ pub(crate) fn outbox_failed(
     id: i64,
     error: &str,
 ) -> Result<(), StoreError> {
-    diesel::update(data_sync_outbox::table.find(id))
-        .set((
+    kept_update(
+        data_sync_outbox::table,
+        data_sync_outbox::id.eq(id),
+        (
             data_sync_outbox::attempts.eq(data_sync_outbox::attempts + 1),
             data_sync_outbox::last_error.eq(error),
-        ))
-        .execute(conn)?;
+        ),
+    )
+    .execute(conn)?;
     Ok(())
 }
 
@@ -517,9 +592,12 @@ pub(crate) fn outbox_set_aside(
     id: i64,
     reason: &str,
 ) -> Result<(), StoreError> {
-    diesel::update(data_sync_outbox::table.find(id))
-        .set(data_sync_outbox::set_aside_reason.eq(reason))
-        .execute(conn)?;
+    kept_update(
+        data_sync_outbox::table,
+        data_sync_outbox::id.eq(id),
+        data_sync_outbox::set_aside_reason.eq(reason),
+    )
+    .execute(conn)?;
     Ok(())
 }
 
@@ -530,13 +608,16 @@ pub(crate) fn outbox_requeue(
     change: &Change,
     note: &str,
 ) -> Result<(), StoreError> {
-    diesel::update(data_sync_outbox::table.find(id))
-        .set((
+    kept_update(
+        data_sync_outbox::table,
+        data_sync_outbox::id.eq(id),
+        (
             data_sync_outbox::set_aside_reason.eq(None::<String>),
             data_sync_outbox::payload.eq(change.payload()),
             data_sync_outbox::last_error.eq(note),
-        ))
-        .execute(conn)?;
+        ),
+    )
+    .execute(conn)?;
     Ok(())
 }
 
@@ -570,9 +651,12 @@ pub(crate) fn put_comment_link(
     comment_guid: &str,
     story: &str,
 ) -> Result<(), StoreError> {
-    let n = diesel::update(comment_sync::table.find(comment_guid))
-        .set(comment_sync::asana_story_gid.eq(story))
-        .execute(conn)?;
+    let n = kept_update(
+        comment_sync::table,
+        comment_sync::comment_guid.eq(comment_guid),
+        comment_sync::asana_story_gid.eq(story),
+    )
+    .execute(conn)?;
     if n == 0 {
         diesel::insert_into(comment_sync::table)
             .values((
@@ -637,9 +721,12 @@ pub(crate) fn kv_get(conn: &mut DbConnection, key: &str) -> Result<Option<String
 
 /// Stores a small named value.
 pub(crate) fn kv_put(conn: &mut DbConnection, key: &str, value: &str) -> Result<(), StoreError> {
-    let n = diesel::update(sync_kv::table.find(key))
-        .set(sync_kv::value.eq(value))
-        .execute(conn)?;
+    let n = kept_update(
+        sync_kv::table,
+        sync_kv::key.eq(key),
+        sync_kv::value.eq(value),
+    )
+    .execute(conn)?;
     if n == 0 {
         diesel::insert_into(sync_kv::table)
             .values((sync_kv::key.eq(key), sync_kv::value.eq(value)))
@@ -661,8 +748,7 @@ pub(crate) fn claim(
 ) -> Result<bool, StoreError> {
     let now = now_micros();
     let until = now.saturating_add(ttl_us);
-    // A released claim is deleted, so a free ticket has no row: insert first (a statement
-    // the connection keeps prepared; diesel's UPDATE is prepared anew on every call).
+    // A released claim is deleted, so a free ticket has no row: insert first.
     let row = (
         data_sync_claim::ticket_guid.eq(guid),
         data_sync_claim::owner.eq(owner),
@@ -684,17 +770,18 @@ pub(crate) fn claim(
         return Ok(true);
     }
     // Held: taken when it is ours (a renewal) or has expired.
-    let n = diesel::update(
-        data_sync_claim::table.find(guid).filter(
+    let n = kept_update(
+        data_sync_claim::table,
+        data_sync_claim::ticket_guid.eq(guid).and(
             data_sync_claim::owner
                 .eq(owner)
                 .or(data_sync_claim::claim_until.le(now)),
         ),
+        (
+            data_sync_claim::owner.eq(owner),
+            data_sync_claim::claim_until.eq(until),
+        ),
     )
-    .set((
-        data_sync_claim::owner.eq(owner),
-        data_sync_claim::claim_until.eq(until),
-    ))
     .execute(conn)?;
     Ok(n > 0)
 }

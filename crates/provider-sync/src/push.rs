@@ -178,7 +178,7 @@ pub(crate) fn prepare_in_tx(
                 agreed: Agreed::from(&Fields::of(&ticket)),
                 pushed_at: None,
             };
-            db::put_link(tx.conn(), &l)?;
+            db::insert_link(tx.conn(), &l)?;
             (l, true)
         }
     };
@@ -292,7 +292,7 @@ pub(crate) fn commit_in_tx(
 ) -> std::result::Result<Committed, StoreError> {
     let guid = &prep.guid;
     if *link != prep.link {
-        db::put_link(tx.conn(), link)?;
+        db::update_link(tx.conn(), &prep.link, link)?;
     }
     for (id, outcome) in &run.outcomes {
         match outcome {
