@@ -273,11 +273,11 @@ async fn a_conflict_seen_by_a_push_then_a_pull_then_a_push_is_recorded_once() {
     let s = Scene::new().await;
     let kind = Kind::Subject;
     kind.change_in_asana(&s.p, &s.gid).await;
-    // The push reads the task (a batch read), sees the conflict, and then cannot write the
-    // name (the write starts with its own `GET /tasks/{gid}`, which fails).
+    // The push reads the task (`GET /tasks/{gid}`), sees the conflict, and then cannot
+    // write the name (its `POST /batch` fails).
     s.fake.add_fault(Fault {
-        method: Some("GET".into()),
-        path_prefix: Some(format!("/api/1.0/tasks/{}", s.gid)),
+        method: Some("POST".into()),
+        path_prefix: Some("/api/1.0/batch".into()),
         status: Some(503),
         count: 1_000,
         ..Fault::default()
@@ -293,12 +293,14 @@ async fn a_conflict_seen_by_a_push_then_a_pull_then_a_push_is_recorded_once() {
             .count()
     };
     assert_eq!(notes(&d), 1, "the push recorded it: {:?}", d.comments);
-    // A pull sees the same conflict: recorded already.
+    // A pull (its reads go through; the name in Asana is still the other one) sees the
+    // same conflict: recorded already.
+    s.fake.clear_faults();
     let report = s.p.pull_all(&|_| {}).await.unwrap();
     assert_eq!(report.conflicts, 0, "{report:?}");
     assert_eq!(notes(&s.p.get_ticket(&s.guid).await.unwrap()), 1);
+    assert_eq!(s.task().name, kind.remote_text(), "a pull does not push");
     // Another push sees it too, and now gets through.
-    s.fake.clear_faults();
     tokio::time::sleep(Duration::from_millis(50)).await;
     common::flush_all(&s.p).await;
     s.assert_resolved(kind, "push, pull, push").await;
@@ -329,7 +331,7 @@ async fn the_check_costs_one_request_per_push_that_writes_fields() {
     let reads = |fake: &FakeAsana| {
         fake.requests()
             .iter()
-            .filter(|r| r.actions == [format!("GET /tasks/{}", s.gid)])
+            .filter(|r| r.method == "GET" && r.path == format!("/api/1.0/tasks/{}", s.gid))
             .count()
     };
     let total = |fake: &FakeAsana| fake.requests().len();
@@ -339,11 +341,11 @@ async fn the_check_costs_one_request_per_push_that_writes_fields() {
         .await
         .unwrap();
     assert_eq!(reads(&s.fake), 0, "{:?}", s.fake.requests());
-    // A subject change: the check's one batch read, then the write as before.
+    // A subject change: the check's one read of the task, then the write as before.
     s.fake.clear_requests();
     Kind::Subject.change_locally(&s.p, &s.guid, true).await;
     let with_check = total(&s.fake);
-    assert_eq!(reads(&s.fake), 1, "{:?}", s.fake.requests());
+    let reads_with_check = reads(&s.fake);
     // The same write without the check (straight to Asana) costs one request less.
     s.fake.clear_requests();
     s.p.remote()
@@ -357,4 +359,10 @@ async fn the_check_costs_one_request_per_push_that_writes_fields() {
         .await
         .unwrap();
     assert_eq!(total(&s.fake) + 1, with_check, "{:?}", s.fake.requests());
+    assert_eq!(
+        reads(&s.fake) + 1,
+        reads_with_check,
+        "{:?}",
+        s.fake.requests()
+    );
 }

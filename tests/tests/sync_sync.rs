@@ -458,8 +458,8 @@ async fn pull_all_reads_pages_then_follows_events_and_recovers_from_an_expired_t
         assert_eq!(bodies, [format!("comment on {g}")]);
     }
 
-    // A change made in Asana arrives through the events: one batch reads the task, one
-    // its comments (a rename bumps modified_at).
+    // A change made in Asana arrives through the events: one read of the task (a plain GET
+    // for a single task), one batch for its comments (a rename bumps modified_at).
     api(
         &fake,
         reqwest::Method::PUT,
@@ -474,7 +474,11 @@ async fn pull_all_reads_pages_then_follows_events_and_recovers_from_an_expired_t
     assert_eq!(count_task_lists(&fake), 0);
     assert_eq!(
         requests_by_path(&fake),
-        counts(&[("GET /events", 1), ("POST /batch", 2)])
+        counts(&[
+            ("GET /events", 1),
+            ("GET /tasks/{task}", 1),
+            ("POST /batch", 1)
+        ])
     );
     let link = p.store().link_by_gid(&gids[7]).await.unwrap().unwrap();
     let t = p.get_ticket(&link.ticket_guid).await.unwrap();

@@ -298,10 +298,13 @@ mod tests {
         c
     }
 
+    /// A new folder per call: tests run in parallel, and the clock alone can repeat.
     fn dir() -> PathBuf {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let d = std::env::temp_dir().join(format!(
-            "asana-cache-test-{}-{}",
+            "asana-cache-test-{}-{}-{}",
             std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos())

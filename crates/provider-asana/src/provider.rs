@@ -1364,7 +1364,8 @@ impl AsanaProvider {
     }
 
     /// Several tasks without their comments: one `POST /batch` per [`BATCH_ACTIONS`] tasks
-    /// (`GET /tasks/{gid}` with the same fields as every other task read).
+    /// (`GET /tasks/{gid}` with the same fields as every other task read); a single task
+    /// with a plain `GET /tasks/{gid}`.
     ///
     /// The map has one entry per distinct gid of `gids`: the task, or the error of that
     /// task's read (NotFound for a task that does not exist, InvalidInput without a request
@@ -1377,6 +1378,23 @@ impl AsanaProvider {
     ) -> Result<HashMap<String, Result<RemoteTask>>> {
         let (mut out, wanted) = checked_gids(gids);
         if wanted.is_empty() {
+            return Ok(out);
+        }
+        if let [gid] = wanted.as_slice() {
+            // One task: a plain GET (no batch envelope to build and unwrap).
+            let req = Request::get(format!("/tasks/{gid}")).fields(self.task_fields());
+            let task = match self.client().data(&req).await {
+                Ok(data) => self.decode_task(&data).await,
+                // Refused for this task (404, 403, 400 …): its entry, as in a batch.
+                Err(e)
+                    if e.status()
+                        .is_some_and(|s| (400..500).contains(&s) && s != 429) =>
+                {
+                    Err(self.not_found_as_ticket(e, gid))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            out.insert(gid.clone(), task);
             return Ok(out);
         }
         for chunk in wanted.chunks(BATCH_ACTIONS) {

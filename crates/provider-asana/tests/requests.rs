@@ -310,3 +310,43 @@ async fn listing_costs_one_request_per_hundred_tasks() {
     assert!(calls[0].starts_with("GET /sections/"), "{calls:?}");
     fake.shutdown().await;
 }
+
+/// The sync provider's conflict check reads one task before a push: a plain GET, with the
+/// same answer per gid as a batch read (a missing task is its entry's NotFound, not a failed
+/// call); several tasks share one `POST /batch`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_tasks_one_by_get_several_by_batch() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    let a = p.create(NewTicket::new("a")).await.unwrap();
+    let b = p.create(NewTicket::new("b")).await.unwrap();
+    let (ga, gb) = (a.asana_gid.unwrap(), b.asana_gid.unwrap());
+    let missing = "1209999999999999".to_string();
+
+    fake.clear_requests();
+    let one = p.get_remote_tasks(std::slice::from_ref(&ga)).await.unwrap();
+    assert_eq!(common::calls(&fake), vec![format!("GET /tasks/{ga}")]);
+    assert_eq!(one[&ga].as_ref().unwrap().subject, "a");
+
+    fake.clear_requests();
+    let gone = p
+        .get_remote_tasks(std::slice::from_ref(&missing))
+        .await
+        .unwrap();
+    assert_eq!(common::calls(&fake), vec![format!("GET /tasks/{missing}")]);
+    let e = gone[&missing].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ticket_provider_api::ErrorKind::NotFound, "{e}");
+
+    fake.clear_requests();
+    let both = p
+        .get_remote_tasks(&[ga.clone(), gb.clone(), missing.clone()])
+        .await
+        .unwrap();
+    assert_eq!(common::calls(&fake), vec!["POST /batch".to_string()]);
+    assert_eq!(both[&gb].as_ref().unwrap().subject, "b");
+    assert_eq!(
+        both[&missing].as_ref().unwrap_err().kind(),
+        ticket_provider_api::ErrorKind::NotFound
+    );
+    fake.shutdown().await;
+}
