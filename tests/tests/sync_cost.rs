@@ -153,3 +153,70 @@ async fn synced_operations_stay_within_their_store_transaction_budget() {
     assert_eq!(tx, 1, "an operation while Asana is down");
     p.shutdown().await;
 }
+
+/// Back-to-back operations on one ticket carry the deferred record of the last push on
+/// instead of storing it first (a chain): the store sees the records only when the chain
+/// ends — here when a push fails. Whatever ends it, the records of the earlier pushes are
+/// stored: the create and the comment are not sent again, the comment is in Asana once,
+/// and only the failed status change stays pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_of_pushes_of_one_ticket_is_stored_when_a_push_fails() {
+    let (fake, _users) = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::direct_with(
+        &fake.base_url(),
+        &fake.project_gid(),
+        &format!("sqlite://{}", dir.path().join("t.db").display()),
+        SyncSettings {
+            push_timeout: Duration::from_secs(10),
+            commit_delay: Duration::from_secs(3600),
+            ..SyncSettings::default()
+        },
+    )
+    .await;
+    let warm = p.create(NewTicket::new("warm-up")).await.unwrap();
+    p.change_status(&warm.guid, Status::OnHold).await.unwrap();
+
+    let created = p.create(NewTicket::new("chained")).await.unwrap();
+    let g = created.guid.clone();
+    let gid = created.asana_gid.clone().unwrap();
+    let commented = p.add_comment(&g, NewComment::new("once")).await.unwrap();
+    assert_eq!(commented.sync_state, Some(SyncState::Synced));
+    // The status change cannot be written (its POST /batch fails every time).
+    fake.add_fault(asana_fake::Fault {
+        method: Some("POST".into()),
+        path_prefix: Some("/api/1.0/batch".into()),
+        status: Some(503),
+        count: 1_000,
+        ..Default::default()
+    });
+    let moved = p.change_status(&g, Status::InProgress).await.unwrap();
+    assert_eq!(moved.sync_state, Some(SyncState::Pending));
+    fake.clear_faults();
+    let status = p.status().await.unwrap();
+    assert_eq!(status.pending, 1, "only the status change: {status:?}");
+
+    fake.clear_requests();
+    common::flush_all(&p).await;
+    let sent: Vec<String> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {} {:?}", r.method, r.path, r.actions))
+        .collect();
+    assert!(
+        sent.iter()
+            .all(|r| !r.contains("/stories") && !r.ends_with("/api/1.0/tasks []")),
+        "nothing of the chain is sent again: {sent:?}"
+    );
+    let task = fake
+        .project_tasks(&fake.project_gid())
+        .into_iter()
+        .find(|t| t.gid == gid)
+        .unwrap();
+    assert_eq!(task.comments.len(), 1, "{:?}", task.comments);
+    assert_eq!(task.section_name.as_deref(), Some("In Progress"));
+    let d = p.get_ticket(&g).await.unwrap();
+    assert_eq!(d.ticket.sync_state, Some(SyncState::Synced));
+    p.shutdown().await;
+}

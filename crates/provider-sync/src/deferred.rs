@@ -8,6 +8,11 @@
 //! read hold on the pull gate, and the ticket's claim in the store (for other processes), so
 //! nobody pushes or pulls the ticket on the strength of the state before it.
 //!
+//! The next operation of the same ticket carries the record on instead (`push::Chain`): its
+//! push starts from the deferred link and claim, skips the entries already done, and its own
+//! record — deferred in turn, or stored at once after a conflict or a failure — includes the
+//! carried ones.
+//!
 //! Deferring is safe for the same reason a crash between steps 2 and 3 is (see `push.rs`):
 //! a commit that never lands leaves its entries pending, and pushing them again is
 //! idempotent. The operation's result is already true, since it reports what Asana has.

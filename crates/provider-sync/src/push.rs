@@ -16,7 +16,10 @@
 //!
 //! On the happy path step 1 runs in the operation's own transaction and step 3 is deferred
 //! into the next write transaction (group commit, `deferred.rs`), so back-to-back synced
-//! operations cost one store transaction each (a create too).
+//! operations cost one store transaction each (a create too). The next operation of the
+//! same ticket does not even store it first: its push goes on from the deferred record (a
+//! [`Chain`]: the link in memory, the claim still held, the entries done) and the records of
+//! the whole chain are stored together when it ends.
 //!
 //! Crash safety: a task is created only after its link says `creating`; a comment is posted
 //! only after its attempt is recorded (a later attempt first looks for the story); every
@@ -116,10 +119,69 @@ pub(crate) struct Prepared {
     pub(crate) attempts: HashMap<String, DateTime<Utc>>,
     /// A full push: the comments no entry posts and Asana does not have yet.
     pub(crate) backfill: Vec<CommentPayload>,
+    /// The link as the store holds it. `link` is newer when this push continues a chain of
+    /// pushes whose records are not stored yet (see [`Chain`]).
+    pub(crate) stored_link: Link,
+    /// The records of those earlier pushes, committed with this one.
+    pub(crate) carried: Carried,
+}
+
+/// What earlier pushes of a chain (see [`Chain`]) did that the store does not know yet:
+/// the entries they completed and the comments they posted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Carried {
+    pub(crate) done: Vec<i64>,
+    pub(crate) comment_links: Vec<(String, String)>,
+}
+
+/// The most entries a chain carries before its record is stored anyway.
+const CHAIN_MAX: usize = 64;
+
+/// A push of this process whose record (step 3) is still deferred, seen by the next
+/// operation of the same ticket: instead of storing that record first, the next push goes
+/// on from it — its link as the latest, its claim still held, its entries done — and stores
+/// both records at once (group commit within one ticket).
+#[derive(Debug, Clone)]
+pub(crate) struct Chain {
+    /// The link after the earlier pushes (in memory).
+    pub(crate) link: Link,
+    /// The link as stored.
+    pub(crate) stored_link: Link,
+    pub(crate) carried: Carried,
+}
+
+impl Chain {
+    /// The chain a deferred record `d` starts (or extends), when it can be carried on: every
+    /// entry it pushed is done, it posted no earlier comments, and the chain is short.
+    pub(crate) fn after(d: &DeferredCommit) -> Option<Chain> {
+        let all_done = d.run.outcomes.iter().all(|(_, o)| *o == EntryOutcome::Done);
+        if !all_done
+            || !d.prep.backfill.is_empty()
+            || d.run.lost.is_some()
+            || !d.run.conflicts.is_empty()
+            || d.prep.carried.done.len() >= CHAIN_MAX
+        {
+            return None;
+        }
+        let mut carried = d.prep.carried.clone();
+        carried
+            .done
+            .extend(d.run.outcomes.iter().map(|(id, _)| *id));
+        carried
+            .comment_links
+            .extend(d.run.comment_links.iter().cloned());
+        Some(Chain {
+            link: d.link.clone(),
+            stored_link: d.prep.stored_link.clone(),
+            carried,
+        })
+    }
 }
 
 /// Step 1 (see the module documentation), inside a write transaction.
-/// `known_link`: the ticket's link when already read in this transaction.
+/// `known_link`: the ticket's link when already read in this transaction. `chain`: this
+/// process's deferred record of the ticket's last push, carried on (its claim is still
+/// held); when there is nothing to push, it is stored here.
 pub(crate) fn prepare_in_tx(
     tx: &mut StoreTx<'_>,
     guid: &str,
@@ -127,17 +189,30 @@ pub(crate) fn prepare_in_tx(
     ttl: Duration,
     full: bool,
     known_link: Option<Option<Link>>,
+    chain: Option<&Chain>,
 ) -> std::result::Result<Prep, StoreError> {
     let all = db::outbox_of(tx.conn(), guid)?;
     let set_aside = all.iter().any(|e| e.set_aside_reason.is_some());
+    let done: HashSet<i64> = chain
+        .map(|c| c.carried.done.iter().copied().collect())
+        .unwrap_or_default();
     let entries: Vec<OutboxEntry> = all
         .iter()
-        .filter(|e| e.set_aside_reason.is_none())
+        .filter(|e| e.set_aside_reason.is_none() && !done.contains(&e.id))
         .cloned()
         .collect();
-    let existing = match known_link {
-        Some(l) => l,
-        None => db::link(tx.conn(), guid)?,
+    if let Some(c) = chain {
+        if entries.is_empty() || full {
+            // Nothing more to push: the chain's record is stored now.
+            commit_chain_in_tx(tx, guid, c, &c.link, owner)?;
+            let gid = c.link.linked_gid().map(str::to_string);
+            return Ok(Prep::Nothing { gid, set_aside });
+        }
+    }
+    let existing = match (chain, known_link) {
+        (Some(c), _) => Some(c.link.clone()),
+        (None, Some(l)) => l,
+        (None, None) => db::link(tx.conn(), guid)?,
     };
     match existing.as_ref().map(|l| l.state) {
         Some(LinkState::Lost) => return Ok(Prep::Lost { set_aside }),
@@ -154,7 +229,8 @@ pub(crate) fn prepare_in_tx(
         return Ok(Prep::Nothing { gid, set_aside });
     }
     let ttl_us = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
-    if !db::claim(tx.conn(), guid, owner, ttl_us)? {
+    // A chain's claim is held (its guard renews it while pushing).
+    if chain.is_none() && !db::claim(tx.conn(), guid, owner, ttl_us)? {
         return Ok(Prep::NotClaimed);
     }
     let details = if full { Some(tx.details(guid)?) } else { None };
@@ -215,6 +291,10 @@ pub(crate) fn prepare_in_tx(
         }
     }
     backfill.retain(|c| !stories.contains_key(&c.comment_guid));
+    let (stored_link, carried) = match chain {
+        Some(c) => (c.stored_link.clone(), c.carried.clone()),
+        None => (link.clone(), Carried::default()),
+    };
     Ok(Prep::Ready(Box::new(Prepared {
         guid: guid.to_string(),
         entries,
@@ -225,6 +305,8 @@ pub(crate) fn prepare_in_tx(
         stories,
         attempts,
         backfill,
+        stored_link,
+        carried,
     })))
 }
 
@@ -291,8 +373,9 @@ pub(crate) fn commit_in_tx(
     owner: &str,
 ) -> std::result::Result<Committed, StoreError> {
     let guid = &prep.guid;
-    if *link != prep.link {
-        db::update_link(tx.conn(), &prep.link, link)?;
+    store_carried(tx, &prep.carried)?;
+    if *link != prep.stored_link {
+        db::update_link(tx.conn(), &prep.stored_link, link)?;
     }
     for (id, outcome) in &run.outcomes {
         match outcome {
@@ -314,6 +397,34 @@ pub(crate) fn commit_in_tx(
         notes: !run.conflicts.is_empty(),
         link: (!lost).then(|| link.clone()),
     })
+}
+
+/// The records of a chain's earlier pushes: their entries done, their comments linked.
+fn store_carried(tx: &mut StoreTx<'_>, carried: &Carried) -> std::result::Result<(), StoreError> {
+    for id in &carried.done {
+        db::outbox_complete(tx.conn(), *id)?;
+    }
+    for (cg, story) in &carried.comment_links {
+        db::put_comment_link(tx.conn(), cg, story)?;
+    }
+    Ok(())
+}
+
+/// Stores a chain that ends without a further push: its records, `link`, and the claim
+/// released.
+fn commit_chain_in_tx(
+    tx: &mut StoreTx<'_>,
+    guid: &str,
+    chain: &Chain,
+    link: &Link,
+    owner: &str,
+) -> std::result::Result<(), StoreError> {
+    store_carried(tx, &chain.carried)?;
+    if *link != chain.stored_link {
+        db::update_link(tx.conn(), &chain.stored_link, link)?;
+    }
+    db::release(tx.conn(), guid, owner)?;
+    Ok(())
 }
 
 /// The task's values as a ticket would hold them.
@@ -426,7 +537,7 @@ impl Engine {
         );
         self.store
             .local()
-            .write(move |tx| prepare_in_tx(tx, &g, &owner, ttl, full, None))
+            .write(move |tx| prepare_in_tx(tx, &g, &owner, ttl, full, None, None))
             .await
     }
 
@@ -1046,9 +1157,19 @@ impl Engine {
         // before its own change; this ticket's own one hands its hold on the ticket over.
         let mut takeover = None;
         let mut batch = Vec::new();
+        // This ticket's own deferred record: carried on by this operation's push (see
+        // [`Chain`]) when it can be, else stored first like the others.
+        let mut chained: Option<(DeferredCommit, Chain)> = None;
         if let Some(mut d) = self.take_deferred_of(&guid) {
+            let chain = match (open && !self.is_shut_down(), &d.held) {
+                (true, Some(_)) => Chain::after(&d),
+                _ => None,
+            };
             takeover = d.held.take();
-            batch.push(d);
+            match chain {
+                Some(c) => chained = Some((d, c)),
+                None => batch.push(d),
+            }
         }
         batch.extend(self.take_deferred());
         // The pull gate and the ticket lock, when free at once (the fast path).
@@ -1082,6 +1203,7 @@ impl Engine {
         let (owner, ttl) = (self.instance_id.clone(), self.settings.claim_ttl);
         let g = guid.clone();
         let b = Arc::clone(&batch);
+        let chain = chained.as_ref().map(|(_, c)| c.clone());
         let written = self
             .store
             .local()
@@ -1091,7 +1213,7 @@ impl Engine {
                 let note = tx.take_note::<HookNote>().filter(|n| n.guid == g);
                 if fast {
                     let known = note.map(|n| n.link);
-                    let prep = prepare_in_tx(tx, &g, &owner, ttl, false, known)?;
+                    let prep = prepare_in_tx(tx, &g, &owner, ttl, false, known, chain.as_ref())?;
                     return Ok(Written {
                         value,
                         prep: Some(prep),
@@ -1120,14 +1242,31 @@ impl Engine {
             })
             .await;
         self.landed(&batch, written.is_ok());
+        let mut guards = guards;
         let written = match written {
             Ok(w) => w,
             Err(e) => {
                 if let Some(e) = early {
                     e.read.abort();
                 }
+                // The carried record waits for its commit again, with the hold.
+                if let Some((mut d, _)) = chained {
+                    d.held = guards.take();
+                    self.defer_commit(d);
+                }
                 return Err(e);
             }
+        };
+        // A chain is either carried into this push (its claim with it) or was stored by the
+        // transaction (nothing more to push).
+        let chain_claim = match (chained, &written.prep) {
+            (Some((d, _)), Some(Prep::Ready(_))) => Some(d.claim),
+            (Some((d, c)), _) => {
+                d.claim.released();
+                self.remember_link(&guid, Some(&c.link));
+                None
+            }
+            (None, _) => None,
         };
         let Written {
             value,
@@ -1164,13 +1303,15 @@ impl Engine {
                 ..PushOutcome::default()
             }),
             (Some(Prep::Ready(p)), Some((gate, lock))) => {
-                let claim = ClaimGuard::adopt(
-                    &self.store,
-                    &guid,
-                    &self.instance_id,
-                    self.settings.claim_ttl,
-                )
-                .until_shutdown(&self.shut_down);
+                let claim = chain_claim.unwrap_or_else(|| {
+                    ClaimGuard::adopt(
+                        &self.store,
+                        &guid,
+                        &self.instance_id,
+                        self.settings.claim_ttl,
+                    )
+                    .until_shutdown(&self.shut_down)
+                });
                 let Some(this) = self.me.upgrade() else {
                     return Ok((value, Pushed::default()));
                 };
