@@ -166,7 +166,10 @@
 //! transaction of the instance (the next operation's, usually) or after
 //! [`SyncSettings::commit_delay`] in one of its own, keeping the ticket's lock, a read hold
 //! on the pull gate and the claim meanwhile; every reader of sync state lands it first. So
-//! back-to-back synced operations cost one store transaction each. A push that found a
+//! back-to-back synced operations cost one store transaction each. The next operation of the
+//! same ticket carries that record on instead of storing it first (`push::Chain`: the link in
+//! memory, the claim kept, the done entries skipped); the chain's records are stored together
+//! with the last push's. A push that found a
 //! conflict or a lost task commits at once. The conflict check's read of a task this
 //! instance pushed before is sent before the operation's own write, and used when the link
 //! is unchanged by then or only a pull agreed since (`early_read_usable`).
