@@ -17,6 +17,23 @@ use homechoice_tickets::{
     ListQuery, NewComment, NewTicket, Status, SyncState, TicketProvider, TicketUpdate,
 };
 
+/// A sync provider on a new SQLite file in `dir` whose deferred push records wait for the
+/// next write transaction (an hour before one of their own), so that counts do not depend
+/// on timing.
+async fn patient_provider(fake: &asana_fake::FakeAsana, dir: &std::path::Path) -> SyncProvider {
+    common::direct_with(
+        &fake.base_url(),
+        &fake.project_gid(),
+        &format!("sqlite://{}", dir.join("t.db").display()),
+        SyncSettings {
+            push_timeout: Duration::from_secs(10),
+            commit_delay: Duration::from_secs(3600),
+            ..SyncSettings::default()
+        },
+    )
+    .await
+}
+
 /// Runs `op` and returns its store transactions.
 async fn counted<T>(p: &SyncProvider, op: impl std::future::Future<Output = T>) -> (T, u64) {
     let before = p.local().store_round_trips();
@@ -28,17 +45,7 @@ async fn counted<T>(p: &SyncProvider, op: impl std::future::Future<Output = T>) 
 async fn synced_operations_stay_within_their_store_transaction_budget() {
     let (fake, _users) = common::fake().await;
     let dir = tempfile::tempdir().unwrap();
-    let p = common::direct_with(
-        &fake.base_url(),
-        &fake.project_gid(),
-        &format!("sqlite://{}", dir.path().join("t.db").display()),
-        SyncSettings {
-            push_timeout: Duration::from_secs(10),
-            commit_delay: Duration::from_secs(3600),
-            ..SyncSettings::default()
-        },
-    )
-    .await;
+    let p = patient_provider(&fake, dir.path()).await;
     // Warm the Asana side's caches (sections, tags, users).
     let warm = p.create(NewTicket::new("warm-up")).await.unwrap();
     p.add_comment(&warm.guid, NewComment::new("warm"))
@@ -163,17 +170,7 @@ async fn synced_operations_stay_within_their_store_transaction_budget() {
 async fn a_chain_of_pushes_of_one_ticket_is_stored_when_a_push_fails() {
     let (fake, _users) = common::fake().await;
     let dir = tempfile::tempdir().unwrap();
-    let p = common::direct_with(
-        &fake.base_url(),
-        &fake.project_gid(),
-        &format!("sqlite://{}", dir.path().join("t.db").display()),
-        SyncSettings {
-            push_timeout: Duration::from_secs(10),
-            commit_delay: Duration::from_secs(3600),
-            ..SyncSettings::default()
-        },
-    )
-    .await;
+    let p = patient_provider(&fake, dir.path()).await;
     let warm = p.create(NewTicket::new("warm-up")).await.unwrap();
     p.change_status(&warm.guid, Status::OnHold).await.unwrap();
 
