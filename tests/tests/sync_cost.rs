@@ -217,3 +217,38 @@ async fn a_chain_of_pushes_of_one_ticket_is_stored_when_a_push_fails() {
     assert_eq!(d.ticket.sync_state, Some(SyncState::Synced));
     p.shutdown().await;
 }
+
+/// A chain that ends with an operation that leaves nothing to push (an update to the values
+/// the ticket already has) is stored by that operation's own transaction: nothing is left
+/// to land afterwards, and nothing is pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_ending_without_a_push_is_stored_by_the_last_operation() {
+    let (fake, _users) = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = patient_provider(&fake, dir.path()).await;
+    let created = p.create(NewTicket::new("same")).await.unwrap();
+    let g = created.guid.clone();
+    p.add_comment(&g, NewComment::new("one")).await.unwrap();
+    let (same, tx) = counted(
+        &p,
+        p.update(
+            &g,
+            TicketUpdate {
+                subject: Some("same".into()),
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    assert_eq!(same.unwrap().sync_state, Some(SyncState::Synced));
+    assert_eq!(tx, 1);
+    // Nothing waits to land: a read of sync state takes its own transaction only.
+    let (d, tx) = counted(&p, p.get_ticket(&g)).await;
+    assert_eq!(tx, 1, "the chain was stored already");
+    assert_eq!(d.unwrap().ticket.sync_state, Some(SyncState::Synced));
+    assert_eq!(p.status().await.unwrap().pending, 0);
+    fake.clear_requests();
+    common::flush_all(&p).await;
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+    p.shutdown().await;
+}

@@ -202,9 +202,9 @@ pub(crate) fn prepare_in_tx(
         .cloned()
         .collect();
     if let Some(c) = chain {
-        if entries.is_empty() || full {
+        if entries.is_empty() {
             // Nothing more to push: the chain's record is stored now.
-            commit_chain_in_tx(tx, guid, c, &c.link, owner)?;
+            commit_chain_in_tx(tx, guid, c, owner)?;
             let gid = c.link.linked_gid().map(str::to_string);
             return Ok(Prep::Nothing { gid, set_aside });
         }
@@ -410,18 +410,17 @@ fn store_carried(tx: &mut StoreTx<'_>, carried: &Carried) -> std::result::Result
     Ok(())
 }
 
-/// Stores a chain that ends without a further push: its records, `link`, and the claim
+/// Stores a chain that ends without a further push: its records, its link, and the claim
 /// released.
 fn commit_chain_in_tx(
     tx: &mut StoreTx<'_>,
     guid: &str,
     chain: &Chain,
-    link: &Link,
     owner: &str,
 ) -> std::result::Result<(), StoreError> {
     store_carried(tx, &chain.carried)?;
-    if *link != chain.stored_link {
-        db::update_link(tx.conn(), &chain.stored_link, link)?;
+    if chain.link != chain.stored_link {
+        db::update_link(tx.conn(), &chain.stored_link, &chain.link)?;
     }
     db::release(tx.conn(), guid, owner)?;
     Ok(())
