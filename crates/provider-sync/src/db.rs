@@ -180,23 +180,12 @@ impl Link {
 struct LinkRow {
     ticket_guid: String,
     asana_gid: Option<String>,
-    state: String,
-    last_synced_at: Option<i64>,
-    remote_modified_at: Option<i64>,
-    creating_since: Option<i64>,
-    agreed_subject: Option<String>,
-    agreed_description: Option<String>,
-    agreed_status: Option<String>,
-    agreed_priority: Option<String>,
-    agreed_assignee: Option<String>,
-    agreed_assignee_known: bool,
-    pushed_at: Option<i64>,
-    agreed_due: Option<String>,
-    agreed_due_known: bool,
+    #[diesel(embed)]
+    values: LinkValues,
 }
 
 /// A link's columns but its key and its gid: an `UPDATE` of these touches no index.
-#[derive(AsChangeset)]
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = def_asana_sync, treat_none_as_null = true)]
 struct LinkValues {
     state: String,
@@ -224,21 +213,22 @@ fn time(us: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
 
 impl LinkRow {
     fn into_link(self) -> Result<Link, StoreError> {
-        let status = self
+        let v = self.values;
+        let status = v
             .agreed_status
             .map(|s| {
                 s.parse::<Status>()
                     .map_err(|_| corrupt(format!("agreed status {s:?}")))
             })
             .transpose()?;
-        let priority = self
+        let priority = v
             .agreed_priority
             .map(|s| {
                 s.parse::<Priority>()
                     .map_err(|_| corrupt(format!("agreed priority {s:?}")))
             })
             .transpose()?;
-        let due = self
+        let due = v
             .agreed_due
             .map(|d| {
                 d.parse::<Due>()
@@ -246,42 +236,22 @@ impl LinkRow {
             })
             .transpose()?;
         Ok(Link {
-            state: LinkState::parse(&self.state)?,
-            last_synced_at: time(self.last_synced_at)?,
-            remote_modified_at: time(self.remote_modified_at)?,
-            creating_since: time(self.creating_since)?,
-            pushed_at: time(self.pushed_at)?,
+            state: LinkState::parse(&v.state)?,
+            last_synced_at: time(v.last_synced_at)?,
+            remote_modified_at: time(v.remote_modified_at)?,
+            creating_since: time(v.creating_since)?,
+            pushed_at: time(v.pushed_at)?,
             agreed: Agreed {
-                subject: self.agreed_subject,
-                description: self.agreed_description,
+                subject: v.agreed_subject,
+                description: v.agreed_description,
                 status,
                 priority,
-                assignee: self.agreed_assignee_known.then_some(self.agreed_assignee),
-                due: self.agreed_due_known.then_some(due),
+                assignee: v.agreed_assignee_known.then_some(v.agreed_assignee),
+                due: v.agreed_due_known.then_some(due),
             },
             ticket_guid: self.ticket_guid,
             asana_gid: self.asana_gid,
         })
-    }
-
-    /// The key, the gid and the rest.
-    fn split(self) -> (String, Option<String>, LinkValues) {
-        let values = LinkValues {
-            state: self.state,
-            last_synced_at: self.last_synced_at,
-            remote_modified_at: self.remote_modified_at,
-            creating_since: self.creating_since,
-            agreed_subject: self.agreed_subject,
-            agreed_description: self.agreed_description,
-            agreed_status: self.agreed_status,
-            agreed_priority: self.agreed_priority,
-            agreed_assignee: self.agreed_assignee,
-            agreed_assignee_known: self.agreed_assignee_known,
-            pushed_at: self.pushed_at,
-            agreed_due: self.agreed_due,
-            agreed_due_known: self.agreed_due_known,
-        };
-        (self.ticket_guid, self.asana_gid, values)
     }
 
     fn of(link: &Link) -> Self {
@@ -289,19 +259,21 @@ impl LinkRow {
         LinkRow {
             ticket_guid: link.ticket_guid.clone(),
             asana_gid: link.asana_gid.clone(),
-            state: link.state.as_str().to_string(),
-            last_synced_at: micros(link.last_synced_at),
-            remote_modified_at: micros(link.remote_modified_at),
-            creating_since: micros(link.creating_since),
-            agreed_subject: a.subject.clone(),
-            agreed_description: a.description.clone(),
-            agreed_status: a.status.map(|s| s.as_str().to_string()),
-            agreed_priority: a.priority.map(|p| p.as_str().to_string()),
-            agreed_assignee: a.assignee.clone().flatten(),
-            agreed_assignee_known: a.assignee.is_some(),
-            pushed_at: micros(link.pushed_at),
-            agreed_due: a.due.flatten().map(|d| d.to_string()),
-            agreed_due_known: a.due.is_some(),
+            values: LinkValues {
+                state: link.state.as_str().to_string(),
+                last_synced_at: micros(link.last_synced_at),
+                remote_modified_at: micros(link.remote_modified_at),
+                creating_since: micros(link.creating_since),
+                agreed_subject: a.subject.clone(),
+                agreed_description: a.description.clone(),
+                agreed_status: a.status.map(|s| s.as_str().to_string()),
+                agreed_priority: a.priority.map(|p| p.as_str().to_string()),
+                agreed_assignee: a.assignee.clone().flatten(),
+                agreed_assignee_known: a.assignee.is_some(),
+                pushed_at: micros(link.pushed_at),
+                agreed_due: a.due.flatten().map(|d| d.to_string()),
+                agreed_due_known: a.due.is_some(),
+            },
         }
     }
 }
@@ -349,11 +321,11 @@ pub(crate) fn links_of(
 
 /// Inserts or replaces a link. A gid already linked to another ticket is a Conflict.
 pub(crate) fn put_link(conn: &mut DbConnection, link: &Link) -> Result<(), StoreError> {
-    let (guid, gid, values) = LinkRow::of(link).split();
+    let row = LinkRow::of(link);
     let n = kept_update(
         def_asana_sync::table,
-        def_asana_sync::ticket_guid.eq(&guid),
-        (def_asana_sync::asana_gid.eq(&gid), &values),
+        def_asana_sync::ticket_guid.eq(&row.ticket_guid),
+        (def_asana_sync::asana_gid.eq(&row.asana_gid), &row.values),
     )
     .execute(conn)?;
     if n == 0 {
@@ -372,11 +344,11 @@ pub(crate) fn update_link(
     if before.ticket_guid != link.ticket_guid || before.asana_gid != link.asana_gid {
         return put_link(conn, link);
     }
-    let (guid, _, values) = LinkRow::of(link).split();
+    let row = LinkRow::of(link);
     let n = kept_update(
         def_asana_sync::table,
-        def_asana_sync::ticket_guid.eq(&guid),
-        &values,
+        def_asana_sync::ticket_guid.eq(&row.ticket_guid),
+        &row.values,
     )
     .execute(conn)?;
     if n == 0 {
