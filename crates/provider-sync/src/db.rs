@@ -129,6 +129,14 @@ impl LinkState {
             ))),
         }
     }
+
+    /// The task gid `gid` of a link in this state, when the ticket is linked to it.
+    fn gid(self, gid: Option<&str>) -> Option<&str> {
+        match self {
+            LinkState::Linked => gid,
+            LinkState::Creating | LinkState::Lost | LinkState::LocalOnly => None,
+        }
+    }
 }
 
 fn corrupt(message: String) -> StoreError {
@@ -168,11 +176,42 @@ pub struct Link {
 impl Link {
     /// The task gid when linked.
     pub fn linked_gid(&self) -> Option<&str> {
-        match self.state {
-            LinkState::Linked => self.asana_gid.as_deref(),
-            LinkState::Creating | LinkState::Lost | LinkState::LocalOnly => None,
-        }
+        self.state.gid(self.asana_gid.as_deref())
     }
+}
+
+/// A link's state and task gid: all a local change needs to know of it (read by the sync
+/// hook in every synced operation's transaction, so only these two columns).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LinkBrief {
+    pub(crate) state: LinkState,
+    pub(crate) asana_gid: Option<String>,
+}
+
+impl LinkBrief {
+    /// As [`Link::linked_gid`].
+    pub(crate) fn linked_gid(&self) -> Option<&str> {
+        self.state.gid(self.asana_gid.as_deref())
+    }
+}
+
+/// The state and task gid of ticket `guid`'s link.
+pub(crate) fn link_brief(
+    conn: &mut DbConnection,
+    guid: &str,
+) -> Result<Option<LinkBrief>, StoreError> {
+    def_asana_sync::table
+        .find(guid)
+        .select((def_asana_sync::state, def_asana_sync::asana_gid))
+        .get_result::<(String, Option<String>)>(conn)
+        .optional()?
+        .map(|(state, asana_gid)| {
+            Ok(LinkBrief {
+                state: LinkState::parse(&state)?,
+                asana_gid,
+            })
+        })
+        .transpose()
 }
 
 #[derive(Queryable, Selectable, Insertable)]

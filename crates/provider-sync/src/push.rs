@@ -179,7 +179,7 @@ impl Chain {
 }
 
 /// Step 1 (see the module documentation), inside a write transaction.
-/// `known_link`: the ticket's link when already read in this transaction. `chain`: this
+/// `no_link`: this transaction already found that the ticket has no link. `chain`: this
 /// process's deferred record of the ticket's last push, carried on (its claim is still
 /// held); when there is nothing to push, it is stored here.
 pub(crate) fn prepare_in_tx(
@@ -188,7 +188,7 @@ pub(crate) fn prepare_in_tx(
     owner: &str,
     ttl: Duration,
     full: bool,
-    known_link: Option<Option<Link>>,
+    no_link: bool,
     chain: Option<&Chain>,
 ) -> std::result::Result<Prep, StoreError> {
     let all = db::outbox_of(tx.conn(), guid)?;
@@ -209,10 +209,10 @@ pub(crate) fn prepare_in_tx(
             return Ok(Prep::Nothing { gid, set_aside });
         }
     }
-    let existing = match (chain, known_link) {
-        (Some(c), _) => Some(c.link.clone()),
-        (None, Some(l)) => l,
-        (None, None) => db::link(tx.conn(), guid)?,
+    let existing = match chain {
+        Some(c) => Some(c.link.clone()),
+        None if no_link => None,
+        None => db::link(tx.conn(), guid)?,
     };
     match existing.as_ref().map(|l| l.state) {
         Some(LinkState::Lost) => return Ok(Prep::Lost { set_aside }),
@@ -536,7 +536,7 @@ impl Engine {
         );
         self.store
             .local()
-            .write(move |tx| prepare_in_tx(tx, &g, &owner, ttl, full, None, None))
+            .write(move |tx| prepare_in_tx(tx, &g, &owner, ttl, full, false, None))
             .await
     }
 
@@ -1211,8 +1211,10 @@ impl Engine {
                 let value = op(tx, &g)?;
                 let note = tx.take_note::<HookNote>().filter(|n| n.guid == g);
                 if fast {
-                    let known = note.map(|n| n.link);
-                    let prep = prepare_in_tx(tx, &g, &owner, ttl, false, known, chain.as_ref())?;
+                    // The hook saw no link: none to read (a create); else prepare reads it
+                    // whole, unless a chain carries it.
+                    let no_link = note.is_some_and(|n| n.link.is_none());
+                    let prep = prepare_in_tx(tx, &g, &owner, ttl, false, no_link, chain.as_ref())?;
                     return Ok(Written {
                         value,
                         prep: Some(prep),
@@ -1226,7 +1228,7 @@ impl Engine {
                 let (link, pending, set_aside) = match note {
                     Some(n) if n.queued => (n.link, true, false),
                     _ => {
-                        let link = db::link(tx.conn(), &g)?;
+                        let link = db::link_brief(tx.conn(), &g)?;
                         let (pending, set_aside) = db::ticket_flags(tx.conn(), &g)?;
                         (link, pending, set_aside)
                     }

@@ -51,7 +51,7 @@ impl StoreExtension for SyncExtension {
         let guid = change.guid().to_string();
         let link = match change {
             TicketChange::Created { .. } => None,
-            _ => db::link(tx.conn(), &guid)?,
+            _ => db::link_brief(tx.conn(), &guid)?,
         };
         let queued = link.as_ref().map(|l| l.state) != Some(LinkState::LocalOnly);
         if queued {
@@ -76,11 +76,12 @@ impl StoreExtension for SyncExtension {
 
 /// What [`SyncExtension`]'s hook saw of the ticket in a transaction, left for the sync
 /// operation running in it (so that it does not read the link again): the ticket's link
-/// (`None` also for a ticket created now) and whether the change was queued for Asana.
+/// state and gid (`None` also for a ticket created now) and whether the change was queued
+/// for Asana.
 #[derive(Debug)]
 pub(crate) struct HookNote {
     pub(crate) guid: String,
-    pub(crate) link: Option<Link>,
+    pub(crate) link: Option<db::LinkBrief>,
     pub(crate) queued: bool,
 }
 
