@@ -23,7 +23,8 @@ use crate::store::{self, DbConnection, NewHistoryRow, TicketRow};
 /// The local operations ([`StoreTx::create`], [`StoreTx::update`], [`StoreTx::set_status`],
 /// [`StoreTx::assign`], [`StoreTx::add_comment`]) validate their input as the provider does,
 /// write the ticket and its history, and call every extension's
-/// [`StoreExtension::on_change`]. The "from elsewhere" writes ([`StoreTx::apply_values`],
+/// [`StoreExtension::on_change`]. Each returns the ticket exactly as it is now stored, so
+/// that the caller need not read it again. The "from elsewhere" writes ([`StoreTx::apply_values`],
 /// [`StoreTx::insert_ticket`], [`StoreTx::insert_comment`], [`StoreTx::record_history`]) are
 /// for values another system holds: they record history but call no hook.
 pub struct StoreTx<'a> {

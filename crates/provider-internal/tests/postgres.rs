@@ -80,6 +80,7 @@ pg_test!(pagination_under_concurrent_inserts);
 pg_test!(concurrency_16x200);
 pg_test!(two_providers_and_reopen);
 pg_test!(extension_hook_and_transactions);
+pg_test!(transaction_operations_return_the_stored_ticket);
 pg_test!(due_dates);
 
 #[tokio::test]

@@ -29,6 +29,7 @@ sqlite_test!(pagination_under_concurrent_inserts);
 sqlite_test!(concurrency_16x200);
 sqlite_test!(two_providers_and_reopen);
 sqlite_test!(extension_hook_and_transactions);
+sqlite_test!(transaction_operations_return_the_stored_ticket);
 sqlite_test!(due_dates);
 
 #[tokio::test]

@@ -662,20 +662,27 @@ pub(crate) fn put_comment_link(
     comment_guid: &str,
     story: &str,
 ) -> Result<(), StoreError> {
-    let n = kept_update(
-        comment_sync::table,
+    // One statement: an insert that updates the row already there.
+    let row = (
         comment_sync::comment_guid.eq(comment_guid),
         comment_sync::asana_story_gid.eq(story),
-    )
-    .execute(conn)?;
-    if n == 0 {
-        diesel::insert_into(comment_sync::table)
-            .values((
-                comment_sync::comment_guid.eq(comment_guid),
-                comment_sync::asana_story_gid.eq(story),
-            ))
-            .execute(conn)?;
-    }
+    );
+    match conn {
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => diesel::insert_into(comment_sync::table)
+            .values(row)
+            .on_conflict(comment_sync::comment_guid)
+            .do_update()
+            .set(comment_sync::asana_story_gid.eq(story))
+            .execute(c)?,
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => diesel::insert_into(comment_sync::table)
+            .values(row)
+            .on_conflict(comment_sync::comment_guid)
+            .do_update()
+            .set(comment_sync::asana_story_gid.eq(story))
+            .execute(c)?,
+    };
     diesel::delete(data_sync_comment_attempt::table.find(comment_guid)).execute(conn)?;
     Ok(())
 }

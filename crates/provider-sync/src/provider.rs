@@ -18,7 +18,7 @@ use crate::asana_cache::StoreCache;
 use crate::config::SyncSettings;
 use crate::db;
 use crate::engine::Engine;
-use crate::push::{PushMode, PushOutcome};
+use crate::push::{PushMode, PushOutcome, Wrote};
 use crate::report::{
     FlushReport, PullProgress, PullReport, SetAsideEntry, SyncStatus, VerifyReport,
 };
@@ -463,7 +463,7 @@ impl SyncProvider {
                 &mut StoreTx<'_>,
                 &str,
             )
-                -> std::result::Result<OperationResult, provider_internal::StoreError>
+                -> std::result::Result<(OperationResult, Wrote), provider_internal::StoreError>
             + Send
             + 'static,
     {
@@ -495,9 +495,9 @@ impl SyncProvider {
         let reason = reason.map(str::to_string);
         self.operation(guid, true, move |tx, g| {
             let (t, comment_guid) = tx.set_status(g, status, operation, reason.as_deref())?;
-            let mut res = OperationResult::new(t.guid, t.status, NAME);
-            res.comment_guid = comment_guid;
-            Ok(res)
+            let mut res = OperationResult::new(t.guid.clone(), t.status, NAME);
+            res.comment_guid = comment_guid.clone();
+            Ok((res, Wrote::new(t, comment_guid)))
         })
         .await
     }
@@ -618,9 +618,9 @@ impl TicketProvider for SyncProvider {
         }
         self.operation(provider_internal::new_guid(), false, move |tx, g| {
             let t = tx.create_with_guid(g, &ticket)?;
-            let mut res = OperationResult::new(t.guid, t.status, NAME);
-            res.assigned_to = t.assignee;
-            Ok(res)
+            let mut res = OperationResult::new(t.guid.clone(), t.status, NAME);
+            res.assigned_to = t.assignee.clone();
+            Ok((res, Wrote::new(t, None)))
         })
         .await
     }
@@ -630,7 +630,8 @@ impl TicketProvider for SyncProvider {
         changes.validate().map_err(|e| e.with_guid(&guid))?;
         self.operation(guid, true, move |tx, g| {
             let t = tx.update(g, &changes)?;
-            Ok(OperationResult::new(t.guid, t.status, NAME))
+            let res = OperationResult::new(t.guid.clone(), t.status, NAME);
+            Ok((res, Wrote::new(t, None)))
         })
         .await
     }
@@ -646,9 +647,9 @@ impl TicketProvider for SyncProvider {
         let assignee = self.resolve_me(assignee).await;
         self.operation(guid, true, move |tx, g| {
             let t = tx.assign(g, &assignee)?;
-            let mut res = OperationResult::new(t.guid, t.status, NAME);
-            res.assigned_to = t.assignee;
-            Ok(res)
+            let mut res = OperationResult::new(t.guid.clone(), t.status, NAME);
+            res.assigned_to = t.assignee.clone();
+            Ok((res, Wrote::new(t, None)))
         })
         .await
     }
@@ -658,9 +659,9 @@ impl TicketProvider for SyncProvider {
         comment.validate().map_err(|e| e.with_guid(&guid))?;
         self.operation(guid, false, move |tx, g| {
             let (t, comment_guid) = tx.add_comment(g, &comment)?;
-            let mut res = OperationResult::new(t.guid, t.status, NAME);
-            res.comment_guid = Some(comment_guid);
-            Ok(res)
+            let mut res = OperationResult::new(t.guid.clone(), t.status, NAME);
+            res.comment_guid = Some(comment_guid.clone());
+            Ok((res, Wrote::new(t, Some(comment_guid))))
         })
         .await
     }

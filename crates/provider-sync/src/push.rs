@@ -178,19 +178,54 @@ impl Chain {
     }
 }
 
-/// Step 1 (see the module documentation), inside a write transaction.
-/// `no_link`: this transaction already found that the ticket has no link. `chain`: this
-/// process's deferred record of the ticket's last push, carried on (its claim is still
-/// held); when there is nothing to push, it is stored here.
+/// What an operation wrote in the transaction its push is prepared in: the prepare step
+/// does not read it again.
+#[derive(Debug, Clone)]
+pub(crate) struct Wrote {
+    /// The ticket as the operation stored it.
+    pub(crate) ticket: Ticket,
+    /// The comment the operation added (a comment, or an escalation's reason): it has
+    /// neither a story nor a post attempt yet.
+    pub(crate) comment: Option<String>,
+}
+
+impl Wrote {
+    pub(crate) fn new(ticket: Ticket, comment: Option<String>) -> Self {
+        Wrote { ticket, comment }
+    }
+}
+
+/// What the prepare step is told instead of reading it.
+#[derive(Debug, Default)]
+pub(crate) struct Known<'a> {
+    /// This transaction already found that the ticket has no link.
+    pub(crate) no_link: bool,
+    /// What the operation in this transaction wrote.
+    pub(crate) wrote: Option<Wrote>,
+    /// This process's deferred record of the ticket's last push, carried on (its claim is
+    /// still held); when there is nothing to push, it is stored here.
+    pub(crate) chain: Option<&'a Chain>,
+}
+
+/// Step 1 (see the module documentation), inside a write transaction; `known`: what the
+/// transaction knows already.
 pub(crate) fn prepare_in_tx(
     tx: &mut StoreTx<'_>,
     guid: &str,
     owner: &str,
     ttl: Duration,
     full: bool,
-    no_link: bool,
-    chain: Option<&Chain>,
+    known: Known<'_>,
 ) -> std::result::Result<Prep, StoreError> {
+    let Known {
+        no_link,
+        wrote,
+        chain,
+    } = known;
+    let (wrote_ticket, new_comment) = match wrote {
+        Some(w) => (Some(w.ticket), w.comment),
+        None => (None, None),
+    };
     let all = db::outbox_of(tx.conn(), guid)?;
     let set_aside = all.iter().any(|e| e.set_aside_reason.is_some());
     let done: HashSet<i64> = chain
@@ -234,9 +269,10 @@ pub(crate) fn prepare_in_tx(
         return Ok(Prep::NotClaimed);
     }
     let details = if full { Some(tx.details(guid)?) } else { None };
-    let ticket = match &details {
-        Some(d) => d.ticket.clone(),
-        None => tx
+    let ticket = match (&details, wrote_ticket) {
+        (Some(d), _) => d.ticket.clone(),
+        (None, Some(t)) => t,
+        (None, None) => tx
             .ticket(guid)?
             .ok_or_else(|| ticket_provider_api::Error::ticket_not_found(guid))?,
     };
@@ -278,6 +314,10 @@ pub(crate) fn prepare_in_tx(
     let (mut stories, mut attempts) = (HashMap::new(), HashMap::new());
     for c in &comments {
         let cg = &c.comment_guid;
+        if new_comment.as_ref() == Some(cg) {
+            db::first_attempt(tx.conn(), cg, now)?;
+            continue;
+        }
         if let Some(story) = db::story_of(tx.conn(), cg)? {
             stories.insert(cg.clone(), story);
             continue;
@@ -536,7 +576,7 @@ impl Engine {
         );
         self.store
             .local()
-            .write(move |tx| prepare_in_tx(tx, &g, &owner, ttl, full, false, None))
+            .write(move |tx| prepare_in_tx(tx, &g, &owner, ttl, full, Known::default()))
             .await
     }
 
@@ -1138,7 +1178,8 @@ impl Engine {
     /// deferred records of earlier pushes have landed in it, and this push's record is
     /// deferred in turn (see `deferred.rs`). An operation that overwrites fields of a task
     /// this instance pushed before (`check_early`) sends the conflict check's read before
-    /// its write. Returns `op`'s value and what is known of the push.
+    /// its write. `op` returns its value and what it wrote (the prepare step does not read
+    /// that again). Returns `op`'s value and what is known of the push.
     pub(crate) async fn write_and_push<T, F>(
         &self,
         guid: String,
@@ -1147,7 +1188,9 @@ impl Engine {
     ) -> Result<(T, Pushed)>
     where
         T: Send + 'static,
-        F: FnMut(&mut StoreTx<'_>, &str) -> std::result::Result<T, StoreError> + Send + 'static,
+        F: FnMut(&mut StoreTx<'_>, &str) -> std::result::Result<(T, Wrote), StoreError>
+            + Send
+            + 'static,
     {
         // The breaker's permission, asked once: while Asana is down (or a probe is in
         // flight) the change just stays pending, and the operation costs one transaction.
@@ -1208,13 +1251,17 @@ impl Engine {
             .local()
             .write(move |tx| {
                 crate::deferred::apply_in_tx(tx, &b, &owner)?;
-                let value = op(tx, &g)?;
+                let (value, wrote) = op(tx, &g)?;
                 let note = tx.take_note::<HookNote>().filter(|n| n.guid == g);
                 if fast {
                     // The hook saw no link: none to read (a create); else prepare reads it
                     // whole, unless a chain carries it.
-                    let no_link = note.is_some_and(|n| n.link.is_none());
-                    let prep = prepare_in_tx(tx, &g, &owner, ttl, false, no_link, chain.as_ref())?;
+                    let known = Known {
+                        no_link: note.is_some_and(|n| n.link.is_none()),
+                        wrote: Some(wrote),
+                        chain: chain.as_ref(),
+                    };
+                    let prep = prepare_in_tx(tx, &g, &owner, ttl, false, known)?;
                     return Ok(Written {
                         value,
                         prep: Some(prep),

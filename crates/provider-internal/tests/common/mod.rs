@@ -307,6 +307,65 @@ pub async fn extension_hook_and_transactions(url: &str) {
     assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
 }
 
+/// Every ticket operation of a transaction returns the ticket exactly as it is now stored
+/// (an extension prepares its work from it without reading the row again).
+pub async fn transaction_operations_return_the_stored_ticket(url: &str) {
+    use provider_internal::StatusOperation;
+    let p = open_with_log(url).await;
+    let checked = p
+        .write(|tx| {
+            let mut seen = Vec::new();
+            let mut check = |tx: &mut StoreTx<'_>, what: &str, t: ticket_provider_api::Ticket| {
+                let stored = tx.ticket(&t.guid)?.expect("the ticket");
+                assert_eq!(t, stored, "{what}");
+                seen.push(what.to_string());
+                Ok::<_, StoreError>(t.guid)
+            };
+            let new = NewTicket::new("  spaced  ")
+                .assignee(" ann ")
+                .due("2026-12-24".parse().unwrap());
+            let t = tx.create(&new)?;
+            let g = check(tx, "create", t)?;
+            let changes = TicketUpdate {
+                subject: Some("Subject".into()),
+                description: Some("body".into()),
+                priority: Some(Priority::High),
+                due: Some(None),
+            };
+            {
+                let t = tx.update(&g, &changes)?;
+                check(tx, "update", t)?;
+            }
+            {
+                let t = tx.update(&g, &changes)?;
+                check(tx, "update, nothing changed", t)?;
+            }
+            {
+                let t = tx.assign(&g, "bob")?;
+                check(tx, "assign", t)?;
+            }
+            {
+                let t = tx.assign(&g, "bob")?;
+                check(tx, "assign, the same", t)?;
+            }
+            let (t, _) = tx.set_status(&g, Status::Triaged, StatusOperation::ChangeStatus, None)?;
+            check(tx, "change_status", t)?;
+            let (t, _) = tx.set_status(
+                &g,
+                Status::Escalated,
+                StatusOperation::Escalate,
+                Some("why"),
+            )?;
+            check(tx, "escalate with a reason", t)?;
+            let (t, _) = tx.add_comment(&g, &NewComment::new("hello"))?;
+            check(tx, "add_comment", t)?;
+            Ok(seen.len())
+        })
+        .await
+        .unwrap();
+    assert_eq!(checked, 8);
+}
+
 /// Due dates: a date stays the same day, an instant is kept as UTC, both can be changed and
 /// cleared with a history row each, `due_before` filters, and values survive reopening.
 pub async fn due_dates(url: &str) {
