@@ -179,10 +179,10 @@ async fn a_chain_of_pushes_of_one_ticket_is_stored_when_a_push_fails() {
     let gid = created.asana_gid.clone().unwrap();
     let commented = p.add_comment(&g, NewComment::new("once")).await.unwrap();
     assert_eq!(commented.sync_state, Some(SyncState::Synced));
-    // The status change cannot be written (its POST /batch fails every time).
+    // The status change cannot be written (the move into the section fails every time).
     fake.add_fault(asana_fake::Fault {
         method: Some("POST".into()),
-        path_prefix: Some("/api/1.0/batch".into()),
+        path_prefix: Some("/api/1.0/sections/".into()),
         status: Some(503),
         count: 1_000,
         ..Default::default()

@@ -171,7 +171,8 @@
 //! [`AsanaProvider::find_task_by_marker`], [`AsanaProvider::get_remote_task`],
 //! [`AsanaProvider::get_remote_tasks`], [`AsanaProvider::stories_for_tasks`],
 //! [`AsanaProvider::list_remote_tasks`], [`AsanaProvider::set_fields`],
-//! [`AsanaProvider::move_task`], [`AsanaProvider::post_comment`],
+//! [`AsanaProvider::move_task`], [`AsanaProvider::move_task_from`] (given where a read saw
+//! the task, only what differs), [`AsanaProvider::post_comment`],
 //! [`AsanaProvider::find_comment_by_marker`], [`AsanaProvider::events`] and
 //! [`AsanaProvider::workspace_gid`].
 
@@ -205,7 +206,7 @@ pub use config::{
     MAX_WRITES_IN_FLIGHT,
 };
 pub use provider::{AsanaProvider, BATCH_ACTIONS};
-pub use remote::{EventsPage, RemoteComment, RemoteEvent, RemoteTask};
+pub use remote::{EventsPage, RemoteComment, RemoteEvent, RemoteTask, TaskPlace};
 pub use users::{AsanaUser, UserDirectory, UserStore};
 
 #[doc(no_inline)]

@@ -33,7 +33,7 @@ use crate::priority_field::{self, ProjectField};
 use crate::remote::{
     comment_text, decode_comments, decode_event, due_body, due_field, epoch, notes_with_marker,
     split_author, split_marker, story_authors, str_field, time_field, user_gid, user_ref,
-    EventsPage, RemoteComment, RemoteTask,
+    EventsPage, RemoteComment, RemoteTask, TaskPlace,
 };
 use crate::users::{AsanaUser, UserDirectory};
 use crate::PROVIDER_NAME;
@@ -1842,6 +1842,66 @@ impl AsanaProvider {
             ErrorKind::Unavailable,
             format!("could not move task {gid} to the section of {status}"),
         ))
+    }
+
+    /// [`Self::move_task`] for a task read moments ago as at `seen`: only what differs is
+    /// written. Nothing when the task is in a section of `status` and `completed` is as
+    /// wanted already; a plain `POST /sections/{gid}/addTask` when only the section differs;
+    /// a plain `PUT /tasks/{gid}` when only `completed` does; otherwise the batch of
+    /// [`Self::move_task`]. A section gone from the cache is looked up again once, as there;
+    /// a task Asana no longer knows is `NotFound`.
+    pub async fn move_task_from(&self, gid: &str, status: Status, seen: TaskPlace) -> Result<()> {
+        check_gid(gid)?;
+        let complete = status.is_terminal();
+        match (seen.status == Some(status), seen.completed == complete) {
+            (true, true) => Ok(()),
+            (false, false) => self.move_task(gid, status).await,
+            (true, false) => {
+                let req = Request::write(
+                    Method::PUT,
+                    format!("/tasks/{gid}"),
+                    json!({ "completed": complete }),
+                    Safety::Repeatable,
+                )
+                .fields("completed");
+                self.client()
+                    .data(&req)
+                    .await
+                    .map_err(|e| self.not_found_as_ticket(e, gid))?;
+                Ok(())
+            }
+            (false, true) => {
+                for attempt in 0..2 {
+                    let section = self.section_for(status).await?;
+                    let req = Request::write(
+                        Method::POST,
+                        format!("/sections/{section}/addTask"),
+                        json!({ "task": gid }),
+                        Safety::Repeatable,
+                    );
+                    match self.client().data(&req).await {
+                        Ok(_) => return Ok(()),
+                        // "task: Not a recognized ID: <gid>": the task is gone.
+                        Err(e)
+                            if e.refusal()
+                                .is_some_and(|(s, m)| s == 400 && names_gid(m, gid)) =>
+                        {
+                            return Err(Error::ticket_not_found(gid));
+                        }
+                        Err(e)
+                            if attempt == 0
+                                && self
+                                    .drop_gone(&e, &[CachedRef::Section(status, section.clone())])
+                                    .await => {}
+                        Err(e) => return Err(self.not_found_as_ticket(e, gid)),
+                    }
+                }
+                Err(Error::new(
+                    ErrorKind::Unavailable,
+                    format!("could not move task {gid} to the section of {status}"),
+                ))
+            }
+        }
     }
 
     /// A page of the project's event stream (`GET /events?resource=<project>&sync=`).

@@ -45,6 +45,35 @@ pub struct RemoteTask {
     pub comments: Vec<RemoteComment>,
 }
 
+/// Where a task stands in the tickets project, as a read of it reported: the status of its
+/// section and whether it is complete (see [`crate::AsanaProvider::move_task_from`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskPlace {
+    /// The status of the task's section; `None` when that section maps to no status, or the
+    /// task is in no section of the project.
+    pub status: Option<Status>,
+    /// Whether the task is marked complete.
+    pub completed: bool,
+}
+
+impl TaskPlace {
+    /// Where [`crate::AsanaProvider::move_task`] leaves a task moved to `status`.
+    pub fn at(status: Status) -> Self {
+        TaskPlace {
+            status: Some(status),
+            completed: status.is_terminal(),
+        }
+    }
+
+    /// Where `task` was when it was read.
+    pub fn of(task: &RemoteTask) -> Self {
+        TaskPlace {
+            status: task.status,
+            completed: task.completed,
+        }
+    }
+}
+
 /// A comment story of a task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteComment {

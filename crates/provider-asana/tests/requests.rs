@@ -350,3 +350,105 @@ async fn remote_tasks_one_by_get_several_by_batch() {
     );
     fake.shutdown().await;
 }
+
+/// A move of a task read moments ago writes only what differs from what the read saw:
+/// nothing, the section alone (`addTask`), `completed` alone (`PUT`), or both (the batch of
+/// `move_task`). A section gone from Asana is looked up again once; a task gone is NotFound
+/// after one request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_after_a_read_writes_only_what_differs() {
+    use provider_asana::TaskPlace;
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    let t = p.create(NewTicket::new("moved")).await.unwrap();
+    let gid = t.asana_gid.unwrap();
+    for s in Status::ALL {
+        p.change_status(&gid, s).await.unwrap();
+    }
+    p.change_status(&gid, Status::New).await.unwrap();
+    let read = |p: &provider_asana::AsanaProvider, gid: &str| {
+        let (p, gid) = (p.clone(), gid.to_string());
+        async move {
+            let mut m = p.get_remote_tasks(std::slice::from_ref(&gid)).await.unwrap();
+            TaskPlace::of(&m.remove(&gid).unwrap().unwrap())
+        }
+    };
+    let seen = read(&p, &gid).await;
+    assert_eq!(seen, TaskPlace::at(Status::New));
+
+    let cases = [
+        (Status::New, Vec::<String>::new()),
+        (
+            Status::InProgress,
+            vec!["POST /sections/{s}/addTask".to_string()],
+        ),
+        (Status::Closed, vec!["POST /batch".to_string()]),
+    ];
+    for (to, calls) in cases {
+        let seen = read(&p, &gid).await;
+        fake.clear_requests();
+        p.move_task_from(&gid, to, seen).await.unwrap();
+        let section = common::snapshot(&fake, &gid).section_gid.unwrap();
+        let calls: Vec<String> = calls.iter().map(|c| c.replace("{s}", &section)).collect();
+        assert_eq!(common::calls(&fake), calls, "to {to}");
+        assert_eq!(read(&p, &gid).await, TaskPlace::at(to), "to {to}");
+    }
+
+    // Someone unticks "complete" in Asana; the section stays "Closed".
+    let (status, body) = common::asana(
+        &fake,
+        reqwest::Method::PUT,
+        &format!("/tasks/{gid}"),
+        Some(serde_json::json!({ "completed": false })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let seen = read(&p, &gid).await;
+    assert_eq!(
+        seen,
+        TaskPlace {
+            status: Some(Status::Closed),
+            completed: false
+        }
+    );
+    fake.clear_requests();
+    p.move_task_from(&gid, Status::Closed, seen).await.unwrap();
+    assert_eq!(common::calls(&fake), [format!("PUT /tasks/{gid}")]);
+    assert_eq!(read(&p, &gid).await, TaskPlace::at(Status::Closed));
+
+    // The (empty) "On Hold" section is deleted in Asana: looked up again, the move sent again.
+    p.change_status(&gid, Status::OnHold).await.unwrap();
+    let on_hold = common::snapshot(&fake, &gid).section_gid.unwrap();
+    p.change_status(&gid, Status::New).await.unwrap();
+    common::delete_section(&fake, &on_hold).await;
+    let seen = read(&p, &gid).await;
+    fake.clear_requests();
+    p.move_task_from(&gid, Status::OnHold, seen).await.unwrap();
+    let calls = common::calls(&fake);
+    assert_eq!(
+        calls.first(),
+        Some(&format!("POST /sections/{on_hold}/addTask"))
+    );
+    assert!(calls.last().unwrap().ends_with("/addTask"), "{calls:?}");
+    let snap = common::snapshot(&fake, &gid);
+    assert_eq!(snap.section_name.as_deref(), Some("On Hold"));
+    assert_ne!(snap.section_gid.as_deref(), Some(on_hold.as_str()));
+
+    // The task is deleted in Asana: NotFound, after one request.
+    let (status, body) = common::asana(
+        &fake,
+        reqwest::Method::DELETE,
+        &format!("/tasks/{gid}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    fake.clear_requests();
+    let e = p
+        .move_task_from(&gid, Status::Triaged, TaskPlace::at(Status::OnHold))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ticket_provider_api::ErrorKind::NotFound, "{e}");
+    assert_eq!(common::calls(&fake).len(), 1, "{:?}", common::calls(&fake));
+    fake.shutdown().await;
+}

@@ -120,8 +120,10 @@
 //! For each field (subject, description, status, priority, assignee) the provider keeps the
 //! values both sides last agreed on (after each push and pull). One pure rule (`conflict.rs`)
 //! decides each field, called by the pull before it imports a task and by the push before it
-//! overwrites fields of an existing task (the push reads the task first: one `POST /batch`
-//! per pushed ticket that writes fields; none for comments or a task it just created):
+//! overwrites fields of an existing task (the push reads the task first: one
+//! `GET /tasks/{gid}` per pushed ticket that writes fields; none for comments or a task it
+//! just created; a status change then writes only what differs from that read — usually
+//! the section alone, one `addTask`):
 //!
 //! * both sides hold the same value: nothing to do;
 //! * they differ and no local change of that field is pending in the outbox: **Asana's value

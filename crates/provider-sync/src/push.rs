@@ -34,6 +34,8 @@ use chrono::{DateTime, Utc};
 use provider_internal::{StoreError, StoreTx};
 use ticket_provider_api::{NewTicket, Result, Ticket, TicketProvider, TicketUpdate};
 
+use provider_asana::TaskPlace;
+
 use crate::breaker::Permit;
 use crate::conflict::{merge, Conflict, Pending};
 use crate::db::{self, Link, LinkState};
@@ -372,6 +374,9 @@ pub(crate) struct PushRun {
     wrote: bool,
     /// Asana answered 404/403 about the linked task: the link becomes lost.
     lost: Option<String>,
+    /// Where the task stands, as the conflict check read it (and this push moved it since):
+    /// a status entry writes only what differs.
+    seen: Option<TaskPlace>,
 }
 
 /// What step 3 found.
@@ -927,6 +932,7 @@ impl Engine {
             })
             .map_err(rf)?;
         self.asana_answered();
+        run.seen = Some(TaskPlace::of(&task));
         let (remote, _) = remote_fields(&task, Some(&prep.ticket), run.agreed.status);
         let merged = merge(
             &run.agreed,
@@ -973,6 +979,7 @@ impl Engine {
                 };
                 remote.set_fields(gid, &changes).await.map_err(rf)?;
                 remote.move_task(gid, p.status).await.map_err(rf)?;
+                run.seen = Some(TaskPlace::at(p.status));
                 run.agreed.subject = Some(p.subject.clone());
                 run.agreed.description = Some(p.description.clone());
                 run.agreed.priority = Some(p.priority);
@@ -1012,7 +1019,12 @@ impl Engine {
                 Ok(())
             }
             Change::Status(_, p) => {
-                remote.move_task(gid, p.status).await.map_err(rf)?;
+                match run.seen {
+                    Some(seen) => remote.move_task_from(gid, p.status, seen).await,
+                    None => remote.move_task(gid, p.status).await,
+                }
+                .map_err(rf)?;
+                run.seen = Some(TaskPlace::at(p.status));
                 run.agreed.status = Some(p.status);
                 if let Some(c) = &p.comment {
                     let story = self.post_comment_once(prep, gid, c).await?;
