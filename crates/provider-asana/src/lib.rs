@@ -167,7 +167,8 @@
 //!
 //! # For the `sync` provider
 //!
-//! [`AsanaProvider`] also offers task-level operations: [`AsanaProvider::create_task_with_marker`],
+//! [`AsanaProvider`] also offers task-level operations: [`AsanaProvider::create_task_with_marker`]
+//! (and [`AsanaProvider::create_task_lean`], answered with only the gid and `modified_at`),
 //! [`AsanaProvider::find_task_by_marker`], [`AsanaProvider::get_remote_task`],
 //! [`AsanaProvider::get_remote_tasks`], [`AsanaProvider::stories_for_tasks`],
 //! [`AsanaProvider::list_remote_tasks`], [`AsanaProvider::set_fields`],
@@ -205,7 +206,7 @@ pub use config::{
     ASANA_TOKEN_ENV, DEFAULT_ASANA_BASE_URL, DEFAULT_TIMEOUT, MAX_READS_IN_FLIGHT,
     MAX_WRITES_IN_FLIGHT,
 };
-pub use provider::{AsanaProvider, BATCH_ACTIONS};
+pub use provider::{AsanaProvider, CreatedTask, BATCH_ACTIONS};
 pub use remote::{EventsPage, RemoteComment, RemoteEvent, RemoteTask, TaskPlace};
 pub use users::{AsanaUser, UserDirectory, UserStore};
 

@@ -369,7 +369,10 @@ async fn a_move_after_a_read_writes_only_what_differs() {
     let read = |p: &provider_asana::AsanaProvider, gid: &str| {
         let (p, gid) = (p.clone(), gid.to_string());
         async move {
-            let mut m = p.get_remote_tasks(std::slice::from_ref(&gid)).await.unwrap();
+            let mut m = p
+                .get_remote_tasks(std::slice::from_ref(&gid))
+                .await
+                .unwrap();
             TaskPlace::of(&m.remove(&gid).unwrap().unwrap())
         }
     };
@@ -450,5 +453,52 @@ async fn a_move_after_a_read_writes_only_what_differs() {
         .unwrap_err();
     assert_eq!(e.kind(), ticket_provider_api::ErrorKind::NotFound, "{e}");
     assert_eq!(common::calls(&fake).len(), 1, "{:?}", common::calls(&fake));
+    fake.shutdown().await;
+}
+
+/// A lean create is the same single `POST /tasks` (the task complete with section, tag, due
+/// date and marker line) asking only for `modified_at`; it returns the gid and that time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lean_create_asks_only_for_modified_at() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    let warm = p
+        .create(NewTicket::new("warm").priority(Priority::High))
+        .await
+        .unwrap();
+    p.change_status(&warm.guid, Status::Triaged).await.unwrap();
+    fake.clear_requests();
+    let new = NewTicket::new("lean")
+        .description("body")
+        .priority(Priority::High)
+        .due("2026-12-24".parse().unwrap());
+    let made = p
+        .create_task_lean(&new, Status::Triaged, "local-guid-7")
+        .await
+        .unwrap();
+    let sent = fake.requests();
+    assert_eq!(common::calls(&fake), ["POST /tasks"]);
+    assert_eq!(sent[0].query.as_deref(), Some("opt_fields=modified_at"));
+    let read = p
+        .get_remote_tasks(std::slice::from_ref(&made.gid))
+        .await
+        .unwrap()
+        .remove(&made.gid)
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.modified_at, made.modified_at);
+    assert_eq!(
+        (read.subject.as_str(), read.description.as_str()),
+        ("lean", "body")
+    );
+    assert_eq!(read.marker.as_deref(), Some("local-guid-7"));
+    assert_eq!(read.status, Some(Status::Triaged));
+    assert_eq!(read.priority, Some(Priority::High));
+    assert_eq!(read.due, new.due);
+    let bad = p
+        .create_task_lean(&new, Status::New, "two]parts")
+        .await
+        .unwrap_err();
+    assert_eq!(bad.kind(), ticket_provider_api::ErrorKind::InvalidInput);
     fake.shutdown().await;
 }

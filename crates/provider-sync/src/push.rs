@@ -854,7 +854,7 @@ impl Engine {
         let new = new_ticket(t);
         run.wrote = true;
         let mut assignee_note = None;
-        let task = match remote.create_task_with_marker(&new, t.status, guid).await {
+        let task = match remote.create_task_lean(&new, t.status, guid).await {
             Ok(task) => task,
             Err(e)
                 if e.kind() == ticket_provider_api::ErrorKind::InvalidInput
@@ -867,7 +867,7 @@ impl Engine {
                     ..new.clone()
                 };
                 let task = remote
-                    .create_task_with_marker(&bare, t.status, guid)
+                    .create_task_lean(&bare, t.status, guid)
                     .await
                     .map_err(|e| PushFailure::from_remote(&e))?;
                 assignee_note = Some(format!(
