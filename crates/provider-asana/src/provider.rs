@@ -1909,7 +1909,8 @@ impl AsanaProvider {
     /// wanted already; a plain `POST /sections/{gid}/addTask` when only the section differs;
     /// a plain `PUT /tasks/{gid}` when only `completed` does; otherwise the batch of
     /// [`Self::move_task`]. A section gone from the cache is looked up again once, as there;
-    /// a task Asana no longer knows is `NotFound`.
+    /// a task Asana no longer knows is `NotFound` (once the batch of [`Self::move_task`]
+    /// confirms it).
     pub async fn move_task_from(&self, gid: &str, status: Status, seen: TaskPlace) -> Result<()> {
         check_gid(gid)?;
         let complete = status.is_terminal();
@@ -1941,12 +1942,14 @@ impl AsanaProvider {
                     );
                     match self.client().data(&req).await {
                         Ok(_) => return Ok(()),
-                        // "task: Not a recognized ID: <gid>": the task is gone.
+                        // A refusal about the task itself ("task: Not a recognized ID: <gid>"
+                        // when it is gone): the batch says what is wrong with the task
+                        // (its PUT answers 404 for a task that is gone).
                         Err(e)
                             if e.refusal()
                                 .is_some_and(|(s, m)| s == 400 && names_gid(m, gid)) =>
                         {
-                            return Err(Error::ticket_not_found(gid));
+                            return self.move_task(gid, status).await;
                         }
                         Err(e)
                             if attempt == 0

@@ -353,8 +353,7 @@ async fn remote_tasks_one_by_get_several_by_batch() {
 
 /// A move of a task read moments ago writes only what differs from what the read saw:
 /// nothing, the section alone (`addTask`), `completed` alone (`PUT`), or both (the batch of
-/// `move_task`). A section gone from Asana is looked up again once; a task gone is NotFound
-/// after one request.
+/// `move_task`). A section gone from Asana is looked up again once; a task gone is NotFound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_move_after_a_read_writes_only_what_differs() {
     use provider_asana::TaskPlace;
@@ -437,7 +436,8 @@ async fn a_move_after_a_read_writes_only_what_differs() {
     assert_eq!(snap.section_name.as_deref(), Some("On Hold"));
     assert_ne!(snap.section_gid.as_deref(), Some(on_hold.as_str()));
 
-    // The task is deleted in Asana: NotFound, after one request.
+    // The task is deleted in Asana: the move is refused naming the task, and the batch of
+    // move_task confirms it is gone: NotFound.
     let (status, body) = common::asana(
         &fake,
         reqwest::Method::DELETE,
@@ -452,7 +452,10 @@ async fn a_move_after_a_read_writes_only_what_differs() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ticket_provider_api::ErrorKind::NotFound, "{e}");
-    assert_eq!(common::calls(&fake).len(), 1, "{:?}", common::calls(&fake));
+    let calls = common::calls(&fake);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(calls[0].ends_with("/addTask"), "{calls:?}");
+    assert_eq!(calls[1], "POST /batch");
     fake.shutdown().await;
 }
 
