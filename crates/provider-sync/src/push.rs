@@ -31,10 +31,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use provider_asana::TaskPlace;
 use provider_internal::{StoreError, StoreTx};
 use ticket_provider_api::{NewTicket, Result, Ticket, TicketProvider, TicketUpdate};
-
-use provider_asana::TaskPlace;
 
 use crate::breaker::Permit;
 use crate::conflict::{merge, Conflict, Pending};
