@@ -293,7 +293,7 @@ async fn work_interrupted_by_a_crash_is_reconciled_not_repeated() {
         .await
         .unwrap();
     for e in p.store().outbox_for_ticket(&old.guid).await.unwrap() {
-        p.store().complete(e.id).await.unwrap();
+        p.store().complete(&e.ticket_guid, e.id).await.unwrap();
     }
     let res = p.sync_to_asana(&old.guid).await.unwrap();
     assert_eq!(res.sync_state, Some(SyncState::Synced));

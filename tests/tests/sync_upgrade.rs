@@ -103,15 +103,13 @@ async fn assert_kept(p: &SyncProvider, e: &Value) {
     assert_eq!((status.pending, status.set_aside), (6, 1), "{status:?}");
     assert_eq!(status.set_aside_entries[0].ticket_guid, label(e, "T3"));
     assert_eq!(status.set_aside_entries[0].operation, "create");
-    let ops: Vec<&str> = p
-        .store()
-        .outbox_for_ticket(&t2)
-        .await
-        .unwrap()
-        .iter()
-        .map(|x| x.change.operation())
-        .collect();
+    let t2_entries = p.store().outbox_for_ticket(&t2).await.unwrap();
+    let ops: Vec<&str> = t2_entries.iter().map(|x| x.change.operation()).collect();
     assert_eq!(ops, ["update", "change_status", "add_comment"]);
+    assert!(
+        t2_entries.windows(2).all(|w| w[0].id < w[1].id),
+        "ids and order kept: {t2_entries:?}"
+    );
     let t5 = p.store().outbox_for_ticket(&label(e, "T5")).await.unwrap();
     match &t5[1].change {
         Change::Status(_, payload) => {
@@ -193,9 +191,27 @@ async fn upgrade_keeps_everything_and_flushes(db_url: &str, engine: &str) {
     assert_kept(&again, e).await;
     drop(again);
 
+    // The highest id the store held before the flush.
+    let mut held = 0;
+    for t in e["tickets"].as_array().expect("tickets") {
+        for entry in p.store().outbox_for_ticket(s(&t["guid"])).await.unwrap() {
+            held = held.max(entry.id);
+        }
+    }
+    assert!(held > 0);
+
     recreate_asana(&fake, &p, e).await;
     let report = p.flush().await.expect("flush");
     assert_eq!(report.pending, 0, "{report:?}");
+    // With the outbox flushed, a new change still gets an id no entry had before.
+    let t2 = label(e, "T2");
+    homechoice_tickets::TicketProvider::change_status(p.local(), &t2, Status::OnHold)
+        .await
+        .expect("local change");
+    let fresh = p.store().outbox_for_ticket(&t2).await.unwrap();
+    assert_eq!(fresh.len(), 1, "{fresh:?}");
+    assert!(fresh[0].id > held, "{} after {held}", fresh[0].id);
+    common::flush_all(&p).await;
     let status = p.status().await.unwrap();
     assert_eq!((status.pending, status.set_aside), (0, 1), "{status:?}");
     // The assignee Asana refused exists now: the set-aside create goes through on retry.

@@ -438,21 +438,82 @@ fn entries(rows: Vec<OutboxRow>) -> Result<Vec<OutboxEntry>, StoreError> {
     rows.into_iter().map(OutboxRow::into_entry).collect()
 }
 
+/// The id of a new outbox entry on SQLite, whose outbox is keyed by ticket (see the
+/// migration `outbox_by_ticket`), before [`outbox_insert`] raises it above the ticket's
+/// newest entry: the time in microseconds, above every id this process gave before. Write
+/// transactions on one SQLite database run one after the other, so two of them read two
+/// different times: ids are unique and rise with the commit order, unless the system clock
+/// is set back; then a ticket's entries still keep their order (its newest id + 1), and
+/// [`outbox_with_id`] reports an id two entries share rather than guess.
+#[cfg(feature = "sqlite")]
+fn next_outbox_id() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = now_micros();
+    let prev = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(now.max(last.saturating_add(1)))
+        })
+        .unwrap_or(now);
+    now.max(prev.saturating_add(1))
+}
+
+/// What the caller of [`outbox_insert`] knows of the ticket's newest outbox id (SQLite
+/// gives a new entry an id above it, see [`next_outbox_id`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Newest {
+    /// Not read yet: the insert looks it up.
+    Unknown,
+    /// Read in this transaction (`None`: the ticket has no entries).
+    Known(Option<i64>),
+}
+
 /// Adds a change to the outbox.
 pub(crate) fn outbox_insert(
     conn: &mut DbConnection,
     guid: &str,
     change: &Change,
+    newest: Newest,
 ) -> Result<(), StoreError> {
-    diesel::insert_into(data_sync_outbox::table)
-        .values((
-            data_sync_outbox::ticket_guid.eq(guid),
-            data_sync_outbox::operation.eq(change.operation()),
-            data_sync_outbox::payload.eq(change.payload()),
-            data_sync_outbox::created_at.eq(now_micros()),
-            data_sync_outbox::attempts.eq(0),
-        ))
-        .execute(conn)?;
+    let created_at = now_micros();
+    match conn {
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => {
+            let newest = match newest {
+                Newest::Known(n) => n,
+                Newest::Unknown => data_sync_outbox::table
+                    .filter(data_sync_outbox::ticket_guid.eq(guid))
+                    .select(diesel::dsl::max(data_sync_outbox::id))
+                    .get_result(c)?,
+            };
+            let id = next_outbox_id().max(newest.map_or(0, |n| n.saturating_add(1)));
+            diesel::insert_into(data_sync_outbox::table)
+                .values((
+                    data_sync_outbox::id.eq(id),
+                    data_sync_outbox::ticket_guid.eq(guid),
+                    data_sync_outbox::operation.eq(change.operation()),
+                    data_sync_outbox::payload.eq(change.payload()),
+                    data_sync_outbox::created_at.eq(created_at),
+                    data_sync_outbox::attempts.eq(0),
+                ))
+                .execute(c)?;
+        }
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => {
+            // BIGSERIAL. A ticket's changes take their ids in commit order: the change's own
+            // write locks the ticket's row before this insert.
+            let _ = newest;
+            diesel::insert_into(data_sync_outbox::table)
+                .values((
+                    data_sync_outbox::ticket_guid.eq(guid),
+                    data_sync_outbox::operation.eq(change.operation()),
+                    data_sync_outbox::payload.eq(change.payload()),
+                    data_sync_outbox::created_at.eq(created_at),
+                    data_sync_outbox::attempts.eq(0),
+                ))
+                .execute(c)?;
+        }
+    }
     Ok(())
 }
 
@@ -470,18 +531,18 @@ pub(crate) fn outbox_of(
     )
 }
 
-/// One entry.
-pub(crate) fn outbox_entry(
+/// The entries with this id: one, or none; two only if the system clock was set back
+/// while they were made (on SQLite, see [`next_outbox_id`]).
+pub(crate) fn outbox_with_id(
     conn: &mut DbConnection,
     id: i64,
-) -> Result<Option<OutboxEntry>, StoreError> {
-    data_sync_outbox::table
-        .find(id)
-        .select(OutboxRow::as_select())
-        .get_result(conn)
-        .optional()?
-        .map(OutboxRow::into_entry)
-        .transpose()
+) -> Result<Vec<OutboxEntry>, StoreError> {
+    entries(
+        data_sync_outbox::table
+            .filter(data_sync_outbox::id.eq(id))
+            .select(OutboxRow::as_select())
+            .load(conn)?,
+    )
 }
 
 /// The tickets with pending (not set aside) entries, in the order of their oldest one;
@@ -573,21 +634,33 @@ pub(crate) fn ticket_flags(
     Ok((rows.contains(&false), rows.contains(&true)))
 }
 
-/// Removes a pushed entry.
-pub(crate) fn outbox_complete(conn: &mut DbConnection, id: i64) -> Result<(), StoreError> {
-    diesel::delete(data_sync_outbox::table.find(id)).execute(conn)?;
+/// Removes a pushed entry (`id` of ticket `guid`).
+pub(crate) fn outbox_complete(
+    conn: &mut DbConnection,
+    guid: &str,
+    id: i64,
+) -> Result<(), StoreError> {
+    diesel::delete(
+        data_sync_outbox::table
+            .filter(data_sync_outbox::ticket_guid.eq(guid))
+            .filter(data_sync_outbox::id.eq(id)),
+    )
+    .execute(conn)?;
     Ok(())
 }
 
 /// Records a failed push of an entry: `attempts + 1` and the error.
 pub(crate) fn outbox_failed(
     conn: &mut DbConnection,
+    guid: &str,
     id: i64,
     error: &str,
 ) -> Result<(), StoreError> {
     kept_update(
         data_sync_outbox::table,
-        data_sync_outbox::id.eq(id),
+        data_sync_outbox::ticket_guid
+            .eq(guid)
+            .and(data_sync_outbox::id.eq(id)),
         (
             data_sync_outbox::attempts.eq(data_sync_outbox::attempts + 1),
             data_sync_outbox::last_error.eq(error),
@@ -600,12 +673,15 @@ pub(crate) fn outbox_failed(
 /// Sets an entry aside with the reason.
 pub(crate) fn outbox_set_aside(
     conn: &mut DbConnection,
+    guid: &str,
     id: i64,
     reason: &str,
 ) -> Result<(), StoreError> {
     kept_update(
         data_sync_outbox::table,
-        data_sync_outbox::id.eq(id),
+        data_sync_outbox::ticket_guid
+            .eq(guid)
+            .and(data_sync_outbox::id.eq(id)),
         data_sync_outbox::set_aside_reason.eq(reason),
     )
     .execute(conn)?;
@@ -615,13 +691,16 @@ pub(crate) fn outbox_set_aside(
 /// Puts a set-aside entry back into the queue carrying `change`, with a note.
 pub(crate) fn outbox_requeue(
     conn: &mut DbConnection,
+    guid: &str,
     id: i64,
     change: &Change,
     note: &str,
 ) -> Result<(), StoreError> {
     kept_update(
         data_sync_outbox::table,
-        data_sync_outbox::id.eq(id),
+        data_sync_outbox::ticket_guid
+            .eq(guid)
+            .and(data_sync_outbox::id.eq(id)),
         (
             data_sync_outbox::set_aside_reason.eq(None::<String>),
             data_sync_outbox::payload.eq(change.payload()),

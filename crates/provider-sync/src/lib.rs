@@ -153,8 +153,13 @@
 //! as typed columns, when a push last wrote the task), `data_sync_outbox`, `comment_sync`,
 //! `data_sync_comment_attempt`, `data_sync_claim` and `sync_kv`. Its hook writes one typed
 //! [`Change`] per local operation into the outbox, inside the operation's own transaction.
-//! Every statement on these tables is in `db.rs`; [`SyncStore`] offers them one transaction
-//! per call.
+//! On SQLite the outbox is one b-tree keyed by (ticket, id) (`WITHOUT ROWID`, no secondary
+//! index), so that queuing a change writes one page more than the operation itself; an id
+//! is the time in microseconds, raised above the ticket's newest entry and every id the
+//! process gave before (write transactions on one SQLite file run one at a time, so ids are
+//! unique and follow the commit order; see [`OutboxEntry::id`]). On PostgreSQL ids come from
+//! a sequence. Every statement on these tables is in `db.rs`; [`SyncStore`] offers them one
+//! transaction per call.
 //!
 //! **A push is three steps** (`push.rs`): *prepare* — take the ticket's claim, read its
 //! pending entries, link and values, mark a task about to be created `creating`, record the
@@ -194,7 +199,8 @@
 //! keeps its rows; the next adds the typed agreed-value columns, and on open
 //! ([`provider_internal::StoreExtension::on_open`]) the agreed values, push times and
 //! comment attempts 0.1.0 kept as text in `sync_kv` move into them. 0.1.0's outbox rows read
-//! as typed [`Change`]s as they are. Tested with databases the 0.1.0 binary wrote
+//! as typed [`Change`]s as they are, with their ids (on SQLite the outbox is rebuilt keyed by
+//! ticket; every new id is a time, far above them). Tested with databases the 0.1.0 binary wrote
 //! (`tests/fixtures/upgrade-0.1.0` in the repository), on SQLite and PostgreSQL.
 //!
 //! # Layout

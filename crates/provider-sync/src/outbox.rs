@@ -262,7 +262,10 @@ impl Change {
 /// One change waiting to be pushed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEntry {
-    /// Increasing id: push in this order.
+    /// The entry's id: unique, and rising with the commit order of the ticket's changes
+    /// (pushed in this order). On PostgreSQL a sequence; on SQLite the time the entry was
+    /// made in microseconds, kept above the ticket's newest entry and every id the process
+    /// gave before.
     pub id: i64,
     /// The ticket changed.
     pub ticket_guid: String,

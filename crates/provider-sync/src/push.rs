@@ -417,15 +417,17 @@ pub(crate) fn commit_in_tx(
     owner: &str,
 ) -> std::result::Result<Committed, StoreError> {
     let guid = &prep.guid;
-    store_carried(tx, &prep.carried)?;
+    store_carried(tx, guid, &prep.carried)?;
     if *link != prep.stored_link {
         db::update_link(tx.conn(), &prep.stored_link, link)?;
     }
     for (id, outcome) in &run.outcomes {
         match outcome {
-            EntryOutcome::Done => db::outbox_complete(tx.conn(), *id)?,
-            EntryOutcome::SetAside(reason) => db::outbox_set_aside(tx.conn(), *id, reason)?,
-            EntryOutcome::Failed(error) => db::outbox_failed(tx.conn(), *id, error)?,
+            EntryOutcome::Done => db::outbox_complete(tx.conn(), guid, *id)?,
+            EntryOutcome::SetAside(reason) => {
+                db::outbox_set_aside(tx.conn(), guid, *id, reason)?;
+            }
+            EntryOutcome::Failed(error) => db::outbox_failed(tx.conn(), guid, *id, error)?,
         }
     }
     for (cg, story) in &run.comment_links {
@@ -444,9 +446,13 @@ pub(crate) fn commit_in_tx(
 }
 
 /// The records of a chain's earlier pushes: their entries done, their comments linked.
-fn store_carried(tx: &mut StoreTx<'_>, carried: &Carried) -> std::result::Result<(), StoreError> {
+fn store_carried(
+    tx: &mut StoreTx<'_>,
+    guid: &str,
+    carried: &Carried,
+) -> std::result::Result<(), StoreError> {
     for id in &carried.done {
-        db::outbox_complete(tx.conn(), *id)?;
+        db::outbox_complete(tx.conn(), guid, *id)?;
     }
     for (cg, story) in &carried.comment_links {
         db::put_comment_link(tx.conn(), cg, story)?;
@@ -462,7 +468,7 @@ fn commit_chain_in_tx(
     chain: &Chain,
     owner: &str,
 ) -> std::result::Result<(), StoreError> {
-    store_carried(tx, &chain.carried)?;
+    store_carried(tx, guid, &chain.carried)?;
     if chain.link != chain.stored_link {
         db::update_link(tx.conn(), &chain.stored_link, &chain.link)?;
     }
@@ -1109,6 +1115,12 @@ pub(crate) struct Pushed {
 }
 
 /// Asana's answer to a read of one task.
+/// A push handed to [`Engine::bounded`]: boxed, so that the operation's own future (and
+/// every operation that pushes nothing, as while Asana is down) does not carry the push's
+/// large state machine inline.
+type BoxedPush =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<PushOutcome>> + Send + 'static>>;
+
 type TaskRead = ticket_provider_api::Result<
     HashMap<String, ticket_provider_api::Result<provider_asana::RemoteTask>>,
 >;
@@ -1387,7 +1399,7 @@ impl Engine {
                     }
                     Ok::<_, ticket_provider_api::Error>(out)
                 };
-                let r = self.bounded(&guid, push).await;
+                let r = self.bounded(&guid, Box::pin(push)).await;
                 r
             }
             (Some(Prep::NotClaimed), guards) => {
@@ -1413,10 +1425,7 @@ impl Engine {
     /// operation: the push is dropped at the timeout (a dropped push releases its claim). An
     /// operation dropped by its caller before the timeout drops its push the same way; the
     /// change stays pending for the next push of the ticket, a flush or the worker.
-    async fn bounded<Fut>(&self, guid: &str, push: Fut) -> Option<PushOutcome>
-    where
-        Fut: std::future::Future<Output = Result<PushOutcome>> + Send + 'static,
-    {
+    async fn bounded(&self, guid: &str, push: BoxedPush) -> Option<PushOutcome> {
         use tracing::Instrument;
         let timeout = self.settings.push_timeout;
         let g = guid.to_string();
@@ -1460,8 +1469,11 @@ impl Engine {
     async fn push_bounded_as(&self, guid: &str, mode: PushMode) -> Option<PushOutcome> {
         let this = self.me.upgrade()?;
         let g = guid.to_string();
-        self.bounded(guid, async move { this.push_ticket(&g, mode).await })
-            .await
+        self.bounded(
+            guid,
+            Box::pin(async move { this.push_ticket(&g, mode).await }),
+        )
+        .await
     }
 
     /// Pushes everything pending now (see [`crate::SyncProvider::flush`]).

@@ -49,13 +49,14 @@ impl StoreExtension for SyncExtension {
         // A ticket unlinked on purpose stays local: its changes are not queued for Asana (a
         // ticket created now has no link yet).
         let guid = change.guid().to_string();
-        let link = match change {
-            TicketChange::Created { .. } => None,
-            _ => db::link_brief(tx.conn(), &guid)?,
+        // A ticket created now has no link and no outbox entries yet.
+        let (link, newest) = match change {
+            TicketChange::Created { .. } => (None, db::Newest::Known(None)),
+            _ => (db::link_brief(tx.conn(), &guid)?, db::Newest::Unknown),
         };
         let queued = link.as_ref().map(|l| l.state) != Some(LinkState::LocalOnly);
         if queued {
-            db::outbox_insert(tx.conn(), &guid, &Change::of(change))?;
+            db::outbox_insert(tx.conn(), &guid, &Change::of(change), newest)?;
         }
         tx.put_note(HookNote { guid, link, queued });
         Ok(())
@@ -174,18 +175,19 @@ impl SyncStore {
             .await
     }
 
-    /// Removes an entry as pushed.
-    pub async fn complete(&self, id: i64) -> Result<()> {
+    /// Removes entry `id` of ticket `guid` as pushed.
+    pub async fn complete(&self, guid: &str, id: i64) -> Result<()> {
+        let guid = guid.to_string();
         self.local
-            .write(move |tx| db::outbox_complete(tx.conn(), id))
+            .write(move |tx| db::outbox_complete(tx.conn(), &guid, id))
             .await
     }
 
-    /// Sets an entry aside with a reason.
-    pub async fn set_aside(&self, id: i64, reason: &str) -> Result<()> {
-        let reason = reason.to_string();
+    /// Sets entry `id` of ticket `guid` aside with a reason.
+    pub async fn set_aside(&self, guid: &str, id: i64, reason: &str) -> Result<()> {
+        let (guid, reason) = (guid.to_string(), reason.to_string());
         self.local
-            .write(move |tx| db::outbox_set_aside(tx.conn(), id, &reason))
+            .write(move |tx| db::outbox_set_aside(tx.conn(), &guid, id, &reason))
             .await
     }
 
@@ -453,7 +455,16 @@ fn aside_action(
     retry: bool,
 ) -> std::result::Result<OutboxEntry, StoreError> {
     let verb = if retry { "retried" } else { "discarded" };
-    let mut entry = db::outbox_entry(tx.conn(), id)?.ok_or_else(|| not_found_entry(id))?;
+    let mut found = db::outbox_with_id(tx.conn(), id)?;
+    if found.len() > 1 {
+        let tickets: Vec<&str> = found.iter().map(|e| e.ticket_guid.as_str()).collect();
+        return Err(Error::invalid_input(format!(
+            "outbox entry id {id} is shared by entries of tickets {} (the system clock was set back while they were made); nothing was {verb}",
+            tickets.join(" and ")
+        ))
+        .into());
+    }
+    let mut entry = found.pop().ok_or_else(|| not_found_entry(id))?;
     let Some(reason) = entry.set_aside_reason.clone() else {
         return Err(Error::invalid_input(format!(
             "outbox entry {id} is not set aside (it is still pending); only set-aside entries can be {verb}"
@@ -466,11 +477,11 @@ fn aside_action(
             entry.change = entry.change.refreshed(t);
         }
         let note = format!("retried by hand after being set aside: {reason}");
-        db::outbox_requeue(tx.conn(), id, &entry.change, &note)?;
+        db::outbox_requeue(tx.conn(), &entry.ticket_guid, id, &entry.change, &note)?;
         entry.set_aside_reason = None;
         entry.last_error = Some(note);
     } else {
-        db::outbox_complete(tx.conn(), id)?;
+        db::outbox_complete(tx.conn(), &entry.ticket_guid, id)?;
     }
     if ticket.is_some() {
         tx.record_history(
