@@ -475,7 +475,13 @@ pub(crate) fn outbox_insert(
     change: &Change,
     newest: Newest,
 ) -> Result<(), StoreError> {
-    let created_at = now_micros();
+    let row = (
+        data_sync_outbox::ticket_guid.eq(guid),
+        data_sync_outbox::operation.eq(change.operation()),
+        data_sync_outbox::payload.eq(change.payload()),
+        data_sync_outbox::created_at.eq(now_micros()),
+        data_sync_outbox::attempts.eq(0),
+    );
     match conn {
         #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(c) => {
@@ -488,14 +494,7 @@ pub(crate) fn outbox_insert(
             };
             let id = next_outbox_id().max(newest.map_or(0, |n| n.saturating_add(1)));
             diesel::insert_into(data_sync_outbox::table)
-                .values((
-                    data_sync_outbox::id.eq(id),
-                    data_sync_outbox::ticket_guid.eq(guid),
-                    data_sync_outbox::operation.eq(change.operation()),
-                    data_sync_outbox::payload.eq(change.payload()),
-                    data_sync_outbox::created_at.eq(created_at),
-                    data_sync_outbox::attempts.eq(0),
-                ))
+                .values((data_sync_outbox::id.eq(id), row))
                 .execute(c)?;
         }
         #[cfg(feature = "postgres")]
@@ -504,13 +503,7 @@ pub(crate) fn outbox_insert(
             // write locks the ticket's row before this insert.
             let _ = newest;
             diesel::insert_into(data_sync_outbox::table)
-                .values((
-                    data_sync_outbox::ticket_guid.eq(guid),
-                    data_sync_outbox::operation.eq(change.operation()),
-                    data_sync_outbox::payload.eq(change.payload()),
-                    data_sync_outbox::created_at.eq(created_at),
-                    data_sync_outbox::attempts.eq(0),
-                ))
+                .values(row)
                 .execute(c)?;
         }
     }
