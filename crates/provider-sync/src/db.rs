@@ -458,14 +458,14 @@ fn next_outbox_id() -> i64 {
     now.max(prev.saturating_add(1))
 }
 
-/// What the caller of [`outbox_insert`] knows of the ticket's newest outbox id (SQLite
-/// gives a new entry an id above it, see [`next_outbox_id`]).
+/// What the caller of [`outbox_insert`] knows of the ticket's entries (on SQLite a new
+/// entry's id goes above the ticket's newest, see [`next_outbox_id`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Newest {
-    /// Not read yet: the insert looks it up.
-    Unknown,
-    /// Read in this transaction (`None`: the ticket has no entries).
-    Known(Option<i64>),
+    /// The ticket has none (it is created in this transaction).
+    NoEntries,
+    /// The insert looks its newest id up.
+    LookUp,
 }
 
 /// Adds a change to the outbox.
@@ -485,9 +485,9 @@ pub(crate) fn outbox_insert(
     match conn {
         #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(c) => {
-            let newest = match newest {
-                Newest::Known(n) => n,
-                Newest::Unknown => data_sync_outbox::table
+            let newest: Option<i64> = match newest {
+                Newest::NoEntries => None,
+                Newest::LookUp => data_sync_outbox::table
                     .filter(data_sync_outbox::ticket_guid.eq(guid))
                     .select(diesel::dsl::max(data_sync_outbox::id))
                     .get_result(c)?,

@@ -251,7 +251,7 @@ fn import_in_tx(
                     comment: None,
                 },
             );
-            db::outbox_insert(tx.conn(), &guid, &change, db::Newest::Unknown)?;
+            db::outbox_insert(tx.conn(), &guid, &change, db::Newest::LookUp)?;
         }
         new_agreed.status = agreed.status;
     }

@@ -1114,13 +1114,13 @@ pub(crate) struct Pushed {
     pub(crate) outcome: Option<PushOutcome>,
 }
 
-/// Asana's answer to a read of one task.
 /// A push handed to [`Engine::bounded`]: boxed, so that the operation's own future (and
 /// every operation that pushes nothing, as while Asana is down) does not carry the push's
 /// large state machine inline.
 type BoxedPush =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<PushOutcome>> + Send + 'static>>;
 
+/// Asana's answer to a read of one task.
 type TaskRead = ticket_provider_api::Result<
     HashMap<String, ticket_provider_api::Result<provider_asana::RemoteTask>>,
 >;

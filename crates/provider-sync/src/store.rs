@@ -51,8 +51,8 @@ impl StoreExtension for SyncExtension {
         let guid = change.guid().to_string();
         // A ticket created now has no link and no outbox entries yet.
         let (link, newest) = match change {
-            TicketChange::Created { .. } => (None, db::Newest::Known(None)),
-            _ => (db::link_brief(tx.conn(), &guid)?, db::Newest::Unknown),
+            TicketChange::Created { .. } => (None, db::Newest::NoEntries),
+            _ => (db::link_brief(tx.conn(), &guid)?, db::Newest::LookUp),
         };
         let queued = link.as_ref().map(|l| l.state) != Some(LinkState::LocalOnly);
         if queued {
