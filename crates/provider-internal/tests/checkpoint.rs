@@ -36,6 +36,11 @@ async fn writes_are_checkpointed_in_the_background_and_the_thread_ends_with_the_
     let store = InternalProvider::open(&url, StoreOptions::default())
         .await
         .unwrap();
+    // The thread names itself once it runs: wait for that, then there must be exactly one.
+    wait_until("the store's checkpoint thread", || {
+        checkpoint_threads() >= 1
+    })
+    .await;
     assert_eq!(checkpoint_threads(), 1, "one thread per SQLite file store");
     assert_eq!(store.background_checkpoints(), 0);
     let mut guids = Vec::new();
