@@ -2,7 +2,7 @@
 //! synced), and with a fake that fails every request (every result pending; after the faults
 //! are cleared, one flush makes Asana mirror the internal store).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

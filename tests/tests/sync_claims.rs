@@ -5,7 +5,7 @@
 //! Runs on a SQLite file, and on PostgreSQL when `TICKET_TEST_POSTGRES_URL` names a server
 //! (a fresh database is created there and dropped afterwards).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! given; the attribution cannot be forged; every text comes back unchanged in a fresh
 //! store; and a post whose answer was lost is found again, never posted twice.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

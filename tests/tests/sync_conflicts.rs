@@ -3,7 +3,7 @@
 //! silently — not when the push runs before any pull, not when a pull runs first — for each
 //! synced field; and the conflict is recorded once however often it is seen.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Store and Asana agree (issue #11): one normalization rule on every path, a sync state that
 //! agrees with `sync status`, `me` stored as the token owner, and section versus `completed`.
 
-mod common;
+use crate::common;
 
 use asana_fake::FakeAsana;
 use homechoice_tickets::provider_sync::SyncProvider;

@@ -8,7 +8,7 @@
 //! first (here the delay before a transaction of its own is long, so that the count does not
 //! depend on timing).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! pushes set the option (no tag), a priority changed in Asana is pulled back, and a
 //! priority changed on both sides follows the conflict rule.
 
-mod common;
+use crate::common;
 
 use asana_fake::FakeAsana;
 use homechoice_tickets::provider_sync::{SyncProvider, CONFLICT_AUTHOR};

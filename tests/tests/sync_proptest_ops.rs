@@ -5,7 +5,7 @@
 //! Each case uses fresh SQLite files and a fresh healthy fake Asana. Operations name tickets
 //! by index into those created so far (an index with no ticket yet is skipped).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //!
 //! Set `SYNC_RANDOM_SEED` to replay a run; the seed is printed.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Set-aside outbox entries: retried by hand once the cause is fixed (the retried change
 //! reaches Asana with the ticket's current values), or discarded.
 
-mod common;
+use crate::common;
 
 use homechoice_tickets::{ErrorKind, NewTicket, TicketProvider, TicketUpdate};
 

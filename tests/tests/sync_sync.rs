@@ -3,7 +3,7 @@
 //! task, full read, events, expired token), our own pushes coming back as no change, and the
 //! conflict rule.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

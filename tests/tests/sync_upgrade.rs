@@ -6,7 +6,7 @@
 //! On SQLite (the fixture file), and on PostgreSQL (the fixture dump replayed into a new
 //! database) when `TICKET_TEST_POSTGRES_URL` names a server.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::Duration;

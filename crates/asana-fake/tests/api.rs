@@ -1,6 +1,6 @@
 //! Behaviour tests of the fake over HTTP, one group of endpoints at a time.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

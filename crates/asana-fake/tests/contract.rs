@@ -13,7 +13,7 @@
 //! — stricter than the spec, which rarely sets `additionalProperties` — every
 //! field sent must be declared somewhere in the (allOf-composed) schema.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

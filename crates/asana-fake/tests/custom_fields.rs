@@ -3,7 +3,7 @@
 //! tasks (`custom_fields` on create, update and read), the 400s for values Asana
 //! refuses, events, batch, and the 402 of a plan without custom fields.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! both at once and malformed values refused, changes bumping `modified_at` and
 //! emitting events.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

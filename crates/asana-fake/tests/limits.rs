@@ -2,7 +2,7 @@
 //! reads, a batch counting once per action), and offsets and sync tokens that expire on
 //! command (`POST /_fake/expire_offsets`, `POST /_fake/expire_sync_tokens`).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! that must pass. Batch rows are judged by the answer to their (first) action,
 //! which is checked like a direct request.
 
-mod common;
+use crate::common;
 
 use common::{msg, Client};
 use serde_json::{json, Value};

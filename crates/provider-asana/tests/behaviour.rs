@@ -1,6 +1,6 @@
 //! The shared behaviour suite, run against the fake Asana through the registry.
 
-mod common;
+use crate::common;
 
 use provider_asana as _;
 use ticket_provider_testkit::{run_all, SuiteOptions};

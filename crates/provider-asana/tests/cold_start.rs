@@ -2,7 +2,7 @@
 //! costs the warm number of requests per operation; a cached gid Asana no longer knows is
 //! dropped and the write retried once; a broken cache file is never an error.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

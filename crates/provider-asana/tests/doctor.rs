@@ -1,6 +1,6 @@
 //! `ticket doctor` checks of the Asana provider.
 
-mod common;
+use crate::common;
 
 use asana_fake::{FakeAsana, Fault};
 use provider_asana::AsanaProvider;

@@ -1,7 +1,7 @@
 //! Due dates: a date is `due_on`, an instant is `due_at` in UTC; they round-trip through
 //! create, update, clear, get and list, and `due_before` filters lists.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ticket_provider_api::{

@@ -1,6 +1,6 @@
 //! Rate limits, server errors, timeouts and authentication failures against the fake.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

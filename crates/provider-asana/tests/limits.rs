@@ -1,7 +1,7 @@
 //! The provider survives Asana's limits as the fake models them: page offsets that expire
 //! mid-listing, and the concurrent-request limit (15 writes in flight per token).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Sections, tags and assignees: renamed sections, priority tag swaps, unknown users, and the
 //! lower-level operations for the sync provider.
 
-mod common;
+use crate::common;
 
 use chrono::Utc;
 use provider_asana::EventsPage;

@@ -3,7 +3,7 @@
 //! operation are no more than with tags, problems with the field are clear errors that
 //! write nothing, and a stale cached gid is looked up again once.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

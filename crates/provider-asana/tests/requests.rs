@@ -1,6 +1,6 @@
 //! How many requests each operation costs once sections and tags are cached.
 
-mod common;
+use crate::common;
 
 use ticket_provider_api::{
     ListQuery, NewComment, NewTicket, Priority, Status, TicketProvider, TicketUpdate,

@@ -3,7 +3,7 @@
 //! Without that variable the tests are skipped, unless `CI` is set, where they fail.
 #![cfg(feature = "postgres")]
 
-mod common;
+use crate::common;
 
 use diesel::connection::SimpleConnection;
 use diesel::Connection;

@@ -1,7 +1,7 @@
 //! The internal provider on SQLite files (each test its own temporary file).
 #![cfg(feature = "sqlite")]
 
-mod common;
+use crate::common;
 
 use provider_internal::{Backend, InternalProvider, StoreOptions};
 use ticket_provider_api::{Config, ErrorKind};

@@ -1,7 +1,7 @@
 //! The `ticket` binary with the `asana` provider against the local Asana-compatible server:
 //! operations work end to end, `doctor` checks the setup, and the token never shows.
 
-mod common;
+use crate::common;
 
 use common::{assert_no_token, Setup, ASANA_TOKEN as TOKEN};
 use serde_json::Value;

@@ -5,7 +5,7 @@
 //! same number a long-lived provider pays. A section or tag deleted in Asana between two
 //! processes costs the next write one retry, and the cache is corrected.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -8,7 +8,7 @@
 //! no "panicked" in any stderr, no process killed by a signal, and exit 0 exactly for the
 //! changes the store holds.
 
-mod common;
+use crate::common;
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};

@@ -77,8 +77,6 @@ fn concurrent_first_start_on_a_new_sqlite_file() {
     }
 }
 
-mod common;
-
 #[cfg(feature = "postgres")]
 mod postgres {
     use crate::common::postgres::TestDb;

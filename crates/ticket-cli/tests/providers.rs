@@ -1,6 +1,6 @@
 //! `ticket providers --json` lists exactly the providers this build's features turn on, each
-//! with its description, crate and capabilities. `cargo xtask test-all` also runs this test
-//! with only `provider-asana` enabled.
+//! with its description, crate and capabilities. (`cargo xtask test-all` also builds `ticket`
+//! with only `provider-asana` and checks that it lists exactly that provider.)
 
 use std::process::Command;
 

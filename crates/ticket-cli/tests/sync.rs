@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::process::Stdio;
 use std::time::Duration;
 
-mod common;
+use crate::common;
 
 use asana_fake::{FakeAsana, Fault};
 use homechoice_tickets::provider_sync::story::encode;

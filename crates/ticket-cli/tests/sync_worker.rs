@@ -9,7 +9,7 @@
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 
 use asana_fake::{FakeAsana, Fault};
 use serde_json::Value;

@@ -1,0 +1,7 @@
+//! The integration tests of this crate that need no process of their own, in one test
+//! binary (one link, one run). Tests that change process-wide state (a global
+//! subscriber, environment variables, thread counts) keep binaries of their own; see
+//! `Cargo.toml`.
+
+mod properties;
+mod registry;
