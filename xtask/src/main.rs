@@ -1,12 +1,14 @@
 //! Project automation in the cargo-xtask style: `cargo xtask <task>` (alias in
 //! `.cargo/config.toml`).
 //!
-//! * `test-all [--keep-going is the default]`: formatting, a tidy check of the shipped
-//!   dependency tree, clippy and the facade's tests for each provider feature set (none, each
-//!   provider alone, all), the `ticket` binary built with one provider, every test, and docs,
-//!   each with warnings denied. Every step runs; a summary at the end lists what failed, and
-//!   the exit code is non-zero if anything did.
-//! * `bench [--quick] [--json]`: the benchmark figures (see README).
+//! * `test-all`: formatting, a tidy check of the shipped dependency tree, clippy and the
+//!   facade's registry test for each provider feature set (compiling only the facade and its
+//!   providers), the `ticket` binary built with one provider, every test, and docs, each with
+//!   warnings denied. Every step runs; a summary at the end lists what failed, and the exit
+//!   code is non-zero if anything did. With `$XTASK_DURATIONS` set, each step's duration is
+//!   appended to that file.
+//! * `bench [--quick] [--json]`: the benchmark figures, on demand (not part of `test-all`;
+//!   see `crates/ticket-bench`).
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -109,11 +111,56 @@ fn test_only_in_tree(package: &str, tree: &str) -> Vec<String> {
     found
 }
 
+/// `ticket` built with only the `provider-asana` feature lists exactly that provider (the
+/// CLI's own linkage check; the facade's are the `registry` test per feature set).
+fn ticket_with_asana_alone() -> Result<(), String> {
+    let args = [
+        "run",
+        "--quiet",
+        "-p",
+        "ticket-cli",
+        "--no-default-features",
+        "--features",
+        "provider-asana",
+        "--",
+        "--json",
+        "providers",
+    ]
+    .map(String::from);
+    let out = cargo_command(&args, &[])
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ticket providers failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let names = provider_names(&String::from_utf8_lossy(&out.stdout));
+    if names == ["asana"] {
+        Ok(())
+    } else {
+        Err(format!(
+            "ticket built with provider-asana alone lists {names:?}, expected [\"asana\"]"
+        ))
+    }
+}
+
+/// The `"name"` values of `ticket --json providers`' pretty-printed rows.
+fn provider_names(json: &str) -> Vec<String> {
+    json.lines()
+        .filter_map(|l| l.trim().strip_prefix("\"name\": \""))
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_string)
+        .collect()
+}
+
 fn test_all_steps() -> Vec<Step> {
     let mut steps = vec![step("fmt", &["fmt", "--all", "--", "--check"])];
     let mut tidy = step("tidy: no test-only crate ships", &[]);
     tidy.check = Some(tidy_shipped_dependencies);
     steps.push(tidy);
+    // The linkage checks compile only the facade and the providers of each feature set.
     for (label, features) in FEATURE_SETS {
         steps.push(step(
             &format!("clippy facade: {label}"),
@@ -135,7 +182,7 @@ fn test_all_steps() -> Vec<Step> {
             &[
                 "test",
                 "-p",
-                "ticket-tests",
+                "homechoice-tickets",
                 "--no-default-features",
                 "--features",
                 features,
@@ -144,19 +191,9 @@ fn test_all_steps() -> Vec<Step> {
             ],
         ));
     }
-    steps.push(step(
-        "test ticket: provider-asana alone",
-        &[
-            "test",
-            "-p",
-            "ticket-cli",
-            "--no-default-features",
-            "--features",
-            "provider-asana",
-            "--test",
-            "providers",
-        ],
-    ));
+    let mut alone = step("ticket built with provider-asana alone", &[]);
+    alone.check = Some(ticket_with_asana_alone);
+    steps.push(alone);
     steps.push(step(
         "clippy: workspace, all features",
         &[
@@ -254,6 +291,22 @@ fn run_cargo_counting(args: &[String], env: &[(&str, &str)], totals: &mut TestTo
     child.wait().map(|s| s.success()).unwrap_or(false)
 }
 
+/// Appends `took  name` to the file named by `$XTASK_DURATIONS`, when set (`.ci/run` sets it
+/// and prints the file at the end).
+fn record_duration(name: &str, took: f64) {
+    use std::io::Write;
+    let Some(path) = std::env::var_os("XTASK_DURATIONS") else {
+        return;
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path);
+    if let Ok(mut f) = file {
+        let _ = writeln!(f, "{took:8.1}s  {name}");
+    }
+}
+
 fn test_all() -> ExitCode {
     let mut failed = Vec::new();
     let mut totals = TestTotals::default();
@@ -284,12 +337,13 @@ fn test_all() -> ExitCode {
         } else {
             run_cargo(&s.args, &s.env)
         };
+        let took = started.elapsed().as_secs_f64();
         eprintln!(
-            "==> {} {} in {:.1}s",
+            "==> {} {} in {took:.1}s",
             s.name,
             if ok { "passed" } else { "FAILED" },
-            started.elapsed().as_secs_f64()
         );
+        record_duration(&format!("test-all: {}", s.name), took);
         if !ok {
             failed.push(s.name.clone());
         }
@@ -352,7 +406,14 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::{test_only_in_tree, TestTotals};
+    use super::{provider_names, test_only_in_tree, TestTotals};
+
+    #[test]
+    fn provider_names_are_read_from_the_rows() {
+        let json = "[\n  {\n    \"name\": \"asana\",\n    \"capabilities\": [\n      \"create\"\n    ]\n  },\n  {\n    \"name\": \"sync\"\n  }\n]";
+        assert_eq!(provider_names(json), ["asana", "sync"]);
+        assert!(provider_names("[]").is_empty());
+    }
 
     #[test]
     fn tidy_finds_test_only_crates_in_a_tree() {
