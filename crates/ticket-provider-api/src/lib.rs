@@ -23,12 +23,16 @@ pub mod config;
 pub mod due;
 pub mod error;
 pub mod extension;
+mod future;
+pub mod keydoc;
 mod layer;
+mod linked;
 pub mod maintenance;
 pub mod model;
 mod provider;
 pub mod registry;
 mod secret;
+pub mod settings;
 mod status;
 
 pub use async_trait::async_trait;
@@ -37,10 +41,12 @@ pub use chrono;
 pub use inventory;
 
 pub use capability::{Capabilities, Capability, ProviderInfo};
-pub use config::{Config, ProviderSettings, SettingsSpec, TicketSettings};
+pub use config::{Config, TicketSettings};
 pub use due::Due;
 pub use error::{Error, ErrorKind, Operation, Result};
 pub use extension::{Extensions, TicketHistory};
+pub use future::BoxFuture;
+pub use keydoc::{KeyDoc, KeyGroup};
 pub use maintenance::{
     FieldDifference, FlushReport, LostLink, Orphan, OrphanKind, PullMode, PullProgress, PullReport,
     SetAsideEntry, SkippedTask, SyncMaintenance, SyncStatus, SyncWorker, VerifyReport,
@@ -52,8 +58,9 @@ pub use model::{
 };
 pub use provider::TicketProvider;
 pub use registry::{
-    build_provider, descriptors, find_descriptor, get_provider, registered_names, BoxFuture,
-    BuildContext, Check, ProviderDescriptor,
+    build_provider, descriptors, find_descriptor, get_provider, registered_names, BuildContext,
+    Check, ProviderDescriptor,
 };
 pub use secret::SecretString;
+pub use settings::{ProviderSettings, SettingsSpec};
 pub use status::{Priority, Status};
