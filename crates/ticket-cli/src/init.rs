@@ -11,7 +11,7 @@ use homechoice_tickets::{
 use serde::Serialize;
 
 use crate::output::Printer;
-use crate::session::LOCAL_CONFIG;
+use crate::session::{ConfigSource, LOCAL_CONFIG};
 
 /// What `ticket init` reports.
 #[derive(Debug, Serialize)]
@@ -27,6 +27,17 @@ pub(crate) fn run(named: Option<&Path>, provider: &str, out: &Printer) -> Result
     let path = named.map_or_else(|| PathBuf::from(LOCAL_CONFIG), Path::to_path_buf);
     let text = config_template(provider, &key_groups(Some(provider)));
     write_new(&path, &text)?;
+    if named.is_none() {
+        if let Some(store) = ConfigSource::default_store() {
+            if store.exists() {
+                // Tickets made before the file existed are not moved, nor forgotten.
+                eprintln!(
+                    "ticket: the tickets made without a config file stay in {}; set database_url to that path to keep using them",
+                    store.display()
+                );
+            }
+        }
+    }
     let written = Written {
         path,
         provider: provider.to_string(),

@@ -64,6 +64,20 @@ impl ConfigSource {
         })
     }
 
+    /// Where this process keeps tickets when there is no config file, if it can tell.
+    pub(crate) fn default_store() -> Option<PathBuf> {
+        let source = Self::resolve(
+            None,
+            false,
+            std::env::var_os("XDG_DATA_HOME"),
+            std::env::var_os("HOME"),
+        );
+        match source {
+            Ok(ConfigSource::Embedded { store }) => Some(store),
+            _ => None,
+        }
+    }
+
     /// The source of this process: its arguments, environment and current folder.
     pub(crate) fn of_process(named: Option<&Path>) -> Result<Self, Error> {
         Self::resolve(

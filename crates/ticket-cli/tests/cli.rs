@@ -521,7 +521,11 @@ fn a_named_config_file_that_does_not_exist_stays_an_error() {
 #[test]
 fn init_writes_a_config_that_ticket_then_uses() {
     let home = Home::new();
-    let (stdout, _) = home.ok(true, &["init"]);
+    home.ok(true, &["create", "--subject", "before init"]);
+    let (stdout, stderr) = home.ok(true, &["init"]);
+    // The tickets made before are not forgotten: init says where they stay.
+    let store = home.path("xdg/ticket/tickets.db");
+    assert!(stderr.contains(&store.display().to_string()), "{stderr}");
     let written = home.path("work/config/config.yaml");
     assert!(stdout.contains("config/config.yaml"), "{stdout}");
     let text = std::fs::read_to_string(&written).unwrap();
@@ -531,12 +535,14 @@ fn init_writes_a_config_that_ticket_then_uses() {
         text.contains("# database_url:") && !text.contains("asana_base_url"),
         "{text}"
     );
-    home.ok(true, &["create", "--subject", "after init"]);
+    let (stdout, _) = home.ok(true, &["--json", "create", "--subject", "after init"]);
+    let created: Value = serde_json::from_str(&stdout).unwrap();
     assert!(home.path("work/config/tickets.db").is_file());
-    assert!(
-        !home.path("xdg/ticket").exists(),
-        "used the default store despite the file"
-    );
+    // The file's store, not the default one, which holds only the ticket made before.
+    let (stdout, _) = home.ok(true, &["--json", "list"]);
+    let listed: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["guid"], created["guid"]);
 }
 
 #[test]
