@@ -5,6 +5,9 @@
 //! * [`Error`] with an [`ErrorKind`] to match on.
 //! * [`Config`]: the `homechoice.ticket` settings from YAML; each provider reads its own keys
 //!   with [`Config::settings`] and declares them with [`SettingsSpec`].
+//! * [`keydoc`]: each key is documented once, beside its settings type
+//!   ([`ProviderSettings::KEYS`]); the README's key table and `ticket init`'s file are rendered
+//!   from that.
 //! * The registry: [`register_provider!`], [`get_provider`], [`registered_names`]. Every
 //!   provider it builds is wrapped so that errors name the configured provider and the
 //!   operation.
