@@ -75,6 +75,56 @@ pub async fn build_provider(ctx: BuildContext) -> Result<Arc<dyn TicketProvider>
     ticket_provider_api::build_provider(ctx).await
 }
 
+/// Whose settings each first-party provider reads besides its own: `sync` builds an
+/// `internal` store and an `asana` client from the same file.
+const READS_SETTINGS_OF: [(&str, &[&str]); 1] = [("sync", &["internal", "asana"])];
+
+/// The documented keys of this build, one group per crate that reads them: the shared keys
+/// first, then each linked provider's (first-party ones in the order `internal`, `asana`,
+/// `sync`, then the others by name). With `provider`, only the groups that provider reads.
+/// The README's key table and `ticket init` are rendered from these
+/// ([`keydoc::markdown_table`], [`keydoc::config_template`]).
+pub fn key_groups(provider: Option<&str>) -> Vec<KeyGroup> {
+    let rank = |name: &str| {
+        FIRST_PARTY_PROVIDERS
+            .iter()
+            .position(|(n, _)| *n == name)
+            .unwrap_or(FIRST_PARTY_PROVIDERS.len())
+    };
+    let mut linked = descriptors();
+    linked.sort_by_key(|d| (rank(d.name), d.name));
+    let reads = |d: &ProviderDescriptor| match provider {
+        None => true,
+        Some(p) => {
+            d.name == p
+                || READS_SETTINGS_OF
+                    .iter()
+                    .any(|(n, others)| *n == p && others.contains(&d.name))
+        }
+    };
+    let mut groups = vec![KeyGroup {
+        owner: "ticket-provider-api",
+        used_by: Vec::new(),
+        keys: &keydoc::SHARED_KEY_DOCS,
+    }];
+    for d in linked.into_iter().filter(|d| reads(d)) {
+        let Some(spec) = d.settings else { continue };
+        let mut used_by = vec![d.name];
+        used_by.extend(
+            READS_SETTINGS_OF
+                .iter()
+                .filter(|(n, others)| others.contains(&d.name) && registered_names().contains(n))
+                .map(|(n, _)| *n),
+        );
+        groups.push(KeyGroup {
+            owner: d.crate_name,
+            used_by,
+            keys: spec.docs,
+        });
+    }
+    groups
+}
+
 /// The names of the first-party providers whose Cargo feature is on in this build, sorted.
 pub fn enabled_first_party_providers() -> Vec<&'static str> {
     let mut names = Vec::new();
@@ -90,3 +140,6 @@ pub fn enabled_first_party_providers() -> Vec<&'static str> {
     names.sort_unstable();
     names
 }
+
+#[cfg(test)]
+mod tidy;

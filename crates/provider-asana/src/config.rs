@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use ticket_provider_api::{
-    BuildContext, Error, Priority, ProviderSettings, Result, SecretString, Status,
+    BuildContext, Error, KeyDoc, Priority, ProviderSettings, Result, SecretString, Status,
 };
 
 /// The environment variable the Asana token is read from. It is never read from a file.
@@ -119,6 +119,65 @@ impl AsanaConfigKeys {
 }
 
 impl ProviderSettings for AsanaConfigKeys {
+    const KEYS: &'static [KeyDoc] = &[
+        KeyDoc::new(
+            "asana_base_url",
+            "URL",
+            "`https://app.asana.com/api/1.0`",
+            "\"https://app.asana.com/api/1.0\"",
+            "Asana's API; point it at a local `asana-fake` to try things out.",
+        ),
+        KeyDoc::new(
+            "asana_sections",
+            "map: status → section name",
+            "the status titles (`New`, `In Progress`, ...)",
+            "{IN_PROGRESS: Doing}",
+            "The project section that holds the tickets of each status.",
+        ),
+        KeyDoc::new(
+            "asana_priority_tags",
+            "map: priority → tag name",
+            "`priority:<name>`",
+            "{urgent: \"P0\"}",
+            "The tag that carries each priority (without `asana_priority_field`).",
+        ),
+        KeyDoc::new(
+            "asana_priority_field",
+            "string (name or gid)",
+            "unset (priority in tags)",
+            "Priority",
+            "Keep priority in this enum custom field of the project instead of in tags (the field must be on the project; paid plans only).",
+        ),
+        KeyDoc::new(
+            "asana_priority_options",
+            "map: priority → option name",
+            "`Low`, `Normal`, `High`, `Urgent`",
+            "{normal: Medium}",
+            "The option of `asana_priority_field` for each priority (only with that key).",
+        ),
+        KeyDoc::new(
+            "asana_requests_per_minute",
+            "integer",
+            "no budget",
+            "150",
+            "Budget of Asana requests per minute for this process (free plans allow 150).",
+        ),
+        KeyDoc::new(
+            "asana_timeout_ms",
+            "integer (ms)",
+            "`10000`",
+            "10000",
+            "Timeout of one Asana request.",
+        ),
+        KeyDoc::new(
+            "asana_cache_path",
+            "path",
+            "`.asana-cache.json` beside the config file",
+            ".asana-cache.json",
+            "Where the `asana` provider keeps section, tag and user gids between processes (never the token; relative paths resolve beside the config file; `\"\"` keeps nothing). `sync` keeps them in its database instead.",
+        ),
+    ];
+
     fn check(&self) -> Result<()> {
         self.check_combinations()?;
         let mut settings = AsanaSettings::new(self.base_url(), "0", SecretString::new("unchecked"));

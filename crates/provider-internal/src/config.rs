@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::Path;
 
 use serde::Deserialize;
-use ticket_provider_api::{Config, Error, ProviderSettings, Result};
+use ticket_provider_api::{Config, Error, KeyDoc, ProviderSettings, Result};
 
 use crate::error::StoreError;
 
@@ -40,6 +40,23 @@ impl fmt::Debug for StoreSettings {
 }
 
 impl ProviderSettings for StoreSettings {
+    const KEYS: &'static [KeyDoc] = &[
+        KeyDoc::new(
+            "database_url",
+            "string",
+            "`tickets.db` beside the config file",
+            "tickets.db",
+            "Where the store lives: a SQLite file `PATH` or `sqlite://PATH` (relative paths resolve beside the config file), or `postgres://USER:PASSWORD@HOST:5432/DB` for a store several instances share (needs the `postgres` feature).",
+        ),
+        KeyDoc::new(
+            "database_pool_size",
+            "integer ≥ 1",
+            "8 (SQLite), 10 (PostgreSQL)",
+            "8",
+            "Connections in the internal store's pool.",
+        ),
+    ];
+
     fn check(&self) -> Result<()> {
         if let Some(url) = &self.database_url {
             if url.trim().is_empty() {

@@ -20,6 +20,22 @@
 //! `store.rs` (schema, connections, transactions, queries), `tx.rs` ([`StoreTx`]),
 //! `prepared.rs` ([`kept_update`]),
 //! `change.rs` ([`StoreExtension`], [`TicketChange`]), `error.rs`.
+//!
+//! # What callers can rely on
+//!
+//! * Every operation is one transaction; bad input is refused before it opens, so it
+//!   writes nothing.
+//! * One-line fields (subject, assignee, comment author) are stored trimmed of leading and
+//!   trailing whitespace ([`normalize_line`], the rule the `sync` provider also applies to
+//!   what it pulls from Asana, so that a pull records no change); descriptions and comment
+//!   texts are kept exactly as written.
+//! * SQLite: concurrent writers on one file never see "database is locked" (writes take the
+//!   write lock up front and a busy database is retried). PostgreSQL: concurrent status
+//!   changes of one ticket each leave their own history row, and two processes on one
+//!   database see each other's changes at once.
+//! * [`ticket_provider_api::TicketProvider::list_tickets`] pages with a keyset cursor that
+//!   stays stable while tickets are added, served by indexes.
+//! * A database used only by `internal` holds only the ticket tables.
 
 #![warn(missing_docs)]
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use ticket_provider_api::{Config, Error, ProviderSettings, Result};
+use ticket_provider_api::{Config, Error, KeyDoc, ProviderSettings, Result};
 
 /// How long an operation waits for its push by default (`sync_push_timeout_ms`).
 pub const DEFAULT_PUSH_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -54,6 +54,51 @@ pub struct SyncConfigKeys {
 }
 
 impl ProviderSettings for SyncConfigKeys {
+    const KEYS: &'static [KeyDoc] = &[
+        KeyDoc::new(
+            "sync_push_timeout_ms",
+            "integer (ms)",
+            "`1500`",
+            "1500",
+            "How long an operation waits for its push to Asana before it returns with the change pending (`0`: never wait; the push goes on in the background until the provider shuts down).",
+        ),
+        KeyDoc::new(
+            "sync_claim_ttl_ms",
+            "integer (ms) ≥ 100",
+            "`30000`",
+            "30000",
+            "How long an instance's claim on a ticket it pushes lasts unrenewed: a process killed mid-push delays that ticket by at most this.",
+        ),
+        KeyDoc::new(
+            "sync_shutdown_grace_ms",
+            "integer (ms)",
+            "`5000`",
+            "5000",
+            "How long the end of a command (or `shutdown()`) waits for pushes still in flight before it leaves them pending.",
+        ),
+        KeyDoc::new(
+            "sync_poll_interval_ms",
+            "integer (ms) ≥ 100",
+            "`5000`",
+            "5000",
+            "`ticket sync run`: how often the worker follows Asana's events.",
+        ),
+        KeyDoc::new(
+            "sync_reconcile_interval_s",
+            "integer (s) ≥ 1",
+            "`3600`",
+            "3600",
+            "`ticket sync run`: how often the worker reads the whole project and compares it with the store.",
+        ),
+        KeyDoc::new(
+            "sync_outbox_poll_ms",
+            "integer (ms) ≥ 10",
+            "`200`",
+            "200",
+            "`ticket sync run`: how often the worker looks for changes committed by other processes.",
+        ),
+    ];
+
     fn check(&self) -> Result<()> {
         for (key, value, min) in [
             ("sync_claim_ttl_ms", self.sync_claim_ttl_ms, 100),

@@ -211,6 +211,30 @@
 //! (a task's values as ticket fields), `completion.rs`, `snapshot.rs` (agreed values),
 //! `asana_cache.rs` (the Asana provider's gid cache in the store), `breaker.rs`, `locks.rs`,
 //! `story.rs`, `report.rs`, `config.rs`, `error.rs`.
+//!
+//! # Lost links and verify
+//!
+//! A task deleted in Asana, removed from the project, or no longer visible to the token
+//! (404/403) marks its ticket's link **lost** — when a push or a read of that one task gets the answer, or when a
+//! complete read of the project (the first pull, a reconcile, an expired event token) does
+//! not list it. An incremental pull never concludes that a task is gone. A lost ticket is
+//! never deleted locally and no task is created in its place: its changes stay pending.
+//! `ticket sync status` counts and lists lost links (`--json`: `lost`, `lost_links`);
+//! resolve each with `ticket sync relink GUID` (a new task from the ticket's current state,
+//! with its comments) or `ticket sync unlink GUID` (the ticket stays local only: pending
+//! changes dropped, later changes not queued, the old task ignored by pulls).
+//!
+//! `ticket sync verify [--json] [--repair]` reads the whole project and compares every
+//! linked ticket with its task, field by field (subject, description, status, priority,
+//! assignee, due), and lists orphans: tasks no ticket is linked to, tickets without a task
+//! and nothing pending, and tickets whose task the project does not hold (or whose link is
+//! lost). Tickets with a change still pending are counted, not compared. It exits 0 when
+//! everything agrees, 1 otherwise, with each difference named (ticket, task, field, both
+//! values). `--repair` settles each difference by the conflict rule — no local change is
+//! pending, so Asana's value is taken, with a history row — pulls tasks without a ticket,
+//! pushes tickets without a task, marks tasks the project does not list as lost, and lists
+//! what it did; it exits 0 when nothing is left unresolved (lost links wait for `relink` or
+//! `unlink`).
 
 #![warn(missing_docs)]
 

@@ -10,7 +10,8 @@ use homechoice_tickets::{Due, Priority, Status};
 #[derive(Debug, Parser)]
 #[command(name = "ticket", version, about, propagate_version = true)]
 pub struct Cli {
-    /// Config file [default: $TICKET_CONFIG, else ./config/config.yaml]
+    /// Config file [default: $TICKET_CONFIG, else ./config/config.yaml, else none: the
+    /// internal provider on SQLite in $XDG_DATA_HOME/ticket (~/.local/share/ticket)]
     #[arg(long, global = true, value_name = "PATH", env = "TICKET_CONFIG")]
     pub config: Option<PathBuf>,
 
@@ -140,6 +141,13 @@ pub enum Command {
     },
     /// Check the configured provider: config, database, token, project, sections, tags
     Doctor,
+    /// Write an annotated config file for a provider (./config/config.yaml, or the --config
+    /// path); never overwrites one
+    Init {
+        /// The provider the file selects (`ticket providers` lists them)
+        #[arg(long, value_name = "NAME", default_value = "internal")]
+        provider: String,
+    },
     /// List the registered providers (with --json: name, description, crate, capabilities)
     Providers,
     /// Dual-write maintenance (providers with the `sync_maintenance` capability, e.g. `sync`)

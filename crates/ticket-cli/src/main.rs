@@ -5,27 +5,26 @@
 //! unsupported; 1 anything else. Errors are one line on stderr; nothing is written on error.
 
 mod cli;
+mod init;
 mod metrics_server;
 mod output;
+mod session;
 mod sync;
 
-use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Parser;
 use homechoice_tickets::{
     descriptors, find_descriptor, get_provider, BuildContext, Capabilities, Capability, Check,
-    Config, Error, ErrorKind, ListQuery, NewComment, NewTicket, TicketHistory, TicketProvider,
+    Error, ErrorKind, ListQuery, NewComment, NewTicket, TicketHistory, TicketProvider,
     TicketUpdate,
 };
 use serde::Serialize;
 
 use cli::{Cli, Command};
-
-/// The config file used when neither `--config` nor `$TICKET_CONFIG` is given.
-const DEFAULT_CONFIG: &str = "config/config.yaml";
+use output::Printer;
+use session::Session;
 
 fn exit_code(kind: ErrorKind) -> u8 {
     match kind {
@@ -36,104 +35,6 @@ fn exit_code(kind: ErrorKind) -> u8 {
         ErrorKind::Unauthenticated | ErrorKind::PermissionDenied => 6,
         ErrorKind::Conflict | ErrorKind::Unsupported => 7,
         _ => 1,
-    }
-}
-
-/// What a command prints: JSON on request, text otherwise.
-pub(crate) struct Printer {
-    json: bool,
-}
-
-impl Printer {
-    pub(crate) fn emit<T: Serialize>(
-        &self,
-        value: &T,
-        text: impl FnOnce() -> String,
-    ) -> Result<(), Error> {
-        let out = if self.json {
-            serde_json::to_string_pretty(value)
-                .map_err(|e| Error::internal(format!("cannot encode the result as JSON: {e}")))?
-        } else {
-            text()
-        };
-        let mut stdout = std::io::stdout().lock();
-        // A closed pipe (`ticket list | head`) is not an error worth a message.
-        match writeln!(stdout, "{out}").and_then(|_| stdout.flush()) {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                Err(Error::internal(format!("cannot write to stdout: {e}")))
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
-fn config_path(cli: &Cli) -> PathBuf {
-    cli.config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
-}
-
-/// The provider of one command: built on first use, through the registry only, and shut down
-/// before the process exits.
-pub(crate) struct Session {
-    config_path: PathBuf,
-    opened: tokio::sync::OnceCell<Arc<dyn TicketProvider>>,
-}
-
-impl Session {
-    fn new(cli: &Cli) -> Self {
-        Session {
-            config_path: config_path(cli),
-            opened: tokio::sync::OnceCell::new(),
-        }
-    }
-
-    /// The configured provider. With `needs`, a provider whose descriptor lacks that
-    /// capability is refused before anything is opened (so nothing is written).
-    pub(crate) async fn provider(
-        &self,
-        needs: Option<Capability>,
-    ) -> Result<&Arc<dyn TicketProvider>, Error> {
-        self.opened
-            .get_or_try_init(|| async {
-                let config = Config::load(&self.config_path)?;
-                let name = config.ticket.provider.as_str();
-                let descriptor = find_descriptor(name)?;
-                if let Some(cap) = needs {
-                    if !descriptor.capabilities.contains(cap) {
-                        return Err(missing_capability(name, cap));
-                    }
-                }
-                get_provider(&config).await
-            })
-            .await
-    }
-
-    /// Shuts the provider down if one was built: pushes in flight finish or stay pending,
-    /// claims are released, connections close.
-    async fn close(self) {
-        if let Some(p) = self.opened.into_inner() {
-            if let Err(e) = p.shutdown().await {
-                tracing::warn!(error = %e, "shutting the provider down failed");
-            }
-        }
-    }
-}
-
-/// The error for a command whose extra the configured provider does not offer.
-fn missing_capability(provider: &str, cap: Capability) -> Error {
-    match cap {
-        Capability::SyncMaintenance => Error::config(format!(
-            "'ticket sync' needs a provider with the sync_maintenance capability (such as sync), but homechoice.ticket.provider is '{provider}'; set it to sync"
-        )),
-        Capability::History => Error::new(
-            ErrorKind::Unsupported,
-            format!("provider '{provider}' keeps no change history (it lacks the history capability; internal and sync have it)"),
-        ),
-        other => Error::new(
-            ErrorKind::Unsupported,
-            format!("provider '{provider}' cannot {other}"),
-        ),
     }
 }
 
@@ -167,7 +68,8 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
             let entries = history.history(guid).await?;
             out.emit(&entries, || output::history(&entries))
         }
-        Command::Doctor => doctor(cli, &out).await,
+        Command::Doctor => doctor(session, &out).await,
+        Command::Init { provider } => init::run(cli.config.as_deref(), provider, &out),
         Command::Sync(cmd) => sync::run(session, cmd, &out).await,
         Command::Providers => {
             let rows: Vec<ProviderRow> = descriptors()
@@ -298,10 +200,13 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
 }
 
 /// Runs the configured provider's self-checks; fails when any check fails.
-async fn doctor(cli: &Cli, out: &Printer) -> Result<(), Error> {
-    let path = config_path(cli);
+async fn doctor(session: &Session, out: &Printer) -> Result<(), Error> {
     let mut checks = Vec::new();
-    match Config::load(&path) {
+    let (described, loaded) = match session.source() {
+        Ok(source) => (source.describe(), source.load()),
+        Err(e) => (String::new(), Err(e)),
+    };
+    match loaded {
         Err(e) => checks.push(Check::fail(
             "config",
             e.to_string(),
@@ -311,7 +216,7 @@ async fn doctor(cli: &Cli, out: &Printer) -> Result<(), Error> {
             let name = config.ticket.provider.clone();
             checks.push(Check::pass(
                 "config",
-                format!("{} is valid; provider {name}", path.display()),
+                format!("{described} is valid; provider {name}"),
             ));
             match find_descriptor(&name) {
                 Err(e) => checks.push(Check::fail(
@@ -428,7 +333,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let session = Session::new(&cli);
+        let session = Session::new(cli.config.clone());
         let result = run(&cli, &session).await;
         // Before the runtime goes: in-flight pushes finish (or stay pending) and every
         // connection closes, so nothing runs while the process exits.

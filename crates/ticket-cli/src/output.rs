@@ -1,8 +1,40 @@
-//! Human-readable output. JSON output is the serialised result itself (see `main.rs`).
+//! What a command prints: the serialised result with `--json` ([`Printer`]), else the
+//! human-readable text made here.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 
-use homechoice_tickets::{Check, OperationResult, Ticket, TicketDetails};
+use homechoice_tickets::{Check, Error, OperationResult, Ticket, TicketDetails};
+use serde::Serialize;
+
+/// What a command prints: JSON on request, text otherwise.
+pub(crate) struct Printer {
+    /// JSON on stdout instead of text.
+    pub(crate) json: bool,
+}
+
+impl Printer {
+    pub(crate) fn emit<T: Serialize>(
+        &self,
+        value: &T,
+        text: impl FnOnce() -> String,
+    ) -> Result<(), Error> {
+        let out = if self.json {
+            serde_json::to_string_pretty(value)
+                .map_err(|e| Error::internal(format!("cannot encode the result as JSON: {e}")))?
+        } else {
+            text()
+        };
+        let mut stdout = std::io::stdout().lock();
+        // A closed pipe (`ticket list | head`) is not an error worth a message.
+        match writeln!(stdout, "{out}").and_then(|_| stdout.flush()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(Error::internal(format!("cannot write to stdout: {e}")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
 
 /// One line about a changed ticket, e.g. `3f2c... IN_PROGRESS (internal)`.
 pub fn operation(verb: &str, r: &OperationResult) -> String {

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use homechoice_tickets::{Capability, Error, ErrorKind, SyncMaintenance, SyncWorker};
 
 use crate::cli::SyncCommand;
-use crate::{Printer, Session};
+use crate::output::Printer;
+use crate::session::Session;
 
 pub async fn run(session: &Session, cmd: &SyncCommand, out: &Printer) -> Result<(), Error> {
     if let SyncCommand::Push { guid }

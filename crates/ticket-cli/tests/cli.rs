@@ -368,36 +368,233 @@ fn doctor_reports_a_healthy_internal_store_and_a_broken_config() {
     assert!(failed[0]["fix"].is_string());
 }
 
+/// A config file's text with every commented-out key (`    # key: ...` and the lines
+/// under it) uncommented: what an operator gets who turns every option on.
+fn uncomment_every_key(text: &str) -> String {
+    let keys: Vec<&str> = homechoice_tickets::key_groups(None)
+        .iter()
+        .flat_map(|g| g.keys.iter().map(|k| k.key))
+        .collect();
+    let mut out = String::new();
+    let mut in_key = false;
+    for line in text.lines() {
+        let rest = line.strip_prefix("    # ");
+        let starts_key = rest.is_some_and(|r| keys.iter().any(|k| r.starts_with(&format!("{k}:"))));
+        if starts_key {
+            in_key = true;
+            out.push_str(&format!("    {}\n", rest.unwrap()));
+        } else if let Some(nested) = line.strip_prefix("    #   ").filter(|_| in_key) {
+            out.push_str(&format!("      {nested}\n"));
+        } else {
+            in_key = false;
+            out.push_str(&format!("{line}\n"));
+        }
+    }
+    out
+}
+
+/// The file is valid as written and with every optional key turned on.
+#[track_caller]
+fn assert_valid_with_every_option(text: &str, provider: &str) {
+    let cfg = homechoice_tickets::Config::parse(text, "written")
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(cfg.ticket.provider, provider);
+    let uncommented = uncomment_every_key(text);
+    assert_ne!(uncommented, text, "no optional key found in\n{text}");
+    homechoice_tickets::Config::parse(&uncommented, "uncommented")
+        .unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+}
+
 #[test]
 fn the_shipped_example_config_is_valid_with_and_without_its_optional_keys() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/config.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
-    let cfg = homechoice_tickets::Config::parse(&text, "config/config.yaml").unwrap();
-    assert_eq!(cfg.ticket.provider, "internal");
-    // Uncommenting every optional key must still give a valid file.
-    let uncommented: String = text
-        .lines()
-        .map(|l| match l.strip_prefix("    # ") {
-            Some(rest)
-                if rest.split(':').next().is_some_and(|k| !k.contains(' '))
-                    && rest.contains(':') =>
-            {
-                format!("    {rest}\n")
-            }
-            _ => match l.strip_prefix("    #   ") {
-                Some(rest) => format!("      {rest}\n"),
-                None => format!("{l}\n"),
-            },
-        })
-        .collect();
-    let cfg = homechoice_tickets::Config::parse(&uncommented, "uncommented")
-        .unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+    assert_valid_with_every_option(&text, "internal");
+    let cfg = homechoice_tickets::Config::parse(&uncomment_every_key(&text), "u").unwrap();
     let asana: homechoice_tickets::provider_asana::AsanaConfigKeys = cfg.settings().unwrap();
     assert_eq!(asana.asana_requests_per_minute, Some(150));
     let sync: homechoice_tickets::provider_sync::SyncConfigKeys = cfg.settings().unwrap();
     assert_eq!(sync.sync_push_timeout_ms, Some(1500));
     assert_eq!(sync.sync_shutdown_grace_ms, Some(5000));
     assert!(cfg.has_key("providers"));
+}
+
+/// A temporary home, data directory and working folder, and `ticket` run in them with no
+/// config named.
+struct Home {
+    root: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        for d in ["home", "xdg", "work"] {
+            std::fs::create_dir(root.path().join(d)).unwrap();
+        }
+        Home { root }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.root.path().join(p)
+    }
+
+    /// `ticket ARGS` in `work/`, with `HOME=home/` and, when `xdg`, `XDG_DATA_HOME=xdg/`.
+    fn run(&self, xdg: bool, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ticket"));
+        cmd.args(args)
+            .current_dir(self.path("work"))
+            .env("HOME", self.path("home"))
+            .env_remove("TICKET_CONFIG")
+            .env_remove("ASANA_ACCESS_TOKEN");
+        if xdg {
+            cmd.env("XDG_DATA_HOME", self.path("xdg"));
+        } else {
+            cmd.env_remove("XDG_DATA_HOME");
+        }
+        cmd.output().unwrap()
+    }
+
+    #[track_caller]
+    fn ok(&self, xdg: bool, args: &[&str]) -> (String, String) {
+        let out = self.run(xdg, args);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "ticket {args:?}: {stderr}");
+        (String::from_utf8_lossy(&out.stdout).to_string(), stderr)
+    }
+}
+
+/// Without a config file, `ticket` keeps tickets in `dir/ticket/tickets.db`, says so on
+/// stderr when it creates that store, and not on later runs.
+#[track_caller]
+fn assert_default_store(home: &Home, xdg: bool, dir: &Path) {
+    let store = dir.join("ticket").join("tickets.db");
+    let (_, stderr) = home.ok(xdg, &["create", "--subject", "no config"]);
+    assert!(store.is_file(), "no store at {}", store.display());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&store.display().to_string()), "{stderr}");
+    let (stdout, stderr) = home.ok(xdg, &["--json", "list"]);
+    assert!(stderr.is_empty(), "said again: {stderr}");
+    let listed: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(listed[0]["subject"], "no config");
+    assert!(
+        !home.path("work/config").exists(),
+        "wrote into the working folder"
+    );
+    // The store is named by `doctor`, every time.
+    let (stdout, _) = home.ok(xdg, &["doctor"]);
+    assert!(stdout.contains(&store.display().to_string()), "{stdout}");
+}
+
+#[test]
+fn without_a_config_file_the_store_is_in_xdg_data_home() {
+    let home = Home::new();
+    assert_default_store(&home, true, &home.path("xdg"));
+    assert!(!home.path("home/.local").exists());
+}
+
+#[test]
+fn without_a_config_file_or_xdg_data_home_the_store_is_under_home() {
+    let home = Home::new();
+    assert_default_store(&home, false, &home.path("home/.local/share"));
+}
+
+#[test]
+fn a_named_config_file_that_does_not_exist_stays_an_error() {
+    let home = Home::new();
+    let missing = home.path("nope.yaml");
+    let out = home.run(true, &["--config", missing.to_str().unwrap(), "list"]);
+    assert_fails(&out, 4, &["nope.yaml"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_ticket"))
+        .arg("list")
+        .current_dir(home.path("work"))
+        .env("TICKET_CONFIG", &missing)
+        .env("XDG_DATA_HOME", home.path("xdg"))
+        .output()
+        .unwrap();
+    assert_fails(&out, 4, &["nope.yaml"]);
+    assert!(
+        !home.path("xdg/ticket").exists(),
+        "fell back to the default store"
+    );
+}
+
+#[test]
+fn init_writes_a_config_that_ticket_then_uses() {
+    let home = Home::new();
+    home.ok(true, &["create", "--subject", "before init"]);
+    let (stdout, stderr) = home.ok(true, &["init"]);
+    // The tickets made before are not forgotten: init says where they stay.
+    let store = home.path("xdg/ticket/tickets.db");
+    assert!(stderr.contains(&store.display().to_string()), "{stderr}");
+    let written = home.path("work/config/config.yaml");
+    assert!(stdout.contains("config/config.yaml"), "{stdout}");
+    let text = std::fs::read_to_string(&written).unwrap();
+    assert_valid_with_every_option(&text, "internal");
+    // Only what `internal` reads: no Asana or sync keys.
+    assert!(
+        text.contains("# database_url:") && !text.contains("asana_base_url"),
+        "{text}"
+    );
+    let (stdout, _) = home.ok(true, &["--json", "create", "--subject", "after init"]);
+    let created: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(home.path("work/config/tickets.db").is_file());
+    // The file's store, not the default one, which holds only the ticket made before.
+    let (stdout, _) = home.ok(true, &["--json", "list"]);
+    let listed: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["guid"], created["guid"]);
+}
+
+#[test]
+fn init_writes_a_valid_file_for_every_provider() {
+    for provider in ["internal", "asana", "sync"] {
+        let home = Home::new();
+        let (stdout, _) = home.ok(true, &["--json", "init", "--provider", provider]);
+        let reported: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(reported["provider"], provider);
+        let text = std::fs::read_to_string(home.path("work/config/config.yaml")).unwrap();
+        assert_valid_with_every_option(&text, provider);
+        let required = text.contains("\n    asana_project: \"\"\n");
+        assert_eq!(required, provider != "internal", "{text}");
+        let sync_keys = text.contains("# sync_push_timeout_ms:");
+        assert_eq!(sync_keys, provider == "sync", "{text}");
+    }
+    // --config names where it goes.
+    let home = Home::new();
+    let target = home.path("elsewhere/t.yaml");
+    home.ok(true, &["--config", target.to_str().unwrap(), "init"]);
+    assert!(target.is_file());
+    assert!(!home.path("work/config").exists());
+}
+
+#[test]
+fn init_never_overwrites_a_config_file() {
+    let home = Home::new();
+    home.ok(true, &["init"]);
+    let path = home.path("work/config/config.yaml");
+    std::fs::write(
+        &path,
+        "homechoice:\n  ticket:\n    provider: internal # mine\n",
+    )
+    .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    for args in [&["init"][..], &["init", "--provider", "sync"]] {
+        let out = home.run(true, args);
+        assert_fails(&out, 7, &["already exists", "config/config.yaml"]);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "init changed the file"
+        );
+    }
+}
+
+#[test]
+fn init_with_an_unknown_provider_lists_the_available_ones() {
+    let home = Home::new();
+    let out = home.run(true, &["init", "--provider", "nope"]);
+    assert_fails(&out, 2, &["nope", "internal", "asana", "sync"]);
+    assert!(!home.path("work/config").exists(), "wrote something");
 }
 
 /// Logs on stderr are plain text when stderr is not a terminal: no colour escapes in a pipe

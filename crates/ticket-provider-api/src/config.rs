@@ -9,7 +9,7 @@
 //!   `asana_project`, and `providers`, the per-name settings of third-party providers read
 //!   with [`Config::provider_settings`]);
 //! * each provider crate reads its own keys into its own type with [`Config::settings`], and
-//!   declares them in its descriptor with [`SettingsSpec::of`], so that loading a file can
+//!   declares them in its descriptor with [`crate::SettingsSpec::of`], so that loading a file can
 //!   check them.
 //!
 //! Loading a file checks every key against the keys the linked providers declare (an unknown
@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 
@@ -85,37 +85,6 @@ impl<T: Default> FileRoot<T> {
     }
 }
 
-/// A provider crate's own settings: a type read from the flat `homechoice.ticket` keys
-/// (it must not deny unknown fields: the mapping holds every provider's keys) and checked.
-pub trait ProviderSettings: DeserializeOwned + Default {
-    /// Checks the values (ranges, formats); an error names the key and what to do.
-    fn check(&self) -> Result<()>;
-}
-
-/// What a provider declares about its settings in its descriptor: its keys, and how to check
-/// their values. Build it with [`SettingsSpec::of`].
-#[derive(Debug, Clone, Copy)]
-pub struct SettingsSpec {
-    /// The keys the provider reads under `homechoice.ticket`.
-    pub keys: fn() -> &'static [&'static str],
-    /// Reads and checks them from a config.
-    pub check: fn(&Config) -> Result<()>,
-}
-
-impl SettingsSpec {
-    /// The spec of a [`ProviderSettings`] type: its keys are the type's field names.
-    pub const fn of<T: ProviderSettings>() -> Self {
-        SettingsSpec {
-            keys: field_names::<T>,
-            check: check_settings::<T>,
-        }
-    }
-}
-
-fn check_settings<T: ProviderSettings>(config: &Config) -> Result<()> {
-    config.settings::<T>()?.check()
-}
-
 /// The loaded configuration: the shared settings, every provider's keys, and where they came
 /// from.
 #[derive(Clone, Default, PartialEq)]
@@ -159,21 +128,9 @@ impl Config {
         }
     }
 
-    /// Reads and checks a config file.
-    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::config(format!("cannot read config file {}: {e}", path.display())).with_source(e)
-        })?;
-        let mut cfg = Self::parse(&text, &path.display().to_string())?;
-        cfg.source = Some(path.to_path_buf());
-        Ok(cfg)
-    }
-
-    /// Parses YAML text; `origin` names it in errors (a path, or e.g. `"<string>"`). Checks
-    /// the shared settings, that every key is read by this crate or by a linked provider, and
-    /// every linked provider's values.
-    pub fn parse(text: &str, origin: &str) -> Result<Self> {
+    /// Parses YAML text and checks the shared settings; `origin` names it in errors.
+    /// [`Config::parse`] adds the checks of the linked providers' keys.
+    pub(crate) fn parse_shared(text: &str, origin: &str) -> Result<Self> {
         let file_error = |e: serde_yaml::Error| {
             // serde_yaml names the key path and the line, e.g.
             // "homechoice.ticket.provider: invalid type: sequence ... at line 3 column 15".
@@ -203,22 +160,31 @@ impl Config {
             origin: origin.to_string(),
             source: None,
         };
-        let in_file = |e: Error| {
-            let msg = e.message();
-            if msg.starts_with("invalid config file") {
-                e
-            } else {
-                Error::config(format!("invalid config file {origin}: {msg}"))
-            }
-        };
-        cfg.check_shared().map_err(in_file)?;
-        cfg.check_keys().map_err(in_file)?;
-        for d in crate::registry::descriptors() {
-            if let Some(spec) = d.settings {
-                (spec.check)(&cfg).map_err(in_file)?;
-            }
-        }
+        cfg.check_shared().map_err(|e| cfg.in_file(e))?;
         Ok(cfg)
+    }
+
+    /// Reads a config file's text; the error names the file.
+    pub(crate) fn read_file(path: &Path) -> Result<String> {
+        std::fs::read_to_string(path).map_err(|e| {
+            Error::config(format!("cannot read config file {}: {e}", path.display())).with_source(e)
+        })
+    }
+
+    /// Records the file the config was read from (relative paths resolve beside it).
+    pub(crate) fn read_from(mut self, path: &Path) -> Self {
+        self.source = Some(path.to_path_buf());
+        self
+    }
+
+    /// An error about this config's text, naming where it came from.
+    pub(crate) fn in_file(&self, e: Error) -> Error {
+        let msg = e.message();
+        if msg.starts_with("invalid config file") {
+            e
+        } else {
+            Error::config(format!("invalid config file {}: {msg}", self.origin))
+        }
     }
 
     /// The file this was loaded from, if any.
@@ -334,14 +300,9 @@ impl Config {
         Ok(())
     }
 
-    /// Every key must be read by this crate or by a linked provider.
-    fn check_keys(&self) -> Result<()> {
-        let mut known: Vec<&str> = SHARED_KEYS.to_vec();
-        for d in crate::registry::descriptors() {
-            if let Some(spec) = d.settings {
-                known.extend((spec.keys)());
-            }
-        }
+    /// Every key must be one of `known` (this crate's and the linked providers' keys).
+    pub(crate) fn check_keys(&self, known: &[&str]) -> Result<()> {
+        let mut known = known.to_vec();
         known.sort_unstable();
         known.dedup();
         for key in self.raw.keys() {
@@ -382,51 +343,6 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
                 })
         })
         .map(|i| i + 1)
-}
-
-/// The field names of a struct that derives `Deserialize` (without `flatten`): what
-/// [`SettingsSpec::of`] declares as a provider's keys, so the list cannot drift from the type.
-pub fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
-    struct Probe<'a>(&'a mut &'static [&'static str]);
-
-    #[derive(Debug)]
-    struct Stop;
-    impl std::fmt::Display for Stop {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("field name probe")
-        }
-    }
-    impl std::error::Error for Stop {}
-    impl de::Error for Stop {
-        fn custom<M: std::fmt::Display>(_msg: M) -> Self {
-            Stop
-        }
-    }
-
-    impl<'de> Deserializer<'de> for Probe<'_> {
-        type Error = Stop;
-        fn deserialize_any<V: Visitor<'de>>(self, _v: V) -> std::result::Result<V::Value, Stop> {
-            Err(Stop)
-        }
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _name: &'static str,
-            fields: &'static [&'static str],
-            _v: V,
-        ) -> std::result::Result<V::Value, Stop> {
-            *self.0 = fields;
-            Err(Stop)
-        }
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
-            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
-            identifier ignored_any
-        }
-    }
-
-    let mut fields: &'static [&'static str] = &[];
-    let _ = T::deserialize(Probe(&mut fields));
-    fields
 }
 
 #[cfg(test)]
@@ -524,12 +440,6 @@ mod tests {
         mine_limit: Option<u32>,
         #[serde(default)]
         mine_name: String,
-    }
-
-    #[test]
-    fn field_names_are_the_struct_fields() {
-        assert_eq!(field_names::<Mine>(), &["mine_limit", "mine_name"]);
-        assert_eq!(field_names::<String>(), &[] as &[&str]);
     }
 
     #[test]

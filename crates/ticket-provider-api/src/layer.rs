@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use crate::capability::ProviderInfo;
 use crate::error::{Error, Operation, Result};
 use crate::extension::{Extensions, TicketHistory};
+use crate::future::BoxFuture;
 use crate::maintenance::{
     FlushReport, PullProgress, PullReport, SyncMaintenance, SyncStatus, SyncWorker, VerifyReport,
     WorkerReport,
@@ -19,7 +20,6 @@ use crate::model::{
 };
 use crate::provider::TicketProvider;
 use crate::status::Status;
-use crate::BoxFuture;
 
 /// Context added to every error: the configured provider name.
 #[derive(Debug, Clone)]

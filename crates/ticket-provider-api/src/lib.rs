@@ -5,6 +5,9 @@
 //! * [`Error`] with an [`ErrorKind`] to match on.
 //! * [`Config`]: the `homechoice.ticket` settings from YAML; each provider reads its own keys
 //!   with [`Config::settings`] and declares them with [`SettingsSpec`].
+//! * [`keydoc`]: each key is documented once, beside its settings type
+//!   ([`ProviderSettings::KEYS`]); the README's key table and `ticket init`'s file are rendered
+//!   from that.
 //! * The registry: [`register_provider!`], [`get_provider`], [`registered_names`]. Every
 //!   provider it builds is wrapped so that errors name the configured provider and the
 //!   operation.
@@ -23,12 +26,16 @@ pub mod config;
 pub mod due;
 pub mod error;
 pub mod extension;
+mod future;
+pub mod keydoc;
 mod layer;
+mod linked;
 pub mod maintenance;
 pub mod model;
 mod provider;
 pub mod registry;
 mod secret;
+pub mod settings;
 mod status;
 
 pub use async_trait::async_trait;
@@ -37,10 +44,12 @@ pub use chrono;
 pub use inventory;
 
 pub use capability::{Capabilities, Capability, ProviderInfo};
-pub use config::{Config, ProviderSettings, SettingsSpec, TicketSettings};
+pub use config::{Config, TicketSettings};
 pub use due::Due;
 pub use error::{Error, ErrorKind, Operation, Result};
 pub use extension::{Extensions, TicketHistory};
+pub use future::BoxFuture;
+pub use keydoc::{KeyDoc, KeyGroup};
 pub use maintenance::{
     FieldDifference, FlushReport, LostLink, Orphan, OrphanKind, PullMode, PullProgress, PullReport,
     SetAsideEntry, SkippedTask, SyncMaintenance, SyncStatus, SyncWorker, VerifyReport,
@@ -52,8 +61,9 @@ pub use model::{
 };
 pub use provider::TicketProvider;
 pub use registry::{
-    build_provider, descriptors, find_descriptor, get_provider, registered_names, BoxFuture,
-    BuildContext, Check, ProviderDescriptor,
+    build_provider, descriptors, find_descriptor, get_provider, registered_names, BuildContext,
+    Check, ProviderDescriptor,
 };
 pub use secret::SecretString;
+pub use settings::{ProviderSettings, SettingsSpec};
 pub use status::{Priority, Status};

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::future::BoxFuture;
 use crate::model::OperationResult;
-use crate::BoxFuture;
 
 /// Maintenance of a provider that mirrors a local store to a remote one.
 #[async_trait]

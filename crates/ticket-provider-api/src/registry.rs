@@ -8,19 +8,16 @@
 //! `use that_provider as _;` or `extern crate that_provider as _;`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::capability::Capabilities;
-use crate::config::{Config, SettingsSpec};
+use crate::config::Config;
 use crate::error::{Error, Operation, Result};
+use crate::future::BoxFuture;
 use crate::layer::ErrorContext;
 use crate::provider::TicketProvider;
 use crate::secret::SecretString;
-
-/// A boxed future, as provider constructors return.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+use crate::settings::SettingsSpec;
 
 /// What a constructor gets: the configuration and access to secrets from the environment.
 #[derive(Clone)]

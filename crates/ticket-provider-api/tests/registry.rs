@@ -110,6 +110,13 @@ struct FailingSettings {
 }
 
 impl ProviderSettings for FailingSettings {
+    const KEYS: &'static [ticket_provider_api::KeyDoc] = &[ticket_provider_api::KeyDoc::new(
+        "failing_level",
+        "integer 0-3",
+        "none",
+        "1",
+        "How badly it fails.",
+    )];
     fn check(&self) -> Result<()> {
         match self.failing_level {
             Some(l) if l > 3 => Err(Error::config(
