@@ -14,6 +14,7 @@
 mod api;
 mod model;
 mod render;
+mod request;
 mod server;
 mod strict;
 
