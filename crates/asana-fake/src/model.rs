@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
-use crate::{Fault, RecordedRequest};
+use crate::control::{Fault, RecordedRequest};
 
 mod writes;
 

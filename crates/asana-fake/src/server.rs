@@ -15,9 +15,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api;
+use crate::control::{Fault, RecordedRequest};
 use crate::model::State;
 use crate::request::{error_body, ApiRequest, ApiResponse, Body};
-use crate::{Fault, RecordedRequest};
 
 /// The shared, locked state of one server.
 pub(crate) type Shared = Arc<Mutex<State>>;
