@@ -318,12 +318,28 @@ fn bench(rest: &[String]) -> ExitCode {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    args.extend(rest.iter().cloned());
+    args.extend(bench_args(rest));
     if run_cargo(&args, &[]) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The bench's arguments: `--write-readme` (`cargo xtask bench [--quick] --write-readme`)
+/// becomes `--readme` with the figures page of ticket-bench (`crates/ticket-bench/README.md`),
+/// written from the run's JSON.
+fn bench_args(rest: &[String]) -> Vec<String> {
+    let page = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/ticket-bench/README.md"
+    );
+    rest.iter()
+        .flat_map(|a| match a.as_str() {
+            "--write-readme" => vec!["--readme".to_string(), page.to_string()],
+            _ => vec![a.clone()],
+        })
+        .collect()
 }
 
 const USAGE: &str = "usage: cargo xtask <task>
