@@ -52,6 +52,7 @@ pub(crate) fn headline(figures: &Map<String, Value>) -> Result<Vec<Figure>, Stri
     let pull_goal = size(figures, "worker_pull_latency_goal_ms")?;
     let poll = size(figures, "worker_poll_interval_ms")?;
     let slow = size(figures, "sync_slow_latency_ms")?;
+    let listed = size(figures, "asana_requests_list_tasks_in_project")?;
     let goal = |g: &str| Some(g.to_string());
     let round = "one round (create + add_comment + change_status)";
     Ok(vec![
@@ -107,7 +108,7 @@ pub(crate) fn headline(figures: &Map<String, Value>) -> Result<Vec<Figure>, Stri
         ),
         figure(
             "asana_requests_per_op",
-            "requests per operation through the `asana` provider, warm caches",
+            format!("requests per operation through the `asana` provider, warm caches (`list_tickets` reads all {listed} tasks of the project, 100 a page)"),
             None,
         ),
         figure(
