@@ -7,8 +7,8 @@
 //!   warnings denied. Every step runs; a summary at the end lists what failed, and the exit
 //!   code is non-zero if anything did. With `$XTASK_DURATIONS` set, each step's duration is
 //!   appended to that file.
-//! * `bench [--quick] [--json]`: the benchmark figures, on demand (not part of `test-all`;
-//!   see `crates/ticket-bench`).
+//! * `bench [--quick] [--json] [--write-readme]`: the benchmark figures, on demand (not part
+//!   of `test-all`); `--write-readme` writes them to `crates/ticket-bench/README.md`.
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -372,7 +372,7 @@ fn bench(rest: &[String]) -> ExitCode {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    args.extend(rest.iter().cloned());
+    args.extend(bench_args(rest));
     if run_cargo(&args, &[]) {
         ExitCode::SUCCESS
     } else {
@@ -380,13 +380,30 @@ fn bench(rest: &[String]) -> ExitCode {
     }
 }
 
+/// The bench's arguments: `--write-readme` (`cargo xtask bench [--quick] --write-readme`)
+/// becomes `--readme` with the figures page of ticket-bench (`crates/ticket-bench/README.md`),
+/// written from the run's JSON.
+fn bench_args(rest: &[String]) -> Vec<String> {
+    let page = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/ticket-bench/README.md"
+    );
+    rest.iter()
+        .flat_map(|a| match a.as_str() {
+            "--write-readme" => vec!["--readme".to_string(), page.to_string()],
+            _ => vec![a.clone()],
+        })
+        .collect()
+}
+
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   test-all              fmt, tidy, clippy and facade tests per provider feature set,
                         all tests, docs
-  bench [--quick] [--json]
-                        benchmark figures, each against a baseline measured in the same run";
+  bench [--quick] [--json] [--write-readme]
+                        benchmark figures, each against a baseline measured in the same run;
+                        --write-readme writes them to crates/ticket-bench/README.md";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

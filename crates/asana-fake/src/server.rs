@@ -14,9 +14,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{self, ApiRequest, ApiResponse, Body};
+use crate::api;
+use crate::control::{Fault, RecordedRequest};
 use crate::model::State;
-use crate::{Fault, RecordedRequest};
+use crate::request::{error_body, ApiRequest, ApiResponse, Body};
 
 /// The shared, locked state of one server.
 pub(crate) type Shared = Arc<Mutex<State>>;
@@ -57,7 +58,7 @@ pub(crate) fn router(shared: Shared) -> Router {
 /// Parses a control-API JSON body regardless of its content type.
 fn control_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Box<Response>> {
     serde_json::from_slice(bytes).map_err(|e| {
-        let body = api::error_body(400, &format!("Invalid control request: {e}"));
+        let body = error_body(400, &format!("Invalid control request: {e}"));
         Box::new((StatusCode::BAD_REQUEST, Json(body)).into_response())
     })
 }
@@ -184,7 +185,7 @@ fn to_http(resp: &ApiResponse, retry_after: Option<u64>) -> Response {
 fn error_resp(status: u16, message: &str) -> ApiResponse {
     ApiResponse {
         status,
-        body: api::error_body(status, message),
+        body: error_body(status, message),
         location: None,
     }
 }

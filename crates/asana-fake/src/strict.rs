@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::api::{type_name, ApiRequest, Body};
+use crate::request::{type_name, ApiRequest, Body};
 
 /// Body fields the spec marks read-only but documents as writable once, at
 /// creation: `(operationId, field)`. The handler checks their shape itself.

@@ -16,8 +16,12 @@
 //!   fast the sync worker (`ticket sync run`) carries a change made by another writer to Asana
 //!   and an edit made in Asana to the store, against their goals (see [`worker_bench`]).
 //!
-//! Flags: `--quick`, `--json` (one JSON object), `--help`.
+//! Flags: `--quick`, `--smoke` (tiny sizes: checks that every figure is still produced, not
+//! how fast; a test runs it), `--json` (one JSON object), `--readme PATH` (also write the
+//! figures page, see [`readme`]), `--from-json FILE` (with `--readme`: write the page from a
+//! saved `--json` object instead of measuring), `--help`.
 
+mod readme;
 mod sync_bench;
 mod worker_bench;
 
@@ -45,30 +49,127 @@ const STATUSES: [&str; 8] = [
 ];
 const PRIORITIES: [&str; 4] = ["low", "normal", "high", "urgent"];
 
+/// How big a run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// The sizes the goals are stated for.
+    Full,
+    /// Smaller tables and fewer rounds (about 2.5 minutes).
+    Quick,
+    /// Tiny sizes, to check in a debug test that every figure is still produced.
+    Smoke,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Quick => "quick",
+            Mode::Smoke => "smoke",
+        }
+    }
+}
+
 struct Settings {
-    quick: bool,
-    json: bool,
+    mode: Mode,
     ops: usize,
     small_rows: usize,
     large_rows: usize,
     list_runs: usize,
+    /// Tickets on the listed page.
+    list_page: usize,
     sync: sync_bench::SyncSizes,
     worker: worker_bench::WorkerSizes,
 }
 
+impl Settings {
+    fn new(mode: Mode, only_sync_overhead: bool) -> Settings {
+        let quick = mode == Mode::Quick;
+        let smoke = mode == Mode::Smoke;
+        let pick = |full: usize, quick_size: usize, smoke_size: usize| match mode {
+            Mode::Full => full,
+            Mode::Quick => quick_size,
+            Mode::Smoke => smoke_size,
+        };
+        Settings {
+            mode,
+            ops: pick(5_000, 2_000, 50),
+            small_rows: pick(10_000, 10_000, 2_000),
+            large_rows: pick(1_000_000, 200_000, 4_000),
+            list_runs: pick(51, 51, 3),
+            list_page: pick(50, 50, 5),
+            sync: sync_bench::SyncSizes {
+                rounds: pick(500, 200, 3),
+                slow_rounds: pick(30, 10, 1),
+                slow_latency: Duration::from_millis(if smoke { 10 } else { 100 }),
+                warmup: pick(10, 10, 1),
+                pull_tasks: pick(10_000, 10_000, 30),
+                only_overhead: only_sync_overhead,
+            },
+            worker: worker_bench::WorkerSizes {
+                push_samples: pick(50, 30, 2),
+                pull_samples: pick(20, 15, 2),
+                outbox_poll: smoke.then_some(Duration::from_millis(20)),
+                poll_interval: if smoke {
+                    Some(Duration::from_millis(100))
+                } else {
+                    quick.then_some(Duration::from_millis(1000))
+                },
+            },
+        }
+    }
+}
+
+/// The figures of one run: the JSON object and the lines of the readable table.
+struct Report {
+    figures: serde_json::Map<String, serde_json::Value>,
+    lines: Vec<String>,
+}
+
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
+const USAGE: &str =
+    "usage: ticket-bench [--quick | --smoke] [--json] [--readme PATH [--from-json FILE]]
+
+  --quick  200,000 instead of 1,000,000 tickets for the list scaling figure,
+           fewer rounds for the sync overhead figures, fewer worker latency samples
+           and a 1000 ms worker poll interval (instead of the default 5000 ms)
+  --smoke  tiny sizes: checks that every figure is produced (the figures mean nothing)
+  --json   print one JSON object instead of a table
+  --readme PATH
+           also write the figures page (crates/ticket-bench/README.md) from the figures
+  --from-json FILE
+           with --readme: write the page from a saved --json object, measure nothing
+  --only-sync-overhead
+           only the sync overhead figures (sync_overhead_*, sync_vs_parts*)";
+
 fn main() {
-    let mut quick = false;
+    let mut mode = Mode::Full;
     let mut json = false;
     let mut only_sync_overhead = false;
-    for arg in std::env::args().skip(1) {
+    let mut readme_path: Option<std::path::PathBuf> = None;
+    let mut from_json: Option<std::path::PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--quick" => quick = true,
+            "--quick" => mode = Mode::Quick,
+            "--smoke" => mode = Mode::Smoke,
             "--json" => json = true,
             "--only-sync-overhead" => only_sync_overhead = true,
+            "--readme" | "--from-json" => {
+                let Some(value) = args.next() else {
+                    eprintln!("ticket-bench: {arg} needs a path (try --help)");
+                    std::process::exit(2);
+                };
+                let slot = if arg == "--readme" {
+                    &mut readme_path
+                } else {
+                    &mut from_json
+                };
+                *slot = Some(value.into());
+            }
             "-h" | "--help" => {
-                println!("usage: ticket-bench [--quick] [--json]\n\n  --quick  200,000 instead of 1,000,000 tickets for the list scaling figure,\n           fewer rounds for the sync overhead figures, fewer worker latency samples\n           and a 1000 ms worker poll interval (instead of the default 5000 ms)\n  --json   print one JSON object instead of a table\n  --only-sync-overhead\n           only the sync overhead figures (sync_overhead_*, sync_vs_parts*)");
+                println!("{USAGE}");
                 return;
             }
             other => {
@@ -77,26 +178,18 @@ fn main() {
             }
         }
     }
-    let settings = Settings {
-        quick,
-        json,
-        ops: if quick { 2_000 } else { 5_000 },
-        small_rows: 10_000,
-        large_rows: if quick { 200_000 } else { 1_000_000 },
-        list_runs: 51,
-        sync: sync_bench::SyncSizes {
-            rounds: if quick { 200 } else { 500 },
-            slow_rounds: if quick { 10 } else { 30 },
-            warmup: 10,
-            pull_tasks: 10_000,
-            only_overhead: only_sync_overhead,
-        },
-        worker: worker_bench::WorkerSizes {
-            push_samples: if quick { 30 } else { 50 },
-            pull_samples: if quick { 15 } else { 20 },
-            poll_interval: quick.then_some(Duration::from_millis(1000)),
-        },
-    };
+    if let Some(saved) = from_json {
+        let Some(out) = readme_path else {
+            eprintln!("ticket-bench: --from-json only goes with --readme PATH");
+            std::process::exit(2);
+        };
+        if let Err(e) = readme::write_from_file(&saved, &out) {
+            eprintln!("ticket-bench: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let settings = Settings::new(mode, only_sync_overhead);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -107,9 +200,25 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = runtime.block_on(run(&settings)) {
-        eprintln!("ticket-bench: {e}");
-        std::process::exit(1);
+    let report = match runtime.block_on(run(&settings)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ticket-bench: {e}");
+            std::process::exit(1);
+        }
+    };
+    if json {
+        println!("{}", serde_json::Value::Object(report.figures.clone()));
+    } else {
+        for line in &report.lines {
+            println!("{line}");
+        }
+    }
+    if let Some(out) = readme_path {
+        if let Err(e) = readme::write(&report.figures, &out) {
+            eprintln!("ticket-bench: {e}");
+            std::process::exit(1);
+        }
     }
 }
 
@@ -247,6 +356,7 @@ async fn list_medians(
     query: &ListQuery,
     runs: usize,
 ) -> BenchResult<(Duration, Duration)> {
+    let page_size = query.limit.unwrap_or_default();
     for p in [small, large] {
         for _ in 0..3 {
             p.list_tickets(query.clone()).await?;
@@ -260,7 +370,7 @@ async fn list_medians(
             let start = Instant::now();
             let page = p.list_tickets(query.clone()).await?;
             let elapsed = start.elapsed();
-            if page.tickets.len() != 50 {
+            if page.tickets.len() != page_size {
                 return Err(format!("expected a full page, got {}", page.tickets.len()).into());
             }
             if which == 0 {
@@ -281,18 +391,15 @@ async fn open(path: &Path) -> BenchResult<InternalProvider> {
     .await?)
 }
 
-async fn run(s: &Settings) -> BenchResult<()> {
+/// Measures every figure (or only the sync overhead ones) at the sizes of `s`.
+async fn run(s: &Settings) -> BenchResult<Report> {
     let dir = tempfile::tempdir()?;
     if s.sync.only_overhead {
         let figures = sync_bench::run(dir.path(), &s.sync).await?;
-        if s.json {
-            println!("{}", serde_json::Value::Object(figures.json));
-        } else {
-            for line in &figures.lines {
-                println!("{line}");
-            }
-        }
-        return Ok(());
+        return Ok(Report {
+            figures: figures.json,
+            lines: figures.lines,
+        });
     }
     let ops_path = dir.path().join("ops.db");
     let provider = open(&ops_path).await?;
@@ -364,7 +471,7 @@ async fn run(s: &Settings) -> BenchResult<()> {
     let large = open(&large_path).await?;
     let by_status = ListQuery {
         status: Some(Status::InProgress),
-        limit: Some(50),
+        limit: Some(s.list_page),
         ..Default::default()
     };
     let by_status_assignee = ListQuery {
@@ -372,7 +479,7 @@ async fn run(s: &Settings) -> BenchResult<()> {
         ..by_status.clone()
     };
     let unfiltered = ListQuery {
-        limit: Some(50),
+        limit: Some(s.list_page),
         ..Default::default()
     };
     let (t_small, t_large) = list_medians(&small, &large, &by_status, s.list_runs).await?;
@@ -387,11 +494,14 @@ async fn run(s: &Settings) -> BenchResult<()> {
 
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let us = |d: Duration| d.as_secs_f64() * 1e6;
-    let mut figures = serde_json::json!({
+    let figures = serde_json::json!({
         "internal_create_ratio": round3(ratio(create_provider, create_raw)),
         "internal_get_ratio": round3(ratio(get_provider, get_raw)),
         "list_scale_ratio": round3(ratio(us(t_large), us(t_small))),
-        "quick": s.quick,
+        "quick": s.mode == Mode::Quick,
+        "mode": s.mode.name(),
+        "machine": machine(),
+        "list_page": s.list_page,
         "create_ops": n_created,
         "create_per_sec_provider": create_provider.round(),
         "create_per_sec_baseline": create_raw.round(),
@@ -406,79 +516,212 @@ async fn run(s: &Settings) -> BenchResult<()> {
         "list_unfiltered_scale_ratio": round3(ratio(us(t3_large), us(t3_small))),
         "bulk_load_seconds": round3(load_secs),
     });
-    if let Some(obj) = figures.as_object_mut() {
-        obj.extend(sync_figures.json);
-        obj.extend(worker_figures.json);
+    let mut figures = match figures {
+        serde_json::Value::Object(m) => m,
+        _ => return Err("the figures are not a JSON object".into()),
+    };
+    figures.extend(sync_figures.json);
+    figures.extend(worker_figures.json);
+    let mut lines = Vec::new();
+    lines.push(format!(
+        "ticket-bench ({} mode, SQLite in {})",
+        s.mode.name(),
+        dir.path().display()
+    ));
+    lines.push(format!(
+        "{:<34} {:>12} {:>12} {:>8}",
+        "figure", "provider", "baseline", "ratio"
+    ));
+    lines.push(format!(
+        "{:<34} {:>10.0}/s {:>10.0}/s {:>8.3}",
+        "create (ticket + history row)",
+        create_provider,
+        create_raw,
+        ratio(create_provider, create_raw)
+    ));
+    lines.push(format!(
+        "{:<34} {:>10.0}/s {:>10.0}/s {:>8.3}",
+        "get_ticket (ticket + comments)",
+        get_provider,
+        get_raw,
+        ratio(get_provider, get_raw)
+    ));
+    lines.push(format!(
+        "{:<34} {:>12} {:>12} {:>8}",
+        "",
+        format!("{} rows", s.large_rows),
+        format!("{} rows", s.small_rows),
+        "ratio"
+    ));
+    let page = s.list_page;
+    for (name, large, small) in [
+        (format!("list page {page}, status"), t_large, t_small),
+        (
+            format!("list page {page}, status + assignee"),
+            t2_large,
+            t2_small,
+        ),
+        (format!("list page {page}, unfiltered"), t3_large, t3_small),
+    ] {
+        lines.push(format!(
+            "{:<34} {:>10.0}us {:>10.0}us {:>8.3}",
+            name,
+            us(large),
+            us(small),
+            ratio(us(large), us(small))
+        ));
     }
-    if s.json {
-        println!("{figures}");
-    } else {
-        println!(
-            "ticket-bench ({} mode, SQLite in {})",
-            if s.quick { "quick" } else { "full" },
-            dir.path().display()
-        );
-        println!(
-            "{:<34} {:>12} {:>12} {:>8}",
-            "figure", "provider", "baseline", "ratio"
-        );
-        println!(
-            "{:<34} {:>10.0}/s {:>10.0}/s {:>8.3}",
-            "create (ticket + history row)",
-            create_provider,
-            create_raw,
-            ratio(create_provider, create_raw)
-        );
-        println!(
-            "{:<34} {:>10.0}/s {:>10.0}/s {:>8.3}",
-            "get_ticket (ticket + comments)",
-            get_provider,
-            get_raw,
-            ratio(get_provider, get_raw)
-        );
-        println!(
-            "{:<34} {:>12} {:>12} {:>8}",
-            "",
-            format!("{} rows", s.large_rows),
-            format!("{} rows", s.small_rows),
-            "ratio"
-        );
-        for (name, large, small) in [
-            ("list page 50, status", t_large, t_small),
-            ("list page 50, status + assignee", t2_large, t2_small),
-            ("list page 50, unfiltered", t3_large, t3_small),
-        ] {
-            println!(
-                "{:<34} {:>10.0}us {:>10.0}us {:>8.3}",
-                name,
-                us(large),
-                us(small),
-                ratio(us(large), us(small))
-            );
-        }
-        println!(
-            "internal_create_ratio = {:.3}",
-            ratio(create_provider, create_raw)
-        );
-        println!(
-            "internal_get_ratio    = {:.3}",
-            ratio(get_provider, get_raw)
-        );
-        println!(
-            "list_scale_ratio      = {:.3}",
-            ratio(us(t_large), us(t_small))
-        );
-        println!(
-            "(bulk load of {} + {} rows took {load_secs:.1}s)",
-            s.small_rows, s.large_rows
-        );
-        for line in sync_figures.lines.iter().chain(&worker_figures.lines) {
-            println!("{line}");
-        }
-    }
-    Ok(())
+    lines.push(format!(
+        "internal_create_ratio = {:.3}",
+        ratio(create_provider, create_raw)
+    ));
+    lines.push(format!(
+        "internal_get_ratio    = {:.3}",
+        ratio(get_provider, get_raw)
+    ));
+    lines.push(format!(
+        "list_scale_ratio      = {:.3}",
+        ratio(us(t_large), us(t_small))
+    ));
+    lines.push(format!(
+        "(bulk load of {} + {} rows took {load_secs:.1}s)",
+        s.small_rows, s.large_rows
+    ));
+    lines.extend(sync_figures.lines);
+    lines.extend(worker_figures.lines);
+    Ok(Report { figures, lines })
+}
+
+/// The machine the figures were measured on: OS, architecture, CPU model and count.
+fn machine() -> serde_json::Value {
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".to_string());
+    let memory_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<f64>().ok())
+        })
+        .map(|kib| (kib / 1024.0 / 1024.0).round());
+    serde_json::json!({
+        "os": std::env::consts::OS,
+        "arch": std::env::consts::ARCH,
+        "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "cpu_model": cpu_model,
+        "memory_gib": memory_gib,
+    })
 }
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bench's own code on tiny sizes (`--smoke`), in debug: every figure of every part
+    /// (internal, list scaling, sync overhead, store transactions, request counts, full pull,
+    /// worker) is produced, finite and positive, and the figures page can be written from the
+    /// JSON. Per-commit CI does not run the benchmark; this keeps it from rotting.
+    #[test]
+    fn a_smoke_run_produces_every_figure() {
+        let settings = Settings::new(Mode::Smoke, false);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let report = runtime.block_on(run(&settings)).expect("the smoke run");
+        let figures = &report.figures;
+        assert_eq!(figures["mode"], "smoke");
+        let headline = readme::headline(figures).expect("the sizes the page quotes");
+        assert_eq!(headline.len(), 18);
+        for f in &headline {
+            let v = readme::lookup(figures, &f.key)
+                .unwrap_or_else(|| panic!("no `{}` in {figures:?}", f.key));
+            let numbers: Vec<f64> = match v {
+                serde_json::Value::Object(m) => m.values().filter_map(|x| x.as_f64()).collect(),
+                other => vec![other.as_f64().unwrap_or(f64::NAN)],
+            };
+            assert!(!numbers.is_empty(), "`{}` holds no number: {v}", f.key);
+            for n in numbers {
+                assert!(n.is_finite() && n > 0.0, "`{}` = {v}", f.key);
+            }
+        }
+        // The request counts cover every operation, warm and in a new process.
+        for op in [
+            "create",
+            "update",
+            "change_status",
+            "add_comment",
+            "get_ticket",
+        ] {
+            assert!(
+                figures["asana_requests_per_op"][op].as_u64() >= Some(1),
+                "{op}"
+            );
+            assert!(
+                figures["asana_requests_per_op"]["cold"][op].as_u64() >= Some(1),
+                "{op}"
+            );
+        }
+        assert_eq!(figures["full_pull_tasks"], 30);
+        assert_eq!(figures["full_pull_created"], 30);
+        assert_eq!(figures["worker_push_samples"], 2);
+        assert_eq!(figures["worker_pull_samples"], 2);
+        // The readable table has a line for each part.
+        let table = report.lines.join("\n");
+        for part in [
+            "create (ticket + history row)",
+            "list page 5, status + assignee",
+            "round, Asana down",
+            "sync store round trips",
+            "full pull of 30 tasks",
+            "push, other writer (2 samples)",
+        ] {
+            assert!(table.contains(part), "no {part:?} in\n{table}");
+        }
+        // The page is written from the JSON as `--json` prints it.
+        let dir = tempfile::tempdir().expect("dir");
+        let saved = dir.path().join("figures.json");
+        let json = serde_json::Value::Object(figures.clone()).to_string();
+        std::fs::write(&saved, json).expect("save");
+        let page_path = dir.path().join("README.md");
+        readme::write_from_file(&saved, &page_path).expect("the page");
+        let page = std::fs::read_to_string(&page_path).expect("read the page");
+        assert!(page.contains("**smoke-mode** run"), "{page}");
+        for f in &headline {
+            assert!(page.contains(&format!("| `{}` |", f.key)), "{}", f.key);
+        }
+    }
+
+    /// A figure missing from the JSON is named, and nothing is written.
+    #[test]
+    fn the_page_names_a_missing_figure_and_writes_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let saved = dir.path().join("figures.json");
+        std::fs::write(
+            &saved,
+            r#"{"mode": "quick", "machine": {}, "list_small_rows": 1}"#,
+        )
+        .expect("save");
+        let page_path = dir.path().join("README.md");
+        let err = readme::write_from_file(&saved, &page_path).expect_err("incomplete figures");
+        assert_eq!(err, "the figures lack `list_large_rows`");
+        assert!(!page_path.exists());
+        std::fs::write(&saved, "[1]").expect("save");
+        let err = readme::write_from_file(&saved, &page_path).expect_err("not an object");
+        assert!(err.ends_with("is not a JSON object"), "{err}");
+        assert!(!page_path.exists());
+    }
 }

@@ -45,8 +45,11 @@ use crate::{median, round3, BenchResult};
 pub(crate) struct SyncSizes {
     /// Measured rounds with Asana healthy and with Asana unreachable.
     pub(crate) rounds: usize,
-    /// Measured rounds with 100 ms added to every answer.
+    /// Measured rounds with `slow_latency` added to every answer.
     pub(crate) slow_rounds: usize,
+    /// The latency added to each answer of the fake for `sync_overhead_slow` (100 ms; 10 ms
+    /// in `--smoke` runs).
+    pub(crate) slow_latency: Duration,
     /// Unmeasured rounds before each mode (caches, circuit breaker, SQLite warm-up).
     pub(crate) warmup: usize,
     /// Tasks in the project for the full pull.
@@ -62,9 +65,6 @@ pub(crate) struct SyncFigures {
     /// Lines for the table.
     pub(crate) lines: Vec<String>,
 }
-
-/// The latency added to each answer of the fake for `sync_overhead_slow`.
-const SLOW_LATENCY: Duration = Duration::from_millis(100);
 
 /// The retry policy `SyncProvider::from_context` gives its Asana client (it is private there).
 pub(crate) fn sync_retry_policy() -> RetryPolicy {
@@ -597,7 +597,7 @@ fn overhead_lines(
         "sync overhead: create + add_comment + change_status per round, median of rounds (after {} warm-up rounds), push timeout {} ms (default), slow = +{} ms per answer, down = closed loopback port",
         sizes.warmup,
         DEFAULT_PUSH_TIMEOUT.as_millis(),
-        SLOW_LATENCY.as_millis()
+        sizes.slow_latency.as_millis()
     ));
     lines.push(format!(
         "{:<34} {:>12} {:>12} {:>8} {:>11} {:>8}",
@@ -654,9 +654,19 @@ fn overhead_lines(
     );
     j.insert(
         "sync_slow_latency_ms".into(),
-        json!(SLOW_LATENCY.as_millis() as u64),
+        json!(sizes.slow_latency.as_millis() as u64),
     );
     j.insert("sync_overhead_warmup_rounds".into(), json!(sizes.warmup));
+}
+
+/// The prefix of the full pull's keys: `full_pull_10k` for 10,000 tasks, else
+/// `full_pull_{tasks}`.
+pub(crate) fn full_pull_key(tasks: usize) -> String {
+    if tasks == 10_000 {
+        "full_pull_10k".to_string()
+    } else {
+        format!("full_pull_{tasks}")
+    }
 }
 
 /// Runs every sync figure in `dir`.
@@ -671,7 +681,7 @@ pub(crate) async fn run(dir: &Path, sizes: &SyncSizes) -> BenchResult<SyncFigure
         ("down", None, sizes.rounds),
     ] {
         fake.set_latency(if name == "slow" {
-            SLOW_LATENCY
+            sizes.slow_latency
         } else {
             Duration::ZERO
         });
@@ -760,11 +770,7 @@ pub(crate) async fn run(dir: &Path, sizes: &SyncSizes) -> BenchResult<SyncFigure
     );
 
     let pull_ratio = ratio(pull.pull.as_secs_f64(), pull.fetch.as_secs_f64());
-    let key = if pull.tasks == 10_000 {
-        "full_pull_10k".to_string()
-    } else {
-        format!("full_pull_{}", pull.tasks)
-    };
+    let key = full_pull_key(pull.tasks);
     j.insert(format!("{key}_requests"), json!(pull.requests));
     j.insert(format!("{key}_ratio"), json!(round3(pull_ratio)));
     j.insert("full_pull_tasks".into(), json!(pull.tasks));

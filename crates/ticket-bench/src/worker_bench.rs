@@ -50,6 +50,9 @@ pub(crate) struct WorkerSizes {
     pub(crate) pull_samples: usize,
     /// The worker's poll interval (`sync_poll_interval_ms`); `None`: the default.
     pub(crate) poll_interval: Option<Duration>,
+    /// The worker's outbox poll (`sync_outbox_poll_ms`); `None`: the default (20 ms in
+    /// `--smoke` runs).
+    pub(crate) outbox_poll: Option<Duration>,
 }
 
 /// How often the bench looks whether a change arrived (in Asana or in the store).
@@ -141,6 +144,9 @@ async fn measure(dir: &Path, sizes: &WorkerSizes) -> BenchResult<Measured> {
     let mut settings = SyncSettings::default();
     if let Some(p) = sizes.poll_interval {
         settings.poll_interval = p;
+    }
+    if let Some(p) = sizes.outbox_poll {
+        settings.outbox_poll = p;
     }
     let local = InternalProvider::open(&url, provider_sync::store_options(None)).await?;
     let remote = asana(

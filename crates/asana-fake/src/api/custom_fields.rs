@@ -13,11 +13,12 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Number, Value};
 
-use super::{
-    data_of, list, location, opt_bool, opt_str, path_obj, position_input, req_str, single,
-    type_name, unknown_ref, wrong_type, ApiError, ApiRequest, ApiResponse, Res,
+use super::input::{
+    data_of, opt_bool, opt_str, path_obj, position_input, req_str, unknown_ref, wrong_type,
 };
+use super::query::{list, location, single};
 use crate::model::{CfType, CfValue, CustomField, CustomFieldSetting, EnumOption, Kind, State};
+use crate::request::{type_name, ApiError, ApiRequest, ApiResponse, Res};
 
 /// Message of the 402 answered to custom-field writes on a plan without them.
 const PREMIUM_MESSAGE: &str = "Custom fields are a premium feature: the request is valid, but \
