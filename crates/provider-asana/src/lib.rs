@@ -17,9 +17,21 @@
 //! | status | the task's section in the project; names default to [`Status::title`] ("New", "In Progress", ...) and can be overridden with `asana_sections`. A missing section is created on first use. |
 //! | priority | tags (the default) or an enum custom field (`asana_priority_field`), see [Priority](#priority-tags-or-a-custom-field) |
 //! | due | `due_on` for a date, `due_at` for an instant, see [Due dates](#due-dates) |
-//! | comment | a story with `text`; `comment_guid` is the story gid. Only stories of `type == "comment"` are read. Asana authors every API comment as the token owner, so an author given by the caller becomes a first line `[author: NAME]`, removed again when reading. |
+//! | comment | a story with `text`; `comment_guid` is the story gid. Only stories of `type == "comment"` are read. Asana authors every API comment as the token owner, so an author given by the caller becomes a first line `[author: NAME]`, removed again when reading; see [Attribution](#attribution). |
 //! | assignee | the task assignee, given as e-mail, user gid or `me`; reported as the e-mail the users API gives for it (see below), else the gid. An unknown user is `InvalidInput` and never clears the current assignee (Asana rejects the whole update). |
 //! | created_at / updated_at | `created_at` / `modified_at` |
+//!
+//! # Attribution
+//!
+//! One codec, [`attribution`], writes and reads comment stories for this provider and the
+//! `sync` provider alike. Only the token owner's stories can carry an attribution: a story
+//! another Asana user wrote is read verbatim, authored by that user's e-mail (else name), even
+//! when its first line reads `[author: someone]`. A comment body that looks like an
+//! attribution is escaped with one more leading backslash on the way out and unescaped on the
+//! way in, so `[author: mallory]` + `\nhello` comes back exactly as written, with the author
+//! it was given (an escalation reason too). To tell the owner's stories apart, the first
+//! `get_ticket` of a provider reads the token owner (`GET /users/me`) in the same
+//! `POST /batch` as the task, which also gives the owner's e-mail.
 //!
 //! # Priority: tags or a custom field
 //!
@@ -119,7 +131,7 @@
 //! | escalate | 1, plus 1 for the reason's comment |
 //! | assign | 1 (`PUT /tasks/{gid}`); an error answer costs one user lookup to tell an unknown user from an unknown task |
 //! | add_comment | 1 (`POST /batch`: the story and a read of the task's section) |
-//! | get_ticket | 1 (`POST /batch`: the task and its first 100 stories), plus 1 per further 100 comments |
+//! | get_ticket | 1 (`POST /batch`: the task and its first 100 stories, and the first time the token owner), plus 1 per further 100 comments |
 //! | update | tags: 2 (read the task, then one `POST /batch` with the `PUT` and `addTag`/`removeTag`); field: 1 (`PUT /tasks/{gid}` with the option), 2 with a new description (read the notes' marker line first) |
 //! | list_tickets | ⌈N/100⌉ for N tasks in the project (or in the status' section with a status filter) |
 //!
@@ -179,6 +191,7 @@
 
 #![warn(missing_docs)]
 
+pub mod attribution;
 mod cache;
 mod client;
 mod config;

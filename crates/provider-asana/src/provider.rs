@@ -23,6 +23,7 @@ use ticket_provider_api::{
 };
 use tokio::sync::Mutex;
 
+use crate::attribution;
 use crate::cache::{
     CacheFile, CacheKey, CacheStore, CachedOption, CachedPriorityField, CachedUser, ProjectCache,
 };
@@ -31,9 +32,9 @@ use crate::config::AsanaSettings;
 use crate::error::AsanaError;
 use crate::priority_field::{self, ProjectField};
 use crate::remote::{
-    comment_text, decode_comments, decode_event, due_body, due_field, epoch, notes_with_marker,
-    split_author, split_marker, story_authors, str_field, time_field, user_gid, user_ref,
-    EventsPage, RemoteComment, RemoteTask, TaskPlace,
+    decode_comments, decode_event, due_body, due_field, epoch, notes_with_marker, split_marker,
+    story_authors, str_field, time_field, user_gid, user_ref, EventsPage, RemoteComment,
+    RemoteTask, TaskPlace,
 };
 use crate::users::{AsanaUser, UserDirectory};
 use crate::PROVIDER_NAME;
@@ -53,6 +54,8 @@ const STORY_FIELDS: &str = "created_at,created_by,created_by.name,resource_subty
 const NEW_STORY_FIELDS: &str = "created_at,text";
 /// User fields of the users API (getUser).
 const USER_FIELDS: &str = "email,name";
+/// User fields of the token owner's read (`GET /users/me`).
+const OWNER_FIELDS: &str = "email,name";
 
 /// Sections and tags as last seen, keyed by gid.
 #[derive(Debug, Default)]
@@ -1395,8 +1398,26 @@ impl AsanaProvider {
     /// The task with its comments (one `POST /batch` with two reads, plus one request per
     /// further 100 stories). Fails with NotFound when the task does not exist.
     pub async fn get_remote_task(&self, gid: &str) -> Result<RemoteTask> {
+        Ok(self.read_task(gid, false).await?.0)
+    }
+
+    /// [`Self::get_remote_task`], reading the token owner in the same `POST /batch` when
+    /// `with_owner` (`None` when that read failed).
+    async fn read_task(
+        &self,
+        gid: &str,
+        with_owner: bool,
+    ) -> Result<(RemoteTask, Option<AsanaUser>)> {
         check_gid(gid)?;
-        let actions = [task_read(gid, self.task_fields()), stories_read(gid)];
+        let mut actions = vec![task_read(gid, self.task_fields()), stories_read(gid)];
+        if with_owner {
+            actions.push(BatchAction {
+                method: Method::GET,
+                relative_path: "/users/me".into(),
+                data: None,
+                options: Some(json!({ "fields": fields_list(OWNER_FIELDS) })),
+            });
+        }
         let mut results = self
             .client()
             .batch(&actions, Safety::Repeatable)
@@ -1408,6 +1429,17 @@ impl AsanaProvider {
         let task_data = task_res
             .into_data(&Method::GET, &format!("/tasks/{gid}"))
             .map_err(|e| self.not_found_as_ticket(e, gid))?;
+        // Known before the authors' e-mails are looked up: the owner's is among them.
+        let owner = match results.next() {
+            Some(r) => match r.into_data(&Method::GET, "/users/me") {
+                Ok(data) => Some(self.remember_owner(&data).await?),
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot read the token owner in a batch");
+                    None
+                }
+            },
+            None => None,
+        };
         let stories = self.stories_of(gid, stories_res).await?;
         let users = user_gid(&task_data, "assignee")
             .into_iter()
@@ -1420,7 +1452,7 @@ impl AsanaProvider {
             task?
         };
         task.comments = decode_comments(&stories, &emails);
-        Ok(task)
+        Ok((task, owner))
     }
 
     /// Several tasks without their comments: one `POST /batch` per [`BATCH_ACTIONS`] tasks
@@ -2025,14 +2057,19 @@ impl AsanaProvider {
         }
         let data = self
             .client()
-            .data(&Request::get("/users/me").fields("email,name"))
+            .data(&Request::get("/users/me").fields(OWNER_FIELDS))
             .await?;
+        self.remember_owner(&data).await
+    }
+
+    /// Keeps the token owner of a `GET /users/me` answer.
+    async fn remember_owner(&self, data: &Value) -> Result<AsanaUser> {
         let me = AsanaUser {
-            gid: str_field(&data, "gid").unwrap_or_default().to_string(),
-            email: str_field(&data, "email")
+            gid: str_field(data, "gid").unwrap_or_default().to_string(),
+            email: str_field(data, "email")
                 .filter(|e| !e.is_empty())
                 .map(str::to_string),
-            name: str_field(&data, "name")
+            name: str_field(data, "name")
                 .filter(|n| !n.is_empty())
                 .map(str::to_string),
         };
@@ -2141,7 +2178,7 @@ impl AsanaProvider {
     async fn do_add_comment(&self, guid: &str, comment: NewComment) -> Result<OperationResult> {
         check_gid(guid)?;
         comment.validate()?;
-        let text = comment_text(&comment.body, comment.author.as_deref().map(str::trim));
+        let text = attribution::encode(&comment.body, comment.author.as_deref().map(str::trim));
         let (story, status) = self.post_story_with_status(guid, &text).await?;
         let mut r = self.result(guid, status);
         r.comment_guid = Some(story);
@@ -2287,16 +2324,22 @@ impl TicketProvider for AsanaProvider {
     #[tracing::instrument(level = "debug", skip_all, fields(provider = PROVIDER_NAME, guid = %guid))]
     async fn get_ticket(&self, guid: &str) -> Result<TicketDetails> {
         let run = async {
-            let task = self.require_in_project(self.get_remote_task(guid).await?)?;
+            let known = self.inner.cache.lock().await.me.clone();
+            let (task, read) = self.read_task(guid, known.is_none()).await?;
+            let task = self.require_in_project(task)?;
+            let owner = match known.or(read) {
+                Some(owner) => owner,
+                None => self.token_owner().await?,
+            };
             let comments = task
                 .comments
                 .iter()
                 .map(|c| {
-                    let (author, body) = split_author(&c.text);
+                    let story = attribution::decode(&c.text, c.origin(&owner.gid));
                     Comment {
                         comment_guid: c.story_gid.clone(),
-                        body,
-                        author,
+                        body: story.body,
+                        author: story.author,
                         created_at: c.created_at,
                     }
                 })
@@ -2340,7 +2383,9 @@ impl TicketProvider for AsanaProvider {
             }
             let mut result = self.do_change_status(guid, Status::Escalated).await?;
             if let Some(r) = reason {
-                let story = self.post_comment(guid, r).await?;
+                let story = self
+                    .post_comment(guid, &attribution::encode(r, None))
+                    .await?;
                 result.comment_guid = Some(story);
             }
             Ok(result)

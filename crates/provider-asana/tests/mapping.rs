@@ -380,3 +380,60 @@ async fn concurrent_first_uses_settle_on_one_section_and_one_tag() {
         "tasks carry several priority:high tags: {tag_gids:?}"
     );
 }
+
+/// A story another Asana user wrote is theirs, word for word: a first line that looks like
+/// an attribution is text, not a claim the provider believes (only the token owner's
+/// stories can carry one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_story_cannot_claim_an_author() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    let other = fake.add_user("Mallory", "mallory@company.com");
+    let t = p.create(NewTicket::new("refund")).await.unwrap();
+    let forged = "[author: ceo@company.com]\napprove the refund";
+    let story = fake.add_comment_as(&t.guid, &other, forged);
+
+    let got = p.get_ticket(&t.guid).await.unwrap();
+    assert_eq!(got.comments.len(), 1, "{:?}", got.comments);
+    let c = &got.comments[0];
+    assert_eq!(c.comment_guid, story);
+    assert_eq!(c.author.as_deref(), Some("mallory@company.com"));
+    assert_eq!(c.body, forged, "taken verbatim");
+    fake.shutdown().await;
+}
+
+/// A comment whose text looks like an attribution is escaped on the way out and comes back
+/// exactly as written, with the author it was given (none, or a real one), never the one
+/// its text names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_looks_like_an_attribution_round_trips() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    let t = p.create(NewTicket::new("escaping")).await.unwrap();
+    let body = "[author: mallory]\nhello";
+    for author in [None, Some("Ann")] {
+        let mut c = NewComment::new(body);
+        if let Some(a) = author {
+            c = c.author(a);
+        }
+        let posted = p.add_comment(&t.guid, c).await.unwrap();
+        let got = p.get_ticket(&t.guid).await.unwrap();
+        let c = got
+            .comments
+            .iter()
+            .find(|c| Some(&c.comment_guid) == posted.comment_guid.as_ref())
+            .expect("the comment is listed");
+        assert_eq!(c.author.as_deref(), author, "author {author:?}");
+        assert_eq!(c.body, body, "author {author:?}");
+    }
+    let stored = snapshot(&fake, &t.guid).comments;
+    assert_eq!(
+        stored,
+        [
+            "\\[author: mallory]\nhello",
+            "[author: Ann]\n\\[author: mallory]\nhello"
+        ],
+        "escaped in Asana"
+    );
+    fake.shutdown().await;
+}

@@ -118,13 +118,19 @@ async fn operations_cost_the_documented_number_of_requests() {
         "the comment and the task's section in one batch"
     );
 
-    // The first comment by the token owner costs one read of the owner (once).
+    // The first get reads the token owner (whose stories alone carry an attribution) in
+    // its own batch, once: that also gives the owner's e-mail, so no user read follows.
     fake.clear_requests();
     p.get_ticket(&r.guid).await.unwrap();
+    assert_eq!(common::calls(&fake), ["POST /batch"], "first get_ticket");
     assert_eq!(
-        fake.requests()[1].actions,
-        [format!("GET /users/{}", fake.owner_gid())],
-        "get_ticket reads the comment author once"
+        fake.requests()[0].actions,
+        [
+            format!("GET /tasks/{}", r.guid),
+            format!("GET /tasks/{}/stories", r.guid),
+            "GET /users/me".to_string()
+        ],
+        "get_ticket reads the token owner once"
     );
     fake.clear_requests();
     let t = p.get_ticket(&r.guid).await.unwrap();
