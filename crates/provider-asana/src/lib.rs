@@ -135,9 +135,9 @@
 //! | update | tags: 2 (read the task, then one `POST /batch` with the `PUT` and `addTag`/`removeTag`); field: 1 (`PUT /tasks/{gid}` with the option), 2 with a new description (read the notes' marker line first) |
 //! | list_tickets | ⌈N/100⌉ for N tasks in the project (or in the status' section with a status filter) |
 //!
-//! For the `sync` provider's pulls: [`AsanaProvider::list_remote_tasks`] costs ⌈N/100⌉ for N
-//! tasks (every field a ticket needs, no comments); [`AsanaProvider::get_remote_tasks`] reads
-//! N named tasks in ⌈N/10⌉ `POST /batch` requests, and [`AsanaProvider::stories_for_tasks`]
+//! For the `sync` provider's pulls: [`TaskClient::list_remote_tasks`] costs ⌈N/100⌉ for N
+//! tasks (every field a ticket needs, no comments); [`TaskClient::get_remote_tasks`] reads
+//! N named tasks in ⌈N/10⌉ `POST /batch` requests, and [`TaskClient::stories_for_tasks`]
 //! reads the comments of N tasks in ⌈N/10⌉ `POST /batch` requests (Asana has no bulk
 //! stories endpoint), plus 1 per further 100 stories of a task with more than 100.
 //!
@@ -177,17 +177,27 @@
 //!
 //! The token is never logged, never part of an error and never shown by `Debug`.
 //!
-//! # For the `sync` provider
+//! # Layout, and the `sync` provider
 //!
-//! [`AsanaProvider`] also offers task-level operations: [`AsanaProvider::create_task_with_marker`]
-//! (and [`AsanaProvider::create_task_lean`], answered with only the gid and `modified_at`),
-//! [`AsanaProvider::find_task_by_marker`], [`AsanaProvider::get_remote_task`],
-//! [`AsanaProvider::get_remote_tasks`], [`AsanaProvider::stories_for_tasks`],
-//! [`AsanaProvider::list_remote_tasks`], [`AsanaProvider::set_fields`],
-//! [`AsanaProvider::move_task`], [`AsanaProvider::move_task_from`] (given where a read saw
-//! the task, only what differs), [`AsanaProvider::post_comment`],
-//! [`AsanaProvider::find_comment_by_marker`], [`AsanaProvider::events`] and
-//! [`AsanaProvider::workspace_gid`].
+//! The crate is cut the way Apache OpenDAL cuts a service:
+//!
+//! * a core (`core.rs`): the HTTP client (`client.rs`), the settings, the gid cache
+//!   (`gid_cache.rs`, persisted through [`CacheStore`]) and the user directory; ONE name → gid
+//!   lookup (`lookup.rs`) for sections, tags and the priority field's options, whose
+//!   per-kind differences are data; the decoding of task records (`decode.rs`);
+//! * [`TaskClient`] (`task_client.rs` reads, `task_writes.rs` writes): the task-level
+//!   operations, and all the `sync` provider uses: [`TaskClient::create_task_with_marker`]
+//!   (and [`TaskClient::create_task_lean`], answered with only the gid and `modified_at`),
+//!   [`TaskClient::find_task_by_marker`], [`TaskClient::get_remote_task`],
+//!   [`TaskClient::get_remote_tasks`], [`TaskClient::stories_for_tasks`],
+//!   [`TaskClient::list_remote_tasks`], [`TaskClient::set_fields`], [`TaskClient::assign`],
+//!   [`TaskClient::move_task`], [`TaskClient::move_task_from`] (given where a read saw the
+//!   task, only what differs), [`TaskClient::post_comment`],
+//!   [`TaskClient::find_comment_by_marker`], [`TaskClient::events`],
+//!   [`TaskClient::token_owner`] and [`TaskClient::workspace_gid`];
+//! * [`AsanaProvider`] (`provider.rs`, listing in `list.rs`): the [`TicketProvider`] impl on
+//!   a [`TaskClient`] ([`AsanaProvider::tasks`]; `From<TaskClient>` goes the other way), and
+//!   comment stories through the [`attribution`] codec.
 
 #![warn(missing_docs)]
 
@@ -195,11 +205,18 @@ pub mod attribution;
 mod cache;
 mod client;
 mod config;
+mod core;
+mod decode;
 mod doctor;
 mod error;
+mod gid_cache;
+mod list;
+mod lookup;
 mod priority_field;
 mod provider;
 mod remote;
+mod task_client;
+mod task_writes;
 mod users;
 
 use std::sync::Arc;
@@ -209,6 +226,7 @@ use ticket_provider_api::{
     SettingsSpec, TicketProvider,
 };
 
+pub use crate::core::BATCH_ACTIONS;
 pub use cache::{
     CacheFile, CacheKey, CacheStore, CachedOption, CachedPriorityField, CachedUser, KeyedCache,
     ProjectCache, DEFAULT_CACHE_FILE,
@@ -219,8 +237,10 @@ pub use config::{
     ASANA_TOKEN_ENV, DEFAULT_ASANA_BASE_URL, DEFAULT_TIMEOUT, MAX_READS_IN_FLIGHT,
     MAX_WRITES_IN_FLIGHT,
 };
-pub use provider::{AsanaProvider, CreatedTask, BATCH_ACTIONS};
+pub use provider::AsanaProvider;
 pub use remote::{EventsPage, RemoteComment, RemoteEvent, RemoteTask, TaskPlace};
+pub use task_client::TaskClient;
+pub use task_writes::CreatedTask;
 pub use users::{AsanaUser, UserDirectory, UserStore};
 
 #[doc(no_inline)]

@@ -48,7 +48,7 @@ pub struct RemoteTask {
 }
 
 /// Where a task stands in the tickets project, as a read of it reported: the status of its
-/// section and whether it is complete (see [`crate::AsanaProvider::move_task_from`]).
+/// section and whether it is complete (see [`crate::TaskClient::move_task_from`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskPlace {
     /// The status of the task's section; `None` when that section maps to no status, or the
@@ -59,7 +59,7 @@ pub struct TaskPlace {
 }
 
 impl TaskPlace {
-    /// Where [`crate::AsanaProvider::move_task`] leaves a task moved to `status`.
+    /// Where [`crate::TaskClient::move_task`] leaves a task moved to `status`.
     pub fn at(status: Status) -> Self {
         TaskPlace {
             status: Some(status),
@@ -87,7 +87,7 @@ pub struct RemoteComment {
     /// Who Asana says wrote it (e-mail, else name), usually the token owner.
     pub created_by: Option<String>,
     /// The gid of the user who wrote it, when Asana says (compare with
-    /// [`crate::AsanaProvider::token_owner`] to tell the stories posted through the API).
+    /// [`crate::TaskClient::token_owner`] to tell the stories posted through the API).
     pub created_by_gid: Option<String>,
     /// When it was written (server time).
     pub created_at: DateTime<Utc>,
@@ -95,7 +95,7 @@ pub struct RemoteComment {
 
 impl RemoteComment {
     /// Who wrote it, for [`crate::attribution::decode`]: the token owner (the user of
-    /// `owner_gid`, see [`crate::AsanaProvider::token_owner`]) or someone else, by e-mail or
+    /// `owner_gid`, see [`crate::TaskClient::token_owner`]) or someone else, by e-mail or
     /// name.
     pub fn origin(&self, owner_gid: &str) -> StoryOrigin<'_> {
         if self.created_by_gid.as_deref() == Some(owner_gid) {
@@ -123,7 +123,7 @@ pub struct RemoteEvent {
     pub created_at: Option<DateTime<Utc>>,
 }
 
-/// The answer of [`crate::AsanaProvider::events`].
+/// The answer of [`crate::TaskClient::events`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventsPage {
     /// Events since the given token, and the token to pass next time.

@@ -120,7 +120,7 @@ async fn a_task_in_an_unmapped_section_reads_as_new() {
     assert!(resp.status().is_success());
     let t = p.get_ticket(&r.guid).await.unwrap();
     assert_eq!(t.ticket.status, Status::New);
-    let remote = p.get_remote_task(&r.guid).await.unwrap();
+    let remote = p.tasks().get_remote_task(&r.guid).await.unwrap();
     assert_eq!(remote.status, None);
     assert!(remote.section_name.is_some());
     fake.shutdown().await;
@@ -205,9 +205,12 @@ async fn completion_follows_terminal_statuses() {
 async fn sync_operations_work_with_markers_and_events() {
     let fake = common::fake().await;
     let p = common::provider(&fake);
-    assert_eq!(p.workspace_gid().await.unwrap(), fake.workspace_gid());
+    assert_eq!(
+        p.tasks().workspace_gid().await.unwrap(),
+        fake.workspace_gid()
+    );
 
-    let EventsPage::TokenInvalid { sync } = p.events(None).await.unwrap() else {
+    let EventsPage::TokenInvalid { sync } = p.tasks().events(None).await.unwrap() else {
         panic!("the first events call must ask for a fresh token");
     };
 
@@ -216,6 +219,7 @@ async fn sync_operations_work_with_markers_and_events() {
         .description("line one\nline two")
         .priority(Priority::High);
     let task = p
+        .tasks()
         .create_task_with_marker(&new, Status::Triaged, "local-guid-1")
         .await
         .unwrap();
@@ -227,28 +231,33 @@ async fn sync_operations_work_with_markers_and_events() {
         .ends_with("\n[ticket-guid: local-guid-1]"));
 
     let found = p
+        .tasks()
         .find_task_by_marker("local-guid-1", Some(since))
         .await
         .unwrap()
         .expect("found by marker");
     assert_eq!(found.gid, task.gid);
     assert!(p
+        .tasks()
         .find_task_by_marker("other", None)
         .await
         .unwrap()
         .is_none());
 
     let story = p
+        .tasks()
         .post_comment(&task.gid, "[comment-guid: c1] hello")
         .await
         .unwrap();
     assert_eq!(
-        p.find_comment_by_marker(&task.gid, "[comment-guid: c1]")
+        p.tasks()
+            .find_comment_by_marker(&task.gid, "[comment-guid: c1]")
             .await
             .unwrap(),
         Some(story.clone())
     );
     let changed = p
+        .tasks()
         .set_fields(
             &task.gid,
             &TicketUpdate {
@@ -259,7 +268,7 @@ async fn sync_operations_work_with_markers_and_events() {
         .await
         .unwrap();
     assert_eq!(changed.description, "new text");
-    let remote = p.get_remote_task(&task.gid).await.unwrap();
+    let remote = p.tasks().get_remote_task(&task.gid).await.unwrap();
     assert_eq!(
         remote.marker.as_deref(),
         Some("local-guid-1"),
@@ -270,10 +279,10 @@ async fn sync_operations_work_with_markers_and_events() {
     assert_eq!(remote.comments.len(), 1);
     assert_eq!(remote.comments[0].story_gid, story);
 
-    let all = p.list_remote_tasks(None).await.unwrap();
+    let all = p.tasks().list_remote_tasks(None).await.unwrap();
     assert!(all.iter().any(|t| t.gid == task.gid));
 
-    match p.events(Some(&sync)).await.unwrap() {
+    match p.tasks().events(Some(&sync)).await.unwrap() {
         EventsPage::Events { events, .. } => {
             assert!(
                 events
@@ -286,7 +295,7 @@ async fn sync_operations_work_with_markers_and_events() {
     }
     fake.expire_sync_tokens();
     assert!(matches!(
-        p.events(Some(&sync)).await.unwrap(),
+        p.tasks().events(Some(&sync)).await.unwrap(),
         EventsPage::TokenInvalid { .. }
     ));
 
