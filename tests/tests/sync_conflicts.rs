@@ -80,9 +80,7 @@ impl Kind {
                 remote.set_fields(gid, &changes).await.unwrap();
             }
             Kind::Assignee => {
-                TicketProvider::assign(remote, gid, common::ALICE)
-                    .await
-                    .unwrap();
+                remote.assign(gid, common::ALICE).await.unwrap();
             }
         }
     }

@@ -17,9 +17,21 @@
 //! | status | the task's section in the project; names default to [`Status::title`] ("New", "In Progress", ...) and can be overridden with `asana_sections`. A missing section is created on first use. |
 //! | priority | tags (the default) or an enum custom field (`asana_priority_field`), see [Priority](#priority-tags-or-a-custom-field) |
 //! | due | `due_on` for a date, `due_at` for an instant, see [Due dates](#due-dates) |
-//! | comment | a story with `text`; `comment_guid` is the story gid. Only stories of `type == "comment"` are read. Asana authors every API comment as the token owner, so an author given by the caller becomes a first line `[author: NAME]`, removed again when reading. |
+//! | comment | a story with `text`; `comment_guid` is the story gid. Only stories of `type == "comment"` are read. Asana authors every API comment as the token owner, so an author given by the caller becomes a first line `[author: NAME]`, removed again when reading; see [Attribution](#attribution). |
 //! | assignee | the task assignee, given as e-mail, user gid or `me`; reported as the e-mail the users API gives for it (see below), else the gid. An unknown user is `InvalidInput` and never clears the current assignee (Asana rejects the whole update). |
 //! | created_at / updated_at | `created_at` / `modified_at` |
+//!
+//! # Attribution
+//!
+//! One codec, [`attribution`], writes and reads comment stories for this provider and the
+//! `sync` provider alike. Only the token owner's stories can carry an attribution: a story
+//! another Asana user wrote is read verbatim, authored by that user's e-mail (else name), even
+//! when its first line reads `[author: someone]`. A comment body that looks like an
+//! attribution is escaped with one more leading backslash on the way out and unescaped on the
+//! way in, so `[author: mallory]` + `\nhello` comes back exactly as written, with the author
+//! it was given (an escalation reason too). To tell the owner's stories apart, the first
+//! `get_ticket` of a provider reads the token owner (`GET /users/me`) in the same
+//! `POST /batch` as the task, which also gives the owner's e-mail.
 //!
 //! # Priority: tags or a custom field
 //!
@@ -119,13 +131,13 @@
 //! | escalate | 1, plus 1 for the reason's comment |
 //! | assign | 1 (`PUT /tasks/{gid}`); an error answer costs one user lookup to tell an unknown user from an unknown task |
 //! | add_comment | 1 (`POST /batch`: the story and a read of the task's section) |
-//! | get_ticket | 1 (`POST /batch`: the task and its first 100 stories), plus 1 per further 100 comments |
+//! | get_ticket | 1 (`POST /batch`: the task and its first 100 stories, and the first time the token owner), plus 1 per further 100 comments |
 //! | update | tags: 2 (read the task, then one `POST /batch` with the `PUT` and `addTag`/`removeTag`); field: 1 (`PUT /tasks/{gid}` with the option), 2 with a new description (read the notes' marker line first) |
 //! | list_tickets | ⌈N/100⌉ for N tasks in the project (or in the status' section with a status filter) |
 //!
-//! For the `sync` provider's pulls: [`AsanaProvider::list_remote_tasks`] costs ⌈N/100⌉ for N
-//! tasks (every field a ticket needs, no comments); [`AsanaProvider::get_remote_tasks`] reads
-//! N named tasks in ⌈N/10⌉ `POST /batch` requests, and [`AsanaProvider::stories_for_tasks`]
+//! For the `sync` provider's pulls: [`TaskClient::list_remote_tasks`] costs ⌈N/100⌉ for N
+//! tasks (every field a ticket needs, no comments); [`TaskClient::get_remote_tasks`] reads
+//! N named tasks in ⌈N/10⌉ `POST /batch` requests, and [`TaskClient::stories_for_tasks`]
 //! reads the comments of N tasks in ⌈N/10⌉ `POST /batch` requests (Asana has no bulk
 //! stories endpoint), plus 1 per further 100 stories of a task with more than 100.
 //!
@@ -165,28 +177,46 @@
 //!
 //! The token is never logged, never part of an error and never shown by `Debug`.
 //!
-//! # For the `sync` provider
+//! # Layout, and the `sync` provider
 //!
-//! [`AsanaProvider`] also offers task-level operations: [`AsanaProvider::create_task_with_marker`]
-//! (and [`AsanaProvider::create_task_lean`], answered with only the gid and `modified_at`),
-//! [`AsanaProvider::find_task_by_marker`], [`AsanaProvider::get_remote_task`],
-//! [`AsanaProvider::get_remote_tasks`], [`AsanaProvider::stories_for_tasks`],
-//! [`AsanaProvider::list_remote_tasks`], [`AsanaProvider::set_fields`],
-//! [`AsanaProvider::move_task`], [`AsanaProvider::move_task_from`] (given where a read saw
-//! the task, only what differs), [`AsanaProvider::post_comment`],
-//! [`AsanaProvider::find_comment_by_marker`], [`AsanaProvider::events`] and
-//! [`AsanaProvider::workspace_gid`].
+//! The crate is cut the way Apache OpenDAL cuts a service:
+//!
+//! * a core (`core.rs`): the HTTP client (`client.rs`), the settings, the gid cache
+//!   (`gid_cache.rs`, persisted through [`CacheStore`]) and the user directory; ONE name → gid
+//!   lookup (`lookup.rs`) for sections, tags and the priority field's options, whose
+//!   per-kind differences are data; the decoding of task records (`decode.rs`);
+//! * [`TaskClient`] (`task_client.rs` reads, `task_writes.rs` writes): the task-level
+//!   operations, and all the `sync` provider uses: [`TaskClient::create_task_with_marker`]
+//!   (and [`TaskClient::create_task_lean`], answered with only the gid and `modified_at`),
+//!   [`TaskClient::find_task_by_marker`], [`TaskClient::get_remote_task`],
+//!   [`TaskClient::get_remote_tasks`], [`TaskClient::stories_for_tasks`],
+//!   [`TaskClient::list_remote_tasks`], [`TaskClient::set_fields`], [`TaskClient::assign`],
+//!   [`TaskClient::move_task`], [`TaskClient::move_task_from`] (given where a read saw the
+//!   task, only what differs), [`TaskClient::post_comment`],
+//!   [`TaskClient::find_comment_by_marker`], [`TaskClient::events`],
+//!   [`TaskClient::token_owner`] and [`TaskClient::workspace_gid`];
+//! * [`AsanaProvider`] (`provider.rs`, listing in `list.rs`): the [`TicketProvider`] impl on
+//!   a [`TaskClient`] ([`AsanaProvider::tasks`]; `From<TaskClient>` goes the other way), and
+//!   comment stories through the [`attribution`] codec.
 
 #![warn(missing_docs)]
 
+pub mod attribution;
 mod cache;
 mod client;
 mod config;
+mod core;
+mod decode;
 mod doctor;
 mod error;
+mod gid_cache;
+mod list;
+mod lookup;
 mod priority_field;
 mod provider;
 mod remote;
+mod task_client;
+mod task_writes;
 mod users;
 
 use std::sync::Arc;
@@ -196,6 +226,7 @@ use ticket_provider_api::{
     SettingsSpec, TicketProvider,
 };
 
+pub use crate::core::BATCH_ACTIONS;
 pub use cache::{
     CacheFile, CacheKey, CacheStore, CachedOption, CachedPriorityField, CachedUser, KeyedCache,
     ProjectCache, DEFAULT_CACHE_FILE,
@@ -206,8 +237,10 @@ pub use config::{
     ASANA_TOKEN_ENV, DEFAULT_ASANA_BASE_URL, DEFAULT_TIMEOUT, MAX_READS_IN_FLIGHT,
     MAX_WRITES_IN_FLIGHT,
 };
-pub use provider::{AsanaProvider, CreatedTask, BATCH_ACTIONS};
+pub use provider::AsanaProvider;
 pub use remote::{EventsPage, RemoteComment, RemoteEvent, RemoteTask, TaskPlace};
+pub use task_client::TaskClient;
+pub use task_writes::CreatedTask;
 pub use users::{AsanaUser, UserDirectory, UserStore};
 
 #[doc(no_inline)]

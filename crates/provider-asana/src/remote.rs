@@ -11,6 +11,8 @@ use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use serde_json::Value;
 use ticket_provider_api::{Due, Priority, Status};
 
+use crate::attribution::StoryOrigin;
+
 /// A task of the tickets project as Asana holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteTask {
@@ -46,7 +48,7 @@ pub struct RemoteTask {
 }
 
 /// Where a task stands in the tickets project, as a read of it reported: the status of its
-/// section and whether it is complete (see [`crate::AsanaProvider::move_task_from`]).
+/// section and whether it is complete (see [`crate::TaskClient::move_task_from`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskPlace {
     /// The status of the task's section; `None` when that section maps to no status, or the
@@ -57,7 +59,7 @@ pub struct TaskPlace {
 }
 
 impl TaskPlace {
-    /// Where [`crate::AsanaProvider::move_task`] leaves a task moved to `status`.
+    /// Where [`crate::TaskClient::move_task`] leaves a task moved to `status`.
     pub fn at(status: Status) -> Self {
         TaskPlace {
             status: Some(status),
@@ -79,15 +81,29 @@ impl TaskPlace {
 pub struct RemoteComment {
     /// The story gid.
     pub story_gid: String,
-    /// The text, with the author prefix line (see [`crate::AsanaProvider::post_comment`]) if any.
+    /// The text as Asana holds it: for the token owner's stories, as [`crate::attribution::encode`]
+    /// wrote it.
     pub text: String,
     /// Who Asana says wrote it (e-mail, else name), usually the token owner.
     pub created_by: Option<String>,
     /// The gid of the user who wrote it, when Asana says (compare with
-    /// [`crate::AsanaProvider::token_owner`] to tell the stories posted through the API).
+    /// [`crate::TaskClient::token_owner`] to tell the stories posted through the API).
     pub created_by_gid: Option<String>,
     /// When it was written (server time).
     pub created_at: DateTime<Utc>,
+}
+
+impl RemoteComment {
+    /// Who wrote it, for [`crate::attribution::decode`]: the token owner (the user of
+    /// `owner_gid`, see [`crate::TaskClient::token_owner`]) or someone else, by e-mail or
+    /// name.
+    pub fn origin(&self, owner_gid: &str) -> StoryOrigin<'_> {
+        if self.created_by_gid.as_deref() == Some(owner_gid) {
+            StoryOrigin::TokenOwner
+        } else {
+            StoryOrigin::Other(self.created_by.as_deref())
+        }
+    }
 }
 
 /// One event of the project's event stream (a hint that something changed).
@@ -107,7 +123,7 @@ pub struct RemoteEvent {
     pub created_at: Option<DateTime<Utc>>,
 }
 
-/// The answer of [`crate::AsanaProvider::events`].
+/// The answer of [`crate::TaskClient::events`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventsPage {
     /// Events since the given token, and the token to pass next time.
@@ -172,28 +188,6 @@ pub(crate) fn split_marker(notes: &str) -> (String, Option<String>) {
         }
         _ => (notes.to_string(), None),
     }
-}
-
-const AUTHOR_PREFIX: &str = "[author: ";
-
-/// A comment text with the author, when given, on a first line of its own.
-pub(crate) fn comment_text(body: &str, author: Option<&str>) -> String {
-    match author {
-        Some(a) => format!("{AUTHOR_PREFIX}{a}]\n{body}"),
-        None => body.to_string(),
-    }
-}
-
-/// Splits a comment text into the author of an `[author: …]` first line and the body.
-pub(crate) fn split_author(text: &str) -> (Option<String>, String) {
-    if let Some(rest) = text.strip_prefix(AUTHOR_PREFIX) {
-        if let Some((first, body)) = rest.split_once('\n') {
-            if let Some(author) = first.strip_suffix(']') {
-                return (Some(author.to_string()), body.to_string());
-            }
-        }
-    }
-    (None, text.to_string())
 }
 
 /// A string field, or `None`.
@@ -347,17 +341,6 @@ mod tests {
             split_marker("[ticket-guid: ]"),
             ("[ticket-guid: ]".into(), None)
         );
-    }
-
-    #[test]
-    fn author_round_trips() {
-        let t = comment_text("hello\nworld", Some("Ann"));
-        assert_eq!(
-            split_author(&t),
-            (Some("Ann".into()), "hello\nworld".into())
-        );
-        assert_eq!(split_author("[author: x"), (None, "[author: x".into()));
-        assert_eq!(split_author("plain"), (None, "plain".into()));
     }
 
     #[test]

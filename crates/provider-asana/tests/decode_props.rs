@@ -242,6 +242,8 @@ fn any_answer_gives_ok_or_err_never_a_panic() {
     let good = json!({"data": [
         {"status_code": 200, "headers": {}, "body": task_body()},
         {"status_code": 200, "headers": {}, "body": {"data": [], "next_page": null}},
+        // The first get also reads the token owner (to tell its stories from others').
+        {"status_code": 200, "headers": {}, "body": {"data": {"gid": "1", "email": "me@example.com", "name": "Me"}}},
     ]});
     *answer.lock().unwrap() = (200, good.to_string().into_bytes());
     let t = rt

@@ -122,6 +122,7 @@ async fn remote_tasks_carry_the_due_date() {
     let p = common::provider(&fake);
     let instant = at("2026-06-30T23:59:59.999Z");
     let t = p
+        .tasks()
         .create_task_with_marker(
             &NewTicket::new("marked").due(instant),
             Status::Triaged,
@@ -134,26 +135,35 @@ async fn remote_tasks_carry_the_due_date() {
         common::snapshot(&fake, &t.gid).due_at.as_deref(),
         Some("2026-06-30T23:59:59.999Z")
     );
-    assert_eq!(p.get_remote_task(&t.gid).await.unwrap().due, Some(instant));
+    assert_eq!(
+        p.tasks().get_remote_task(&t.gid).await.unwrap().due,
+        Some(instant)
+    );
 
     let changed = p
+        .tasks()
         .set_fields(&t.gid, &due_update(Some(date(2026, 7, 1))))
         .await
         .unwrap();
     assert_eq!(changed.due, Some(date(2026, 7, 1)));
     let read = p
+        .tasks()
         .get_remote_tasks(std::slice::from_ref(&t.gid))
         .await
         .unwrap();
     assert_eq!(read[&t.gid].as_ref().unwrap().due, Some(date(2026, 7, 1)));
-    let listed = p.list_remote_tasks(None).await.unwrap();
+    let listed = p.tasks().list_remote_tasks(None).await.unwrap();
     assert_eq!(
         listed.iter().find(|x| x.gid == t.gid).unwrap().due,
         Some(date(2026, 7, 1))
     );
-    let cleared = p.set_fields(&t.gid, &due_update(None)).await.unwrap();
+    let cleared = p
+        .tasks()
+        .set_fields(&t.gid, &due_update(None))
+        .await
+        .unwrap();
     assert_eq!(cleared.due, None);
-    assert_eq!(p.get_remote_task(&t.gid).await.unwrap().due, None);
+    assert_eq!(p.tasks().get_remote_task(&t.gid).await.unwrap().due, None);
     fake.shutdown().await;
 }
 

@@ -120,7 +120,7 @@ async fn a_task_in_an_unmapped_section_reads_as_new() {
     assert!(resp.status().is_success());
     let t = p.get_ticket(&r.guid).await.unwrap();
     assert_eq!(t.ticket.status, Status::New);
-    let remote = p.get_remote_task(&r.guid).await.unwrap();
+    let remote = p.tasks().get_remote_task(&r.guid).await.unwrap();
     assert_eq!(remote.status, None);
     assert!(remote.section_name.is_some());
     fake.shutdown().await;
@@ -205,9 +205,12 @@ async fn completion_follows_terminal_statuses() {
 async fn sync_operations_work_with_markers_and_events() {
     let fake = common::fake().await;
     let p = common::provider(&fake);
-    assert_eq!(p.workspace_gid().await.unwrap(), fake.workspace_gid());
+    assert_eq!(
+        p.tasks().workspace_gid().await.unwrap(),
+        fake.workspace_gid()
+    );
 
-    let EventsPage::TokenInvalid { sync } = p.events(None).await.unwrap() else {
+    let EventsPage::TokenInvalid { sync } = p.tasks().events(None).await.unwrap() else {
         panic!("the first events call must ask for a fresh token");
     };
 
@@ -216,6 +219,7 @@ async fn sync_operations_work_with_markers_and_events() {
         .description("line one\nline two")
         .priority(Priority::High);
     let task = p
+        .tasks()
         .create_task_with_marker(&new, Status::Triaged, "local-guid-1")
         .await
         .unwrap();
@@ -227,28 +231,33 @@ async fn sync_operations_work_with_markers_and_events() {
         .ends_with("\n[ticket-guid: local-guid-1]"));
 
     let found = p
+        .tasks()
         .find_task_by_marker("local-guid-1", Some(since))
         .await
         .unwrap()
         .expect("found by marker");
     assert_eq!(found.gid, task.gid);
     assert!(p
+        .tasks()
         .find_task_by_marker("other", None)
         .await
         .unwrap()
         .is_none());
 
     let story = p
+        .tasks()
         .post_comment(&task.gid, "[comment-guid: c1] hello")
         .await
         .unwrap();
     assert_eq!(
-        p.find_comment_by_marker(&task.gid, "[comment-guid: c1]")
+        p.tasks()
+            .find_comment_by_marker(&task.gid, "[comment-guid: c1]")
             .await
             .unwrap(),
         Some(story.clone())
     );
     let changed = p
+        .tasks()
         .set_fields(
             &task.gid,
             &TicketUpdate {
@@ -259,7 +268,7 @@ async fn sync_operations_work_with_markers_and_events() {
         .await
         .unwrap();
     assert_eq!(changed.description, "new text");
-    let remote = p.get_remote_task(&task.gid).await.unwrap();
+    let remote = p.tasks().get_remote_task(&task.gid).await.unwrap();
     assert_eq!(
         remote.marker.as_deref(),
         Some("local-guid-1"),
@@ -270,10 +279,10 @@ async fn sync_operations_work_with_markers_and_events() {
     assert_eq!(remote.comments.len(), 1);
     assert_eq!(remote.comments[0].story_gid, story);
 
-    let all = p.list_remote_tasks(None).await.unwrap();
+    let all = p.tasks().list_remote_tasks(None).await.unwrap();
     assert!(all.iter().any(|t| t.gid == task.gid));
 
-    match p.events(Some(&sync)).await.unwrap() {
+    match p.tasks().events(Some(&sync)).await.unwrap() {
         EventsPage::Events { events, .. } => {
             assert!(
                 events
@@ -286,7 +295,7 @@ async fn sync_operations_work_with_markers_and_events() {
     }
     fake.expire_sync_tokens();
     assert!(matches!(
-        p.events(Some(&sync)).await.unwrap(),
+        p.tasks().events(Some(&sync)).await.unwrap(),
         EventsPage::TokenInvalid { .. }
     ));
 
@@ -379,4 +388,61 @@ async fn concurrent_first_uses_settle_on_one_section_and_one_tag() {
         1,
         "tasks carry several priority:high tags: {tag_gids:?}"
     );
+}
+
+/// A story another Asana user wrote is theirs, word for word: a first line that looks like
+/// an attribution is text, not a claim the provider believes (only the token owner's
+/// stories can carry one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_story_cannot_claim_an_author() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    let other = fake.add_user("Mallory", "mallory@company.com");
+    let t = p.create(NewTicket::new("refund")).await.unwrap();
+    let forged = "[author: ceo@company.com]\napprove the refund";
+    let story = fake.add_comment_as(&t.guid, &other, forged);
+
+    let got = p.get_ticket(&t.guid).await.unwrap();
+    assert_eq!(got.comments.len(), 1, "{:?}", got.comments);
+    let c = &got.comments[0];
+    assert_eq!(c.comment_guid, story);
+    assert_eq!(c.author.as_deref(), Some("mallory@company.com"));
+    assert_eq!(c.body, forged, "taken verbatim");
+    fake.shutdown().await;
+}
+
+/// A comment whose text looks like an attribution is escaped on the way out and comes back
+/// exactly as written, with the author it was given (none, or a real one), never the one
+/// its text names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_looks_like_an_attribution_round_trips() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    let t = p.create(NewTicket::new("escaping")).await.unwrap();
+    let body = "[author: mallory]\nhello";
+    for author in [None, Some("Ann")] {
+        let mut c = NewComment::new(body);
+        if let Some(a) = author {
+            c = c.author(a);
+        }
+        let posted = p.add_comment(&t.guid, c).await.unwrap();
+        let got = p.get_ticket(&t.guid).await.unwrap();
+        let c = got
+            .comments
+            .iter()
+            .find(|c| Some(&c.comment_guid) == posted.comment_guid.as_ref())
+            .expect("the comment is listed");
+        assert_eq!(c.author.as_deref(), author, "author {author:?}");
+        assert_eq!(c.body, body, "author {author:?}");
+    }
+    let stored = snapshot(&fake, &t.guid).comments;
+    assert_eq!(
+        stored,
+        [
+            "\\[author: mallory]\nhello",
+            "[author: Ann]\n\\[author: mallory]\nhello"
+        ],
+        "escaped in Asana"
+    );
+    fake.shutdown().await;
 }

@@ -151,6 +151,7 @@ async fn priorities_map_through_the_enum_field_and_no_tag_is_written() {
 
     // The sync provider's operations.
     let task = p
+        .tasks()
         .create_task_with_marker(
             &NewTicket::new("marked").priority(Priority::High),
             Status::Triaged,
@@ -161,12 +162,14 @@ async fn priorities_map_through_the_enum_field_and_no_tag_is_written() {
     assert_eq!(task.priority, Some(Priority::High));
     assert_eq!(field_value(&fake, &task.gid).as_deref(), Some("High"));
     let changed = p
+        .tasks()
         .set_fields(&task.gid, &priority_update(Priority::Low))
         .await
         .unwrap();
     assert_eq!(changed.priority, Some(Priority::Low));
     assert_eq!(changed.marker.as_deref(), Some("m-7"));
     let changed = p
+        .tasks()
         .set_fields(
             &task.gid,
             &TicketUpdate {
@@ -182,15 +185,19 @@ async fn priorities_map_through_the_enum_field_and_no_tag_is_written() {
         .notes
         .ends_with("[ticket-guid: m-7]"));
     assert_eq!(
-        p.get_remote_task(&task.gid).await.unwrap().priority,
+        p.tasks().get_remote_task(&task.gid).await.unwrap().priority,
         Some(Priority::Low)
     );
-    let listed = p.list_remote_tasks(None).await.unwrap();
+    let listed = p.tasks().list_remote_tasks(None).await.unwrap();
     assert_eq!(
         listed.iter().find(|x| x.gid == task.gid).unwrap().priority,
         Some(Priority::Low)
     );
-    let read = p.get_remote_tasks(&[made[3].1.clone()]).await.unwrap();
+    let read = p
+        .tasks()
+        .get_remote_tasks(&[made[3].1.clone()])
+        .await
+        .unwrap();
     assert_eq!(
         read[&made[3].1].as_ref().unwrap().priority,
         Some(Priority::Urgent)
@@ -559,13 +566,14 @@ async fn field_problems_are_clear_errors_that_write_nothing() {
             )
             .await
             .map(|_| ()),
-            p.create_task_with_marker(
-                &NewTicket::new("marked").priority(Priority::Urgent),
-                Status::New,
-                "m",
-            )
-            .await
-            .map(|_| ()),
+            p.tasks()
+                .create_task_with_marker(
+                    &NewTicket::new("marked").priority(Priority::Urgent),
+                    Status::New,
+                    "m",
+                )
+                .await
+                .map(|_| ()),
         ];
         for (i, attempt) in attempts.into_iter().enumerate() {
             let err = attempt.expect_err(what);

@@ -118,13 +118,19 @@ async fn operations_cost_the_documented_number_of_requests() {
         "the comment and the task's section in one batch"
     );
 
-    // The first comment by the token owner costs one read of the owner (once).
+    // The first get reads the token owner (whose stories alone carry an attribution) in
+    // its own batch, once: that also gives the owner's e-mail, so no user read follows.
     fake.clear_requests();
     p.get_ticket(&r.guid).await.unwrap();
+    assert_eq!(common::calls(&fake), ["POST /batch"], "first get_ticket");
     assert_eq!(
-        fake.requests()[1].actions,
-        [format!("GET /users/{}", fake.owner_gid())],
-        "get_ticket reads the comment author once"
+        fake.requests()[0].actions,
+        [
+            format!("GET /tasks/{}", r.guid),
+            format!("GET /tasks/{}/stories", r.guid),
+            "GET /users/me".to_string()
+        ],
+        "get_ticket reads the token owner once"
     );
     fake.clear_requests();
     let t = p.get_ticket(&r.guid).await.unwrap();
@@ -324,12 +330,17 @@ async fn remote_tasks_one_by_get_several_by_batch() {
     let missing = "1209999999999999".to_string();
 
     fake.clear_requests();
-    let one = p.get_remote_tasks(std::slice::from_ref(&ga)).await.unwrap();
+    let one = p
+        .tasks()
+        .get_remote_tasks(std::slice::from_ref(&ga))
+        .await
+        .unwrap();
     assert_eq!(common::calls(&fake), vec![format!("GET /tasks/{ga}")]);
     assert_eq!(one[&ga].as_ref().unwrap().subject, "a");
 
     fake.clear_requests();
     let gone = p
+        .tasks()
         .get_remote_tasks(std::slice::from_ref(&missing))
         .await
         .unwrap();
@@ -339,6 +350,7 @@ async fn remote_tasks_one_by_get_several_by_batch() {
 
     fake.clear_requests();
     let both = p
+        .tasks()
         .get_remote_tasks(&[ga.clone(), gb.clone(), missing.clone()])
         .await
         .unwrap();
@@ -369,6 +381,7 @@ async fn a_move_after_a_read_writes_only_what_differs() {
         let (p, gid) = (p.clone(), gid.to_string());
         async move {
             let mut m = p
+                .tasks()
                 .get_remote_tasks(std::slice::from_ref(&gid))
                 .await
                 .unwrap();
@@ -389,7 +402,7 @@ async fn a_move_after_a_read_writes_only_what_differs() {
     for (to, calls) in cases {
         let seen = read(&p, &gid).await;
         fake.clear_requests();
-        p.move_task_from(&gid, to, seen).await.unwrap();
+        p.tasks().move_task_from(&gid, to, seen).await.unwrap();
         let section = common::snapshot(&fake, &gid).section_gid.unwrap();
         let calls: Vec<String> = calls.iter().map(|c| c.replace("{s}", &section)).collect();
         assert_eq!(common::calls(&fake), calls, "to {to}");
@@ -414,7 +427,10 @@ async fn a_move_after_a_read_writes_only_what_differs() {
         }
     );
     fake.clear_requests();
-    p.move_task_from(&gid, Status::Closed, seen).await.unwrap();
+    p.tasks()
+        .move_task_from(&gid, Status::Closed, seen)
+        .await
+        .unwrap();
     assert_eq!(common::calls(&fake), [format!("PUT /tasks/{gid}")]);
     assert_eq!(read(&p, &gid).await, TaskPlace::at(Status::Closed));
 
@@ -425,7 +441,10 @@ async fn a_move_after_a_read_writes_only_what_differs() {
     common::delete_section(&fake, &on_hold).await;
     let seen = read(&p, &gid).await;
     fake.clear_requests();
-    p.move_task_from(&gid, Status::OnHold, seen).await.unwrap();
+    p.tasks()
+        .move_task_from(&gid, Status::OnHold, seen)
+        .await
+        .unwrap();
     let calls = common::calls(&fake);
     assert_eq!(
         calls.first(),
@@ -448,6 +467,7 @@ async fn a_move_after_a_read_writes_only_what_differs() {
     assert_eq!(status, 200, "{body}");
     fake.clear_requests();
     let e = p
+        .tasks()
         .move_task_from(&gid, Status::Triaged, TaskPlace::at(Status::OnHold))
         .await
         .unwrap_err();
@@ -476,6 +496,7 @@ async fn a_lean_create_asks_only_for_modified_at() {
         .priority(Priority::High)
         .due("2026-12-24".parse().unwrap());
     let made = p
+        .tasks()
         .create_task_lean(&new, Status::Triaged, "local-guid-7")
         .await
         .unwrap();
@@ -483,6 +504,7 @@ async fn a_lean_create_asks_only_for_modified_at() {
     assert_eq!(common::calls(&fake), ["POST /tasks"]);
     assert_eq!(sent[0].query.as_deref(), Some("opt_fields=modified_at"));
     let read = p
+        .tasks()
         .get_remote_tasks(std::slice::from_ref(&made.gid))
         .await
         .unwrap()
@@ -499,6 +521,7 @@ async fn a_lean_create_asks_only_for_modified_at() {
     assert_eq!(read.priority, Some(Priority::High));
     assert_eq!(read.due, new.due);
     let bad = p
+        .tasks()
         .create_task_lean(&new, Status::New, "two]parts")
         .await
         .unwrap_err();

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use provider_asana::AsanaProvider;
+use provider_asana::TaskClient;
 
 use crate::breaker::CircuitBreaker;
 use crate::config::SyncSettings;
@@ -21,7 +21,7 @@ use crate::store::SyncStore;
 #[derive(Debug)]
 pub(crate) struct Engine {
     pub(crate) store: SyncStore,
-    pub(crate) remote: AsanaProvider,
+    pub(crate) remote: TaskClient,
     pub(crate) settings: SyncSettings,
     pub(crate) breaker: CircuitBreaker,
     pub(crate) locks: TicketLocks,
@@ -59,11 +59,7 @@ pub(crate) struct Engine {
 const COMMITTED_LINKS: usize = 4096;
 
 impl Engine {
-    pub(crate) fn new(
-        store: SyncStore,
-        remote: AsanaProvider,
-        settings: SyncSettings,
-    ) -> Arc<Self> {
+    pub(crate) fn new(store: SyncStore, remote: TaskClient, settings: SyncSettings) -> Arc<Self> {
         let breaker = CircuitBreaker::new(
             settings.breaker_threshold,
             settings.breaker_base_backoff,

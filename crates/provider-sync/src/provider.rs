@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use provider_asana::{AsanaProvider, AsanaSettings, RetryPolicy};
+use provider_asana::{AsanaSettings, RetryPolicy, TaskClient};
 use provider_internal::{InternalProvider, StatusOperation, StoreTx};
 use ticket_provider_api::{
     async_trait, BuildContext, Error, Extensions, HistoryEntry, ListQuery, LostLink, NewComment,
@@ -72,7 +72,7 @@ impl SyncProvider {
     /// error.
     pub fn new(
         local: InternalProvider,
-        remote: AsanaProvider,
+        remote: TaskClient,
         settings: SyncSettings,
     ) -> Result<Self> {
         let store = SyncStore::new(local)?;
@@ -104,7 +104,7 @@ impl SyncProvider {
             InternalProvider::from_config_with(config, crate::store_options(None).extensions)
                 .await?;
         let cache = Arc::new(StoreCache::new(SyncStore::new(local.clone())?));
-        let remote = AsanaProvider::with_cache_store(asana, cache)?;
+        let remote = TaskClient::with_cache_store(asana, cache)?;
         Self::new(local, remote, settings)
     }
 
@@ -185,7 +185,7 @@ impl SyncProvider {
     }
 
     /// The Asana side.
-    pub fn remote(&self) -> &AsanaProvider {
+    pub fn remote(&self) -> &TaskClient {
         &self.engine.remote
     }
 

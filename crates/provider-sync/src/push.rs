@@ -33,7 +33,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use provider_asana::TaskPlace;
 use provider_internal::{StoreError, StoreTx};
-use ticket_provider_api::{NewTicket, Result, Ticket, TicketProvider, TicketUpdate};
+use ticket_provider_api::{NewTicket, Result, Ticket, TicketUpdate};
 
 use crate::breaker::Permit;
 use crate::conflict::{merge, Conflict, Pending};
@@ -991,7 +991,7 @@ impl Engine {
                 run.agreed.due = Some(p.due);
                 run.agreed.status = Some(p.status);
                 if let Some(who) = &p.assignee {
-                    TicketProvider::assign(remote, gid, who).await.map_err(rf)?;
+                    remote.assign(gid, who).await.map_err(rf)?;
                     run.agreed.assignee = Some(Some(who.clone()));
                 }
                 Ok(())
@@ -1038,9 +1038,7 @@ impl Engine {
                 Ok(())
             }
             Change::Assign(p) => {
-                TicketProvider::assign(remote, gid, &p.assignee)
-                    .await
-                    .map_err(rf)?;
+                remote.assign(gid, &p.assignee).await.map_err(rf)?;
                 run.agreed.assignee = Some(Some(p.assignee.clone()));
                 Ok(())
             }

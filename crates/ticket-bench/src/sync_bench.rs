@@ -101,7 +101,7 @@ async fn sync_provider(
 ) -> BenchResult<SyncProvider> {
     let local =
         InternalProvider::open(&sqlite_url(path), provider_sync::store_options(None)).await?;
-    let remote = asana(base_url, project, token, sync_retry_policy())?;
+    let remote = asana(base_url, project, token, sync_retry_policy())?.into_tasks();
     Ok(SyncProvider::new(local, remote, SyncSettings::default())?)
 }
 

@@ -154,7 +154,8 @@ async fn measure(dir: &Path, sizes: &WorkerSizes) -> BenchResult<Measured> {
         &project,
         &fake.token(),
         sync_retry_policy(),
-    )?;
+    )?
+    .into_tasks();
     let sync = Arc::new(SyncProvider::new(local, remote, settings.clone())?);
     // The other writer: the same store, the outbox hook, no push.
     let writer = InternalProvider::open(&url, provider_sync::store_options(None)).await?;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::common;
 
 use asana_fake::{FakeAsana, Fault};
+use homechoice_tickets::provider_asana::AsanaProvider;
 use homechoice_tickets::provider_sync::story::encode;
 use homechoice_tickets::provider_sync::SyncProvider;
 use homechoice_tickets::{ListQuery, NewTicket, Status, TicketProvider};
@@ -49,10 +50,8 @@ async fn sync_commands_push_pull_flush_and_report_status() {
     assert_eq!(tasks[0].gid, gid);
 
     // A task made in Asana comes in with pull, and pull --all reads the project.
-    let created_remotely = s
-        .provider()
-        .await
-        .remote()
+    let remote = AsanaProvider::from(s.provider().await.remote().clone());
+    let created_remotely = remote
         .create(NewTicket::new("Made in Asana"))
         .await
         .unwrap();

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use asana_fake::{FakeAsana, FakeOptions, TaskSnapshot};
 use homechoice_tickets::provider_asana::ASANA_TOKEN_ENV;
-use homechoice_tickets::provider_asana::{AsanaProvider, AsanaSettings, RetryPolicy};
+use homechoice_tickets::provider_asana::{AsanaSettings, RetryPolicy, TaskClient};
 use homechoice_tickets::provider_internal::InternalProvider;
 use homechoice_tickets::provider_sync::story::{decode, StoryOrigin};
 use homechoice_tickets::provider_sync::LinkState;
@@ -154,7 +154,7 @@ async fn build_with(
     let mut asana = AsanaSettings::new(base_url, project, SecretString::new(TOKEN));
     asana.retry = RetryPolicy::fast();
     asana.timeout = Duration::from_secs(10);
-    let remote = AsanaProvider::new(asana).expect("asana provider");
+    let remote = TaskClient::new(asana).expect("asana task client");
     SyncProvider::new(
         local,
         remote,
