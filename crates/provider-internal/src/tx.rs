@@ -188,7 +188,7 @@ impl<'a> StoreTx<'a> {
 
     /// The ticket with its comments; NotFound for an unknown ticket.
     pub fn details(&mut self, guid: &str) -> Result<TicketDetails, StoreError> {
-        store::get_ticket(self.conn, guid)
+        store::ticket_details(self.conn, guid)
     }
 
     /// One page of tickets, as [`ticket_provider_api::TicketProvider::list_tickets`] returns

@@ -31,6 +31,7 @@ sqlite_test!(two_providers_and_reopen);
 sqlite_test!(extension_hook_and_transactions);
 sqlite_test!(transaction_operations_return_the_stored_ticket);
 sqlite_test!(due_dates);
+sqlite_test!(get_is_one_consistent_read);
 
 #[tokio::test]
 async fn in_memory_database_works() {
