@@ -93,8 +93,9 @@ impl InternalProvider {
         self.write_op(Operation::Other("write"), None, f).await
     }
 
-    /// Runs `f` in one read-only transaction (a consistent snapshot); [`StoreTx`]'s writes
-    /// fail in it.
+    /// Runs `f` in one read-only transaction (a consistent snapshot: `REPEATABLE READ` on
+    /// PostgreSQL); [`StoreTx`]'s writes fail in it, and `f` must not begin a transaction of
+    /// its own on [`StoreTx::conn`].
     pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,

@@ -125,3 +125,31 @@ async fn the_store_counts_its_round_trips() {
     p.clone().get_ticket(&g).await.unwrap();
     assert_eq!(p.store_round_trips() - start, 3);
 }
+
+#[tokio::test]
+async fn a_failed_read_ends_its_transaction() {
+    use ticket_provider_api::{NewComment, NewTicket, TicketProvider};
+    // In memory the pool holds one connection: every call below reuses it, so a read that
+    // failed without ending its transaction would break the next one.
+    let p = InternalProvider::open("sqlite://:memory:", StoreOptions::default())
+        .await
+        .unwrap();
+    let g = p
+        .create(NewTicket::new("still readable"))
+        .await
+        .unwrap()
+        .guid;
+    let missing = provider_internal::new_guid();
+    for _ in 0..3 {
+        let err = p.get_ticket(&missing).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        let m = missing.clone();
+        let err = p.read(move |tx| tx.details(&m)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert_eq!(p.get_ticket(&g).await.unwrap().ticket.guid, g);
+        p.add_comment(&g, NewComment::new("a write after it"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(p.get_ticket(&g).await.unwrap().comments.len(), 3);
+}
