@@ -1,21 +1,15 @@
-//! How other crates build on the store: [`StoreExtension`] (own migrations, and a typed hook
-//! that runs inside every write transaction of a local operation) and the values it sees
-//! ([`TicketChange`]).
+//! The values a store extension sees: what a local operation changed ([`TicketChange`]), and
+//! a ticket's values as another system holds them ([`TicketValues`]). The hook itself is
+//! [`crate::StoreExtension`].
 //!
 //! The store knows nothing of what an extension does with a change. The `sync` provider, for
 //! one, records each change in its outbox in the same transaction, so that a change and its
 //! outbox entry exist together or not at all.
 
-use std::fmt;
-
 use ticket_provider_api::{Comment, Due, Priority, Status, Ticket};
 
-use crate::config::Backend;
-use crate::error::StoreError;
-use crate::tx::StoreTx;
-
 /// A ticket's synced values, as another system holds them (see
-/// [`StoreTx::apply_values`] and [`StoreTx::insert_ticket`]).
+/// [`crate::StoreTx::apply_values`] and [`crate::StoreTx::insert_ticket`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketValues {
     /// Subject (one line).
@@ -92,7 +86,7 @@ impl StatusOperation {
     ];
 }
 
-/// What one local operation changed, as [`StoreExtension::on_change`] sees it. Operations
+/// What one local operation changed, as [`crate::StoreExtension::on_change`] sees it. Operations
 /// that change nothing (an update to the current values, assigning the current assignee)
 /// produce no change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,51 +140,5 @@ impl TicketChange {
             | TicketChange::Assigned { guid, .. }
             | TicketChange::Commented { guid, .. } => guid,
         }
-    }
-}
-
-/// A crate that keeps its own tables in the internal store and follows its changes (the
-/// `sync` provider is one). Pass it in [`crate::StoreOptions::extensions`]:
-///
-/// * [`StoreExtension::migrations`] run when the store opens, after the store's own and under
-///   the same lock (so processes starting at once on a new database do not race). Their
-///   versions share diesel's `__diesel_schema_migrations` table with every other set, so
-///   name them uniquely (a timestamp of when they were written).
-/// * [`StoreExtension::on_open`] runs after them, in a transaction, for conversions SQL
-///   cannot express.
-/// * [`StoreExtension::on_change`] runs inside the write transaction of every local
-///   operation (create, update, status operations, assign, add_comment), after the store's
-///   own statements. An error rolls the whole operation back. It may run its own statements
-///   through [`StoreTx::conn`] (diesel, with its own `table!` definitions). Changes written
-///   through [`StoreTx::apply_values`] and the other "from elsewhere" methods do not call it.
-/// * Its own transactions go through [`crate::InternalProvider::write`] and
-///   [`crate::InternalProvider::read`], which may also call the store's typed reads and
-///   writes: a ticket change and the extension's rows commit together.
-///
-/// A transaction may run more than once (SQLite busy, PostgreSQL serialization failure):
-/// the hook must not keep state outside the database.
-pub trait StoreExtension: Send + Sync + 'static {
-    /// A short name for logs.
-    fn name(&self) -> &'static str;
-
-    /// The extension's migrations for `backend` (`diesel_migrations::embed_migrations!`).
-    fn migrations(&self, backend: Backend) -> Option<diesel_migrations::EmbeddedMigrations>;
-
-    /// Called inside the write transaction of a local operation with what it changed.
-    fn on_change(&self, tx: &mut StoreTx<'_>, change: &TicketChange) -> Result<(), StoreError>;
-
-    /// Runs each time the store opens, after every migration, in a write transaction of its
-    /// own: for data an older version of the extension left in a form SQL migrations cannot
-    /// convert. Must be idempotent (several processes may open the store at once). Nothing by
-    /// default.
-    fn on_open(&self, tx: &mut StoreTx<'_>) -> Result<(), StoreError> {
-        let _ = tx;
-        Ok(())
-    }
-}
-
-impl fmt::Debug for dyn StoreExtension {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "StoreExtension({})", self.name())
     }
 }

@@ -141,17 +141,6 @@ impl fmt::Display for Backend {
     }
 }
 
-/// Options of [`crate::InternalProvider::open`].
-#[derive(Default, Clone, Debug)]
-pub struct StoreOptions {
-    /// Connections in the pool; default 8 for SQLite, 10 for PostgreSQL (always 1 for
-    /// `sqlite://:memory:`, where every connection would be a separate database).
-    pub pool_size: Option<u32>,
-    /// Crates keeping their own tables in the store (see [`crate::StoreExtension`]): their
-    /// migrations run when it opens, their hooks in every write of a local operation.
-    pub extensions: Vec<std::sync::Arc<dyn crate::StoreExtension>>,
-}
-
 /// Where the database is, parsed from a URL.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) enum DbTarget {

@@ -71,13 +71,7 @@ impl StoreError {
     /// True for SQLite's "database is locked/busy" and PostgreSQL's serialization failures
     /// and deadlocks: the whole transaction may simply be run again.
     pub fn is_retryable(&self) -> bool {
-        match self {
-            StoreError::Query(DieselError::DatabaseError(kind, info)) => {
-                matches!(kind, DatabaseErrorKind::SerializationFailure)
-                    || is_busy_message(info.message())
-            }
-            _ => false,
-        }
+        matches!(self, StoreError::Query(e) if is_retryable_diesel(e))
     }
 
     /// The public error for this failure.
@@ -97,6 +91,18 @@ impl StoreError {
             StoreError::Corrupt(m) => Error::internal(format!("stored data is not valid: {m}")),
             StoreError::Query(e) => map_diesel(e),
         }
+    }
+}
+
+/// Whether a diesel error is a busy database or a serialization failure (see
+/// [`StoreError::is_retryable`]).
+pub(crate) fn is_retryable_diesel(e: &DieselError) -> bool {
+    match e {
+        DieselError::DatabaseError(kind, info) => {
+            matches!(kind, DatabaseErrorKind::SerializationFailure)
+                || is_busy_message(info.message())
+        }
+        _ => false,
     }
 }
 

@@ -16,10 +16,12 @@
 //! Settings ([`StoreSettings`]): `database_url` and `database_pool_size` under
 //! `homechoice.ticket`.
 //!
-//! Layout: `config.rs` (URL parsing, options, redaction), `provider.rs` (the trait impl),
-//! `store.rs` (schema, connections, transactions, queries), `tx.rs` ([`StoreTx`]),
-//! `prepared.rs` ([`kept_update`]),
-//! `change.rs` ([`StoreExtension`], [`TicketChange`]), `error.rs`.
+//! Layout: `config.rs` (URL parsing, settings, redaction), `provider.rs` (the trait impl),
+//! `store.rs` (the open store, [`StoreOptions`]), `db.rs` (connections, pool, transactions),
+//! `migrate.rs` (embedded migrations), `schema.rs` and `rows.rs` (the tables and their rows),
+//! `read.rs` and `write.rs` (the queries), `tx.rs` ([`StoreTx`], [`StoreExtension`]),
+//! `change.rs` ([`TicketChange`], [`TicketValues`]), `prepared.rs` ([`kept_update`]),
+//! `checkpoint.rs` (SQLite WAL checkpoints), `error.rs`.
 //!
 //! # What callers can rely on
 //!
@@ -33,6 +35,9 @@
 //!   write lock up front and a busy database is retried). PostgreSQL: concurrent status
 //!   changes of one ticket each leave their own history row, and two processes on one
 //!   database see each other's changes at once.
+//! * A `get_ticket` is one consistent read of the ticket and its comments (one read
+//!   transaction; `REPEATABLE READ` on PostgreSQL): a concurrent writer never makes it return
+//!   a ticket with comments of another moment.
 //! * [`ticket_provider_api::TicketProvider::list_tickets`] pages with a keyset cursor that
 //!   stays stable while tickets are added, served by indexes.
 //! * A database used only by `internal` holds only the ticket tables.
@@ -43,12 +48,18 @@ mod change;
 #[cfg(feature = "sqlite")]
 pub mod checkpoint;
 mod config;
+mod db;
 mod error;
+mod migrate;
 mod normalize;
 mod prepared;
 mod provider;
+mod read;
+mod rows;
+pub mod schema;
 mod store;
 mod tx;
+mod write;
 
 use std::sync::Arc;
 
@@ -57,21 +68,23 @@ use ticket_provider_api::{
     ProviderDescriptor, SettingsSpec, TicketProvider,
 };
 
-pub use change::{FieldChanges, StatusOperation, StoreExtension, TicketChange, TicketValues};
+pub use change::{FieldChanges, StatusOperation, TicketChange, TicketValues};
 pub use config::{
-    redact_url, Backend, StoreOptions, StoreSettings, DEFAULT_DATABASE_FILE,
-    DEFAULT_POSTGRES_POOL_SIZE, DEFAULT_SQLITE_POOL_SIZE,
+    redact_url, Backend, StoreSettings, DEFAULT_DATABASE_FILE, DEFAULT_POSTGRES_POOL_SIZE,
+    DEFAULT_SQLITE_POOL_SIZE,
 };
+pub use db::DbConnection;
 /// diesel's embedded migrations type, for [`StoreExtension::migrations`].
 pub use diesel_migrations::EmbeddedMigrations;
 pub use error::StoreError;
 pub use normalize::normalize_line;
 pub use prepared::{kept_update, KeptUpdate};
 pub use provider::InternalProvider;
-pub use store::{from_micros, new_guid, now_micros, parse_guid, schema, DbConnection};
+pub use rows::{from_micros, new_guid, now_micros, parse_guid};
+pub use store::StoreOptions;
 #[doc(no_inline)]
 pub use ticket_provider_api::HistoryEntry;
-pub use tx::StoreTx;
+pub use tx::{StoreExtension, StoreTx};
 
 /// The registered provider name.
 pub const NAME: &str = "internal";
@@ -83,10 +96,10 @@ pub const CAPABILITIES: Capabilities = Capabilities::OPERATIONS.with(Capability:
 /// Not a stable API.
 #[doc(hidden)]
 pub mod bench_support {
-    pub use crate::store::{
-        insert_history, new_guid, now_micros, schema, write_transaction, CommentRow, DbConnection,
-        NewHistoryRow, TicketRow, SQLITE_CONNECTION_PRAGMAS,
-    };
+    pub use crate::db::{write_transaction, DbConnection, SQLITE_CONNECTION_PRAGMAS};
+    pub use crate::rows::{new_guid, now_micros, CommentRow, NewHistoryRow, TicketRow};
+    pub use crate::schema;
+    pub use crate::write::insert_history;
 }
 
 fn build(

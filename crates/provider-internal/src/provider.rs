@@ -14,11 +14,15 @@ use ticket_provider_api::{
 };
 use tracing::Instrument;
 
-use crate::change::{StatusOperation, StoreExtension};
-use crate::config::{Backend, StoreOptions, StoreSettings};
+use crate::change::StatusOperation;
+use crate::config::{Backend, StoreSettings};
+use crate::db::{read_transaction, write_transaction, DbConnection};
 use crate::error::StoreError;
-use crate::store::{self, DbConnection, Store};
-use crate::tx::StoreTx;
+use crate::migrate::applied_migrations;
+use crate::read::{self, Cursor};
+use crate::rows::{from_micros, parse_guid};
+use crate::store::{open_store, Store, StoreOptions};
+use crate::tx::{StoreExtension, StoreTx};
 use crate::NAME;
 
 /// Tickets in the application's own database (SQLite or PostgreSQL).
@@ -45,7 +49,7 @@ impl InternalProvider {
     /// path, or `postgres://...`) and brings its schema up to date.
     pub async fn open(database_url: &str, options: StoreOptions) -> Result<Self> {
         let url = database_url.to_string();
-        let store = tokio::task::spawn_blocking(move || store::open_store(&url, &options))
+        let store = tokio::task::spawn_blocking(move || open_store(&url, &options))
             .await
             .map_err(|e| Error::internal(format!("opening the database panicked: {e}")))?
             .map_err(StoreError::into_error)?;
@@ -89,8 +93,9 @@ impl InternalProvider {
         self.write_op(Operation::Other("write"), None, f).await
     }
 
-    /// Runs `f` in one read-only transaction (a consistent snapshot); [`StoreTx`]'s writes
-    /// fail in it.
+    /// Runs `f` in one read-only transaction (a consistent snapshot: `REPEATABLE READ` on
+    /// PostgreSQL); [`StoreTx`]'s writes fail in it, and `f` must not begin a transaction of
+    /// its own on [`StoreTx::conn`].
     pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -112,7 +117,7 @@ impl InternalProvider {
         let store = Arc::clone(&self.inner);
         let backend = self.backend();
         self.run(op, guid, move |conn| {
-            let out = store::write_transaction(conn, |conn| {
+            let out = write_transaction(conn, |conn| {
                 let mut tx = StoreTx::new(conn, &store.extensions, backend, true);
                 f(&mut tx)
             });
@@ -132,7 +137,7 @@ impl InternalProvider {
         let store = Arc::clone(&self.inner);
         let backend = self.backend();
         self.run(op, guid, move |conn| {
-            store::read_transaction(conn, |conn| {
+            read_transaction(conn, |conn| {
                 let mut tx = StoreTx::new(conn, &store.extensions, backend, false);
                 f(&mut tx)
             })
@@ -147,7 +152,7 @@ impl InternalProvider {
         let rows = self
             .run(op, Some(&guid), {
                 let guid = guid.clone();
-                move |conn| store::history(conn, &guid)
+                move |conn| read::history(conn, &guid)
             })
             .await?;
         rows.into_iter()
@@ -158,7 +163,7 @@ impl InternalProvider {
                     field: r.field,
                     old_value: r.old_value,
                     new_value: r.new_value,
-                    changed_at: store::from_micros(r.changed_at)?,
+                    changed_at: from_micros(r.changed_at)?,
                 })
             })
             .collect::<std::result::Result<_, StoreError>>()
@@ -197,19 +202,19 @@ impl InternalProvider {
 
     /// Row counts: tickets, comments, history rows.
     pub async fn row_counts(&self) -> Result<[i64; 3]> {
-        self.run(Operation::Other("row_counts"), None, store::row_counts)
+        self.run(Operation::Other("row_counts"), None, read::row_counts)
             .await
     }
 
     /// The number of schema migrations applied to the database.
     pub async fn applied_migrations(&self) -> Result<usize> {
-        self.run(Operation::Other("doctor"), None, store::applied_migrations)
+        self.run(Operation::Other("doctor"), None, applied_migrations)
             .await
     }
 
     /// Checks a guid argument; its canonical form on success.
     pub(crate) fn guid_arg(&self, _op: Operation, guid: &str) -> Result<String> {
-        store::parse_guid("guid", guid)
+        parse_guid("guid", guid)
     }
 
     /// The public error of a store failure, naming the ticket concerned. The provider and the
@@ -377,7 +382,7 @@ impl TicketProvider for InternalProvider {
         let guid = self.guid_arg(op, guid)?;
         self.run(op, Some(&guid), {
             let guid = guid.clone();
-            move |conn| store::get_ticket(conn, &guid)
+            move |conn| read::get_ticket(conn, &guid)
         })
         .await
     }
@@ -386,11 +391,11 @@ impl TicketProvider for InternalProvider {
         let op = Operation::ListTickets;
         let limit = query.validate()?;
         let cursor = match &query.cursor {
-            Some(c) => Some(store::Cursor::decode(c)?),
+            Some(c) => Some(Cursor::decode(c)?),
             None => None,
         };
         self.run(op, None, move |conn| {
-            store::list_tickets(conn, &query, limit, cursor.as_ref())
+            read::list_tickets(conn, &query, limit, cursor.as_ref())
         })
         .await
     }

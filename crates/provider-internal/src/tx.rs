@@ -1,7 +1,10 @@
 //! [`StoreTx`]: one store transaction, as [`crate::InternalProvider::write`] and
-//! [`crate::InternalProvider::read`] hand it to their callers (and to the
-//! [`StoreExtension`] hooks).
+//! [`crate::InternalProvider::read`] hand it to their callers, and [`StoreExtension`]: how
+//! other crates build on the store (their own migrations, and a typed hook that runs inside
+//! every write transaction of a local operation). The two live together because each names
+//! the other: a hook is called with the transaction, and the transaction calls the hooks.
 
+use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -11,11 +14,14 @@ use ticket_provider_api::{
     TicketUpdate,
 };
 
-use crate::change::{StatusOperation, StoreExtension, TicketChange, TicketValues};
+use crate::change::{StatusOperation, TicketChange, TicketValues};
 use crate::config::Backend;
+use crate::db::DbConnection;
 use crate::error::StoreError;
 use crate::normalize::normalize_line;
-use crate::store::{self, DbConnection, NewHistoryRow, TicketRow};
+use crate::read::{find_ticket, list_tickets, ticket_details, Cursor};
+use crate::rows::{new_guid, now_micros, parse_guid, NewHistoryRow, TicketRow};
+use crate::write;
 
 /// One open transaction of the store: the typed reads and writes of tickets, and the
 /// connection itself for an extension's own statements ([`StoreTx::conn`]).
@@ -104,18 +110,18 @@ impl<'a> StoreTx<'a> {
 
     /// Creates a ticket (status NEW) with its `created` history row.
     pub fn create(&mut self, new: &NewTicket) -> Result<Ticket, StoreError> {
-        self.create_with_guid(&store::new_guid(), new)
+        self.create_with_guid(&new_guid(), new)
     }
 
     /// [`StoreTx::create`] with a guid chosen by the caller (a UUID; a Conflict when taken).
     pub fn create_with_guid(&mut self, guid: &str, new: &NewTicket) -> Result<Ticket, StoreError> {
         self.check_writable()?;
-        let guid = store::parse_guid("guid", guid)?;
+        let guid = parse_guid("guid", guid)?;
         new.validate()?;
         let mut new = new.clone();
         new.subject = normalize_line(&new.subject);
         new.assignee = new.assignee.as_deref().map(normalize_line);
-        let (row, change) = store::create_in_tx(self.conn, &guid, &new)?;
+        let (row, change) = write::create_in_tx(self.conn, &guid, &new)?;
         self.notify(&change)?;
         Self::ticket_of(row)
     }
@@ -126,7 +132,7 @@ impl<'a> StoreTx<'a> {
         update.validate()?;
         let mut update = update.clone();
         update.subject = update.subject.as_deref().map(normalize_line);
-        let (row, change) = store::update_in_tx(self.conn, guid, &update)?;
+        let (row, change) = write::update_in_tx(self.conn, guid, &update)?;
         if let Some(c) = change {
             self.notify(&c)?;
         }
@@ -147,7 +153,7 @@ impl<'a> StoreTx<'a> {
             validate_reason(r)?;
         }
         let (row, comment_guid, change) =
-            store::set_status_in_tx(self.conn, guid, status, operation, reason)?;
+            write::set_status_in_tx(self.conn, guid, status, operation, reason)?;
         self.notify(&change)?;
         Ok((Self::ticket_of(row)?, comment_guid))
     }
@@ -157,7 +163,7 @@ impl<'a> StoreTx<'a> {
         self.check_writable()?;
         validate_assignee(assignee)?;
         let assignee = normalize_line(assignee);
-        let (row, change) = store::assign_in_tx(self.conn, guid, &assignee)?;
+        let (row, change) = write::assign_in_tx(self.conn, guid, &assignee)?;
         if let Some(c) = change {
             self.notify(&c)?;
         }
@@ -174,21 +180,21 @@ impl<'a> StoreTx<'a> {
         comment.validate()?;
         let mut comment = comment.clone();
         comment.author = comment.author.as_deref().map(normalize_line);
-        let (row, comment_guid, change) = store::add_comment_in_tx(self.conn, guid, &comment)?;
+        let (row, comment_guid, change) = write::add_comment_in_tx(self.conn, guid, &comment)?;
         self.notify(&change)?;
         Ok((Self::ticket_of(row)?, comment_guid))
     }
 
     /// The ticket, if it exists.
     pub fn ticket(&mut self, guid: &str) -> Result<Option<Ticket>, StoreError> {
-        store::find_ticket(self.conn, guid)?
+        find_ticket(self.conn, guid)?
             .map(Self::ticket_of)
             .transpose()
     }
 
     /// The ticket with its comments; NotFound for an unknown ticket.
     pub fn details(&mut self, guid: &str) -> Result<TicketDetails, StoreError> {
-        store::get_ticket(self.conn, guid)
+        ticket_details(self.conn, guid)
     }
 
     /// One page of tickets, as [`ticket_provider_api::TicketProvider::list_tickets`] returns
@@ -196,10 +202,10 @@ impl<'a> StoreTx<'a> {
     pub fn list(&mut self, query: &ListQuery) -> Result<TicketPage, StoreError> {
         let limit = query.validate()?;
         let cursor = match &query.cursor {
-            Some(c) => Some(store::Cursor::decode(c)?),
+            Some(c) => Some(Cursor::decode(c)?),
             None => None,
         };
-        store::list_tickets(self.conn, query, limit, cursor.as_ref())
+        list_tickets(self.conn, query, limit, cursor.as_ref())
     }
 
     /// Writes values another system holds into ticket `guid`: a history row per field whose
@@ -211,7 +217,7 @@ impl<'a> StoreTx<'a> {
     ) -> Result<Vec<&'static str>, StoreError> {
         self.check_writable()?;
         check_values(values)?;
-        store::apply_values_in_tx(self.conn, guid, values)
+        write::apply_values_in_tx(self.conn, guid, values)
     }
 
     /// Inserts a ticket with values another system holds (guid `guid`, else a new one), with
@@ -225,10 +231,10 @@ impl<'a> StoreTx<'a> {
         self.check_writable()?;
         check_values(values)?;
         let guid = match guid {
-            Some(g) => Some(store::parse_guid("guid", g)?),
+            Some(g) => Some(parse_guid("guid", g)?),
             None => None,
         };
-        store::insert_values_in_tx(self.conn, guid.as_deref(), values, created_at)
+        write::insert_values_in_tx(self.conn, guid.as_deref(), values, created_at)
     }
 
     /// Inserts a comment another system holds (no hook is called); its guid.
@@ -240,10 +246,10 @@ impl<'a> StoreTx<'a> {
     ) -> Result<String, StoreError> {
         self.check_writable()?;
         comment.validate()?;
-        if store::find_ticket(self.conn, guid)?.is_none() {
+        if find_ticket(self.conn, guid)?.is_none() {
             return Err(StoreError::Api(Error::ticket_not_found(guid)));
         }
-        store::insert_comment_in_tx(
+        write::insert_comment_in_tx(
             self.conn,
             guid,
             &comment.body,
@@ -261,14 +267,14 @@ impl<'a> StoreTx<'a> {
         new: Option<&str>,
     ) -> Result<(), StoreError> {
         self.check_writable()?;
-        store::insert_history(
+        write::insert_history(
             self.conn,
             &NewHistoryRow {
                 ticket_guid: guid,
                 field,
                 old_value: old,
                 new_value: new,
-                changed_at: store::now_micros(),
+                changed_at: now_micros(),
             },
         )?;
         Ok(())
@@ -286,4 +292,50 @@ fn check_values(v: &TicketValues) -> Result<(), StoreError> {
         check_line("assignee", a, MAX_ASSIGNEE_CHARS)?;
     }
     Ok(())
+}
+
+/// A crate that keeps its own tables in the internal store and follows its changes (the
+/// `sync` provider is one). Pass it in [`crate::StoreOptions::extensions`]:
+///
+/// * [`StoreExtension::migrations`] run when the store opens, after the store's own and under
+///   the same lock (so processes starting at once on a new database do not race). Their
+///   versions share diesel's `__diesel_schema_migrations` table with every other set, so
+///   name them uniquely (a timestamp of when they were written).
+/// * [`StoreExtension::on_open`] runs after them, in a transaction, for conversions SQL
+///   cannot express.
+/// * [`StoreExtension::on_change`] runs inside the write transaction of every local
+///   operation (create, update, status operations, assign, add_comment), after the store's
+///   own statements. An error rolls the whole operation back. It may run its own statements
+///   through [`StoreTx::conn`] (diesel, with its own `table!` definitions). Changes written
+///   through [`StoreTx::apply_values`] and the other "from elsewhere" methods do not call it.
+/// * Its own transactions go through [`crate::InternalProvider::write`] and
+///   [`crate::InternalProvider::read`], which may also call the store's typed reads and
+///   writes: a ticket change and the extension's rows commit together.
+///
+/// A transaction may run more than once (SQLite busy, PostgreSQL serialization failure):
+/// the hook must not keep state outside the database.
+pub trait StoreExtension: Send + Sync + 'static {
+    /// A short name for logs.
+    fn name(&self) -> &'static str;
+
+    /// The extension's migrations for `backend` (`diesel_migrations::embed_migrations!`).
+    fn migrations(&self, backend: Backend) -> Option<diesel_migrations::EmbeddedMigrations>;
+
+    /// Called inside the write transaction of a local operation with what it changed.
+    fn on_change(&self, tx: &mut StoreTx<'_>, change: &TicketChange) -> Result<(), StoreError>;
+
+    /// Runs each time the store opens, after every migration, in a write transaction of its
+    /// own: for data an older version of the extension left in a form SQL migrations cannot
+    /// convert. Must be idempotent (several processes may open the store at once). Nothing by
+    /// default.
+    fn on_open(&self, tx: &mut StoreTx<'_>) -> Result<(), StoreError> {
+        let _ = tx;
+        Ok(())
+    }
+}
+
+impl fmt::Debug for dyn StoreExtension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoreExtension({})", self.name())
+    }
 }

@@ -82,6 +82,7 @@ pg_test!(two_providers_and_reopen);
 pg_test!(extension_hook_and_transactions);
 pg_test!(transaction_operations_return_the_stored_ticket);
 pg_test!(due_dates);
+pg_test!(get_is_one_consistent_read);
 
 #[tokio::test]
 async fn backend_is_postgres_and_debug_hides_the_password() {

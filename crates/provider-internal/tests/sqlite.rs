@@ -31,6 +31,7 @@ sqlite_test!(two_providers_and_reopen);
 sqlite_test!(extension_hook_and_transactions);
 sqlite_test!(transaction_operations_return_the_stored_ticket);
 sqlite_test!(due_dates);
+sqlite_test!(get_is_one_consistent_read);
 
 #[tokio::test]
 async fn in_memory_database_works() {
@@ -123,4 +124,32 @@ async fn the_store_counts_its_round_trips() {
     // Clones share the store and its count.
     p.clone().get_ticket(&g).await.unwrap();
     assert_eq!(p.store_round_trips() - start, 3);
+}
+
+#[tokio::test]
+async fn a_failed_read_ends_its_transaction() {
+    use ticket_provider_api::{NewComment, NewTicket, TicketProvider};
+    // In memory the pool holds one connection: every call below reuses it, so a read that
+    // failed without ending its transaction would break the next one.
+    let p = InternalProvider::open("sqlite://:memory:", StoreOptions::default())
+        .await
+        .unwrap();
+    let g = p
+        .create(NewTicket::new("still readable"))
+        .await
+        .unwrap()
+        .guid;
+    let missing = provider_internal::new_guid();
+    for _ in 0..3 {
+        let err = p.get_ticket(&missing).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        let m = missing.clone();
+        let err = p.read(move |tx| tx.details(&m)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert_eq!(p.get_ticket(&g).await.unwrap().ticket.guid, g);
+        p.add_comment(&g, NewComment::new("a write after it"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(p.get_ticket(&g).await.unwrap().comments.len(), 3);
 }

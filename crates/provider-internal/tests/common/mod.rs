@@ -771,3 +771,68 @@ pub async fn two_providers_and_reopen(url: &str) {
     assert_eq!(t.ticket.status, Status::OnHold);
     assert_eq!(c.history(&g).await.unwrap().len(), 2);
 }
+
+/// A get is one consistent read of the ticket and its comments. Two callers add comments to
+/// one ticket (each comment sets the ticket's `updated_at` to its own `created_at`, in one
+/// transaction) while two others read it: every `get_ticket` must show the ticket as of its
+/// newest comment, never a ticket row older than the comments read with it. Two reads in one
+/// [`InternalProvider::read`] see the same moment too.
+pub async fn get_is_one_consistent_read(url: &str) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let p = open(url).await;
+    let g = p
+        .create(NewTicket::new("read while written"))
+        .await
+        .unwrap()
+        .guid;
+    p.add_comment(&g, NewComment::new("first")).await.unwrap();
+    let writing = Arc::new(AtomicBool::new(true));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let (p, g) = (p.clone(), g.clone());
+            tokio::spawn(async move {
+                for i in 0..150 {
+                    p.add_comment(&g, NewComment::new(format!("writer {w} #{i}")))
+                        .await
+                        .expect("comment");
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..2)
+        .map(|r| {
+            let (p, g, writing) = (p.clone(), g.clone(), Arc::clone(&writing));
+            tokio::spawn(async move {
+                let mut reads = 0usize;
+                while writing.load(Ordering::Relaxed) || reads < 20 {
+                    let t = p.get_ticket(&g).await.expect("get");
+                    let newest = t.comments.last().expect("a comment").created_at;
+                    assert_eq!(
+                        t.ticket.updated_at,
+                        newest,
+                        "get {reads} returned the ticket and its {} comments from different moments",
+                        t.comments.len()
+                    );
+                    if r == 1 {
+                        let guid = g.clone();
+                        let (row, details) = p
+                            .read(move |tx| Ok((tx.ticket(&guid)?, tx.details(&guid)?)))
+                            .await
+                            .expect("read");
+                        assert_eq!(row.as_ref(), Some(&details.ticket), "two reads, two moments");
+                    }
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.expect("writer");
+    }
+    writing.store(false, Ordering::Relaxed);
+    for r in readers {
+        assert!(r.await.expect("reader") >= 20);
+    }
+    assert_eq!(p.get_ticket(&g).await.unwrap().comments.len(), 301);
+}

@@ -1,0 +1,397 @@
+//! The store's writes of tickets, comments and history, each inside the caller's write
+//! transaction. The local operations return the row as now stored and the [`TicketChange`]
+//! the extensions' hooks see; the writes "from elsewhere" record history only.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use ticket_provider_api::{Error, NewComment, NewTicket, Status, TicketUpdate};
+
+use crate::change::{FieldChanges, StatusOperation, TicketChange, TicketValues};
+use crate::db::DbConnection;
+use crate::error::StoreError;
+use crate::rows::{
+    due_columns, due_text, new_guid, now_micros, CommentRow, NewHistoryRow, TicketChanges,
+    TicketRow,
+};
+use crate::schema::{data_ticket, data_ticket_comment, data_ticket_history};
+
+/// Inserts one history row.
+pub fn insert_history(conn: &mut DbConnection, row: &NewHistoryRow<'_>) -> QueryResult<()> {
+    diesel::insert_into(data_ticket_history::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Reads the ticket row inside a write transaction, locking it on PostgreSQL so that
+/// concurrent changes of one ticket are applied (and recorded) one after the other.
+pub(crate) fn lock_ticket(conn: &mut DbConnection, guid: &str) -> Result<TicketRow, StoreError> {
+    let row = match conn {
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => data_ticket::table
+            .find(guid)
+            .select(TicketRow::as_select())
+            .get_result::<TicketRow>(c)
+            .optional()?,
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => data_ticket::table
+            .find(guid)
+            .select(TicketRow::as_select())
+            .for_update()
+            .get_result::<TicketRow>(c)
+            .optional()?,
+    };
+    row.ok_or_else(|| StoreError::Api(Error::ticket_not_found(guid)))
+}
+
+fn add_history(
+    conn: &mut DbConnection,
+    guid: &str,
+    field: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+    at: i64,
+) -> QueryResult<()> {
+    insert_history(
+        conn,
+        &NewHistoryRow {
+            ticket_guid: guid,
+            field,
+            old_value: old,
+            new_value: new,
+            changed_at: at,
+        },
+    )
+}
+
+/// Inserts a ticket with its `created` history row.
+pub(crate) fn create_in_tx(
+    conn: &mut DbConnection,
+    guid: &str,
+    new: &NewTicket,
+) -> Result<(TicketRow, TicketChange), StoreError> {
+    let now = now_micros();
+    let row = TicketRow {
+        guid: guid.to_string(),
+        subject: new.subject.clone(),
+        description: new.description.clone(),
+        status: Status::New.as_str().to_string(),
+        priority: new.priority.as_str().to_string(),
+        assignee: new.assignee.clone(),
+        created_at: now,
+        updated_at: now,
+        due_on: due_columns(new.due).0,
+        due_at: due_columns(new.due).1,
+    };
+    diesel::insert_into(data_ticket::table)
+        .values(&row)
+        .execute(conn)?;
+    add_history(
+        conn,
+        &row.guid,
+        "created",
+        None,
+        Some(Status::New.as_str()),
+        now,
+    )?;
+    let change = TicketChange::Created {
+        ticket: row.clone().into_ticket()?,
+    };
+    Ok((row, change))
+}
+
+/// Applies field changes; one history row per field whose value differs. No change (and no
+/// [`TicketChange`]) when every value is the current one.
+pub(crate) fn update_in_tx(
+    conn: &mut DbConnection,
+    guid: &str,
+    update: &TicketUpdate,
+) -> Result<(TicketRow, Option<TicketChange>), StoreError> {
+    let mut row = lock_ticket(conn, guid)?;
+    let now = now_micros();
+    let mut changes = TicketChanges::default();
+    let mut fields = FieldChanges::default();
+    let mut rows: Vec<(&str, String, String)> = Vec::new();
+    if let Some(s) = &update.subject {
+        if *s != row.subject {
+            rows.push(("subject", row.subject.clone(), s.clone()));
+            changes.subject = Some(s.clone());
+            fields.subject = Some(s.clone());
+            row.subject = s.clone();
+        }
+    }
+    if let Some(d) = &update.description {
+        if *d != row.description {
+            rows.push(("description", row.description.clone(), d.clone()));
+            changes.description = Some(d.clone());
+            fields.description = Some(d.clone());
+            row.description = d.clone();
+        }
+    }
+    if let Some(p) = update.priority {
+        if p.as_str() != row.priority {
+            rows.push(("priority", row.priority.clone(), p.as_str().to_string()));
+            changes.priority = Some(p.as_str().to_string());
+            fields.priority = Some(p);
+            row.priority = p.as_str().to_string();
+        }
+    }
+    let mut history_due: Option<(Option<String>, Option<String>)> = None;
+    if let Some(due) = update.due {
+        let old = row.due()?;
+        if due != old {
+            history_due = Some((due_text(old), due_text(due)));
+            changes.set_due(due);
+            fields.due = Some(due);
+            (row.due_on, row.due_at) = due_columns(due);
+        }
+    }
+    if rows.is_empty() && history_due.is_none() {
+        return Ok((row, None));
+    }
+    changes.updated_at = Some(now);
+    row.updated_at = now;
+    diesel::update(data_ticket::table.find(guid))
+        .set(&changes)
+        .execute(conn)?;
+    for (field, old, new) in &rows {
+        add_history(conn, guid, field, Some(old), Some(new), now)?;
+    }
+    if let Some((old, new)) = &history_due {
+        add_history(conn, guid, "due", old.as_deref(), new.as_deref(), now)?;
+    }
+    let change = TicketChange::Updated {
+        guid: guid.to_string(),
+        changes: fields,
+    };
+    Ok((row, Some(change)))
+}
+
+/// Moves a ticket to `status`, recording a history row for every call (an explicit status
+/// transition is audited even when the status stays the same), and for `escalate` adds the
+/// reason as a comment in the same transaction. The comment's guid, if any.
+pub(crate) fn set_status_in_tx(
+    conn: &mut DbConnection,
+    guid: &str,
+    status: Status,
+    operation: StatusOperation,
+    reason: Option<&str>,
+) -> Result<(TicketRow, Option<String>, TicketChange), StoreError> {
+    let mut row = lock_ticket(conn, guid)?;
+    let now = now_micros();
+    let old = std::mem::replace(&mut row.status, status.as_str().to_string());
+    row.updated_at = now;
+    diesel::update(data_ticket::table.find(guid))
+        .set((
+            data_ticket::status.eq(status.as_str()),
+            data_ticket::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    add_history(conn, guid, "status", Some(&old), Some(status.as_str()), now)?;
+    let comment = match reason {
+        Some(body) => {
+            let c = CommentRow {
+                comment_guid: new_guid(),
+                ticket_guid: guid.to_string(),
+                body: body.to_string(),
+                author: None,
+                created_at: now,
+            };
+            diesel::insert_into(data_ticket_comment::table)
+                .values(&c)
+                .execute(conn)?;
+            Some(c.into_comment()?)
+        }
+        None => None,
+    };
+    let comment_guid = comment.as_ref().map(|c| c.comment_guid.clone());
+    let change = TicketChange::StatusSet {
+        guid: guid.to_string(),
+        operation,
+        status,
+        comment,
+    };
+    Ok((row, comment_guid, change))
+}
+
+/// Sets the assignee; a history row (and a [`TicketChange`]) when it changes.
+pub(crate) fn assign_in_tx(
+    conn: &mut DbConnection,
+    guid: &str,
+    assignee: &str,
+) -> Result<(TicketRow, Option<TicketChange>), StoreError> {
+    let mut row = lock_ticket(conn, guid)?;
+    if row.assignee.as_deref() == Some(assignee) {
+        return Ok((row, None));
+    }
+    let now = now_micros();
+    let old = row.assignee.replace(assignee.to_string());
+    row.updated_at = now;
+    diesel::update(data_ticket::table.find(guid))
+        .set((
+            data_ticket::assignee.eq(assignee),
+            data_ticket::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    add_history(conn, guid, "assignee", old.as_deref(), Some(assignee), now)?;
+    let change = TicketChange::Assigned {
+        guid: guid.to_string(),
+        assignee: assignee.to_string(),
+    };
+    Ok((row, Some(change)))
+}
+
+/// Adds a comment and touches the ticket's `updated_at`.
+pub(crate) fn add_comment_in_tx(
+    conn: &mut DbConnection,
+    guid: &str,
+    comment: &NewComment,
+) -> Result<(TicketRow, String, TicketChange), StoreError> {
+    let mut row = lock_ticket(conn, guid)?;
+    let now = now_micros();
+    let c = CommentRow {
+        comment_guid: new_guid(),
+        ticket_guid: guid.to_string(),
+        body: comment.body.clone(),
+        author: comment.author.clone(),
+        created_at: now,
+    };
+    diesel::insert_into(data_ticket_comment::table)
+        .values(&c)
+        .execute(conn)?;
+    diesel::update(data_ticket::table.find(guid))
+        .set(data_ticket::updated_at.eq(now))
+        .execute(conn)?;
+    row.updated_at = now;
+    let comment = c.into_comment()?;
+    let comment_guid = comment.comment_guid.clone();
+    let change = TicketChange::Commented {
+        guid: guid.to_string(),
+        comment,
+    };
+    Ok((row, comment_guid, change))
+}
+
+/// Writes values that come from elsewhere (another system) into an existing ticket: one
+/// history row per field whose value differs, `updated_at` touched when any does. The names
+/// of the changed fields.
+pub(crate) fn apply_values_in_tx(
+    conn: &mut DbConnection,
+    guid: &str,
+    values: &TicketValues,
+) -> Result<Vec<&'static str>, StoreError> {
+    let row = lock_ticket(conn, guid)?;
+    let now = now_micros();
+    let mut changes = TicketChanges::default();
+    let mut rows: Vec<(&'static str, Option<String>, Option<String>)> = Vec::new();
+    if row.subject != values.subject {
+        rows.push((
+            "subject",
+            Some(row.subject.clone()),
+            Some(values.subject.clone()),
+        ));
+        changes.subject = Some(values.subject.clone());
+    }
+    if row.description != values.description {
+        rows.push((
+            "description",
+            Some(row.description.clone()),
+            Some(values.description.clone()),
+        ));
+        changes.description = Some(values.description.clone());
+    }
+    if row.status != values.status.as_str() {
+        rows.push((
+            "status",
+            Some(row.status.clone()),
+            Some(values.status.as_str().into()),
+        ));
+        changes.status = Some(values.status.as_str().into());
+    }
+    if row.priority != values.priority.as_str() {
+        rows.push((
+            "priority",
+            Some(row.priority.clone()),
+            Some(values.priority.as_str().into()),
+        ));
+        changes.priority = Some(values.priority.as_str().into());
+    }
+    if row.assignee != values.assignee {
+        rows.push(("assignee", row.assignee.clone(), values.assignee.clone()));
+        changes.assignee = Some(values.assignee.clone());
+    }
+    let old_due = row.due()?;
+    if old_due != values.due {
+        rows.push(("due", due_text(old_due), due_text(values.due)));
+        changes.set_due(values.due);
+    }
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    changes.updated_at = Some(now);
+    diesel::update(data_ticket::table.find(guid))
+        .set(&changes)
+        .execute(conn)?;
+    for (field, old, new) in &rows {
+        add_history(conn, guid, field, old.as_deref(), new.as_deref(), now)?;
+    }
+    Ok(rows.into_iter().map(|(f, _, _)| f).collect())
+}
+
+/// Inserts a ticket whose values come from elsewhere, with its `created` history row; its
+/// guid (`guid`, else a new one).
+pub(crate) fn insert_values_in_tx(
+    conn: &mut DbConnection,
+    guid: Option<&str>,
+    values: &TicketValues,
+    created_at: Option<DateTime<Utc>>,
+) -> Result<String, StoreError> {
+    let now = now_micros();
+    let guid = guid.map_or_else(new_guid, str::to_string);
+    let row = TicketRow {
+        guid: guid.clone(),
+        subject: values.subject.clone(),
+        description: values.description.clone(),
+        status: values.status.as_str().into(),
+        priority: values.priority.as_str().into(),
+        assignee: values.assignee.clone(),
+        created_at: created_at.map_or(now, |t| t.timestamp_micros()),
+        updated_at: now,
+        due_on: due_columns(values.due).0,
+        due_at: due_columns(values.due).1,
+    };
+    diesel::insert_into(data_ticket::table)
+        .values(&row)
+        .execute(conn)?;
+    add_history(
+        conn,
+        &guid,
+        "created",
+        None,
+        Some(values.status.as_str()),
+        now,
+    )?;
+    Ok(guid)
+}
+
+/// Inserts a comment that comes from elsewhere (the ticket's `updated_at` is left alone);
+/// its guid.
+pub(crate) fn insert_comment_in_tx(
+    conn: &mut DbConnection,
+    guid: &str,
+    body: &str,
+    author: Option<&str>,
+    created_at: Option<DateTime<Utc>>,
+) -> Result<String, StoreError> {
+    let row = CommentRow {
+        comment_guid: new_guid(),
+        ticket_guid: guid.to_string(),
+        body: body.to_string(),
+        author: author.map(str::to_string),
+        created_at: created_at.map_or_else(now_micros, |t| t.timestamp_micros()),
+    };
+    diesel::insert_into(data_ticket_comment::table)
+        .values(&row)
+        .execute(conn)?;
+    Ok(row.comment_guid)
+}
