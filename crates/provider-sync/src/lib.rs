@@ -182,7 +182,7 @@
 //! next push of the same ticket carries the queued record on instead of storing it first
 //! (`push_store::Chain`: the link in memory, the claim kept, the done entries skipped) and
 //! the chain's records are stored with the last push's; measured with and without it, the
-//! chain keeps `sync_vs_parts` under its goal (about 1.19 against 1.30 in quick runs). A
+//! chain keeps `sync_vs_parts` under its goal of 1.25 (full bench: 1.17 with, 1.28 without). A
 //! push that found a conflict or a lost task commits at once. The store's sync tables are
 //! reached only through the group commit: a reader (status, get, list, history, flush,
 //! pull, verify, the worker and its metrics) obtains a settled view, which lands the queue

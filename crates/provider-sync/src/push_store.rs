@@ -88,7 +88,7 @@ const CHAIN_MAX: usize = 64;
 /// operation of the same ticket: instead of storing that record first, the next push goes
 /// on from it — its link as the latest, its claim still held, its entries done — and stores
 /// both records at once (group commit within one ticket). Measured: without it,
-/// `sync_vs_parts` is about 0.1 higher (see `push.rs`).
+/// `sync_vs_parts` misses its goal (full bench: 1.28 against 1.17; goal 1.25).
 #[derive(Debug, Clone)]
 pub(crate) struct Chain {
     /// The link after the earlier pushes (in memory).
