@@ -3,10 +3,11 @@
 //! by the store itself (`InternalProvider::store_round_trips`: each pooled connection taken
 //! for one read or one write transaction). With Asana down, an operation costs one.
 //!
-//! Group commit: the record of a push rides along in the next write transaction, so back to
-//! back operations cost one transaction each, and a read of sync state lands what waits
-//! first (here the delay before a transaction of its own is long, so that the count does not
-//! depend on timing).
+//! The tests hold that budget, not the fewest transactions the engine manages today (group
+//! commit: the record of a push rides along in the next write transaction), and check that
+//! the counter counts (every operation costs at least one). A read of sync state lands what
+//! waits first (here the delay before a transaction of its own is long, so that the counts
+//! do not depend on timing).
 
 use crate::common;
 
@@ -14,7 +15,8 @@ use std::time::Duration;
 
 use homechoice_tickets::provider_sync::{SyncProvider, SyncSettings};
 use homechoice_tickets::{
-    ListQuery, NewComment, NewTicket, Status, SyncState, TicketProvider, TicketUpdate,
+    ListQuery, NewComment, NewTicket, Status, SyncState, SyncWorker, TicketHistory, TicketProvider,
+    TicketUpdate,
 };
 
 /// A sync provider on a new SQLite file in `dir` whose deferred push records wait for the
@@ -57,7 +59,7 @@ async fn synced_operations_stay_within_their_store_transaction_budget() {
     let created = created.unwrap();
     assert_eq!(created.sync_state, Some(SyncState::Synced));
     assert!(created.asana_gid.is_some());
-    assert!(tx <= 4, "create took {tx} store transactions");
+    assert!((1..=4).contains(&tx), "create took {tx} store transactions");
     let g = created.guid.clone();
 
     let mut costs = Vec::new();
@@ -86,16 +88,20 @@ async fn synced_operations_stay_within_their_store_transaction_budget() {
     op!("resolve", p.resolve(&g));
     op!("close", p.close(&g));
     for (name, tx) in &costs {
-        assert_eq!(*tx, 1, "{name} took {tx} store transactions: {costs:?}");
+        assert!(
+            (1..=3).contains(tx),
+            "{name} took {tx} store transactions: {costs:?}"
+        );
     }
-    // The record of the last push waits; the read lands it first, and reports the truth.
+    // The record of the last push waits; the read lands it first (one transaction more),
+    // and reports the truth.
     let (got, tx) = counted(&p, p.get_ticket(&g)).await;
     assert_eq!(got.unwrap().ticket.sync_state, Some(SyncState::Synced));
-    assert_eq!(tx, 2, "get_ticket after an operation");
+    assert!((1..=2).contains(&tx), "get_ticket after an operation: {tx}");
     let (_, tx) = counted(&p, p.get_ticket(&g)).await;
-    assert_eq!(tx, 1, "get_ticket");
+    assert_eq!(tx, 1, "get_ticket with nothing waiting");
     let (_, tx) = counted(&p, p.list_tickets(ListQuery::default())).await;
-    assert_eq!(tx, 1, "list_tickets");
+    assert_eq!(tx, 1, "list_tickets with nothing waiting");
     assert_eq!(p.status().await.unwrap().pending, 0);
     p.add_comment(&g, NewComment::new("lands at status"))
         .await
@@ -161,13 +167,13 @@ async fn synced_operations_stay_within_their_store_transaction_budget() {
     p.shutdown().await;
 }
 
-/// Back-to-back operations on one ticket carry the deferred record of the last push on
-/// instead of storing it first (a chain): the store sees the records only when the chain
-/// ends — here when a push fails. Whatever ends it, the records of the earlier pushes are
-/// stored: the create and the comment are not sent again, the comment is in Asana once,
-/// and only the failed status change stays pending.
+/// Back-to-back operations on one ticket: the deferred record of each push lands in the
+/// next operation's transaction, which takes the ticket's hold over. When a later push
+/// fails, the records of the earlier ones are stored all the same: the create and the
+/// comment are not sent again, the comment is in Asana once, and only the failed status
+/// change stays pending.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_chain_of_pushes_of_one_ticket_is_stored_when_a_push_fails() {
+async fn records_of_earlier_pushes_are_stored_when_a_later_push_fails() {
     let (fake, _users) = common::fake().await;
     let dir = tempfile::tempdir().unwrap();
     let p = patient_provider(&fake, dir.path()).await;
@@ -204,7 +210,7 @@ async fn a_chain_of_pushes_of_one_ticket_is_stored_when_a_push_fails() {
     assert!(
         sent.iter()
             .all(|r| !r.contains("/stories") && !r.ends_with("/api/1.0/tasks []")),
-        "nothing of the chain is sent again: {sent:?}"
+        "nothing pushed before is sent again: {sent:?}"
     );
     let task = fake
         .project_tasks(&fake.project_gid())
@@ -218,11 +224,11 @@ async fn a_chain_of_pushes_of_one_ticket_is_stored_when_a_push_fails() {
     p.shutdown().await;
 }
 
-/// A chain that ends with an operation that leaves nothing to push (an update to the values
-/// the ticket already has) is stored by that operation's own transaction: nothing is left
-/// to land afterwards, and nothing is pending.
+/// An operation that leaves nothing to push (an update to the values the ticket already has)
+/// lands the record of the ticket's last push in its own transaction: nothing is left to
+/// land afterwards, and nothing is pending.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_chain_ending_without_a_push_is_stored_by_the_last_operation() {
+async fn an_operation_without_a_push_lands_the_last_record() {
     let (fake, _users) = common::fake().await;
     let dir = tempfile::tempdir().unwrap();
     let p = patient_provider(&fake, dir.path()).await;
@@ -241,14 +247,44 @@ async fn a_chain_ending_without_a_push_is_stored_by_the_last_operation() {
     )
     .await;
     assert_eq!(same.unwrap().sync_state, Some(SyncState::Synced));
-    assert_eq!(tx, 1);
+    assert!((1..=3).contains(&tx), "update took {tx} store transactions");
     // Nothing waits to land: a read of sync state takes its own transaction only.
     let (d, tx) = counted(&p, p.get_ticket(&g)).await;
-    assert_eq!(tx, 1, "the chain was stored already");
+    assert_eq!(tx, 1, "the last record was stored already");
     assert_eq!(d.unwrap().ticket.sync_state, Some(SyncState::Synced));
     assert_eq!(p.status().await.unwrap().pending, 0);
     fake.clear_requests();
     common::flush_all(&p).await;
     assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+    p.shutdown().await;
+}
+
+/// Every reader of sync state lands the waiting push records first, by construction (the
+/// sync tables are reached through the group commit's settled view). The metrics and the
+/// history once read the store as it was: a change Asana already had counted as pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_history_see_a_push_whose_record_waits() {
+    let (fake, _users) = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = patient_provider(&fake, dir.path()).await;
+    let created = p.create(NewTicket::new("counted")).await.unwrap();
+    assert_eq!(created.sync_state, Some(SyncState::Synced));
+    // The record waits (for an hour): the store as it is still has the entry.
+    assert_eq!(p.store().counts().await.unwrap(), (1, 0));
+    let text = SyncWorker::metrics_text(&p).await.unwrap();
+    assert!(
+        text.lines().any(|l| l == "ticket_sync_pending_changes 0"),
+        "{text}"
+    );
+    assert_eq!(p.store().counts().await.unwrap(), (0, 0));
+
+    // The same through the history: its read lands the record first.
+    p.add_comment(&created.guid, NewComment::new("waits"))
+        .await
+        .unwrap();
+    assert_eq!(p.store().counts().await.unwrap(), (1, 0));
+    let history = TicketHistory::history(&p, &created.guid).await.unwrap();
+    assert!(!history.is_empty());
+    assert_eq!(p.store().counts().await.unwrap(), (0, 0));
     p.shutdown().await;
 }

@@ -1,10 +1,10 @@
-//! [`Engine`]: the state the push and the pull share — the store's sync tables, the Asana
-//! side, the settings, the circuit breaker, the per-ticket locks, this instance's claim
-//! owner id and the background tasks. `push.rs` and `pull.rs` each add their methods to it;
-//! neither imports the other, and `provider.rs` puts them together behind the
+//! [`Engine`]: the state the push and the pull share — the group commit (the only way to
+//! the store's sync tables), the Asana side, the settings, the circuit breaker, the
+//! per-ticket locks, this instance's claim owner id and the background tasks. `push.rs`,
+//! `push_remote.rs`, `pull.rs`, `verify.rs` and `worker.rs` each add their methods to it;
+//! this module imports none of them, and `provider.rs` puts them together behind the
 //! [`ticket_provider_api::TicketProvider`] trait.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -12,7 +12,7 @@ use provider_asana::TaskClient;
 
 use crate::breaker::CircuitBreaker;
 use crate::config::SyncSettings;
-use crate::db::Link;
+use crate::group_commit::{GroupCommit, Settled};
 use crate::locks::TicketLocks;
 use crate::metrics::SyncMetrics;
 use crate::store::SyncStore;
@@ -20,7 +20,9 @@ use crate::store::SyncStore;
 /// The shared state behind a [`crate::SyncProvider`].
 #[derive(Debug)]
 pub(crate) struct Engine {
-    pub(crate) store: SyncStore,
+    /// The store's sync tables, behind the queue of deferred push records: readers go
+    /// through [`Engine::settled`].
+    pub(crate) commits: Arc<GroupCommit>,
     pub(crate) remote: TaskClient,
     pub(crate) settings: SyncSettings,
     pub(crate) breaker: CircuitBreaker,
@@ -43,20 +45,7 @@ pub(crate) struct Engine {
     pub(crate) me: Weak<Engine>,
     /// Counters and gauges (`ticket sync run --metrics-addr`).
     pub(crate) metrics: SyncMetrics,
-    /// The links as this instance's pushes last committed them (at most
-    /// [`COMMITTED_LINKS`]): an operation on a ticket whose stored link still equals its
-    /// entry may use a conflict-check read started before its own write (see `push.rs`).
-    committed_links: Mutex<HashMap<String, Link>>,
-    /// Pushes' step 3 waiting for a write transaction (see `deferred.rs`).
-    pub(crate) deferred: Mutex<Vec<crate::deferred::DeferredCommit>>,
-    /// Set while a background task is due to land the queue.
-    pub(crate) deferred_timer: AtomicBool,
-    /// That task.
-    pub(crate) deferred_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
-
-/// How many committed links [`Engine`] remembers before it starts over.
-const COMMITTED_LINKS: usize = 4096;
 
 impl Engine {
     pub(crate) fn new(store: SyncStore, remote: TaskClient, settings: SyncSettings) -> Arc<Self> {
@@ -65,51 +54,32 @@ impl Engine {
             settings.breaker_base_backoff,
             settings.breaker_max_backoff,
         );
+        let instance_id = format!(
+            "sync-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let commits = GroupCommit::new(store, instance_id.clone(), settings.commit_delay);
         Arc::new_cyclic(|me| Engine {
             me: me.clone(),
-            store,
+            commits,
             remote,
             settings,
             breaker,
             locks: TicketLocks::default(),
             catching_up: AtomicBool::new(false),
-            instance_id: format!(
-                "sync-{}-{}",
-                std::process::id(),
-                uuid::Uuid::new_v4().simple()
-            ),
+            instance_id,
             background: Mutex::new(Vec::new()),
             shut_down: Arc::new(AtomicBool::new(false)),
             pull_gate: Arc::new(tokio::sync::RwLock::new(())),
             metrics: SyncMetrics::default(),
-            committed_links: Mutex::new(HashMap::new()),
-            deferred: Mutex::new(Vec::new()),
-            deferred_timer: AtomicBool::new(false),
-            deferred_task: Mutex::new(None),
         })
     }
 
-    /// Remembers the link a push of ticket `guid` committed (`None`: forget it).
-    pub(crate) fn remember_link(&self, guid: &str, link: Option<&Link>) {
-        let Ok(mut links) = self.committed_links.lock() else {
-            return;
-        };
-        match link {
-            Some(l) if l.linked_gid().is_some() => {
-                if links.len() >= COMMITTED_LINKS && !links.contains_key(guid) {
-                    links.clear();
-                }
-                links.insert(guid.to_string(), l.clone());
-            }
-            _ => {
-                links.remove(guid);
-            }
-        }
-    }
-
-    /// The link a push of this instance last committed for ticket `guid`, if remembered.
-    pub(crate) fn committed_link(&self, guid: &str) -> Option<Link> {
-        self.committed_links.lock().ok()?.get(guid).cloned()
+    /// The store's sync tables, once this instance's deferred push records have landed:
+    /// what every reader of sync state reads through (see `group_commit.rs`).
+    pub(crate) async fn settled(&self) -> Settled<'_> {
+        self.commits.settled().await
     }
 
     /// Whether shutdown was called.

@@ -117,7 +117,7 @@ impl ClaimGuard {
         Ok(Some(Self::adopt(store, guid, owner, ttl)))
     }
 
-    /// Guards a claim `owner` took in a transaction of its own (see `push::prepare_in_tx`).
+    /// Guards a claim `owner` took in a transaction of its own (see `push_store::prepare_in_tx`).
     pub(crate) fn adopt(store: &SyncStore, guid: &str, owner: &str, ttl: Duration) -> ClaimGuard {
         ClaimGuard {
             store: store.clone(),
@@ -171,7 +171,7 @@ impl ClaimGuard {
         }
     }
 
-    /// The claim was released in a transaction (see `push::commit_in_tx`).
+    /// The claim was released in a transaction (see `push_store::commit_in_tx`).
     pub(crate) fn released(mut self) {
         self.released = true;
     }

@@ -18,7 +18,9 @@ use crate::asana_cache::StoreCache;
 use crate::config::SyncSettings;
 use crate::db;
 use crate::engine::Engine;
-use crate::push::{PushMode, PushOutcome, Wrote};
+use crate::group_commit::Settled;
+use crate::push::{PushMode, PushOutcome};
+use crate::push_store::Wrote;
 use crate::report::{
     FlushReport, PullProgress, PullReport, SetAsideEntry, SyncStatus, VerifyReport,
 };
@@ -37,7 +39,7 @@ pub struct SyncProvider {
 impl std::fmt::Debug for SyncProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SyncProvider")
-            .field("local", self.engine.store.local())
+            .field("local", self.local())
             .field("remote", &self.engine.remote)
             .field("settings", &self.engine.settings)
             .finish()
@@ -144,11 +146,9 @@ impl SyncProvider {
                 }
             }
         }
-        engine.stop_deferred_task().await;
-        if let Err(e) = engine.settle().await {
-            tracing::warn!(error = %e, "cannot record pushes in the store at shutdown; their changes stay pending and are pushed again");
-        }
-        match engine.store.release_all(&engine.instance_id).await {
+        engine.commits.stop_timer().await;
+        let store = engine.settled().await;
+        match store.release_all(&engine.instance_id).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(claims = n, "released push claims at shutdown"),
             Err(e) => {
@@ -174,14 +174,18 @@ impl SyncProvider {
         report
     }
 
-    /// The internal store (for history, and for tests).
+    /// The internal store, as it is: records of this instance's latest pushes may still
+    /// wait for their write transaction (see [`Self::store`]).
     pub fn local(&self) -> &InternalProvider {
-        self.engine.store.local()
+        self.engine.commits.unsettled().local()
     }
 
-    /// The sync tables of the store (links, outbox, claims).
+    /// The sync tables of the store (links, outbox, claims), as they are: the record of a
+    /// push that ended a moment ago may still wait for the next write transaction (at most
+    /// `sync_commit_delay_ms`). This provider's own readers ([`Self::status`],
+    /// [`TicketProvider::get_ticket`], ...) land those records first.
     pub fn store(&self) -> &SyncStore {
-        &self.engine.store
+        self.engine.commits.unsettled()
     }
 
     /// The Asana side.
@@ -208,8 +212,7 @@ impl SyncProvider {
     /// `sync`) records the retry. NotFound for an unknown id, InvalidInput when the entry is
     /// not set aside.
     pub async fn retry_set_aside(&self, id: i64) -> Result<()> {
-        self.settled().await;
-        let entry = self.engine.store.retry(id).await?;
+        let entry = self.settled().await.retry(id).await?;
         self.engine.breaker.probe_now();
         self.engine.push_bounded(&entry.ticket_guid).await;
         Ok(())
@@ -219,8 +222,7 @@ impl SyncProvider {
     /// local only. A history row (field `sync`) records it. NotFound for an unknown id,
     /// InvalidInput when the entry is not set aside.
     pub async fn discard_set_aside(&self, id: i64) -> Result<()> {
-        self.settled().await;
-        self.engine.store.discard(id).await?;
+        self.settled().await.discard(id).await?;
         Ok(())
     }
 
@@ -230,8 +232,7 @@ impl SyncProvider {
     /// Asana failures do not make this fail: the result says `pending` and [`Self::status`]
     /// tells why. NotFound for an unknown ticket.
     pub async fn sync_to_asana(&self, guid: &str) -> Result<OperationResult> {
-        self.settled().await;
-        let details = self.local().get_ticket(guid).await?;
+        let details = self.settled().await.local().get_ticket(guid).await?;
         let guid = details.ticket.guid.clone();
         self.engine.breaker.probe_now();
         let span = tracing::info_span!("sync_to_asana", guid = %guid);
@@ -257,7 +258,8 @@ impl SyncProvider {
     /// pushing the task's ticket for longer than `claim_wait`, nothing is imported and this
     /// fails with a temporary Conflict error (try again).
     pub async fn sync_from_asana(&self, asana_gid: &str) -> Result<OperationResult> {
-        self.settled().await;
+        // Queued push records hold the pull gate: they land first.
+        let _settled = self.settled().await;
         let engine = &self.engine;
         let gate = engine.pull_gate.write().await;
         let read_at = chrono::Utc::now();
@@ -308,8 +310,9 @@ impl SyncProvider {
         &self,
         progress: &(dyn Fn(PullProgress) + Send + Sync),
     ) -> Result<PullReport> {
-        self.settled().await;
-        // No push of this instance runs while Asana is read and compared (see `pull_gate`).
+        // Queued push records hold the pull gate: they land first. No push of this instance
+        // runs while Asana is read and compared (see `pull_gate`).
+        let _settled = self.settled().await;
         let _gate = self.engine.pull_gate.write().await;
         self.engine.pull_all(false, progress).await
     }
@@ -318,14 +321,13 @@ impl SyncProvider {
     /// Stops early, leaving the rest pending, when Asana looks down. Safe to interrupt at any
     /// point: every step is either committed or redone without duplicates next time.
     pub async fn flush(&self) -> Result<FlushReport> {
-        self.settled().await;
         self.engine.flush().await
     }
 
     /// Counts of pending and set-aside outbox entries, with every set-aside entry.
     pub async fn status(&self) -> Result<SyncStatus> {
-        self.settled().await;
-        let ((pending, set_aside), entries) = self.engine.store.status().await?;
+        let store = self.settled().await;
+        let ((pending, set_aside), entries) = store.status().await?;
         let set_aside_entries = entries
             .into_iter()
             .map(|e| SetAsideEntry {
@@ -336,9 +338,7 @@ impl SyncProvider {
                 created_at: e.created_at,
             })
             .collect();
-        let lost_links: Vec<LostLink> = self
-            .engine
-            .store
+        let lost_links: Vec<LostLink> = store
             .lost_links()
             .await?
             .into_iter()
@@ -348,7 +348,7 @@ impl SyncProvider {
                 last_synced_at: l.last_synced_at,
             })
             .collect();
-        let oldest_pending_at = self.engine.store.gauges().await?.oldest_pending_at;
+        let oldest_pending_at = store.gauges().await?.oldest_pending_at;
         Ok(SyncStatus {
             pending,
             set_aside,
@@ -366,10 +366,9 @@ impl SyncProvider {
     /// alone. NotFound for an unknown ticket; InvalidInput when the link is neither lost nor
     /// local only.
     pub async fn relink(&self, guid: &str) -> Result<OperationResult> {
-        self.settled().await;
         let guid = provider_internal::parse_guid("guid", guid)?;
-        self.engine
-            .store
+        self.settled()
+            .await
             .prepare_relink(&guid)
             .await
             .map_err(|e| e.with_guid(&guid))?;
@@ -380,10 +379,9 @@ impl SyncProvider {
     /// queued, and its old task (if any) is left alone and ignored by pulls. Resolves a lost
     /// link too. NotFound for an unknown ticket.
     pub async fn unlink(&self, guid: &str) -> Result<OperationResult> {
-        self.settled().await;
         let guid = provider_internal::parse_guid("guid", guid)?;
-        self.engine
-            .store
+        self.settled()
+            .await
             .unlink(&guid)
             .await
             .map_err(|e| e.with_guid(&guid))?;
@@ -400,23 +398,21 @@ impl SyncProvider {
     /// task without a ticket is pulled, a ticket without a task is pushed, and a linked
     /// task the project does not list marks the link lost.
     pub async fn verify(&self, repair: bool) -> Result<VerifyReport> {
-        self.settled().await;
         self.engine.verify(repair).await
     }
 
-    /// Lands the pushes' deferred commits (see `deferred.rs`) before sync state is read.
-    /// A failure leaves their changes pending (they are pushed again): it is logged, and the
-    /// reader reports them as pending.
-    async fn settled(&self) {
-        if let Err(e) = self.engine.settle().await {
-            tracing::warn!(error = %e, "cannot record pushes in the store; their changes stay pending and are pushed again");
-        }
+    /// The sync tables once the pushes' deferred records have landed (see
+    /// `group_commit.rs`): what every reader here reads through.
+    async fn settled(&self) -> Settled<'_> {
+        self.engine.settled().await
     }
 
     /// A ticket with its task gid and [`ticket_state`], in one read.
     async fn sync_info(&self, guid: &str) -> Result<(Ticket, Option<String>, SyncState)> {
         let guid = guid.to_string();
-        self.local()
+        self.settled()
+            .await
+            .local()
             .read(move |tx| {
                 let t = tx
                     .ticket(&guid)?
@@ -586,7 +582,7 @@ impl SyncWorker for SyncProvider {
 impl TicketHistory for SyncProvider {
     /// The internal store's history: every local change and every change a pull imported.
     async fn history(&self, guid: &str) -> Result<Vec<HistoryEntry>> {
-        self.local().history(guid).await
+        self.settled().await.local().history(guid).await
     }
 }
 
@@ -667,10 +663,11 @@ impl TicketProvider for SyncProvider {
     }
 
     async fn get_ticket(&self, guid: &str) -> Result<TicketDetails> {
-        self.settled().await;
         let guid = provider_internal::parse_guid("guid", guid)?;
         let g = guid.clone();
-        self.local()
+        self.settled()
+            .await
+            .local()
             .read(move |tx| {
                 let mut d = tx.details(&g)?;
                 let (gid, state) = info_in_tx(tx, &g)?;
@@ -684,9 +681,10 @@ impl TicketProvider for SyncProvider {
     }
 
     async fn list_tickets(&self, query: ListQuery) -> Result<TicketPage> {
-        self.settled().await;
         query.validate()?;
-        self.local()
+        self.settled()
+            .await
+            .local()
             .read(move |tx| {
                 let mut page = tx.list(&query)?;
                 let guids: Vec<String> = page.tickets.iter().map(|t| t.guid.clone()).collect();

@@ -375,7 +375,7 @@ impl Engine {
             self.mark_lost_by_gid(&task.gid, &e.to_string()).await?;
             return Err(e);
         }
-        let link = self.store.link_by_gid(&task.gid).await?;
+        let link = self.settled().await.link_by_gid(&task.gid).await?;
         if let Some(l) = link.as_ref().filter(|l| l.state == LinkState::LocalOnly) {
             return Err(Error::invalid_input(format!(
                 "Asana task {} was unlinked from ticket {} (`ticket sync unlink`), which stays local only; it is not pulled",
@@ -397,9 +397,12 @@ impl Engine {
     /// Marks the link of the ticket linked to task `gid` lost, saying `why`; `true` when a
     /// linked ticket was marked.
     pub(crate) async fn mark_lost_by_gid(&self, gid: &str, why: &str) -> Result<bool> {
-        match self.store.link_by_gid(gid).await? {
+        match self.settled().await.link_by_gid(gid).await? {
             Some(l) if l.state == LinkState::Linked => {
-                self.store.mark_lost(&l.ticket_guid, gid, why).await
+                self.settled()
+                    .await
+                    .mark_lost(&l.ticket_guid, gid, why)
+                    .await
             }
             _ => Ok(false),
         }
@@ -415,7 +418,7 @@ impl Engine {
         let started = std::time::Instant::now();
         loop {
             let taken = ClaimGuard::take(
-                &self.store,
+                &*self.settled().await,
                 guid,
                 &self.instance_id,
                 self.settings.claim_ttl,
@@ -452,7 +455,8 @@ impl Engine {
             // whose answer was lost).
             let t = task.clone();
             guid = self
-                .store
+                .settled()
+                .await
                 .local()
                 .read(move |tx| marker_ticket_in_tx(tx, &t))
                 .await?;
@@ -486,7 +490,12 @@ impl Engine {
         guid: String,
         read_at: DateTime<Utc>,
     ) -> Result<Imported> {
-        let pushed = self.store.link(&guid).await?.and_then(|l| l.pushed_at);
+        let pushed = self
+            .settled()
+            .await
+            .link(&guid)
+            .await?
+            .and_then(|l| l.pushed_at);
         let task = match pushed {
             Some(at) if at >= read_at => {
                 tracing::debug!(guid = %guid, asana_gid = %task.gid, "pull: pushed since Asana was read; reading the task again");
@@ -509,7 +518,8 @@ impl Engine {
         } else {
             Some(self.remote.token_owner().await?.gid)
         };
-        self.store
+        self.settled()
+            .await
             .local()
             .write(move |tx| import_in_tx(tx, &task, guid.as_deref(), me.as_deref()))
             .await
@@ -538,11 +548,12 @@ impl Engine {
         let token = if full {
             None
         } else {
-            self.store.kv_get(EVENTS_TOKEN_KEY).await?
+            self.settled().await.kv_get(EVENTS_TOKEN_KEY).await?
         };
         // Tasks the last pull skipped while another instance pushed them: read again.
         let retry: Vec<String> = self
-            .store
+            .settled()
+            .await
             .kv_get(PULL_RETRY_KEY)
             .await?
             .and_then(|text| serde_json::from_str(&text).ok())
@@ -673,7 +684,7 @@ impl Engine {
         read_at: DateTime<Utc>,
     ) -> Result<usize> {
         let listed = listed.clone();
-        self.store
+        self.settled().await
             .local()
             .write(move |tx| {
                 let mut n = 0;
@@ -701,9 +712,9 @@ impl Engine {
     async fn finish_pull(&self, sync: &str, had_retry: bool, retry: &[String]) -> Result<()> {
         if had_retry || !retry.is_empty() {
             let text = serde_json::to_string(retry).unwrap_or_else(|_| "[]".to_string());
-            self.store.kv_put(PULL_RETRY_KEY, &text).await?;
+            self.settled().await.kv_put(PULL_RETRY_KEY, &text).await?;
         }
-        self.store.kv_put(EVENTS_TOKEN_KEY, sync).await
+        self.settled().await.kv_put(EVENTS_TOKEN_KEY, sync).await
     }
 
     /// Reads the tasks the event stream named (one request per 10 tasks) and those the last
@@ -774,7 +785,8 @@ impl Engine {
             .cloned()
             .collect();
         let plans = self
-            .store
+            .settled()
+            .await
             .local()
             .read(move |tx| {
                 let refs: Vec<&RemoteTask> = readable.iter().collect();

@@ -135,7 +135,7 @@ impl Engine {
             ..Default::default()
         };
         loop {
-            let page = self.store.local().list_tickets(q.clone()).await?;
+            let page = self.settled().await.local().list_tickets(q.clone()).await?;
             out.extend(page.tickets);
             match page.next_cursor {
                 Some(c) => q.cursor = Some(c),
@@ -162,13 +162,14 @@ impl Engine {
         let mut guids: Vec<String> = tickets.keys().cloned().collect();
         guids.sort();
         let links: HashMap<String, Link> = self
-            .store
+            .settled()
+            .await
             .links()
             .await?
             .into_iter()
             .map(|l| (l.ticket_guid.clone(), l))
             .collect();
-        let pending: HashSet<String> = self.store.pending_set(&guids).await?;
+        let pending: HashSet<String> = self.settled().await.pending_set(&guids).await?;
         let listed: HashSet<String> = tasks.keys().cloned().collect();
         let mut report = VerifyReport::default();
         let mut to_import: Vec<String> = Vec::new();
@@ -288,7 +289,7 @@ impl Engine {
             }
         }
         for (guid, gid) in missing {
-            self.store
+            self.settled().await
                 .mark_lost(
                     &guid,
                     &gid,

@@ -74,13 +74,13 @@ impl Loop {
     /// Pushes when a change was committed since the last look or a retry is due.
     async fn push_step(&mut self) -> Result<()> {
         let e = &self.engine;
-        let id = e.store.outbox_max_id().await?;
+        let id = e.settled().await.outbox_max_id().await?;
         let due = self.retry_at.is_some_and(|t| Instant::now() >= t);
         if id == self.last_id && !due {
             return Ok(());
         }
         self.last_id = id;
-        if e.store.pending_tickets().await?.is_empty() {
+        if e.settled().await.pending_tickets().await?.is_empty() {
             self.retry_at = None;
             self.backoff = Duration::ZERO;
             return Ok(());
@@ -97,7 +97,7 @@ impl Loop {
                 true
             }
         };
-        if e.store.pending_tickets().await?.is_empty() {
+        if e.settled().await.pending_tickets().await?.is_empty() {
             self.retry_at = None;
             self.backoff = Duration::ZERO;
         } else {
@@ -225,7 +225,7 @@ impl Engine {
 
     /// The metrics text (see [`crate::metrics`]).
     pub(crate) async fn metrics_text(&self) -> Result<String> {
-        let gauges = self.store.gauges().await?;
+        let gauges = self.settled().await.gauges().await?;
         Ok(self.metrics.encode(&gauges, &self.remote.request_stats()))
     }
 }
