@@ -11,7 +11,6 @@ mod output;
 mod session;
 mod sync;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -281,9 +280,10 @@ fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colours only for a person at a terminal, never in logs or pipes.
-        .with_ansi(std::io::stderr().is_terminal())
+        // Through the output path: a warning may quote text from outside.
+        .with_writer(|| output::LogWriter)
+        // No colours: their escape sequences would be shown escaped like any other.
+        .with_ansi(false)
         .with_target(false)
         .try_init();
 }

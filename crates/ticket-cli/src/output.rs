@@ -1,6 +1,6 @@
 //! What a command prints, and the one path it goes through: the serialised result with
 //! `--json` ([`Printer::emit`]), else the human-readable text made here; and one-line
-//! messages on stderr ([`Printer::error`], [`note`]).
+//! messages on stderr ([`Printer::error`], [`note`]) and log lines ([`LogWriter`]).
 //!
 //! Every human-readable byte passes [`for_display`] before it reaches the terminal: each
 //! field from outside (a subject, an assignee, a comment, a guid argument echoed in an
@@ -25,25 +25,45 @@ fn field(s: &str) -> String {
 }
 
 /// The secrets this process knows and no human-readable output may show: the Asana token
-/// from the environment (never read from a file).
-fn known_secrets() -> Vec<String> {
-    #[cfg(feature = "provider-asana")]
-    let names = [homechoice_tickets::provider_asana::ASANA_TOKEN_ENV];
-    #[cfg(not(feature = "provider-asana"))]
-    let names: [&str; 0] = [];
-    names
-        .iter()
-        .filter_map(|n| std::env::var(n).ok())
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
-        .collect()
+/// from the environment (never read from a file), read once.
+fn known_secrets() -> &'static [&'static str] {
+    static SECRETS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    SECRETS.get_or_init(|| {
+        #[cfg(feature = "provider-asana")]
+        let names = [homechoice_tickets::provider_asana::ASANA_TOKEN_ENV];
+        #[cfg(not(feature = "provider-asana"))]
+        let names: [&str; 0] = [];
+        names
+            .iter()
+            .filter_map(|n| std::env::var(n).ok())
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            // Lives as long as the process; one string a secret.
+            .map(|t| &*Box::leak(t.into_boxed_str()))
+            .collect()
+    })
 }
 
 /// `text` as it may reach stderr: secrets redacted, controls escaped, on one line.
 fn stderr_text(text: &str) -> String {
-    let secrets = known_secrets();
-    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    for_display(&one_line(text), Layout::OneLine, &secrets)
+    for_display(&one_line(text), Layout::OneLine, known_secrets())
+}
+
+/// Where log lines go: stderr, each line cleaned like all output (a provider's warning may
+/// quote an answer from Asana). Made for each event by the log subscriber.
+pub(crate) struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let clean = for_display(&text, Layout::Block, known_secrets());
+        std::io::stderr().lock().write_all(clean.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 /// Joins a multi-line message into one line (libpq, for one, writes several), so every
@@ -80,9 +100,7 @@ impl Printer {
             serde_json::to_string_pretty(value)
                 .map_err(|e| Error::internal(format!("cannot encode the result as JSON: {e}")))?
         } else {
-            let secrets = known_secrets();
-            let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-            for_display(&text(), Layout::Block, &secrets)
+            for_display(&text(), Layout::Block, known_secrets())
         };
         let mut stdout = std::io::stdout().lock();
         // A closed pipe (`ticket list | head`) is not an error worth a message.
