@@ -198,6 +198,25 @@ fn refused_rows() -> Vec<Refused> {
                 &["ASANA_ACCESS_TOKEN", "control characters"],
             )
         },
+        // #1 (on the CLI's output): an answer that echoes the Authorization header, with
+        // controls and a newline, as some proxies and mocks do.
+        row(
+            "a 401 that echoes the token",
+            &["list"],
+            Yaml("homechoice:\n  ticket:\n    provider: asana\n    asana_project: \"{PROJECT}\"\n    asana_base_url: \"{ECHO}\"\n"),
+            6,
+            &["[redacted]", "\\u{1b}]0;x\\u{7}"],
+        ),
+        Refused {
+            stdout_allowed: true,
+            ..row(
+                "doctor against a 401 that echoes the token",
+                &["doctor"],
+                Yaml("homechoice:\n  ticket:\n    provider: asana\n    asana_project: \"{PROJECT}\"\n    asana_base_url: \"{ECHO}\"\n"),
+                4,
+                &["doctor found"],
+            )
+        },
         // #13: config files that never end or never open.
         row(
             "--config /dev/zero",
@@ -227,6 +246,46 @@ struct Fixture {
     dir: tempfile::TempDir,
     fake: FakeAsana,
     guid: String,
+    /// The base URL of [`echo_server`].
+    echo: String,
+}
+
+/// A loopback server that answers every request with a 401 whose message echoes the
+/// request's `Authorization` header, an escape sequence and a second line.
+async fn echo_server() -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut c, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let auth = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("authorization: "))
+                    .unwrap_or("none");
+                let message = format!("rejected header {auth}\u{1b}]0;x\u{7}\nsecond line");
+                let body = serde_json::json!({ "errors": [{ "message": message }] }).to_string();
+                let answer = format!(
+                    "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = c.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}/api/1.0")
 }
 
 impl Fixture {
@@ -237,7 +296,8 @@ impl Fixture {
                 let text = yaml
                     .replace("{BASE}", &self.fake.base_url())
                     .replace("{PROJECT}", &self.fake.project_gid())
-                    .replace("{PORT}", &self.fake.addr().port().to_string());
+                    .replace("{PORT}", &self.fake.addr().port().to_string())
+                    .replace("{ECHO}", &self.echo);
                 std::fs::write(&path, text).unwrap();
                 path
             }
@@ -326,6 +386,7 @@ async fn hostile_arguments_and_files_are_refused_clearly_and_write_nothing() {
         dir,
         fake,
         guid: String::new(),
+        echo: echo_server().await,
     };
     // One ticket, so that a command on it has something to damage.
     let config = fx.config_path(&ConfigFile::Yaml(INTERNAL));
