@@ -289,3 +289,41 @@ pub fn history(entries: &[homechoice_tickets::HistoryEntry]) -> String {
     let _ = write!(s, "{} change(s)", entries.len());
     s
 }
+
+#[cfg(test)]
+mod tests {
+    /// The output path is one path only if nothing else prints: no other source file of
+    /// this binary writes to stdout or stderr by itself.
+    #[test]
+    fn only_this_module_prints() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut printing = Vec::new();
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == "output.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for needle in ["println!", "print!(", "eprint", "io::stdout", "io::stderr"] {
+                if text.contains(needle) {
+                    printing.push(format!("{}: {needle}", path.display()));
+                }
+            }
+        }
+        assert!(
+            printing.is_empty(),
+            "printing outside output.rs: {printing:?}"
+        );
+    }
+
+    #[test]
+    fn cells_are_cut_and_padded_by_display_width() {
+        use unicode_width::UnicodeWidthStr as _;
+        assert_eq!(super::clip("田中太郎", 8), "田中太郎");
+        // Seven columns: three wide characters and the ellipsis.
+        assert_eq!(super::clip("田中太郎", 7), "田中太…");
+        assert_eq!(super::clip("a\nb", 10), "a\\u{a}b");
+        assert_eq!(super::pad("田中", 6).width(), 6);
+        assert_eq!(super::pad("abc", 2), "abc");
+    }
+}
