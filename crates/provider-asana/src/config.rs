@@ -24,7 +24,8 @@ pub const DEFAULT_ASANA_BASE_URL: &str = "https://app.asana.com/api/1.0";
 /// as written in the file. [`AsanaSettings::from_context`] turns them into settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct AsanaConfigKeys {
-    /// Base URL of Asana's API; point it at a local Asana-compatible server for tests.
+    /// Base URL of Asana's API: https, or plain http to a loopback host only (a local
+    /// Asana-compatible server for tests); never with credentials in it.
     #[serde(default)]
     pub asana_base_url: Option<String>,
     /// Section name per status, overriding the defaults (the status' title).
@@ -64,6 +65,11 @@ pub struct AsanaConfigKeys {
 impl AsanaConfigKeys {
     /// The checks of key combinations that settings cannot see.
     fn check_combinations(&self) -> Result<()> {
+        if self.asana_timeout_ms == Some(0) {
+            return Err(Error::config(
+                "homechoice.ticket.asana_timeout_ms must be at least 1 (a timeout of 0 ms fails every request)",
+            ));
+        }
         if self.asana_priority_field.is_none() && !self.asana_priority_options.is_empty() {
             return Err(Error::config(
                 "homechoice.ticket.asana_priority_options needs homechoice.ticket.asana_priority_field (the enum custom field the options belong to); set it, or remove asana_priority_options to keep priority in tags",
@@ -93,7 +99,7 @@ impl AsanaConfigKeys {
         }
         settings.requests_per_minute = self.asana_requests_per_minute;
         if let Some(ms) = self.asana_timeout_ms {
-            settings.timeout = Duration::from_millis(ms.max(1));
+            settings.timeout = Duration::from_millis(ms);
         }
     }
 
@@ -125,7 +131,7 @@ impl ProviderSettings for AsanaConfigKeys {
             "URL",
             "`https://app.asana.com/api/1.0`",
             "\"https://app.asana.com/api/1.0\"",
-            "Asana's API; point it at a local `asana-fake` to try things out.",
+            "Asana's API; point it at a local `asana-fake` to try things out. `https://`, or plain `http://` to a loopback host only; no `user:password@`.",
         ),
         KeyDoc::new(
             "asana_sections",
@@ -167,7 +173,7 @@ impl ProviderSettings for AsanaConfigKeys {
             "integer (ms)",
             "`10000`",
             "10000",
-            "Timeout of one Asana request.",
+            "Timeout of one Asana request (at least 1).",
         ),
         KeyDoc::new(
             "asana_cache_path",
@@ -183,6 +189,50 @@ impl ProviderSettings for AsanaConfigKeys {
         let mut settings = AsanaSettings::new(self.base_url(), "0", SecretString::new("unchecked"));
         self.apply(&mut settings);
         settings.validate_mapping()
+    }
+}
+
+/// Checks `asana_base_url`: a well-formed http(s) URL without credentials, and plain
+/// `http://` only to a loopback host (the token travels in every request's header, so it
+/// must not cross a network in clear text; a local `asana-fake` stays reachable). The
+/// errors never echo a URL that carries credentials.
+fn check_base_url(raw: &str) -> Result<()> {
+    const KEY: &str = "homechoice.ticket.asana_base_url";
+    // What an error may show of the value: nothing of it when it may hold credentials.
+    let shown = if raw.contains('@') {
+        "(value not shown: it may hold credentials)".to_string()
+    } else {
+        format!("{raw:?}")
+    };
+    let url = reqwest::Url::parse(raw)
+        .map_err(|e| Error::config(format!("{KEY} {shown} is not a URL: {e}")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::config(format!(
+            "{KEY} must not carry credentials (user:password@host); the token comes from {ASANA_TOKEN_ENV} alone"
+        )));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        "http" => Err(Error::config(format!(
+            "{KEY} {shown} uses plain http:// to a host that is not loopback; the token would travel in clear text, so use https://"
+        ))),
+        _ => Err(Error::config(format!(
+            "{KEY} {shown} must start with http:// or https://"
+        ))),
+    }
+}
+
+/// Whether a URL's host is this machine: `localhost`, 127.0.0.0/8 or `::1`.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host_str() {
+        Some(h) if h.eq_ignore_ascii_case("localhost") => true,
+        Some(h) => h
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
     }
 }
 
@@ -368,18 +418,19 @@ impl AsanaSettings {
                 "the Asana token is empty; set {ASANA_TOKEN_ENV}"
             )));
         }
+        // Known now, not at the first request: a header cannot carry control characters.
+        if self.token.expose().chars().any(char::is_control) {
+            return Err(Error::config(format!(
+                "the Asana token in {ASANA_TOKEN_ENV} contains control characters (a newline from a file?); set it to the token alone"
+            )));
+        }
         self.validate_mapping()
     }
 
     /// The checks of the config keys: an http(s) URL, distinct non-empty section and tag
     /// names, a positive request budget.
     fn validate_mapping(&self) -> Result<()> {
-        if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
-            return Err(Error::config(format!(
-                "homechoice.ticket.asana_base_url {:?} must start with http:// or https://",
-                self.base_url
-            )));
-        }
+        check_base_url(&self.base_url)?;
         for status in Status::ALL {
             let name = self.section_name(status);
             if name.trim().is_empty() {
@@ -497,6 +548,17 @@ mod tests {
                 "asana_requests_per_minute",
             ),
             ("asana_timeout_ms: -1", "asana_timeout_ms"),
+            ("asana_timeout_ms: 0", "asana_timeout_ms"),
+            ("asana_base_url: 'http://example.com/api'", "clear text"),
+            ("asana_base_url: 'http://10.0.0.1/api'", "clear text"),
+            (
+                "asana_base_url: 'http://127.0.0.1.example.com'",
+                "clear text",
+            ),
+            ("asana_base_url: 'https://'", "not a URL"),
+            ("asana_base_url: 'http://[::1'", "not a URL"),
+            ("asana_base_url: 'https://u:p@app.asana.com'", "credentials"),
+            ("asana_base_url: 'http://tok@127.0.0.1:1'", "credentials"),
         ] {
             let yaml = format!("homechoice:\n  ticket:\n    {text}\n");
             let err = Config::parse(&yaml, "c.yaml").unwrap_err();
@@ -506,6 +568,16 @@ mod tests {
                 msg.contains(needle) && msg.contains("c.yaml"),
                 "{text}: {msg}"
             );
+        }
+        for loopback in [
+            "http://127.0.0.1:1/api",
+            "http://127.8.0.1/api",
+            "http://localhost:9/api",
+            "http://[::1]:9/api",
+            "https://example.com/api",
+        ] {
+            let yaml = format!("homechoice:\n  ticket:\n    asana_base_url: '{loopback}'\n");
+            assert!(Config::parse(&yaml, "c.yaml").is_ok(), "{loopback}");
         }
         let keys: AsanaConfigKeys = Config::parse(
             "homechoice:\n  ticket:\n    asana_base_url: http://127.0.0.1:1/api/\n",
@@ -549,6 +621,29 @@ mod tests {
         assert_eq!(s.timeout, Duration::from_millis(500));
         assert!(s.validate().is_ok());
         assert!(!format!("{s:?}").contains("very-secret-token"));
+    }
+
+    #[test]
+    fn problems_known_at_load_are_config_errors_that_show_no_secret() {
+        let project = "homechoice:\n  ticket:\n    asana_project: \"12\"\n";
+        for token in ["tok\nen-secret", "tok\ren-secret", "tok\u{1b}en-secret"] {
+            let s = AsanaSettings::from_context(&ctx(project, Some(token))).unwrap();
+            let err = s.validate().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{token:?}");
+            assert!(err.to_string().contains(ASANA_TOKEN_ENV), "{err}");
+            assert!(!err.to_string().contains("en-secret"), "{err}");
+        }
+        for url in [
+            "https://user:hunter2@app.asana.com/api/1.0",
+            "http://hunter2@127.0.0.1:1",
+            "http://hunter2@[::1",
+        ] {
+            let yaml = format!("{project}    asana_base_url: '{url}'\n");
+            let err = Config::parse(&yaml, "c.yaml").unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{url}");
+            assert!(err.to_string().contains("asana_base_url"), "{err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
     }
 
     #[test]
@@ -633,7 +728,7 @@ mod tests {
 
     #[test]
     fn duplicate_section_names_are_rejected() {
-        let mut s = AsanaSettings::new("http://x", "1", SecretString::new("t"));
+        let mut s = AsanaSettings::new("http://localhost", "1", SecretString::new("t"));
         s.sections.insert(Status::Closed, "Resolved".into());
         let err = s.validate().unwrap_err();
         assert!(err.to_string().contains("Resolved"), "{err}");

@@ -31,10 +31,10 @@ pub(crate) fn run(named: Option<&Path>, provider: &str, out: &Printer) -> Result
         if let Some(store) = ConfigSource::default_store() {
             if store.exists() {
                 // Tickets made before the file existed are not moved, nor forgotten.
-                eprintln!(
+                crate::output::note(&format!(
                     "ticket: the tickets made without a config file stay in {}; set database_url to that path to keep using them",
                     store.display()
-                );
+                ));
             }
         }
     }

@@ -11,7 +11,6 @@ mod output;
 mod session;
 mod sync;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -107,6 +106,7 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
             }
             // Check input before touching the store, so bad input never opens or creates it.
             new.validate()?;
+            check_typed(&[("subject", Some(subject)), ("assignee", assignee.as_ref())])?;
             let r = provider(None).await?.create(new).await?;
             out.emit(&r, || output::operation("created", &r))
         }
@@ -129,6 +129,7 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
                 },
             };
             changes.validate()?;
+            check_typed(&[("subject", subject.as_ref())])?;
             let r = provider(None).await?.update(guid, changes).await?;
             out.emit(&r, || output::operation("updated", &r))
         }
@@ -138,6 +139,7 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
         }
         Command::Assign { guid, who } => {
             homechoice_tickets::model::validate_assignee(who)?;
+            check_typed(&[("assignee", Some(who))])?;
             let r = provider(None).await?.assign(guid, who).await?;
             out.emit(&r, || output::operation("assigned", &r))
         }
@@ -147,6 +149,7 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
                 c = c.author(a.clone());
             }
             c.validate()?;
+            check_typed(&[("author", author.as_ref())])?;
             let r = provider(None).await?.add_comment(guid, c).await?;
             out.emit(&r, || output::operation("commented on", &r))
         }
@@ -174,7 +177,7 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
             let page = provider(None).await?.list_tickets(query).await?;
             out.emit(&page.tickets, || output::table(&page.tickets))?;
             if let Some(c) = &page.next_cursor {
-                eprintln!("more tickets: continue with --cursor {c}");
+                output::note(&format!("more tickets: continue with --cursor {c}"));
             }
             Ok(())
         }
@@ -197,6 +200,18 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
             out.emit(&r, || output::operation("escalated", &r))
         }
     }
+}
+
+/// Refuses the one-line fields a person typed that carry a bidi or zero-width control
+/// (exit 2, naming the field): stored, they would make the ticket read differently from
+/// what it is. Free text (a description, a comment) keeps them and shows them escaped.
+fn check_typed(fields: &[(&str, Option<&String>)]) -> Result<(), Error> {
+    for (name, value) in fields {
+        if let Some(v) = value {
+            homechoice_tickets::text::check_no_hiding(name, v)?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs the configured provider's self-checks; fails when any check fails.
@@ -265,9 +280,10 @@ fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colours only for a person at a terminal, never in logs or pipes.
-        .with_ansi(std::io::stderr().is_terminal())
+        // Through the output path: a warning may quote text from outside.
+        .with_writer(|| output::LogWriter)
+        // No colours: their escape sequences would be shown escaped like any other.
+        .with_ansi(false)
         .with_target(false)
         .try_init();
 }
@@ -299,21 +315,11 @@ fn parse_args() -> Result<Cli, ExitCode> {
                 .map(str::trim)
                 .filter(|l| !l.is_empty())
                 .collect();
-            eprintln!("{} (see ticket --help)", message.join(" "));
+            // clap echoes the argument it refused, which may carry anything.
+            output::note(&format!("{} (see ticket --help)", message.join(" ")));
             Err(ExitCode::from(2))
         }
     }
-}
-
-/// Joins a multi-line message into one line (libpq, for one, writes several), so every
-/// error is one line on stderr.
-fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn main() -> ExitCode {
@@ -328,7 +334,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            Printer::error(&format!("cannot start the async runtime: {e}"));
             return ExitCode::from(1);
         }
     };
@@ -345,7 +351,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e.to_string()));
+            Printer::error(&e.to_string());
             ExitCode::from(exit_code(e.kind()))
         }
     }
@@ -356,9 +362,11 @@ mod tests {
     #[test]
     fn one_line_joins_lines_and_keeps_words() {
         assert_eq!(
-            super::one_line("failed: refused\n\tIs the server running?\n (provider internal)"),
+            crate::output::one_line(
+                "failed: refused\n\tIs the server running?\n (provider internal)"
+            ),
             "failed: refused Is the server running? (provider internal)"
         );
-        assert_eq!(super::one_line("plain  text"), "plain  text");
+        assert_eq!(crate::output::one_line("plain  text"), "plain  text");
     }
 }

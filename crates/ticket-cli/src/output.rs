@@ -1,11 +1,86 @@
-//! What a command prints: the serialised result with `--json` ([`Printer`]), else the
-//! human-readable text made here.
+//! What a command prints, and the one path it goes through: the serialised result with
+//! `--json` ([`Printer::emit`]), else the human-readable text made here; and one-line
+//! messages on stderr ([`Printer::error`], [`note`]) and log lines ([`LogWriter`]).
+//!
+//! Every human-readable byte passes [`for_display`] before it reaches the terminal: each
+//! field from outside (a subject, an assignee, a comment, a guid argument echoed in an
+//! error) is cleaned where it is placed, so a newline cannot forge a table row, and the
+//! whole text is cleaned again on its way out with the known secrets (the Asana token),
+//! so an ESC sequence, a bidi override or the token never reaches the terminal whatever
+//! code made the text. `--json` stays exact: JSON escaping already keeps every character
+//! inert. Table columns are sized by display width (`unicode-width`), so a CJK subject
+//! or assignee, two columns a character, keeps its row aligned.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 
+use homechoice_tickets::text::{for_display, Layout};
 use homechoice_tickets::{Check, Error, OperationResult, Ticket, TicketDetails};
 use serde::Serialize;
+use unicode_width::UnicodeWidthStr as _;
+
+/// A one-line field from outside, safe to place in a line of text.
+fn field(s: &str) -> String {
+    for_display(s, Layout::OneLine, &[])
+}
+
+/// The secrets this process knows and no human-readable output may show: the Asana token
+/// from the environment (never read from a file), read once.
+fn known_secrets() -> &'static [&'static str] {
+    static SECRETS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    SECRETS.get_or_init(|| {
+        #[cfg(feature = "provider-asana")]
+        let names = [homechoice_tickets::provider_asana::ASANA_TOKEN_ENV];
+        #[cfg(not(feature = "provider-asana"))]
+        let names: [&str; 0] = [];
+        names
+            .iter()
+            .filter_map(|n| std::env::var(n).ok())
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            // Lives as long as the process; one string a secret.
+            .map(|t| &*Box::leak(t.into_boxed_str()))
+            .collect()
+    })
+}
+
+/// `text` as it may reach stderr: secrets redacted, controls escaped, on one line.
+fn stderr_text(text: &str) -> String {
+    for_display(&one_line(text), Layout::OneLine, known_secrets())
+}
+
+/// Where log lines go: stderr, each line cleaned like all output (a provider's warning may
+/// quote an answer from Asana). Made for each event by the log subscriber.
+pub(crate) struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let clean = for_display(&text, Layout::Block, known_secrets());
+        std::io::stderr().lock().write_all(clean.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Joins a multi-line message into one line (libpq, for one, writes several), so every
+/// message on stderr is one line.
+pub(crate) fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A one-line message on stderr (a notice, not a result), cleaned like all output.
+pub(crate) fn note(message: &str) {
+    eprintln!("{}", stderr_text(message));
+}
 
 /// What a command prints: JSON on request, text otherwise.
 pub(crate) struct Printer {
@@ -14,6 +89,8 @@ pub(crate) struct Printer {
 }
 
 impl Printer {
+    /// Prints a command's result: `value` as JSON with `--json`, else the `text` made from
+    /// it, cleaned on the way out with the known secrets.
     pub(crate) fn emit<T: Serialize>(
         &self,
         value: &T,
@@ -23,7 +100,7 @@ impl Printer {
             serde_json::to_string_pretty(value)
                 .map_err(|e| Error::internal(format!("cannot encode the result as JSON: {e}")))?
         } else {
-            text()
+            for_display(&text(), Layout::Block, known_secrets())
         };
         let mut stdout = std::io::stdout().lock();
         // A closed pipe (`ticket list | head`) is not an error worth a message.
@@ -34,22 +111,29 @@ impl Printer {
             _ => Ok(()),
         }
     }
+
+    /// The one line on stderr of a failed command: `error: ...`, cleaned.
+    pub(crate) fn error(message: &str) {
+        note(&format!("error: {message}"));
+    }
 }
 
 /// One line about a changed ticket, e.g. `3f2c... IN_PROGRESS (internal)`.
 pub fn operation(verb: &str, r: &OperationResult) -> String {
     let mut s = format!(
         "{verb} {} — status {} (provider {})",
-        r.guid, r.status, r.provider
+        field(&r.guid),
+        r.status,
+        field(&r.provider)
     );
     if let Some(c) = &r.comment_guid {
-        let _ = write!(s, ", comment {c}");
+        let _ = write!(s, ", comment {}", field(c));
     }
     if let Some(a) = &r.assigned_to {
-        let _ = write!(s, ", assigned to {a}");
+        let _ = write!(s, ", assigned to {}", field(a));
     }
     if let Some(g) = &r.asana_gid {
-        let _ = write!(s, ", asana task {g}");
+        let _ = write!(s, ", asana task {}", field(g));
     }
     if let Some(st) = r.sync_state {
         let _ = write!(
@@ -67,24 +151,29 @@ pub fn operation(verb: &str, r: &OperationResult) -> String {
 /// The whole ticket, one field a line, then the comments.
 pub fn details(t: &TicketDetails) -> String {
     let k = &t.ticket;
+    let block = |s: &str| for_display(s, Layout::Block, &[]);
     let mut s = String::new();
-    let _ = writeln!(s, "guid:        {}", k.guid);
-    let _ = writeln!(s, "subject:     {}", k.subject);
+    let _ = writeln!(s, "guid:        {}", field(&k.guid));
+    let _ = writeln!(s, "subject:     {}", field(&k.subject));
     let _ = writeln!(s, "status:      {}", k.status);
     let _ = writeln!(s, "priority:    {}", k.priority);
-    let _ = writeln!(s, "assignee:    {}", k.assignee.as_deref().unwrap_or("-"));
+    let _ = writeln!(
+        s,
+        "assignee:    {}",
+        field(k.assignee.as_deref().unwrap_or("-"))
+    );
     if let Some(d) = &k.due {
         let _ = writeln!(s, "due:         {d}");
     }
-    let _ = writeln!(s, "provider:    {}", k.provider);
+    let _ = writeln!(s, "provider:    {}", field(&k.provider));
     if let Some(g) = &k.asana_gid {
-        let _ = writeln!(s, "asana task:  {g}");
+        let _ = writeln!(s, "asana task:  {}", field(g));
     }
     let _ = writeln!(s, "created:     {}", k.created_at.to_rfc3339());
     let _ = writeln!(s, "updated:     {}", k.updated_at.to_rfc3339());
     if !k.description.is_empty() {
         let _ = writeln!(s, "description:");
-        for line in k.description.lines() {
+        for line in block(&k.description).lines() {
             let _ = writeln!(s, "  {line}");
         }
     }
@@ -95,34 +184,51 @@ pub fn details(t: &TicketDetails) -> String {
             s,
             "  [{}] {} ({}):",
             c.created_at.to_rfc3339(),
-            who,
-            c.comment_guid
+            field(who),
+            field(&c.comment_guid)
         );
-        for line in c.body.lines() {
+        for line in block(&c.body).lines() {
             let _ = writeln!(s, "    {line}");
         }
     }
     s
 }
 
+/// A one-line field cleaned and cut to at most `width` terminal columns (with `…` when
+/// cut).
 fn clip(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
-        out.push('…');
-        out
+    let s = field(s);
+    if s.width() <= width {
+        return s;
     }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > width.saturating_sub(1) {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
 }
 
-/// A table with one row a ticket.
+/// `cell` followed by spaces up to `width` terminal columns.
+fn pad(cell: &str, width: usize) -> String {
+    let fill = width.saturating_sub(cell.width());
+    format!("{cell}{}", " ".repeat(fill))
+}
+
+/// A table with one row a ticket; columns sized by display width.
 pub fn table(tickets: &[Ticket]) -> String {
     let header = ["GUID", "STATUS", "PRIORITY", "ASSIGNEE", "DUE", "SUBJECT"];
     let rows: Vec<[String; 6]> = tickets
         .iter()
         .map(|t| {
             [
-                t.guid.clone(),
+                field(&t.guid),
                 t.status.to_string(),
                 t.priority.to_string(),
                 clip(t.assignee.as_deref().unwrap_or("-"), 24),
@@ -131,19 +237,15 @@ pub fn table(tickets: &[Ticket]) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(|h| h.chars().count());
+    let mut widths = header.map(str::width);
     for r in &rows {
         for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(cell.width());
         }
     }
     let mut s = String::new();
     let line = |s: &mut String, cells: &[&str]| {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
+        let parts: Vec<String> = cells.iter().zip(widths).map(|(c, w)| pad(c, w)).collect();
         let _ = writeln!(s, "{}", parts.join("  ").trim_end());
     };
     line(&mut s, &header);
@@ -159,9 +261,9 @@ pub fn checks(checks: &[Check]) -> String {
     let mut s = String::new();
     for c in checks {
         let mark = if c.ok { "ok  " } else { "FAIL" };
-        let _ = writeln!(s, "[{mark}] {}: {}", c.name, c.detail);
+        let _ = writeln!(s, "[{mark}] {}: {}", field(&c.name), field(&c.detail));
         if let Some(fix) = &c.fix {
-            let _ = writeln!(s, "       fix: {fix}");
+            let _ = writeln!(s, "       fix: {}", field(fix));
         }
     }
     let failed = checks.iter().filter(|c| !c.ok).count();
@@ -177,13 +279,51 @@ pub fn history(entries: &[homechoice_tickets::HistoryEntry]) -> String {
         let new = e.new_value.as_deref().unwrap_or("-");
         let _ = writeln!(
             s,
-            "{}  {:<12} {} -> {}",
+            "{}  {} {} -> {}",
             e.changed_at.to_rfc3339(),
-            e.field,
+            pad(&field(&e.field), 12),
             clip(old, 40),
             clip(new, 40)
         );
     }
     let _ = write!(s, "{} change(s)", entries.len());
     s
+}
+
+#[cfg(test)]
+mod tests {
+    /// The output path is one path only if nothing else prints: no other source file of
+    /// this binary writes to stdout or stderr by itself.
+    #[test]
+    fn only_this_module_prints() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut printing = Vec::new();
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == "output.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for needle in ["println!", "print!(", "eprint", "io::stdout", "io::stderr"] {
+                if text.contains(needle) {
+                    printing.push(format!("{}: {needle}", path.display()));
+                }
+            }
+        }
+        assert!(
+            printing.is_empty(),
+            "printing outside output.rs: {printing:?}"
+        );
+    }
+
+    #[test]
+    fn cells_are_cut_and_padded_by_display_width() {
+        use unicode_width::UnicodeWidthStr as _;
+        assert_eq!(super::clip("田中太郎", 8), "田中太郎");
+        // Seven columns: three wide characters and the ellipsis.
+        assert_eq!(super::clip("田中太郎", 7), "田中太…");
+        assert_eq!(super::clip("a\nb", 10), "a\\u{a}b");
+        assert_eq!(super::pad("田中", 6).width(), 6);
+        assert_eq!(super::pad("abc", 2), "abc");
+    }
 }

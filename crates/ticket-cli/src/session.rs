@@ -171,10 +171,10 @@ impl Session {
                 if let Some(store) = new_store {
                     // Said once: when the default store is created, which is when tickets
                     // start to land somewhere the operator did not name.
-                    eprintln!(
+                    crate::output::note(&format!(
                         "ticket: no config file; keeping tickets in {} (created now; `ticket doctor` shows it again, `ticket init` writes a config file)",
                         store.display()
-                    );
+                    ));
                 }
                 Ok(provider)
             })

@@ -305,7 +305,9 @@ async fn run_worker(
             let local = l
                 .local_addr()
                 .map_err(|e| Error::internal(format!("cannot read the metrics address: {e}")))?;
-            eprintln!("ticket sync run: metrics on http://{local}/metrics");
+            crate::output::note(&format!(
+                "ticket sync run: metrics on http://{local}/metrics"
+            ));
             Some(tokio::spawn(crate::metrics_server::serve(
                 l,
                 Arc::clone(&worker),
@@ -313,7 +315,7 @@ async fn run_worker(
         }
         None => None,
     };
-    eprintln!("ticket sync run: started; stop with SIGTERM or Ctrl-C");
+    crate::output::note("ticket sync run: started; stop with SIGTERM or Ctrl-C");
     let stop = Box::pin(async move {
         let _ = stopped.await;
     });

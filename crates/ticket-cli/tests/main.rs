@@ -10,6 +10,7 @@ mod cold_start;
 mod common;
 mod exit;
 mod first_start;
+mod hostile;
 mod providers;
 mod sync;
 mod sync_worker;

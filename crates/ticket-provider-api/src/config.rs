@@ -31,6 +31,10 @@ pub const DEFAULT_PROVIDER: &str = "internal";
 /// The keys this crate reads (see [`TicketSettings`] and [`Config::provider_settings`]).
 pub const SHARED_KEYS: [&str; 3] = ["provider", "asana_project", "providers"];
 
+/// The largest config file read, in bytes (1 MiB): a config is a few hundred bytes, and
+/// a bigger file is a mistake (`--config /dev/zero`, a log file) that must fail at once.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
 /// The settings every provider shares, from `homechoice.ticket`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketSettings {
@@ -164,11 +168,42 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Reads a config file's text; the error names the file.
+    /// Reads a config file's text; the error names the file. Only a regular file of at most
+    /// [`MAX_CONFIG_BYTES`] is read: a device (`/dev/zero`) or a FIFO is refused before it is
+    /// opened, so reading never blocks or fills memory.
     pub(crate) fn read_file(path: &Path) -> Result<String> {
-        std::fs::read_to_string(path).map_err(|e| {
+        use std::io::Read as _;
+        let cannot = |e: std::io::Error| {
             Error::config(format!("cannot read config file {}: {e}", path.display())).with_source(e)
-        })
+        };
+        // Checked before opening: opening a FIFO for reading waits for a writer.
+        let meta = std::fs::metadata(path).map_err(cannot)?;
+        if !meta.is_file() {
+            return Err(Error::config(format!(
+                "config file {} is not a regular file (a device, FIFO or folder); name a YAML file",
+                path.display()
+            )));
+        }
+        let too_big = || {
+            Error::config(format!(
+                "config file {} is larger than {MAX_CONFIG_BYTES} bytes (1 MiB), the most a config file may be",
+                path.display()
+            ))
+        };
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(too_big());
+        }
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .map_err(cannot)?
+            // One byte more than the cap tells a file that grew since the check.
+            .take(MAX_CONFIG_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(cannot)?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(too_big());
+        }
+        Ok(text)
     }
 
     /// Records the file the config was read from (relative paths resolve beside it).
@@ -504,6 +539,36 @@ mod tests {
         let cfg = Config::load(&path).unwrap();
         assert_eq!(cfg.base_dir(), dir.path());
         assert_eq!(Config::default().base_dir(), PathBuf::from("."));
+    }
+
+    #[test]
+    fn only_a_small_regular_file_is_read() {
+        // A device would be read until memory runs out; it is refused at once.
+        let err = Config::load("/dev/zero").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let err = Config::load(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        // A FIFO with no writer: opening it would block forever.
+        let fifo = dir.path().join("fifo.yaml");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = Config::load(&fifo).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        // The cap, named in the error; a file just under it is read.
+        let big = dir.path().join("big.yaml");
+        let comment = format!("# {}\n", "x".repeat(1000));
+        let under = comment.repeat((MAX_CONFIG_BYTES as usize) / comment.len());
+        std::fs::write(&big, &under).unwrap();
+        assert!(Config::load(&big).is_ok());
+        std::fs::write(&big, format!("{under}{comment}")).unwrap();
+        let err = Config::load(&big).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("1048576 bytes"), "{err}");
     }
 
     #[test]

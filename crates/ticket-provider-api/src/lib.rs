@@ -37,6 +37,7 @@ pub mod registry;
 mod secret;
 pub mod settings;
 mod status;
+pub mod text;
 
 pub use async_trait::async_trait;
 pub use chrono;
