@@ -8,8 +8,6 @@
 //! no "panicked" in any stderr, no process killed by a signal, and exit 0 exactly for the
 //! changes the store holds.
 
-use crate::common;
-
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -275,7 +273,7 @@ async fn short_lived_commands_on_sqlite_exit_cleanly_and_truthfully() {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_lived_commands_on_postgres_exit_cleanly_and_truthfully() {
-    let Some(db) = common::postgres::TestDb::create("exit") else {
+    let Some(db) = crate::common::postgres::TestDb::create("exit") else {
         return;
     };
     run_engine("postgres", &db.url).await;
