@@ -143,7 +143,26 @@ impl Setup {
 
     /// The sync provider in this process, on the same database and fake.
     pub async fn provider(&self) -> SyncProvider {
-        let cfg = Config::load(self.config_path()).unwrap();
+        self.provider_with(&[]).await
+    }
+
+    /// The same, with some keys of the config set otherwise for this process only (a copy
+    /// of the config beside it, so the database is the same file).
+    pub async fn provider_with(&self, keys: &[(&str, &str)]) -> SyncProvider {
+        let mut text = std::fs::read_to_string(self.config_path()).unwrap();
+        for (key, value) in keys {
+            let line = format!("    {key}: {value}\n");
+            match text
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{key}:")))
+            {
+                Some(old) => text = text.replace(&format!("{old}\n"), &line),
+                None => text.push_str(&line),
+            }
+        }
+        let path = self.dir.path().join("library.yaml");
+        std::fs::write(&path, text).unwrap();
+        let cfg = Config::load(&path).unwrap();
         let ctx = BuildContext::new(cfg).with_env(ASANA_TOKEN_ENV, Some(self.token.into()));
         SyncProvider::from_context(&ctx).await.unwrap()
     }
