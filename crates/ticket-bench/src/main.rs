@@ -5,7 +5,8 @@
 //! * `internal_create_ratio`: provider `create` throughput / hand-written insert throughput
 //!   (same schema, same pragmas, same history row, `BEGIN IMMEDIATE`).
 //! * `internal_get_ratio`: provider `get_ticket` throughput / hand-written selects (ticket and
-//!   its comments, in one read transaction as the provider's are; see `raw_get`).
+//!   its comments, in one read transaction as the provider's are; see `raw_get`), each the
+//!   median of 40 short rounds that alternate the two, after a warm-up round.
 //! * `list_scale_ratio`: median time of a filtered first page (50 tickets) on the large table /
 //!   on 10,000 tickets (1,000,000 vs 10,000; `--quick`: 200,000 vs 10,000).
 //! * `sync_overhead_healthy`, `sync_overhead_slow`, `sync_overhead_down`,
@@ -344,21 +345,35 @@ mod read_tx {
     impl<C> diesel::RunQueryDsl<C> for Rollback {}
 }
 
-/// Runs `f` `n` times on a blocking thread; the elapsed time.
-async fn time_raw<F>(path: &Path, n: usize, f: F) -> BenchResult<Duration>
-where
-    F: Fn(&mut SqliteConnection, usize) -> QueryResult<()> + Send + 'static,
-{
-    let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || -> BenchResult<Duration> {
-        let mut conn = raw_connection(&path)?;
-        let start = Instant::now();
-        for i in 0..n {
-            f(&mut conn, i)?;
+/// Runs `f` `n` times with `conn`; the elapsed time. It blocks the calling thread, where the
+/// provider's operations run too (`block_in_place`), so both sides are timed on one thread;
+/// the connection stays open from round to round, as the provider's pooled ones do.
+fn time_raw(
+    conn: &mut SqliteConnection,
+    n: usize,
+    f: impl Fn(&mut SqliteConnection, usize) -> QueryResult<()>,
+) -> BenchResult<Duration> {
+    let start = Instant::now();
+    for i in 0..n {
+        f(conn, i)?;
+    }
+    Ok(start.elapsed())
+}
+
+/// Gets `n` tickets of `sample` through the provider; the elapsed time.
+async fn time_gets(
+    provider: &InternalProvider,
+    sample: &[String],
+    n: usize,
+) -> BenchResult<Duration> {
+    let start = Instant::now();
+    for i in 0..n {
+        let t = provider.get_ticket(&sample[i % sample.len()]).await?;
+        if t.comments.len() != 2 {
+            return Err("get_ticket lost comments".into());
         }
-        Ok(start.elapsed())
-    })
-    .await?
+    }
+    Ok(start.elapsed())
 }
 
 /// Bulk-loads `rows` tickets with multi-row inserts in large transactions.
@@ -523,8 +538,9 @@ fn ratio(a: f64, b: f64) -> f64 {
 async fn internal_figures(dir: &Path, s: &Settings) -> BenchResult<InternalFigures> {
     let ops_path = dir.join("ops.db");
     let provider = open(&ops_path).await?;
+    let mut raw = raw_connection(&ops_path)?;
 
-    // create
+    // create: in rounds that alternate the provider and the baseline.
     let rounds = 5;
     let per_round = s.ops / rounds;
     let (mut t_provider, mut t_raw) = (Duration::ZERO, Duration::ZERO);
@@ -538,7 +554,7 @@ async fn internal_figures(dir: &Path, s: &Settings) -> BenchResult<InternalFigur
             guids.push(r.guid);
         }
         t_provider += start.elapsed();
-        t_raw += time_raw(&ops_path, per_round, |c, i| raw_create(c, i).map(|_| ())).await?;
+        t_raw += time_raw(&mut raw, per_round, |c, i| raw_create(c, i).map(|_| ()))?;
     }
     let n_created = (per_round * rounds) as f64;
     let create_provider = n_created / t_provider.as_secs_f64();
@@ -550,26 +566,34 @@ async fn internal_figures(dir: &Path, s: &Settings) -> BenchResult<InternalFigur
         provider.add_comment(g, NewComment::new("first")).await?;
         provider.add_comment(g, NewComment::new("second")).await?;
     }
-    let (mut g_provider, mut g_raw) = (Duration::ZERO, Duration::ZERO);
-    let gets = s.ops;
-    for _ in 0..rounds {
-        let start = Instant::now();
-        for i in 0..gets / rounds {
-            let t = provider.get_ticket(&sample[i % sample.len()]).await?;
-            if t.comments.len() != 2 {
-                return Err("get_ticket lost comments".into());
+    // Round 0 warms both up (statements prepared, pages cached) and is not counted. Short
+    // rounds alternate which side goes first, and each side's figure is its median round: a
+    // round that another process interrupted counts for neither.
+    let get_rounds = 40;
+    let per_round = (4 * s.ops / get_rounds).max(1);
+    let (mut g_provider, mut g_raw) = (Vec::new(), Vec::new());
+    for round in 0..=get_rounds {
+        for provider_side in [round % 2 == 0, round % 2 == 1] {
+            let elapsed = if provider_side {
+                time_gets(&provider, &sample, per_round).await?
+            } else {
+                time_raw(&mut raw, per_round, |c, i| {
+                    raw_get(c, &sample[i % sample.len()]).map(|_| ())
+                })?
+            };
+            if round > 0 {
+                if provider_side {
+                    &mut g_provider
+                } else {
+                    &mut g_raw
+                }
+                .push(elapsed);
             }
         }
-        g_provider += start.elapsed();
-        let list = sample.clone();
-        g_raw += time_raw(&ops_path, gets / rounds, move |c, i| {
-            raw_get(c, &list[i % list.len()]).map(|_| ())
-        })
-        .await?;
     }
-    let n_gets = ((gets / rounds) * rounds) as f64;
-    let get_provider = n_gets / g_provider.as_secs_f64();
-    let get_raw = n_gets / g_raw.as_secs_f64();
+    let get_provider = per_round as f64 / median(g_provider).as_secs_f64();
+    let get_raw = per_round as f64 / median(g_raw).as_secs_f64();
+    let n_gets = (per_round * get_rounds) as f64;
 
     Ok(InternalFigures {
         create_ops: n_created,
@@ -839,7 +863,8 @@ mod tests {
         }
         assert!(!report.figures.contains_key("list_scale_ratio"));
         assert!(!report.figures.contains_key("sync_overhead_healthy"));
-        assert_eq!(report.figures["get_ops"], 50.0);
+        // 40 rounds of 5 gets on each side (4 × 50 operations).
+        assert_eq!(report.figures["get_ops"], 200.0);
     }
 
     /// The baseline's get ends its read transaction whether it finds the ticket or not: the
