@@ -239,7 +239,12 @@ impl InternalProvider {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let span = tracing::debug_span!("internal", operation = %op, guid = guid.unwrap_or(""));
         let work = move || {
-            let mut conn = store.pool.get()?;
+            // An idle connection when there is one; only a wait for one is worth r2d2's
+            // timing (its clock reads cost as much as the rest of the checkout).
+            let mut conn = match store.pool.try_get() {
+                Some(conn) => conn,
+                None => store.pool.get()?,
+            };
             f(&mut conn)
         };
         // diesel blocks. On a multi-threaded runtime, `block_in_place` runs the query on this

@@ -27,7 +27,11 @@ pub fn new_guid() -> String {
 /// Checks that `guid` is a UUID and returns its canonical (lower-case, hyphenated) form.
 pub fn parse_guid(field: &str, guid: &str) -> Result<String, Error> {
     uuid::Uuid::try_parse(guid.trim())
-        .map(|u| u.hyphenated().to_string())
+        .map(|u| {
+            u.hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer())
+                .to_owned()
+        })
         .map_err(|_| {
             Error::invalid_input(format!(
                 "{field} {guid:?} is not a ticket id; expected a UUID such as \"0190b7a2-5c3e-7d41-9f00-1a2b3c4d5e6f\""
@@ -86,19 +90,20 @@ impl TicketRow {
     }
 
     pub(crate) fn status(&self) -> Result<Status, StoreError> {
-        self.status.parse().map_err(|_| {
+        stored(&Status::ALL, Status::as_str, &self.status).ok_or_else(|| {
             StoreError::Corrupt(format!("status {:?} of ticket {}", self.status, self.guid))
         })
     }
 
     pub(crate) fn into_ticket(self) -> Result<Ticket, StoreError> {
         let status = self.status()?;
-        let priority: Priority = self.priority.parse().map_err(|_| {
-            StoreError::Corrupt(format!(
-                "priority {:?} of ticket {}",
-                self.priority, self.guid
-            ))
-        })?;
+        let priority =
+            stored(&Priority::ALL, Priority::as_str, &self.priority).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "priority {:?} of ticket {}",
+                    self.priority, self.guid
+                ))
+            })?;
         let due = self.due()?;
         Ok(Ticket {
             created_at: from_micros(self.created_at)?,
@@ -115,6 +120,18 @@ impl TicketRow {
             sync_state: None,
         })
     }
+}
+
+/// The value a stored name means: its canonical form (what the store writes) compared as is,
+/// without the allocation of the lenient parse, which still reads any other spelling.
+fn stored<T>(all: &[T], name: fn(T) -> &'static str, text: &str) -> Option<T>
+where
+    T: Copy + std::str::FromStr,
+{
+    all.iter()
+        .copied()
+        .find(|&v| name(v) == text)
+        .or_else(|| text.parse().ok())
 }
 
 /// A `data_ticket_comment` row.
@@ -209,5 +226,30 @@ mod tests {
         assert_eq!(parse_guid("guid", &g.to_uppercase()).unwrap(), g);
         let err = parse_guid("guid", "ticket-1").unwrap_err();
         assert!(err.to_string().contains("ticket-1"), "{err}");
+        let braced = format!(" {{{}}} ", g.to_uppercase());
+        assert_eq!(parse_guid("guid", &braced).unwrap(), g);
+    }
+
+    #[test]
+    fn stored_names_read_canonical_and_other_spellings() {
+        let status = |text| stored(&Status::ALL, Status::as_str, text);
+        let priority = |text| stored(&Priority::ALL, Priority::as_str, text);
+        for (text, want) in [
+            ("IN_PROGRESS", Some(Status::InProgress)),
+            ("NEW", Some(Status::New)),
+            ("in progress", Some(Status::InProgress)),
+            ("on-hold", Some(Status::OnHold)),
+            ("DONE", None),
+            ("", None),
+        ] {
+            assert_eq!(status(text), want, "{text:?}");
+        }
+        for (text, want) in [
+            ("urgent", Some(Priority::Urgent)),
+            ("HIGH", Some(Priority::High)),
+            ("meh", None),
+        ] {
+            assert_eq!(priority(text), want, "{text:?}");
+        }
     }
 }

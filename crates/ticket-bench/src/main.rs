@@ -5,7 +5,8 @@
 //! * `internal_create_ratio`: provider `create` throughput / hand-written insert throughput
 //!   (same schema, same pragmas, same history row, `BEGIN IMMEDIATE`).
 //! * `internal_get_ratio`: provider `get_ticket` throughput / hand-written selects (ticket and
-//!   its comments).
+//!   its comments, in one read transaction as the provider's are; see `raw_get`), each the
+//!   median of 40 short rounds that alternate the two, after a warm-up round.
 //! * `list_scale_ratio`: median time of a filtered first page (50 tickets) on the large table /
 //!   on 10,000 tickets (1,000,000 vs 10,000; `--quick`: 200,000 vs 10,000).
 //! * `sync_overhead_healthy`, `sync_overhead_slow`, `sync_overhead_down`,
@@ -19,7 +20,8 @@
 //! Flags: `--quick`, `--smoke` (tiny sizes: checks that every figure is still produced, not
 //! how fast; a test runs it), `--json` (one JSON object), `--readme PATH` (also write the
 //! figures page, see [`readme`]), `--from-json FILE` (with `--readme`: write the page from a
-//! saved `--json` object instead of measuring), `--help`.
+//! saved `--json` object instead of measuring), `--only-internal` and `--only-sync-overhead`
+//! (measure one part of the figures), `--help`.
 
 mod readme;
 mod sync_bench;
@@ -70,8 +72,20 @@ impl Mode {
     }
 }
 
+/// Which figures a run measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    /// Every figure.
+    All,
+    /// Only the internal provider against the hand-written baseline (`--only-internal`).
+    Internal,
+    /// Only the sync overhead figures (`--only-sync-overhead`).
+    SyncOverhead,
+}
+
 struct Settings {
     mode: Mode,
+    part: Part,
     ops: usize,
     small_rows: usize,
     large_rows: usize,
@@ -83,7 +97,7 @@ struct Settings {
 }
 
 impl Settings {
-    fn new(mode: Mode, only_sync_overhead: bool) -> Settings {
+    fn new(mode: Mode, part: Part) -> Settings {
         let quick = mode == Mode::Quick;
         let smoke = mode == Mode::Smoke;
         let pick = |full: usize, quick_size: usize, smoke_size: usize| match mode {
@@ -93,6 +107,7 @@ impl Settings {
         };
         Settings {
             mode,
+            part,
             ops: pick(5_000, 2_000, 50),
             small_rows: pick(10_000, 10_000, 2_000),
             large_rows: pick(1_000_000, 200_000, 4_000),
@@ -104,7 +119,7 @@ impl Settings {
                 slow_latency: Duration::from_millis(if smoke { 10 } else { 100 }),
                 warmup: pick(10, 10, 1),
                 pull_tasks: pick(10_000, 10_000, 30),
-                only_overhead: only_sync_overhead,
+                only_overhead: part == Part::SyncOverhead,
             },
             worker: worker_bench::WorkerSizes {
                 push_samples: pick(50, 30, 2),
@@ -140,13 +155,16 @@ const USAGE: &str =
            also write the figures page (crates/ticket-bench/README.md) from the figures
   --from-json FILE
            with --readme: write the page from a saved --json object, measure nothing
+  --only-internal
+           only the internal provider against hand-written diesel
+           (internal_create_ratio, internal_get_ratio)
   --only-sync-overhead
            only the sync overhead figures (sync_overhead_*, sync_vs_parts*)";
 
 fn main() {
     let mut mode = Mode::Full;
     let mut json = false;
-    let mut only_sync_overhead = false;
+    let mut part = Part::All;
     let mut readme_path: Option<std::path::PathBuf> = None;
     let mut from_json: Option<std::path::PathBuf> = None;
     let mut args = std::env::args().skip(1);
@@ -155,7 +173,8 @@ fn main() {
             "--quick" => mode = Mode::Quick,
             "--smoke" => mode = Mode::Smoke,
             "--json" => json = true,
-            "--only-sync-overhead" => only_sync_overhead = true,
+            "--only-internal" => part = Part::Internal,
+            "--only-sync-overhead" => part = Part::SyncOverhead,
             "--readme" | "--from-json" => {
                 let Some(value) = args.next() else {
                     eprintln!("ticket-bench: {arg} needs a path (try --help)");
@@ -189,7 +208,7 @@ fn main() {
         }
         return;
     }
-    let settings = Settings::new(mode, only_sync_overhead);
+    let settings = Settings::new(mode, part);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -260,7 +279,26 @@ fn raw_create(conn: &mut SqliteConnection, i: usize) -> QueryResult<String> {
     })
 }
 
+/// The ticket and its comments, read as the provider's `get_ticket` must: both selects in one
+/// read transaction, so that a write between them cannot pair the ticket of one moment with
+/// the comments of another. Without it the baseline would do less than the provider (and take
+/// SQLite's read lock twice). It is the fastest such read we found with diesel: `BEGIN` and
+/// `ROLLBACK` kept prepared by the connection (a read keeps nothing; `COMMIT` costs the same),
+/// where `conn.transaction` hands both to `sqlite3_exec`, which parses them on every call
+/// (about 6% more instructions per get).
 fn raw_get(conn: &mut SqliteConnection, guid: &str) -> QueryResult<(TicketRow, Vec<CommentRow>)> {
+    read_tx::Begin.execute(conn)?;
+    let read = raw_selects(conn, guid);
+    let ended = read_tx::Rollback.execute(conn);
+    let read = read?;
+    ended?;
+    Ok(read)
+}
+
+fn raw_selects(
+    conn: &mut SqliteConnection,
+    guid: &str,
+) -> QueryResult<(TicketRow, Vec<CommentRow>)> {
     use schema::{data_ticket as t, data_ticket_comment as c};
     let row = t::table
         .find(guid)
@@ -274,21 +312,68 @@ fn raw_get(conn: &mut SqliteConnection, guid: &str) -> QueryResult<(TicketRow, V
     Ok((row, comments))
 }
 
-/// Runs `f` `n` times on a blocking thread; the elapsed time.
-async fn time_raw<F>(path: &Path, n: usize, f: F) -> BenchResult<Duration>
-where
-    F: Fn(&mut SqliteConnection, usize) -> QueryResult<()> + Send + 'static,
-{
-    let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || -> BenchResult<Duration> {
-        let mut conn = raw_connection(&path)?;
-        let start = Instant::now();
-        for i in 0..n {
-            f(&mut conn, i)?;
+/// `BEGIN` and `ROLLBACK` as statements of their own type, which diesel's statement cache keeps
+/// prepared (text it is handed through `batch_execute` or `sql_query` it parses every time).
+mod read_tx {
+    use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+    use diesel::sqlite::Sqlite;
+    use diesel::QueryResult;
+
+    /// `BEGIN` (deferred: the first select takes the snapshot).
+    #[derive(Debug, Clone, Copy, QueryId)]
+    pub(super) struct Begin;
+
+    /// `ROLLBACK`: ends the read.
+    #[derive(Debug, Clone, Copy, QueryId)]
+    pub(super) struct Rollback;
+
+    impl QueryFragment<Sqlite> for Begin {
+        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+            out.push_sql("BEGIN");
+            Ok(())
         }
-        Ok(start.elapsed())
-    })
-    .await?
+    }
+
+    impl QueryFragment<Sqlite> for Rollback {
+        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+            out.push_sql("ROLLBACK");
+            Ok(())
+        }
+    }
+
+    impl<C> diesel::RunQueryDsl<C> for Begin {}
+    impl<C> diesel::RunQueryDsl<C> for Rollback {}
+}
+
+/// Runs `f` `n` times with `conn`; the elapsed time. It blocks the calling thread, where the
+/// provider's operations run too (`block_in_place`), so both sides are timed on one thread;
+/// the connection stays open from round to round, as the provider's pooled ones do.
+fn time_raw(
+    conn: &mut SqliteConnection,
+    n: usize,
+    f: impl Fn(&mut SqliteConnection, usize) -> QueryResult<()>,
+) -> BenchResult<Duration> {
+    let start = Instant::now();
+    for i in 0..n {
+        f(conn, i)?;
+    }
+    Ok(start.elapsed())
+}
+
+/// Gets `n` tickets of `sample` through the provider; the elapsed time.
+async fn time_gets(
+    provider: &InternalProvider,
+    sample: &[String],
+    n: usize,
+) -> BenchResult<Duration> {
+    let start = Instant::now();
+    for i in 0..n {
+        let t = provider.get_ticket(&sample[i % sample.len()]).await?;
+        if t.comments.len() != 2 {
+            return Err("get_ticket lost comments".into());
+        }
+    }
+    Ok(start.elapsed())
 }
 
 /// Bulk-loads `rows` tickets with multi-row inserts in large transactions.
@@ -391,20 +476,71 @@ async fn open(path: &Path) -> BenchResult<InternalProvider> {
     .await?)
 }
 
-/// Measures every figure (or only the sync overhead ones) at the sizes of `s`.
-async fn run(s: &Settings) -> BenchResult<Report> {
-    let dir = tempfile::tempdir()?;
-    if s.sync.only_overhead {
-        let figures = sync_bench::run(dir.path(), &s.sync).await?;
-        return Ok(Report {
-            figures: figures.json,
-            lines: figures.lines,
-        });
-    }
-    let ops_path = dir.path().join("ops.db");
-    let provider = open(&ops_path).await?;
+/// The internal provider against hand-written diesel on the same file: operations per second.
+struct InternalFigures {
+    create_ops: f64,
+    create_provider: f64,
+    create_raw: f64,
+    get_ops: f64,
+    get_provider: f64,
+    get_raw: f64,
+}
 
-    // create: alternate provider and baseline in rounds so both see the same file state.
+impl InternalFigures {
+    /// Adds the figures to the JSON object and their rows to the readable table.
+    fn add_to(
+        &self,
+        json: &mut serde_json::Map<String, serde_json::Value>,
+        lines: &mut Vec<String>,
+    ) {
+        let create_ratio = ratio(self.create_provider, self.create_raw);
+        let get_ratio = ratio(self.get_provider, self.get_raw);
+        for (key, value) in [
+            ("internal_create_ratio", round3(create_ratio)),
+            ("internal_get_ratio", round3(get_ratio)),
+            ("create_ops", self.create_ops),
+            ("create_per_sec_provider", self.create_provider.round()),
+            ("create_per_sec_baseline", self.create_raw.round()),
+            ("get_ops", self.get_ops),
+            ("get_per_sec_provider", self.get_provider.round()),
+            ("get_per_sec_baseline", self.get_raw.round()),
+        ] {
+            json.insert(key.into(), value.into());
+        }
+        lines.push(format!(
+            "{:<34} {:>12} {:>12} {:>8}",
+            "figure", "provider", "baseline", "ratio"
+        ));
+        lines.push(format!(
+            "{:<34} {:>10.0}/s {:>10.0}/s {:>8.3}",
+            "create (ticket + history row)", self.create_provider, self.create_raw, create_ratio
+        ));
+        lines.push(format!(
+            "{:<34} {:>10.0}/s {:>10.0}/s {:>8.3}",
+            "get_ticket (ticket + comments)", self.get_provider, self.get_raw, get_ratio
+        ));
+        lines.push(format!("internal_create_ratio = {create_ratio:.3}"));
+        lines.push(format!("internal_get_ratio    = {get_ratio:.3}"));
+    }
+}
+
+/// `a / b`, or 0 when `b` is not positive.
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        0.0
+    }
+}
+
+/// Creates and gets through the provider and through hand-written diesel, alternating in
+/// rounds so that both see the same file state.
+async fn internal_figures(dir: &Path, s: &Settings) -> BenchResult<InternalFigures> {
+    let ops_path = dir.join("ops.db");
+    let provider = open(&ops_path).await?;
+    let mut raw = raw_connection(&ops_path)?;
+
+    // create: in rounds that alternate the provider and the baseline.
     let rounds = 5;
     let per_round = s.ops / rounds;
     let (mut t_provider, mut t_raw) = (Duration::ZERO, Duration::ZERO);
@@ -418,7 +554,7 @@ async fn run(s: &Settings) -> BenchResult<Report> {
             guids.push(r.guid);
         }
         t_provider += start.elapsed();
-        t_raw += time_raw(&ops_path, per_round, |c, i| raw_create(c, i).map(|_| ())).await?;
+        t_raw += time_raw(&mut raw, per_round, |c, i| raw_create(c, i).map(|_| ()))?;
     }
     let n_created = (per_round * rounds) as f64;
     let create_provider = n_created / t_provider.as_secs_f64();
@@ -430,27 +566,67 @@ async fn run(s: &Settings) -> BenchResult<Report> {
         provider.add_comment(g, NewComment::new("first")).await?;
         provider.add_comment(g, NewComment::new("second")).await?;
     }
-    let (mut g_provider, mut g_raw) = (Duration::ZERO, Duration::ZERO);
-    let gets = s.ops;
-    for _ in 0..rounds {
-        let start = Instant::now();
-        for i in 0..gets / rounds {
-            let t = provider.get_ticket(&sample[i % sample.len()]).await?;
-            if t.comments.len() != 2 {
-                return Err("get_ticket lost comments".into());
+    // Round 0 warms both up (statements prepared, pages cached) and is not counted. Short
+    // rounds alternate which side goes first, and each side's figure is its median round: a
+    // round that another process interrupted counts for neither.
+    let get_rounds = 40;
+    let per_round = (4 * s.ops / get_rounds).max(1);
+    let (mut g_provider, mut g_raw) = (Vec::new(), Vec::new());
+    for round in 0..=get_rounds {
+        for provider_side in [round % 2 == 0, round % 2 == 1] {
+            let elapsed = if provider_side {
+                time_gets(&provider, &sample, per_round).await?
+            } else {
+                time_raw(&mut raw, per_round, |c, i| {
+                    raw_get(c, &sample[i % sample.len()]).map(|_| ())
+                })?
+            };
+            if round > 0 {
+                if provider_side {
+                    &mut g_provider
+                } else {
+                    &mut g_raw
+                }
+                .push(elapsed);
             }
         }
-        g_provider += start.elapsed();
-        let list = sample.clone();
-        g_raw += time_raw(&ops_path, gets / rounds, move |c, i| {
-            raw_get(c, &list[i % list.len()]).map(|_| ())
-        })
-        .await?;
     }
-    let n_gets = ((gets / rounds) * rounds) as f64;
-    let get_provider = n_gets / g_provider.as_secs_f64();
-    let get_raw = n_gets / g_raw.as_secs_f64();
-    drop(provider);
+    let get_provider = per_round as f64 / median(g_provider).as_secs_f64();
+    let get_raw = per_round as f64 / median(g_raw).as_secs_f64();
+    let n_gets = (per_round * get_rounds) as f64;
+
+    Ok(InternalFigures {
+        create_ops: n_created,
+        create_provider,
+        create_raw,
+        get_ops: n_gets,
+        get_provider,
+        get_raw,
+    })
+}
+
+/// Measures the figures `s.part` selects at the sizes of `s`.
+async fn run(s: &Settings) -> BenchResult<Report> {
+    let dir = tempfile::tempdir()?;
+    if s.part == Part::SyncOverhead {
+        let figures = sync_bench::run(dir.path(), &s.sync).await?;
+        return Ok(Report {
+            figures: figures.json,
+            lines: figures.lines,
+        });
+    }
+    let internal = internal_figures(dir.path(), s).await?;
+    if s.part == Part::Internal {
+        let mut figures = serde_json::Map::new();
+        figures.insert("mode".into(), s.mode.name().into());
+        figures.insert("machine".into(), machine());
+        let mut lines = vec![format!(
+            "ticket-bench ({} mode, internal only)",
+            s.mode.name()
+        )];
+        internal.add_to(&mut figures, &mut lines);
+        return Ok(Report { figures, lines });
+    }
 
     // list scaling.
     let small_path = dir.path().join("small.db");
@@ -492,22 +668,13 @@ async fn run(s: &Settings) -> BenchResult<Report> {
     let sync_figures = sync_bench::run(dir.path(), &s.sync).await?;
     let worker_figures = worker_bench::run(dir.path(), &s.worker).await?;
 
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let figures = serde_json::json!({
-        "internal_create_ratio": round3(ratio(create_provider, create_raw)),
-        "internal_get_ratio": round3(ratio(get_provider, get_raw)),
         "list_scale_ratio": round3(ratio(us(t_large), us(t_small))),
         "quick": s.mode == Mode::Quick,
         "mode": s.mode.name(),
         "machine": machine(),
         "list_page": s.list_page,
-        "create_ops": n_created,
-        "create_per_sec_provider": create_provider.round(),
-        "create_per_sec_baseline": create_raw.round(),
-        "get_ops": n_gets,
-        "get_per_sec_provider": get_provider.round(),
-        "get_per_sec_baseline": get_raw.round(),
         "list_small_rows": s.small_rows,
         "list_large_rows": s.large_rows,
         "list_status_small_us": us(t_small).round(),
@@ -528,24 +695,7 @@ async fn run(s: &Settings) -> BenchResult<Report> {
         s.mode.name(),
         dir.path().display()
     ));
-    lines.push(format!(
-        "{:<34} {:>12} {:>12} {:>8}",
-        "figure", "provider", "baseline", "ratio"
-    ));
-    lines.push(format!(
-        "{:<34} {:>10.0}/s {:>10.0}/s {:>8.3}",
-        "create (ticket + history row)",
-        create_provider,
-        create_raw,
-        ratio(create_provider, create_raw)
-    ));
-    lines.push(format!(
-        "{:<34} {:>10.0}/s {:>10.0}/s {:>8.3}",
-        "get_ticket (ticket + comments)",
-        get_provider,
-        get_raw,
-        ratio(get_provider, get_raw)
-    ));
+    internal.add_to(&mut figures, &mut lines);
     lines.push(format!(
         "{:<34} {:>12} {:>12} {:>8}",
         "",
@@ -571,14 +721,6 @@ async fn run(s: &Settings) -> BenchResult<Report> {
             ratio(us(large), us(small))
         ));
     }
-    lines.push(format!(
-        "internal_create_ratio = {:.3}",
-        ratio(create_provider, create_raw)
-    ));
-    lines.push(format!(
-        "internal_get_ratio    = {:.3}",
-        ratio(get_provider, get_raw)
-    ));
     lines.push(format!(
         "list_scale_ratio      = {:.3}",
         ratio(us(t_large), us(t_small))
@@ -635,7 +777,7 @@ mod tests {
     /// JSON. Per-commit CI does not run the benchmark; this keeps it from rotting.
     #[test]
     fn a_smoke_run_produces_every_figure() {
-        let settings = Settings::new(Mode::Smoke, false);
+        let settings = Settings::new(Mode::Smoke, Part::All);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -703,6 +845,59 @@ mod tests {
         for f in &headline {
             assert!(page.contains(&format!("| `{}` |", f.key)), "{}", f.key);
         }
+    }
+
+    /// `--only-internal` measures the internal figures and nothing else.
+    #[test]
+    fn only_internal_measures_the_internal_figures_alone() {
+        let settings = Settings::new(Mode::Smoke, Part::Internal);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let report = runtime.block_on(run(&settings)).expect("the run");
+        for key in ["internal_create_ratio", "internal_get_ratio"] {
+            let v = report.figures[key].as_f64().unwrap_or(f64::NAN);
+            assert!(v.is_finite() && v > 0.0, "{key} = {v}");
+        }
+        assert!(!report.figures.contains_key("list_scale_ratio"));
+        assert!(!report.figures.contains_key("sync_overhead_healthy"));
+        // 40 rounds of 5 gets on each side (4 × 50 operations).
+        assert_eq!(report.figures["get_ops"], 200.0);
+    }
+
+    /// The baseline's get ends its read transaction whether it finds the ticket or not: the
+    /// connection can begin a write afterwards (SQLite refuses a `BEGIN` inside an open one).
+    #[test]
+    fn the_baseline_get_ends_its_read_transaction() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("t.db");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let guid = runtime.block_on(async {
+            let provider = open(&path).await.expect("open");
+            let t = provider
+                .create(NewTicket::new("read me"))
+                .await
+                .expect("create");
+            provider
+                .add_comment(&t.guid, NewComment::new("one"))
+                .await
+                .expect("comment");
+            t.guid
+        });
+        let mut conn = raw_connection(&path).expect("connection");
+        let (row, comments) = raw_get(&mut conn, &guid).expect("the ticket");
+        assert_eq!((row.subject.as_str(), comments.len()), ("read me", 1));
+        conn.immediate_transaction(|_| QueryResult::Ok(()))
+            .expect("no transaction left open after a get");
+        let missing = raw_get(&mut conn, &new_guid()).expect_err("an unknown ticket");
+        assert_eq!(missing, diesel::result::Error::NotFound);
+        conn.immediate_transaction(|_| QueryResult::Ok(()))
+            .expect("no transaction left open after a failed get");
     }
 
     /// A figure missing from the JSON is named, and nothing is written.
