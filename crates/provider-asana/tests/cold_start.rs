@@ -104,16 +104,34 @@ async fn a_new_process_with_the_cache_costs_the_warm_floor() {
         ("list", vec![format!("GET /projects/{project}/tasks")]),
         ("get", vec!["POST /batch".into()]),
         ("create", vec!["POST /tasks".into()]),
-        ("change_status", vec!["POST /batch".into()]),
+        // Every write reads the task first: one outside the tickets project is refused
+        // before anything is written (issue 23 #4).
+        (
+            "change_status",
+            vec![format!("GET {}", task(&t)), "POST /batch".into()],
+        ),
         (
             "update",
             vec![format!("GET {}", task(&t)), "POST /batch".into()],
         ),
-        ("assign", vec![format!("PUT {}", task(&t))]),
-        ("add_comment", vec!["POST /batch".into()]),
+        (
+            "assign",
+            vec![format!("GET {}", task(&t)), format!("PUT {}", task(&t))],
+        ),
+        (
+            "add_comment",
+            vec![
+                format!("GET {}", task(&t)),
+                format!("POST {}/stories", task(&t)),
+            ],
+        ),
         (
             "escalate",
-            vec!["POST /batch".into(), format!("POST {}/stories", task(&t))],
+            vec![
+                format!("GET {}", task(&t)),
+                "POST /sections/".into(),
+                format!("POST {}/stories", task(&t)),
+            ],
         ),
         ("list by status", vec!["GET /sections/".into()]),
     ];
@@ -228,19 +246,20 @@ async fn a_gone_section_or_tag_is_dropped_and_the_write_retried_once() {
         .change_status(&t, Status::OnHold)
         .await
         .unwrap();
-    assert_eq!(
-        common::calls(&fake),
-        [
-            "POST /batch".to_string(),
-            format!("GET /projects/{project}/sections"),
-            format!("POST /projects/{project}/sections"),
-            format!("GET /projects/{project}/sections"),
-            "POST /batch".to_string(),
-        ]
-    );
     let snap = common::snapshot(&fake, &t);
     assert_eq!(snap.section_name.as_deref(), Some("On Hold"));
     let new_section = snap.section_gid.unwrap();
+    assert_eq!(
+        common::calls(&fake),
+        [
+            format!("GET /tasks/{t}"),
+            format!("POST /sections/{on_hold}/addTask"),
+            format!("GET /projects/{project}/sections"),
+            format!("POST /projects/{project}/sections"),
+            format!("GET /projects/{project}/sections"),
+            format!("POST /sections/{new_section}/addTask"),
+        ]
+    );
     assert_ne!(new_section, on_hold);
     let after = saved(&fake, &path).await;
     assert_eq!(after.status_sections[&Status::OnHold], new_section);
