@@ -105,9 +105,12 @@
 //! file ([`CacheFile`]) at `asana_cache_path`, by default [`DEFAULT_CACHE_FILE`] beside
 //! the config file (none for a config not read from a file; `""` turns it off), for the
 //! `sync` provider its database. The file has one entry per base URL and project, is
-//! replaced atomically (a temporary file renamed over it) and holds gids, names and
-//! e-mails, never the token. A missing file is an empty cache; an unreadable or unwritable
-//! one is warned about once and otherwise ignored. A cached gid Asana refuses as unknown
+//! replaced atomically (a temporary file with a random name, created exclusively and
+//! readable by its owner only, renamed over it) and holds gids, names and e-mails, never
+//! the token. A missing file is an empty cache; an unreadable or unwritable one is warned
+//! about once and otherwise ignored. Only a cache is ever replaced: a path that holds
+//! anything else (another file, a symlink, a folder) is left untouched, with one warning
+//! naming it, and the provider works without a cache. A cached gid Asana refuses as unknown
 //! (404, or a 400 naming it) is dropped, looked up again and the operation sent once more
 //! (a create too: Asana made nothing). A disabled option is refused like a gone one: the
 //! lookup then finds the option of that name that is enabled, or says it is disabled.
