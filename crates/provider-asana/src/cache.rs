@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -142,15 +142,48 @@ struct FileContents {
 
 const FILE_VERSION: u32 = 1;
 
+/// The largest cache file read: far beyond any real cache (a user is ~100 bytes).
+const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// What lies at the cache path, as far as the cache is concerned.
+#[derive(Debug)]
+enum OnDisk {
+    /// Nothing: the first save creates the file.
+    Missing,
+    /// A cache in this build's layout.
+    Cache(FileContents),
+    /// A cache of ours by its marker (a `version` number and a `projects` list) that this
+    /// build cannot read (another layout, a damaged entry): a save replaces it.
+    Unreadable(String),
+    /// Anything else (some other file, a symlink, a folder, a device, a file too large):
+    /// never read further, never replaced.
+    Foreign(String),
+    /// The path cannot be examined or read (permissions, I/O): never replaced.
+    Failed(String),
+}
+
+/// Why a save wrote nothing.
+enum SaveError {
+    /// The path holds something that is not our cache.
+    Foreign(String),
+    /// The file system refused.
+    Io(String),
+}
+
 /// A [`CacheStore`] in a JSON file (`asana_cache_path`). Several projects or servers may
-/// share the file: each has its own entry. Writes go to a temporary file in the same
-/// folder, renamed over the old one, so a reader never sees half a file. A missing file is
-/// an empty cache; an unreadable or unwritable one is warned about once per process and
-/// otherwise ignored.
+/// share the file: each has its own entry. Writes go to a new temporary file with a random
+/// name in the same folder (created exclusively, never through a symlink), renamed over
+/// the old one, so a reader never sees half a file. A missing file is an empty cache; an
+/// unreadable or unwritable one is warned about once per process and otherwise ignored.
+///
+/// Only a cache is ever replaced: a path that holds anything else (a regular file that is
+/// not an Asana cache, a symlink, a folder, a device) is left as it is, with one warning
+/// naming the path, and the provider works without a cache.
 pub struct CacheFile {
     path: PathBuf,
     warned_read: AtomicBool,
     warned_write: AtomicBool,
+    warned_foreign: AtomicBool,
 }
 
 impl fmt::Debug for CacheFile {
@@ -168,6 +201,7 @@ impl CacheFile {
             path: path.into(),
             warned_read: AtomicBool::new(false),
             warned_write: AtomicBool::new(false),
+            warned_foreign: AtomicBool::new(false),
         }
     }
 
@@ -188,44 +222,101 @@ impl CacheFile {
         }
     }
 
-    /// The file's contents; `Ok(None)` when it does not exist.
-    fn read(path: &Path) -> Result<Option<FileContents>, String> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.to_string()),
-        };
-        let contents: FileContents = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-        if contents.version != FILE_VERSION {
-            return Err(format!("unknown layout version {}", contents.version));
+    /// One warning per process for a path that holds something else, whether a load or
+    /// a save meets it first.
+    fn warn_foreign(&self, problem: &str) {
+        if !self.warned_foreign.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                problem,
+                "{} is not an Asana cache file; leaving it as it is and working without a cache (point homechoice.ticket.asana_cache_path elsewhere, or remove the file)",
+                self.path.display()
+            );
         }
-        Ok(Some(contents))
+    }
+
+    /// What is at `path`. Reads a regular file only (not through a symlink, never blocking
+    /// on a FIFO), at most [`MAX_FILE_BYTES`].
+    fn inspect(path: &Path) -> OnDisk {
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return OnDisk::Missing,
+            Err(e) => return OnDisk::Failed(e.to_string()),
+        };
+        if !meta.file_type().is_file() {
+            return OnDisk::Foreign("not a regular file (a symlink, folder or device)".into());
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return OnDisk::Foreign(format!("larger than {MAX_FILE_BYTES} bytes"));
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        }
+        let mut bytes = Vec::new();
+        let read = options
+            .open(path)
+            .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes));
+        if let Err(e) = read {
+            return OnDisk::Failed(e.to_string());
+        }
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return OnDisk::Foreign(format!("larger than {MAX_FILE_BYTES} bytes"));
+        }
+        let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(e) => return OnDisk::Foreign(format!("not JSON: {e}")),
+        };
+        let marked = value.get("version").is_some_and(|v| v.is_u64())
+            && value.get("projects").is_some_and(|p| p.is_array());
+        if !marked {
+            return OnDisk::Foreign("no \"version\" number and \"projects\" list".into());
+        }
+        match serde_json::from_value::<FileContents>(value) {
+            Ok(c) if c.version == FILE_VERSION => OnDisk::Cache(c),
+            Ok(c) => OnDisk::Unreadable(format!("unknown layout version {}", c.version)),
+            Err(e) => OnDisk::Unreadable(e.to_string()),
+        }
     }
 
     fn load_blocking(&self, key: &CacheKey) -> Option<ProjectCache> {
-        match Self::read(&self.path) {
-            Ok(contents) => contents?
+        match Self::inspect(&self.path) {
+            OnDisk::Missing => None,
+            OnDisk::Cache(contents) => contents
                 .projects
                 .into_iter()
                 .find(|e| e.key == *key)
                 .map(|e| e.cache),
-            Err(problem) => {
+            OnDisk::Unreadable(problem) | OnDisk::Failed(problem) => {
                 self.warn_read(&problem);
+                None
+            }
+            OnDisk::Foreign(problem) => {
+                self.warn_foreign(&problem);
                 None
             }
         }
     }
 
-    fn save_blocking(&self, key: &CacheKey, cache: &ProjectCache) -> Result<(), String> {
-        // Other projects' entries are kept; an unreadable file is replaced.
-        let mut contents = Self::read(&self.path).ok().flatten().unwrap_or_default();
+    fn save_blocking(&self, key: &CacheKey, cache: &ProjectCache) -> Result<(), SaveError> {
+        // Other projects' entries are kept; a cache of ours this build cannot read is
+        // replaced; anything else is left alone.
+        let mut contents = match Self::inspect(&self.path) {
+            OnDisk::Missing | OnDisk::Unreadable(_) => FileContents::default(),
+            OnDisk::Cache(c) => c,
+            OnDisk::Foreign(problem) => return Err(SaveError::Foreign(problem)),
+            OnDisk::Failed(problem) => return Err(SaveError::Io(problem)),
+        };
         contents.version = FILE_VERSION;
         contents.projects.retain(|e| e.key != *key);
         contents.projects.push(KeyedCache {
             key: key.clone(),
             cache: cache.clone(),
         });
-        let text = serde_json::to_vec_pretty(&contents).map_err(|e| e.to_string())?;
+        let text =
+            serde_json::to_vec_pretty(&contents).map_err(|e| SaveError::Io(e.to_string()))?;
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -235,22 +326,62 @@ impl CacheFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| DEFAULT_CACHE_FILE.to_string());
-        // Unique per process and save, so concurrent writers never share a temporary file.
-        static SAVES: AtomicU64 = AtomicU64::new(0);
-        let n = SAVES.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+        let (tmp, mut file) = create_temp(&dir, &name).map_err(|e| SaveError::Io(e.to_string()))?;
+        // The rename replaces the directory entry at the path (a symlink planted there
+        // since the check is replaced, never written through).
         let written = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&text)?;
-            f.sync_all()?;
+            file.write_all(&text)?;
+            file.sync_all()?;
+            drop(file);
             std::fs::rename(&tmp, &self.path)
         })();
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
-            return Err(e.to_string());
+            return Err(SaveError::Io(e.to_string()));
         }
         Ok(())
     }
+}
+
+/// A new temporary file `.<name>.<random>.tmp` in `dir`: created exclusively (`O_EXCL`,
+/// so an existing file or symlink of that name fails instead of being written through),
+/// not following a symlink, readable by its owner only. A name that is taken is drawn
+/// again.
+fn create_temp(dir: &Path, name: &str) -> std::io::Result<(PathBuf, std::fs::File)> {
+    let mut last = None;
+    for _ in 0..8 {
+        let tmp = dir.join(format!(".{name}.{:016x}.tmp", random_u64()));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        }
+        match options.open(&tmp) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary file name")))
+}
+
+/// A number no other process can predict: std's per-process random hash keys over the
+/// process id, the time and a counter.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static DRAWS: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u64(DRAWS.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish()
 }
 
 impl CacheStore for CacheFile {
@@ -262,8 +393,10 @@ impl CacheStore for CacheFile {
 
     fn save<'a>(&'a self, key: &'a CacheKey, cache: &'a ProjectCache) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            if let Err(problem) = self.save_blocking(key, cache) {
-                self.warn_write(&problem);
+            match self.save_blocking(key, cache) {
+                Ok(()) => {}
+                Err(SaveError::Foreign(problem)) => self.warn_foreign(&problem),
+                Err(SaveError::Io(problem)) => self.warn_write(&problem),
             }
         })
     }
@@ -347,18 +480,87 @@ mod tests {
     async fn a_corrupt_or_unwritable_file_is_no_error() {
         let d = dir();
         let path = d.join("c.json");
-        for garbage in ["", "{", "[1,2]", "{\"version\": 99, \"projects\": []}"] {
-            std::fs::write(&path, garbage).unwrap();
+        // Ours (a version and a list of projects), unreadable by this build: replaced.
+        for ours in [
+            "{\"version\": 99, \"projects\": []}",
+            "{\"version\": 1, \"projects\": [{\"base_url\": 7}]}",
+        ] {
+            std::fs::write(&path, ours).unwrap();
             let file = CacheFile::new(&path);
-            assert_eq!(file.load(&key("1")).await, None, "{garbage:?}");
-            // A save replaces the unreadable file.
+            assert_eq!(file.load(&key("1")).await, None, "{ours:?}");
             file.save(&key("1"), &sample()).await;
-            assert_eq!(file.load(&key("1")).await, Some(sample()), "{garbage:?}");
+            assert_eq!(file.load(&key("1")).await, Some(sample()), "{ours:?}");
         }
+        // Anything else is no cache of ours: never replaced (issue 23 #6).
+        for foreign in [
+            "",
+            "{",
+            "[1,2]",
+            "{\"version\": 1}",
+            "root:x:0:0::/root:/bin/sh\n",
+        ] {
+            std::fs::write(&path, foreign).unwrap();
+            let file = CacheFile::new(&path);
+            assert_eq!(file.load(&key("1")).await, None, "{foreign:?}");
+            file.save(&key("1"), &sample()).await;
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), foreign);
+            assert_eq!(file.load(&key("1")).await, None, "{foreign:?}");
+        }
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        CacheFile::new(&path).save(&key("1"), &sample()).await;
+        assert!(path.is_dir(), "a folder stays a folder");
         // A folder that does not exist cannot be written: nothing happens.
         let file = CacheFile::new(d.join("missing").join("c.json"));
         file.save(&key("1"), &sample()).await;
         assert_eq!(file.load(&key("1")).await, None);
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    /// Issue 23 #6: a symlink planted where the temporary file used to be predictable
+    /// (`.<name>.<pid>.<n>.tmp`), or at the cache path itself, never redirects the write:
+    /// its target is left byte for byte.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_planted_symlink_never_redirects_the_write() {
+        let d = dir();
+        let victim = d.join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let path = d.join("c.json");
+        for n in 0..256 {
+            let old_tmp = d.join(format!(".c.json.{}.{n}.tmp", std::process::id()));
+            std::os::unix::fs::symlink(&victim, old_tmp).unwrap();
+        }
+        let file = CacheFile::new(&path);
+        for i in 0..4 {
+            file.save(&key(&i.to_string()), &sample()).await;
+        }
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(
+            file.load(&key("3")).await,
+            Some(sample()),
+            "written in place"
+        );
+        assert!(std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_file());
+
+        // A symlink at the cache path: neither followed nor replaced.
+        let linked = d.join("linked.json");
+        std::os::unix::fs::symlink(&victim, &linked).unwrap();
+        let file = CacheFile::new(&linked);
+        assert_eq!(file.load(&key("1")).await, None);
+        file.save(&key("1"), &sample()).await;
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert!(std::fs::symlink_metadata(&linked)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        // The temporary files are the owner's only.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
         let _ = std::fs::remove_dir_all(d);
     }
 

@@ -284,18 +284,15 @@ impl Core {
         }
     }
 
-    /// A task that is not in the tickets project is no ticket of ours.
+    /// A task that is not in the tickets project is no ticket of ours: `NotFound`, "no
+    /// ticket "GID" in project P".
     pub(crate) fn require_in_project(&self, task: RemoteTask) -> Result<RemoteTask> {
         if task.in_project {
             Ok(task)
         } else {
             Err(Error::new(
                 ErrorKind::NotFound,
-                format!(
-                    "Asana task {} is not in the tickets project {}",
-                    task.gid,
-                    self.project()
-                ),
+                format!("no ticket {:?} in project {}", task.gid, self.project()),
             )
             .with_guid(task.gid))
         }

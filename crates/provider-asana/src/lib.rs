@@ -83,13 +83,14 @@
 //! a status filter reads that status' section only, so such tasks appear in unfiltered lists
 //! only.
 //!
-//! **Tasks outside the project.** Reads of a task that is not in the tickets project are
-//! `NotFound`. `change_status` (one batch, no read) does not check membership first: moving
-//! such a task adds it to the project's section, as Asana's `addTask` does. `assign`, and
-//! `update` in field mode without a new description, are one `PUT` that checks membership
-//! in Asana's answer: such a task is reported `NotFound`, but the assignee, name or due date
-//! was written (a priority option is refused by Asana unless the field is on the task's
-//! projects).
+//! **Tasks outside the project.** A task that is not in the tickets project is no ticket:
+//! reads of it are `NotFound`, and so is every write (`update`, `change_status`, `close`,
+//! `resolve`, `escalate`, `assign`, `add_comment`), "no ticket "GID" in project P", with
+//! nothing written. Each write reads the task first (`GET /tasks/{gid}`, or the read
+//! `update` makes anyway with priority tags) and sends its writes only when the task is a
+//! member of the project; Asana's batches carry no condition, so the read cannot share the
+//! write's request. The [`TaskClient`] writes the `sync` provider uses on the tasks it
+//! created do not read first.
 //!
 //! **Renamed sections.** Sections, tags and the priority field are cached by gid. When a section is renamed in
 //! Asana the provider keeps using it (by gid), logs a warning once, and does not create a
@@ -104,9 +105,12 @@
 //! file ([`CacheFile`]) at `asana_cache_path`, by default [`DEFAULT_CACHE_FILE`] beside
 //! the config file (none for a config not read from a file; `""` turns it off), for the
 //! `sync` provider its database. The file has one entry per base URL and project, is
-//! replaced atomically (a temporary file renamed over it) and holds gids, names and
-//! e-mails, never the token. A missing file is an empty cache; an unreadable or unwritable
-//! one is warned about once and otherwise ignored. A cached gid Asana refuses as unknown
+//! replaced atomically (a temporary file with a random name, created exclusively and
+//! readable by its owner only, renamed over it) and holds gids, names and e-mails, never
+//! the token. A missing file is an empty cache; an unreadable or unwritable one is warned
+//! about once and otherwise ignored. Only a cache is ever replaced: a path that holds
+//! anything else (another file, a symlink, a folder) is left untouched, with one warning
+//! naming it, and the provider works without a cache. A cached gid Asana refuses as unknown
 //! (404, or a 400 naming it) is dropped, looked up again and the operation sent once more
 //! (a create too: Asana made nothing). A disabled option is refused like a gone one: the
 //! lookup then finds the option of that name that is enabled, or says it is disabled.
@@ -127,12 +131,12 @@
 //! | Operation | Requests |
 //! |---|---|
 //! | create | 1 (`POST /tasks` with name, notes, project, section membership, tag or custom field, due date and assignee) |
-//! | change_status, close, resolve | 1 (`POST /batch`: `addTask` to the section + `PUT completed`) |
-//! | escalate | 1, plus 1 for the reason's comment |
-//! | assign | 1 (`PUT /tasks/{gid}`); an error answer costs one user lookup to tell an unknown user from an unknown task |
-//! | add_comment | 1 (`POST /batch`: the story and a read of the task's section) |
+//! | change_status, close, resolve | 2 at most: read the task (`GET /tasks/{gid}`), then only what differs: `addTask` to the section, `PUT completed`, both in one `POST /batch`, or nothing |
+//! | escalate | as change_status, plus 1 for the reason's comment |
+//! | assign | 2 (read the task, then `PUT /tasks/{gid}`); an error answer costs one user lookup to tell an unknown user from an unknown task |
+//! | add_comment | 2 (read the task, which tells its status, then `POST /tasks/{gid}/stories`) |
 //! | get_ticket | 1 (`POST /batch`: the task and its first 100 stories, and the first time the token owner), plus 1 per further 100 comments |
-//! | update | tags: 2 (read the task, then one `POST /batch` with the `PUT` and `addTag`/`removeTag`); field: 1 (`PUT /tasks/{gid}` with the option), 2 with a new description (read the notes' marker line first) |
+//! | update | 2: read the task (its project, the notes' marker line, the tags), then tags: one `POST /batch` with the `PUT` and `addTag`/`removeTag`; field: one `PUT /tasks/{gid}` with the option |
 //! | list_tickets | ⌈N/100⌉ for N tasks in the project (or in the status' section with a status filter) |
 //!
 //! For the `sync` provider's pulls: [`TaskClient::list_remote_tasks`] costs ⌈N/100⌉ for N
@@ -150,8 +154,7 @@
 //! 3 user reads, and nothing more once they are known. Only the requests, parameters,
 //! `opt_fields` and body fields the spec documents for each operation are sent.
 //!
-//! Batches hold only idempotent actions, so they are retried like `PUT`s (the batch of
-//! `add_comment` holds a create: it is not repeated once it may have reached Asana). When a server
+//! Batches hold only idempotent actions, so they are retried like `PUT`s. When a server
 //! does not offer `POST /batch` the actions are sent one by one.
 //!
 //! **Listing.** Asana lists tasks in project order and its page offsets expire, so

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use ticket_provider_api::model::validate_reason;
+use ticket_provider_api::model::{validate_assignee, validate_reason};
 use ticket_provider_api::{
     async_trait, BuildContext, Comment, Error, Extensions, ListQuery, NewComment, NewTicket,
     Operation, OperationResult, ProviderInfo, Result, Status, TicketDetails, TicketPage,
@@ -17,6 +17,7 @@ use crate::config::AsanaSettings;
 use crate::core::check_gid;
 use crate::decode::{ticket_status, to_ticket};
 use crate::list::list_page;
+use crate::remote::TaskPlace;
 use crate::task_client::TaskClient;
 use crate::users::UserDirectory;
 use crate::PROVIDER_NAME;
@@ -84,8 +85,13 @@ impl AsanaProvider {
         r
     }
 
+    /// Reads the task (refusing one outside the tickets project before anything is
+    /// written), then writes only what differs from what the read saw.
     async fn do_change_status(&self, guid: &str, status: Status) -> Result<OperationResult> {
-        self.tasks.move_task(guid, status).await?;
+        let task = self.tasks.ticket_task(guid).await?;
+        self.tasks
+            .move_task_from(guid, status, TaskPlace::of(&task))
+            .await?;
         Ok(self.result(guid, status))
     }
 
@@ -93,8 +99,11 @@ impl AsanaProvider {
         check_gid(guid)?;
         comment.validate()?;
         let text = attribution::encode(&comment.body, comment.author.as_deref().map(str::trim));
-        let (story, status) = self.tasks.post_story_with_status(guid, &text).await?;
-        let mut r = self.result(guid, status);
+        // The read refuses a task outside the tickets project before the story is posted,
+        // and tells the ticket's status.
+        let task = self.tasks.ticket_task(guid).await?;
+        let story = self.tasks.post_comment(guid, &text).await?;
+        let mut r = self.result(guid, ticket_status(&task));
         r.comment_guid = Some(story);
         Ok(r)
     }
@@ -145,7 +154,7 @@ impl TicketProvider for AsanaProvider {
         let op = Operation::Update;
         let task = self
             .tasks
-            .set_fields(guid, &changes)
+            .update_ticket(guid, &changes)
             .await
             .map_err(|e| ctx(e, op, Some(guid)))?;
         Ok(self.result(guid, ticket_status(&task)))
@@ -162,6 +171,10 @@ impl TicketProvider for AsanaProvider {
     async fn assign(&self, guid: &str, assignee: &str) -> Result<OperationResult> {
         let op = Operation::Assign;
         let run = async {
+            check_gid(guid)?;
+            validate_assignee(assignee)?;
+            // Read first: a task outside the tickets project gets no new assignee.
+            self.tasks.ticket_task(guid).await?;
             let task = self.tasks.assign(guid, assignee).await?;
             let mut r = self.result(guid, ticket_status(&task));
             r.assigned_to = task

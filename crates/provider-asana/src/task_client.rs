@@ -111,6 +111,31 @@ impl TaskClient {
         Ok(self.read_task(gid, false).await?.0)
     }
 
+    /// Task `gid` read for a write of the `asana` provider, which must not touch a task
+    /// outside the tickets project: one `GET /tasks/{gid}`, `NotFound` for a task Asana does
+    /// not know or one of another project. The assignee reads as its gid (no user lookup:
+    /// the callers need where the task stands, not who has it).
+    pub(crate) async fn ticket_task(&self, gid: &str) -> Result<RemoteTask> {
+        check_gid(gid)?;
+        let req = Request::get(format!("/tasks/{gid}")).fields(self.core.task_fields());
+        let data = self
+            .core
+            .client()
+            .data(&req)
+            .await
+            .map_err(|e| self.core.not_found_as_ticket(e, gid))?;
+        self.core.restore().await;
+        let task = {
+            let mut cache = self.core.cache.lock().await;
+            let task = self
+                .core
+                .decode_task_with(&mut cache, &data, &HashMap::new());
+            self.core.persist(&mut cache).await;
+            task?
+        };
+        self.core.require_in_project(task)
+    }
+
     /// [`Self::get_remote_task`] and the token owner, whose stories alone carry an
     /// attribution (see [`crate::attribution`]); the first time, the owner is read in the
     /// task's own `POST /batch`.

@@ -10,8 +10,7 @@ use ticket_provider_api::model::validate_assignee;
 use ticket_provider_api::{Error, ErrorKind, NewTicket, Priority, Result, Status, TicketUpdate};
 
 use crate::client::{BatchAction, Request, Safety};
-use crate::core::{check_gid, check_marker, fields_list, story_gid, task_read, NEW_STORY_FIELDS};
-use crate::decode::ticket_status;
+use crate::core::{check_gid, check_marker, story_gid, NEW_STORY_FIELDS};
 use crate::error::AsanaError;
 use crate::gid_cache::{names_gid, CachedRef};
 use crate::lookup::{OptionOf, SectionOf, TagOf};
@@ -193,45 +192,6 @@ impl TaskClient {
         story_gid(&data)
     }
 
-    /// Posts a story and reads the task's status in the same `POST /batch` (a new story's
-    /// documented `target` is a compact task, without its sections). Returns the story gid
-    /// and the status. Like every create, it is not repeated once it may have reached Asana.
-    pub(crate) async fn post_story_with_status(
-        &self,
-        gid: &str,
-        text: &str,
-    ) -> Result<(String, Status)> {
-        let path = format!("/tasks/{gid}/stories");
-        let actions = [
-            BatchAction {
-                method: Method::POST,
-                relative_path: path.clone(),
-                data: Some(json!({ "text": text })),
-                options: Some(json!({ "fields": fields_list(NEW_STORY_FIELDS) })),
-            },
-            task_read(gid, self.core.task_fields()),
-        ];
-        let mut results = self
-            .core
-            .client()
-            .batch(&actions, Safety::Create)
-            .await?
-            .into_iter();
-        let (Some(story_res), Some(task_res)) = (results.next(), results.next()) else {
-            return Err(AsanaError::decode("POST /batch", "missing results").into());
-        };
-        let story = story_res
-            .into_data(&Method::POST, &path)
-            .map_err(|e| self.core.not_found_as_ticket(e, gid))
-            .and_then(|d| story_gid(&d))?;
-        // The comment exists: a failed read of the status costs one more read, not an error.
-        let task = match task_res.into_data(&Method::GET, &format!("/tasks/{gid}")) {
-            Ok(data) => self.core.decode_task(&data).await?,
-            Err(_) => self.get_remote_task(gid).await?,
-        };
-        Ok((story, ticket_status(&task)))
-    }
-
     /// Changes subject, description, priority and/or due date of a task, keeping its marker
     /// line. Returns the task as changed.
     ///
@@ -247,8 +207,34 @@ impl TaskClient {
         check_gid(gid)?;
         changes.validate()?;
         if self.core.settings.priority_field.is_some() {
-            return self.set_fields_with_priority_field(gid, changes).await;
+            return self
+                .set_fields_with_priority_field(gid, changes, false)
+                .await;
         }
+        self.set_fields_with_tags(gid, changes).await
+    }
+
+    /// [`Self::set_fields`] for the `asana` provider, which writes nothing to a task outside
+    /// the tickets project: in field mode the task is always read first (2 requests), so
+    /// that such a task is `NotFound` before anything is sent. With tags the read is there
+    /// anyway.
+    pub(crate) async fn update_ticket(
+        &self,
+        gid: &str,
+        changes: &TicketUpdate,
+    ) -> Result<RemoteTask> {
+        check_gid(gid)?;
+        changes.validate()?;
+        if self.core.settings.priority_field.is_some() {
+            return self
+                .set_fields_with_priority_field(gid, changes, true)
+                .await;
+        }
+        self.set_fields_with_tags(gid, changes).await
+    }
+
+    /// [`Self::set_fields`] with priority tags: a read, then one batch.
+    async fn set_fields_with_tags(&self, gid: &str, changes: &TicketUpdate) -> Result<RemoteTask> {
         let data = self
             .core
             .client()
@@ -350,11 +336,13 @@ impl TaskClient {
     }
 
     /// [`Self::set_fields`] with the priority in a custom field: one `PUT`, plus a read
-    /// first when the description changes.
+    /// first when the description changes or `read_first` (the read refuses a task outside
+    /// the tickets project before the `PUT` is sent).
     async fn set_fields_with_priority_field(
         &self,
         gid: &str,
         changes: &TicketUpdate,
+        read_first: bool,
     ) -> Result<RemoteTask> {
         let marker = match changes.description {
             Some(_) => {
@@ -367,6 +355,10 @@ impl TaskClient {
                 self.core
                     .require_in_project(self.core.decode_task(&data).await?)?
                     .marker
+            }
+            None if read_first => {
+                self.ticket_task(gid).await?;
+                None
             }
             None => None,
         };

@@ -104,16 +104,34 @@ async fn a_new_process_with_the_cache_costs_the_warm_floor() {
         ("list", vec![format!("GET /projects/{project}/tasks")]),
         ("get", vec!["POST /batch".into()]),
         ("create", vec!["POST /tasks".into()]),
-        ("change_status", vec!["POST /batch".into()]),
+        // Every write reads the task first: one outside the tickets project is refused
+        // before anything is written (issue 23 #4).
+        (
+            "change_status",
+            vec![format!("GET {}", task(&t)), "POST /batch".into()],
+        ),
         (
             "update",
             vec![format!("GET {}", task(&t)), "POST /batch".into()],
         ),
-        ("assign", vec![format!("PUT {}", task(&t))]),
-        ("add_comment", vec!["POST /batch".into()]),
+        (
+            "assign",
+            vec![format!("GET {}", task(&t)), format!("PUT {}", task(&t))],
+        ),
+        (
+            "add_comment",
+            vec![
+                format!("GET {}", task(&t)),
+                format!("POST {}/stories", task(&t)),
+            ],
+        ),
         (
             "escalate",
-            vec!["POST /batch".into(), format!("POST {}/stories", task(&t))],
+            vec![
+                format!("GET {}", task(&t)),
+                "POST /sections/".into(),
+                format!("POST {}/stories", task(&t)),
+            ],
         ),
         ("list by status", vec!["GET /sections/".into()]),
     ];
@@ -228,19 +246,20 @@ async fn a_gone_section_or_tag_is_dropped_and_the_write_retried_once() {
         .change_status(&t, Status::OnHold)
         .await
         .unwrap();
-    assert_eq!(
-        common::calls(&fake),
-        [
-            "POST /batch".to_string(),
-            format!("GET /projects/{project}/sections"),
-            format!("POST /projects/{project}/sections"),
-            format!("GET /projects/{project}/sections"),
-            "POST /batch".to_string(),
-        ]
-    );
     let snap = common::snapshot(&fake, &t);
     assert_eq!(snap.section_name.as_deref(), Some("On Hold"));
     let new_section = snap.section_gid.unwrap();
+    assert_eq!(
+        common::calls(&fake),
+        [
+            format!("GET /tasks/{t}"),
+            format!("POST /sections/{on_hold}/addTask"),
+            format!("GET /projects/{project}/sections"),
+            format!("POST /projects/{project}/sections"),
+            format!("GET /projects/{project}/sections"),
+            format!("POST /sections/{new_section}/addTask"),
+        ]
+    );
     assert_ne!(new_section, on_hold);
     let after = saved(&fake, &path).await;
     assert_eq!(after.status_sections[&Status::OnHold], new_section);
@@ -322,8 +341,11 @@ async fn a_gone_section_or_tag_is_dropped_and_the_write_retried_once() {
     fake.shutdown().await;
 }
 
-/// A corrupt cache file and one that cannot be written: operations work, the provider
-/// warns once each, and a corrupt file is replaced by a good one on the next change.
+/// A file at the cache path that is not an Asana cache (some text, JSON of another program,
+/// a symlink) is never replaced (issue 23 #6): operations work without a cache, one warning
+/// names the path, and the file (or the symlink's target) is left byte for byte. A cache of
+/// ours in a layout this build cannot read is replaced by a good one on the next change; a
+/// cache that cannot be written is warned about once.
 #[tokio::test]
 async fn a_broken_cache_file_is_never_an_error() {
     let (logs, _guard) = common::Captured::on_this_thread();
@@ -331,18 +353,67 @@ async fn a_broken_cache_file_is_never_an_error() {
 
     let fake = common::fake().await;
     let dir = tempfile::tempdir().unwrap();
-    let corrupt = dir.path().join("corrupt.json");
-    std::fs::write(&corrupt, "{ not json").unwrap();
-    let p = process(&fake, &corrupt);
-    let t = p.create(NewTicket::new("one")).await.unwrap();
-    p.create(NewTicket::new("two").priority(Priority::High))
-        .await
-        .unwrap();
+    let passwd = "root:x:0:0:root:/root:/bin/bash\n";
+    let target = dir.path().join("passwd");
+    std::fs::write(&target, passwd).unwrap();
+    let link = dir.path().join("link.json");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let foreign: Vec<(PathBuf, &str)> = vec![
+        (dir.path().join("text.json"), passwd),
+        (dir.path().join("corrupt.json"), "{ not json"),
+        (dir.path().join("other.json"), "{\"version\": 1}"),
+        (dir.path().join("empty.json"), ""),
+    ];
+    for (path, text) in &foreign {
+        std::fs::write(path, text).unwrap();
+    }
+    let mut paths: Vec<PathBuf> = foreign.iter().map(|(p, _)| p.clone()).collect();
+    if cfg!(unix) {
+        paths.push(link.clone());
+    }
+    for path in &paths {
+        let before = logs.text().len();
+        let p = process(&fake, path);
+        let t = p.create(NewTicket::new("one")).await.unwrap();
+        p.create(NewTicket::new("two").priority(Priority::High))
+            .await
+            .unwrap();
+        p.change_status(&t.guid, Status::Triaged).await.unwrap();
+        p.get_ticket(&t.guid).await.unwrap();
+        let said = &logs.text()[before..];
+        assert_eq!(
+            said.matches("is not an Asana cache file").count(),
+            1,
+            "{path:?}: {said}"
+        );
+        assert!(said.contains(&path.display().to_string()), "{said}");
+        assert_eq!(said.matches("WARN").count(), 1, "one warning: {said}");
+    }
+    for (path, text) in &foreign {
+        assert_eq!(std::fs::read_to_string(path).unwrap(), *text, "{path:?}");
+    }
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), passwd);
+    #[cfg(unix)]
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+
+    // Ours, in a layout this build cannot read: replaced by a readable one.
+    let newer = dir.path().join("newer.json");
+    std::fs::write(&newer, "{\"version\": 99, \"projects\": [{\"x\": 1}]}").unwrap();
+    let p = process(&fake, &newer);
+    let t = p.create(NewTicket::new("three")).await.unwrap();
     p.change_status(&t.guid, Status::Triaged).await.unwrap();
-    p.get_ticket(&t.guid).await.unwrap();
     assert_eq!(count("cannot read the Asana cache file"), 1);
     assert!(
-        saved(&fake, &corrupt).await.status_sections.len() >= 2,
+        saved(&fake, &newer).await.status_sections.len() >= 2,
         "the file was replaced by a readable one"
     );
 

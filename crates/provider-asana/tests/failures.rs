@@ -133,12 +133,13 @@ async fn a_failed_create_is_not_repeated() {
         assert_eq!(after, before + usize::from(after_apply));
     }
 
-    // A comment is a create too (posted in one batch with the read of the task's status).
+    // A comment is a create too (posted after the read of the task).
     let r = p.create(NewTicket::new("commented")).await.unwrap();
+    let stories = format!("/tasks/{}/stories", r.guid);
     fake.clear_requests();
     fake.add_fault(Fault {
         after_apply: true,
-        ..fault("POST", "/batch", 503, 3)
+        ..fault("POST", &stories, 503, 3)
     });
     let err = p
         .add_comment(&r.guid, ticket_provider_api::NewComment::new("hi"))
@@ -146,7 +147,7 @@ async fn a_failed_create_is_not_repeated() {
         .unwrap_err();
     fake.clear_faults();
     assert_eq!(err.kind(), ErrorKind::Unavailable);
-    assert_eq!(count(&fake, "POST /batch"), 1);
+    assert_eq!(count(&fake, &format!("POST {stories}")), 1);
     let comments = &fake.project_tasks(&fake.project_gid());
     let commented = comments.iter().find(|t| t.gid == r.guid).unwrap();
     assert_eq!(commented.comments, ["hi"], "posted once, not repeated");
@@ -247,4 +248,135 @@ async fn unreachable_server_is_unavailable() {
     let err = p.get_ticket("1").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     assert!(err.is_temporary());
+}
+
+/// Whether `r` may have changed something in Asana: anything but a read (a `POST /batch`
+/// of reads only is a read).
+fn is_write(r: &asana_fake::RecordedRequest) -> bool {
+    match r.method.as_str() {
+        "GET" => false,
+        "POST" if r.path.ends_with("/batch") => r.actions.iter().any(|a| !a.starts_with("GET ")),
+        _ => true,
+    }
+}
+
+/// Issue 23 #4: every write of the `asana` provider checks that the task is in the tickets
+/// project before it writes. A task of another project that the token can see is NotFound
+/// ("no ticket … in project …") and nothing is written: no write request reaches Asana, and
+/// the task keeps its name, notes, assignee, completion, project and comments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_of_another_project_is_never_written() {
+    use ticket_provider_api::{NewComment, Priority, Status, TicketUpdate};
+
+    let fake = common::fake().await;
+    let alice = "alice@example.com";
+    fake.add_user("Alice", alice);
+    let other = fake.add_project("Private");
+    let (status, body) = common::asana(
+        &fake,
+        reqwest::Method::POST,
+        "/tasks",
+        Some(serde_json::json!({
+            "name": "salaries",
+            "notes": "private",
+            "projects": [other],
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let gid = body["data"]["gid"].as_str().unwrap().to_string();
+    let before = format!("{:?}", fake.project_tasks(&other));
+
+    let field = common::enum_field(
+        &fake,
+        "Priority",
+        &["Low", "Normal", "High", "Urgent"],
+        true,
+    )
+    .await;
+    let tags = common::provider(&fake);
+    let fields = AsanaProvider::new(common::field_settings(&fake, &field.gid, &[])).unwrap();
+    // Warm both (sections, tags, the field's options), so that only the operations count.
+    let warm = tags
+        .create(NewTicket::new("warm").priority(Priority::High))
+        .await
+        .unwrap();
+    fields
+        .update(
+            &warm.guid,
+            TicketUpdate {
+                priority: Some(Priority::Low),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let subject = || TicketUpdate {
+        subject: Some("renamed".into()),
+        ..Default::default()
+    };
+    let priority = || TicketUpdate {
+        priority: Some(Priority::Urgent),
+        ..Default::default()
+    };
+    let description = || TicketUpdate {
+        description: Some("leaked".into()),
+        ..Default::default()
+    };
+
+    fake.clear_requests();
+    for (mode, p) in [("tags", &tags), ("field", &fields)] {
+        let ops: Vec<(&str, ticket_provider_api::Result<_>)> = vec![
+            ("update subject", p.update(&gid, subject()).await),
+            ("update priority", p.update(&gid, priority()).await),
+            ("update description", p.update(&gid, description()).await),
+            (
+                "change_status",
+                p.change_status(&gid, Status::InProgress).await,
+            ),
+            ("close", p.close(&gid).await),
+            ("resolve", p.resolve(&gid).await),
+            ("escalate", p.escalate(&gid, None).await),
+            (
+                "escalate with a reason",
+                p.escalate(&gid, Some("VIP")).await,
+            ),
+            ("assign", p.assign(&gid, alice).await),
+            (
+                "add_comment",
+                p.add_comment(&gid, NewComment::new("hello")).await,
+            ),
+        ];
+        for (label, result) in ops {
+            let e = result.expect_err(label);
+            assert_eq!(e.kind(), ErrorKind::NotFound, "{mode} {label}: {e}");
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!(
+                    "no ticket \"{gid}\" in project {}",
+                    fake.project_gid()
+                )),
+                "{mode} {label}: {text}"
+            );
+        }
+    }
+    let written: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(is_write)
+        .map(|r| format!("{} {:?}", common::describe(&r), r.actions))
+        .collect();
+    assert!(written.is_empty(), "write requests: {written:?}");
+    assert_eq!(
+        format!("{:?}", fake.project_tasks(&other)),
+        before,
+        "the task is unchanged"
+    );
+    assert!(
+        fake.project_tasks(&fake.project_gid())
+            .iter()
+            .all(|t| t.gid != gid),
+        "the task did not join the tickets project"
+    );
+    fake.shutdown().await;
 }

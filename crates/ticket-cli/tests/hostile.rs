@@ -631,3 +631,64 @@ fn prefix_of_width(line: &str, width: usize) -> Option<&str> {
     }
     None
 }
+
+/// Issue 23 #4: a task of another project that the token can see is no ticket. Every
+/// command that writes exits 3 with one `error:` line, and nothing reaches Asana but reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_of_another_project_is_not_a_ticket_and_is_never_written() {
+    let s = Setup::asana().await;
+    // Warm the cache (sections, tags), so that only the refused commands are counted.
+    let warm = s.json(&["create", "--subject", "warm"]).await;
+    s.json(&["status", warm["guid"].as_str().unwrap(), "closed"])
+        .await;
+    let other = s.fake.add_project("Private");
+    let resp = reqwest::Client::new()
+        .post(format!("{}/tasks", s.fake.base_url()))
+        .bearer_auth(ASANA_TOKEN)
+        .json(&serde_json::json!({ "data": { "name": "salaries", "projects": [other] } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let body: Value = resp.json().await.unwrap();
+    let gid = body["data"]["gid"].as_str().unwrap().to_string();
+    let before = format!("{:?}", s.fake.project_tasks(&other));
+    s.fake.clear_requests();
+    let commands: [&[&str]; 8] = [
+        &["status", &gid, "in-progress"],
+        &["close", &gid],
+        &["resolve", &gid],
+        &["escalate", &gid, "--reason", "VIP"],
+        &["assign", &gid, "alice@example.com"],
+        &["comment", &gid, "hello"],
+        &["update", &gid, "--subject", "renamed"],
+        &["get", &gid],
+    ];
+    for args in commands {
+        let mut cmd = s.command(args);
+        cmd.env_remove("TICKET_LOG");
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {stderr}");
+        assert!(
+            errors[0].contains(&format!("no ticket \"{gid}\" in project")),
+            "{args:?}: {stderr}"
+        );
+    }
+    let writes: Vec<String> = s
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.method != "GET"
+                && (r.actions.is_empty() || r.actions.iter().any(|a| !a.starts_with("GET ")))
+        })
+        .map(|r| format!("{} {} {:?}", r.method, r.path, r.actions))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert_eq!(format!("{:?}", s.fake.project_tasks(&other)), before);
+}
