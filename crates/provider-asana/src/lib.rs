@@ -201,6 +201,7 @@
 
 #![warn(missing_docs)]
 
+mod answer;
 pub mod attribution;
 mod cache;
 mod client;

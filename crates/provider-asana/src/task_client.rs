@@ -395,11 +395,10 @@ impl TaskClient {
                 })?,
             }),
             200..=299 => Ok(EventsPage::Events {
-                events: body
-                    .get("data")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(decode_event).collect())
-                    .unwrap_or_default(),
+                events: crate::answer::page("GET /events", &body)?
+                    .iter()
+                    .filter_map(decode_event)
+                    .collect(),
                 sync: sync.ok_or_else(|| {
                     Error::from(AsanaError::decode("GET /events", "no sync token"))
                 })?,
@@ -412,7 +411,7 @@ impl TaskClient {
                 status,
                 method: "GET".into(),
                 path: "/events".into(),
-                message: crate::client::error_message(&body),
+                message: self.core.client().error_message(&body),
             }
             .into()),
         }
