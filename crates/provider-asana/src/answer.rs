@@ -78,6 +78,22 @@ pub(crate) fn action_data(what: &str, body: &Value) -> Result<Value, AsanaError>
     }
 }
 
+/// A task read for its fields (`GET /tasks/{gid}`): a record with a `gid` and a
+/// `memberships` list. Without the list the task would read as outside the project, and a
+/// caller would conclude that its link is lost.
+pub(crate) fn task(what: &str, data: Value) -> Result<Value, AsanaError> {
+    if data.get("gid").and_then(Value::as_str).is_none() {
+        return Err(AsanaError::decode(what, "the task has no `gid`"));
+    }
+    if !data.get("memberships").is_some_and(Value::is_array) {
+        return Err(AsanaError::decode(
+            what,
+            "the task has no `memberships` list",
+        ));
+    }
+    Ok(data)
+}
+
 /// The message of an error answer (`errors[0].message`), fit to show: see [`clean`].
 pub(crate) fn error_message(body: &Value, secrets: &[&str]) -> String {
     body.get("errors")
@@ -161,6 +177,14 @@ mod tests {
         assert!(action_data(what, &json!({"data": {}})).is_ok());
         assert!(action_data(what, &json!({"data": 3})).is_err());
         assert!(action_data(what, &Value::Null).is_err());
+        assert!(task(what, json!({"gid": "1", "memberships": []})).is_ok());
+        for data in [
+            json!({"gid": "1"}),
+            json!({"memberships": []}),
+            json!({"gid": "1", "memberships": null}),
+        ] {
+            assert!(task(what, data.clone()).is_err(), "{data}");
+        }
     }
 
     #[test]

@@ -153,8 +153,10 @@ impl TaskClient {
         let (Some(task_res), Some(stories_res)) = (results.next(), results.next()) else {
             return Err(AsanaError::decode("POST /batch", "missing results").into());
         };
+        let what = format!("GET /tasks/{gid}");
         let task_data = task_res
             .into_data(&Method::GET, &format!("/tasks/{gid}"))
+            .and_then(|d| crate::answer::task(&what, d))
             .map_err(|e| self.core.not_found_as_ticket(e, gid))?;
         // Known before the authors' e-mails are looked up: the owner's is among them.
         let owner = match results.next() {
@@ -203,7 +205,10 @@ impl TaskClient {
             // One task: a plain GET (no batch envelope to build and unwrap).
             let req = Request::get(format!("/tasks/{gid}")).fields(self.core.task_fields());
             let task = match self.core.client().data(&req).await {
-                Ok(data) => self.core.decode_task(&data).await,
+                Ok(data) => {
+                    let data = crate::answer::task(&format!("GET /tasks/{gid}"), data)?;
+                    self.core.decode_task(&data).await
+                }
                 // Refused for this task (404, 403, 400 …): its entry, as in a batch.
                 Err(e)
                     if e.status()
@@ -235,6 +240,7 @@ impl TaskClient {
                 .map(|(gid, r)| {
                     let data = r
                         .into_data(&Method::GET, &format!("/tasks/{gid}"))
+                        .and_then(|d| crate::answer::task(&format!("GET /tasks/{gid}"), d))
                         .map_err(|e| self.core.not_found_as_ticket(e, gid));
                     (gid, data)
                 })

@@ -615,6 +615,24 @@ async fn a_malformed_answer_is_no_empty_project_and_loses_no_link() {
         }
         asana.fake.clear_faults();
     }
+    // A task read whose record lacks its memberships is no task outside the project.
+    let linked = s.json(&["list"]).await;
+    let gid = linked[0]["asana_gid"].as_str().unwrap().to_string();
+    for batch in [2, 3] {
+        let results: Vec<Value> = (0..batch)
+            .map(|i| match i {
+                0 => serde_json::json!({ "status_code": 200, "body": { "data": { "gid": gid } } }),
+                1 => serde_json::json!({ "status_code": 200, "body": { "data": [] } }),
+                _ => serde_json::json!({ "status_code": 200, "body": { "data": { "gid": "1" } } }),
+            })
+            .collect();
+        let body = serde_json::json!({ "data": results }).to_string();
+        answer_with(&s.fake, Some("POST"), None, &body);
+        s.run(&["sync", "pull", &gid]).await;
+        s.fake.clear_faults();
+    }
+    let st = s.json(&["sync", "status"]).await;
+    assert_eq!(st["lost"], 0, "a record without memberships: {st:#}");
     let listed = asana.json(&["list"]).await;
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed:#}");
     let report = s.json(&["sync", "verify"]).await;
