@@ -352,3 +352,26 @@ async fn asana_error_text_is_cleaned_redacted_and_capped() {
     }
     fake.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_events_page_is_an_error_not_a_quiet_project() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    let provider_asana::EventsPage::TokenInvalid { sync } = p.tasks().events(None).await.unwrap()
+    else {
+        panic!("the first events call asks for a fresh token");
+    };
+    for body in [
+        "{\"sync\":\"s2\",\"has_more\":false}".to_string(),
+        "{\"data\":null,\"sync\":\"s2\"}".to_string(),
+        "{\"data\":{},\"sync\":\"s2\"}".to_string(),
+        MALFORMED_200[0].1.to_string(),
+    ] {
+        fake.add_fault(raw_answer(None, &body));
+        let err = p.tasks().events(Some(&sync)).await.unwrap_err();
+        fake.clear_faults();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{body}: {err}");
+        assert!(err.to_string().contains("GET /events"), "{err}");
+    }
+    fake.shutdown().await;
+}
