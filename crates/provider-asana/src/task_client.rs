@@ -346,7 +346,14 @@ impl TaskClient {
         if let Some(t) = modified_since {
             req = req.param("modified_since", ts(t));
         }
-        let items = self.core.client().get_all(req).await?;
+        let items = self
+            .core
+            .client()
+            .get_all(req)
+            .await?
+            .into_iter()
+            .map(|item| crate::answer::task("GET /tasks", item))
+            .collect::<Result<Vec<_>, _>>()?;
         self.core.decode_tasks(&items).await
     }
 

@@ -674,3 +674,31 @@ async fn an_echoed_token_and_control_characters_never_reach_the_outbox_or_status
     common::assert_no_token(&out, s.token());
     clean("stderr", &String::from_utf8_lossy(&out.stderr));
 }
+
+/// A full read whose listing carries the project's tasks without their memberships marks
+/// no link lost: such an item is no task outside the project.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_without_memberships_loses_no_link() {
+    let s = Setup::new().await;
+    s.json(&["create", "--subject", "One"]).await;
+    assert_eq!(s.json(&["sync", "flush"]).await["pending"], 0);
+    let linked = s.json(&["list"]).await;
+    let gid = linked[0]["asana_gid"].as_str().unwrap().to_string();
+    let body = serde_json::json!({ "data": [{ "gid": gid, "name": "One" }] }).to_string();
+    s.fake.add_fault(Fault {
+        method: Some("GET".into()),
+        path_prefix: Some("/api/1.0/tasks".into()),
+        body: Some(body),
+        count: 1_000_000,
+        ..Default::default()
+    });
+    let out = s.run(&["sync", "pull", "--all"]).await;
+    s.fake.clear_faults();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("memberships"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = s.json(&["sync", "status"]).await;
+    assert_eq!(st["lost"], 0, "{st:#}");
+}
