@@ -673,6 +673,15 @@ async fn an_echoed_token_and_control_characters_never_reach_the_outbox_or_status
     let out = s.run(&["create", "--subject", "Refused again"]).await;
     common::assert_no_token(&out, s.token());
     clean("stderr", &String::from_utf8_lossy(&out.stderr));
+    // `doctor` reads with GETs: refused the same way, its report shows the text cleaned.
+    s.fake.clear_faults();
+    answer_with(&s.fake, Some("GET"), Some(401), &body);
+    let out = s.run(&["doctor"]).await;
+    common::assert_no_token(&out, s.token());
+    let report = String::from_utf8_lossy(&out.stdout);
+    clean("doctor", &report);
+    clean("doctor stderr", &String::from_utf8_lossy(&out.stderr));
+    assert!(report.contains("Bearer [redacted]"), "{report}");
 }
 
 /// A full read whose listing carries the project's tasks without their memberships marks
