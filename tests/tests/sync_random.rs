@@ -41,6 +41,7 @@ fn random_fault(rng: &mut StdRng) -> Fault {
         retry_after: (status == 429).then(|| rng.random_range(0..2)),
         delay_ms: (status == 0 || rng.random_bool(0.2)).then(|| rng.random_range(20..400)),
         after_apply: status >= 500 && rng.random_bool(0.5),
+        body: None,
     }
 }
 

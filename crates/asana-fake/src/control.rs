@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// An injected fault: the next `count` API requests matching `method` and
 /// `path_prefix` fail with `status` (optionally after being carried out) and/or
-/// are delayed by `delay_ms`.
+/// are delayed by `delay_ms`, or are answered with the raw text `body`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Fault {
@@ -24,6 +24,10 @@ pub struct Fault {
     pub delay_ms: Option<u64>,
     /// Carry the request out, then answer with the failure anyway.
     pub after_apply: bool,
+    /// Answer with this text, byte for byte, as the body (with `status`, or 200 when
+    /// `status` is `None` or `0`), without carrying the request out: what a broken proxy, a
+    /// captive portal or a maintenance page answers.
+    pub body: Option<String>,
 }
 
 /// One `/api/1.0` request seen by the server.

@@ -345,9 +345,10 @@ async fn api_entry(AxState(shared): AxState<Shared>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let mut actions = Vec::new();
-    let (resp, retry_after) = match to_bytes(req.into_body(), MAX_BODY).await {
+    let (resp, retry_after, raw) = match to_bytes(req.into_body(), MAX_BODY).await {
         Err(_) => (
             error_resp(400, "Request body is too large or unreadable"),
+            None,
             None,
         ),
         Ok(bytes) => {
@@ -384,7 +385,21 @@ async fn api_entry(AxState(shared): AxState<Shared>, req: Request) -> Response {
         status: resp.status,
         actions,
     });
-    to_http(&resp, retry_after)
+    match raw {
+        Some(text) => raw_http(resp.status, text),
+        None => to_http(&resp, retry_after),
+    }
+}
+
+/// A fault's raw answer: `text` as the body, sent as it is.
+fn raw_http(status: u16, text: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut r = (status, text).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=UTF-8"),
+    );
+    r
 }
 
 async fn handle(
@@ -395,10 +410,10 @@ async fn handle(
     query: Option<&str>,
     auth: Option<&str>,
     body: Body,
-) -> (ApiResponse, Option<u64>) {
+) -> (ApiResponse, Option<u64>, Option<String>) {
     let gate = gate(shared, method, path, auth, &body);
     let (fault, latency, _held) = match gate {
-        Gate::Reject(resp, retry) => return (resp, retry),
+        Gate::Reject(resp, retry) => return (resp, retry, None),
         Gate::Run { fault, delay, held } => (fault, delay, held),
     };
     let delay =
@@ -406,16 +421,26 @@ async fn handle(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    if let Some(f) = fault.as_ref().filter(|f| f.body.is_some()) {
+        let status = f.status.filter(|s| *s != 0).unwrap_or(200);
+        return (error_resp(status, ""), None, f.body.clone());
+    }
     let fail = fault.as_ref().and_then(|f| match f.status {
         Some(s) if s != 0 => Some((s, f.retry_after, f.after_apply)),
         _ => None,
     });
     if let Some((status, retry, false)) = fail {
-        return (error_resp(status, fault_message(status)), retry);
+        return (error_resp(status, fault_message(status)), retry, None);
     }
     let mut query: Vec<(String, String)> = match serde_urlencoded::from_str(query.unwrap_or("")) {
         Ok(q) => q,
-        Err(_) => return (error_resp(400, "Could not parse the query string"), None),
+        Err(_) => {
+            return (
+                error_resp(400, "Could not parse the query string"),
+                None,
+                None,
+            )
+        }
     };
     // JSON bodies may carry options beside `data`: {"options": {"fields": [..]}}.
     if let Body::Json(v) = &body {
@@ -434,7 +459,7 @@ async fn handle(
     };
     let resp = api::dispatch(&mut lock(shared), &req);
     match fail {
-        Some((status, retry, true)) => (error_resp(status, fault_message(status)), retry),
-        _ => (resp, None),
+        Some((status, retry, true)) => (error_resp(status, fault_message(status)), retry, None),
+        _ => (resp, None, None),
     }
 }

@@ -690,6 +690,39 @@ async fn faults() {
     assert_eq!(s, 200);
 }
 
+/// A fault with a raw body answers it byte for byte, with its status or 200, once per
+/// count, without carrying the request out.
+#[tokio::test]
+async fn a_raw_body_fault_answers_its_text() {
+    let c = Client::new().await;
+    let raw = |status: Option<u16>, body: &str| Fault {
+        method: Some("GET".into()),
+        path_prefix: Some("/api/1.0/users".into()),
+        status,
+        body: Some(body.into()),
+        count: 1,
+        ..Default::default()
+    };
+    for (status, body, want) in [
+        (None, "<html>maintenance</html>", 200),
+        (Some(0), "", 200),
+        (Some(401), "{\"errors\":[{\"message\":\"x\"}]}", 401),
+    ] {
+        c.fake.add_fault(raw(status, body));
+        let resp = c
+            .http
+            .get(format!("{}/users/me", c.fake.base_url()))
+            .bearer_auth(c.fake.token())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), want, "{body:?}");
+        assert_eq!(resp.text().await.unwrap(), body);
+        let (s, b) = c.get("/users/me").await;
+        assert_eq!(s, 200, "the fault is used up: {b}");
+    }
+}
+
 #[tokio::test]
 async fn latency() {
     let c = Client::new().await;

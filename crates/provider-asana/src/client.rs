@@ -19,6 +19,7 @@ use reqwest::Method;
 use serde_json::{json, Map, Value};
 use tokio::sync::Semaphore;
 
+use crate::answer;
 use crate::config::{AsanaSettings, RetryPolicy, MAX_READS_IN_FLIGHT, MAX_WRITES_IN_FLIGHT};
 use crate::error::AsanaError;
 
@@ -114,19 +115,22 @@ pub(crate) struct BatchAction {
 pub(crate) struct BatchResult {
     pub status: u16,
     pub body: Value,
+    /// The error answer's message, cleaned ([`answer::error_message`]); empty on success.
+    pub message: String,
 }
 
 impl BatchResult {
-    /// `body.data` of a successful action, or the action's error.
+    /// `body.data` of a successful action (checked by [`answer::action_data`]), or the
+    /// action's error.
     pub(crate) fn into_data(self, method: &Method, path: &str) -> Result<Value, AsanaError> {
         if (200..300).contains(&self.status) {
-            Ok(self.body.get("data").cloned().unwrap_or(Value::Null))
+            answer::action_data(&format!("{method} {path}"), &self.body)
         } else {
             Err(AsanaError::Status {
                 status: self.status,
                 method: method.to_string(),
                 path: path.to_string(),
-                message: error_message(&self.body),
+                message: self.message,
             })
         }
     }
@@ -262,17 +266,6 @@ enum Attempt {
     },
 }
 
-/// `errors[0].message` of an error body, or a placeholder.
-pub(crate) fn error_message(body: &Value) -> String {
-    body.get("errors")
-        .and_then(Value::as_array)
-        .and_then(|a| a.first())
-        .and_then(|e| e.get("message"))
-        .and_then(Value::as_str)
-        .map(|m| m.chars().take(500).collect())
-        .unwrap_or_else(|| "no error message".to_string())
-}
-
 fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     let secs: f64 = text.parse().ok()?;
@@ -322,6 +315,14 @@ impl AsanaClient {
             jitter_state: AtomicU64::new(seed),
             stats: RequestStats::default(),
         })
+    }
+
+    /// `errors[0].message` of an error answer, cleaned by [`answer::error_message`] (the
+    /// token redacted, control characters escaped, the length capped).
+    pub(crate) fn error_message(&self, body: &Value) -> String {
+        let token = self.auth.to_str().unwrap_or_default();
+        let token = token.strip_prefix("Bearer ").unwrap_or(token);
+        answer::error_message(body, &[token])
     }
 
     /// What this client has sent so far.
@@ -483,7 +484,7 @@ impl AsanaClient {
                         status,
                         method: method.clone(),
                         path: req.path.clone(),
-                        message: error_message(&body),
+                        message: self.error_message(&body),
                     };
                     tracing::warn!(method = %method, path = %req.path, status, attempt, "asana server error");
                     if req.safety == Safety::Create {
@@ -535,21 +536,16 @@ impl AsanaClient {
                 status,
                 method: req.method.to_string(),
                 path: req.path.clone(),
-                message: error_message(&body),
+                message: self.error_message(&body),
             })
         }
     }
 
-    /// Sends `req` and returns the `data` of the answer.
+    /// Sends `req` and returns the record of the answer (an object whose `data` is an object;
+    /// see [`answer::record`]).
     pub(crate) async fn data(&self, req: &Request) -> Result<Value, AsanaError> {
         let body = self.execute(req).await?;
-        match body {
-            Value::Object(mut m) => Ok(m.remove("data").unwrap_or(Value::Null)),
-            _ => Err(AsanaError::decode(
-                format!("{} {}", req.method, req.path),
-                "the answer is not a JSON object",
-            )),
-        }
+        answer::record(&format!("{} {}", req.method, req.path), body)
     }
 
     /// GETs every page of a list endpoint (`limit=100`, following `next_page.offset`).
@@ -603,16 +599,11 @@ impl AsanaClient {
                 Err(e) => return Err(PageError::Other(e)),
                 Ok(body) => body,
             };
-            match body.get("data") {
-                Some(Value::Array(items)) => out.extend(items.iter().cloned()),
-                Some(Value::Null) | None => {}
-                Some(_) => {
-                    return Err(PageError::Other(AsanaError::decode(
-                        format!("GET {}", req.path),
-                        "data is not a list",
-                    )))
-                }
-            }
+            // A page that is not a well-formed listing ends the listing with an error: read
+            // as empty, it would make every task look gone.
+            let items =
+                answer::page(&format!("GET {}", req.path), &body).map_err(PageError::Other)?;
+            out.extend(items.iter().cloned());
             let next = body
                 .get("next_page")
                 .and_then(|n| n.get("offset"))
@@ -674,13 +665,13 @@ impl AsanaClient {
                 );
                 self.batch_supported.store(false, Ordering::Relaxed);
             } else if (200..300).contains(&status) {
-                return decode_batch(&body, actions.len());
+                return decode_batch(&body, actions.len(), |b| self.error_message(b));
             } else {
                 return Err(AsanaError::Status {
                     status,
                     method: "POST".into(),
                     path: "/batch".into(),
-                    message: error_message(&body),
+                    message: self.error_message(&body),
                 });
             }
         }
@@ -720,7 +711,12 @@ impl AsanaClient {
                 }
             }
             let (status, body) = self.execute_raw(&req, 1).await?;
-            out.push(BatchResult { status, body });
+            let message = result_message(status, &body, |b| self.error_message(b));
+            out.push(BatchResult {
+                status,
+                body,
+                message,
+            });
         }
         Ok(out)
     }
@@ -766,28 +762,47 @@ fn scalar_text(v: &Value) -> String {
     }
 }
 
-fn decode_batch(body: &Value, expected: usize) -> Result<Vec<BatchResult>, AsanaError> {
-    let items = body
-        .get("data")
-        .and_then(Value::as_array)
-        .ok_or_else(|| AsanaError::decode("POST /batch", "data is not a list"))?;
+/// The cleaned message of an action's error answer; empty on success.
+fn result_message(status: u16, body: &Value, message: impl Fn(&Value) -> String) -> String {
+    if (200..300).contains(&status) {
+        String::new()
+    } else {
+        message(body)
+    }
+}
+
+/// The results of a batch: a listing of exactly `expected` results, each with a status code.
+fn decode_batch(
+    body: &Value,
+    expected: usize,
+    message: impl Fn(&Value) -> String,
+) -> Result<Vec<BatchResult>, AsanaError> {
+    let items = answer::page("POST /batch", body)?;
     if items.len() != expected {
         return Err(AsanaError::decode(
             "POST /batch",
             format!("{} results for {expected} actions", items.len()),
         ));
     }
-    Ok(items
+    items
         .iter()
-        .map(|item| BatchResult {
-            status: item
+        .map(|item| {
+            let status = item
                 .get("status_code")
                 .and_then(Value::as_u64)
                 .and_then(|s| u16::try_from(s).ok())
-                .unwrap_or(0),
-            body: item.get("body").cloned().unwrap_or(Value::Null),
+                .ok_or_else(|| {
+                    AsanaError::decode("POST /batch", "a result has no valid `status_code`")
+                })?;
+            let body = item.get("body").cloned().unwrap_or(Value::Null);
+            let message = result_message(status, &body, &message);
+            Ok(BatchResult {
+                status,
+                body,
+                message,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The HTTP library's error text, without anything that could carry a secret (the URL is
@@ -832,28 +847,19 @@ mod tests {
     }
 
     #[test]
-    fn error_message_is_defensive() {
-        assert_eq!(error_message(&json!(null)), "no error message");
-        assert_eq!(error_message(&json!({"errors": []})), "no error message");
-        assert_eq!(
-            error_message(&json!({"errors": [{"message": 3}]})),
-            "no error message"
-        );
-        assert_eq!(
-            error_message(&json!({"errors": [{"message": "name: Missing input"}]})),
-            "name: Missing input"
-        );
-    }
-
-    #[test]
     fn batch_results_are_checked() {
-        assert!(decode_batch(&json!({"data": "x"}), 1).is_err());
-        assert!(decode_batch(&json!({"data": []}), 1).is_err());
+        let m = |_: &Value| "refused".to_string();
+        assert!(decode_batch(&json!({"data": "x"}), 1, m).is_err());
+        assert!(decode_batch(&json!({"data": []}), 1, m).is_err());
+        assert!(decode_batch(&json!([]), 0, m).is_err());
+        assert!(decode_batch(&json!({"data": [{"body": {}}]}), 1, m).is_err());
         let r = decode_batch(
-            &json!({"data": [{"status_code": 200, "body": {"data": {}}}]}),
-            1,
+            &json!({"data": [{"status_code": 200, "body": {"data": {}}}, {"status_code": 404, "body": {}}]}),
+            2,
+            m,
         )
         .unwrap();
-        assert_eq!(r[0].status, 200);
+        assert_eq!((r[0].status, r[0].message.as_str()), (200, ""));
+        assert_eq!((r[1].status, r[1].message.as_str()), (404, "refused"));
     }
 }

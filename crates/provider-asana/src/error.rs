@@ -2,7 +2,9 @@
 //!
 //! The HTTP layer reports what happened on the wire ([`AsanaError`]); this module decides
 //! what that means for a caller (an [`ErrorKind`], and whether a retry can help). Messages
-//! carry Asana's own `errors[0].message` where there is one, never the token.
+//! carry Asana's own `errors[0].message` where there is one, cleaned by
+//! `answer::error_message` (never the token, no control character, capped); an answer of the
+//! wrong shape ([`AsanaError::Decode`]) is a temporary "unavailable" error.
 
 use std::time::Duration;
 
@@ -131,7 +133,8 @@ impl AsanaError {
             AsanaError::RateLimited { .. } => (ErrorKind::RateLimited, text),
             AsanaError::Transport { .. } => (ErrorKind::Unavailable, text),
             AsanaError::CreateNotRepeated { .. } => (ErrorKind::Unavailable, text),
-            AsanaError::Decode { .. } => (ErrorKind::Internal, text),
+            // Most likely a proxy, portal or maintenance page answering for Asana: temporary.
+            AsanaError::Decode { .. } => (ErrorKind::Unavailable, text),
         };
         let temporary = matches!(
             kind,

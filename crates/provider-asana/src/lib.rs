@@ -177,8 +177,14 @@
 //! write setting the priority field, the message above),
 //! 403 → `PermissionDenied`, 404 → `NotFound`, 400 → `InvalidInput` with Asana's message,
 //! 429 after retries → `RateLimited`, 5xx and transport failures → `Unavailable`.
+//! An answer is checked before it is believed: a 200 whose body is not the shape its
+//! endpoint promises (an HTML page, `{}`, `{"data":null}`, `[]`, an empty body, a batch with
+//! the wrong number of results, a task read without its memberships) is a temporary
+//! `Unavailable` naming the endpoint and what was wrong, never an empty listing.
 //!
-//! The token is never logged, never part of an error and never shown by `Debug`.
+//! The token is never logged, never part of an error and never shown by `Debug`. Asana's
+//! own error text is shown only cleaned: the token and every `Bearer …` value redacted,
+//! control characters escaped, at most 300 characters.
 //!
 //! # Layout, and the `sync` provider
 //!
@@ -204,6 +210,7 @@
 
 #![warn(missing_docs)]
 
+mod answer;
 pub mod attribution;
 mod cache;
 mod client;

@@ -178,8 +178,10 @@ impl TaskClient {
         let (Some(task_res), Some(stories_res)) = (results.next(), results.next()) else {
             return Err(AsanaError::decode("POST /batch", "missing results").into());
         };
+        let what = format!("GET /tasks/{gid}");
         let task_data = task_res
             .into_data(&Method::GET, &format!("/tasks/{gid}"))
+            .and_then(|d| crate::answer::task(&what, d))
             .map_err(|e| self.core.not_found_as_ticket(e, gid))?;
         // Known before the authors' e-mails are looked up: the owner's is among them.
         let owner = match results.next() {
@@ -228,7 +230,10 @@ impl TaskClient {
             // One task: a plain GET (no batch envelope to build and unwrap).
             let req = Request::get(format!("/tasks/{gid}")).fields(self.core.task_fields());
             let task = match self.core.client().data(&req).await {
-                Ok(data) => self.core.decode_task(&data).await,
+                Ok(data) => {
+                    let data = crate::answer::task(&format!("GET /tasks/{gid}"), data)?;
+                    self.core.decode_task(&data).await
+                }
                 // Refused for this task (404, 403, 400 …): its entry, as in a batch.
                 Err(e)
                     if e.status()
@@ -260,6 +265,7 @@ impl TaskClient {
                 .map(|(gid, r)| {
                     let data = r
                         .into_data(&Method::GET, &format!("/tasks/{gid}"))
+                        .and_then(|d| crate::answer::task(&format!("GET /tasks/{gid}"), d))
                         .map_err(|e| self.core.not_found_as_ticket(e, gid));
                     (gid, data)
                 })
@@ -365,7 +371,14 @@ impl TaskClient {
         if let Some(t) = modified_since {
             req = req.param("modified_since", ts(t));
         }
-        let items = self.core.client().get_all(req).await?;
+        let items = self
+            .core
+            .client()
+            .get_all(req)
+            .await?
+            .into_iter()
+            .map(|item| crate::answer::task("GET /tasks", item))
+            .collect::<Result<Vec<_>, _>>()?;
         self.core.decode_tasks(&items).await
     }
 
@@ -420,11 +433,10 @@ impl TaskClient {
                 })?,
             }),
             200..=299 => Ok(EventsPage::Events {
-                events: body
-                    .get("data")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(decode_event).collect())
-                    .unwrap_or_default(),
+                events: crate::answer::page("GET /events", &body)?
+                    .iter()
+                    .filter_map(decode_event)
+                    .collect(),
                 sync: sync.ok_or_else(|| {
                     Error::from(AsanaError::decode("GET /events", "no sync token"))
                 })?,
@@ -437,7 +449,7 @@ impl TaskClient {
                 status,
                 method: "GET".into(),
                 path: "/events".into(),
-                message: crate::client::error_message(&body),
+                message: self.core.client().error_message(&body),
             }
             .into()),
         }

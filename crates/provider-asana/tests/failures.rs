@@ -20,6 +20,7 @@ fn fault(method: &str, prefix: &str, status: u16, count: u32) -> Fault {
         retry_after: None,
         delay_ms: None,
         after_apply: false,
+        body: None,
     }
 }
 
@@ -378,5 +379,131 @@ async fn a_task_of_another_project_is_never_written() {
             .all(|t| t.gid != gid),
         "the task did not join the tickets project"
     );
+    fake.shutdown().await;
+}
+
+/// Answers with status 200 that Asana never sends but a broken proxy, a captive portal or
+/// a maintenance page does (issue 23, defect 2).
+const MALFORMED_200: [(&str, &str); 5] = [
+    (
+        "an HTML page",
+        "<html><body>Down for maintenance</body></html>",
+    ),
+    ("an empty object", "{}"),
+    ("a null data", "{\"data\":null}"),
+    ("a JSON list", "[]"),
+    ("an empty body", ""),
+];
+
+/// Every API request answered with `body` (status `status`, or 200) until cleared.
+fn raw_answer(status: Option<u16>, body: &str) -> Fault {
+    Fault {
+        status,
+        body: Some(body.into()),
+        count: 10_000,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_200_answer_is_a_temporary_error_not_an_empty_project() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    let r = p.create(NewTicket::new("present")).await.unwrap();
+    assert_eq!(
+        p.list_tickets(ListQuery::default())
+            .await
+            .unwrap()
+            .tickets
+            .len(),
+        1
+    );
+    for (row, body) in MALFORMED_200 {
+        fake.add_fault(raw_answer(None, body));
+        let listed = p.list_tickets(ListQuery::default()).await;
+        let read = p.get_ticket(&r.guid).await;
+        fake.clear_faults();
+        for (what, result) in [("list", listed.map(|_| ())), ("get", read.map(|_| ()))] {
+            let err = result.expect_err(&format!("{row}: {what} must fail"));
+            let text = err.to_string();
+            assert_eq!(err.kind(), ErrorKind::Unavailable, "{row}: {what}: {text}");
+            assert!(err.is_temporary(), "{row}: {what}: {text}");
+            assert!(
+                text.contains(" /"),
+                "{row}: {what}: names no endpoint: {text}"
+            );
+            assert!(!text.contains('\n'), "{row}: {what}: {text}");
+            assert!(!text.contains("maintenance"), "{row}: {what}: {text}");
+        }
+        // A well-formed answer is believed again.
+        assert_eq!(
+            p.list_tickets(ListQuery::default())
+                .await
+                .unwrap()
+                .tickets
+                .len(),
+            1,
+            "{row}"
+        );
+    }
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asana_error_text_is_cleaned_redacted_and_capped() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    let r = p.create(NewTicket::new("present")).await.unwrap();
+    let echo = format!(
+        "rejected header Bearer {}\u{1b}]0;owned\u{7}\r\nsecond line Bearer other-secret {}",
+        common::TOKEN,
+        "x".repeat(3000)
+    );
+    let body = serde_json::json!({ "errors": [{ "message": echo }] }).to_string();
+    fake.add_fault(raw_answer(Some(400), &body));
+    let errors = [
+        p.list_tickets(ListQuery::default()).await.map(|_| ()),
+        p.get_ticket(&r.guid).await.map(|_| ()),
+        p.create(NewTicket::new("refused")).await.map(|_| ()),
+    ];
+    fake.clear_faults();
+    for result in errors {
+        let err = result.unwrap_err();
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(!text.contains(common::TOKEN), "{text}");
+            assert!(!text.contains("other-secret"), "{text}");
+            assert!(!text.chars().any(char::is_control), "{text}");
+            assert!(text.contains("rejected header Bearer [redacted]"), "{text}");
+            assert!(text.contains("\\u{1b}"), "{text}");
+            assert!(
+                text.chars().count() < 1000,
+                "{} chars",
+                text.chars().count()
+            );
+        }
+    }
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_events_page_is_an_error_not_a_quiet_project() {
+    let fake = common::fake().await;
+    let p = common::provider(&fake);
+    let provider_asana::EventsPage::TokenInvalid { sync } = p.tasks().events(None).await.unwrap()
+    else {
+        panic!("the first events call asks for a fresh token");
+    };
+    for body in [
+        "{\"sync\":\"s2\",\"has_more\":false}".to_string(),
+        "{\"data\":null,\"sync\":\"s2\"}".to_string(),
+        "{\"data\":{},\"sync\":\"s2\"}".to_string(),
+        MALFORMED_200[0].1.to_string(),
+    ] {
+        fake.add_fault(raw_answer(None, &body));
+        let err = p.tasks().events(Some(&sync)).await.unwrap_err();
+        fake.clear_faults();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{body}: {err}");
+        assert!(err.to_string().contains("GET /events"), "{err}");
+    }
     fake.shutdown().await;
 }

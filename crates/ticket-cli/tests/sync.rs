@@ -554,3 +554,160 @@ async fn changes_made_in_asana_before_a_local_change_are_not_overwritten_silentl
     let again = s.json(&["get", &guid]).await;
     assert_eq!(again["comments"], t["comments"]);
 }
+
+/// Answers with status 200 that are no task listing: what a broken proxy, a captive portal
+/// or a maintenance page answers (issue 23, defect 2).
+const MALFORMED_200: [&str; 5] = [
+    "<html><body>Down for maintenance</body></html>",
+    "{}",
+    "{\"data\":null}",
+    "[]",
+    "",
+];
+
+/// Every request (of `method`, or all) answered with `body` and `status` (or 200).
+fn answer_with(fake: &FakeAsana, method: Option<&str>, status: Option<u16>, body: &str) {
+    fake.add_fault(Fault {
+        method: method.map(str::to_string),
+        status,
+        body: Some(body.into()),
+        count: 1_000_000,
+        ..Default::default()
+    });
+}
+
+/// Issue 23, defect 2: a malformed answer is an error, never an empty project: `list` and
+/// `get` on `asana` fail (no "0 tickets"), and `sync verify --repair` and `sync pull --all`
+/// on `sync` mark no link lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_answer_is_no_empty_project_and_loses_no_link() {
+    let s = Setup::new().await;
+    for subject in ["One", "Two", "Three"] {
+        s.json(&["create", "--subject", subject]).await;
+    }
+    assert_eq!(s.json(&["sync", "flush"]).await["pending"], 0);
+    let asana = Setup::asana().await;
+    let made = asana.json(&["create", "--subject", "Listed"]).await;
+    let guid = made["guid"].as_str().unwrap().to_string();
+    for body in MALFORMED_200 {
+        answer_with(&s.fake, None, None, body);
+        for args in [
+            &["sync", "verify", "--repair"][..],
+            &["sync", "pull", "--all"],
+        ] {
+            let out = s.run(args).await;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{body:?}: {args:?} succeeded");
+            assert!(!stderr.contains("maintenance"), "{body:?}: {stderr}");
+        }
+        s.fake.clear_faults();
+        let st = s.json(&["sync", "status"]).await;
+        assert_eq!(st["lost"], 0, "{body:?}: {st:#}");
+
+        answer_with(&asana.fake, None, None, body);
+        for args in [&["list"][..], &["--json", "list"], &["get", &guid]] {
+            let out = asana.run(args).await;
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{body:?}: {args:?}: {stdout}");
+            assert!(!stdout.contains("0 tickets"), "{body:?}: {stdout}");
+            assert!(stderr.contains("unexpected answer"), "{body:?}: {stderr}");
+        }
+        asana.fake.clear_faults();
+    }
+    // A task read whose record lacks its memberships is no task outside the project.
+    let linked = s.json(&["list"]).await;
+    let gid = linked[0]["asana_gid"].as_str().unwrap().to_string();
+    for batch in [2, 3] {
+        let results: Vec<Value> = (0..batch)
+            .map(|i| match i {
+                0 => serde_json::json!({ "status_code": 200, "body": { "data": { "gid": gid } } }),
+                1 => serde_json::json!({ "status_code": 200, "body": { "data": [] } }),
+                _ => serde_json::json!({ "status_code": 200, "body": { "data": { "gid": "1" } } }),
+            })
+            .collect();
+        let body = serde_json::json!({ "data": results }).to_string();
+        answer_with(&s.fake, Some("POST"), None, &body);
+        s.run(&["sync", "pull", &gid]).await;
+        s.fake.clear_faults();
+    }
+    let st = s.json(&["sync", "status"]).await;
+    assert_eq!(st["lost"], 0, "a record without memberships: {st:#}");
+    let listed = asana.json(&["list"]).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed:#}");
+    let report = s.json(&["sync", "verify"]).await;
+    assert_eq!(report["orphans"], serde_json::json!([]), "{report:#}");
+}
+
+/// Issue 23, defect 1: an error answer that echoes the `Authorization` header and carries
+/// ESC, BEL, CR and a newline reaches the outbox's stored reason, `sync status` (text and
+/// JSON) and stderr redacted, escaped and on one line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_echoed_token_and_control_characters_never_reach_the_outbox_or_status() {
+    let s = Setup::new().await;
+    let echo = format!(
+        "rejected header Bearer {}\u{1b}]0;owned\u{7}\r\nforged line",
+        s.token()
+    );
+    let body = serde_json::json!({ "errors": [{ "message": echo }] }).to_string();
+    answer_with(&s.fake, Some("POST"), Some(400), &body);
+    s.json(&["create", "--subject", "Refused"]).await;
+    s.run(&["sync", "flush"]).await;
+    let clean = |what: &str, text: &str| {
+        assert!(!text.contains(s.token()), "{what}: {text}");
+        assert!(!text.contains(['\u{1b}', '\u{7}', '\r']), "{what}: {text}");
+    };
+    let st = s.json(&["sync", "status"]).await;
+    let entries = st["set_aside_entries"].as_array().unwrap();
+    assert!(!entries.is_empty(), "{st:#}");
+    for e in entries {
+        let reason = e["reason"].as_str().unwrap();
+        clean("stored reason", reason);
+        assert!(!reason.contains('\n'), "{reason}");
+        assert!(reason.contains("Bearer [redacted]"), "{reason}");
+    }
+    let out = s.run(&["sync", "status"]).await;
+    common::assert_no_token(&out, s.token());
+    clean("status text", &String::from_utf8_lossy(&out.stdout));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("\nforged line"));
+    let out = s.run(&["create", "--subject", "Refused again"]).await;
+    common::assert_no_token(&out, s.token());
+    clean("stderr", &String::from_utf8_lossy(&out.stderr));
+    // `doctor` reads with GETs: refused the same way, its report shows the text cleaned.
+    s.fake.clear_faults();
+    answer_with(&s.fake, Some("GET"), Some(401), &body);
+    let out = s.run(&["doctor"]).await;
+    common::assert_no_token(&out, s.token());
+    let report = String::from_utf8_lossy(&out.stdout);
+    clean("doctor", &report);
+    clean("doctor stderr", &String::from_utf8_lossy(&out.stderr));
+    assert!(report.contains("Bearer [redacted]"), "{report}");
+}
+
+/// A full read whose listing carries the project's tasks without their memberships marks
+/// no link lost: such an item is no task outside the project.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_without_memberships_loses_no_link() {
+    let s = Setup::new().await;
+    s.json(&["create", "--subject", "One"]).await;
+    assert_eq!(s.json(&["sync", "flush"]).await["pending"], 0);
+    let linked = s.json(&["list"]).await;
+    let gid = linked[0]["asana_gid"].as_str().unwrap().to_string();
+    let body = serde_json::json!({ "data": [{ "gid": gid, "name": "One" }] }).to_string();
+    s.fake.add_fault(Fault {
+        method: Some("GET".into()),
+        path_prefix: Some("/api/1.0/tasks".into()),
+        body: Some(body),
+        count: 1_000_000,
+        ..Default::default()
+    });
+    let out = s.run(&["sync", "pull", "--all"]).await;
+    s.fake.clear_faults();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("memberships"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = s.json(&["sync", "status"]).await;
+    assert_eq!(st["lost"], 0, "{st:#}");
+}
