@@ -827,11 +827,12 @@ mod tests {
             ("get_ticket", 1),
             ("create", 1),
             ("update", 2),
-            ("change_status", 1),
-            ("assign", 1),
-            ("add_comment", 1),
-            ("close", 1),
-            ("escalate", 2),
+            // A change to a task reads it first (never a write outside the project).
+            ("change_status", 2),
+            ("assign", 2),
+            ("add_comment", 2),
+            ("close", 2),
+            ("escalate", 3),
         ];
         for (op, n) in expected {
             assert_eq!(cold[op], json!(n), "{op}: {cold:?}");
