@@ -343,7 +343,10 @@ fn test_all() -> ExitCode {
             s.name,
             if ok { "passed" } else { "FAILED" },
         );
-        record_duration(&format!("test-all: {}", s.name), took);
+        record_duration(
+            &format!("test-all: {}{}", s.name, if ok { "" } else { " (FAILED)" }),
+            took,
+        );
         if !ok {
             failed.push(s.name.clone());
         }
