@@ -163,8 +163,15 @@ impl Session {
                         return Err(missing_capability(name, cap));
                     }
                 }
+                // The process that creates the file (O_EXCL: one of any that start together)
+                // is the one that says so; SQLite takes an empty file as a new database.
                 let new_store = match &source {
-                    ConfigSource::Embedded { store } if !store.exists() => Some(store.clone()),
+                    ConfigSource::Embedded { store } => std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(store)
+                        .is_ok()
+                        .then(|| store.clone()),
                     _ => None,
                 };
                 let provider = get_provider(&config).await?;

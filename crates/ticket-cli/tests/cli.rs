@@ -499,6 +499,39 @@ fn without_a_config_file_or_xdg_data_home_the_store_is_under_home() {
 }
 
 #[test]
+fn the_default_store_is_announced_once_when_processes_start_together() {
+    for round in 0..3 {
+        let home = Home::new();
+        let runs: Vec<_> = (0..6)
+            .map(|i| {
+                let home = &home;
+                let subject = format!("first {round}.{i}");
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_ticket"));
+                cmd.args(["create", "--subject", &subject])
+                    .current_dir(home.path("work"))
+                    .env("HOME", home.path("home"))
+                    .env("XDG_DATA_HOME", home.path("xdg"))
+                    .env_remove("TICKET_CONFIG")
+                    .env_remove("ASANA_ACCESS_TOKEN")
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
+                cmd.spawn().unwrap()
+            })
+            .collect();
+        let outs: Vec<Output> = runs
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        assert!(outs.iter().all(|o| o.status.success()), "{outs:?}");
+        let announced = outs
+            .iter()
+            .filter(|o| String::from_utf8_lossy(&o.stderr).contains("created now"))
+            .count();
+        assert_eq!(announced, 1, "round {round}: {outs:?}");
+    }
+}
+
+#[test]
 fn a_named_config_file_that_does_not_exist_stays_an_error() {
     let home = Home::new();
     let missing = home.path("nope.yaml");
