@@ -321,3 +321,91 @@ async fn a_pull_never_undoes_a_push_of_another_instance() {
         assert_eq!(rows, expected, "status history of {g}");
     }
 }
+
+/// Instances pulling at once in each round of [`concurrent_pulls_of_new_tasks_all_succeed`].
+const PULLERS: usize = 6;
+/// Rounds of concurrent pulls.
+const PULL_ROUNDS: usize = 4;
+/// New Asana tasks per round.
+const PULL_TASKS: usize = 3;
+
+/// Makes a task in the project by Asana's API (as a person would): new to every store.
+async fn task_made_in_asana(fake: &asana_fake::FakeAsana, name: &str) -> String {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/tasks", fake.base_url()))
+        .bearer_auth(fake.token())
+        .json(&serde_json::json!({"data": {"name": name, "projects": [fake.project_gid()]}}))
+        .send()
+        .await
+        .expect("create a task");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let body: serde_json::Value = resp.json().await.expect("json");
+    body["data"]["gid"].as_str().expect("gid").to_string()
+}
+
+/// Several instances (as several `ticket sync pull` processes) pull the same new tasks at
+/// once, by gid and whole-project: an instance whose import of a task loses the race to
+/// another one's finds the task already imported, so every pull succeeds, skips nothing, and
+/// each task is imported once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pulls_of_new_tasks_all_succeed() {
+    let (fake, _users) = common::fake().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("tickets.db");
+    let mut pullers = Vec::new();
+    for _ in 0..PULLERS {
+        pullers.push(
+            common::direct(
+                &fake.base_url(),
+                &fake.project_gid(),
+                &db,
+                Duration::from_millis(3000),
+            )
+            .await,
+        );
+    }
+    let mut gids: Vec<String> = Vec::new();
+    for round in 0..PULL_ROUNDS {
+        let mut new = Vec::new();
+        for i in 0..PULL_TASKS {
+            new.push(task_made_in_asana(&fake, &format!("pulled {round}/{i}")).await);
+        }
+        gids.extend(new.iter().cloned());
+        let mut pulls = tokio::task::JoinSet::new();
+        for (k, p) in pullers.iter().enumerate() {
+            let (p, new) = (p.clone(), new.clone());
+            pulls.spawn(async move {
+                if k % 2 == 0 {
+                    let report = p.pull_all(&|_| {}).await.expect("pull all");
+                    assert!(report.skipped.is_empty(), "round {round}: {report:?}");
+                } else {
+                    for g in &new {
+                        let r = p.sync_from_asana(g).await.expect("pull one task");
+                        assert_eq!(r.asana_gid.as_deref(), Some(g.as_str()));
+                    }
+                }
+            });
+        }
+        while let Some(r) = pulls.join_next().await {
+            r.expect("a pull failed");
+        }
+    }
+    let links = pullers[0].store().links().await.expect("links");
+    let mut linked: Vec<&str> = links
+        .iter()
+        .filter_map(|l| l.asana_gid.as_deref())
+        .collect();
+    linked.sort_unstable();
+    let mut want: Vec<&str> = gids.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(linked, want, "each task linked once");
+    let tickets = pullers[0]
+        .local()
+        .list_tickets(homechoice_tickets::ListQuery {
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(tickets.tickets.len(), gids.len(), "one ticket per task");
+}

@@ -192,12 +192,26 @@ fn remote_comments_in_tx(
 /// each field by the conflict rule ([`merge`]): the values, the new comments, the link with
 /// the new agreed values, a queued status push when section and `completed` disagreed, and
 /// the conflicts found. `me`: the token owner's gid (when the task has comments).
+///
+/// A task that is to become a new ticket but is linked already was imported meanwhile by
+/// another instance (a concurrent pull): a gid already linked is that ticket, so nothing is
+/// written and its ticket is answered ([`ImportKind::Unchanged`]).
 fn import_in_tx(
     tx: &mut StoreTx<'_>,
     task: &RemoteTask,
     guid: Option<&str>,
     me: Option<&str>,
 ) -> std::result::Result<Imported, StoreError> {
+    if guid.is_none() {
+        if let Some(l) = db::link_by_gid(tx.conn(), &task.gid)? {
+            tracing::debug!(guid = %l.ticket_guid, asana_gid = %task.gid, "pull: imported meanwhile by another instance");
+            return Ok(Imported {
+                guid: l.ticket_guid,
+                kind: ImportKind::Unchanged,
+                conflicts: 0,
+            });
+        }
+    }
     let before = match guid {
         Some(g) => Some(tx.details(g)?),
         None => None,
@@ -512,17 +526,35 @@ impl Engine {
 
     /// Imports `task` into ticket `guid` (a new ticket when `None`) in one transaction (see
     /// [`import_in_tx`]).
+    ///
+    /// A new ticket's import that collides with stored data runs once more: on PostgreSQL
+    /// another instance's import of the same task may commit its link between this
+    /// transaction's look-up and its insert, and the second run finds that link (on SQLite
+    /// the write transaction holds the lock from its start, so the look-up sees it at once).
     async fn import_locked(&self, task: RemoteTask, guid: Option<String>) -> Result<Imported> {
         let me = if task.comments.is_empty() {
             None
         } else {
             Some(self.remote.token_owner().await?.gid)
         };
-        self.settled()
-            .await
-            .local()
-            .write(move |tx| import_in_tx(tx, &task, guid.as_deref(), me.as_deref()))
-            .await
+        let task = std::sync::Arc::new(task);
+        let write = || {
+            let (task, guid, me) = (task.clone(), guid.clone(), me.clone());
+            async move {
+                self.settled()
+                    .await
+                    .local()
+                    .write(move |tx| import_in_tx(tx, &task, guid.as_deref(), me.as_deref()))
+                    .await
+            }
+        };
+        match write().await {
+            Err(e) if guid.is_none() && e.kind() == ErrorKind::Conflict => {
+                tracing::debug!(asana_gid = %task.gid, error = %e, "pull: a new ticket's import collided; running it again");
+                write().await
+            }
+            other => other,
+        }
     }
 
     /// See [`crate::SyncProvider::pull_all`]; `full`: read the whole project even when the
