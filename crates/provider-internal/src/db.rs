@@ -275,22 +275,23 @@ pub(crate) fn read_transaction<T>(
 
 /// The two statements around a SQLite read, kept prepared by the connection under their
 /// types. diesel's transaction manager hands `BEGIN` and `ROLLBACK` to `sqlite3_exec`, which
-/// parses them anew each time: a sixth of the cost of reading a ticket. Only
-/// [`read_transaction`] runs them, and nothing in a read opens a transaction of its own, so
-/// diesel's own bookkeeping (which sees no transaction) stays true.
+/// parses them anew each time: a sixth of the cost of reading a ticket. In this crate only
+/// `read_transaction` runs them, and nothing in a read opens a transaction of its own, so
+/// diesel's own bookkeeping (which sees no transaction) stays true. `ticket-bench`'s
+/// hand-written baseline uses them too, so that both sides read the same way.
 #[cfg(feature = "sqlite")]
-mod sqlite_read {
+pub mod sqlite_read {
     use diesel::query_builder::{AstPass, QueryFragment, QueryId};
     use diesel::sqlite::Sqlite;
     use diesel::QueryResult;
 
     /// `BEGIN` (deferred: the snapshot is taken by the first read).
     #[derive(Debug, Clone, Copy, QueryId)]
-    pub(super) struct Begin;
+    pub struct Begin;
 
     /// `ROLLBACK`: a read keeps nothing.
     #[derive(Debug, Clone, Copy, QueryId)]
-    pub(super) struct Rollback;
+    pub struct Rollback;
 
     impl QueryFragment<Sqlite> for Begin {
         fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {

@@ -96,6 +96,9 @@ pub const CAPABILITIES: Capabilities = Capabilities::OPERATIONS.with(Capability:
 /// Not a stable API.
 #[doc(hidden)]
 pub mod bench_support {
+    /// `BEGIN` and `ROLLBACK` of a read, kept prepared (what the provider's reads use).
+    #[cfg(feature = "sqlite")]
+    pub use crate::db::sqlite_read;
     pub use crate::db::{write_transaction, DbConnection, SQLITE_CONNECTION_PRAGMAS};
     pub use crate::rows::{new_guid, now_micros, CommentRow, NewHistoryRow, TicketRow};
     pub use crate::schema;

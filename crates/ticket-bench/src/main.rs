@@ -34,7 +34,8 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::SqliteConnection;
 use provider_internal::bench_support::{
-    new_guid, now_micros, schema, CommentRow, NewHistoryRow, TicketRow, SQLITE_CONNECTION_PRAGMAS,
+    new_guid, now_micros, schema, sqlite_read, CommentRow, NewHistoryRow, TicketRow,
+    SQLITE_CONNECTION_PRAGMAS,
 };
 use provider_internal::{InternalProvider, StoreOptions};
 use ticket_provider_api::{ListQuery, NewComment, NewTicket, Status, TicketProvider};
@@ -287,9 +288,9 @@ fn raw_create(conn: &mut SqliteConnection, i: usize) -> QueryResult<String> {
 /// where `conn.transaction` hands both to `sqlite3_exec`, which parses them on every call
 /// (about 6% more instructions per get).
 fn raw_get(conn: &mut SqliteConnection, guid: &str) -> QueryResult<(TicketRow, Vec<CommentRow>)> {
-    read_tx::Begin.execute(conn)?;
+    sqlite_read::Begin.execute(conn)?;
     let read = raw_selects(conn, guid);
-    let ended = read_tx::Rollback.execute(conn);
+    let ended = sqlite_read::Rollback.execute(conn);
     let read = read?;
     ended?;
     Ok(read)
@@ -310,39 +311,6 @@ fn raw_selects(
         .select(CommentRow::as_select())
         .load(conn)?;
     Ok((row, comments))
-}
-
-/// `BEGIN` and `ROLLBACK` as statements of their own type, which diesel's statement cache keeps
-/// prepared (text it is handed through `batch_execute` or `sql_query` it parses every time).
-mod read_tx {
-    use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-    use diesel::sqlite::Sqlite;
-    use diesel::QueryResult;
-
-    /// `BEGIN` (deferred: the first select takes the snapshot).
-    #[derive(Debug, Clone, Copy, QueryId)]
-    pub(super) struct Begin;
-
-    /// `ROLLBACK`: ends the read.
-    #[derive(Debug, Clone, Copy, QueryId)]
-    pub(super) struct Rollback;
-
-    impl QueryFragment<Sqlite> for Begin {
-        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-            out.push_sql("BEGIN");
-            Ok(())
-        }
-    }
-
-    impl QueryFragment<Sqlite> for Rollback {
-        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-            out.push_sql("ROLLBACK");
-            Ok(())
-        }
-    }
-
-    impl<C> diesel::RunQueryDsl<C> for Begin {}
-    impl<C> diesel::RunQueryDsl<C> for Rollback {}
 }
 
 /// Runs `f` `n` times with `conn`; the elapsed time. It blocks the calling thread, where the
