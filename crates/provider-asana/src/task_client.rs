@@ -256,9 +256,6 @@ impl TaskClient {
                 .client()
                 .batch(&actions, Safety::Repeatable)
                 .await?;
-            if results.len() != chunk.len() {
-                return Err(AsanaError::decode("POST /batch", "missing results").into());
-            }
             let read: Vec<(&String, Result<Value>)> = chunk
                 .iter()
                 .zip(results)
@@ -307,9 +304,6 @@ impl TaskClient {
                 .client()
                 .batch(&actions, Safety::Repeatable)
                 .await?;
-            if results.len() != chunk.len() {
-                return Err(AsanaError::decode("POST /batch", "missing results").into());
-            }
             let mut read = Vec::with_capacity(chunk.len());
             for (gid, r) in chunk.iter().zip(results) {
                 read.push((gid, self.stories_of(gid, r).await));

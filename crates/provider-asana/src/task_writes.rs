@@ -204,14 +204,7 @@ impl TaskClient {
     /// but its name or due date may have been written (a priority is refused by Asana when
     /// the field is not on the task's projects).
     pub async fn set_fields(&self, gid: &str, changes: &TicketUpdate) -> Result<RemoteTask> {
-        check_gid(gid)?;
-        changes.validate()?;
-        if self.core.settings.priority_field.is_some() {
-            return self
-                .set_fields_with_priority_field(gid, changes, false)
-                .await;
-        }
-        self.set_fields_with_tags(gid, changes).await
+        self.set_fields_reading(gid, changes, false).await
     }
 
     /// [`Self::set_fields`] for the `asana` provider, which writes nothing to a task outside
@@ -223,11 +216,22 @@ impl TaskClient {
         gid: &str,
         changes: &TicketUpdate,
     ) -> Result<RemoteTask> {
+        self.set_fields_reading(gid, changes, true).await
+    }
+
+    /// [`Self::set_fields`]; `read_first`: in field mode, read the task before the `PUT`
+    /// (with tags the read is there anyway).
+    async fn set_fields_reading(
+        &self,
+        gid: &str,
+        changes: &TicketUpdate,
+        read_first: bool,
+    ) -> Result<RemoteTask> {
         check_gid(gid)?;
         changes.validate()?;
         if self.core.settings.priority_field.is_some() {
             return self
-                .set_fields_with_priority_field(gid, changes, true)
+                .set_fields_with_priority_field(gid, changes, read_first)
                 .await;
         }
         self.set_fields_with_tags(gid, changes).await
