@@ -168,6 +168,7 @@ async fn apply(p: &dyn TicketProvider, guids: &mut Vec<String>, op: &Op) {
                     description: description.clone(),
                     priority: *priority,
                     due: *due,
+                    ..TicketUpdate::default()
                 };
                 if !changes.is_empty() {
                     p.update(&g, changes).await.expect("update");

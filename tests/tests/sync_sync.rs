@@ -643,6 +643,7 @@ async fn our_own_pushes_come_back_as_no_change() {
             description: Some("second\nline".into()),
             priority: Some(Priority::High),
             due: None,
+            ..TicketUpdate::default()
         },
     )
     .await

@@ -247,6 +247,8 @@ pub(crate) fn to_ticket(task: &RemoteTask) -> Ticket {
         priority: task.priority.unwrap_or_default(),
         assignee: task.assignee.clone(),
         due: task.due,
+        fields: Default::default(),
+        labels: Default::default(),
         created_at: task.created_at,
         updated_at: task.modified_at,
         asana_gid: Some(task.gid.clone()),

@@ -157,6 +157,8 @@ mod tests {
             priority: Priority::Normal,
             assignee: None,
             due: None,
+            fields: Default::default(),
+            labels: Default::default(),
             created_at: epoch(),
             updated_at: epoch(),
             asana_gid: None,

@@ -106,6 +106,7 @@ async fn priorities_map_through_the_enum_field_and_no_tag_is_written() {
                 description: Some("new text".into()),
                 priority: Some(Priority::Normal),
                 due: None,
+                ..TicketUpdate::default()
             },
         )
         .await

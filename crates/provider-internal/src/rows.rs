@@ -116,6 +116,8 @@ impl TicketRow {
             priority,
             assignee: self.assignee,
             due,
+            fields: Default::default(),
+            labels: Default::default(),
             asana_gid: None,
             sync_state: None,
         })

@@ -31,6 +31,8 @@ fn new_ticket(t: &Ticket) -> NewTicket {
         priority: t.priority,
         assignee: t.assignee.clone(),
         due: t.due,
+        fields: t.fields.clone(),
+        labels: t.labels.clone(),
     }
 }
 
@@ -375,6 +377,7 @@ impl Engine {
                     description: Some(p.description.clone()),
                     priority: Some(p.priority),
                     due: Some(p.due),
+                    ..TicketUpdate::default()
                 };
                 remote.set_fields(gid, &changes).await.map_err(rf)?;
                 remote.move_task(gid, p.status).await.map_err(rf)?;
@@ -398,6 +401,7 @@ impl Engine {
                     description: p.description.clone(),
                     priority: p.priority,
                     due: p.due,
+                    ..TicketUpdate::default()
                 };
                 if changes.is_empty() {
                     return Ok(());

@@ -308,6 +308,7 @@ async fn requests_per_op(fake: &FakeAsana) -> BenchResult<(Map<String, Value>, u
                 description: None,
                 priority: Some(Priority::High),
                 due: None,
+                ..TicketUpdate::default()
             }
         )
     );
@@ -390,6 +391,7 @@ async fn cold_requests_per_op(fake: &FakeAsana, dir: &Path) -> BenchResult<Map<S
             description: None,
             priority: Some(Priority::Urgent),
             due: None,
+            ..TicketUpdate::default()
         }
     ));
     count!("change_status", |p| p.change_status(&a, Status::Triaged));

@@ -44,8 +44,14 @@ pub enum Command {
         /// (2026-12-24T15:00:00+01:00)
         #[arg(long, value_name = "WHEN")]
         due: Option<Due>,
+        /// Set a custom field declared in config: NAME=VALUE (a set: NAME=a,b); repeatable
+        #[arg(long = "field", value_name = "NAME=VALUE", value_parser = parse_field_arg)]
+        fields: Vec<(String, String)>,
+        /// Add a label; repeatable
+        #[arg(long = "label", value_name = "LABEL")]
+        labels: Vec<String>,
     },
-    /// Change subject, description, priority and/or due date
+    /// Change subject, description, priority, due date, custom fields and/or labels
     Update {
         /// The ticket
         guid: String,
@@ -65,6 +71,18 @@ pub enum Command {
         /// Remove the due date
         #[arg(long)]
         clear_due: bool,
+        /// Set a custom field declared in config: NAME=VALUE (a set: NAME=a,b); repeatable
+        #[arg(long = "field", value_name = "NAME=VALUE", value_parser = parse_field_arg)]
+        fields: Vec<(String, String)>,
+        /// Clear a custom field; repeatable
+        #[arg(long = "clear-field", value_name = "NAME")]
+        clear_fields: Vec<String>,
+        /// Add a label; repeatable
+        #[arg(long = "label", value_name = "LABEL")]
+        labels: Vec<String>,
+        /// Remove a label; repeatable
+        #[arg(long = "unlabel", value_name = "LABEL")]
+        unlabels: Vec<String>,
     },
     /// Move a ticket to a status (NEW, TRIAGED, IN_PROGRESS, ON_HOLD, ESCALATED, RESOLVED, CLOSED, CANCELLED)
     Status {
@@ -109,6 +127,12 @@ pub enum Command {
         /// Only tickets due before this day (YYYY-MM-DD; instants compare in UTC)
         #[arg(long, value_name = "DAY", value_parser = parse_day)]
         due_before: Option<NaiveDate>,
+        /// Only tickets whose custom field has this value (a set field: holds these); repeatable
+        #[arg(long = "field", value_name = "NAME=VALUE", value_parser = parse_field_arg)]
+        fields: Vec<(String, String)>,
+        /// Only tickets with this label; repeatable
+        #[arg(long = "label", value_name = "LABEL")]
+        labels: Vec<String>,
         /// At most N tickets [default: 50]
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
@@ -218,5 +242,16 @@ fn parse_day(text: &str) -> Result<NaiveDate, String> {
         Ok(Due::Date(d)) => Ok(d),
         Ok(Due::At(_)) => Err(format!("{text:?} is an instant; give a day (2026-12-24)")),
         Err(e) => Err(e.message().to_string()),
+    }
+}
+
+/// `NAME=VALUE` of `--field`, split at the first `=`; the value is checked against the
+/// field's declaration once the config is read.
+fn parse_field_arg(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("{text:?} is not NAME=VALUE")),
     }
 }

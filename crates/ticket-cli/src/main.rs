@@ -90,8 +90,12 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
             priority,
             assignee,
             due,
+            fields,
+            labels,
         } => {
             let mut new = NewTicket::new(subject.clone());
+            new.fields = typed_fields(session, fields)?;
+            new.labels = typed_labels(labels)?;
             if let Some(d) = description {
                 new = new.description(d.clone());
             }
@@ -117,7 +121,25 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
             priority,
             due,
             clear_due,
+            fields,
+            clear_fields,
+            labels,
+            unlabels,
         } => {
+            let schema = session.fields()?;
+            let mut field_changes: std::collections::BTreeMap<_, _> =
+                typed_fields(session, fields)?
+                    .into_iter()
+                    .map(|(name, v)| (name, Some(v)))
+                    .collect();
+            for name in clear_fields {
+                schema.field(name)?;
+                if field_changes.insert(name.clone(), None).is_some() {
+                    return Err(Error::invalid_input(format!(
+                        "field {name:?} is both set (--field) and cleared (--clear-field)"
+                    )));
+                }
+            }
             let changes = TicketUpdate {
                 subject: subject.clone(),
                 description: description.clone(),
@@ -127,6 +149,9 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
                 } else {
                     due.map(Some)
                 },
+                fields: field_changes,
+                add_labels: typed_labels(labels)?,
+                remove_labels: typed_labels(unlabels)?,
             };
             changes.validate()?;
             check_typed(&[("subject", subject.as_ref())])?;
@@ -162,6 +187,8 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
             assignee,
             priority,
             due_before,
+            fields,
+            labels,
             limit,
             cursor,
         } => {
@@ -170,6 +197,8 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
                 assignee: assignee.clone(),
                 priority: *priority,
                 due_before: *due_before,
+                fields: typed_fields(session, fields)?,
+                labels: typed_labels(labels)?,
                 limit: *limit,
                 cursor: cursor.clone(),
             };
@@ -200,6 +229,41 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
             out.emit(&r, || output::operation("escalated", &r))
         }
     }
+}
+
+/// The `--field NAME=VALUE` arguments in their declared types (exit 2 naming an unknown
+/// field, a wrong type or an unknown option, before the store is opened).
+fn typed_fields(
+    session: &Session,
+    args: &[(String, String)],
+) -> Result<homechoice_tickets::Fields, Error> {
+    if args.is_empty() {
+        return Ok(Default::default());
+    }
+    let schema = session.fields()?;
+    let mut out = homechoice_tickets::Fields::new();
+    for (name, text) in args {
+        let value = schema.parse_arg(name, text)?;
+        if let homechoice_tickets::FieldValue::Text(t) = &value {
+            homechoice_tickets::text::check_no_hiding(&format!("field {name:?}"), t)?;
+        }
+        if out.insert(name.clone(), value).is_some() {
+            return Err(Error::invalid_input(format!(
+                "field {name:?} is given twice"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// The `--label` / `--unlabel` arguments, checked.
+fn typed_labels(args: &[String]) -> Result<homechoice_tickets::Labels, Error> {
+    let labels: homechoice_tickets::Labels = args.iter().cloned().collect();
+    homechoice_tickets::fields::check_labels(&labels)?;
+    for l in &labels {
+        homechoice_tickets::text::check_no_hiding("label", l)?;
+    }
+    Ok(labels)
 }
 
 /// Refuses the one-line fields a person typed that carry a bidi or zero-width control

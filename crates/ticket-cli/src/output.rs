@@ -165,6 +165,13 @@ pub fn details(t: &TicketDetails) -> String {
     if let Some(d) = &k.due {
         let _ = writeln!(s, "due:         {d}");
     }
+    if !k.labels.is_empty() {
+        let labels: Vec<String> = k.labels.iter().map(|l| field(l)).collect();
+        let _ = writeln!(s, "labels:      {}", labels.join(", "));
+    }
+    for (name, value) in &k.fields {
+        let _ = writeln!(s, "{:<13}{}", format!("{name}:"), field(&value.display()));
+    }
     let _ = writeln!(s, "provider:    {}", field(&k.provider));
     if let Some(g) = &k.asana_gid {
         let _ = writeln!(s, "asana task:  {}", field(g));
@@ -223,8 +230,10 @@ fn pad(cell: &str, width: usize) -> String {
 
 /// A table with one row a ticket; columns sized by display width.
 pub fn table(tickets: &[Ticket]) -> String {
-    let header = ["GUID", "STATUS", "PRIORITY", "ASSIGNEE", "DUE", "SUBJECT"];
-    let rows: Vec<[String; 6]> = tickets
+    let header = [
+        "GUID", "STATUS", "PRIORITY", "ASSIGNEE", "DUE", "LABELS", "SUBJECT",
+    ];
+    let rows: Vec<[String; 7]> = tickets
         .iter()
         .map(|t| {
             [
@@ -233,6 +242,11 @@ pub fn table(tickets: &[Ticket]) -> String {
                 t.priority.to_string(),
                 clip(t.assignee.as_deref().unwrap_or("-"), 24),
                 t.due.map_or_else(|| "-".to_string(), |d| d.to_string()),
+                if t.labels.is_empty() {
+                    "-".to_string()
+                } else {
+                    clip(&t.labels.iter().cloned().collect::<Vec<_>>().join(","), 24)
+                },
                 clip(&t.subject, 60),
             ]
         })

@@ -146,6 +146,11 @@ impl Session {
         ConfigSource::of_process(self.named.as_deref())
     }
 
+    /// The custom fields the config declares (`homechoice.ticket.fields`).
+    pub(crate) fn fields(&self) -> Result<homechoice_tickets::FieldSchema, Error> {
+        Ok(self.source()?.load()?.ticket.fields)
+    }
+
     /// The configured provider. With `needs`, a provider whose descriptor lacks that
     /// capability is refused before anything is opened (so nothing is written).
     pub(crate) async fn provider(

@@ -16,6 +16,7 @@
 //! key is an error naming the key, the file and the line, so a typo never passes silently)
 //! and runs every linked provider's checks of its values.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -24,12 +25,13 @@ use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 
 use crate::error::{Error, Result};
+use crate::fields::{FieldDeclFile, FieldSchema};
 
 /// The provider used when `homechoice.ticket.provider` is absent.
 pub const DEFAULT_PROVIDER: &str = "internal";
 
 /// The keys this crate reads (see [`TicketSettings`] and [`Config::provider_settings`]).
-pub const SHARED_KEYS: [&str; 3] = ["provider", "asana_project", "providers"];
+pub const SHARED_KEYS: [&str; 4] = ["provider", "asana_project", "providers", "fields"];
 
 /// The largest config file read, in bytes (1 MiB): a config is a few hundred bytes, and
 /// a bigger file is a mistake (`--config /dev/zero`, a log file) that must fail at once.
@@ -44,6 +46,8 @@ pub struct TicketSettings {
     /// The Asana project GID that holds the tickets (read by `asana` and `sync`). An empty
     /// string means unset.
     pub asana_project: String,
+    /// The custom fields tickets carry (`fields`; see [`crate::fields`]).
+    pub fields: FieldSchema,
 }
 
 impl Default for TicketSettings {
@@ -51,6 +55,7 @@ impl Default for TicketSettings {
         TicketSettings {
             provider: DEFAULT_PROVIDER.to_string(),
             asana_project: String::new(),
+            fields: FieldSchema::default(),
         }
     }
 }
@@ -66,6 +71,8 @@ struct SharedKeys {
     #[serde(default)]
     #[allow(dead_code)]
     providers: Option<Mapping>,
+    #[serde(default)]
+    fields: Option<BTreeMap<String, FieldDeclFile>>,
 }
 
 /// A file's top level, with `T` read from `homechoice.ticket`.
@@ -156,6 +163,12 @@ impl Config {
                 .provider
                 .unwrap_or_else(|| DEFAULT_PROVIDER.to_string()),
             asana_project: shared.asana_project.unwrap_or_default(),
+            fields: match shared.fields {
+                Some(decls) => FieldSchema::from_decls(decls).map_err(|e| {
+                    Error::config(format!("invalid config file {origin}: {}", e.message()))
+                })?,
+                None => FieldSchema::default(),
+            },
         };
         let cfg = Config {
             ticket,

@@ -51,7 +51,7 @@ impl KeyDoc {
 /// The keys this crate reads (the `provider` to build, the Asana project both Asana-backed
 /// providers share, and third-party providers' blocks), in the order of
 /// [`crate::config::SHARED_KEYS`].
-pub const SHARED_KEY_DOCS: [KeyDoc; 3] = [
+pub const SHARED_KEY_DOCS: [KeyDoc; 4] = [
     KeyDoc::new(
         "provider",
         "string",
@@ -73,6 +73,13 @@ pub const SHARED_KEY_DOCS: [KeyDoc; 3] = [
         "none",
         "\n  memory: {max_tickets: 1000}",
         "Settings of third-party providers, one block per name (read with `Config::provider_settings`).",
+    ),
+    KeyDoc::new(
+        "fields",
+        "map: field name → `{type, options, precision}`",
+        "none",
+        "\n  severity: {type: enum, options: [S1, S2, S3]}\n  estimate: {type: number, precision: 1}",
+        "The custom fields tickets carry. Types: `text`, `number` (with `precision`, digits after the point), `enum` and `multi_enum` (with `options`), `date`, `people` (e-mails). Every write is checked against it.",
     ),
 ];
 

@@ -26,6 +26,7 @@ pub mod config;
 pub mod due;
 pub mod error;
 pub mod extension;
+pub mod fields;
 mod future;
 pub mod keydoc;
 mod layer;
@@ -49,6 +50,7 @@ pub use config::{Config, TicketSettings};
 pub use due::Due;
 pub use error::{Error, ErrorKind, Operation, Result};
 pub use extension::{Extensions, TicketHistory};
+pub use fields::{Decimal, FieldSchema, FieldType, FieldValue, Fields, Labels};
 pub use future::BoxFuture;
 pub use keydoc::{KeyDoc, KeyGroup};
 pub use maintenance::{

@@ -1,11 +1,14 @@
 //! The data that goes into and comes out of a [`crate::TicketProvider`], and the input checks
 //! every provider applies the same way.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::due::Due;
 use crate::error::{Error, Result};
+use crate::fields::{check_labels, FieldValue, Fields, Labels};
 use crate::status::{Priority, Status};
 
 /// Longest subject, in characters.
@@ -79,6 +82,12 @@ pub struct NewTicket {
     /// When it is due, if it is (see [`Due`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due: Option<Due>,
+    /// Custom field values (see [`crate::fields`]).
+    #[serde(default, skip_serializing_if = "Fields::is_empty")]
+    pub fields: Fields,
+    /// Labels.
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
 }
 
 impl NewTicket {
@@ -90,6 +99,8 @@ impl NewTicket {
             priority: Priority::Normal,
             assignee: None,
             due: None,
+            fields: Fields::new(),
+            labels: Labels::new(),
         }
     }
 
@@ -117,14 +128,28 @@ impl NewTicket {
         self
     }
 
-    /// Checks every field; providers call this before writing anything.
+    /// Sets a custom field.
+    pub fn field(mut self, name: impl Into<String>, value: FieldValue) -> Self {
+        self.fields.insert(name.into(), value);
+        self
+    }
+
+    /// Adds a label.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.labels.insert(label.into());
+        self
+    }
+
+    /// Checks every built-in field and the labels; providers call this before writing
+    /// anything, and check the custom fields against their declaration with
+    /// [`crate::FieldSchema::check_fields`].
     pub fn validate(&self) -> Result<()> {
         check_line("subject", &self.subject, MAX_SUBJECT_CHARS)?;
         check_text("description", &self.description, MAX_DESCRIPTION_CHARS)?;
         if let Some(a) = &self.assignee {
             check_line("assignee", a, MAX_ASSIGNEE_CHARS)?;
         }
-        Ok(())
+        check_labels(&self.labels)
     }
 }
 
@@ -147,6 +172,15 @@ pub struct TicketUpdate {
         with = "crate::due::double_option"
     )]
     pub due: Option<Option<Due>>,
+    /// Custom fields to set (`Some`) or clear (`None`, `null` in JSON); the others are left.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, Option<FieldValue>>,
+    /// Labels to add.
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub add_labels: Labels,
+    /// Labels to remove.
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub remove_labels: Labels,
 }
 
 impl TicketUpdate {
@@ -156,14 +190,33 @@ impl TicketUpdate {
             && self.description.is_none()
             && self.priority.is_none()
             && self.due.is_none()
+            && self.fields.is_empty()
+            && self.add_labels.is_empty()
+            && self.remove_labels.is_empty()
+    }
+
+    /// The labels of a ticket that had `labels` once this update is applied.
+    pub fn apply_labels(&self, labels: &Labels) -> Labels {
+        labels
+            .union(&self.add_labels)
+            .filter(|l| !self.remove_labels.contains(*l))
+            .cloned()
+            .collect()
     }
 
     /// Checks every field that is set, and that at least one is.
     pub fn validate(&self) -> Result<()> {
         if self.is_empty() {
             return Err(Error::invalid_input(
-                "nothing to update: give at least one of subject, description, priority, due",
+                "nothing to update: give at least one of subject, description, priority, due, a field or a label",
             ));
+        }
+        check_labels(&self.add_labels)?;
+        check_labels(&self.remove_labels)?;
+        if let Some(both) = self.add_labels.intersection(&self.remove_labels).next() {
+            return Err(Error::invalid_input(format!(
+                "label {both:?} is both added and removed"
+            )));
         }
         if let Some(s) = &self.subject {
             check_line("subject", s, MAX_SUBJECT_CHARS)?;
@@ -248,6 +301,13 @@ pub struct ListQuery {
     /// are left out.
     #[serde(default)]
     pub due_before: Option<chrono::NaiveDate>,
+    /// Only tickets whose custom field has this value (for a multi-enum or people field:
+    /// holds every element given; see [`FieldValue::matches`]).
+    #[serde(default, skip_serializing_if = "Fields::is_empty")]
+    pub fields: Fields,
+    /// Only tickets carrying every one of these labels.
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
     /// At most this many tickets ([`DEFAULT_LIST_LIMIT`] when absent, at most [`MAX_LIST_LIMIT`]).
     #[serde(default)]
     pub limit: Option<usize>,
@@ -262,6 +322,7 @@ impl ListQuery {
         if let Some(a) = &self.assignee {
             validate_assignee(a)?;
         }
+        check_labels(&self.labels)?;
         match self.limit {
             None => Ok(DEFAULT_LIST_LIMIT),
             Some(0) => Err(Error::invalid_input("limit must be at least 1")),
@@ -345,6 +406,12 @@ pub struct Ticket {
     /// When it is due, if it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due: Option<Due>,
+    /// Custom field values, by name (only the fields that have one).
+    #[serde(default)]
+    pub fields: Fields,
+    /// Labels.
+    #[serde(default)]
+    pub labels: Labels,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -475,7 +542,8 @@ pub struct HistoryEntry {
     pub id: i64,
     /// The ticket.
     pub guid: String,
-    /// `created`, `subject`, `description`, `priority`, `status` or `assignee`.
+    /// `created`, `subject`, `description`, `priority`, `status`, `assignee`, `due`,
+    /// `fields.<name>` for a custom field, or `labels`.
     pub field: String,
     /// The value before the change.
     pub old_value: Option<String>,

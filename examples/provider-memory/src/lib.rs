@@ -25,11 +25,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ticket_provider_api::chrono::{DateTime, Utc};
+use ticket_provider_api::fields::{apply_field_changes, passes_filters};
 use ticket_provider_api::model::validate_assignee;
 use ticket_provider_api::{
     async_trait, register_provider, BuildContext, Capabilities, Comment, Config, Error, Extensions,
-    ListQuery, NewComment, NewTicket, OperationResult, ProviderDescriptor, ProviderInfo, Result,
-    Status, Ticket, TicketDetails, TicketPage, TicketProvider, TicketUpdate,
+    FieldSchema, ListQuery, NewComment, NewTicket, OperationResult, ProviderDescriptor,
+    ProviderInfo, Result, Status, Ticket, TicketDetails, TicketPage, TicketProvider, TicketUpdate,
 };
 
 /// The name this provider registers under.
@@ -70,6 +71,8 @@ pub struct MemoryProvider {
     state: Arc<Mutex<State>>,
     next_id: Arc<AtomicU64>,
     settings: MemorySettings,
+    /// The custom fields every write is checked against (`homechoice.ticket.fields`).
+    fields: FieldSchema,
 }
 
 impl std::fmt::Debug for MemoryProvider {
@@ -94,7 +97,9 @@ impl MemoryProvider {
         let settings = config
             .provider_settings::<MemorySettings>(NAME)?
             .unwrap_or_default();
-        Ok(Self::new(settings))
+        let mut p = Self::new(settings);
+        p.fields = config.ticket.fields.clone();
+        Ok(p)
     }
 
     fn next_guid(&self, prefix: &str) -> String {
@@ -167,8 +172,9 @@ impl TicketProvider for MemoryProvider {
         Ok(())
     }
 
-    async fn create(&self, new: NewTicket) -> Result<OperationResult> {
+    async fn create(&self, mut new: NewTicket) -> Result<OperationResult> {
         new.validate()?;
+        self.fields.check_fields(&mut new.fields)?;
         let mut state = self
             .state
             .lock()
@@ -192,6 +198,8 @@ impl TicketProvider for MemoryProvider {
             priority: new.priority,
             assignee: new.assignee,
             due: new.due,
+            fields: new.fields,
+            labels: new.labels,
             created_at: now,
             updated_at: now,
             asana_gid: None,
@@ -207,9 +215,12 @@ impl TicketProvider for MemoryProvider {
         Ok(OperationResult::new(guid, Status::New, NAME))
     }
 
-    async fn update(&self, guid: &str, changes: TicketUpdate) -> Result<OperationResult> {
+    async fn update(&self, guid: &str, mut changes: TicketUpdate) -> Result<OperationResult> {
         self.with_ticket(guid, |t, now| {
             changes.validate()?;
+            self.fields.check_changes(&mut changes.fields)?;
+            apply_field_changes(&mut t.ticket.fields, &changes.fields);
+            t.ticket.labels = changes.apply_labels(&t.ticket.labels);
             if let Some(s) = changes.subject {
                 t.ticket.subject = s;
             }
@@ -255,8 +266,9 @@ impl TicketProvider for MemoryProvider {
         self.with_ticket(guid, |t, _| Ok(t.clone()))
     }
 
-    async fn list_tickets(&self, query: ListQuery) -> Result<TicketPage> {
+    async fn list_tickets(&self, mut query: ListQuery) -> Result<TicketPage> {
         let limit = query.validate()?;
+        self.fields.check_fields(&mut query.fields)?;
         // Cursor: the numeric id of the last ticket on the previous page; newest first.
         let after: Option<u64> = match &query.cursor {
             None => None,
@@ -284,6 +296,7 @@ impl TicketProvider for MemoryProvider {
                         .assignee
                         .as_ref()
                         .is_none_or(|a| t.assignee.as_ref() == Some(a))
+                    && passes_filters(&t.fields, &t.labels, &query.fields, &query.labels)
             })
             .collect();
         matching.sort_by_key(|(id, _)| std::cmp::Reverse(*id));

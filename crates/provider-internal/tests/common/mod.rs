@@ -187,6 +187,7 @@ pub async fn extension_hook_and_transactions(url: &str) {
             description: Some("tray 2".into()),
             priority: Some(Priority::High),
             due: None,
+            ..TicketUpdate::default()
         },
     )
     .await
@@ -331,6 +332,7 @@ pub async fn transaction_operations_return_the_stored_ticket(url: &str) {
                 description: Some("body".into()),
                 priority: Some(Priority::High),
                 due: Some(None),
+                ..TicketUpdate::default()
             };
             {
                 let t = tx.update(&g, &changes)?;
