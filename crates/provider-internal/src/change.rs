@@ -6,7 +6,9 @@
 //! one, records each change in its outbox in the same transaction, so that a change and its
 //! outbox entry exist together or not at all.
 
-use ticket_provider_api::{Comment, Due, Priority, Status, Ticket};
+use std::collections::BTreeMap;
+
+use ticket_provider_api::{Comment, Due, FieldValue, Fields, Labels, Priority, Status, Ticket};
 
 /// A ticket's synced values, as another system holds them (see
 /// [`crate::StoreTx::apply_values`] and [`crate::StoreTx::insert_ticket`]).
@@ -24,6 +26,11 @@ pub struct TicketValues {
     pub assignee: Option<String>,
     /// Due date; `None`: none.
     pub due: Option<Due>,
+    /// Custom field values; `None` leaves the ticket's as they are (a system that does not
+    /// carry them).
+    pub fields: Option<Fields>,
+    /// Labels; `None` leaves the ticket's as they are.
+    pub labels: Option<Labels>,
 }
 
 impl TicketValues {
@@ -36,6 +43,8 @@ impl TicketValues {
             priority: t.priority,
             assignee: t.assignee.clone(),
             due: t.due,
+            fields: Some(t.fields.clone()),
+            labels: Some(t.labels.clone()),
         }
     }
 }
@@ -51,6 +60,10 @@ pub struct FieldChanges {
     pub priority: Option<Priority>,
     /// The new due date (`Some(None)`: cleared).
     pub due: Option<Option<Due>>,
+    /// The custom fields that changed: the new value, or `None` when cleared.
+    pub fields: BTreeMap<String, Option<FieldValue>>,
+    /// The labels now, when they changed.
+    pub labels: Option<Labels>,
 }
 
 /// The operation that set a status.

@@ -59,6 +59,7 @@ mod rows;
 pub mod schema;
 mod store;
 mod tx;
+mod values;
 mod write;
 
 use std::sync::Arc;

@@ -76,6 +76,7 @@ impl InternalProvider {
             StoreOptions {
                 pool_size: settings.database_pool_size,
                 extensions,
+                fields: config.ticket.fields.clone(),
             },
         )
         .await
@@ -183,6 +184,11 @@ impl InternalProvider {
     /// always 0 for PostgreSQL and in-memory SQLite.
     pub fn background_checkpoints(&self) -> u64 {
         self.inner.checkpoints()
+    }
+
+    /// The custom fields every write and filter is checked against.
+    pub fn fields(&self) -> &ticket_provider_api::FieldSchema {
+        &self.inner.fields
     }
 
     /// The database engine in use.
@@ -351,9 +357,10 @@ impl TicketProvider for InternalProvider {
         Ok(())
     }
 
-    async fn create(&self, ticket: NewTicket) -> Result<OperationResult> {
+    async fn create(&self, mut ticket: NewTicket) -> Result<OperationResult> {
         let op = Operation::Create;
         ticket.validate()?;
+        self.inner.fields.check_fields(&mut ticket.fields)?;
         let t = self
             .write_op(op, None, move |tx| tx.create(&ticket))
             .await?;
@@ -362,10 +369,14 @@ impl TicketProvider for InternalProvider {
         Ok(res)
     }
 
-    async fn update(&self, guid: &str, changes: TicketUpdate) -> Result<OperationResult> {
+    async fn update(&self, guid: &str, mut changes: TicketUpdate) -> Result<OperationResult> {
         let op = Operation::Update;
         let guid = self.guid_arg(op, guid)?;
         changes.validate().map_err(|e| e.with_guid(&guid))?;
+        self.inner
+            .fields
+            .check_changes(&mut changes.fields)
+            .map_err(|e| e.with_guid(&guid))?;
         let t = self
             .write_op(op, Some(&guid), {
                 let guid = guid.clone();
@@ -417,9 +428,10 @@ impl TicketProvider for InternalProvider {
         self.run_short_read(op, &guid, read::get_ticket).await
     }
 
-    async fn list_tickets(&self, query: ListQuery) -> Result<TicketPage> {
+    async fn list_tickets(&self, mut query: ListQuery) -> Result<TicketPage> {
         let op = Operation::ListTickets;
         let limit = query.validate()?;
+        self.inner.fields.check_fields(&mut query.fields)?;
         let cursor = match &query.cursor {
             Some(c) => Some(Cursor::decode(c)?),
             None => None,

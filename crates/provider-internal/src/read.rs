@@ -8,7 +8,8 @@ use ticket_provider_api::{Error, ListQuery, TicketDetails, TicketPage};
 use crate::db::{on_backend, read_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::rows::{CommentRow, HistoryRow, TicketRow};
-use crate::schema::{data_ticket, data_ticket_comment, data_ticket_history};
+use crate::schema::{data_ticket, data_ticket_comment, data_ticket_history, data_ticket_value};
+use crate::values::{self, with_values, LABEL};
 
 /// The ticket row, if any.
 pub(crate) fn find_ticket(
@@ -50,6 +51,7 @@ pub(crate) fn ticket_details(
             .load::<CommentRow>(c)?;
         (row, comments)
     });
+    let values = values::read_values(conn, guid)?;
     // A plain loop into a new vector: collecting the results in place, in the rows' buffer,
     // cost about 1,200 more instructions per get (3%, callgrind).
     let mut out = Vec::with_capacity(comments.len());
@@ -57,7 +59,7 @@ pub(crate) fn ticket_details(
         out.push(c.into_comment()?);
     }
     Ok(TicketDetails {
-        ticket: row.into_ticket()?,
+        ticket: with_values(row.into_ticket()?, values),
         comments: out,
     })
 }
@@ -105,51 +107,117 @@ impl Cursor {
     }
 }
 
-/// One page of tickets, newest first.
+/// The value rows a list filter asks for: (kind, name, value) of each custom field element
+/// and each label; a ticket passes when it has a row for every one.
+fn value_filters(query: &ListQuery) -> Vec<(&'static str, String, String)> {
+    let mut out = Vec::new();
+    for (name, v) in &query.fields {
+        for e in v.stored() {
+            out.push((v.kind(), name.clone(), e));
+        }
+    }
+    for l in &query.labels {
+        out.push((LABEL, l.clone(), String::new()));
+    }
+    out
+}
+
+/// Narrows a boxed query over `data_ticket` (alone or joined) by the query's built-in
+/// filters and the cursor, on the columns `$created` / `$guid` that order the page.
+macro_rules! built_in_filters {
+    ($q:ident, $query:expr, $cursor:expr, $created:expr, $guid:expr) => {{
+        let query: &ListQuery = $query;
+        if let Some(s) = query.status {
+            $q = $q.filter(data_ticket::status.eq(s.as_str()));
+        }
+        if let Some(a) = &query.assignee {
+            $q = $q.filter(data_ticket::assignee.eq(a.clone()));
+        }
+        if let Some(p) = query.priority {
+            $q = $q.filter(data_ticket::priority.eq(p.as_str()));
+        }
+        if let Some(day) = query.due_before {
+            // A date before the day, or an instant before the day's start in UTC.
+            let start = day
+                .and_hms_opt(0, 0, 0)
+                .map_or(i64::MIN, |t| t.and_utc().timestamp_micros());
+            $q = $q.filter(
+                data_ticket::due_on
+                    .lt(day.format("%Y-%m-%d").to_string())
+                    .or(data_ticket::due_at.lt(start)),
+            );
+        }
+        if let Some(c) = $cursor {
+            // `created_at <= c` bounds the index range; the rest breaks ties on the guid.
+            $q = $q.filter(
+                $created
+                    .le(c.created_at)
+                    .and($created.lt(c.created_at).or($guid.lt(c.guid.clone()))),
+            );
+        }
+    }};
+}
+
+/// One page of tickets, newest first. Without a field or label filter the page walks the
+/// tickets' own index; with one, it walks that filter's rows in `data_ticket_value` (which
+/// repeat the ticket's creation time, so they are in the page's order) and checks every other
+/// filter per ticket: either way a page costs about as much at a million tickets as at ten
+/// thousand.
 pub(crate) fn list_tickets(
     conn: &mut DbConnection,
     query: &ListQuery,
     limit: usize,
     cursor: Option<&Cursor>,
 ) -> Result<TicketPage, StoreError> {
-    let mut q = data_ticket::table
-        .select(TicketRow::as_select())
-        .into_boxed();
-    if let Some(s) = query.status {
-        q = q.filter(data_ticket::status.eq(s.as_str()));
-    }
-    if let Some(a) = &query.assignee {
-        q = q.filter(data_ticket::assignee.eq(a.clone()));
-    }
-    if let Some(p) = query.priority {
-        q = q.filter(data_ticket::priority.eq(p.as_str()));
-    }
-    if let Some(day) = query.due_before {
-        // A date before the day, or an instant before the day's start in UTC.
-        let start = day
-            .and_hms_opt(0, 0, 0)
-            .map_or(i64::MIN, |t| t.and_utc().timestamp_micros());
-        q = q.filter(
-            data_ticket::due_on
-                .lt(day.format("%Y-%m-%d").to_string())
-                .or(data_ticket::due_at.lt(start)),
-        );
-    }
-    if let Some(c) = cursor {
-        // `created_at <= c` bounds the index range; the rest breaks ties on the guid.
-        q = q.filter(
-            data_ticket::created_at.le(c.created_at).and(
-                data_ticket::created_at
-                    .lt(c.created_at)
-                    .or(data_ticket::guid.lt(c.guid.clone())),
-            ),
-        );
-    }
     let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
-    let mut rows = q
-        .order((data_ticket::created_at.desc(), data_ticket::guid.desc()))
-        .limit(fetch)
-        .load::<TicketRow>(conn)?;
+    let filters = value_filters(query);
+    let mut rows = match filters.split_first() {
+        None => {
+            let mut q = data_ticket::table
+                .select(TicketRow::as_select())
+                .into_boxed();
+            built_in_filters!(q, query, cursor, data_ticket::created_at, data_ticket::guid);
+            q.order((data_ticket::created_at.desc(), data_ticket::guid.desc()))
+                .limit(fetch)
+                .load::<TicketRow>(conn)?
+        }
+        Some(((kind, name, value), rest)) => {
+            let other = diesel::alias!(data_ticket_value as other_value);
+            let mut q = data_ticket_value::table
+                .inner_join(data_ticket::table)
+                .filter(data_ticket_value::name.eq(name.clone()))
+                .filter(data_ticket_value::value.eq(value.clone()))
+                .filter(data_ticket_value::kind.eq(*kind))
+                .select(TicketRow::as_select())
+                .into_boxed();
+            built_in_filters!(
+                q,
+                query,
+                cursor,
+                data_ticket_value::ticket_created_at,
+                data_ticket_value::ticket_guid
+            );
+            for (kind, name, value) in rest {
+                q = q.filter(diesel::dsl::exists(
+                    other
+                        .filter(
+                            other
+                                .field(data_ticket_value::ticket_guid)
+                                .eq(data_ticket_value::ticket_guid),
+                        )
+                        .filter(other.field(data_ticket_value::name).eq(name.clone()))
+                        .filter(other.field(data_ticket_value::value).eq(value.clone()))
+                        .filter(other.field(data_ticket_value::kind).eq(*kind)),
+                ));
+            }
+            q.order((
+                data_ticket_value::ticket_created_at.desc(),
+                data_ticket_value::ticket_guid.desc(),
+            ))
+            .limit(fetch)
+            .load::<TicketRow>(conn)?
+        }
+    };
     let more = rows.len() > limit;
     rows.truncate(limit);
     let next_cursor = if more {
@@ -163,11 +231,15 @@ pub(crate) fn list_tickets(
     } else {
         None
     };
+    let guids: Vec<&str> = rows.iter().map(|r| r.guid.as_str()).collect();
+    let mut values = values::read_values_of(conn, &guids)?;
+    let mut tickets = Vec::with_capacity(rows.len());
+    for r in rows {
+        let v = values.remove(&r.guid).unwrap_or_default();
+        tickets.push(with_values(r.into_ticket()?, v));
+    }
     Ok(TicketPage {
-        tickets: rows
-            .into_iter()
-            .map(TicketRow::into_ticket)
-            .collect::<Result<_, _>>()?,
+        tickets,
         next_cursor,
     })
 }

@@ -47,8 +47,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Custom field values and labels, one row per element (see the migration).
+    data_ticket_value (ticket_guid, name, value, kind) {
+        ticket_guid -> Text,
+        /// `label`, or the field's type name.
+        kind -> Text,
+        /// The label, or the field's name.
+        name -> Text,
+        /// `''` for a label; an element's canonical text for a field.
+        value -> Text,
+        /// The ticket's `created_at`.
+        ticket_created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(data_ticket_value -> data_ticket (ticket_guid));
+
 diesel::allow_tables_to_appear_in_same_query!(
     data_ticket,
     data_ticket_comment,
     data_ticket_history,
+    data_ticket_value,
 );

@@ -24,6 +24,9 @@ pub struct StoreOptions {
     /// Crates keeping their own tables in the store (see [`StoreExtension`]): their
     /// migrations run when it opens, their hooks in every write of a local operation.
     pub extensions: Vec<Arc<dyn StoreExtension>>,
+    /// The custom fields tickets carry (`homechoice.ticket.fields`): every write and filter
+    /// is checked against them. Default: none declared.
+    pub fields: ticket_provider_api::FieldSchema,
 }
 
 /// An open store: the pool and what it points at.
@@ -33,6 +36,8 @@ pub(crate) struct Store {
     pub(crate) pool_size: u32,
     /// The extensions: their migrations ran at open, their hooks run in every write.
     pub(crate) extensions: Vec<Arc<dyn StoreExtension>>,
+    /// The declared custom fields.
+    pub(crate) fields: ticket_provider_api::FieldSchema,
     /// Store round trips so far: each takes a pooled connection and runs one read or one
     /// write transaction (see `InternalProvider::store_round_trips`).
     pub(crate) round_trips: std::sync::atomic::AtomicU64,
@@ -114,5 +119,6 @@ pub(crate) fn open_store(url: &str, options: &StoreOptions) -> Result<Store, Sto
         target,
         pool_size,
         extensions: options.extensions.clone(),
+        fields: options.fields.clone(),
     })
 }

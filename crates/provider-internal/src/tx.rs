@@ -20,7 +20,7 @@ use crate::db::DbConnection;
 use crate::error::StoreError;
 use crate::normalize::normalize_line;
 use crate::read::{find_ticket, list_tickets, ticket_details, Cursor};
-use crate::rows::{new_guid, now_micros, parse_guid, NewHistoryRow, TicketRow};
+use crate::rows::{new_guid, now_micros, parse_guid, NewHistoryRow};
 use crate::write;
 
 /// One open transaction of the store: the typed reads and writes of tickets, and the
@@ -104,10 +104,6 @@ impl<'a> StoreTx<'a> {
         Ok(())
     }
 
-    fn ticket_of(row: TicketRow) -> Result<Ticket, StoreError> {
-        row.into_ticket()
-    }
-
     /// Creates a ticket (status NEW) with its `created` history row.
     pub fn create(&mut self, new: &NewTicket) -> Result<Ticket, StoreError> {
         self.create_with_guid(&new_guid(), new)
@@ -121,9 +117,9 @@ impl<'a> StoreTx<'a> {
         let mut new = new.clone();
         new.subject = normalize_line(&new.subject);
         new.assignee = new.assignee.as_deref().map(normalize_line);
-        let (row, change) = write::create_in_tx(self.conn, &guid, &new)?;
+        let (ticket, change) = write::create_in_tx(self.conn, &guid, &new)?;
         self.notify(&change)?;
-        Self::ticket_of(row)
+        Ok(ticket)
     }
 
     /// Changes subject, description and/or priority; a history row per changed field.
@@ -132,11 +128,11 @@ impl<'a> StoreTx<'a> {
         update.validate()?;
         let mut update = update.clone();
         update.subject = update.subject.as_deref().map(normalize_line);
-        let (row, change) = write::update_in_tx(self.conn, guid, &update)?;
+        let (ticket, change) = write::update_in_tx(self.conn, guid, &update)?;
         if let Some(c) = change {
             self.notify(&c)?;
         }
-        Self::ticket_of(row)
+        Ok(ticket)
     }
 
     /// Sets the status by `operation` (with `reason` as a comment, for an escalation); the
@@ -152,10 +148,10 @@ impl<'a> StoreTx<'a> {
         if let Some(r) = reason {
             validate_reason(r)?;
         }
-        let (row, comment_guid, change) =
+        let (ticket, comment_guid, change) =
             write::set_status_in_tx(self.conn, guid, status, operation, reason)?;
         self.notify(&change)?;
-        Ok((Self::ticket_of(row)?, comment_guid))
+        Ok((ticket, comment_guid))
     }
 
     /// Sets the assignee.
@@ -163,11 +159,11 @@ impl<'a> StoreTx<'a> {
         self.check_writable()?;
         validate_assignee(assignee)?;
         let assignee = normalize_line(assignee);
-        let (row, change) = write::assign_in_tx(self.conn, guid, &assignee)?;
+        let (ticket, change) = write::assign_in_tx(self.conn, guid, &assignee)?;
         if let Some(c) = change {
             self.notify(&c)?;
         }
-        Self::ticket_of(row)
+        Ok(ticket)
     }
 
     /// Adds a comment; the ticket and the comment's guid.
@@ -180,16 +176,17 @@ impl<'a> StoreTx<'a> {
         comment.validate()?;
         let mut comment = comment.clone();
         comment.author = comment.author.as_deref().map(normalize_line);
-        let (row, comment_guid, change) = write::add_comment_in_tx(self.conn, guid, &comment)?;
+        let (ticket, comment_guid, change) = write::add_comment_in_tx(self.conn, guid, &comment)?;
         self.notify(&change)?;
-        Ok((Self::ticket_of(row)?, comment_guid))
+        Ok((ticket, comment_guid))
     }
 
     /// The ticket, if it exists.
     pub fn ticket(&mut self, guid: &str) -> Result<Option<Ticket>, StoreError> {
-        find_ticket(self.conn, guid)?
-            .map(Self::ticket_of)
-            .transpose()
+        match find_ticket(self.conn, guid)? {
+            Some(row) => write::ticket_of(self.conn, row).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The ticket with its comments; NotFound for an unknown ticket.
@@ -214,7 +211,7 @@ impl<'a> StoreTx<'a> {
         &mut self,
         guid: &str,
         values: &TicketValues,
-    ) -> Result<Vec<&'static str>, StoreError> {
+    ) -> Result<Vec<String>, StoreError> {
         self.check_writable()?;
         check_values(values)?;
         write::apply_values_in_tx(self.conn, guid, values)

@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use ticket_provider_api::{Error, NewComment, NewTicket, Status, TicketUpdate};
+use ticket_provider_api::fields::apply_field_changes;
+use ticket_provider_api::{Error, NewComment, NewTicket, Status, Ticket, TicketUpdate};
 
 use crate::change::{FieldChanges, StatusOperation, TicketChange, TicketValues};
 use crate::db::DbConnection;
@@ -14,6 +15,13 @@ use crate::rows::{
     TicketRow,
 };
 use crate::schema::{data_ticket, data_ticket_comment, data_ticket_history};
+use crate::values::{self, with_values, Values};
+
+/// The ticket a row stands for, with its values read in this transaction.
+pub(crate) fn ticket_of(conn: &mut DbConnection, row: TicketRow) -> Result<Ticket, StoreError> {
+    let v = values::read_values(conn, &row.guid)?;
+    Ok(with_values(row.into_ticket()?, v))
+}
 
 /// Inserts one history row.
 pub fn insert_history(conn: &mut DbConnection, row: &NewHistoryRow<'_>) -> QueryResult<()> {
@@ -64,12 +72,12 @@ fn add_history(
     )
 }
 
-/// Inserts a ticket with its `created` history row.
+/// Inserts a ticket with its values and its `created` history row.
 pub(crate) fn create_in_tx(
     conn: &mut DbConnection,
     guid: &str,
     new: &NewTicket,
-) -> Result<(TicketRow, TicketChange), StoreError> {
+) -> Result<(Ticket, TicketChange), StoreError> {
     let now = now_micros();
     let row = TicketRow {
         guid: guid.to_string(),
@@ -86,6 +94,7 @@ pub(crate) fn create_in_tx(
     diesel::insert_into(data_ticket::table)
         .values(&row)
         .execute(conn)?;
+    values::insert_values(conn, guid, now, &new.fields, &new.labels)?;
     add_history(
         conn,
         &row.guid,
@@ -94,10 +103,17 @@ pub(crate) fn create_in_tx(
         Some(Status::New.as_str()),
         now,
     )?;
+    let ticket = with_values(
+        row.into_ticket()?,
+        Values {
+            fields: new.fields.clone(),
+            labels: new.labels.clone(),
+        },
+    );
     let change = TicketChange::Created {
-        ticket: row.clone().into_ticket()?,
+        ticket: ticket.clone(),
     };
-    Ok((row, change))
+    Ok((ticket, change))
 }
 
 /// Applies field changes; one history row per field whose value differs. No change (and no
@@ -106,12 +122,16 @@ pub(crate) fn update_in_tx(
     conn: &mut DbConnection,
     guid: &str,
     update: &TicketUpdate,
-) -> Result<(TicketRow, Option<TicketChange>), StoreError> {
+) -> Result<(Ticket, Option<TicketChange>), StoreError> {
     let mut row = lock_ticket(conn, guid)?;
     let now = now_micros();
     let mut changes = TicketChanges::default();
     let mut fields = FieldChanges::default();
     let mut rows: Vec<(&str, String, String)> = Vec::new();
+    let old_values = values::read_values(conn, guid)?;
+    let mut new_values = old_values.clone();
+    apply_field_changes(&mut new_values.fields, &update.fields);
+    new_values.labels = update.apply_labels(&old_values.labels);
     if let Some(s) = &update.subject {
         if *s != row.subject {
             rows.push(("subject", row.subject.clone(), s.clone()));
@@ -146,8 +166,8 @@ pub(crate) fn update_in_tx(
             (row.due_on, row.due_at) = due_columns(due);
         }
     }
-    if rows.is_empty() && history_due.is_none() {
-        return Ok((row, None));
+    if rows.is_empty() && history_due.is_none() && new_values == old_values {
+        return Ok((with_values(row.into_ticket()?, old_values), None));
     }
     changes.updated_at = Some(now);
     row.updated_at = now;
@@ -160,11 +180,23 @@ pub(crate) fn update_in_tx(
     if let Some((old, new)) = &history_due {
         add_history(conn, guid, "due", old.as_deref(), new.as_deref(), now)?;
     }
+    let value_rows = values::replace_values(conn, guid, row.created_at, &old_values, &new_values)?;
+    for (field, old, new) in &value_rows {
+        add_history(conn, guid, field, old.as_deref(), new.as_deref(), now)?;
+    }
+    for (name, value) in &update.fields {
+        if old_values.fields.get(name) != value.as_ref() {
+            fields.fields.insert(name.clone(), value.clone());
+        }
+    }
+    if new_values.labels != old_values.labels {
+        fields.labels = Some(new_values.labels.clone());
+    }
     let change = TicketChange::Updated {
         guid: guid.to_string(),
         changes: fields,
     };
-    Ok((row, Some(change)))
+    Ok((with_values(row.into_ticket()?, new_values), Some(change)))
 }
 
 /// Moves a ticket to `status`, recording a history row for every call (an explicit status
@@ -176,7 +208,7 @@ pub(crate) fn set_status_in_tx(
     status: Status,
     operation: StatusOperation,
     reason: Option<&str>,
-) -> Result<(TicketRow, Option<String>, TicketChange), StoreError> {
+) -> Result<(Ticket, Option<String>, TicketChange), StoreError> {
     let mut row = lock_ticket(conn, guid)?;
     let now = now_micros();
     let old = std::mem::replace(&mut row.status, status.as_str().to_string());
@@ -211,7 +243,7 @@ pub(crate) fn set_status_in_tx(
         status,
         comment,
     };
-    Ok((row, comment_guid, change))
+    Ok((ticket_of(conn, row)?, comment_guid, change))
 }
 
 /// Sets the assignee; a history row (and a [`TicketChange`]) when it changes.
@@ -219,10 +251,10 @@ pub(crate) fn assign_in_tx(
     conn: &mut DbConnection,
     guid: &str,
     assignee: &str,
-) -> Result<(TicketRow, Option<TicketChange>), StoreError> {
+) -> Result<(Ticket, Option<TicketChange>), StoreError> {
     let mut row = lock_ticket(conn, guid)?;
     if row.assignee.as_deref() == Some(assignee) {
-        return Ok((row, None));
+        return Ok((ticket_of(conn, row)?, None));
     }
     let now = now_micros();
     let old = row.assignee.replace(assignee.to_string());
@@ -238,7 +270,7 @@ pub(crate) fn assign_in_tx(
         guid: guid.to_string(),
         assignee: assignee.to_string(),
     };
-    Ok((row, Some(change)))
+    Ok((ticket_of(conn, row)?, Some(change)))
 }
 
 /// Adds a comment and touches the ticket's `updated_at`.
@@ -246,7 +278,7 @@ pub(crate) fn add_comment_in_tx(
     conn: &mut DbConnection,
     guid: &str,
     comment: &NewComment,
-) -> Result<(TicketRow, String, TicketChange), StoreError> {
+) -> Result<(Ticket, String, TicketChange), StoreError> {
     let mut row = lock_ticket(conn, guid)?;
     let now = now_micros();
     let c = CommentRow {
@@ -269,7 +301,7 @@ pub(crate) fn add_comment_in_tx(
         guid: guid.to_string(),
         comment,
     };
-    Ok((row, comment_guid, change))
+    Ok((ticket_of(conn, row)?, comment_guid, change))
 }
 
 /// Writes values that come from elsewhere (another system) into an existing ticket: one
@@ -279,11 +311,20 @@ pub(crate) fn apply_values_in_tx(
     conn: &mut DbConnection,
     guid: &str,
     values: &TicketValues,
-) -> Result<Vec<&'static str>, StoreError> {
+) -> Result<Vec<String>, StoreError> {
     let row = lock_ticket(conn, guid)?;
     let now = now_micros();
     let mut changes = TicketChanges::default();
     let mut rows: Vec<(&'static str, Option<String>, Option<String>)> = Vec::new();
+    let mut value_rows = Vec::new();
+    if values.fields.is_some() || values.labels.is_some() {
+        let old = values::read_values(conn, guid)?;
+        let new = Values {
+            fields: values.fields.clone().unwrap_or_else(|| old.fields.clone()),
+            labels: values.labels.clone().unwrap_or_else(|| old.labels.clone()),
+        };
+        value_rows = values::replace_values(conn, guid, row.created_at, &old, &new)?;
+    }
     if row.subject != values.subject {
         rows.push((
             "subject",
@@ -325,17 +366,23 @@ pub(crate) fn apply_values_in_tx(
         rows.push(("due", due_text(old_due), due_text(values.due)));
         changes.set_due(values.due);
     }
-    if rows.is_empty() {
+    if rows.is_empty() && value_rows.is_empty() {
         return Ok(Vec::new());
     }
     changes.updated_at = Some(now);
     diesel::update(data_ticket::table.find(guid))
         .set(&changes)
         .execute(conn)?;
-    for (field, old, new) in &rows {
+    let mut changed = Vec::with_capacity(rows.len() + value_rows.len());
+    for (field, old, new) in rows {
         add_history(conn, guid, field, old.as_deref(), new.as_deref(), now)?;
+        changed.push(field.to_string());
     }
-    Ok(rows.into_iter().map(|(f, _, _)| f).collect())
+    for (field, old, new) in value_rows {
+        add_history(conn, guid, &field, old.as_deref(), new.as_deref(), now)?;
+        changed.push(field);
+    }
+    Ok(changed)
 }
 
 /// Inserts a ticket whose values come from elsewhere, with its `created` history row; its
@@ -348,6 +395,7 @@ pub(crate) fn insert_values_in_tx(
 ) -> Result<String, StoreError> {
     let now = now_micros();
     let guid = guid.map_or_else(new_guid, str::to_string);
+    let created = created_at.map_or(now, |t| t.timestamp_micros());
     let row = TicketRow {
         guid: guid.clone(),
         subject: values.subject.clone(),
@@ -355,7 +403,7 @@ pub(crate) fn insert_values_in_tx(
         status: values.status.as_str().into(),
         priority: values.priority.as_str().into(),
         assignee: values.assignee.clone(),
-        created_at: created_at.map_or(now, |t| t.timestamp_micros()),
+        created_at: created,
         updated_at: now,
         due_on: due_columns(values.due).0,
         due_at: due_columns(values.due).1,
@@ -363,6 +411,13 @@ pub(crate) fn insert_values_in_tx(
     diesel::insert_into(data_ticket::table)
         .values(&row)
         .execute(conn)?;
+    values::insert_values(
+        conn,
+        &guid,
+        created,
+        values.fields.as_ref().unwrap_or(&Default::default()),
+        values.labels.as_ref().unwrap_or(&Default::default()),
+    )?;
     add_history(
         conn,
         &guid,

@@ -106,6 +106,9 @@ fn values(f: &Fields) -> TicketValues {
         priority: f.priority,
         assignee: f.assignee.clone(),
         due: f.due,
+        // Custom fields and labels are not synced yet: a pull leaves the local ones alone.
+        fields: None,
+        labels: None,
     }
 }
 

@@ -92,6 +92,7 @@ pub fn store_options(pool_size: Option<u32>) -> StoreOptions {
     StoreOptions {
         pool_size,
         extensions: vec![Arc::new(SyncExtension)],
+        ..StoreOptions::default()
     }
 }
 

@@ -387,6 +387,114 @@ fn cli_cases(guid: &str) -> Vec<Case> {
     cases
 }
 
+/// The good config with one custom field of every type declared.
+const FIELDS_CONFIG: &str = "homechoice:\n  ticket:\n    provider: internal\n    database_url: tickets.db\n    fields:\n      severity: {type: enum, options: [S1, S2]}\n      estimate: {type: number, precision: 1}\n      customer: {type: text}\n      components: {type: multi_enum, options: [api, ui]}\n      target: {type: date}\n      reviewers: {type: people}\n";
+
+/// Custom fields and labels given wrongly, against [`FIELDS_CONFIG`].
+fn field_cases(guid: &str) -> Vec<Case> {
+    let g = guid;
+    let long_label = "l".repeat(101);
+    let with_fields = |name, args: &[&str], needles: &[&str]| {
+        case(name, args, 2, needles).with_config(FIELDS_CONFIG.to_string())
+    };
+    vec![
+        with_fields(
+            "unknown field",
+            &["create", "--subject", "x", "--field", "sprint=3"],
+            &["unknown field \"sprint\"", "severity"],
+        ),
+        with_fields(
+            "unknown option",
+            &["create", "--subject", "x", "--field", "severity=S9"],
+            &["severity", "S9", "S1, S2"],
+        ),
+        with_fields(
+            "number of the wrong type",
+            &["update", g, "--field", "estimate=two"],
+            &["estimate", "two"],
+        ),
+        with_fields(
+            "number beyond the precision",
+            &["update", g, "--field", "estimate=2.25"],
+            &["estimate", "precision is 1"],
+        ),
+        with_fields(
+            "date that is no date",
+            &["update", g, "--field", "target=soon"],
+            &["target"],
+        ),
+        with_fields(
+            "person who is no e-mail",
+            &["update", g, "--field", "reviewers=bob"],
+            &["reviewers", "e-mail"],
+        ),
+        with_fields(
+            "a set with an unknown option",
+            &["update", g, "--field", "components=api,web"],
+            &["components", "web"],
+        ),
+        with_fields(
+            "field without a value separator",
+            &["create", "--subject", "x", "--field", "severity"],
+            &["NAME=VALUE"],
+        ),
+        with_fields(
+            "field set and cleared",
+            &["update", g, "--field", "severity=S1", "--clear-field", "severity"],
+            &["severity", "both set"],
+        ),
+        with_fields(
+            "clearing an unknown field",
+            &["update", g, "--clear-field", "sprint"],
+            &["sprint"],
+        ),
+        with_fields(
+            "filter on an unknown field",
+            &["list", "--field", "sprint=1"],
+            &["sprint"],
+        ),
+        with_fields(
+            "label added and removed",
+            &["update", g, "--label", "vip", "--unlabel", "vip"],
+            &["vip", "both added and removed"],
+        ),
+        with_fields(
+            "label with a comma",
+            &["create", "--subject", "x", "--label", "a,b"],
+            &["label", "comma"],
+        ),
+        with_fields(
+            "label over the limit",
+            &["create", "--subject", "x", "--label", &long_label],
+            &["label", "limit is 100"],
+        ),
+        with_fields(
+            "label with a bidi control",
+            &["create", "--subject", "x", "--label", "vip\u{202e}"],
+            &["label", "invisible"],
+        ),
+        Case {
+            token: Some(TOKEN),
+            ..case(
+                "fields on the sync provider, which does not carry them yet",
+                &["create", "--subject", "x", "--field", "severity=S1"],
+                7,
+                &["not synced yet"],
+            )
+            .with_config(FIELDS_CONFIG.replace(
+                "provider: internal\n",
+                "provider: sync\n    asana_project: \"{PROJECT}\"\n    asana_base_url: \"{BASE}\"\n",
+            ))
+        },
+        case(
+            "a field when none is declared",
+            &["create", "--subject", "x", "--field", "severity=S1"],
+            2,
+            &["unknown field", "none is declared"],
+        ),
+    ]
+}
+
 fn config_cases() -> Vec<Case> {
     let ticket =
         |body: &str| format!("homechoice:\n  ticket:\n    database_url: tickets.db\n{body}");
@@ -395,6 +503,33 @@ fn config_cases() -> Vec<Case> {
     };
     let pg_code = if cfg!(feature = "postgres") { 5 } else { 4 };
     vec![
+        config_case(
+            "field of an unknown type",
+            &ticket("    fields:\n      severity: {type: choice}\n"),
+            4,
+            &[
+                "homechoice.ticket.fields.severity",
+                "unknown type \"choice\"",
+            ],
+        ),
+        config_case(
+            "enum field without options",
+            &ticket("    fields:\n      severity: {type: enum}\n"),
+            4,
+            &["severity", "needs `options`"],
+        ),
+        config_case(
+            "field named like a built-in one",
+            &ticket("    fields:\n      status: {type: text}\n"),
+            4,
+            &["status", "built-in"],
+        ),
+        config_case(
+            "field declaration with an unknown key",
+            &ticket("    fields:\n      severity: {type: text, colour: red}\n"),
+            4,
+            &["colour"],
+        ),
         config_case(
             "unknown key",
             &ticket("    provder: internal\n"),
@@ -565,6 +700,7 @@ async fn every_bad_input_is_refused_clearly_and_changes_nothing() {
     let before = fx.counts().await;
 
     let mut cases = cli_cases(&fx.guid);
+    cases.extend(field_cases(&fx.guid));
     cases.extend(config_cases());
     assert!(cases.len() >= 60, "the table has {} cases", cases.len());
     let mut failures = Vec::new();

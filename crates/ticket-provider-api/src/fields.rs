@@ -549,26 +549,43 @@ impl FieldValue {
         }
     }
 
+    /// The name of the value's type (see [`FieldType::name`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FieldValue::Text(_) => "text",
+            FieldValue::Number(_) => "number",
+            FieldValue::Enum(_) => "enum",
+            FieldValue::MultiEnum(_) => "multi_enum",
+            FieldValue::Date(_) => "date",
+            FieldValue::People(_) => "people",
+        }
+    }
+
     /// The value of type `ty` whose canonical elements are `elements` (see
     /// [`FieldValue::stored`]); `None` when they do not fit the type.
-    pub fn from_stored(ty: &FieldType, mut elements: Vec<String>) -> Option<FieldValue> {
-        if ty.is_set() {
-            let set: BTreeSet<String> = elements.into_iter().collect();
-            return Some(match ty {
-                FieldType::People => FieldValue::People(set),
-                _ => FieldValue::MultiEnum(set),
-            });
+    pub fn from_stored(ty: &FieldType, elements: Vec<String>) -> Option<FieldValue> {
+        Self::from_stored_kind(ty.name(), elements)
+    }
+
+    /// [`FieldValue::from_stored`] by the type's name ([`FieldValue::kind`]), for a store that
+    /// keeps the name beside the value; `None` for an unknown name or elements that do not
+    /// fit.
+    pub fn from_stored_kind(kind: &str, mut elements: Vec<String>) -> Option<FieldValue> {
+        match kind {
+            "multi_enum" => return Some(FieldValue::MultiEnum(elements.into_iter().collect())),
+            "people" => return Some(FieldValue::People(elements.into_iter().collect())),
+            _ => {}
         }
         if elements.len() != 1 {
             return None;
         }
         let one = elements.pop()?;
-        match ty {
-            FieldType::Text => Some(FieldValue::Text(one)),
-            FieldType::Enum { .. } => Some(FieldValue::Enum(one)),
-            FieldType::Number { .. } => one.parse().ok().map(FieldValue::Number),
-            FieldType::Date => one.parse().ok().map(FieldValue::Date),
-            FieldType::MultiEnum { .. } | FieldType::People => None,
+        match kind {
+            "text" => Some(FieldValue::Text(one)),
+            "enum" => Some(FieldValue::Enum(one)),
+            "number" => one.parse().ok().map(FieldValue::Number),
+            "date" => one.parse().ok().map(FieldValue::Date),
+            _ => None,
         }
     }
 

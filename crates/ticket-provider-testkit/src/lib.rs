@@ -19,6 +19,9 @@
 
 #![warn(missing_docs)]
 
+mod fields;
+pub use fields::{fields_and_labels, suite_fields, SUITE_FIELDS_YAML};
+
 use std::collections::HashSet;
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -44,6 +47,9 @@ pub struct SuiteOptions {
     pub malformed_guid: Option<String>,
     /// How many callers the concurrency check runs at once.
     pub concurrency: usize,
+    /// Whether the provider was built with the fields of [`SUITE_FIELDS_YAML`]; then
+    /// [`run_all`] runs [`fields_and_labels`].
+    pub fields: bool,
 }
 
 impl SuiteOptions {
@@ -55,6 +61,7 @@ impl SuiteOptions {
             unknown_guid: "00000000-0000-7000-8000-000000000000".into(),
             malformed_guid: Some("not a guid".into()),
             concurrency: 8,
+            fields: false,
         }
     }
 }
@@ -76,6 +83,9 @@ pub async fn run_all(provider: Arc<dyn TicketProvider>, opts: &SuiteOptions) {
     assignment(p, opts).await;
     list_filters_and_limit(p, opts).await;
     due_dates(p, opts).await;
+    if opts.fields {
+        fields_and_labels(p, opts).await;
+    }
     unknown_and_malformed_guids(p, opts).await;
     concurrent_callers(provider.clone(), opts).await;
     history_when_offered(p, opts).await;

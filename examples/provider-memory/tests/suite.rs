@@ -30,10 +30,12 @@ fn memory_options() -> SuiteOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn passes_the_behaviour_suite_when_chosen_by_name() {
-    let provider = get_provider(&memory_config(""))
+    let provider = get_provider(&memory_config(ticket_provider_testkit::SUITE_FIELDS_YAML))
         .await
         .expect("memory provider builds");
-    run_all(provider, &memory_options()).await;
+    let mut opts = memory_options();
+    opts.fields = true;
+    run_all(provider, &opts).await;
 }
 
 #[tokio::test]

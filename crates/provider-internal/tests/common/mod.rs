@@ -102,6 +102,7 @@ pub async fn open_with_log(url: &str) -> InternalProvider {
         StoreOptions {
             pool_size: None,
             extensions: vec![Arc::new(ChangeLog)],
+            ..StoreOptions::default()
         },
     )
     .await
@@ -292,6 +293,8 @@ pub async fn extension_hook_and_transactions(url: &str) {
         priority: Priority::Low,
         assignee: None,
         due: Some("2026-12-24".parse().unwrap()),
+        fields: None,
+        labels: None,
     };
     let g3 = p
         .write(move |tx| tx.insert_ticket(None, &values, None))
@@ -456,8 +459,18 @@ pub async fn due_dates(url: &str) {
 
 /// The shared behaviour suite.
 pub async fn behaviour_suite(url: &str) {
-    let p = open(url).await;
-    run_all(Arc::new(p), &SuiteOptions::new("internal")).await;
+    let p = InternalProvider::open(
+        url,
+        StoreOptions {
+            fields: ticket_provider_testkit::suite_fields(),
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .expect("open");
+    let mut opts = SuiteOptions::new("internal");
+    opts.fields = true;
+    run_all(Arc::new(p), &opts).await;
 }
 
 /// Every operation once, with history rows checked.
