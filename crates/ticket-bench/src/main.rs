@@ -38,7 +38,9 @@ use provider_internal::bench_support::{
     SQLITE_CONNECTION_PRAGMAS,
 };
 use provider_internal::{InternalProvider, StoreOptions};
-use ticket_provider_api::{ListQuery, NewComment, NewTicket, Status, TicketProvider};
+use ticket_provider_api::{
+    FieldSchema, FieldType, FieldValue, ListQuery, NewComment, NewTicket, Status, TicketProvider,
+};
 
 const STATUSES: [&str; 8] = [
     "NEW",
@@ -287,7 +289,10 @@ fn raw_create(conn: &mut SqliteConnection, i: usize) -> QueryResult<String> {
 /// `ROLLBACK` kept prepared by the connection (a read keeps nothing; `COMMIT` costs the same),
 /// where `conn.transaction` hands both to `sqlite3_exec`, which parses them on every call
 /// (about 6% more instructions per get).
-fn raw_get(conn: &mut SqliteConnection, guid: &str) -> QueryResult<(TicketRow, Vec<CommentRow>)> {
+/// What a get reads by hand: the ticket row, its comments and its field and label rows.
+type RawTicket = (TicketRow, Vec<CommentRow>, Vec<(String, String, String)>);
+
+fn raw_get(conn: &mut SqliteConnection, guid: &str) -> QueryResult<RawTicket> {
     sqlite_read::Begin.execute(conn)?;
     let read = raw_selects(conn, guid);
     let ended = sqlite_read::Rollback.execute(conn);
@@ -296,11 +301,8 @@ fn raw_get(conn: &mut SqliteConnection, guid: &str) -> QueryResult<(TicketRow, V
     Ok(read)
 }
 
-fn raw_selects(
-    conn: &mut SqliteConnection,
-    guid: &str,
-) -> QueryResult<(TicketRow, Vec<CommentRow>)> {
-    use schema::{data_ticket as t, data_ticket_comment as c};
+fn raw_selects(conn: &mut SqliteConnection, guid: &str) -> QueryResult<RawTicket> {
+    use schema::{data_ticket as t, data_ticket_comment as c, data_ticket_value as v};
     let row = t::table
         .find(guid)
         .select(TicketRow::as_select())
@@ -310,7 +312,12 @@ fn raw_selects(
         .order((c::created_at.asc(), c::comment_guid.asc()))
         .select(CommentRow::as_select())
         .load(conn)?;
-    Ok((row, comments))
+    let values = v::table
+        .filter(v::ticket_guid.eq(guid))
+        .select((v::kind, v::name, v::value))
+        .order((v::name, v::value))
+        .load(conn)?;
+    Ok((row, comments, values))
 }
 
 /// Runs `f` `n` times with `conn`; the elapsed time. It blocks the calling thread, where the
@@ -386,6 +393,32 @@ fn bulk_load(path: &Path, rows: usize) -> BenchResult<()> {
                 diesel::insert_into(schema::data_ticket::table)
                     .values(&batch)
                     .execute(conn)?;
+                // Every ticket has a severity (S1, S2 or S3); one in eight carries `vip`.
+                let values: Vec<_> = batch
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(k, t)| {
+                        use schema::data_ticket_value as v;
+                        let severity = (
+                            v::ticket_guid.eq(t.guid.clone()),
+                            v::kind.eq("enum"),
+                            v::name.eq("severity"),
+                            v::value.eq(SEVERITIES[k % 3]),
+                            v::ticket_created_at.eq(t.created_at),
+                        );
+                        let vip = (
+                            v::ticket_guid.eq(t.guid.clone()),
+                            v::kind.eq("label"),
+                            v::name.eq("vip"),
+                            v::value.eq(""),
+                            v::ticket_created_at.eq(t.created_at),
+                        );
+                        std::iter::once(severity).chain((k % 8 == 0).then_some(vip))
+                    })
+                    .collect();
+                diesel::insert_into(schema::data_ticket_value::table)
+                    .values(&values)
+                    .execute(conn)?;
                 i = stop;
             }
             Ok(())
@@ -436,10 +469,19 @@ async fn list_medians(
     Ok((median(ts), median(tl)))
 }
 
+/// The options of [`bulk_load`] in [`bulk_load`]'s values.
+const SEVERITIES: [&str; 3] = ["S1", "S2", "S3"];
+
 async fn open(path: &Path) -> BenchResult<InternalProvider> {
+    let severity = FieldType::Enum {
+        options: SEVERITIES.iter().map(|s| s.to_string()).collect(),
+    };
     Ok(InternalProvider::open(
         &format!("sqlite://{}", path.display()),
-        StoreOptions::default(),
+        StoreOptions {
+            fields: FieldSchema::new([("severity".to_string(), severity)])?,
+            ..StoreOptions::default()
+        },
     )
     .await?)
 }
@@ -630,6 +672,16 @@ async fn run(s: &Settings) -> BenchResult<Report> {
     let (t2_small, t2_large) =
         list_medians(&small, &large, &by_status_assignee, s.list_runs).await?;
     let (t3_small, t3_large) = list_medians(&small, &large, &unfiltered, s.list_runs).await?;
+    let by_field = ListQuery {
+        fields: [("severity".to_string(), FieldValue::Enum("S2".into()))].into(),
+        ..unfiltered.clone()
+    };
+    let by_label = ListQuery {
+        labels: ["vip".to_string()].into(),
+        ..unfiltered.clone()
+    };
+    let (t4_small, t4_large) = list_medians(&small, &large, &by_field, s.list_runs).await?;
+    let (t5_small, t5_large) = list_medians(&small, &large, &by_label, s.list_runs).await?;
 
     drop(small);
     drop(large);
@@ -649,6 +701,8 @@ async fn run(s: &Settings) -> BenchResult<Report> {
         "list_status_large_us": us(t_large).round(),
         "list_status_assignee_scale_ratio": round3(ratio(us(t2_large), us(t2_small))),
         "list_unfiltered_scale_ratio": round3(ratio(us(t3_large), us(t3_small))),
+        "list_field_scale_ratio": round3(ratio(us(t4_large), us(t4_small))),
+        "list_label_scale_ratio": round3(ratio(us(t5_large), us(t5_small))),
         "bulk_load_seconds": round3(load_secs),
     });
     let mut figures = match figures {
@@ -680,6 +734,8 @@ async fn run(s: &Settings) -> BenchResult<Report> {
             t2_small,
         ),
         (format!("list page {page}, unfiltered"), t3_large, t3_small),
+        (format!("list page {page}, field value"), t4_large, t4_small),
+        (format!("list page {page}, label"), t5_large, t5_small),
     ] {
         lines.push(format!(
             "{:<34} {:>10.0}us {:>10.0}us {:>8.3}",
@@ -755,7 +811,7 @@ mod tests {
         let figures = &report.figures;
         assert_eq!(figures["mode"], "smoke");
         let headline = readme::headline(figures).expect("the sizes the page quotes");
-        assert_eq!(headline.len(), 18);
+        assert_eq!(headline.len(), 20);
         for f in &headline {
             let v = readme::lookup(figures, &f.key)
                 .unwrap_or_else(|| panic!("no `{}` in {figures:?}", f.key));
@@ -847,10 +903,10 @@ mod tests {
             .expect("runtime");
         let guid = runtime.block_on(async {
             let provider = open(&path).await.expect("open");
-            let t = provider
-                .create(NewTicket::new("read me"))
-                .await
-                .expect("create");
+            let mut new = NewTicket::new("read me");
+            new.fields
+                .insert("severity".into(), FieldValue::Enum("S1".into()));
+            let t = provider.create(new).await.expect("create");
             provider
                 .add_comment(&t.guid, NewComment::new("one"))
                 .await
@@ -858,8 +914,12 @@ mod tests {
             t.guid
         });
         let mut conn = raw_connection(&path).expect("connection");
-        let (row, comments) = raw_get(&mut conn, &guid).expect("the ticket");
+        let (row, comments, values) = raw_get(&mut conn, &guid).expect("the ticket");
         assert_eq!((row.subject.as_str(), comments.len()), ("read me", 1));
+        assert_eq!(
+            values,
+            [("enum".to_string(), "severity".to_string(), "S1".to_string())]
+        );
         conn.immediate_transaction(|_| QueryResult::Ok(()))
             .expect("no transaction left open after a get");
         let missing = raw_get(&mut conn, &new_guid()).expect_err("an unknown ticket");

@@ -72,6 +72,16 @@ pub(crate) fn headline(figures: &Map<String, Value>) -> Result<Vec<Figure>, Stri
             None,
         ),
         figure(
+            "list_field_scale_ratio",
+            "the same for a first page filtered by a custom field's value (a third of the tickets match)",
+            goal("≤ 1.2"),
+        ),
+        figure(
+            "list_label_scale_ratio",
+            "the same for a first page filtered by a label (an eighth of the tickets carry it)",
+            goal("≤ 1.2"),
+        ),
+        figure(
             "sync_overhead_healthy",
             format!("{round} through `sync` / through `internal` alone, the local Asana answering at once"),
             None,
