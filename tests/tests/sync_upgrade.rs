@@ -16,13 +16,36 @@ use homechoice_tickets::provider_sync::{Change, LinkState, SyncProvider};
 use homechoice_tickets::{NewTicket, Priority, Status, TicketHistory};
 use serde_json::Value;
 
-fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/upgrade-0.1.0")
+/// The databases kept for upgrade tests.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fixture {
+    /// Written by release 0.1.0: agreed values and push times in `sync_kv`.
+    Release010,
+    /// Written by the last build before custom fields (commit a0c37b3): typed link columns,
+    /// no `data_ticket_value` table yet.
+    PreFields,
 }
 
-fn expected() -> Value {
-    let text = std::fs::read_to_string(fixture_dir().join("expected.json")).expect("expected.json");
-    serde_json::from_str(&text).expect("expected.json is JSON")
+impl Fixture {
+    fn dir(self) -> PathBuf {
+        let name = match self {
+            Fixture::Release010 => "upgrade-0.1.0",
+            Fixture::PreFields => "upgrade-pre-fields",
+        };
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name)
+    }
+
+    fn expected(self) -> Value {
+        let text =
+            std::fs::read_to_string(self.dir().join("expected.json")).expect("expected.json");
+        serde_json::from_str(&text).expect("expected.json is JSON")
+    }
+}
+
+fn fixture_dir() -> PathBuf {
+    Fixture::Release010.dir()
 }
 
 fn s(v: &Value) -> &str {
@@ -34,7 +57,7 @@ fn label(e: &Value, l: &str) -> String {
 }
 
 /// Everything the fixture holds is still there, read through this version's types.
-async fn assert_kept(p: &SyncProvider, e: &Value) {
+async fn assert_kept(p: &SyncProvider, e: &Value, fixture: Fixture) {
     let history = p.local();
     for t in e["tickets"].as_array().expect("tickets") {
         let guid = s(&t["guid"]);
@@ -49,6 +72,10 @@ async fn assert_kept(p: &SyncProvider, e: &Value) {
         assert_eq!(d.ticket.priority.as_str(), s(&t["priority"]));
         assert_eq!(d.ticket.assignee.as_deref(), t["assignee"].as_str());
         assert_eq!(d.comments.len() as u64, t["comments"].as_u64().unwrap());
+        assert!(
+            d.ticket.fields.is_empty() && d.ticket.labels.is_empty(),
+            "{guid} gained values"
+        );
         let rows = TicketHistory::history(history, guid)
             .await
             .expect("history");
@@ -87,6 +114,9 @@ async fn assert_kept(p: &SyncProvider, e: &Value) {
     let link = p.store().link(&t2).await.unwrap().unwrap();
     assert_eq!(link.agreed.subject.as_deref(), Some("VPN drops every hour"));
     for l in ["T1", "T2", "T3", "T4", "T5"] {
+        if fixture != Fixture::Release010 {
+            break;
+        }
         let g = label(e, l);
         for key in [format!("sync.snapshot.{g}"), format!("sync.pushed_at.{g}")] {
             assert_eq!(p.store().kv_get(&key).await.unwrap(), None, "{key} moved");
@@ -179,17 +209,58 @@ async fn recreate_asana(fake: &FakeAsana, p: &SyncProvider, e: &Value) {
     }
 }
 
-async fn upgrade_keeps_everything_and_flushes(db_url: &str, engine: &str) {
-    let all = expected();
+async fn upgrade_keeps_everything_and_flushes(db_url: &str, engine: &str, fixture: Fixture) {
+    let all = fixture.expected();
     let e = &all[engine];
     let (fake, mut users) = common::fake().await;
     let p = common::direct_url(&fake, db_url, Duration::from_secs(5)).await;
-    assert_kept(&p, e).await;
+    assert_kept(&p, e, fixture).await;
 
     // Opening again (a second process) changes nothing.
     let again = common::direct_url(&fake, db_url, Duration::from_secs(5)).await;
-    assert_kept(&again, e).await;
+    assert_kept(&again, e, fixture).await;
     drop(again);
+
+    // The upgraded store keeps custom fields and labels (through `internal`, which carries
+    // them), and the other tickets are untouched by it.
+    let t4 = label(e, "T4");
+    let local = homechoice_tickets::provider_internal::InternalProvider::open(
+        db_url,
+        homechoice_tickets::provider_internal::StoreOptions {
+            fields: ticket_provider_testkit::suite_fields(),
+            ..homechoice_tickets::provider_sync::store_options(None)
+        },
+    )
+    .await
+    .expect("open the upgraded store with fields");
+    let mut labelled = homechoice_tickets::TicketUpdate::default();
+    labelled.add_labels = ["upgraded".to_string()].into();
+    labelled.fields.insert(
+        "severity".into(),
+        Some(homechoice_tickets::FieldValue::Enum("S1".into())),
+    );
+    homechoice_tickets::TicketProvider::update(&local, &t4, labelled)
+        .await
+        .expect("a field and a label on an upgraded ticket");
+    let t = homechoice_tickets::TicketProvider::get_ticket(&local, &t4)
+        .await
+        .unwrap()
+        .ticket;
+    assert_eq!(t.labels.iter().collect::<Vec<_>>(), ["upgraded"]);
+    assert_eq!(
+        t.fields.get("severity"),
+        Some(&homechoice_tickets::FieldValue::Enum("S1".into()))
+    );
+    let mut cleared = homechoice_tickets::TicketUpdate::default();
+    cleared.remove_labels = ["upgraded".to_string()].into();
+    cleared.fields.insert("severity".into(), None);
+    homechoice_tickets::TicketProvider::update(&local, &t4, cleared)
+        .await
+        .unwrap();
+    drop(local);
+    // Those two updates went through `internal` (no outbox entries) and only touched
+    // values and history; the counts the checks below rely on are the fixture's.
+    let p = common::direct_url(&fake, db_url, Duration::from_secs(5)).await;
 
     // The highest id the store held before the flush.
     let mut held = 0;
@@ -244,7 +315,25 @@ async fn a_sqlite_store_of_release_0_1_0_upgrades_without_loss() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tickets.db");
     std::fs::copy(fixture_dir().join("sqlite.db"), &db).expect("copy the fixture");
-    upgrade_keeps_everything_and_flushes(&format!("sqlite://{}", db.display()), "sqlite").await;
+    upgrade_keeps_everything_and_flushes(
+        &format!("sqlite://{}", db.display()),
+        "sqlite",
+        Fixture::Release010,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_store_written_before_custom_fields_upgrades_without_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tickets.db");
+    std::fs::copy(Fixture::PreFields.dir().join("sqlite.db"), &db).expect("copy the fixture");
+    upgrade_keeps_everything_and_flushes(
+        &format!("sqlite://{}", db.display()),
+        "sqlite",
+        Fixture::PreFields,
+    )
+    .await;
 }
 
 #[cfg(feature = "postgres")]
@@ -272,6 +361,6 @@ async fn a_postgres_store_of_release_0_1_0_upgrades_without_loss() {
         let mut db = diesel::PgConnection::establish(&url).expect("connect");
         db.batch_execute(&dump).expect("replay the fixture");
     }
-    upgrade_keeps_everything_and_flushes(&url, "postgres").await;
+    upgrade_keeps_everything_and_flushes(&url, "postgres", Fixture::Release010).await;
     let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }
