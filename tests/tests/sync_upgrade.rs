@@ -233,8 +233,10 @@ async fn upgrade_keeps_everything_and_flushes(db_url: &str, engine: &str, fixtur
     )
     .await
     .expect("open the upgraded store with fields");
-    let mut labelled = homechoice_tickets::TicketUpdate::default();
-    labelled.add_labels = ["upgraded".to_string()].into();
+    let mut labelled = homechoice_tickets::TicketUpdate {
+        add_labels: ["upgraded".to_string()].into(),
+        ..Default::default()
+    };
     labelled.fields.insert(
         "severity".into(),
         Some(homechoice_tickets::FieldValue::Enum("S1".into())),
@@ -251,8 +253,10 @@ async fn upgrade_keeps_everything_and_flushes(db_url: &str, engine: &str, fixtur
         t.fields.get("severity"),
         Some(&homechoice_tickets::FieldValue::Enum("S1".into()))
     );
-    let mut cleared = homechoice_tickets::TicketUpdate::default();
-    cleared.remove_labels = ["upgraded".to_string()].into();
+    let mut cleared = homechoice_tickets::TicketUpdate {
+        remove_labels: ["upgraded".to_string()].into(),
+        ..Default::default()
+    };
     cleared.fields.insert("severity".into(), None);
     homechoice_tickets::TicketProvider::update(&local, &t4, cleared)
         .await
