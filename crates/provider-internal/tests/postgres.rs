@@ -74,6 +74,7 @@ macro_rules! pg_test {
 }
 
 pg_test!(behaviour_suite);
+pg_test!(random_fields_round_trip);
 pg_test!(every_operation_and_history);
 pg_test!(invalid_input_writes_nothing);
 pg_test!(pagination_under_concurrent_inserts);

@@ -23,6 +23,7 @@ macro_rules! sqlite_test {
 }
 
 sqlite_test!(behaviour_suite);
+sqlite_test!(random_fields_round_trip);
 sqlite_test!(every_operation_and_history);
 sqlite_test!(invalid_input_writes_nothing);
 sqlite_test!(pagination_under_concurrent_inserts);

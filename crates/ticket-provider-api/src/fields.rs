@@ -223,23 +223,26 @@ impl FieldSchema {
         coerce(name, ty, value)
     }
 
-    /// Checks every value of `fields` (see [`FieldSchema::check_value`]) in place.
+    /// Checks every value of `fields` (see [`FieldSchema::check_value`]) in place. An empty
+    /// set is no value: it is dropped, as a store keeps no element of it.
     pub fn check_fields(&self, fields: &mut Fields) -> Result<()> {
         let taken = std::mem::take(fields);
         for (name, value) in taken {
             let v = self.check_value(&name, value)?;
-            fields.insert(name, v);
+            if !v.is_empty() {
+                fields.insert(name, v);
+            }
         }
         Ok(())
     }
 
-    /// Checks the field changes of an update: a set value as [`FieldSchema::check_value`],
-    /// a clear only that the field is declared.
+    /// Checks the field changes of an update: a set value as [`FieldSchema::check_value`]
+    /// (an empty set clears the field), a clear only that the field is declared.
     pub fn check_changes(&self, changes: &mut BTreeMap<String, Option<FieldValue>>) -> Result<()> {
         let taken = std::mem::take(changes);
         for (name, value) in taken {
             let v = match value {
-                Some(v) => Some(self.check_value(&name, v)?),
+                Some(v) => Some(self.check_value(&name, v)?).filter(|v| !v.is_empty()),
                 None => {
                     self.field(&name)?;
                     None
@@ -546,6 +549,15 @@ impl FieldValue {
             FieldValue::Number(n) => vec![n.to_string()],
             FieldValue::Date(d) => vec![d.to_string()],
             FieldValue::MultiEnum(s) | FieldValue::People(s) => s.iter().cloned().collect(),
+        }
+    }
+
+    /// Whether this is an empty set (multi-enum or people), which a ticket holds as no
+    /// value at all.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            FieldValue::MultiEnum(s) | FieldValue::People(s) => s.is_empty(),
+            _ => false,
         }
     }
 
@@ -939,6 +951,28 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_set_is_no_value() {
+        let s = schema();
+        let mut fields: Fields = [
+            (
+                "components".to_string(),
+                FieldValue::MultiEnum(BTreeSet::new()),
+            ),
+            ("severity".to_string(), FieldValue::Enum("S1".into())),
+        ]
+        .into();
+        s.check_fields(&mut fields).unwrap();
+        assert_eq!(fields.keys().collect::<Vec<_>>(), ["severity"]);
+        let mut changes: BTreeMap<String, Option<FieldValue>> = [(
+            "reviewers".to_string(),
+            Some(FieldValue::People(BTreeSet::new())),
+        )]
+        .into();
+        s.check_changes(&mut changes).unwrap();
+        assert_eq!(changes.get("reviewers"), Some(&None), "an empty set clears");
+    }
+
+    #[test]
     fn set_filters_match_supersets_and_single_values_match_equal() {
         let s = schema();
         let have = s.parse_arg("components", "api,ui").unwrap();
@@ -1002,5 +1036,79 @@ mod tests {
         }
         let many: Labels = (0..=MAX_LABELS).map(|i| format!("l{i}")).collect();
         assert!(check_labels(&many).is_err());
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        const PRECISION: u32 = 3;
+
+        fn schema() -> FieldSchema {
+            let options = || vec!["S1".to_string(), "S2".into(), "S3".into()];
+            FieldSchema::new([
+                ("t".to_string(), FieldType::Text),
+                (
+                    "n".to_string(),
+                    FieldType::Number {
+                        precision: PRECISION,
+                    },
+                ),
+                ("e".to_string(), FieldType::Enum { options: options() }),
+                ("m".to_string(), FieldType::MultiEnum { options: options() }),
+                ("d".to_string(), FieldType::Date),
+                ("p".to_string(), FieldType::People),
+            ])
+            .unwrap()
+        }
+
+        /// A field name of [`schema`] and a valid value of it.
+        fn named_value() -> impl Strategy<Value = (&'static str, FieldValue)> {
+            let option = prop::sample::select(vec!["S1", "S2", "S3"]);
+            let day = (1900i32..=9999, 1u32..=12, 1u32..=28)
+                .prop_map(|(y, m, d)| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap());
+            prop_oneof![
+                "[a-zA-Z0-9 ,.;:éß✓-]{0,40}[a-zA-Z0-9]".prop_map(|t| ("t", FieldValue::Text(t))),
+                (-99_999_999_999i64..=99_999_999_999, 0..=PRECISION).prop_map(|(m, scale)| {
+                    let text = format!("{}", m as f64 / 10f64.powi(scale as i32));
+                    let text = format!("{:.*}", scale as usize, text.parse::<f64>().unwrap());
+                    ("n", FieldValue::Number(text.parse().unwrap()))
+                }),
+                option
+                    .clone()
+                    .prop_map(|o| ("e", FieldValue::Enum(o.to_string()))),
+                prop::collection::btree_set(option.prop_map(str::to_string), 0..=3)
+                    .prop_map(|s| ("m", FieldValue::MultiEnum(s))),
+                day.clone()
+                    .prop_map(|d| ("d", FieldValue::Date(Due::Date(d)))),
+                (0i64..=4_000_000_000_000).prop_map(|ms| {
+                    let at = chrono::DateTime::from_timestamp_millis(ms).unwrap();
+                    ("d", FieldValue::Date(Due::At(at)))
+                }),
+                prop::collection::btree_set("[a-z]{1,8}@[a-z]{1,8}\\.(com|io)", 0..=4)
+                    .prop_map(|s| ("p", FieldValue::People(s))),
+            ]
+        }
+
+        proptest! {
+            /// Every value survives its stored form, its JSON and its command-line text
+            /// unchanged, in its declared type.
+            #[test]
+            fn values_round_trip((name, v) in named_value()) {
+                let s = schema();
+                let ty = s.get(name).unwrap();
+                prop_assert_eq!(FieldValue::from_stored(ty, v.stored()), Some(v.clone()));
+                prop_assert_eq!(FieldValue::from_stored_kind(v.kind(), v.stored()), Some(v.clone()));
+                let json = serde_json::to_string(&v).unwrap();
+                let back = s.check_value(name, serde_json::from_str(&json).unwrap());
+                prop_assert_eq!(back.as_ref().ok(), Some(&v), "JSON {}", json);
+                let text = v.stored().join(",");
+                let is_empty_set = ty.is_set() && v.stored().is_empty();
+                if !is_empty_set {
+                    prop_assert_eq!(s.parse_arg(name, &text).ok(), Some(v.clone()), "text {}", text);
+                }
+                prop_assert!(v.matches(&v));
+            }
+        }
     }
 }

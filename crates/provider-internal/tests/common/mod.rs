@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+mod fields;
+pub use fields::random_fields_round_trip;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 
