@@ -159,6 +159,94 @@ fn every_operation_works_and_persists_across_runs() {
         .is_empty());
 }
 
+/// The issue's own example: fields of every type and a label, through the command line.
+#[test]
+fn custom_fields_and_labels_work_end_to_end() {
+    let env = Env::new();
+    std::fs::write(
+        env.config(),
+        "homechoice:\n  ticket:\n    provider: internal\n    database_url: tickets.db\n    fields:\n      severity:   {type: enum, options: [S1, S2, S3]}\n      estimate:   {type: number, precision: 1}\n      customer:   {type: text}\n      components: {type: multi_enum, options: [api, ui, db]}\n      target:     {type: date}\n      reviewers:  {type: people}\n",
+    )
+    .unwrap();
+    let r = env.json(&[
+        "create",
+        "--subject",
+        "S",
+        "--field",
+        "severity=S1",
+        "--field",
+        "components=api,ui",
+        "--field",
+        "target=2026-12-24",
+        "--field",
+        "reviewers=a@example.com,b@example.com",
+        "--field",
+        "estimate=2.5",
+        "--label",
+        "vip",
+    ]);
+    let guid = r["guid"].as_str().unwrap().to_string();
+    let other = env.json(&["create", "--subject", "other", "--field", "severity=S2"]);
+    let t = env.json(&["get", &guid]);
+    assert_eq!(
+        t["fields"],
+        serde_json::json!({
+            "severity": "S1", "components": ["api", "ui"], "target": "2026-12-24",
+            "reviewers": ["a@example.com", "b@example.com"], "estimate": 2.5
+        })
+    );
+    assert_eq!(t["labels"], serde_json::json!(["vip"]));
+    let text = String::from_utf8(env.run(&["get", &guid]).stdout).unwrap();
+    assert!(text.contains("components:  api, ui"), "{text}");
+    assert!(text.contains("labels:      vip"), "{text}");
+
+    let guids = |v: Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["guid"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        guids(env.json(&["list", "--field", "components=ui"])),
+        [guid.clone()]
+    );
+    assert_eq!(
+        guids(env.json(&["list", "--field", "severity=S2"])),
+        [other["guid"].as_str().unwrap().to_string()]
+    );
+    assert_eq!(guids(env.json(&["list", "--label", "vip"])), [guid.clone()]);
+
+    env.json(&[
+        "update",
+        &guid,
+        "--clear-field",
+        "estimate",
+        "--field",
+        "customer=ACME, Inc",
+        "--unlabel",
+        "vip",
+        "--label",
+        "later",
+    ]);
+    let t = env.json(&["get", &guid]);
+    assert!(t["fields"].get("estimate").is_none(), "{t}");
+    assert_eq!(t["fields"]["customer"], "ACME, Inc");
+    assert_eq!(t["labels"], serde_json::json!(["later"]));
+    assert!(guids(env.json(&["list", "--label", "vip"])).is_empty());
+    let history = env.json(&["history", &guid]);
+    let fields: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["created", "fields.customer", "fields.estimate", "labels"]
+    );
+}
+
 #[test]
 fn text_output_is_readable() {
     let env = Env::new();
