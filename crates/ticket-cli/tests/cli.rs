@@ -209,7 +209,7 @@ fn custom_fields_and_labels_work_end_to_end() {
     };
     assert_eq!(
         guids(env.json(&["list", "--field", "components=ui"])),
-        [guid.clone()]
+        vec![guid.clone()]
     );
     assert_eq!(
         guids(env.json(&["list", "--field", "severity=S2"])),
