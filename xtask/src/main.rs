@@ -39,6 +39,12 @@ const FEATURE_SETS: &[(&str, &str)] = &[
     ("provider-internal (postgres)", "provider-internal,postgres"),
     ("provider-asana", "provider-asana"),
     ("provider-sync (sqlite)", "provider-sync,sqlite"),
+    // Cargo unifies features: another crate may turn on the internal store's PostgreSQL
+    // backend while provider-sync is built for SQLite alone.
+    (
+        "provider-sync (sqlite) beside provider-internal/postgres",
+        "provider-sync,sqlite,provider-internal/postgres",
+    ),
 ];
 
 /// Crates that only tests may use: none of them may be in the normal (shipped) dependency

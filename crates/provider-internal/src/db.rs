@@ -53,6 +53,18 @@ mod connection {
 
 pub use connection::DbConnection;
 
+impl DbConnection {
+    /// The database engine behind this connection.
+    pub fn backend(&self) -> crate::config::Backend {
+        match self {
+            #[cfg(feature = "sqlite")]
+            DbConnection::Sqlite(_) => crate::config::Backend::Sqlite,
+            #[cfg(feature = "postgres")]
+            DbConnection::Postgres(_) => crate::config::Backend::Postgres,
+        }
+    }
+}
+
 /// Runs `$body` with `$c` bound to the backend's own connection (`SqliteConnection` or
 /// `PgConnection`), for statements on a hot path. Through the [`DbConnection`] enum, diesel's
 /// `MultiConnection` renders a statement's SQL text anew on every call (about as costly as

@@ -134,6 +134,9 @@ impl SyncStore {
                 "the sync provider needs an internal store opened with its extension (provider_sync::store_options)",
             ));
         }
+        if !crate::db::backend_built(local.backend()) {
+            return Err(crate::db::backend_not_built(local.backend()).into_error());
+        }
         Ok(SyncStore { local })
     }
 

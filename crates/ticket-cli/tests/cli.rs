@@ -215,7 +215,10 @@ fn custom_fields_and_labels_work_end_to_end() {
         guids(env.json(&["list", "--field", "severity=S2"])),
         [other["guid"].as_str().unwrap().to_string()]
     );
-    assert_eq!(guids(env.json(&["list", "--label", "vip"])), vec![guid.clone()]);
+    assert_eq!(
+        guids(env.json(&["list", "--label", "vip"])),
+        vec![guid.clone()]
+    );
 
     env.json(&[
         "update",

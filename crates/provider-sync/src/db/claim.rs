@@ -61,6 +61,8 @@ pub(crate) fn claim(
             .on_conflict(data_sync_claim::ticket_guid)
             .do_nothing()
             .execute(c)?,
+        #[allow(unreachable_patterns)]
+        other => return Err(super::backend_not_built(other.backend())),
     };
     if inserted > 0 {
         return Ok(true);

@@ -57,6 +57,8 @@ pub(crate) fn put_comment_link(
             .do_update()
             .set(comment_sync::asana_story_gid.eq(story))
             .execute(c)?,
+        #[allow(unreachable_patterns)]
+        other => return Err(super::backend_not_built(other.backend())),
     };
     diesel::delete(data_sync_comment_attempt::table.find(comment_guid)).execute(conn)?;
     Ok(())

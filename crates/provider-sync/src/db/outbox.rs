@@ -112,6 +112,8 @@ pub(crate) fn outbox_insert(
                 .values(row)
                 .execute(c)?;
         }
+        #[allow(unreachable_patterns)]
+        other => return Err(super::backend_not_built(other.backend())),
     }
     Ok(())
 }
