@@ -373,7 +373,8 @@ fn check_element(what: &str, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks a label (see [`check_element`]).
+/// Checks a label: one line, no comma (it separates the elements of `--field NAME=a,b`), at
+/// most [`MAX_OPTION_CHARS`] characters, no leading or trailing space.
 pub fn check_label(label: &str) -> Result<()> {
     check_element("label", label)
 }
