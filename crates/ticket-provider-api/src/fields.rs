@@ -20,7 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::due::Due;
 use crate::error::{Error, Result};
-use crate::model::check_line;
+use crate::text::check_line;
 
 /// The most custom fields a deployment may declare.
 pub const MAX_FIELDS: usize = 100;

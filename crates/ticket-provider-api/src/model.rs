@@ -10,6 +10,7 @@ use crate::due::Due;
 use crate::error::{Error, Result};
 use crate::fields::{check_labels, FieldValue, Fields, Labels};
 use crate::status::{Priority, Status};
+pub use crate::text::{check_line, check_text};
 
 /// Longest subject, in characters.
 pub const MAX_SUBJECT_CHARS: usize = 200;
@@ -23,47 +24,6 @@ pub const MAX_ASSIGNEE_CHARS: usize = 254;
 pub const DEFAULT_LIST_LIMIT: usize = 50;
 /// The largest page size a provider must accept.
 pub const MAX_LIST_LIMIT: usize = 1000;
-
-/// Checks a one-line text field: not blank, no control characters, at most `max` characters.
-pub fn check_line(field: &str, value: &str, max: usize) -> Result<()> {
-    if value.trim().is_empty() {
-        return Err(Error::invalid_input(format!(
-            "{field} must not be empty or only whitespace"
-        )));
-    }
-    check_length(field, value, max)?;
-    if let Some(c) = value.chars().find(|c| c.is_control()) {
-        return Err(Error::invalid_input(format!(
-            "{field} must be one line without control characters (found {c:?})"
-        )));
-    }
-    Ok(())
-}
-
-/// Checks a free-text field: at most `max` characters, no control characters other than
-/// newline, carriage return and tab.
-pub fn check_text(field: &str, value: &str, max: usize) -> Result<()> {
-    check_length(field, value, max)?;
-    if let Some(c) = value
-        .chars()
-        .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(Error::invalid_input(format!(
-            "{field} contains the control character {c:?}"
-        )));
-    }
-    Ok(())
-}
-
-fn check_length(field: &str, value: &str, max: usize) -> Result<()> {
-    let n = value.chars().count();
-    if n > max {
-        return Err(Error::invalid_input(format!(
-            "{field} is {n} characters long; the limit is {max}"
-        )));
-    }
-    Ok(())
-}
 
 /// A ticket to create.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

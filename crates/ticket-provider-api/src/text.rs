@@ -9,6 +9,9 @@
 //! shows as `invoiceexe.pdf`). Each of them is shown as its escape (`\u{1b}`), so the text
 //! stays readable and nothing in it acts. JSON output does not need this: its escaping
 //! already keeps every character inert, and it stays exact.
+//!
+//! The input checks of text fields live here too ([`check_line`], [`check_text`]), so that
+//! the model and the custom fields share them.
 
 /// Whether a character can hide or reorder text while being invisible itself: the bidi
 /// embeddings and overrides (U+202A–U+202E), the bidi isolates (U+2066–U+2069), the
@@ -66,6 +69,47 @@ pub fn for_display(text: &str, layout: Layout, secrets: &[&str]) -> String {
         }
     }
     out
+}
+
+/// Checks a one-line text field: not blank, no control characters, at most `max` characters.
+pub fn check_line(field: &str, value: &str, max: usize) -> crate::Result<()> {
+    if value.trim().is_empty() {
+        return Err(crate::Error::invalid_input(format!(
+            "{field} must not be empty or only whitespace"
+        )));
+    }
+    check_length(field, value, max)?;
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(crate::Error::invalid_input(format!(
+            "{field} must be one line without control characters (found {c:?})"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a free-text field: at most `max` characters, no control characters other than
+/// newline, carriage return and tab.
+pub fn check_text(field: &str, value: &str, max: usize) -> crate::Result<()> {
+    check_length(field, value, max)?;
+    if let Some(c) = value
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(crate::Error::invalid_input(format!(
+            "{field} contains the control character {c:?}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_length(field: &str, value: &str, max: usize) -> crate::Result<()> {
+    let n = value.chars().count();
+    if n > max {
+        return Err(crate::Error::invalid_input(format!(
+            "{field} is {n} characters long; the limit is {max}"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
