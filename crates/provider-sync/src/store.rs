@@ -300,8 +300,8 @@ impl SyncStore {
     /// Prepares ticket `guid` (whose link is lost or local only) for a new task: forgets the
     /// link and the story links of its comments, drops its pending entries (the new task is
     /// made from the ticket's current state, with every comment), with a history row.
-    /// NotFound for an unknown ticket; InvalidInput when its link is neither lost nor local
-    /// only.
+    /// NotFound for an unknown ticket; Conflict when its link is neither lost nor local
+    /// only (the request is well formed; the ticket's state refuses it).
     pub async fn prepare_relink(&self, guid: &str) -> Result<()> {
         let g = guid.to_string();
         self.local
@@ -314,9 +314,13 @@ impl SyncStore {
                         .map_or_else(|| "no task".to_string(), |gid| format!("Asana task {gid}")),
                     other => {
                         let state = other.map_or("without a link", LinkState::as_str);
-                        return Err(Error::invalid_input(format!(
-                            "ticket {g} is {state}, not lost or unlinked: nothing to relink (`ticket sync status` lists lost links)"
-                        ))
+                        return Err(Error::new(
+                            ErrorKind::Conflict,
+                            format!(
+                                "ticket {g} is {state}, not lost or unlinked: nothing to relink (`ticket sync status` lists lost links)"
+                            ),
+                        )
+                        .with_temporary(false)
                         .into());
                     }
                 };

@@ -46,6 +46,11 @@ struct Refused {
     needles: &'static [&'static str],
     /// `doctor` prints its checks on stdout; every other row prints nothing there.
     stdout_allowed: bool,
+    /// Words stdout must hold (a `doctor` row's failed check).
+    shows: &'static [&'static str],
+    /// Run as an unprivileged user when the test runs as root (a read-only file is no
+    /// obstacle to root).
+    unprivileged: bool,
 }
 
 const INTERNAL: &str =
@@ -67,8 +72,26 @@ fn row(
         code,
         needles,
         stdout_allowed: false,
+        shows: &[],
+        unprivileged: false,
     }
 }
+
+/// A `doctor` row: its checks on stdout must show `shows`; it fails with exit 4.
+fn doctor_row(name: &'static str, config: ConfigFile, shows: &'static [&'static str]) -> Refused {
+    Refused {
+        stdout_allowed: true,
+        shows,
+        ..row(name, &["doctor"], config, 4, &["doctor found"])
+    }
+}
+
+const READ_ONLY_STORE: &str =
+    "homechoice:\n  ticket:\n    provider: internal\n    database_url: readonly.db\n";
+const CORRUPT_STORE: &str =
+    "homechoice:\n  ticket:\n    provider: internal\n    database_url: corrupt.db\n";
+const JUNK_STORE: &str =
+    "homechoice:\n  ticket:\n    provider: internal\n    database_url: junk.db\n";
 
 fn refused_rows() -> Vec<Refused> {
     use ConfigFile::{DevZero, Fifo, Huge, Yaml};
@@ -239,10 +262,54 @@ fn refused_rows() -> Vec<Refused> {
             4,
             &["huge.yaml", "1048576 bytes"],
         ),
+        // #14 and #9: a store file that cannot be used is a configuration error (4) naming
+        // the file and what is wrong, and `doctor` fails on it.
+        Refused {
+            unprivileged: true,
+            ..row(
+                "a read-only store",
+                &["create", "--subject", "x"],
+                Yaml(READ_ONLY_STORE),
+                4,
+                &["readonly.db", "is read-only"],
+            )
+        },
+        Refused {
+            unprivileged: true,
+            ..doctor_row(
+                "doctor on a read-only store",
+                Yaml(READ_ONLY_STORE),
+                &["[FAIL]", "readonly.db", "is read-only"],
+            )
+        },
+        row(
+            "a store with corrupt pages",
+            &["list"],
+            Yaml(CORRUPT_STORE),
+            4,
+            &["corrupt.db", "is corrupt"],
+        ),
+        doctor_row(
+            "doctor on a store with corrupt pages",
+            Yaml(CORRUPT_STORE),
+            &["[FAIL]", "corrupt.db", "is corrupt"],
+        ),
+        row(
+            "a store that is not a database",
+            &["list"],
+            Yaml(JUNK_STORE),
+            4,
+            &["junk.db", "not a SQLite database"],
+        ),
     ]
 }
 
+/// The user and group an `unprivileged` row runs as when the test runs as root.
+const NOBODY: u32 = 65534;
+
 struct Fixture {
+    /// Whether this process writes files whose mode forbids it (root does).
+    privileged: bool,
     dir: tempfile::TempDir,
     fake: FakeAsana,
     guid: String,
@@ -327,6 +394,10 @@ impl Fixture {
     async fn run(&self, r: &Refused) -> Option<Output> {
         let config = self.config_path(&r.config);
         let mut cmd = self.command(&config, r.args, r.token);
+        if r.unprivileged && self.privileged {
+            use std::os::unix::process::CommandExt as _;
+            cmd.uid(NOBODY).gid(NOBODY);
+        }
         tokio::task::spawn_blocking(move || {
             let mut child = cmd.spawn().unwrap();
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -357,6 +428,61 @@ impl Fixture {
     }
 }
 
+/// Makes the stores of the #14 rows beside the fixture's own: `readonly.db` (a store whose
+/// file is read-only), `corrupt.db` (a store whose last pages are overwritten: it opens, but
+/// its tickets cannot be read) and `junk.db` (text). Whether this process is privileged
+/// (writes the read-only file anyway), so that those rows run as another user.
+fn make_bad_stores(fx: &Fixture) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = fx.dir.path();
+    let make = |yaml: &str, tickets: usize| {
+        let config = dir.join("make.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        for i in 0..tickets {
+            let description = format!("{i} {}", "x".repeat(3000));
+            let out = fx
+                .command(
+                    &config,
+                    &[
+                        "create",
+                        "--subject",
+                        "filler",
+                        "--description",
+                        &description,
+                    ],
+                    TOKEN,
+                )
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+    };
+    make(READ_ONLY_STORE, 1);
+    make(CORRUPT_STORE, 30);
+    // The last exit checkpointed the WAL into the file: smash its last eight pages.
+    let path = dir.join("corrupt.db");
+    assert!(!dir.join("corrupt.db-wal").exists());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let pages = bytes.len() / 4096;
+    assert!(pages > 16, "{pages} pages");
+    for page in pages - 8..pages {
+        bytes[page * 4096 + 100..page * 4096 + 3100].fill(0xff);
+    }
+    std::fs::write(&path, bytes).unwrap();
+    std::fs::write(dir.join("junk.db"), "this is no database\n".repeat(100)).unwrap();
+    let read_only = dir.join("readonly.db");
+    std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let privileged = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&read_only)
+        .is_ok();
+    if privileged {
+        // The other user must reach the folder (and find it not writable either).
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    privileged
+}
+
 /// Characters that must never reach a terminal raw: controls other than the line end,
 /// and the bidi and zero-width controls.
 fn raw_controls(s: &str) -> Vec<char> {
@@ -383,6 +509,7 @@ async fn hostile_arguments_and_files_are_refused_clearly_and_write_nothing() {
     let filler = format!("# {}\n", "x".repeat(1022));
     std::fs::write(dir.path().join("huge.yaml"), filler.repeat(2048)).unwrap();
     let mut fx = Fixture {
+        privileged: false,
         dir,
         fake,
         guid: String::new(),
@@ -401,6 +528,7 @@ async fn hostile_arguments_and_files_are_refused_clearly_and_write_nothing() {
     assert!(created.status.success(), "{created:?}");
     let created: Value = serde_json::from_slice(&created.stdout).unwrap();
     fx.guid = created["guid"].as_str().unwrap().to_string();
+    fx.privileged = make_bad_stores(&fx);
     let before = fx.local_tickets().await;
 
     let rows = refused_rows();
@@ -426,6 +554,11 @@ async fn hostile_arguments_and_files_are_refused_clearly_and_write_nothing() {
         for n in r.needles {
             if !stderr.contains(n) {
                 problems.push(format!("message lacks {n:?}"));
+            }
+        }
+        for n in r.shows {
+            if !stdout.contains(n) {
+                problems.push(format!("stdout lacks {n:?}: {stdout:?}"));
             }
         }
         for (stream, text) in [("stdout", &stdout), ("stderr", &stderr)] {

@@ -298,9 +298,10 @@ async fn a_deleted_task_becomes_lost_and_relink_and_unlink_resolve_it() {
     assert_eq!(st["pending"], 0, "{st:#}");
     assert_eq!(s.fake.project_tasks(&s.fake.project_gid()).len(), 1);
     assert_eq!(s.json(&["sync", "verify"]).await["unresolved"], 0);
-    // Relinking a linked ticket is refused, naming why; an unknown one is not found.
+    // Relinking a linked ticket is refused as a conflict (issue 23 #14), naming why; an
+    // unknown one is not found.
     let out = s.run(&["sync", "relink", &ga]).await;
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(7));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not lost"));
     let out = s
         .run(&["sync", "unlink", "00000000-0000-4000-8000-000000000000"])
