@@ -51,6 +51,9 @@ struct Refused {
     /// Run as an unprivileged user when the test runs as root (a read-only file is no
     /// obstacle to root).
     unprivileged: bool,
+    /// `WARN` log lines may come before the `error:` line (a failed request is logged
+    /// once per attempt).
+    warnings: bool,
 }
 
 const INTERNAL: &str =
@@ -74,6 +77,23 @@ fn row(
         stdout_allowed: false,
         shows: &[],
         unprivileged: false,
+        warnings: false,
+    }
+}
+
+/// A row whose Asana answers badly: its failed attempts are logged as warnings.
+fn answer_row(
+    name: &'static str,
+    base: &'static str,
+    extra: &'static str,
+    needles: &'static [&'static str],
+) -> Refused {
+    let yaml = format!(
+        "homechoice:\n  ticket:\n    provider: asana\n    asana_project: \"{{PROJECT}}\"\n    asana_base_url: \"{base}\"\n{extra}"
+    );
+    Refused {
+        warnings: true,
+        ..row(name, &["list"], ConfigFile::Yaml(yaml.leak()), 5, needles)
     }
 }
 
@@ -240,6 +260,26 @@ fn refused_rows() -> Vec<Refused> {
                 &["doctor found"],
             )
         },
+        // #13: answers that never end, announce 2 GiB, or trickle: a clear error, exit 5,
+        // in bounded memory and time (the row is killed after 10 s).
+        answer_row(
+            "an endless answer body",
+            "{ENDLESS}",
+            "",
+            &["larger than 16 MiB"],
+        ),
+        answer_row(
+            "an answer announcing 2 GiB",
+            "{HUGE}",
+            "",
+            &["larger than 16 MiB"],
+        ),
+        answer_row(
+            "an answer body that trickles",
+            "{SLOW}",
+            "    asana_timeout_ms: 500\n",
+            &["timed out"],
+        ),
         // #13: config files that never end or never open.
         row(
             "--config /dev/zero",
@@ -315,6 +355,10 @@ struct Fixture {
     guid: String,
     /// The base URL of [`echo_server`].
     echo: String,
+    /// The base URLs of [`body_server`]s.
+    endless: String,
+    huge: String,
+    slow: String,
 }
 
 /// A loopback server that answers every request with a 401 whose message echoes the
@@ -355,6 +399,65 @@ async fn echo_server() -> String {
     format!("http://{addr}/api/1.0")
 }
 
+/// How [`body_server`] answers, after `200 OK` and a JSON content type.
+#[derive(Clone, Copy)]
+enum BodyKind {
+    /// A body that never ends, as fast as the client reads it (no length announced).
+    Endless,
+    /// A `content-length` of 2 GiB, and that many bytes if the client keeps reading.
+    Huge,
+    /// One byte every 200 ms, forever.
+    Slow,
+}
+
+/// A loopback server that answers every request with a 200 whose body is `kind`.
+async fn body_server(kind: BodyKind) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut c, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let length = match kind {
+                    BodyKind::Huge => "content-length: 2147483648\r\n",
+                    BodyKind::Endless | BodyKind::Slow => "",
+                };
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{length}connection: close\r\n\r\n{{\"data\": ["
+                );
+                if c.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+                let filler = vec![b' '; 64 * 1024];
+                loop {
+                    let sent = match kind {
+                        BodyKind::Slow => {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            c.write_all(b" ").await
+                        }
+                        BodyKind::Endless | BodyKind::Huge => c.write_all(&filler).await,
+                    };
+                    if sent.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}/api/1.0")
+}
+
 impl Fixture {
     fn config_path(&self, c: &ConfigFile) -> PathBuf {
         match c {
@@ -364,7 +467,10 @@ impl Fixture {
                     .replace("{BASE}", &self.fake.base_url())
                     .replace("{PROJECT}", &self.fake.project_gid())
                     .replace("{PORT}", &self.fake.addr().port().to_string())
-                    .replace("{ECHO}", &self.echo);
+                    .replace("{ECHO}", &self.echo)
+                    .replace("{ENDLESS}", &self.endless)
+                    .replace("{HUGE}", &self.huge)
+                    .replace("{SLOW}", &self.slow);
                 std::fs::write(&path, text).unwrap();
                 path
             }
@@ -514,6 +620,9 @@ async fn hostile_arguments_and_files_are_refused_clearly_and_write_nothing() {
         fake,
         guid: String::new(),
         echo: echo_server().await,
+        endless: body_server(BodyKind::Endless).await,
+        huge: body_server(BodyKind::Huge).await,
+        slow: body_server(BodyKind::Slow).await,
     };
     // One ticket, so that a command on it has something to damage.
     let config = fx.config_path(&ConfigFile::Yaml(INTERNAL));
@@ -547,7 +656,11 @@ async fn hostile_arguments_and_files_are_refused_clearly_and_write_nothing() {
         if !r.stdout_allowed && !stdout.is_empty() {
             problems.push(format!("stdout not empty: {stdout:?}"));
         }
-        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .filter(|l| !(r.warnings && l.contains(" WARN ")))
+            .collect();
         if lines.len() != 1 || !lines[0].starts_with("error: ") {
             problems.push(format!("not one 'error: ' line: {stderr:?}"));
         }
