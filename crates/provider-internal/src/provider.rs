@@ -232,6 +232,31 @@ impl InternalProvider {
         .await
     }
 
+    /// Whether the SQLite file this store opened is still the file its path names: an
+    /// [`ticket_provider_api::ErrorKind::Config`] error naming the file when it was deleted
+    /// or replaced since (the store's connections would go on writing to the old, unlinked
+    /// file, where nothing is ever seen again). One `stat`; `Ok` for other stores. A
+    /// long-running process (`ticket sync run`) checks it before each step.
+    pub fn check_identity(&self) -> Result<()> {
+        let (Some(opened), Some(path)) = (self.inner.identity, self.inner.target.sqlite_file())
+        else {
+            return Ok(());
+        };
+        match crate::store::FileIdentity::of(path) {
+            Ok(Some(now)) if now == opened => Ok(()),
+            Ok(None) => Ok(()),
+            Ok(Some(_)) => Err(Error::config(format!(
+                "the SQLite file {path} was replaced since this process opened it; restart the process to use the new file"
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::config(format!(
+                "the SQLite file {path} was deleted since this process opened it; restore it, then restart"
+            ))),
+            Err(e) => Err(Error::config(format!(
+                "the SQLite file {path} cannot be examined: {e}"
+            ))),
+        }
+    }
+
     /// Checks a guid argument; its canonical form on success.
     pub(crate) fn guid_arg(&self, _op: Operation, guid: &str) -> Result<String> {
         parse_guid("guid", guid)
