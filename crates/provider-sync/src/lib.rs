@@ -250,6 +250,15 @@
 //! pushes tickets without a task, marks tasks the project does not list as lost, and lists
 //! what it did; it exits 0 when nothing is left unresolved (lost links wait for `relink` or
 //! `unlink`).
+//!
+//! **Values longer than the store keeps.** Asana documents no length limits; the store keeps
+//! a subject of 200 characters, a description of 20,000, an assignee of 254 and a comment
+//! of 10,000. A longer value is cut on import, never silently: a warning in the log and a
+//! history row (field `sync`, "cut to N characters on import") per cut value, when it is
+//! written. `verify` reports each cut field of a linked ticket as a difference (the two
+//! lengths) that `--repair` leaves unresolved, since settling it would cut Asana's value
+//! too: shorten it in Asana. A cut comment is recorded in the history only (`verify` reads
+//! no comments).
 
 #![warn(missing_docs)]
 

@@ -19,7 +19,8 @@ use crate::engine::Engine;
 use crate::locks::ClaimGuard;
 use crate::outbox::{Change, OutboxEntry, StatusPayload};
 use crate::reconcile::{
-    clean_line, clean_text, record_conflicts_in_tx, remote_fields, CLOCK_SKEW_MINUTES,
+    clean_line, clean_text, cuts, record_conflicts_in_tx, record_cut_in_tx, remote_fields,
+    story_cut, Cut, CutField, CLOCK_SKEW_MINUTES,
 };
 use crate::report::{PullMode, PullProgress, PullReport, SkippedTask};
 use crate::snapshot::{Agreed, Fields};
@@ -109,11 +110,12 @@ fn values(f: &Fields) -> TicketValues {
     }
 }
 
-/// A comment to import: story gid, text, author, when.
+/// A comment to import: story gid, text, author, when, and whether its text was cut.
 struct NewRemoteComment {
     story_gid: String,
     comment: NewComment,
     created_at: DateTime<Utc>,
+    cut: Option<Cut>,
 }
 
 /// The comments of `task` to import, inside the import's transaction: every comment story
@@ -169,6 +171,7 @@ fn remote_comments_in_tx(
             StoryOrigin::Other(c.created_by.as_deref())
         };
         let decoded = decode(&c.text, origin);
+        let cut = story_cut(&c.story_gid, &decoded.body);
         let body = clean_text(&decoded.body, MAX_COMMENT_CHARS);
         if body.trim().is_empty() {
             continue;
@@ -183,6 +186,7 @@ fn remote_comments_in_tx(
                     .filter(|a| !a.is_empty()),
             },
             created_at: c.created_at,
+            cut,
         });
     }
     Ok(out)
@@ -246,6 +250,24 @@ fn import_in_tx(
     for c in &comments {
         let cg = tx.insert_comment(&guid, &c.comment, Some(c.created_at))?;
         db::put_comment_link(tx.conn(), &cg, &c.story_gid)?;
+        if let Some(cut) = &c.cut {
+            record_cut_in_tx(tx, &guid, &task.gid, cut)?;
+        }
+    }
+    // A field cut to what the store keeps is recorded when its value is written.
+    for cut in cuts(task) {
+        let written = before.as_ref().is_none_or(|d| {
+            let t = &d.ticket;
+            match cut.field {
+                CutField::Subject => t.subject != merged.subject,
+                CutField::Description => t.description != merged.description,
+                CutField::Assignee => t.assignee != merged.assignee,
+                CutField::Comment(_) => false,
+            }
+        });
+        if written {
+            record_cut_in_tx(tx, &guid, &task.gid, &cut)?;
+        }
     }
     // Asana's values are now known to both sides: the base of the next comparison.
     let mut new_agreed = Agreed::from(&remote);

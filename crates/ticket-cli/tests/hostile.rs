@@ -938,3 +938,88 @@ async fn a_task_of_another_project_is_not_a_ticket_and_is_never_written() {
     assert!(writes.is_empty(), "{writes:?}");
     assert_eq!(format!("{:?}", s.fake.project_tasks(&other)), before);
 }
+
+/// Issue 23 #11: a task name, notes and a comment story from Asana longer than the store
+/// keeps are cut on import, never silently: a warning on stderr, a history row per cut
+/// value, and `sync verify` reports each cut field as a difference that `--repair` does not
+/// "settle" (exit 1 stays).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_values_from_asana_are_cut_visibly_and_verify_reports_them() {
+    use homechoice_tickets::model::{MAX_COMMENT_CHARS, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS};
+    let s = Setup::new().await;
+    let name = "n".repeat(MAX_SUBJECT_CHARS + 50);
+    let notes = "d".repeat(MAX_DESCRIPTION_CHARS + 5_000);
+    let resp = reqwest::Client::new()
+        .post(format!("{}/tasks", s.fake.base_url()))
+        .bearer_auth(crate::common::SYNC_TOKEN)
+        .json(&serde_json::json!({ "data": {
+            "name": name, "notes": notes, "projects": [s.fake.project_gid()] } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let body: Value = resp.json().await.unwrap();
+    let gid = body["data"]["gid"].as_str().unwrap().to_string();
+    let story = "s".repeat(MAX_COMMENT_CHARS + 2_000);
+    s.fake.add_comment_as(&gid, &s.fake.owner_gid(), &story);
+
+    let mut cmd = s.command(&["--json", "sync", "pull", &gid]);
+    cmd.env_remove("TICKET_LOG");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for field in ["subject", "description", "comment (story"] {
+        assert!(
+            stderr.contains("longer than the store keeps") && stderr.contains(field),
+            "no warning for {field}: {stderr}"
+        );
+    }
+    let pulled: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let guid = pulled["guid"].as_str().unwrap().to_string();
+    let t = s.json(&["get", &guid]).await;
+    assert_eq!(
+        t["description"].as_str().unwrap().chars().count(),
+        MAX_DESCRIPTION_CHARS
+    );
+    let history = s.json(&["history", &guid]).await;
+    let cut_rows: Vec<&Value> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| {
+            h["new_value"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("cut to"))
+        })
+        .collect();
+    assert_eq!(cut_rows.len(), 3, "{history:#}");
+    // A second pull of the unchanged task records nothing more.
+    s.json(&["sync", "pull", &gid]).await;
+    let again = s.json(&["history", &guid]).await;
+    assert_eq!(
+        again.as_array().unwrap().len(),
+        history.as_array().unwrap().len()
+    );
+
+    for args in [&["sync", "verify"][..], &["sync", "verify", "--repair"][..]] {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = s.run(&all).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let fields: Vec<&str> = report["differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["ticket_guid"] == guid.as_str())
+            .map(|d| d["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, ["subject", "description"], "{report:#}");
+        assert!(report["unresolved"].as_u64().unwrap() >= 2, "{report:#}");
+    }
+    // Asana keeps its values whole.
+    let task = &s.fake.project_tasks(&s.fake.project_gid())[0];
+    assert_eq!(task.notes.chars().count(), notes.chars().count());
+}
