@@ -199,7 +199,8 @@
 //! * [`TaskClient`] (`task_client.rs` reads, `task_writes.rs` writes): the task-level
 //!   operations, and all the `sync` provider uses: [`TaskClient::create_task_with_marker`]
 //!   (and [`TaskClient::create_task_lean`], answered with only the gid and `modified_at`),
-//!   [`TaskClient::find_task_by_marker`], [`TaskClient::get_remote_task`],
+//!   [`TaskClient::find_task_by_marker`] (and [`TaskClient::tasks_with_marker`], with each
+//!   task's creator), [`TaskClient::get_remote_task`],
 //!   [`TaskClient::get_remote_tasks`], [`TaskClient::stories_for_tasks`],
 //!   [`TaskClient::list_remote_tasks`], [`TaskClient::set_fields`], [`TaskClient::assign`],
 //!   [`TaskClient::move_task`], [`TaskClient::move_task_from`] (given where a read saw the

@@ -13,6 +13,7 @@ use ticket_provider_api::model::{MAX_ASSIGNEE_CHARS, MAX_COMMENT_CHARS};
 use ticket_provider_api::{Error, ErrorKind, NewComment, Result, Ticket};
 use tokio::sync::mpsc;
 
+use crate::adoption::Adoption;
 use crate::conflict::{merge, Pending};
 use crate::db::{self, Link, LinkState};
 use crate::engine::Engine;
@@ -326,11 +327,14 @@ fn import_in_tx(
     })
 }
 
-/// The ticket a task's marker names, if it exists, unless that ticket is linked to another
-/// task (a duplicate: a Conflict).
+/// The ticket a task's marker names, if it exists and the task may be taken as its task
+/// ([`Adoption`]: linked to it already, or made by the token's user `me` since the ticket's
+/// create attempt). A copied marker is a Conflict (not imported: the task stays an orphan),
+/// as is the marker of a ticket linked to another task (a duplicate).
 fn marker_ticket_in_tx(
     tx: &mut StoreTx<'_>,
     task: &RemoteTask,
+    me: &str,
 ) -> std::result::Result<Option<String>, StoreError> {
     let Some(marker) = &task.marker else {
         return Ok(None);
@@ -341,19 +345,37 @@ fn marker_ticket_in_tx(
     let Some(t) = tx.ticket(marker)? else {
         return Ok(None);
     };
-    if let Some(other) =
-        db::link(tx.conn(), &t.guid)?.and_then(|l| l.linked_gid().map(str::to_string))
+    let link = db::link(tx.conn(), &t.guid)?;
+    if let Some(other) = link
+        .as_ref()
+        .and_then(|l| l.linked_gid().map(str::to_string))
     {
-        if other != task.gid {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!(
-                    "Asana task {} carries the marker of ticket {} which is linked to task {other}; a duplicate, not imported",
-                    task.gid, t.guid
-                ),
-            )
-            .into());
+        if other == task.gid {
+            return Ok(Some(t.guid));
         }
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "Asana task {} carries the marker of ticket {} which is linked to task {other}; a duplicate, not imported",
+                task.gid, t.guid
+            ),
+        )
+        .into());
+    }
+    let attempt = link
+        .as_ref()
+        .filter(|l| l.state == LinkState::Creating)
+        .and_then(|l| l.creating_since.or(l.last_synced_at));
+    let verdict = Adoption::of(task.created_by.as_deref(), task.created_at, me, attempt);
+    if let Some(why) = verdict.refusal() {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "Asana task {} carries the marker of ticket {} but is not its task ({why}); not imported: delete the task or its marker line in Asana",
+                task.gid, t.guid
+            ),
+        )
+        .into());
     }
     Ok(Some(t.guid))
 }
@@ -490,11 +512,12 @@ impl Engine {
             // The marker names our ticket when we created the task (perhaps in a create
             // whose answer was lost).
             let t = task.clone();
+            let me = self.remote.token_owner().await?.gid;
             guid = self
                 .settled()
                 .await
                 .local()
-                .read(move |tx| marker_ticket_in_tx(tx, &t))
+                .read(move |tx| marker_ticket_in_tx(tx, &t, &me))
                 .await?;
         }
         let key = guid
