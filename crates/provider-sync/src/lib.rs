@@ -263,8 +263,9 @@
 //! history row (field `sync`, "cut to N characters on import") per cut value, when it is
 //! written. `verify` reports each cut field of a linked ticket as a difference (the two
 //! lengths) that `--repair` leaves unresolved, since settling it would cut Asana's value
-//! too: shorten it in Asana. A cut comment is recorded in the history only (`verify` reads
-//! no comments).
+//! too: shorten it in Asana. `verify` reads no comments: a comment cut on import is kept on
+//! record in the store and reported from there, until `--repair` acknowledges it (the
+//! whole text stays in Asana).
 
 #![warn(missing_docs)]
 

@@ -133,6 +133,26 @@ pub(crate) fn story_cut(story_gid: &str, body: &str) -> Option<Cut> {
     )
 }
 
+/// Where a comment story cut on import is kept until `verify --repair` acknowledges it
+/// (key: this prefix and the story gid, in the store's named values): `verify` reads no
+/// stories, so it reports these instead.
+pub(crate) const STORY_CUT_KEY_PREFIX: &str = "sync.cut.story.";
+
+/// A comment story cut on import, as kept under [`STORY_CUT_KEY_PREFIX`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoryCut {
+    /// The ticket the comment belongs to.
+    pub(crate) ticket_guid: String,
+    /// The task the story is on.
+    pub(crate) asana_gid: String,
+    /// The story.
+    pub(crate) story_gid: String,
+    /// Its length in Asana, in characters.
+    pub(crate) asana_chars: usize,
+    /// What the store keeps.
+    pub(crate) kept_chars: usize,
+}
+
 /// Records `cut` on ticket `guid` (task `gid`): a warning in the log and a history row.
 pub(crate) fn record_cut_in_tx(
     tx: &mut StoreTx<'_>,
@@ -150,6 +170,17 @@ pub(crate) fn record_cut_in_tx(
     );
     let (before, after) = cut.history();
     tx.record_history(guid, "sync", Some(&before), Some(&after))?;
+    if let CutField::Comment(story) = &cut.field {
+        let kept = StoryCut {
+            ticket_guid: guid.to_string(),
+            asana_gid: gid.to_string(),
+            story_gid: story.clone(),
+            asana_chars: cut.asana_chars,
+            kept_chars: cut.kept_chars,
+        };
+        let text = serde_json::to_string(&kept).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        crate::db::kv_put(tx.conn(), &format!("{STORY_CUT_KEY_PREFIX}{story}"), &text)?;
+    }
     Ok(())
 }
 

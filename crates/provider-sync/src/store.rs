@@ -245,6 +245,32 @@ impl SyncStore {
         self.local.read(move |tx| db::kv_get(tx.conn(), &k)).await
     }
 
+    /// The comment stories cut on import that `verify` has not been told to forget.
+    pub(crate) async fn story_cuts(&self) -> Result<Vec<crate::reconcile::StoryCut>> {
+        let rows = self
+            .local
+            .read(|tx| db::kv_prefixed(tx.conn(), crate::reconcile::STORY_CUT_KEY_PREFIX))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(key, value)| match serde_json::from_str(&value) {
+                Ok(cut) => Some(cut),
+                Err(e) => {
+                    tracing::warn!(key = %key, error = %e, "an unreadable record of a cut comment; ignored");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// Forgets the record of comment story `story` cut on import.
+    pub(crate) async fn forget_story_cut(&self, story: &str) -> Result<()> {
+        let key = format!("{}{story}", crate::reconcile::STORY_CUT_KEY_PREFIX);
+        self.local
+            .write(move |tx| db::kv_delete(tx.conn(), &key))
+            .await
+    }
+
     /// Stores a small named value.
     pub async fn kv_put(&self, key: &str, value: &str) -> Result<()> {
         let (k, v) = (key.to_string(), value.to_string());

@@ -14,7 +14,7 @@ use ticket_provider_api::{ListQuery, Result, Ticket, TicketProvider};
 use crate::db::{Link, LinkState};
 use crate::engine::Engine;
 use crate::push::PushMode;
-use crate::reconcile::{cuts, remote_fields, Cut};
+use crate::reconcile::{cuts, remote_fields, Cut, CutField};
 use crate::snapshot::Fields;
 
 /// The fields on which `local` and `remote` differ: `(field, local, remote)`, in the order
@@ -249,16 +249,39 @@ impl Engine {
                 }
             }
         }
+        // Comment stories cut on import: verify reads no stories, the import recorded them.
+        let story_cuts = self.settled().await.story_cuts().await?;
+        for c in &story_cuts {
+            let cut = Cut {
+                field: CutField::Comment(c.story_gid.clone()),
+                asana_chars: c.asana_chars,
+                kept_chars: c.kept_chars,
+            };
+            cut_at.insert(report.differences.len());
+            report
+                .differences
+                .push(cut_difference(&c.ticket_guid, &c.asana_gid, &cut));
+        }
         report.unresolved = report.differences.len() + report.orphans.len();
         if !repair {
             return Ok(report);
+        }
+        // A cut comment cannot be made whole here (the store keeps no more); repair
+        // acknowledges it: reported once more, then forgotten. Asana keeps the whole text.
+        let mut settled = 0;
+        for c in story_cuts {
+            self.settled().await.forget_story_cut(&c.story_gid).await?;
+            settled += 1;
+            report.repairs.push(format!(
+                "ticket {}: kept the comment of story {} cut to {} characters (Asana keeps all {}); no longer reported",
+                c.ticket_guid, c.story_gid, c.kept_chars, c.asana_chars
+            ));
         }
         report.repairs.extend(uncut);
         // Each repair goes through the usual paths: the conflict rule decides each field (no
         // local change is pending, so Asana's value is taken), a task without a ticket is
         // pulled, a ticket without a task is pushed, a task the project no longer lists
         // marks the link lost (relink or unlink resolves it).
-        let mut settled = 0;
         for gid in to_import {
             let _gate = self.pull_gate.write().await;
             let read_at = Utc::now();
