@@ -220,16 +220,17 @@ impl InternalProvider {
     /// read-only, full or corrupt file is a [`ticket_provider_api::ErrorKind::Config`] error
     /// naming it. Nothing to check (`Ok`) for PostgreSQL and in-memory stores.
     pub async fn check_file(&self) -> Result<()> {
-        let Some(path) = self.inner.target.sqlite_file().map(str::to_owned) else {
-            return Ok(());
-        };
-        self.run(Operation::Other("doctor"), None, move |conn| match conn {
-            #[cfg(feature = "sqlite")]
-            DbConnection::Sqlite(c) => crate::probe::check_sqlite_file(c, &path),
-            #[allow(unreachable_patterns)]
-            _ => Ok(()),
-        })
-        .await
+        #[cfg(feature = "sqlite")]
+        if let Some(path) = self.inner.target.sqlite_file().map(str::to_owned) {
+            return self
+                .run(Operation::Other("doctor"), None, move |conn| match conn {
+                    DbConnection::Sqlite(c) => crate::probe::check_sqlite_file(c, &path),
+                    #[allow(unreachable_patterns)]
+                    _ => Ok(()),
+                })
+                .await;
+        }
+        Ok(())
     }
 
     /// Whether the SQLite file this store opened is still the file its path names: an
