@@ -866,3 +866,117 @@ async fn building_without_project_or_token_is_a_config_error() {
     assert!(err.to_string().contains("sync"), "{err}");
     assert!(homechoice_tickets::registered_names().contains(&"sync"));
 }
+
+/// Issue 23 #5: a task carrying a ticket's `[ticket-guid: …]` marker is taken as that
+/// ticket's task only when the token's own user made it, no earlier than the ticket's create
+/// attempt. Copies made by another user, or made before the attempt, are not adopted by a
+/// pull nor by a push; they stay orphans that `verify` lists, while the task a create with a
+/// lost answer made is still found (no duplicate).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copied_marker_is_not_adopted_and_the_genuine_task_still_is() {
+    let (fake, _users) = common::fake().await;
+    let mallory = fake.add_user("Mallory", "mallory@example.com");
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::direct_for(&fake, &dir.path().join("t.db")).await;
+    p.create(NewTicket::new("warm")).await.unwrap();
+    let forge = |guid: &str, by: &str, at: chrono::DateTime<chrono::Utc>| {
+        let (p, fake, guid, by) = (&p, &fake, guid.to_string(), by.to_string());
+        async move {
+            let task = p
+                .remote()
+                .create_task_with_marker(&NewTicket::new("forged"), Status::New, &guid)
+                .await
+                .unwrap();
+            assert!(fake.set_task_creator(&task.gid, &by, at));
+            task.gid
+        }
+    };
+    let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+
+    // 1. A create whose answer was lost, with two copies of its marker beside its task:
+    // one by Mallory, one by the token's user an hour before the attempt.
+    fake.add_fault(Fault {
+        method: Some("POST".into()),
+        path_prefix: Some("/api/1.0/tasks".into()),
+        status: Some(500),
+        count: 1,
+        after_apply: true,
+        ..Fault::default()
+    });
+    let r = p.create(NewTicket::new("genuine")).await.unwrap();
+    assert_eq!(r.asana_gid, None);
+    let by_mallory = forge(&r.guid, &mallory, chrono::Utc::now()).await;
+    let too_early = forge(&r.guid, &fake.owner_gid(), hour_ago).await;
+    // A pull sees all three: it adopts only the genuine one and imports no copy.
+    let report = p.pull_all(&|_| {}).await.unwrap();
+    let skipped: Vec<&str> = report
+        .skipped
+        .iter()
+        .map(|s| s.asana_gid.as_str())
+        .collect();
+    assert!(skipped.contains(&by_mallory.as_str()), "{report:?}");
+    assert!(skipped.contains(&too_early.as_str()), "{report:?}");
+    let linked = gid_of(&p, &r.guid).await;
+    assert!(linked != by_mallory && linked != too_early);
+    assert_eq!(p.flush().await.unwrap().pending, 0);
+    assert_eq!(gid_of(&p, &r.guid).await, linked, "the genuine task stays");
+    assert_eq!(
+        tasks_of(&fake).len(),
+        4,
+        "warm, genuine and the two copies: nothing more"
+    );
+    assert_eq!(
+        p.list_tickets(Default::default())
+            .await
+            .unwrap()
+            .tickets
+            .len(),
+        2
+    );
+
+    // 2. A create that never reached Asana, and a copy of its marker by Mallory: the push
+    // makes the ticket's own task instead of adopting the copy.
+    fake.add_fault(Fault {
+        method: Some("POST".into()),
+        path_prefix: Some("/api/1.0/tasks".into()),
+        status: Some(503),
+        count: 1,
+        ..Fault::default()
+    });
+    let r2 = p.create(NewTicket::new("pending")).await.unwrap();
+    assert_eq!(r2.asana_gid, None);
+    let copy = forge(&r2.guid, &mallory, chrono::Utc::now()).await;
+    let old_copy = forge(&r2.guid, &fake.owner_gid(), hour_ago).await;
+    // A pull while the create is pending adopts neither copy.
+    let report = p.pull_all(&|_| {}).await.unwrap();
+    let skipped: Vec<&str> = report
+        .skipped
+        .iter()
+        .map(|s| s.asana_gid.as_str())
+        .collect();
+    assert!(skipped.contains(&copy.as_str()), "{report:?}");
+    assert!(skipped.contains(&old_copy.as_str()), "{report:?}");
+    let link = p.store().link(&r2.guid).await.unwrap().unwrap();
+    assert_eq!(link.asana_gid, None, "{link:?}");
+    let t2 = p.get_ticket(&r2.guid).await.unwrap().ticket;
+    assert_eq!(
+        t2.subject, "pending",
+        "the copy's name did not overwrite the ticket"
+    );
+    assert_eq!(p.flush().await.unwrap().pending, 0);
+    let own = gid_of(&p, &r2.guid).await;
+    assert!(own != copy && own != old_copy);
+
+    // The copies are orphans, listed by verify; the tickets agree with their tasks.
+    let v = p.verify(false).await.unwrap();
+    let mut orphans: Vec<String> = v
+        .orphans
+        .iter()
+        .filter_map(|o| o.asana_gid.clone())
+        .collect();
+    orphans.sort();
+    let mut want = vec![by_mallory, too_early, copy, old_copy];
+    want.sort();
+    assert_eq!(orphans, want, "{v:?}");
+    assert!(v.differences.is_empty(), "{v:?}");
+}

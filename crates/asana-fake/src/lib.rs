@@ -190,6 +190,26 @@ impl FakeAsana {
         gid
     }
 
+    /// Makes task `task_gid` one that user `user_gid` created at `created_at` (as when that
+    /// person creates a task in Asana's web app, perhaps long ago; the API only creates as
+    /// the token owner, now). False for an unknown task.
+    pub fn set_task_creator(
+        &self,
+        task_gid: &str,
+        user_gid: &str,
+        created_at: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        let mut st = lock(&self.state);
+        match st.tasks.get_mut(task_gid) {
+            Some(t) => {
+                t.created_by = user_gid.to_string();
+                t.created_at = created_at;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Adds another project (with its default section) to the workspace and
     /// returns its gid.
     pub fn add_project(&self, name: &str) -> String {

@@ -262,8 +262,39 @@ enum Attempt {
     },
     Failed {
         connect: bool,
+        /// Whether sending the request again may help (within the retry policy).
+        repeat: bool,
         message: String,
     },
+}
+
+/// The largest answer body read from Asana: 16 MiB. Asana's largest answer is a page of
+/// 100 tasks (its maximum `limit`); even with every task's notes at 65,535 two-byte
+/// characters that is about 13 MiB. A larger (or endless) body is refused as soon as it
+/// passes this, so memory stays bounded whatever a server sends.
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
+
+/// Why an answer body was not read whole.
+enum BodyProblem {
+    /// It is (or announced itself as) larger than the cap.
+    TooLarge,
+    /// Reading it failed (including the request's timeout, which covers the body).
+    Read(reqwest::Error),
+}
+
+/// The body of `resp`, read chunk by chunk up to `cap` bytes.
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyProblem> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(BodyProblem::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BodyProblem::Read)? {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyProblem::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -396,7 +427,21 @@ impl AsanaClient {
                         "Asana announced an API change affecting this request"
                     );
                 }
-                match resp.bytes().await {
+                match read_capped(resp, MAX_ANSWER_BYTES).await {
+                    Err(BodyProblem::TooLarge) => Attempt::Failed {
+                        connect: false,
+                        // The same request would get the same answer.
+                        repeat: false,
+                        message: format!(
+                            "the answer is larger than {} MiB, more than any answer Asana documents; refused",
+                            MAX_ANSWER_BYTES >> 20
+                        ),
+                    },
+                    Err(BodyProblem::Read(e)) => Attempt::Failed {
+                        connect: false,
+                        repeat: true,
+                        message: format!("reading the answer failed: {}", describe(&e)),
+                    },
                     Ok(bytes) => {
                         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
                             Value::Null
@@ -409,14 +454,11 @@ impl AsanaClient {
                             body,
                         }
                     }
-                    Err(e) => Attempt::Failed {
-                        connect: false,
-                        message: format!("reading the answer failed: {}", describe(&e)),
-                    },
                 }
             }
             Err(e) => Attempt::Failed {
                 connect: e.is_connect(),
+                repeat: true,
                 message: describe(&e),
             },
         }
@@ -500,7 +542,11 @@ impl AsanaClient {
                     }
                     delay
                 }
-                Attempt::Failed { connect, message } => {
+                Attempt::Failed {
+                    connect,
+                    repeat,
+                    message,
+                } => {
                     tracing::warn!(method = %method, path = %req.path, attempt, connect, error = %message, "asana request failed");
                     let err = AsanaError::Transport {
                         method: method.clone(),
@@ -513,7 +559,8 @@ impl AsanaClient {
                         });
                     }
                     let delay = self.backoff(attempt);
-                    if attempt >= self.retry.max_attempts
+                    if !repeat
+                        || attempt >= self.retry.max_attempts
                         || waited + delay > self.retry.max_total_wait
                     {
                         return Err(err);

@@ -27,11 +27,11 @@ use crate::users::{AsanaUser, UserDirectory};
 /// Task fields every read asks for (each in the `opt_fields` enum of getTask, getTasks,
 /// getTasksForProject, getTasksForSection, createTask and updateTask). The assignee comes as
 /// a compact user; its e-mail comes from the [`UserDirectory`].
-pub(crate) const TASK_FIELDS: &str = "name,notes,completed,created_at,modified_at,due_on,due_at,assignee,memberships.project.name,memberships.section.name,tags.name";
+pub(crate) const TASK_FIELDS: &str = "name,notes,completed,created_at,created_by,modified_at,due_on,due_at,assignee,memberships.project.name,memberships.section.name,tags.name";
 /// [`TASK_FIELDS`] and the task's custom fields with their enum values (names; gids always
 /// come), when priority lives in a custom field. Tags stay: they tell the priority of tasks
 /// tagged before the switch.
-pub(crate) const TASK_FIELDS_WITH_CUSTOM_FIELDS: &str = "name,notes,completed,created_at,modified_at,due_on,due_at,assignee,memberships.project.name,memberships.section.name,tags.name,custom_fields.name,custom_fields.enum_value.name";
+pub(crate) const TASK_FIELDS_WITH_CUSTOM_FIELDS: &str = "name,notes,completed,created_at,created_by,modified_at,due_on,due_at,assignee,memberships.project.name,memberships.section.name,tags.name,custom_fields.name,custom_fields.enum_value.name";
 /// Story fields of comment reads (getStoriesForTask); the author's e-mail comes from the
 /// [`UserDirectory`].
 pub(crate) const STORY_FIELDS: &str =

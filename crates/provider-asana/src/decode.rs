@@ -112,6 +112,10 @@ impl Core {
             due: due_field(v),
             in_project,
             created_at: time_field(v, "created_at").unwrap_or_else(epoch),
+            created_by: v
+                .get("created_by")
+                .and_then(|u| str_field(u, "gid"))
+                .map(str::to_string),
             modified_at: time_field(v, "modified_at")
                 .or_else(|| time_field(v, "created_at"))
                 .unwrap_or_else(epoch),

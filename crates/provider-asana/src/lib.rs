@@ -171,7 +171,9 @@
 //! A create (`POST` of a task, story, section or tag) that may have reached Asana is never
 //! repeated: the error is a temporary `Unavailable`. At most 15 writes and 50 reads are in
 //! flight; `asana_requests_per_minute` adds a token-bucket budget; `asana_timeout_ms` bounds
-//! each request (10 s by default).
+//! each request, its answer's body included (10 s by default), and an answer body is read
+//! up to [`MAX_ANSWER_BYTES`] (16 MiB) only: a larger or endless one is an `Unavailable`
+//! error at once, not repeated.
 //!
 //! Errors: 401 → `Unauthenticated` (check `ASANA_ACCESS_TOKEN`), 402 → `Unsupported` (for a
 //! write setting the priority field, the message above),
@@ -197,7 +199,8 @@
 //! * [`TaskClient`] (`task_client.rs` reads, `task_writes.rs` writes): the task-level
 //!   operations, and all the `sync` provider uses: [`TaskClient::create_task_with_marker`]
 //!   (and [`TaskClient::create_task_lean`], answered with only the gid and `modified_at`),
-//!   [`TaskClient::find_task_by_marker`], [`TaskClient::get_remote_task`],
+//!   [`TaskClient::find_task_by_marker`] (and [`TaskClient::tasks_with_marker`], with each
+//!   task's creator), [`TaskClient::get_remote_task`],
 //!   [`TaskClient::get_remote_tasks`], [`TaskClient::stories_for_tasks`],
 //!   [`TaskClient::list_remote_tasks`], [`TaskClient::set_fields`], [`TaskClient::assign`],
 //!   [`TaskClient::move_task`], [`TaskClient::move_task_from`] (given where a read saw the
@@ -241,7 +244,7 @@ pub use cache::{
     CacheFile, CacheKey, CacheStore, CachedOption, CachedPriorityField, CachedUser, KeyedCache,
     ProjectCache, DEFAULT_CACHE_FILE,
 };
-pub use client::RequestStatsSnapshot;
+pub use client::{RequestStatsSnapshot, MAX_ANSWER_BYTES};
 pub use config::{
     default_priority_option, default_priority_tag, AsanaConfigKeys, AsanaSettings, RetryPolicy,
     ASANA_TOKEN_ENV, DEFAULT_ASANA_BASE_URL, DEFAULT_TIMEOUT, MAX_READS_IN_FLIGHT,

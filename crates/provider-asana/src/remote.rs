@@ -41,6 +41,8 @@ pub struct RemoteTask {
     pub in_project: bool,
     /// When the task was created.
     pub created_at: DateTime<Utc>,
+    /// The gid of the user who created it (`created_by`), when Asana says.
+    pub created_by: Option<String>,
     /// When the task last changed (Asana does not bump it for section moves).
     pub modified_at: DateTime<Utc>,
     /// Its comments, oldest first (only filled by calls that say so).

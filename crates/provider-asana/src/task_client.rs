@@ -377,18 +377,38 @@ impl TaskClient {
     }
 
     /// The task whose notes end with the marker line of `marker`, among the tasks modified
-    /// since `created_since` (all tasks when `None`).
+    /// since `created_since` (all tasks when `None`). Anyone can copy a marker: see
+    /// [`TaskClient::tasks_with_marker`] to choose among them.
     pub async fn find_task_by_marker(
         &self,
         marker: &str,
         created_since: Option<DateTime<Utc>>,
     ) -> Result<Option<RemoteTask>> {
-        let since = created_since.map(|t| t - chrono::Duration::seconds(60));
         Ok(self
+            .tasks_with_marker(marker, created_since)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Every task of the project whose notes end with the marker line of `marker`, among the
+    /// tasks modified since `created_since` (all tasks when `None`), oldest first; each with
+    /// its creator ([`RemoteTask::created_by`]) and creation time, so that the caller can
+    /// tell its own task from a copy.
+    pub async fn tasks_with_marker(
+        &self,
+        marker: &str,
+        created_since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<RemoteTask>> {
+        let since = created_since.map(|t| t - chrono::Duration::seconds(60));
+        let mut found: Vec<RemoteTask> = self
             .list_remote_tasks(since)
             .await?
             .into_iter()
-            .find(|t| t.marker.as_deref() == Some(marker)))
+            .filter(|t| t.marker.as_deref() == Some(marker))
+            .collect();
+        found.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.gid.cmp(&b.gid)));
+        Ok(found)
     }
 
     /// The story gid of the comment on task `gid` whose text contains `marker`, if any.

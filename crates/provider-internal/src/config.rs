@@ -194,6 +194,14 @@ impl DbTarget {
         }
     }
 
+    /// The path of a SQLite file (`None` for PostgreSQL and in-memory databases).
+    pub(crate) fn sqlite_file(&self) -> Option<&str> {
+        match self {
+            DbTarget::Sqlite(p) if !self.is_memory() => Some(p),
+            _ => None,
+        }
+    }
+
     /// True for an in-memory SQLite database.
     pub(crate) fn is_memory(&self) -> bool {
         matches!(self, DbTarget::Sqlite(p) if p == ":memory:" || p.contains("mode=memory"))

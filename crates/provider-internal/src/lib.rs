@@ -21,7 +21,8 @@
 //! `migrate.rs` (embedded migrations), `schema.rs` and `rows.rs` (the tables and their rows),
 //! `read.rs` and `write.rs` (the queries), `tx.rs` ([`StoreTx`], [`StoreExtension`]),
 //! `change.rs` ([`TicketChange`], [`TicketValues`]), `prepared.rs` ([`kept_update`]),
-//! `checkpoint.rs` (SQLite WAL checkpoints), `error.rs`.
+//! `checkpoint.rs` (SQLite WAL checkpoints), `probe.rs` (the doctor's checks of a SQLite
+//! file), `error.rs`.
 //!
 //! # What callers can rely on
 //!
@@ -53,6 +54,8 @@ mod error;
 mod migrate;
 mod normalize;
 mod prepared;
+#[cfg(feature = "sqlite")]
+mod probe;
 mod provider;
 mod read;
 mod rows;
@@ -146,6 +149,15 @@ fn doctor(ctx: BuildContext) -> BoxFuture<'static, Vec<Check>> {
                         "make sure the database user may create tables",
                     ),
                 });
+                if p.backend() == Backend::Sqlite {
+                    checks.push(match p.check_file().await {
+                        Ok(()) => Check::pass(
+                            "file",
+                            "every page reads, and a write fits (probed, then rolled back)",
+                        ),
+                        Err(e) => Check::fail("file", e.to_string(), "see the message"),
+                    });
+                }
                 checks
             }
         }

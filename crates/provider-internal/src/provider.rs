@@ -15,7 +15,7 @@ use ticket_provider_api::{
 use tracing::Instrument;
 
 use crate::change::StatusOperation;
-use crate::config::{Backend, StoreSettings};
+use crate::config::{Backend, DbTarget, StoreSettings};
 use crate::db::{read_transaction, write_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::migrate::applied_migrations;
@@ -49,10 +49,13 @@ impl InternalProvider {
     /// path, or `postgres://...`) and brings its schema up to date.
     pub async fn open(database_url: &str, options: StoreOptions) -> Result<Self> {
         let url = database_url.to_string();
+        let file = DbTarget::parse(database_url)
+            .ok()
+            .and_then(|t| t.sqlite_file().map(str::to_owned));
         let store = tokio::task::spawn_blocking(move || open_store(&url, &options))
             .await
             .map_err(|e| Error::internal(format!("opening the database panicked: {e}")))?
-            .map_err(StoreError::into_error)?;
+            .map_err(|e| e.into_error_at(file.as_deref()))?;
         tracing::debug!(backend = %store.target.backend(), database = %store.target.redacted(), "internal store open");
         Ok(InternalProvider {
             inner: Arc::new(store),
@@ -218,6 +221,49 @@ impl InternalProvider {
             .await
     }
 
+    /// `ticket doctor`'s check of a SQLite store file: every page reads, and a write of
+    /// 256 KiB fits (written to the WAL, then rolled back). A
+    /// read-only, full or corrupt file is a [`ticket_provider_api::ErrorKind::Config`] error
+    /// naming it. Nothing to check (`Ok`) for PostgreSQL and in-memory stores.
+    pub async fn check_file(&self) -> Result<()> {
+        #[cfg(feature = "sqlite")]
+        if let Some(path) = self.inner.target.sqlite_file().map(str::to_owned) {
+            return self
+                .run(Operation::Other("doctor"), None, move |conn| match conn {
+                    DbConnection::Sqlite(c) => crate::probe::check_sqlite_file(c, &path),
+                    #[allow(unreachable_patterns)]
+                    _ => Ok(()),
+                })
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Whether the SQLite file this store opened is still the file its path names: an
+    /// [`ticket_provider_api::ErrorKind::Config`] error naming the file when it was deleted
+    /// or replaced since (the store's connections would go on writing to the old, unlinked
+    /// file, where nothing is ever seen again). One `stat`; `Ok` for other stores. A
+    /// long-running process (`ticket sync run`) checks it before each step.
+    pub fn check_identity(&self) -> Result<()> {
+        let (Some(opened), Some(path)) = (self.inner.identity, self.inner.target.sqlite_file())
+        else {
+            return Ok(());
+        };
+        match crate::store::FileIdentity::of(path) {
+            Ok(Some(now)) if now == opened => Ok(()),
+            Ok(None) => Ok(()),
+            Ok(Some(_)) => Err(Error::config(format!(
+                "the SQLite file {path} was replaced since this process opened it; restart the process to use the new file"
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::config(format!(
+                "the SQLite file {path} was deleted since this process opened it; restore it, then restart"
+            ))),
+            Err(e) => Err(Error::config(format!(
+                "the SQLite file {path} cannot be examined: {e}"
+            ))),
+        }
+    }
+
     /// Checks a guid argument; its canonical form on success.
     pub(crate) fn guid_arg(&self, _op: Operation, guid: &str) -> Result<String> {
         parse_guid("guid", guid)
@@ -226,7 +272,7 @@ impl InternalProvider {
     /// The public error of a store failure, naming the ticket concerned. The provider and the
     /// operation are added by the registry's wrapper (or by the provider built on this one).
     pub(crate) fn wrap(&self, e: StoreError, _op: Operation, guid: Option<&str>) -> Error {
-        let err = e.into_error();
+        let err = e.into_error_at(self.inner.target.sqlite_file());
         match guid {
             Some(g) => err.with_guid(g),
             None => err,

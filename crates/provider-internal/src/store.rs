@@ -44,6 +44,37 @@ pub(crate) struct Store {
     /// The WAL checkpoint thread of a SQLite file.
     #[cfg(feature = "sqlite")]
     pub(crate) checkpointer: Option<crate::checkpoint::Checkpointer>,
+    /// The device and inode of the SQLite file as it was opened (`None` for other stores).
+    pub(crate) identity: Option<FileIdentity>,
+}
+
+/// Which file a path named when the store opened: its device and inode. A file deleted or
+/// replaced under the process (a restore, a `mv` over it, `rm`) no longer matches, although
+/// the open connections keep writing to the old, unlinked one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileIdentity {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileIdentity {
+    /// The identity of the file at `path` now; `None` when there is none (or the platform
+    /// has no inodes).
+    pub(crate) fn of(path: &str) -> std::io::Result<Option<Self>> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            let m = std::fs::metadata(path)?;
+            Ok(Some(FileIdentity {
+                dev: m.dev(),
+                ino: m.ino(),
+            }))
+        }
+        #[cfg(not(unix))]
+        {
+            std::fs::metadata(path).map(|_| None)
+        }
+    }
 }
 
 impl Store {
@@ -99,6 +130,11 @@ pub(crate) fn open_store(url: &str, options: &StoreOptions) -> Result<Store, Sto
         builder = builder.idle_timeout(None).max_lifetime(None);
     }
     let pool = builder.build_unchecked(manager);
+    // The file the first connection opened (it holds it open, so it cannot change between).
+    let identity = match target.sqlite_file() {
+        Some(path) => FileIdentity::of(path).ok().flatten(),
+        None => None,
+    };
     drop(first);
     if memory {
         // Every in-memory connection is its own database: give the pool's single, never
@@ -120,5 +156,6 @@ pub(crate) fn open_store(url: &str, options: &StoreOptions) -> Result<Store, Sto
         pool_size,
         extensions: options.extensions.clone(),
         fields: options.fields.clone(),
+        identity,
     })
 }

@@ -154,3 +154,92 @@ async fn a_failed_read_ends_its_transaction() {
     }
     assert_eq!(p.get_ticket(&g).await.unwrap().comments.len(), 3);
 }
+
+/// Issue 23 #9 and #14: a full store fails the doctor's file check and every write that
+/// needs room, with a configuration error naming the file. "Full" is SQLite's own limit,
+/// `PRAGMA max_page_count`, pinned to the file's size on the store's one connection: the
+/// page allocator refuses the next page with SQLITE_FULL, as it does when the disk is full
+/// (the write probe also spills its pages to the WAL, so a full disk fails it the same way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_store_fails_the_file_check_and_writes_with_a_config_error() {
+    use diesel::connection::SimpleConnection as _;
+    use ticket_provider_api::{NewTicket, TicketProvider};
+    let (dir, url) = db();
+    let p = InternalProvider::open(
+        &url,
+        StoreOptions {
+            pool_size: Some(1),
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    p.create(NewTicket::new("before")).await.unwrap();
+    p.check_file().await.expect("a healthy file passes");
+    p.write(|tx| {
+        tx.conn().batch_execute("PRAGMA max_page_count = 1")?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let file = dir.path().join("tickets.db").display().to_string();
+    let err = p.check_file().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    let m = err.to_string();
+    assert!(m.contains(&file) && m.contains("is full"), "{m}");
+    // A write that needs a page fails the same way; nothing of it is kept.
+    let big = "x".repeat(19_000);
+    let err = p
+        .create(NewTicket::new("after").description(big))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(err.to_string().contains("is full"), "{err}");
+    assert_eq!(p.row_counts().await.unwrap()[0], 1);
+}
+
+/// Issue 23 #9: a store whose pages are damaged opens (its schema is intact) but fails the
+/// doctor's file check, naming the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_with_damaged_pages_fails_the_file_check() {
+    use ticket_provider_api::{NewTicket, TicketProvider};
+    let (dir, url) = db();
+    {
+        let p = InternalProvider::open(&url, StoreOptions::default())
+            .await
+            .unwrap();
+        for i in 0..30 {
+            p.create(NewTicket::new(format!("t{i}")).description("x".repeat(3000)))
+                .await
+                .unwrap();
+        }
+        p.shutdown().await.unwrap();
+    }
+    let path = dir.path().join("tickets.db");
+    // The last connection to close (the checkpoint thread's, if it opened one, goes within
+    // a tick) copies the WAL into the file and removes it.
+    let wal = dir.path().join("tickets.db-wal");
+    for _ in 0..100 {
+        if !wal.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(!wal.exists());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let pages = bytes.len() / 4096;
+    for page in pages - 8..pages {
+        bytes[page * 4096 + 100..page * 4096 + 3100].fill(0xff);
+    }
+    std::fs::write(&path, bytes).unwrap();
+    let p = InternalProvider::open(&url, StoreOptions::default())
+        .await
+        .unwrap();
+    let err = p.check_file().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    let m = err.to_string();
+    assert!(
+        m.contains(&path.display().to_string()) && m.contains("is corrupt"),
+        "{m}"
+    );
+}

@@ -46,7 +46,12 @@
 //! * **No duplicates.** Before a task is created its link is recorded as `creating`; the task
 //!   carries the ticket guid as a `[ticket-guid: …]` marker line in its notes. A later attempt
 //!   that finds `creating` (lost answer, timeout, 5xx, crash) first looks the task up by
-//!   marker and links it. Comments carry no marker: a story's text is what the user wrote,
+//!   marker and links it — only a task the token's own user created (`created_by`) no
+//!   earlier than the recorded first attempt (`creating_since`, less 10 minutes for clock
+//!   skew), in a push and in a pull alike. Anyone can copy a marker into a task of their own:
+//!   such a copy is never adopted (its fields never reach the ticket), a pull skips it
+//!   (`sync pull GID`: a Conflict), and it stays an orphan that `verify` lists until it is
+//!   deleted in Asana or loses its marker line (a pull then imports it as a new ticket). Comments carry no marker: a story's text is what the user wrote,
 //!   after an `[author: NAME]` line when the comment has an author ([`story`]). The time of
 //!   a comment's first post attempt is recorded before the request; a later attempt first
 //!   looks for the story among the task's comment stories created by the token owner since
@@ -222,7 +227,8 @@
 //! `push_remote.rs` (the push's Asana step), `group_commit.rs` (the queue of push records and
 //! the settled view), `pull.rs` (Asana → internal store), `verify.rs`, `worker.rs`,
 //! `store.rs` ([`SyncExtension`], [`SyncStore`]), `db/` (tables and statements: `link.rs`,
-//! `outbox.rs`, `claim.rs`, `misc.rs`), `outbox.rs` ([`Change`]), `conflict.rs`, `reconcile.rs`
+//! `outbox.rs`, `claim.rs`, `misc.rs`), `outbox.rs` ([`Change`]), `conflict.rs`, `adoption.rs`
+//! (which task a marker may adopt), `reconcile.rs`
 //! (a task's values as ticket fields), `completion.rs`, `snapshot.rs` (agreed values),
 //! `asana_cache.rs` (the Asana provider's gid cache in the store), `breaker.rs`, `locks.rs`,
 //! `story.rs`, `report.rs`, `config.rs`, `error.rs`.
@@ -250,9 +256,20 @@
 //! pushes tickets without a task, marks tasks the project does not list as lost, and lists
 //! what it did; it exits 0 when nothing is left unresolved (lost links wait for `relink` or
 //! `unlink`).
+//!
+//! **Values longer than the store keeps.** Asana documents no length limits; the store keeps
+//! a subject of 200 characters, a description of 20,000, an assignee of 254 and a comment
+//! of 10,000. A longer value is cut on import, never silently: a warning in the log and a
+//! history row (field `sync`, "cut to N characters on import") per cut value, when it is
+//! written. `verify` reports each cut field of a linked ticket as a difference (the two
+//! lengths) that `--repair` leaves unresolved, since settling it would cut Asana's value
+//! too: shorten it in Asana. `verify` reads no comments: a comment cut on import is kept on
+//! record in the store and reported from there, until `--repair` acknowledges it (the
+//! whole text stays in Asana).
 
 #![warn(missing_docs)]
 
+mod adoption;
 mod asana_cache;
 mod breaker;
 mod completion;

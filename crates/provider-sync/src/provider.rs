@@ -576,6 +576,10 @@ impl SyncWorker for SyncProvider {
     async fn metrics_text(&self) -> Result<String> {
         self.engine.metrics_text().await
     }
+
+    async fn health(&self) -> Result<()> {
+        self.engine.health()
+    }
 }
 
 #[async_trait]

@@ -13,13 +13,15 @@ use ticket_provider_api::model::{MAX_ASSIGNEE_CHARS, MAX_COMMENT_CHARS};
 use ticket_provider_api::{Error, ErrorKind, NewComment, Result, Ticket};
 use tokio::sync::mpsc;
 
+use crate::adoption::Adoption;
 use crate::conflict::{merge, Pending};
 use crate::db::{self, Link, LinkState};
 use crate::engine::Engine;
 use crate::locks::ClaimGuard;
 use crate::outbox::{Change, OutboxEntry, StatusPayload};
 use crate::reconcile::{
-    clean_line, clean_text, record_conflicts_in_tx, remote_fields, CLOCK_SKEW_MINUTES,
+    clean_line, clean_text, cuts, record_conflicts_in_tx, record_cut_in_tx, remote_fields,
+    story_cut, Cut, CutField, CLOCK_SKEW_MINUTES,
 };
 use crate::report::{PullMode, PullProgress, PullReport, SkippedTask};
 use crate::snapshot::{Agreed, Fields};
@@ -112,11 +114,12 @@ fn values(f: &Fields) -> TicketValues {
     }
 }
 
-/// A comment to import: story gid, text, author, when.
+/// A comment to import: story gid, text, author, when, and whether its text was cut.
 struct NewRemoteComment {
     story_gid: String,
     comment: NewComment,
     created_at: DateTime<Utc>,
+    cut: Option<Cut>,
 }
 
 /// The comments of `task` to import, inside the import's transaction: every comment story
@@ -172,6 +175,7 @@ fn remote_comments_in_tx(
             StoryOrigin::Other(c.created_by.as_deref())
         };
         let decoded = decode(&c.text, origin);
+        let cut = story_cut(&c.story_gid, &decoded.body);
         let body = clean_text(&decoded.body, MAX_COMMENT_CHARS);
         if body.trim().is_empty() {
             continue;
@@ -186,6 +190,7 @@ fn remote_comments_in_tx(
                     .filter(|a| !a.is_empty()),
             },
             created_at: c.created_at,
+            cut,
         });
     }
     Ok(out)
@@ -249,6 +254,24 @@ fn import_in_tx(
     for c in &comments {
         let cg = tx.insert_comment(&guid, &c.comment, Some(c.created_at))?;
         db::put_comment_link(tx.conn(), &cg, &c.story_gid)?;
+        if let Some(cut) = &c.cut {
+            record_cut_in_tx(tx, &guid, &task.gid, cut)?;
+        }
+    }
+    // A field cut to what the store keeps is recorded when its value is written.
+    for cut in cuts(task) {
+        let written = before.as_ref().is_none_or(|d| {
+            let t = &d.ticket;
+            match cut.field {
+                CutField::Subject => t.subject != merged.subject,
+                CutField::Description => t.description != merged.description,
+                CutField::Assignee => t.assignee != merged.assignee,
+                CutField::Comment(_) => false,
+            }
+        });
+        if written {
+            record_cut_in_tx(tx, &guid, &task.gid, &cut)?;
+        }
     }
     // Asana's values are now known to both sides: the base of the next comparison.
     let mut new_agreed = Agreed::from(&remote);
@@ -307,11 +330,14 @@ fn import_in_tx(
     })
 }
 
-/// The ticket a task's marker names, if it exists, unless that ticket is linked to another
-/// task (a duplicate: a Conflict).
+/// The ticket a task's marker names, if it exists and the task may be taken as its task
+/// ([`Adoption`]: linked to it already, or made by the token's user `me` since the ticket's
+/// create attempt). A copied marker is a Conflict (not imported: the task stays an orphan),
+/// as is the marker of a ticket linked to another task (a duplicate).
 fn marker_ticket_in_tx(
     tx: &mut StoreTx<'_>,
     task: &RemoteTask,
+    me: &str,
 ) -> std::result::Result<Option<String>, StoreError> {
     let Some(marker) = &task.marker else {
         return Ok(None);
@@ -322,19 +348,37 @@ fn marker_ticket_in_tx(
     let Some(t) = tx.ticket(marker)? else {
         return Ok(None);
     };
-    if let Some(other) =
-        db::link(tx.conn(), &t.guid)?.and_then(|l| l.linked_gid().map(str::to_string))
+    let link = db::link(tx.conn(), &t.guid)?;
+    if let Some(other) = link
+        .as_ref()
+        .and_then(|l| l.linked_gid().map(str::to_string))
     {
-        if other != task.gid {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!(
-                    "Asana task {} carries the marker of ticket {} which is linked to task {other}; a duplicate, not imported",
-                    task.gid, t.guid
-                ),
-            )
-            .into());
+        if other == task.gid {
+            return Ok(Some(t.guid));
         }
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "Asana task {} carries the marker of ticket {} which is linked to task {other}; a duplicate, not imported",
+                task.gid, t.guid
+            ),
+        )
+        .into());
+    }
+    let attempt = link
+        .as_ref()
+        .filter(|l| l.state == LinkState::Creating)
+        .and_then(|l| l.creating_since.or(l.last_synced_at));
+    let verdict = Adoption::of(task.created_by.as_deref(), task.created_at, me, attempt);
+    if let Some(why) = verdict.refusal() {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "Asana task {} carries the marker of ticket {} but is not its task ({why}); not imported: delete the task or its marker line in Asana",
+                task.gid, t.guid
+            ),
+        )
+        .into());
     }
     Ok(Some(t.guid))
 }
@@ -471,11 +515,12 @@ impl Engine {
             // The marker names our ticket when we created the task (perhaps in a create
             // whose answer was lost).
             let t = task.clone();
+            let me = self.remote.token_owner().await?.gid;
             guid = self
                 .settled()
                 .await
                 .local()
-                .read(move |tx| marker_ticket_in_tx(tx, &t))
+                .read(move |tx| marker_ticket_in_tx(tx, &t, &me))
                 .await?;
         }
         let key = guid

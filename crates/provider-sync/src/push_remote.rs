@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use provider_asana::TaskPlace;
 use ticket_provider_api::{NewTicket, Result, Ticket, TicketUpdate};
 
+use crate::adoption::Adoption;
 use crate::conflict::{merge, Pending};
 use crate::db::{Link, LinkState};
 use crate::engine::Engine;
@@ -238,10 +239,32 @@ impl Engine {
                 .creating_since
                 .or(prep.link.last_synced_at)
                 .map(|t| t - chrono::Duration::minutes(CLOCK_SKEW_MINUTES));
-            let found = remote
-                .find_task_by_marker(guid, since)
+            let candidates = remote
+                .tasks_with_marker(guid, since)
                 .await
                 .map_err(|e| PushFailure::from_remote(&e))?;
+            let mut found = None;
+            if !candidates.is_empty() {
+                let me = remote
+                    .token_owner()
+                    .await
+                    .map_err(|e| PushFailure::from_remote(&e))?
+                    .gid;
+                let attempt = prep.link.creating_since.or(prep.link.last_synced_at);
+                for task in candidates {
+                    let verdict =
+                        Adoption::of(task.created_by.as_deref(), task.created_at, &me, attempt);
+                    match verdict.refusal() {
+                        None if found.is_none() => found = Some(task),
+                        None => {}
+                        Some(why) => tracing::warn!(
+                            guid = %guid,
+                            asana_gid = %task.gid,
+                            "a task carries this ticket's marker but is not adopted: {why}; it stays an orphan"
+                        ),
+                    }
+                }
+            }
             if let Some(task) = found {
                 tracing::info!(guid = %guid, asana_gid = %task.gid, "found the task of an earlier create; linking it");
                 run.remote_modified_at = Some(task.modified_at);

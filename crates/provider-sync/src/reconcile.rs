@@ -27,12 +27,161 @@ pub(crate) fn clean_line(s: &str, max: usize) -> String {
 }
 
 /// Text without control characters other than newline, carriage return and tab.
-pub(crate) fn clean_text(s: &str, max: usize) -> String {
-    let text: String = s
-        .chars()
+fn clean_text_whole(s: &str) -> String {
+    s.chars()
         .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
-        .collect();
-    truncate(&text, max)
+        .collect()
+}
+
+/// Text without control characters other than newline, carriage return and tab, at most
+/// `max` characters.
+pub(crate) fn clean_text(s: &str, max: usize) -> String {
+    truncate(&clean_text_whole(s), max)
+}
+
+/// A value from Asana longer than the store keeps, so cut on import: never silently (the
+/// import logs a warning and records a history row, `verify` reports it as a difference).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Cut {
+    /// What was cut.
+    pub(crate) field: CutField,
+    /// Its length in Asana, in characters (once cleaned as the store keeps it).
+    pub(crate) asana_chars: usize,
+    /// What the store keeps: the limit.
+    pub(crate) kept_chars: usize,
+}
+
+/// What a [`Cut`] cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CutField {
+    /// The task's name.
+    Subject,
+    /// The task's notes.
+    Description,
+    /// The assignee's e-mail.
+    Assignee,
+    /// The text of the comment story with this gid.
+    Comment(String),
+}
+
+impl std::fmt::Display for CutField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CutField::Subject => f.write_str("subject"),
+            CutField::Description => f.write_str("description"),
+            CutField::Assignee => f.write_str("assignee"),
+            CutField::Comment(story) => write!(f, "comment (story {story})"),
+        }
+    }
+}
+
+impl Cut {
+    /// The cut of `cleaned` (a value cleaned as the store keeps it) to `max` characters, if
+    /// it is longer.
+    pub(crate) fn of(field: CutField, cleaned: &str, max: usize) -> Option<Cut> {
+        let n = cleaned.chars().count();
+        (n > max).then_some(Cut {
+            field,
+            asana_chars: n,
+            kept_chars: max,
+        })
+    }
+
+    /// The history row (field `sync`) that records it: before, Asana's length; after, why
+    /// the value is shorter.
+    pub(crate) fn history(&self) -> (String, String) {
+        (
+            format!("Asana's {}: {} characters", self.field, self.asana_chars),
+            format!(
+                "cut to {} characters on import: the store keeps at most {}",
+                self.kept_chars, self.kept_chars
+            ),
+        )
+    }
+}
+
+/// The fields of `task` longer than the store keeps (see [`remote_fields`]). Pure.
+pub(crate) fn cuts(task: &RemoteTask) -> Vec<Cut> {
+    let mut out = Vec::new();
+    out.extend(Cut::of(
+        CutField::Subject,
+        &normalize_line(&task.subject),
+        MAX_SUBJECT_CHARS,
+    ));
+    out.extend(Cut::of(
+        CutField::Description,
+        &clean_text_whole(&task.description),
+        MAX_DESCRIPTION_CHARS,
+    ));
+    if let Some(a) = &task.assignee {
+        out.extend(Cut::of(
+            CutField::Assignee,
+            &normalize_line(a),
+            MAX_ASSIGNEE_CHARS,
+        ));
+    }
+    out
+}
+
+/// The cut of a comment story's text (decoded, before cleaning), if it is longer than the
+/// store keeps.
+pub(crate) fn story_cut(story_gid: &str, body: &str) -> Option<Cut> {
+    Cut::of(
+        CutField::Comment(story_gid.to_string()),
+        &clean_text_whole(body),
+        ticket_provider_api::model::MAX_COMMENT_CHARS,
+    )
+}
+
+/// Where a comment story cut on import is kept until `verify --repair` acknowledges it
+/// (key: this prefix and the story gid, in the store's named values): `verify` reads no
+/// stories, so it reports these instead.
+pub(crate) const STORY_CUT_KEY_PREFIX: &str = "sync.cut.story.";
+
+/// A comment story cut on import, as kept under [`STORY_CUT_KEY_PREFIX`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoryCut {
+    /// The ticket the comment belongs to.
+    pub(crate) ticket_guid: String,
+    /// The task the story is on.
+    pub(crate) asana_gid: String,
+    /// The story.
+    pub(crate) story_gid: String,
+    /// Its length in Asana, in characters.
+    pub(crate) asana_chars: usize,
+    /// What the store keeps.
+    pub(crate) kept_chars: usize,
+}
+
+/// Records `cut` on ticket `guid` (task `gid`): a warning in the log and a history row.
+pub(crate) fn record_cut_in_tx(
+    tx: &mut StoreTx<'_>,
+    guid: &str,
+    gid: &str,
+    cut: &Cut,
+) -> std::result::Result<(), StoreError> {
+    tracing::warn!(
+        guid = %guid,
+        asana_gid = %gid,
+        field = %cut.field,
+        asana_chars = cut.asana_chars,
+        kept_chars = cut.kept_chars,
+        "import: a value from Asana is longer than the store keeps; cut (see `ticket history` and `ticket sync verify`)"
+    );
+    let (before, after) = cut.history();
+    tx.record_history(guid, "sync", Some(&before), Some(&after))?;
+    if let CutField::Comment(story) = &cut.field {
+        let kept = StoryCut {
+            ticket_guid: guid.to_string(),
+            asana_gid: gid.to_string(),
+            story_gid: story.clone(),
+            asana_chars: cut.asana_chars,
+            kept_chars: cut.kept_chars,
+        };
+        let text = serde_json::to_string(&kept).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        crate::db::kv_put(tx.conn(), &format!("{STORY_CUT_KEY_PREFIX}{story}"), &text)?;
+    }
+    Ok(())
 }
 
 /// A remote task's field values, cleaned to what the internal store accepts; status and
@@ -94,4 +243,33 @@ pub(crate) fn record_conflicts_in_tx(
         tx.record_history(guid, "sync", Some(&before), Some(&after))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_is_found_only_past_the_limit_counting_characters() {
+        // (value, limit, cut?) — characters, not bytes; cleaned before counting.
+        let cases: [(&str, usize, Option<usize>); 5] = [
+            ("abc", 3, None),
+            ("abcd", 3, Some(4)),
+            ("äöü", 3, None),
+            ("äöüß", 3, Some(4)),
+            ("ab", 1, Some(2)),
+        ];
+        for (value, max, want) in cases {
+            let got = Cut::of(CutField::Subject, value, max).map(|c| c.asana_chars);
+            assert_eq!(got, want, "{value} / {max}");
+        }
+        let c = story_cut("42", &format!("{}\u{7}", "x".repeat(10_000))).map(|c| c.field);
+        assert_eq!(c, None, "a control character is cleaned before counting");
+        let c = story_cut("42", &"x".repeat(10_001)).unwrap();
+        assert_eq!(c.field.to_string(), "comment (story 42)");
+        assert_eq!(
+            c.history().0,
+            "Asana's comment (story 42): 10001 characters"
+        );
+    }
 }

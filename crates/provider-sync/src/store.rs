@@ -249,6 +249,32 @@ impl SyncStore {
         self.local.read(move |tx| db::kv_get(tx.conn(), &k)).await
     }
 
+    /// The comment stories cut on import that `verify` has not been told to forget.
+    pub(crate) async fn story_cuts(&self) -> Result<Vec<crate::reconcile::StoryCut>> {
+        let rows = self
+            .local
+            .read(|tx| db::kv_prefixed(tx.conn(), crate::reconcile::STORY_CUT_KEY_PREFIX))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(key, value)| match serde_json::from_str(&value) {
+                Ok(cut) => Some(cut),
+                Err(e) => {
+                    tracing::warn!(key = %key, error = %e, "an unreadable record of a cut comment; ignored");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// Forgets the record of comment story `story` cut on import.
+    pub(crate) async fn forget_story_cut(&self, story: &str) -> Result<()> {
+        let key = format!("{}{story}", crate::reconcile::STORY_CUT_KEY_PREFIX);
+        self.local
+            .write(move |tx| db::kv_delete(tx.conn(), &key))
+            .await
+    }
+
     /// Stores a small named value.
     pub async fn kv_put(&self, key: &str, value: &str) -> Result<()> {
         let (k, v) = (key.to_string(), value.to_string());
@@ -304,8 +330,8 @@ impl SyncStore {
     /// Prepares ticket `guid` (whose link is lost or local only) for a new task: forgets the
     /// link and the story links of its comments, drops its pending entries (the new task is
     /// made from the ticket's current state, with every comment), with a history row.
-    /// NotFound for an unknown ticket; InvalidInput when its link is neither lost nor local
-    /// only.
+    /// NotFound for an unknown ticket; Conflict when its link is neither lost nor local
+    /// only (the request is well formed; the ticket's state refuses it).
     pub async fn prepare_relink(&self, guid: &str) -> Result<()> {
         let g = guid.to_string();
         self.local
@@ -318,9 +344,13 @@ impl SyncStore {
                         .map_or_else(|| "no task".to_string(), |gid| format!("Asana task {gid}")),
                     other => {
                         let state = other.map_or("without a link", LinkState::as_str);
-                        return Err(Error::invalid_input(format!(
-                            "ticket {g} is {state}, not lost or unlinked: nothing to relink (`ticket sync status` lists lost links)"
-                        ))
+                        return Err(Error::new(
+                            ErrorKind::Conflict,
+                            format!(
+                                "ticket {g} is {state}, not lost or unlinked: nothing to relink (`ticket sync status` lists lost links)"
+                            ),
+                        )
+                        .with_temporary(false)
                         .into());
                     }
                 };

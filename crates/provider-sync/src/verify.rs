@@ -14,7 +14,7 @@ use ticket_provider_api::{ListQuery, Result, Ticket, TicketProvider};
 use crate::db::{Link, LinkState};
 use crate::engine::Engine;
 use crate::push::PushMode;
-use crate::reconcile::remote_fields;
+use crate::reconcile::{cuts, remote_fields, Cut, CutField};
 use crate::snapshot::Fields;
 
 /// The fields on which `local` and `remote` differ: `(field, local, remote)`, in the order
@@ -56,6 +56,21 @@ pub(crate) fn differences(
         remote.due.map(|d| d.to_string()),
     );
     out
+}
+
+/// The difference that reports `cut` on ticket `guid` (task `gid`): the two lengths, the
+/// local one saying it was cut on import.
+pub(crate) fn cut_difference(guid: &str, gid: &str, cut: &Cut) -> FieldDifference {
+    FieldDifference {
+        ticket_guid: guid.to_string(),
+        asana_gid: gid.to_string(),
+        field: cut.field.to_string(),
+        local: Some(format!(
+            "{} characters (cut on import: the store keeps at most {})",
+            cut.kept_chars, cut.kept_chars
+        )),
+        remote: Some(format!("{} characters", cut.asana_chars)),
+    }
 }
 
 /// Where one ticket or task stands for `verify`.
@@ -175,6 +190,9 @@ impl Engine {
         let mut to_import: Vec<String> = Vec::new();
         let mut to_push: Vec<String> = Vec::new();
         let mut missing: Vec<(String, String)> = Vec::new();
+        let mut uncut: Vec<String> = Vec::new();
+        // Which of `report.differences` are cuts: repairs do not settle them.
+        let mut cut_at: HashSet<usize> = HashSet::new();
         for v in classify(&guids, &links, &pending, &listed) {
             match v {
                 Verdict::Compare { guid, gid } => {
@@ -196,6 +214,16 @@ impl Engine {
                             local,
                             remote,
                         });
+                    }
+                    // A value longer than the store keeps was cut on import: a difference
+                    // no repair can settle (it would cut Asana's value too).
+                    for cut in cuts(task) {
+                        uncut.push(format!(
+                            "ticket {guid}: Asana's {} (task {gid}) has {} characters, more than the store keeps ({}); not repaired: shorten it in Asana",
+                            cut.field, cut.asana_chars, cut.kept_chars
+                        ));
+                        cut_at.insert(report.differences.len());
+                        report.differences.push(cut_difference(&guid, &gid, &cut));
                     }
                 }
                 Verdict::Pending => report.skipped_pending += 1,
@@ -221,15 +249,39 @@ impl Engine {
                 }
             }
         }
+        // Comment stories cut on import: verify reads no stories, the import recorded them.
+        let story_cuts = self.settled().await.story_cuts().await?;
+        for c in &story_cuts {
+            let cut = Cut {
+                field: CutField::Comment(c.story_gid.clone()),
+                asana_chars: c.asana_chars,
+                kept_chars: c.kept_chars,
+            };
+            cut_at.insert(report.differences.len());
+            report
+                .differences
+                .push(cut_difference(&c.ticket_guid, &c.asana_gid, &cut));
+        }
         report.unresolved = report.differences.len() + report.orphans.len();
         if !repair {
             return Ok(report);
         }
+        // A cut comment cannot be made whole here (the store keeps no more); repair
+        // acknowledges it: reported once more, then forgotten. Asana keeps the whole text.
+        let mut settled = 0;
+        for c in story_cuts {
+            self.settled().await.forget_story_cut(&c.story_gid).await?;
+            settled += 1;
+            report.repairs.push(format!(
+                "ticket {}: kept the comment of story {} cut to {} characters (Asana keeps all {}); no longer reported",
+                c.ticket_guid, c.story_gid, c.kept_chars, c.asana_chars
+            ));
+        }
+        report.repairs.extend(uncut);
         // Each repair goes through the usual paths: the conflict rule decides each field (no
         // local change is pending, so Asana's value is taken), a task without a ticket is
         // pulled, a ticket without a task is pushed, a task the project no longer lists
         // marks the link lost (relink or unlink resolves it).
-        let mut settled = 0;
         for gid in to_import {
             let _gate = self.pull_gate.write().await;
             let read_at = Utc::now();
@@ -256,8 +308,9 @@ impl Engine {
                     let fields: Vec<&str> = report
                         .differences
                         .iter()
-                        .filter(|d| d.asana_gid == gid)
-                        .map(|d| d.field.as_str())
+                        .enumerate()
+                        .filter(|(i, d)| d.asana_gid == gid && !cut_at.contains(i))
+                        .map(|(_, d)| d.field.as_str())
                         .collect();
                     settled += fields.len();
                     report.repairs.push(format!(

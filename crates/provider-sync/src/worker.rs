@@ -14,6 +14,10 @@
 //! * **Several workers** on one store cooperate through the claims every push and import
 //!   takes (see the crate documentation): none pushes a ticket another is pushing, and one
 //!   that is killed delays its tickets by at most `sync_claim_ttl_ms`.
+//! * **Its store.** Before each step it checks that the store's SQLite file is still the
+//!   file it opened (`InternalProvider::check_identity`); when it was deleted or replaced,
+//!   the worker stops with that error instead of pulling into the unlinked file, where
+//!   nothing is seen again.
 //! * **Stop.** When the stop future completes, the step in progress gets [`STOP_STEP_GRACE`]
 //!   to finish; then it is dropped (every step is safe to interrupt: what it did not commit
 //!   stays pending), background pushes get at most [`STOP_PUSH_GRACE`], and every claim of
@@ -153,8 +157,12 @@ impl Loop {
         self.next_pull = Instant::now() + e.settings.poll_interval;
     }
 
-    async fn run(mut self, mut stopping: watch::Receiver<bool>) {
+    async fn run(mut self, mut stopping: watch::Receiver<bool>) -> Result<()> {
         while !*stopping.borrow() {
+            if let Err(err) = self.engine.health() {
+                tracing::error!(error = %err, "worker: stopping: its store cannot be used");
+                return Err(err);
+            }
             if let Err(err) = self.push_step().await {
                 tracing::warn!(error = %err, "worker: cannot read the outbox; trying again");
             }
@@ -168,6 +176,7 @@ impl Loop {
                 _ = stopping.changed() => {}
             }
         }
+        Ok(())
     }
 }
 
@@ -198,8 +207,13 @@ impl Engine {
             "sync worker started"
         );
         let mut in_flight = false;
+        let mut failed = None;
         tokio::select! {
-            _ = &mut task => {}
+            ended = &mut task => {
+                if let Ok(Err(e)) = ended {
+                    failed = Some(e);
+                }
+            }
             _ = stop => {
                 let _ = tell.send(true);
                 if tokio::time::timeout(STOP_STEP_GRACE, &mut task).await.is_err() {
@@ -220,7 +234,16 @@ impl Engine {
             pulls = out.pulls,
             "sync worker stopped"
         );
-        Ok(out)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// Whether the worker can go on: its store's file is the one it opened (see
+    /// `InternalProvider::check_identity`).
+    pub(crate) fn health(&self) -> Result<()> {
+        self.commits.unsettled().local().check_identity()
     }
 
     /// The metrics text (see [`crate::metrics`]).

@@ -1,7 +1,8 @@
 //! `ticket`: the operators' command line over the configured [`TicketProvider`].
 //!
-//! Exit codes: 0 success; 2 bad usage or invalid input; 3 not found; 4 configuration;
-//! 5 backend unavailable or rate limited; 6 authentication or permission; 7 conflict or
+//! Exit codes: 0 success; 2 bad usage or invalid input; 3 not found; 4 configuration, or a
+//! SQLite store that cannot be used as it is (read-only, full, corrupt); 5 backend
+//! unavailable or rate limited; 6 authentication or permission; 7 conflict or
 //! unsupported; 1 anything else. Errors are one line on stderr; nothing is written on error.
 
 mod cli;

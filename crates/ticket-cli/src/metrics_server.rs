@@ -60,8 +60,17 @@ async fn metrics(State(worker): State<Arc<dyn SyncWorker>>) -> Response {
     }
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
+/// `ok` while the worker can do its work; otherwise 503 and why (e.g. its store's file
+/// was deleted or replaced).
+async fn healthz(State(worker): State<Arc<dyn SyncWorker>>) -> Response {
+    match worker.health().await {
+        Ok(()) => "ok\n".into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ok: {}\n", crate::output::one_line(&e.to_string())),
+        )
+            .into_response(),
+    }
 }
 
 /// Serves until the task is aborted.
@@ -143,7 +152,7 @@ mod tests {
             header_read_timeout: Duration::from_millis(300),
             max_connection_life: Duration::from_secs(30),
         };
-        let app = Router::new().route("/healthz", get(healthz));
+        let app = Router::new().route("/healthz", get(|| async { "ok\n" }));
         let server = tokio::spawn(serve_bounded(listener, app, limits));
         assert!(healthz_answer(addr).await.contains("ok"));
 

@@ -46,6 +46,14 @@ struct Refused {
     needles: &'static [&'static str],
     /// `doctor` prints its checks on stdout; every other row prints nothing there.
     stdout_allowed: bool,
+    /// Words stdout must hold (a `doctor` row's failed check).
+    shows: &'static [&'static str],
+    /// Run as an unprivileged user when the test runs as root (a read-only file is no
+    /// obstacle to root).
+    unprivileged: bool,
+    /// `WARN` log lines may come before the `error:` line (a failed request is logged
+    /// once per attempt).
+    warnings: bool,
 }
 
 const INTERNAL: &str =
@@ -67,8 +75,43 @@ fn row(
         code,
         needles,
         stdout_allowed: false,
+        shows: &[],
+        unprivileged: false,
+        warnings: false,
     }
 }
+
+/// A row whose Asana answers badly: its failed attempts are logged as warnings.
+fn answer_row(
+    name: &'static str,
+    base: &'static str,
+    extra: &'static str,
+    needles: &'static [&'static str],
+) -> Refused {
+    let yaml = format!(
+        "homechoice:\n  ticket:\n    provider: asana\n    asana_project: \"{{PROJECT}}\"\n    asana_base_url: \"{base}\"\n{extra}"
+    );
+    Refused {
+        warnings: true,
+        ..row(name, &["list"], ConfigFile::Yaml(yaml.leak()), 5, needles)
+    }
+}
+
+/// A `doctor` row: its checks on stdout must show `shows`; it fails with exit 4.
+fn doctor_row(name: &'static str, config: ConfigFile, shows: &'static [&'static str]) -> Refused {
+    Refused {
+        stdout_allowed: true,
+        shows,
+        ..row(name, &["doctor"], config, 4, &["doctor found"])
+    }
+}
+
+const READ_ONLY_STORE: &str =
+    "homechoice:\n  ticket:\n    provider: internal\n    database_url: readonly.db\n";
+const CORRUPT_STORE: &str =
+    "homechoice:\n  ticket:\n    provider: internal\n    database_url: corrupt.db\n";
+const JUNK_STORE: &str =
+    "homechoice:\n  ticket:\n    provider: internal\n    database_url: junk.db\n";
 
 fn refused_rows() -> Vec<Refused> {
     use ConfigFile::{DevZero, Fifo, Huge, Yaml};
@@ -217,6 +260,26 @@ fn refused_rows() -> Vec<Refused> {
                 &["doctor found"],
             )
         },
+        // #13: answers that never end, announce 2 GiB, or trickle: a clear error, exit 5,
+        // in bounded memory and time (the row is killed after 10 s).
+        answer_row(
+            "an endless answer body",
+            "{ENDLESS}",
+            "",
+            &["larger than 16 MiB"],
+        ),
+        answer_row(
+            "an answer announcing 2 GiB",
+            "{HUGE}",
+            "",
+            &["larger than 16 MiB"],
+        ),
+        answer_row(
+            "an answer body that trickles",
+            "{SLOW}",
+            "    asana_timeout_ms: 500\n",
+            &["timed out"],
+        ),
         // #13: config files that never end or never open.
         row(
             "--config /dev/zero",
@@ -239,15 +302,63 @@ fn refused_rows() -> Vec<Refused> {
             4,
             &["huge.yaml", "1048576 bytes"],
         ),
+        // #14 and #9: a store file that cannot be used is a configuration error (4) naming
+        // the file and what is wrong, and `doctor` fails on it.
+        Refused {
+            unprivileged: true,
+            ..row(
+                "a read-only store",
+                &["create", "--subject", "x"],
+                Yaml(READ_ONLY_STORE),
+                4,
+                &["readonly.db", "is read-only"],
+            )
+        },
+        Refused {
+            unprivileged: true,
+            ..doctor_row(
+                "doctor on a read-only store",
+                Yaml(READ_ONLY_STORE),
+                &["[FAIL]", "readonly.db", "is read-only"],
+            )
+        },
+        row(
+            "a store with corrupt pages",
+            &["list"],
+            Yaml(CORRUPT_STORE),
+            4,
+            &["corrupt.db", "is corrupt"],
+        ),
+        doctor_row(
+            "doctor on a store with corrupt pages",
+            Yaml(CORRUPT_STORE),
+            &["[FAIL]", "corrupt.db", "is corrupt"],
+        ),
+        row(
+            "a store that is not a database",
+            &["list"],
+            Yaml(JUNK_STORE),
+            4,
+            &["junk.db", "not a SQLite database"],
+        ),
     ]
 }
 
+/// The user and group an `unprivileged` row runs as when the test runs as root.
+const NOBODY: u32 = 65534;
+
 struct Fixture {
+    /// Whether this process writes files whose mode forbids it (root does).
+    privileged: bool,
     dir: tempfile::TempDir,
     fake: FakeAsana,
     guid: String,
     /// The base URL of [`echo_server`].
     echo: String,
+    /// The base URLs of [`body_server`]s.
+    endless: String,
+    huge: String,
+    slow: String,
 }
 
 /// A loopback server that answers every request with a 401 whose message echoes the
@@ -288,6 +399,65 @@ async fn echo_server() -> String {
     format!("http://{addr}/api/1.0")
 }
 
+/// How [`body_server`] answers, after `200 OK` and a JSON content type.
+#[derive(Clone, Copy)]
+enum BodyKind {
+    /// A body that never ends, as fast as the client reads it (no length announced).
+    Endless,
+    /// A `content-length` of 2 GiB, and that many bytes if the client keeps reading.
+    Huge,
+    /// One byte every 200 ms, forever.
+    Slow,
+}
+
+/// A loopback server that answers every request with a 200 whose body is `kind`.
+async fn body_server(kind: BodyKind) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut c, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let length = match kind {
+                    BodyKind::Huge => "content-length: 2147483648\r\n",
+                    BodyKind::Endless | BodyKind::Slow => "",
+                };
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{length}connection: close\r\n\r\n{{\"data\": ["
+                );
+                if c.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+                let filler = vec![b' '; 64 * 1024];
+                loop {
+                    let sent = match kind {
+                        BodyKind::Slow => {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            c.write_all(b" ").await
+                        }
+                        BodyKind::Endless | BodyKind::Huge => c.write_all(&filler).await,
+                    };
+                    if sent.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}/api/1.0")
+}
+
 impl Fixture {
     fn config_path(&self, c: &ConfigFile) -> PathBuf {
         match c {
@@ -297,7 +467,10 @@ impl Fixture {
                     .replace("{BASE}", &self.fake.base_url())
                     .replace("{PROJECT}", &self.fake.project_gid())
                     .replace("{PORT}", &self.fake.addr().port().to_string())
-                    .replace("{ECHO}", &self.echo);
+                    .replace("{ECHO}", &self.echo)
+                    .replace("{ENDLESS}", &self.endless)
+                    .replace("{HUGE}", &self.huge)
+                    .replace("{SLOW}", &self.slow);
                 std::fs::write(&path, text).unwrap();
                 path
             }
@@ -327,6 +500,10 @@ impl Fixture {
     async fn run(&self, r: &Refused) -> Option<Output> {
         let config = self.config_path(&r.config);
         let mut cmd = self.command(&config, r.args, r.token);
+        if r.unprivileged && self.privileged {
+            use std::os::unix::process::CommandExt as _;
+            cmd.uid(NOBODY).gid(NOBODY);
+        }
         tokio::task::spawn_blocking(move || {
             let mut child = cmd.spawn().unwrap();
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -357,6 +534,61 @@ impl Fixture {
     }
 }
 
+/// Makes the stores of the #14 rows beside the fixture's own: `readonly.db` (a store whose
+/// file is read-only), `corrupt.db` (a store whose last pages are overwritten: it opens, but
+/// its tickets cannot be read) and `junk.db` (text). Whether this process is privileged
+/// (writes the read-only file anyway), so that those rows run as another user.
+fn make_bad_stores(fx: &Fixture) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = fx.dir.path();
+    let make = |yaml: &str, tickets: usize| {
+        let config = dir.join("make.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        for i in 0..tickets {
+            let description = format!("{i} {}", "x".repeat(3000));
+            let out = fx
+                .command(
+                    &config,
+                    &[
+                        "create",
+                        "--subject",
+                        "filler",
+                        "--description",
+                        &description,
+                    ],
+                    TOKEN,
+                )
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+    };
+    make(READ_ONLY_STORE, 1);
+    make(CORRUPT_STORE, 30);
+    // The last exit checkpointed the WAL into the file: smash its last eight pages.
+    let path = dir.join("corrupt.db");
+    assert!(!dir.join("corrupt.db-wal").exists());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let pages = bytes.len() / 4096;
+    assert!(pages > 16, "{pages} pages");
+    for page in pages - 8..pages {
+        bytes[page * 4096 + 100..page * 4096 + 3100].fill(0xff);
+    }
+    std::fs::write(&path, bytes).unwrap();
+    std::fs::write(dir.join("junk.db"), "this is no database\n".repeat(100)).unwrap();
+    let read_only = dir.join("readonly.db");
+    std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let privileged = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&read_only)
+        .is_ok();
+    if privileged {
+        // The other user must reach the folder (and find it not writable either).
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    privileged
+}
+
 /// Characters that must never reach a terminal raw: controls other than the line end,
 /// and the bidi and zero-width controls.
 fn raw_controls(s: &str) -> Vec<char> {
@@ -383,10 +615,14 @@ async fn hostile_arguments_and_files_are_refused_clearly_and_write_nothing() {
     let filler = format!("# {}\n", "x".repeat(1022));
     std::fs::write(dir.path().join("huge.yaml"), filler.repeat(2048)).unwrap();
     let mut fx = Fixture {
+        privileged: false,
         dir,
         fake,
         guid: String::new(),
         echo: echo_server().await,
+        endless: body_server(BodyKind::Endless).await,
+        huge: body_server(BodyKind::Huge).await,
+        slow: body_server(BodyKind::Slow).await,
     };
     // One ticket, so that a command on it has something to damage.
     let config = fx.config_path(&ConfigFile::Yaml(INTERNAL));
@@ -401,6 +637,7 @@ async fn hostile_arguments_and_files_are_refused_clearly_and_write_nothing() {
     assert!(created.status.success(), "{created:?}");
     let created: Value = serde_json::from_slice(&created.stdout).unwrap();
     fx.guid = created["guid"].as_str().unwrap().to_string();
+    fx.privileged = make_bad_stores(&fx);
     let before = fx.local_tickets().await;
 
     let rows = refused_rows();
@@ -419,13 +656,22 @@ async fn hostile_arguments_and_files_are_refused_clearly_and_write_nothing() {
         if !r.stdout_allowed && !stdout.is_empty() {
             problems.push(format!("stdout not empty: {stdout:?}"));
         }
-        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .filter(|l| !(r.warnings && l.contains(" WARN ")))
+            .collect();
         if lines.len() != 1 || !lines[0].starts_with("error: ") {
             problems.push(format!("not one 'error: ' line: {stderr:?}"));
         }
         for n in r.needles {
             if !stderr.contains(n) {
                 problems.push(format!("message lacks {n:?}"));
+            }
+        }
+        for n in r.shows {
+            if !stdout.contains(n) {
+                problems.push(format!("stdout lacks {n:?}: {stdout:?}"));
             }
         }
         for (stream, text) in [("stdout", &stdout), ("stderr", &stderr)] {
@@ -691,4 +937,111 @@ async fn a_task_of_another_project_is_not_a_ticket_and_is_never_written() {
         .collect();
     assert!(writes.is_empty(), "{writes:?}");
     assert_eq!(format!("{:?}", s.fake.project_tasks(&other)), before);
+}
+
+/// Issue 23 #11: a task name, notes and a comment story from Asana longer than the store
+/// keeps are cut on import, never silently: a warning on stderr, a history row per cut
+/// value, and `sync verify` reports each as a difference: `--repair` settles no cut field
+/// (exit 1 stays) and acknowledges a cut comment once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_values_from_asana_are_cut_visibly_and_verify_reports_them() {
+    use homechoice_tickets::model::{MAX_COMMENT_CHARS, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS};
+    let s = Setup::new().await;
+    let name = "n".repeat(MAX_SUBJECT_CHARS + 50);
+    let notes = "d".repeat(MAX_DESCRIPTION_CHARS + 5_000);
+    let resp = reqwest::Client::new()
+        .post(format!("{}/tasks", s.fake.base_url()))
+        .bearer_auth(crate::common::SYNC_TOKEN)
+        .json(&serde_json::json!({ "data": {
+            "name": name, "notes": notes, "projects": [s.fake.project_gid()] } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let body: Value = resp.json().await.unwrap();
+    let gid = body["data"]["gid"].as_str().unwrap().to_string();
+    let story = "s".repeat(MAX_COMMENT_CHARS + 2_000);
+    s.fake.add_comment_as(&gid, &s.fake.owner_gid(), &story);
+
+    let mut cmd = s.command(&["--json", "sync", "pull", &gid]);
+    cmd.env_remove("TICKET_LOG");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for field in ["subject", "description", "comment (story"] {
+        assert!(
+            stderr.contains("longer than the store keeps") && stderr.contains(field),
+            "no warning for {field}: {stderr}"
+        );
+    }
+    let pulled: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let guid = pulled["guid"].as_str().unwrap().to_string();
+    let t = s.json(&["get", &guid]).await;
+    assert_eq!(
+        t["description"].as_str().unwrap().chars().count(),
+        MAX_DESCRIPTION_CHARS
+    );
+    let history = s.json(&["history", &guid]).await;
+    let cut_rows: Vec<&Value> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| {
+            h["new_value"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("cut to"))
+        })
+        .collect();
+    assert_eq!(cut_rows.len(), 3, "{history:#}");
+    // A second pull of the unchanged task records nothing more.
+    s.json(&["sync", "pull", &gid]).await;
+    let again = s.json(&["history", &guid]).await;
+    assert_eq!(
+        again.as_array().unwrap().len(),
+        history.as_array().unwrap().len()
+    );
+
+    // verify reports the cut fields and the cut comment; --repair settles none of the
+    // fields (that would cut Asana's values) and acknowledges the comment once.
+    let story = s.fake.project_tasks(&s.fake.project_gid())[0]
+        .comments
+        .len();
+    assert_eq!(story, 1);
+    let cases: [(&[&str], &[&str], u64); 3] = [
+        (
+            &["sync", "verify"],
+            &["subject", "description", "comment"],
+            3,
+        ),
+        (
+            &["sync", "verify", "--repair"],
+            &["subject", "description", "comment"],
+            2,
+        ),
+        (&["sync", "verify"], &["subject", "description"], 2),
+    ];
+    for (args, want, unresolved) in cases {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = s.run(&all).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let fields: Vec<&str> = report["differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["ticket_guid"] == guid.as_str())
+            .map(|d| {
+                let f = d["field"].as_str().unwrap();
+                f.split(' ').next().unwrap()
+            })
+            .collect();
+        assert_eq!(fields, want, "{args:?}: {report:#}");
+        assert_eq!(report["unresolved"], unresolved, "{args:?}: {report:#}");
+    }
+    // Asana keeps its values whole.
+    let task = &s.fake.project_tasks(&s.fake.project_gid())[0];
+    assert_eq!(task.notes.chars().count(), notes.chars().count());
 }

@@ -298,9 +298,10 @@ async fn a_deleted_task_becomes_lost_and_relink_and_unlink_resolve_it() {
     assert_eq!(st["pending"], 0, "{st:#}");
     assert_eq!(s.fake.project_tasks(&s.fake.project_gid()).len(), 1);
     assert_eq!(s.json(&["sync", "verify"]).await["unresolved"], 0);
-    // Relinking a linked ticket is refused, naming why; an unknown one is not found.
+    // Relinking a linked ticket is refused as a conflict (issue 23 #14), naming why; an
+    // unknown one is not found.
     let out = s.run(&["sync", "relink", &ga]).await;
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(7));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not lost"));
     let out = s
         .run(&["sync", "unlink", "00000000-0000-4000-8000-000000000000"])
@@ -542,4 +543,95 @@ async fn two_workers_on_one_postgres_store_under_faults_and_a_kill_push_everythi
     assert_eq!(st["pending"], 0, "{st:#}");
     assert_eq!(st["lost"], 0, "{st:#}");
     drop(app);
+}
+
+/// A free loopback port for `--metrics-addr`.
+fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+/// `/healthz`'s status and text, `None` while nothing answers.
+async fn healthz(addr: &str) -> Option<(u16, String)> {
+    let resp = reqwest::get(format!("http://{addr}/healthz")).await.ok()?;
+    let status = resp.status().as_u16();
+    Some((status, resp.text().await.unwrap_or_default()))
+}
+
+/// Issue 23 #8: the store's file deleted under a running worker. `/healthz` says so at
+/// once (503, naming the file), although the worker's next step is a minute away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_says_not_ok_when_the_store_file_is_deleted() {
+    let s = Setup::new().await;
+    s.write_config(
+        "sync",
+        &s.fake.project_gid(),
+        "    database_url: tickets.db\n    sync_outbox_poll_ms: 60000\n    sync_shutdown_grace_ms: 500\n",
+    );
+    s.json(&["create", "--subject", "kept"]).await;
+    let addr = free_addr();
+    let worker = start_worker(&s, &["--metrics-addr", &addr]);
+    let up = eventually(Duration::from_secs(10), || async {
+        healthz(&addr).await.is_some_and(|(code, _)| code == 200)
+    })
+    .await;
+    assert!(up, "no healthy /healthz");
+    let db = s.config_path().parent().unwrap().join("tickets.db");
+    std::fs::remove_file(&db).unwrap();
+    let (code, text) = healthz(&addr).await.expect("still serving");
+    assert_eq!(code, 503, "{text}");
+    assert!(
+        text.starts_with("not ok:") && text.contains("tickets.db") && text.contains("deleted"),
+        "{text}"
+    );
+    let _ = terminate(worker).await;
+}
+
+/// Issue 23 #8: the store's file replaced under a running worker (a restore moved over
+/// it). The worker stops before its next step, exit 4, one line naming the file, instead of
+/// pulling into the old, unlinked file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_stops_when_the_store_file_is_replaced() {
+    let s = setup().await;
+    let t = s.json(&["create", "--subject", "before"]).await;
+    let addr = free_addr();
+    let worker = start_worker(&s, &["--metrics-addr", &addr]);
+    let up = eventually(Duration::from_secs(10), || async {
+        healthz(&addr).await.is_some_and(|(code, _)| code == 200)
+    })
+    .await;
+    assert!(up, "no healthy /healthz");
+    let dir = s.config_path().parent().unwrap().to_path_buf();
+    let db = dir.join("tickets.db");
+    let copy = dir.join("restored.db");
+    std::fs::copy(&db, &copy).unwrap();
+    std::fs::rename(&copy, &db).unwrap();
+    // It stops by itself within seconds; one still running after 10 s is killed.
+    let out = tokio::task::spawn_blocking(move || {
+        let mut worker = worker;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while worker.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = worker.kill();
+        worker.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("tickets.db") && errors[0].contains("replaced"),
+        "{stderr}"
+    );
+    assert!(healthz(&addr).await.is_none(), "the process still serves");
+    // The ticket is still in the file now at that path (the copy), untouched.
+    let got = s.json(&["get", t["guid"].as_str().unwrap()]).await;
+    assert_eq!(got["subject"], "before");
 }

@@ -241,4 +241,10 @@ impl SyncWorker for Wrapped<dyn SyncWorker> {
         let r = self.inner.metrics_text().await;
         r.map_err(self.ctx.wrap(op, None))
     }
+
+    async fn health(&self) -> Result<()> {
+        let op = Operation::Other("sync_health");
+        let r = self.inner.health().await;
+        r.map_err(self.ctx.wrap(op, None))
+    }
 }

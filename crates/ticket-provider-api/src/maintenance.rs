@@ -61,11 +61,16 @@ pub trait SyncMaintenance: Send + Sync {
 #[async_trait]
 pub trait SyncWorker: Send + Sync {
     /// Runs until `stop` completes, then lets the work in flight finish or leaves it pending
-    /// (bounded, a few seconds), releases what it holds and returns what it did.
+    /// (bounded, a few seconds), releases what it holds and returns what it did. It stops by
+    /// itself, with an error, when [`SyncWorker::health`] fails.
     async fn run_worker(&self, stop: BoxFuture<'static, ()>) -> Result<WorkerReport>;
 
     /// The worker's metrics in the Prometheus text exposition format, gauges read now.
     async fn metrics_text(&self) -> Result<String>;
+
+    /// Whether the worker can still do its work (a health probe's answer); the error says
+    /// why not, e.g. its store's file was deleted or replaced under it.
+    async fn health(&self) -> Result<()>;
 }
 
 /// What [`SyncWorker::run_worker`] did before it stopped.

@@ -31,6 +31,28 @@ pub(crate) fn kv_put(conn: &mut DbConnection, key: &str, value: &str) -> Result<
     Ok(())
 }
 
+/// The named values whose keys start with `prefix`, by key.
+pub(crate) fn kv_prefixed(
+    conn: &mut DbConnection,
+    prefix: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let rows: Vec<(String, String)> = sync_kv::table
+        .filter(sync_kv::key.like(format!("{prefix}%")))
+        .order(sync_kv::key)
+        .load(conn)?;
+    // `_` and `%` in the prefix are wildcards to LIKE: keep exact matches only.
+    Ok(rows
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .collect())
+}
+
+/// Forgets a named value.
+pub(crate) fn kv_delete(conn: &mut DbConnection, key: &str) -> Result<(), StoreError> {
+    diesel::delete(sync_kv::table.find(key)).execute(conn)?;
+    Ok(())
+}
+
 /// Takes (or extends) the push claim of ticket `guid` for `owner` until `ttl_us` from now:
 /// `true` when it was free, expired or already `owner`'s. An `INSERT` that leaves a taken row
 /// alone (SQLite `INSERT OR IGNORE`, PostgreSQL `ON CONFLICT DO NOTHING`), else a conditional
