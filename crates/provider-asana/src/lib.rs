@@ -222,6 +222,7 @@ mod error;
 mod gid_cache;
 mod list;
 mod lookup;
+mod mapped_fields;
 mod priority_field;
 mod provider;
 mod remote;
@@ -277,4 +278,7 @@ register_provider!(ProviderDescriptor::new(
     build
 )
 .with_doctor(doctor::doctor)
-.with_settings(SettingsSpec::of::<AsanaConfigKeys>()));
+.with_settings(SettingsSpec {
+    check: config::check_config,
+    ..SettingsSpec::of::<AsanaConfigKeys>()
+}));
