@@ -216,14 +216,16 @@ impl TaskClient {
         story_gid(&data)
     }
 
-    /// Changes subject, description, priority and/or due date of a task, keeping its marker
-    /// line. Returns the task as changed.
+    /// Changes subject, description, priority, due date, mapped custom fields and/or labels
+    /// of a task, keeping its marker line. Returns the task as changed.
     ///
     /// With priority tags: two requests, a read (current notes and tags), then one batch
     /// with the PUT and the tag changes (addTag new, removeTag old). With the priority in a
     /// custom field (`asana_priority_field`): one `PUT /tasks/{gid}` carrying every change,
-    /// the field's option included; a new description first reads the task (one more
-    /// request) for the marker line. That single PUT checks the task's project in its answer
+    /// the field's option and the mapped custom fields included (sent in one `POST /batch`
+    /// with the `addTag`/`removeTag` of labels when labels change); a new description first
+    /// reads the task (one more request) for the marker line. Labels and custom fields never
+    /// add a request. That single PUT checks the task's project in its answer
     /// (like [`TaskClient::assign`]): a task outside the tickets project is `NotFound`,
     /// but its name or due date may have been written (a priority is refused by Asana when
     /// the field is not on the task's projects).

@@ -8,12 +8,12 @@ use crate::common;
 use std::collections::BTreeMap;
 
 use asana_fake::FakeAsana;
-use provider_asana::{AsanaProvider, AsanaSettings};
+use provider_asana::{AsanaProvider, AsanaSettings, ASANA_TOKEN_ENV};
 use reqwest::Method;
 use serde_json::json;
 use ticket_provider_api::{
-    Config, Due, ErrorKind, FieldSchema, FieldType, FieldValue, ListQuery, NewTicket, Priority,
-    TicketProvider, TicketUpdate,
+    find_descriptor, BuildContext, Config, Due, ErrorKind, FieldSchema, FieldType, FieldValue,
+    ListQuery, NewTicket, Priority, TicketProvider, TicketUpdate,
 };
 
 /// The custom fields made in the fake: gid of each, and option gids by name.
@@ -584,7 +584,103 @@ async fn five_mapped_fields_and_labels_cost_no_request_more() {
         "update: {mapped_update} requests with 5 fields and labels, {plain_update} without: {:?}",
         common::calls(&fake)
     );
-    println!("create: {plain_create} → {mapped_create}; update: {plain_update} → {mapped_update}");
+    println!(
+        "tags: create {plain_create} → {mapped_create}; update {plain_update} → {mapped_update}"
+    );
+
+    // With the priority in a custom field: the PUT carries the fields, and travels in one
+    // batch with the label tags.
+    common::enum_field(
+        &fake,
+        "Priority",
+        &["Low", "Normal", "High", "Urgent"],
+        true,
+    )
+    .await;
+    let mut plain_settings = common::settings(&fake);
+    plain_settings.priority_field = Some("Priority".into());
+    let mut mapped_settings = field_settings(&fake, &made);
+    mapped_settings.priority_field = Some("Priority".into());
+    let plain = AsanaProvider::new(plain_settings).unwrap();
+    let mapped = AsanaProvider::new(mapped_settings).unwrap();
+    let a = plain.create(NewTicket::new("plain")).await.unwrap();
+    let b = mapped.create(full_ticket(&fake)).await.unwrap();
+    fake.clear_requests();
+    plain.update(&a.guid, change(false)).await.unwrap();
+    let plain_update = count(&fake);
+    fake.clear_requests();
+    mapped.update(&b.guid, change(true)).await.unwrap();
+    let mapped_update = count(&fake);
+    assert!(
+        mapped_update <= plain_update && mapped_update == 2,
+        "field mode update: {mapped_update} requests with 5 fields and labels, {plain_update} without: {:?}",
+        common::calls(&fake)
+    );
+    let got = mapped.get_ticket(&b.guid).await.unwrap().ticket;
+    assert_eq!(got.priority, Priority::Urgent);
+    assert_eq!(got.labels, ["vip".to_string()].into());
+    assert_eq!(got.fields["components"], value(&s, "components", "db"));
+    println!("priority field: update {plain_update} → {mapped_update}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_every_mapped_field() {
+    let fake = common::fake().await;
+    let made = make_fields(&fake).await;
+    common::update_option(
+        &fake,
+        &made.options["severity.S3"],
+        json!({"enabled": false}),
+    )
+    .await;
+    let yaml = format!(
+        "homechoice:\n  ticket:\n    provider: asana\n    asana_project: \"{}\"\n    asana_base_url: \"{}\"\n    fields:\n      severity: {{type: enum, options: [S1, S2, S3]}}\n      estimate: {{type: number, precision: 2}}\n      customer: {{type: date}}\n      components: {{type: multi_enum, options: [api, ui, web]}}\n      target: {{type: date}}\n      owner: {{type: people}}\n    asana_fields: {{severity: Severity, estimate: Estimate, customer: Customer, components: Components, target: \"{}\", owner: Owner}}\n",
+        fake.project_gid(),
+        fake.base_url(),
+        made.gids["target"],
+    );
+    let config = Config::parse(&yaml, "test").unwrap();
+    let doctor = find_descriptor("asana").unwrap().doctor.unwrap();
+    let checks =
+        doctor(BuildContext::new(config).with_env(ASANA_TOKEN_ENV, Some(common::TOKEN.into())))
+            .await;
+    let find = |name: &str| {
+        checks
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no check {name}: {checks:?}"))
+    };
+    for (name, ok, needle) in [
+        ("field target", true, "Asana custom field \"Target\""),
+        (
+            "field severity",
+            false,
+            "\"S3\" of field severity is disabled",
+        ),
+        ("field estimate", false, "keeps 1 digits after the point"),
+        (
+            "field customer",
+            false,
+            "is a text field; customer is declared date",
+        ),
+        (
+            "field components",
+            false,
+            "\"web\" of field components is missing",
+        ),
+        (
+            "field owner",
+            false,
+            "\"Owner\" of field owner (homechoice.ticket.asana_fields.owner) is not on project",
+        ),
+    ] {
+        let c = find(name);
+        assert_eq!(c.ok, ok, "{c:?}");
+        assert!(c.detail.contains(needle), "{needle}: {c:?}");
+        if !ok {
+            assert!(c.fix.as_ref().is_some_and(|f| !f.is_empty()), "{c:?}");
+        }
+    }
 }
 
 #[test]
