@@ -90,6 +90,14 @@ pub(crate) async fn list_page(tasks: &TaskClient, query: ListQuery) -> Result<Ti
     // number, a day), so that they compare with what the tasks hold.
     let mut want_fields = query.fields.clone();
     tasks.core.settings.fields.check_fields(&mut want_fields)?;
+    if let Some(name) = want_fields
+        .keys()
+        .find(|n| !tasks.core.settings.asana_fields.contains_key(*n))
+    {
+        return Err(Error::invalid_input(format!(
+            "field {name:?} is not kept in Asana, so no ticket of this provider has it: map it with homechoice.ticket.asana_fields.{name}"
+        )));
+    }
     let want_assignee = match query.assignee.as_deref().map(str::trim) {
         Some("me") => Some(tasks.token_owner().await?.gid),
         Some(a) => Some(a.to_string()),

@@ -327,6 +327,44 @@ async fn lists_filter_by_field_value_and_label() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.to_string().contains("severity"), "{e}");
+    // A declared field no mapping keeps in Asana cannot match: said, not an empty page.
+    let mut settings = field_settings(&fake, &made);
+    settings.asana_fields.remove("severity");
+    let unmapped = AsanaProvider::new(settings).unwrap();
+    let e = unmapped
+        .list_tickets(list(&[("severity", "S1")], &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("asana_fields.severity"), "{e}");
+    let e = unmapped
+        .create(NewTicket::new("x").field("severity", value(&s, "severity", "S1")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("asana_fields.severity"), "{e}");
+}
+
+#[tokio::test]
+async fn the_binding_and_label_tags_are_kept_between_processes() {
+    let fake = common::fake().await;
+    fake.add_user("Bea", "b@example.com");
+    let made = make_fields(&fake).await;
+    let dir = tempfile::tempdir().unwrap();
+    let with_cache = || {
+        let mut s = field_settings(&fake, &made);
+        s.cache_path = Some(dir.path().join("cache.json"));
+        AsanaProvider::new(s).unwrap()
+    };
+    let first = with_cache();
+    first.create(full_ticket(&fake)).await.unwrap();
+    // A new process: the fields' binding, the sections, the tags and the users are cached.
+    let second = with_cache();
+    fake.clear_requests();
+    let r = second.create(full_ticket(&fake)).await.unwrap();
+    assert_eq!(common::calls(&fake), ["POST /tasks"], "one request");
+    let got = second.get_ticket(&r.guid).await.unwrap().ticket;
+    assert_eq!(got.fields, full_ticket(&fake).fields);
 }
 
 #[tokio::test]
