@@ -1,5 +1,7 @@
-//! The one name → gid lookup: the section of a status, the tag of a priority, and the
-//! option of a priority in the priority custom field are all found by [`Core::lookup`].
+//! The one name → gid lookup: the section of a status, the tag of a priority, the option of
+//! a priority in the priority custom field, the custom fields (and options) a write of
+//! mapped fields needs and the tag of a label (the last two in `mapped_fields.rs`) are all
+//! found by [`Core::lookup`].
 //!
 //! Each is cached by gid; on a miss the collection is listed once and searched by the
 //! configured name; when it is still missing, a section or tag is created (and settled on

@@ -32,6 +32,7 @@ use crate::client::Request;
 use crate::config::AsanaSettings;
 use crate::core::{ts, Core, WarnOnce};
 use crate::gid_cache::{CachedRef, GidCache};
+use crate::lookup::Lookup;
 use crate::priority_field::{self, find_field, find_option, OptionFound, Problem, ProjectField};
 use crate::remote::str_field;
 
@@ -248,9 +249,10 @@ impl Core {
     }
 
     /// The `custom_fields` of a write setting (`Some`) or clearing (`None`) `values`: each
-    /// field checked against its declaration and mapped; binds (one request) when a field or
-    /// an option is not bound yet. Errors name the field: an undeclared or unmapped field
-    /// is `InvalidInput`, a field or option Asana lacks is `Config`.
+    /// field checked against its declaration and mapped, then found by [`Core::lookup`]
+    /// ([`FieldsOf`]: bound already, else bound with one request). Errors name the field: an
+    /// undeclared or unmapped field is `InvalidInput`, a field or option Asana lacks is
+    /// `Config`.
     pub(crate) async fn fields_write(
         &self,
         values: &BTreeMap<String, Option<FieldValue>>,
@@ -275,108 +277,26 @@ impl Core {
             }
             checked.insert(name.clone(), value);
         }
-        self.restore().await;
-        let mut cache = self.cache.lock().await;
-        let bound = |cache: &GidCache| {
-            checked.iter().all(|(name, v)| {
-                cache.fields.get(name).is_some_and(|f| {
-                    f.subtype
-                        == self
-                            .settings
-                            .fields
-                            .get(name)
-                            .map(FieldType::name)
-                            .unwrap_or("")
-                        && value_json(f, v.as_ref()).is_ok()
-                })
-            })
-        };
-        let mut listing = None;
-        if !bound(&cache) {
-            let fields = self.bind_fields(&mut cache).await;
-            self.persist(&mut cache).await;
-            listing = Some(fields?);
-        }
-        let mut out = FieldsWrite::default();
-        for (name, value) in &checked {
-            let configured = &self.settings.asana_fields[name];
-            let ty = self.settings.fields.field(name)?;
-            let problem = |cache: &GidCache| {
-                let fields = listing.as_deref().unwrap_or_default();
-                let known = cache.fields.get(name).map(|f| f.gid.as_str());
-                binding_problems(name, configured, ty, fields, known, self.project())
-            };
-            let Some(field) = cache.fields.get(name).filter(|f| f.subtype == ty.name()) else {
-                let p = problem(&cache).into_iter().next();
-                return Err(p.map(Problem::into_error).unwrap_or_else(|| {
-                    Error::new(
-                        ErrorKind::Config,
-                        format!(
-                            "field {name}: the Asana custom field {configured:?} cannot be bound"
-                        ),
-                    )
-                }));
-            };
-            match value_json(field, value.as_ref()) {
-                Ok(v) => {
-                    out.body.insert(field.gid.clone(), v);
-                }
-                Err(option) => {
-                    let p = problem(&cache)
-                        .into_iter()
-                        .find(|p| p.detail.contains(&format!("{option:?}")));
-                    return Err(p.map(Problem::into_error).unwrap_or_else(|| {
-                        Error::new(ErrorKind::Config, format!(
-                            "the option {option:?} of field {name} has no enabled option in the Asana custom field {:?}",
-                            field.name
-                        ))
-                    }));
-                }
-            }
-            out.refs.push(CachedRef::Mapped(field.gid.clone()));
-            out.refs
-                .extend(field.options.values().map(|g| CachedRef::Mapped(g.clone())));
-        }
-        Ok(out)
+        self.lookup(FieldsOf {
+            values: &checked,
+            settings: &self.settings,
+        })
+        .await
     }
 
-    /// The tag gid of each label: cached, else found among the workspace's tags (listed
-    /// once), else created when `create` (once; then cached). With `create` false a label
-    /// without a tag is left out. Each is returned with its [`CachedRef`].
+    /// The tag gid of each label, found by [`Core::lookup`] ([`LabelOf`]): cached, else
+    /// among the workspace's tags (listed once), else created when `create` (once; then
+    /// cached). With `create` false a label without a tag is left out. Each is returned with
+    /// its [`CachedRef`].
     pub(crate) async fn label_tags(
         &self,
         labels: &Labels,
         create: bool,
     ) -> Result<Vec<(String, CachedRef)>> {
-        if labels.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.restore().await;
-        let mut cache = self.cache.lock().await;
         let mut out = Vec::new();
         for label in labels {
-            if !cache.label_tags.contains_key(label) {
-                if !cache.tags.loaded {
-                    crate::lookup::list_tags(self, &mut cache).await?;
-                }
-                let listed = oldest(
-                    cache
-                        .tags
-                        .names
-                        .iter()
-                        .filter(|(_, n)| *n == label)
-                        .map(|(g, _)| g.as_str()),
-                );
-                if let Some(gid) = listed {
-                    cache.label_tags.insert(label.clone(), gid);
-                } else if create {
-                    let gid = crate::lookup::create_tag(self, &mut cache, label).await?;
-                    cache.label_tags.insert(label.clone(), gid);
-                }
-                self.persist(&mut cache).await;
-            }
-            if let Some(gid) = cache.label_tags.get(label) {
-                out.push((gid.clone(), CachedRef::Label(label.clone(), gid.clone())));
+            if let Some(gid) = self.lookup(LabelOf { label, create }).await? {
+                out.push((gid.clone(), CachedRef::Label(label.clone(), gid)));
             }
         }
         Ok(out)
@@ -457,6 +377,160 @@ impl Core {
             out.insert(name.to_string());
         }
         out
+    }
+}
+
+/// The `custom_fields` of a write of these checked values (what [`Core::fields_write`] looks
+/// up): cached when every field and option is bound; otherwise the project's fields are
+/// listed (always, as for the priority field's options: only a listing tells a missing
+/// option from a disabled one) and what is still missing is a `Config` error naming it.
+#[derive(Clone, Copy)]
+pub(crate) struct FieldsOf<'a> {
+    values: &'a BTreeMap<String, Option<FieldValue>>,
+    settings: &'a AsanaSettings,
+}
+
+impl FieldsOf<'_> {
+    /// The write from the bound fields; the field (and option) that is not bound otherwise.
+    fn write(self, cache: &GidCache) -> std::result::Result<FieldsWrite, (String, Option<String>)> {
+        let mut out = FieldsWrite::default();
+        for (name, value) in self.values {
+            let declared = self.settings.fields.get(name).map(FieldType::name);
+            let Some(field) = cache
+                .fields
+                .get(name)
+                .filter(|f| Some(f.subtype.as_str()) == declared)
+            else {
+                return Err((name.clone(), None));
+            };
+            let json = value_json(field, value.as_ref()).map_err(|o| (name.clone(), Some(o)))?;
+            out.body.insert(field.gid.clone(), json);
+            out.refs.push(CachedRef::Mapped(field.gid.clone()));
+            out.refs
+                .extend(field.options.values().map(|g| CachedRef::Mapped(g.clone())));
+        }
+        Ok(out)
+    }
+}
+
+impl Lookup for FieldsOf<'_> {
+    type Found = FieldsWrite;
+    type Listing = Vec<ProjectField>;
+
+    fn cached(self, cache: &GidCache) -> Option<FieldsWrite> {
+        self.write(cache).ok()
+    }
+
+    fn listed(self, _: &GidCache) -> bool {
+        false
+    }
+
+    async fn list(self, core: &Core, cache: &mut GidCache) -> Result<Vec<ProjectField>> {
+        core.bind_fields(cache).await
+    }
+
+    async fn create(
+        self,
+        core: &Core,
+        cache: &mut GidCache,
+        listing: Option<Vec<ProjectField>>,
+    ) -> Result<FieldsWrite> {
+        let (name, option) = match self.write(cache) {
+            Ok(w) => return Ok(w),
+            Err(missing) => missing,
+        };
+        let configured = self
+            .settings
+            .asana_fields
+            .get(&name)
+            .map_or("", String::as_str);
+        let ty = self.settings.fields.field(&name)?;
+        let known = cache.fields.get(&name).map(|f| f.gid.as_str());
+        let problems = binding_problems(
+            &name,
+            configured,
+            ty,
+            listing.as_deref().unwrap_or_default(),
+            known,
+            core.project(),
+        );
+        let problem = match &option {
+            Some(o) => problems
+                .into_iter()
+                .find(|p| p.detail.contains(&format!("{o:?}"))),
+            None => problems.into_iter().next(),
+        };
+        Err(problem.map(Problem::into_error).unwrap_or_else(|| {
+            Error::new(
+                ErrorKind::Config,
+                format!(
+                    "field {name}: the Asana custom field {configured:?} ({}) cannot be bound{}",
+                    key(&name),
+                    option
+                        .map(|o| format!(" with the option {o:?}"))
+                        .unwrap_or_default()
+                ),
+            )
+        }))
+    }
+}
+
+/// The tag of a label (what [`Core::label_tags`] looks up): `None` for a label without a
+/// tag when `create` is false.
+#[derive(Clone, Copy)]
+pub(crate) struct LabelOf<'a> {
+    label: &'a str,
+    create: bool,
+}
+
+impl Lookup for LabelOf<'_> {
+    type Found = Option<String>;
+    type Listing = ();
+
+    fn cached(self, cache: &GidCache) -> Option<Option<String>> {
+        cache.label_tags.get(self.label).cloned().map(Some)
+    }
+
+    /// The workspace's tags are listed once (the listing the priority tags use), until a
+    /// tag is found gone.
+    fn listed(self, cache: &GidCache) -> bool {
+        cache.tags.loaded
+    }
+
+    async fn list(self, core: &Core, cache: &mut GidCache) -> Result<()> {
+        crate::lookup::list_tags(core, cache).await?;
+        // Every label of the listing (not a priority tag), the oldest of a name.
+        let mut by_name: BTreeMap<String, String> = BTreeMap::new();
+        for (gid, name) in &cache.tags.names {
+            if cache.tags.key_of(gid).is_some() {
+                continue;
+            }
+            let keep = by_name.get(name).is_none_or(|g| {
+                oldest([g.as_str(), gid.as_str()].into_iter()).as_deref() == Some(gid.as_str())
+            });
+            if keep {
+                by_name.insert(name.clone(), gid.clone());
+            }
+        }
+        for (name, gid) in by_name {
+            cache.label_tags.entry(name).or_insert(gid);
+        }
+        Ok(())
+    }
+
+    async fn create(
+        self,
+        core: &Core,
+        cache: &mut GidCache,
+        _: Option<()>,
+    ) -> Result<Option<String>> {
+        if !self.create {
+            return Ok(None);
+        }
+        let gid = crate::lookup::create_tag(core, cache, self.label).await?;
+        cache.label_tags.insert(self.label.to_string(), gid.clone());
+        core.persist(cache).await;
+        Ok(Some(gid))
     }
 }
 
