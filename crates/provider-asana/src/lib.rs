@@ -232,8 +232,10 @@
 //!
 //! * a core (`core.rs`): the HTTP client (`client.rs`), the settings, the gid cache
 //!   (`gid_cache.rs`, persisted through [`CacheStore`]) and the user directory; ONE name → gid
-//!   lookup (`lookup.rs`) for sections, tags and the priority field's options, whose
-//!   per-kind differences are data; the decoding of task records (`decode.rs`);
+//!   lookup (`lookup.rs`) for sections, tags, the priority field's options, the mapped
+//!   custom fields and the tags of labels (`mapped_fields.rs`), whose per-kind differences
+//!   are data; the decoding of task records (`decode.rs`, custom fields and labels in
+//!   `mapped_fields.rs`);
 //! * [`TaskClient`] (`task_client.rs` reads, `task_writes.rs` writes): the task-level
 //!   operations, and all the `sync` provider uses: [`TaskClient::create_task_with_marker`]
 //!   (and [`TaskClient::create_task_lean`], answered with only the gid and `modified_at`),
