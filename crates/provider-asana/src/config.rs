@@ -176,7 +176,7 @@ impl ProviderSettings for AsanaConfigKeys {
             "asana_fields",
             "map: field → custom field name or gid",
             "none (custom fields not kept in Asana)",
-            "{severity: Severity, customer: \"1234567\"}",
+            "{severity: Severity, estimate: \"1234567\"}",
             "The Asana custom field of each field declared in `fields`, bound by gid (a field or option renamed in Asana keeps working). Values ride in the task requests made anyway.",
         ),
         KeyDoc::new(
