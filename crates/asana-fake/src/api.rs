@@ -123,6 +123,8 @@ fn route(state: &mut State, req: &ApiRequest) -> Res {
             path_obj(state, Kind::CustomField, f)?;
             Ok(ApiResponse::data(single(state, req, Kind::CustomField, f)))
         }
+        ("PUT", ["custom_fields", f]) => custom_fields::update_field(state, req, f),
+        ("DELETE", ["custom_fields", f]) => custom_fields::delete_field(state, f),
         ("POST", ["custom_fields", f, "enum_options"]) => {
             custom_fields::create_option(state, req, f)
         }

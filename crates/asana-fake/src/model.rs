@@ -17,6 +17,8 @@ use crate::control::{Fault, RecordedRequest};
 
 mod writes;
 
+pub(crate) use writes::date_value;
+
 /// First gid handed out; every gid has the same number of digits so that the
 /// string order of the maps below is also the creation order.
 const FIRST_GID: u64 = 1_209_000_000_000_001;
@@ -145,9 +147,10 @@ impl Due {
         self.due_on().map(|d| d.format("%Y-%m-%d").to_string())
     }
 
-    /// The `StoryResponseDates` object of a `due_date_changed` story. The spec
-    /// types its `due_on` as a non-nullable date, so it is left out when unset.
-    fn story_dates(self) -> Value {
+    /// The `StoryResponseDates` object of a `due_date_changed` (or
+    /// `date_custom_field_changed`) story. The spec types its `due_on` as a
+    /// non-nullable date, so it is left out when unset.
+    pub(crate) fn story_dates(self) -> Value {
         let mut v = json!({"start_on": null, "due_at": self.due_at().map(ts)});
         if let (Some(d), Some(o)) = (self.due_on_text(), v.as_object_mut()) {
             o.insert("due_on".into(), json!(d));
@@ -156,22 +159,85 @@ impl Due {
     }
 }
 
-/// The subtypes of custom field the fake models.
+/// The subtypes of custom field the fake models: every type Asana defines
+/// for task values (`reference` and formula fields aside).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CfType {
     Enum,
+    MultiEnum,
     Text,
     Number,
+    Date,
+    People,
 }
 
 impl CfType {
+    /// Every subtype, in the spec's order.
+    pub(crate) const ALL: [CfType; 6] = [
+        CfType::Text,
+        CfType::Enum,
+        CfType::MultiEnum,
+        CfType::Number,
+        CfType::Date,
+        CfType::People,
+    ];
+
     /// The `resource_subtype` (and `type`) string.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             CfType::Enum => "enum",
+            CfType::MultiEnum => "multi_enum",
             CfType::Text => "text",
             CfType::Number => "number",
+            CfType::Date => "date",
+            CfType::People => "people",
         }
+    }
+
+    /// The subtype named `s`.
+    pub(crate) fn parse(s: &str) -> Option<CfType> {
+        CfType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// The key of a task value of this subtype (`enum_value`, `text_value`, ...).
+    pub(crate) fn value_key(self) -> &'static str {
+        match self {
+            CfType::Enum => "enum_value",
+            CfType::MultiEnum => "multi_enum_values",
+            CfType::Text => "text_value",
+            CfType::Number => "number_value",
+            CfType::Date => "date_value",
+            CfType::People => "people_value",
+        }
+    }
+
+    /// The `resource_subtype` of the story a value change adds.
+    pub(crate) fn story_subtype(self) -> &'static str {
+        match self {
+            CfType::Enum => "enum_custom_field_changed",
+            CfType::MultiEnum => "multi_enum_custom_field_changed",
+            CfType::Text => "text_custom_field_changed",
+            CfType::Number => "number_custom_field_changed",
+            CfType::Date => "date_custom_field_changed",
+            CfType::People => "people_custom_field_changed",
+        }
+    }
+
+    /// The story keys of the old and new value.
+    pub(crate) fn story_keys(self) -> (&'static str, &'static str) {
+        match self {
+            CfType::Enum => ("old_enum_value", "new_enum_value"),
+            CfType::MultiEnum => ("old_multi_enum_values", "new_multi_enum_values"),
+            CfType::Text => ("old_text_value", "new_text_value"),
+            CfType::Number => ("old_number_value", "new_number_value"),
+            CfType::Date => ("old_date_value", "new_date_value"),
+            CfType::People => ("old_people_value", "new_people_value"),
+        }
+    }
+
+    /// Whether fields of this subtype have enum options.
+    pub(crate) fn has_options(self) -> bool {
+        matches!(self, CfType::Enum | CfType::MultiEnum)
     }
 }
 
@@ -180,8 +246,14 @@ impl CfType {
 pub(crate) enum CfValue {
     /// The gid of the chosen enum option.
     Enum(String),
+    /// The gids of the chosen enum options, in the order written (never empty).
+    MultiEnum(Vec<String>),
     Text(String),
     Number(serde_json::Number),
+    /// A day or an instant (never [`Due::None`]).
+    Date(Due),
+    /// User gids, in the order written (never empty).
+    People(Vec<String>),
 }
 
 /// A custom field (its metadata), defined in a workspace.
@@ -190,7 +262,7 @@ pub(crate) struct CustomField {
     pub workspace: String,
     pub subtype: CfType,
     pub description: String,
-    /// Enum options in order (enum fields only).
+    /// Enum options in order (enum and multi-enum fields only).
     pub options: Vec<String>,
     /// Places after the decimal point (number fields only).
     pub precision: u32,
@@ -504,10 +576,23 @@ impl State {
             .unwrap_or_default()
     }
 
-    /// The `display_value` of a custom field value.
+    /// The `display_value` of a custom field value: option and user names
+    /// joined with `, `, a date as `YYYY-MM-DD`, an instant as Asana writes it.
     pub(crate) fn display_value(&self, field: &str, value: &CfValue) -> String {
+        let names = |kind: Kind, gids: &[String]| {
+            gids.iter()
+                .map(|g| self.name_of(kind, g).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         match value {
             CfValue::Enum(o) => self.name_of(Kind::EnumOption, o).unwrap_or_default(),
+            CfValue::MultiEnum(os) => names(Kind::EnumOption, os),
+            CfValue::People(us) => names(Kind::User, us),
+            CfValue::Date(d) => match d {
+                Due::At(t) => ts(*t),
+                other => other.due_on_text().unwrap_or_default(),
+            },
             CfValue::Text(s) => s.clone(),
             CfValue::Number(n) => {
                 let precision = self.custom_fields.get(field).map_or(0, |f| f.precision);

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::model::{ts, CfType, CfValue, Extra, Kind, State};
+use crate::model::{date_value, ts, CfType, CfValue, Extra, Kind, State};
 
 /// A parsed `opt_fields` list: a tree of (dotted) field paths.
 #[derive(Debug, Default, Clone)]
@@ -110,10 +110,17 @@ fn opt_ref(state: &State, kind: Kind, gid: Option<&String>, depth: u32) -> Value
 }
 
 /// One entry of a task's `custom_fields`: the custom field's metadata beside
-/// the task's value (`enum_value`, `text_value` or `number_value`, and
-/// `display_value`). `enabled` is false for a value kept on the task after its
-/// field left all of the task's projects.
-fn custom_field_value(state: &State, field: &str, value: Option<&CfValue>, enabled: bool) -> Value {
+/// the task's value (`enum_value`, `multi_enum_values`, `text_value`,
+/// `number_value`, `date_value` or `people_value`, and `display_value`).
+/// `enabled` is false for a value kept on the task after its field left all of
+/// the task's projects. People are user references expanded `depth` levels.
+fn custom_field_value(
+    state: &State,
+    field: &str,
+    value: Option<&CfValue>,
+    enabled: bool,
+    depth: u32,
+) -> Value {
     let Some(f) = state.custom_fields.get(field) else {
         return Value::Null;
     };
@@ -128,35 +135,34 @@ fn custom_field_value(state: &State, field: &str, value: Option<&CfValue>, enabl
     let Some(o) = v.as_object_mut() else {
         return v;
     };
-    match f.subtype {
-        CfType::Enum => {
-            let options: Vec<Value> = f
-                .options
-                .iter()
+    let options = |gids: &[String]| -> Value {
+        Value::Array(
+            gids.iter()
                 .map(|g| full(state, Kind::EnumOption, g, 0))
-                .collect();
-            o.insert("enum_options".into(), Value::Array(options));
-            let chosen = match value {
-                Some(CfValue::Enum(g)) => full(state, Kind::EnumOption, g, 0),
-                _ => Value::Null,
-            };
-            o.insert("enum_value".into(), chosen);
-        }
-        CfType::Text => {
-            let text = match value {
-                Some(CfValue::Text(t)) => json!(t),
-                _ => Value::Null,
-            };
-            o.insert("text_value".into(), text);
-        }
-        CfType::Number => {
-            let number = match value {
-                Some(CfValue::Number(n)) => json!(n),
-                _ => Value::Null,
-            };
-            o.insert("number_value".into(), number);
-            o.insert("precision".into(), json!(f.precision));
-        }
+                .collect(),
+        )
+    };
+    if f.subtype.has_options() {
+        o.insert("enum_options".into(), options(&f.options));
+    }
+    let shown = match (f.subtype, value) {
+        (CfType::Enum, Some(CfValue::Enum(g))) => full(state, Kind::EnumOption, g, 0),
+        (CfType::MultiEnum, Some(CfValue::MultiEnum(gs))) => options(gs),
+        (CfType::MultiEnum, _) => json!([]),
+        (CfType::Text, Some(CfValue::Text(t))) => json!(t),
+        (CfType::Number, Some(CfValue::Number(n))) => json!(n),
+        (CfType::Date, Some(CfValue::Date(d))) => date_value(*d),
+        (CfType::People, Some(CfValue::People(us))) => Value::Array(
+            us.iter()
+                .map(|u| reference(state, Kind::User, u, depth))
+                .collect(),
+        ),
+        (CfType::People, _) => json!([]),
+        _ => Value::Null,
+    };
+    o.insert(f.subtype.value_key().into(), shown);
+    if f.subtype == CfType::Number {
+        o.insert("precision".into(), json!(f.precision));
     }
     v
 }
@@ -255,13 +261,13 @@ pub(crate) fn full(state: &State, kind: Kind, gid: &str, depth: u32) -> Value {
                 let on = state.task_field_gids(gid);
                 let mut custom_fields: Vec<Value> = on
                     .iter()
-                    .map(|f| custom_field_value(state, f, t.custom_values.get(f), true))
+                    .map(|f| custom_field_value(state, f, t.custom_values.get(f), true, depth))
                     .collect();
                 custom_fields.extend(
                     t.custom_values
                         .iter()
                         .filter(|(f, _)| !on.contains(f))
-                        .map(|(f, x)| custom_field_value(state, f, Some(x), false)),
+                        .map(|(f, x)| custom_field_value(state, f, Some(x), false, depth)),
                 );
                 let mut v = json!({
                     "gid": gid, "resource_type": "task", "name": t.name,
@@ -312,20 +318,17 @@ pub(crate) fn full(state: &State, kind: Kind, gid: &str, depth: u32) -> Value {
                     "created_by": reference(state, Kind::User, &f.created_by, depth),
                 });
                 if let Some(o) = v.as_object_mut() {
-                    match f.subtype {
-                        CfType::Enum => {
-                            let options: Vec<Value> = f
-                                .options
-                                .iter()
-                                .map(|g| full(state, Kind::EnumOption, g, 0))
-                                .collect();
-                            o.insert("enum_options".into(), Value::Array(options));
-                        }
-                        CfType::Number => {
-                            o.insert("precision".into(), json!(f.precision));
-                            o.insert("format".into(), json!("none"));
-                        }
-                        CfType::Text => {}
+                    if f.subtype.has_options() {
+                        let options: Vec<Value> = f
+                            .options
+                            .iter()
+                            .map(|g| full(state, Kind::EnumOption, g, 0))
+                            .collect();
+                        o.insert("enum_options".into(), Value::Array(options));
+                    }
+                    if f.subtype == CfType::Number {
+                        o.insert("precision".into(), json!(f.precision));
+                        o.insert("format".into(), json!("none"));
                     }
                 }
                 v

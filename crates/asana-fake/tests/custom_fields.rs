@@ -448,7 +448,7 @@ async fn definitions_options_and_settings_follow_the_spec() {
         ),
         (
             json!({"workspace": ws, "name": "X", "resource_subtype": "text", "enum_options": [{"name": "a"}]}),
-            "Only enum custom fields",
+            "Only enum and multi_enum custom fields",
         ),
         (
             json!({"workspace": ws, "name": "X", "resource_subtype": "enum", "enum_options": [{"name": "a"}], "precision": 2}),

@@ -8,6 +8,7 @@ mod common;
 mod contract;
 mod custom_fields;
 mod due_dates;
+mod field_types;
 mod limits;
 mod official_client;
 mod strict;

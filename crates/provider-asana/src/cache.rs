@@ -65,6 +65,42 @@ pub struct ProjectCache {
     /// Absent in tag mode and in caches written before custom fields were supported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority_field: Option<CachedPriorityField>,
+    /// The custom field of each field `asana_fields` maps, by field name, once bound.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom_fields: BTreeMap<String, CachedField>,
+    /// The tag of each label seen or created: label → tag gid.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub label_tags: BTreeMap<String, String>,
+}
+
+/// The Asana custom field a ticket field is mapped to (`asana_fields`), as last bound on the
+/// project: kept by gid, so a field or option renamed in Asana keeps working.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedField {
+    /// `asana_fields.<field>` as configured when it was bound: a process configured with
+    /// another name or gid ignores this entry and binds again.
+    pub configured: String,
+    /// The custom field's gid.
+    pub gid: String,
+    /// Its name as last seen.
+    #[serde(default)]
+    pub name: String,
+    /// Its `resource_subtype` (`text`, `number`, `enum`, `multi_enum`, `date`, `people`).
+    #[serde(default)]
+    pub subtype: String,
+    /// The gid of each declared option found enabled (enum and multi-enum fields).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+impl CachedField {
+    /// The declared option whose gid is `gid`.
+    pub fn option_named(&self, gid: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .find(|(_, g)| g.as_str() == gid)
+            .map(|(n, _)| n.as_str())
+    }
 }
 
 /// The enum custom field that holds priority, as last looked up on the project.

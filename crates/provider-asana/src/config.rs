@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use ticket_provider_api::{
-    BuildContext, Error, KeyDoc, Priority, ProviderSettings, Result, SecretString, Status,
+    BuildContext, Config, Error, FieldSchema, KeyDoc, Priority, ProviderSettings, Result,
+    SecretString, Status,
 };
 
 /// The environment variable the Asana token is read from. It is never read from a file.
@@ -48,6 +49,11 @@ pub struct AsanaConfigKeys {
     /// `High`, `Urgent`). Only with `asana_priority_field`.
     #[serde(default)]
     pub asana_priority_options: BTreeMap<Priority, String>,
+    /// The Asana custom field of each declared ticket field (`homechoice.ticket.fields`), by
+    /// the field's name or gid, e.g. `{severity: "Severity", customer: "1234567"}`. Unmapped
+    /// fields are not kept in Asana.
+    #[serde(default)]
+    pub asana_fields: BTreeMap<String, String>,
     /// Upper bound on Asana requests per minute for this process.
     #[serde(default)]
     pub asana_requests_per_minute: Option<u32>,
@@ -97,6 +103,11 @@ impl AsanaConfigKeys {
                 .priority_options
                 .insert(*priority, name.trim().to_string());
         }
+        settings.asana_fields = self
+            .asana_fields
+            .iter()
+            .map(|(k, v)| (k.clone(), v.trim().to_string()))
+            .collect();
         settings.requests_per_minute = self.asana_requests_per_minute;
         if let Some(ms) = self.asana_timeout_ms {
             settings.timeout = Duration::from_millis(ms);
@@ -162,6 +173,13 @@ impl ProviderSettings for AsanaConfigKeys {
             "The option of `asana_priority_field` for each priority (only with that key).",
         ),
         KeyDoc::new(
+            "asana_fields",
+            "map: field → custom field name or gid",
+            "none (custom fields not kept in Asana)",
+            "{severity: Severity, estimate: \"1234567\"}",
+            "The Asana custom field of each field declared in `fields`, bound by gid (a field or option renamed in Asana keeps working). Values ride in the task requests made anyway.",
+        ),
+        KeyDoc::new(
             "asana_requests_per_minute",
             "integer",
             "no budget",
@@ -190,6 +208,32 @@ impl ProviderSettings for AsanaConfigKeys {
         self.apply(&mut settings);
         settings.validate_mapping()
     }
+}
+
+/// The check of the provider's keys when a config loads: [`ProviderSettings::check`], and
+/// that every field `asana_fields` maps is declared in `homechoice.ticket.fields`.
+pub(crate) fn check_config(config: &Config) -> Result<()> {
+    let keys: AsanaConfigKeys = config.settings()?;
+    keys.check()?;
+    check_mapped_fields(&keys.asana_fields, &config.ticket.fields)
+}
+
+/// Every key of `asana_fields` must be a declared field.
+fn check_mapped_fields(mapped: &BTreeMap<String, String>, schema: &FieldSchema) -> Result<()> {
+    for name in mapped.keys() {
+        if schema.get(name).is_none() {
+            let declared: Vec<&str> = schema.iter().map(|(n, _)| n).collect();
+            let declared = if declared.is_empty() {
+                "none is declared".to_string()
+            } else {
+                format!("declared: {}", declared.join(", "))
+            };
+            return Err(Error::config(format!(
+                "homechoice.ticket.asana_fields.{name}: {name:?} is not a field of homechoice.ticket.fields ({declared}); declare it there or remove it here"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Checks `asana_base_url`: a well-formed http(s) URL without credentials, and plain
@@ -307,6 +351,11 @@ pub struct AsanaSettings {
     /// Option name of `priority_field` per priority (every priority has one; defaults are
     /// [`default_priority_option`]).
     pub priority_options: BTreeMap<Priority, String>,
+    /// The custom fields tickets carry (`homechoice.ticket.fields`).
+    pub fields: FieldSchema,
+    /// The Asana custom field (name or gid) of each mapped field of [`Self::fields`]
+    /// (`asana_fields`); every key must be declared there.
+    pub asana_fields: BTreeMap<String, String>,
     /// Optional budget of requests per minute for this process.
     pub requests_per_minute: Option<u32>,
     /// Timeout of one HTTP request.
@@ -328,6 +377,8 @@ impl fmt::Debug for AsanaSettings {
             .field("priority_tags", &self.priority_tags)
             .field("priority_field", &self.priority_field)
             .field("priority_options", &self.priority_options)
+            .field("fields", &self.fields)
+            .field("asana_fields", &self.asana_fields)
             .field("requests_per_minute", &self.requests_per_minute)
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
@@ -376,6 +427,8 @@ impl AsanaSettings {
                 .into_iter()
                 .map(|p| (p, default_priority_option(p)))
                 .collect(),
+            fields: FieldSchema::default(),
+            asana_fields: BTreeMap::new(),
             requests_per_minute: None,
             timeout: DEFAULT_TIMEOUT,
             retry: RetryPolicy::default(),
@@ -400,6 +453,7 @@ impl AsanaSettings {
         })?;
         let mut settings = AsanaSettings::new(keys.base_url(), project, token);
         keys.apply(&mut settings);
+        settings.fields = config.ticket.fields.clone();
         settings.cache_path = keys.cache_path(&config.base_dir(), config.source().is_some());
         Ok(settings)
     }
@@ -424,7 +478,8 @@ impl AsanaSettings {
                 "the Asana token in {ASANA_TOKEN_ENV} contains control characters (a newline from a file?); set it to the token alone"
             )));
         }
-        self.validate_mapping()
+        self.validate_mapping()?;
+        check_mapped_fields(&self.asana_fields, &self.fields)
     }
 
     /// The checks of the config keys: an http(s) URL, distinct non-empty section and tag
@@ -493,6 +548,41 @@ impl AsanaSettings {
             return Err(Error::config(
                 "homechoice.ticket.asana_requests_per_minute must be at least 1",
             ));
+        }
+        self.validate_asana_fields()
+    }
+
+    /// `asana_fields`: each value a custom field's name or gid (one line, not empty, at most
+    /// 200 characters), no Asana field mapped twice, and not the priority field.
+    fn validate_asana_fields(&self) -> Result<()> {
+        let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+        for (name, asana) in &self.asana_fields {
+            let key = format!("homechoice.ticket.asana_fields.{name}");
+            if asana.trim().is_empty() {
+                return Err(Error::config(format!(
+                    "{key} must name an Asana custom field (its name or gid); remove it to keep {name} out of Asana"
+                )));
+            }
+            if asana.chars().any(char::is_control) || asana.chars().count() > 200 {
+                return Err(Error::config(format!(
+                    "{key} must be one line of at most 200 characters (an Asana custom field's name or gid)"
+                )));
+            }
+            let folded = asana.trim().to_lowercase();
+            if let Some(other) = seen.insert(folded.clone(), name) {
+                return Err(Error::config(format!(
+                    "homechoice.ticket.asana_fields: {other} and {name} both map to the Asana custom field {asana:?}; every field needs its own"
+                )));
+            }
+            if self
+                .priority_field
+                .as_deref()
+                .is_some_and(|p| p.trim().to_lowercase() == folded)
+            {
+                return Err(Error::config(format!(
+                    "{key}: {asana:?} is the priority field (homechoice.ticket.asana_priority_field); map {name} to another custom field"
+                )));
+            }
         }
         Ok(())
     }

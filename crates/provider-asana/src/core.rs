@@ -28,10 +28,11 @@ use crate::users::{AsanaUser, UserDirectory};
 /// getTasksForProject, getTasksForSection, createTask and updateTask). The assignee comes as
 /// a compact user; its e-mail comes from the [`UserDirectory`].
 pub(crate) const TASK_FIELDS: &str = "name,notes,completed,created_at,created_by,modified_at,due_on,due_at,assignee,memberships.project.name,memberships.section.name,tags.name";
-/// [`TASK_FIELDS`] and the task's custom fields with their enum values (names; gids always
-/// come), when priority lives in a custom field. Tags stay: they tell the priority of tasks
-/// tagged before the switch.
-pub(crate) const TASK_FIELDS_WITH_CUSTOM_FIELDS: &str = "name,notes,completed,created_at,created_by,modified_at,due_on,due_at,assignee,memberships.project.name,memberships.section.name,tags.name,custom_fields.name,custom_fields.enum_value.name";
+/// [`TASK_FIELDS`] and the task's custom fields with their values (option names; gids always
+/// come; people as compact users), when priority lives in a custom field or fields are mapped
+/// (`asana_fields`). Tags stay: they tell the priority of tasks tagged before the switch, and
+/// the labels.
+pub(crate) const TASK_FIELDS_WITH_CUSTOM_FIELDS: &str = "name,notes,completed,created_at,created_by,modified_at,due_on,due_at,assignee,memberships.project.name,memberships.section.name,tags.name,custom_fields.name,custom_fields.resource_subtype,custom_fields.enum_value.name,custom_fields.multi_enum_values.name,custom_fields.text_value,custom_fields.number_value,custom_fields.date_value,custom_fields.people_value";
 /// Story fields of comment reads (getStoriesForTask); the author's e-mail comes from the
 /// [`UserDirectory`].
 pub(crate) const STORY_FIELDS: &str =
@@ -82,9 +83,9 @@ impl Core {
     }
 
     /// The task fields of every task read: [`TASK_FIELDS`], with the custom fields when
-    /// priority lives in one.
+    /// priority lives in one or fields are mapped.
     pub(crate) fn task_fields(&self) -> &'static str {
-        if self.settings.priority_field.is_some() {
+        if self.settings.priority_field.is_some() || !self.settings.asana_fields.is_empty() {
             TASK_FIELDS_WITH_CUSTOM_FIELDS
         } else {
             TASK_FIELDS
@@ -135,6 +136,8 @@ impl Core {
             status_sections: cache.sections.gid_of.clone(),
             priority_tags: cache.tags.gid_of.clone(),
             priority_field: cache.priority_field.clone(),
+            custom_fields: cache.fields.clone(),
+            label_tags: cache.label_tags.clone(),
             users: self
                 .users
                 .readable()
@@ -222,6 +225,19 @@ impl Core {
                 problem.fix = format!("{} (Asana said: {m})", problem.fix);
             }
             problem.into_error()
+        } else {
+            e.into()
+        }
+    }
+
+    /// The error of a refused write of mapped custom fields: a 402 means the plan has no
+    /// custom fields.
+    pub(crate) fn mapped_write_error(&self, e: AsanaError) -> Error {
+        if e.status() == Some(402) {
+            Error::new(
+                ErrorKind::Unsupported,
+                format!("Asana refused custom fields (402 Payment Required): this workspace's plan has no custom fields; remove homechoice.ticket.asana_fields to keep fields out of Asana ({e})"),
+            )
         } else {
             e.into()
         }

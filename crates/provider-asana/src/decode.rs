@@ -10,10 +10,9 @@ use ticket_provider_api::{Error, Priority, Result, Status, Ticket};
 use crate::core::{Core, WarnOnce};
 use crate::error::AsanaError;
 use crate::gid_cache::GidCache;
+use crate::mapped_fields::task_user_gids;
 use crate::priority_field;
-use crate::remote::{
-    due_field, epoch, split_marker, str_field, time_field, user_gid, user_ref, RemoteTask,
-};
+use crate::remote::{due_field, epoch, split_marker, str_field, time_field, user_ref, RemoteTask};
 use crate::PROVIDER_NAME;
 
 /// Sections that map to no status, warned about once per process.
@@ -31,11 +30,11 @@ impl Core {
             .ok_or_else(|| AsanaError::decode("a task", "nothing to decode").into())
     }
 
-    /// Decodes task records, looking up the e-mails of their assignees first (one batch per
-    /// 10 users never seen).
+    /// Decodes task records, looking up the e-mails of their assignees and of the people in
+    /// their custom fields first (one batch per 10 users never seen).
     pub(crate) async fn decode_tasks(&self, items: &[Value]) -> Result<Vec<RemoteTask>> {
         let emails = self
-            .emails_of(items.iter().filter_map(|v| user_gid(v, "assignee")))
+            .emails_of(items.iter().flat_map(task_user_gids))
             .await?;
         let mut cache = self.cache.lock().await;
         let tasks = items
@@ -99,6 +98,8 @@ impl Core {
             }
             priority = priority_tag;
         }
+        let fields = self.decode_fields(cache, &gid, v, emails);
+        let labels = self.decode_labels(cache, v);
         Ok(RemoteTask {
             gid,
             subject: str_field(v, "name").unwrap_or_default().to_string(),
@@ -110,6 +111,8 @@ impl Core {
             assignee: v.get("assignee").and_then(|a| user_ref(a, emails)),
             completed: v.get("completed").and_then(Value::as_bool).unwrap_or(false),
             due: due_field(v),
+            fields,
+            labels,
             in_project,
             created_at: time_field(v, "created_at").unwrap_or_else(epoch),
             created_by: v
@@ -251,8 +254,8 @@ pub(crate) fn to_ticket(task: &RemoteTask) -> Ticket {
         priority: task.priority.unwrap_or_default(),
         assignee: task.assignee.clone(),
         due: task.due,
-        fields: Default::default(),
-        labels: Default::default(),
+        fields: task.fields.clone(),
+        labels: task.labels.clone(),
         created_at: task.created_at,
         updated_at: task.modified_at,
         asana_gid: Some(task.gid.clone()),

@@ -10,6 +10,10 @@
 //! fields shows when Asana answers the read of the project's custom fields with 402; a
 //! plan that lets them be read but not written only shows on the first write (the doctor
 //! writes nothing).
+//!
+//! Every field `asana_fields` maps gets a check "field NAME": the Asana custom field is on
+//! the project, its type is the declared one (a number field keeps at least the declared
+//! digits), and every declared option exists and is enabled.
 
 use ticket_provider_api::{BoxFuture, BuildContext, Check, Priority, Status};
 
@@ -17,6 +21,7 @@ use crate::config::ASANA_TOKEN_ENV;
 
 use crate::client::{AsanaClient, Request};
 use crate::config::AsanaSettings;
+use crate::mapped_fields;
 use crate::priority_field::{self, Problem};
 use crate::remote::str_field;
 
@@ -159,6 +164,9 @@ async fn run(ctx: &BuildContext) -> Vec<Check> {
         )),
     }
 
+    if !settings.asana_fields.is_empty() {
+        check_mapped_fields(&client, &settings, &project, &mut checks).await;
+    }
     if settings.priority_field.is_some() {
         check_priority_field(&client, &settings, &project, &mut checks).await;
     } else if let Some(ws) = workspace {
@@ -193,6 +201,59 @@ async fn run(ctx: &BuildContext) -> Vec<Check> {
         }
     }
     checks
+}
+
+/// One check per mapped field ("field NAME"): see [`mapped_fields::binding_problems`].
+async fn check_mapped_fields(
+    client: &AsanaClient,
+    settings: &AsanaSettings,
+    project: &str,
+    checks: &mut Vec<Check>,
+) {
+    let req = Request::get(format!("/projects/{project}/custom_field_settings"))
+        .fields(priority_field::SETTINGS_FIELDS);
+    let listing = match client.get_all(req).await {
+        Ok(l) => l,
+        Err(e) => {
+            let fix = if e.status() == Some(402) {
+                "the workspace's plan has no custom fields: remove homechoice.ticket.asana_fields (or move the project to a plan with custom fields)"
+            } else {
+                "check that the token's user can read the project's custom fields"
+            };
+            checks.push(Check::fail("fields", e.to_string(), fix));
+            return;
+        }
+    };
+    let fields = priority_field::project_fields(&listing);
+    for (name, configured) in &settings.asana_fields {
+        let check_name = format!("field {name}");
+        let Some(ty) = settings.fields.get(name) else {
+            checks.push(Check::fail(
+                &check_name,
+                format!("{name} is not declared in homechoice.ticket.fields"),
+                "declare it there or remove it from homechoice.ticket.asana_fields",
+            ));
+            continue;
+        };
+        let problems =
+            mapped_fields::binding_problems(name, configured, ty, &fields, None, project);
+        if problems.is_empty() {
+            let field = priority_field::find_field(&fields, configured, None);
+            checks.push(Check::pass(
+                &check_name,
+                format!(
+                    "{name} ({}) is kept in the Asana custom field {:?} ({})",
+                    ty.name(),
+                    field.map_or(configured.as_str(), |f| f.name.as_str()),
+                    field.map_or("?", |f| f.gid.as_str())
+                ),
+            ));
+        } else {
+            let detail: Vec<String> = problems.iter().map(|p| p.detail.clone()).collect();
+            let fix: Vec<String> = problems.iter().map(|p| p.fix.clone()).collect();
+            checks.push(Check::fail(&check_name, detail.join("; "), fix.join("; ")));
+        }
+    }
 }
 
 /// The checks of the priority custom field: "priority field" (on the project, an enum

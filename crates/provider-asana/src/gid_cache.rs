@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use ticket_provider_api::{Priority, Status};
 
-use crate::cache::{CachedPriorityField, ProjectCache};
+use crate::cache::{CachedField, CachedPriorityField, ProjectCache};
 use crate::config::AsanaSettings;
 use crate::users::AsanaUser;
 
@@ -63,6 +63,11 @@ pub(crate) struct GidCache {
     pub tags: NamedGids<Priority>,
     /// The priority custom field and the options found, once looked up (field mode only).
     pub priority_field: Option<CachedPriorityField>,
+    /// The custom field of each mapped ticket field (`asana_fields`), by field name, once
+    /// bound; a field missing here is bound (again) on its next write.
+    pub fields: BTreeMap<String, CachedField>,
+    /// The tag of each label: label → tag gid (learned from task reads, listings and creates).
+    pub label_tags: BTreeMap<String, String>,
     /// The token owner (for the assignee filter `me`, and to tell our own stories).
     pub me: Option<AsanaUser>,
     /// What the [`crate::CacheStore`] holds, as last loaded or saved (saves are skipped when
@@ -96,6 +101,18 @@ impl GidCache {
                 .entry(*priority)
                 .or_insert_with(|| gid.clone());
         }
+        for (name, field) in &saved.custom_fields {
+            if settings.asana_fields.get(name) == Some(&field.configured) {
+                self.fields
+                    .entry(name.clone())
+                    .or_insert_with(|| field.clone());
+            }
+        }
+        for (label, gid) in &saved.label_tags {
+            self.label_tags
+                .entry(label.clone())
+                .or_insert_with(|| gid.clone());
+        }
         if self.priority_field.is_none() {
             if let (Some(field), Some(wanted)) = (&saved.priority_field, &settings.priority_field) {
                 if field.configured == *wanted {
@@ -116,18 +133,30 @@ impl GidCache {
             CachedRef::Tag(priority, gid) => self.tags.forget(*priority, gid),
             // The whole field is looked up again (one request, for its options too).
             CachedRef::Field(_) | CachedRef::FieldOption(_, _) => self.priority_field = None,
+            // Every mapped field is bound again (one request for all of them).
+            CachedRef::Mapped(_) => self.fields.clear(),
+            CachedRef::Label(label, gid) => {
+                if self.label_tags.get(label) == Some(gid) {
+                    self.label_tags.remove(label);
+                }
+                self.tags.names.remove(gid);
+                self.tags.loaded = false;
+            }
         }
     }
 }
 
 /// A cached gid a request used: the section of a status, the tag of a priority, the
-/// priority custom field or the option of a priority in it.
+/// priority custom field or the option of a priority in it, a mapped custom field or one
+/// of its options, the tag of a label.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CachedRef {
     Section(Status, String),
     Tag(Priority, String),
     Field(String),
     FieldOption(Priority, String),
+    Mapped(String),
+    Label(String, String),
 }
 
 impl CachedRef {
@@ -136,7 +165,9 @@ impl CachedRef {
             CachedRef::Section(_, g)
             | CachedRef::Tag(_, g)
             | CachedRef::Field(g)
-            | CachedRef::FieldOption(_, g) => g,
+            | CachedRef::FieldOption(_, g)
+            | CachedRef::Mapped(g)
+            | CachedRef::Label(_, g) => g,
         }
     }
 }

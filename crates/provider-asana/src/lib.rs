@@ -4,7 +4,7 @@
 //! the token comes from the environment variable `ASANA_ACCESS_TOKEN` (read through
 //! [`BuildContext::secret`], never from a file). Its own keys (`asana_base_url`,
 //! `asana_sections`, `asana_priority_tags`, `asana_priority_field`, `asana_priority_options`,
-//! `asana_requests_per_minute`, `asana_timeout_ms`, `asana_cache_path`) are
+//! `asana_fields`, `asana_requests_per_minute`, `asana_timeout_ms`, `asana_cache_path`) are
 //! [`AsanaConfigKeys`]. A missing project or token is a configuration error when the
 //! provider is built.
 //!
@@ -17,6 +17,8 @@
 //! | status | the task's section in the project; names default to [`Status::title`] ("New", "In Progress", ...) and can be overridden with `asana_sections`. A missing section is created on first use. |
 //! | priority | tags (the default) or an enum custom field (`asana_priority_field`), see [Priority](#priority-tags-or-a-custom-field) |
 //! | due | `due_on` for a date, `due_at` for an instant, see [Due dates](#due-dates) |
+//! | fields | custom fields of the project named by `asana_fields`, see [Custom fields and labels](#custom-fields-and-labels) |
+//! | labels | the task's tags apart from the priority tags |
 //! | comment | a story with `text`; `comment_guid` is the story gid. Only stories of `type == "comment"` are read. Asana authors every API comment as the token owner, so an author given by the caller becomes a first line `[author: NAME]`, removed again when reading; see [Attribution](#attribution). |
 //! | assignee | the task assignee, given as e-mail, user gid or `me`; reported as the e-mail the users API gives for it (see below), else the gid. An unknown user is `InvalidInput` and never clears the current assignee (Asana rejects the whole update). |
 //! | created_at / updated_at | `created_at` / `modified_at` |
@@ -59,6 +61,44 @@
 //! refused custom fields (402 Payment Required): this workspace's plan has no custom
 //! fields; remove homechoice.ticket.asana_priority_field to keep priority in tags".
 //! `ticket doctor` checks the field and every option.
+//!
+//! # Custom fields and labels
+//!
+//! The fields declared in `homechoice.ticket.fields` that `asana_fields` maps (`{severity:
+//! "Severity", customer: "1234567"}`, each by the custom field's name or gid) are kept in those
+//! custom fields of the project; unmapped fields are refused (`InvalidInput` naming the key to
+//! set), and a mapping of an undeclared field fails when the config loads (`Config`).
+//!
+//! * **Binding.** One `GET /projects/{gid}/custom_field_settings` finds every mapped field and
+//!   the gid of every declared option that is enabled; the binding is cached by gid (in
+//!   [`ProjectCache::custom_fields`] between processes), so a field or option renamed in Asana
+//!   keeps working, with a warning. A write whose field or option is not bound binds again.
+//! * **Writes.** Values go in `custom_fields: {<field gid>: value}` of the `POST /tasks` or the
+//!   `PUT /tasks/{gid}` the operation sends anyway: text a string, number a number, enum an
+//!   option gid, multi-enum an array of option gids, date `{"date": "YYYY-MM-DD"}` or
+//!   `{"date_time": "<UTC, ms>"}`, people an array of e-mails (Asana takes e-mails where it
+//!   takes users); a cleared field is `null`. **Labels** are tags: on create in the body's
+//!   `tags`, on update `addTag`/`removeTag` in the batch the update sends (with the
+//!   priority in a custom field the `PUT` then travels in a `POST /batch` with them). A
+//!   missing tag is created once and cached ([`ProjectCache::label_tags`]); a label that is a
+//!   priority tag's name is `InvalidInput`. No request more per operation.
+//! * **Errors.** A mapped field not on the project, of another type, or a declared option
+//!   missing or disabled in Asana is a `Config` error naming the field (and the option) and
+//!   what to fix, before anything is written; a field deleted in Asana after it was bound is
+//!   found by the refusal (the cached gid is dropped, bound again once) and reported the same
+//!   way. A person who is no Asana user is Asana's 400, which names the custom field.
+//! * **Reads** ask for `custom_fields` with their values and decode the mapped fields by the
+//!   declared type. An option reads by its bound gid (a renamed option as its declared
+//!   name); **a value outside the declaration is shown as Asana holds it** (an undeclared
+//!   option by its name, a person without a readable e-mail by gid), with a warning once, so
+//!   nothing Asana holds is hidden; a field of another type is not read (warned; see `ticket
+//!   doctor`). People come as user gids; their e-mails come from the [`UserDirectory`] like
+//!   assignees'. Labels are the names of the task's tags that carry no priority.
+//!   `list_tickets` filters by field value (a set field: holding every element given) and
+//!   label on the client, like its other filters.
+//! * `ticket doctor` checks every mapped field ("field NAME"): on the project, of the
+//!   declared type (a number field keeping at least the declared digits), every declared
+//!   option present and enabled.
 //!
 //! # Due dates
 //!
@@ -130,13 +170,13 @@
 //!
 //! | Operation | Requests |
 //! |---|---|
-//! | create | 1 (`POST /tasks` with name, notes, project, section membership, tag or custom field, due date and assignee) |
+//! | create | 1 (`POST /tasks` with name, notes, project, section membership, tags (priority and labels) or custom field, mapped custom fields, due date and assignee) |
 //! | change_status, close, resolve | 2 at most: read the task (`GET /tasks/{gid}`), then only what differs: `addTask` to the section, `PUT completed`, both in one `POST /batch`, or nothing |
 //! | escalate | as change_status, plus 1 for the reason's comment |
 //! | assign | 2 (read the task, then `PUT /tasks/{gid}`); an error answer costs one user lookup to tell an unknown user from an unknown task |
 //! | add_comment | 2 (read the task, which tells its status, then `POST /tasks/{gid}/stories`) |
 //! | get_ticket | 1 (`POST /batch`: the task and its first 100 stories, and the first time the token owner), plus 1 per further 100 comments |
-//! | update | 2: read the task (its project, the notes' marker line, the tags), then tags: one `POST /batch` with the `PUT` and `addTag`/`removeTag`; field: one `PUT /tasks/{gid}` with the option |
+//! | update | 2: read the task (its project, the notes' marker line, the tags), then tags: one `POST /batch` with the `PUT` (mapped custom fields included) and `addTag`/`removeTag` (priority and labels); field: one `PUT /tasks/{gid}` with the option and the mapped fields, in a `POST /batch` with `addTag`/`removeTag` when labels change |
 //! | list_tickets | ⌈N/100⌉ for N tasks in the project (or in the status' section with a status filter) |
 //!
 //! For the `sync` provider's pulls: [`TaskClient::list_remote_tasks`] costs ⌈N/100⌉ for N
@@ -194,8 +234,10 @@
 //!
 //! * a core (`core.rs`): the HTTP client (`client.rs`), the settings, the gid cache
 //!   (`gid_cache.rs`, persisted through [`CacheStore`]) and the user directory; ONE name → gid
-//!   lookup (`lookup.rs`) for sections, tags and the priority field's options, whose
-//!   per-kind differences are data; the decoding of task records (`decode.rs`);
+//!   lookup (`lookup.rs`) for sections, tags, the priority field's options, the mapped
+//!   custom fields and the tags of labels (`mapped_fields.rs`), whose per-kind differences
+//!   are data; the decoding of task records (`decode.rs`, custom fields and labels in
+//!   `mapped_fields.rs`);
 //! * [`TaskClient`] (`task_client.rs` reads, `task_writes.rs` writes): the task-level
 //!   operations, and all the `sync` provider uses: [`TaskClient::create_task_with_marker`]
 //!   (and [`TaskClient::create_task_lean`], answered with only the gid and `modified_at`),
@@ -225,6 +267,7 @@ mod error;
 mod gid_cache;
 mod list;
 mod lookup;
+mod mapped_fields;
 mod priority_field;
 mod provider;
 mod remote;
@@ -280,4 +323,7 @@ register_provider!(ProviderDescriptor::new(
     build
 )
 .with_doctor(doctor::doctor)
-.with_settings(SettingsSpec::of::<AsanaConfigKeys>()));
+.with_settings(SettingsSpec {
+    check: config::check_config,
+    ..SettingsSpec::of::<AsanaConfigKeys>()
+}));

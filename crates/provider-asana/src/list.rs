@@ -3,6 +3,7 @@
 //! pages by a cursor that is the sort key of the last ticket returned.
 
 use serde_json::Value;
+use ticket_provider_api::fields::passes_filters;
 use ticket_provider_api::{Error, ListQuery, Result, Status, Ticket, TicketPage};
 
 use crate::client::Request;
@@ -85,6 +86,18 @@ pub(crate) async fn list_page(tasks: &TaskClient, query: ListQuery) -> Result<Ti
             tasks.core.client().get_all(req).await?
         }
     };
+    // Filter values in the declared type (a text from the command line becomes an option, a
+    // number, a day), so that they compare with what the tasks hold.
+    let mut want_fields = query.fields.clone();
+    tasks.core.settings.fields.check_fields(&mut want_fields)?;
+    if let Some(name) = want_fields
+        .keys()
+        .find(|n| !tasks.core.settings.asana_fields.contains_key(*n))
+    {
+        return Err(Error::invalid_input(format!(
+            "field {name:?} is not kept in Asana, so no ticket of this provider has it: map it with homechoice.ticket.asana_fields.{name}"
+        )));
+    }
     let want_assignee = match query.assignee.as_deref().map(str::trim) {
         Some("me") => Some(tasks.token_owner().await?.gid),
         Some(a) => Some(a.to_string()),
@@ -120,6 +133,9 @@ pub(crate) async fn list_page(tasks: &TaskClient, query: ListQuery) -> Result<Ti
                 if !t.due.is_some_and(|d| d.is_before(day)) {
                     continue;
                 }
+            }
+            if !passes_filters(&t.fields, &t.labels, &want_fields, &query.labels) {
+                continue;
             }
             tickets.push(t);
         }

@@ -1,5 +1,7 @@
-//! The one name → gid lookup: the section of a status, the tag of a priority, and the
-//! option of a priority in the priority custom field are all found by [`Core::lookup`].
+//! The one name → gid lookup: the section of a status, the tag of a priority, the option of
+//! a priority in the priority custom field, the custom fields (and options) a write of
+//! mapped fields needs and the tag of a label (the last two in `mapped_fields.rs`) are all
+//! found by [`Core::lookup`].
 //!
 //! Each is cached by gid; on a miss the collection is listed once and searched by the
 //! configured name; when it is still missing, a section or tag is created (and settled on
@@ -350,6 +352,36 @@ async fn settle<N: Named>(core: &Core, path: &str, name: &str, ours: String) -> 
         }
         _ => ours,
     }
+}
+
+/// Lists the workspace's tags into the cache (the listing [`TagOf`] makes: it finds the
+/// priority tags too); the label lookup searches `cache.tags.names`.
+pub(crate) async fn list_tags(core: &Core, cache: &mut GidCache) -> Result<()> {
+    TagOf(Priority::Normal).list(core, cache).await
+}
+
+/// Creates the tag `name` in the project's workspace (the tag of a label), settling with
+/// processes that create it at the same moment on the oldest (see [`settle`]); its gid.
+pub(crate) async fn create_tag(core: &Core, cache: &mut GidCache, name: &str) -> Result<String> {
+    let path = TagOf::collection(core, cache).await?;
+    tracing::info!(name = %name, "creating the missing Asana tag of a label");
+    let req = Request::write(
+        Method::POST,
+        path.clone(),
+        json!({ "name": name }),
+        Safety::Create,
+    )
+    .fields("name");
+    let data = core.client().data(&req).await.inspect_err(|_| {
+        // It may have been created after all: list again next time.
+        cache.tags.loaded = false;
+    })?;
+    let gid = str_field(&data, "gid")
+        .ok_or_else(|| Error::from(AsanaError::decode(TagOf::CREATE, "no gid")))?
+        .to_string();
+    let gid = settle::<TagOf>(core, &path, name, gid).await;
+    cache.tags.names.insert(gid.clone(), name.to_string());
+    Ok(gid)
 }
 
 impl Lookup for OptionOf {

@@ -10,7 +10,7 @@ use crate::remote::str_field;
 
 /// `opt_fields` of `GET /projects/{gid}/custom_field_settings` (each in the spec's
 /// `opt_fields` enum of getCustomFieldSettingsForProject).
-pub(crate) const SETTINGS_FIELDS: &str = "custom_field.name,custom_field.resource_subtype,custom_field.enum_options.name,custom_field.enum_options.enabled";
+pub(crate) const SETTINGS_FIELDS: &str = "custom_field.name,custom_field.resource_subtype,custom_field.precision,custom_field.enum_options.name,custom_field.enum_options.enabled";
 
 /// A custom field of the project, as its setting lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,8 @@ pub(crate) struct ProjectField {
     pub name: String,
     /// `enum`, `text`, `number`, ...
     pub subtype: String,
+    /// Digits after the point (number fields).
+    pub precision: Option<u32>,
     pub options: Vec<FieldOption>,
 }
 
@@ -43,6 +45,7 @@ pub(crate) fn project_fields(listing: &[Value]) -> Vec<ProjectField> {
                 subtype: str_field(f, "resource_subtype")
                     .unwrap_or_default()
                     .to_string(),
+                precision: f.get("precision").and_then(Value::as_u64).map(|p| p as u32),
                 options: f
                     .get("enum_options")
                     .and_then(Value::as_array)

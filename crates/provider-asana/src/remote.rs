@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use serde_json::Value;
-use ticket_provider_api::{Due, Priority, Status};
+use ticket_provider_api::{Due, Fields, Labels, Priority, Status};
 
 use crate::attribution::StoryOrigin;
 
@@ -37,6 +37,10 @@ pub struct RemoteTask {
     pub completed: bool,
     /// When it is due: `due_at` as an instant when set, else `due_on` as a date.
     pub due: Option<Due>,
+    /// The values of the mapped custom fields (`asana_fields`), by ticket field name.
+    pub fields: Fields,
+    /// The names of its tags that carry no priority.
+    pub labels: Labels,
     /// Whether the task is a member of the tickets project.
     pub in_project: bool,
     /// When the task was created.

@@ -19,9 +19,9 @@ use crate::core::{
     OWNER_FIELDS, STORY_FIELDS,
 };
 use crate::error::AsanaError;
+use crate::mapped_fields::task_user_gids;
 use crate::remote::{
-    decode_comments, decode_event, story_authors, str_field, user_gid, EventsPage, RemoteComment,
-    RemoteTask,
+    decode_comments, decode_event, story_authors, str_field, EventsPage, RemoteComment, RemoteTask,
 };
 use crate::users::{AsanaUser, UserDirectory};
 
@@ -195,9 +195,7 @@ impl TaskClient {
             None => None,
         };
         let stories = self.stories_of(gid, stories_res).await?;
-        let users = user_gid(&task_data, "assignee")
-            .into_iter()
-            .chain(story_authors(&stories));
+        let users = task_user_gids(&task_data).chain(story_authors(&stories));
         let emails = self.core.emails_of(users).await?;
         let mut task = {
             let mut cache = self.core.cache.lock().await;
@@ -270,7 +268,7 @@ impl TaskClient {
             let assignees = read
                 .iter()
                 .filter_map(|(_, r)| r.as_ref().ok())
-                .filter_map(|v| user_gid(v, "assignee"));
+                .flat_map(task_user_gids);
             let emails = self.core.emails_of(assignees).await?;
             let mut cache = self.core.cache.lock().await;
             for (gid, data) in read {

@@ -6,14 +6,20 @@
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use ticket_provider_api::model::validate_assignee;
-use ticket_provider_api::{Error, ErrorKind, NewTicket, Priority, Result, Status, TicketUpdate};
+
+use ticket_provider_api::fields::apply_field_changes;
+use ticket_provider_api::{
+    Error, ErrorKind, FieldValue, NewTicket, Priority, Result, Status, TicketUpdate,
+};
 
 use crate::client::{BatchAction, Request, Safety};
-use crate::core::{check_gid, check_marker, story_gid, NEW_STORY_FIELDS};
+use crate::core::{check_gid, check_marker, fields_list, story_gid, NEW_STORY_FIELDS};
 use crate::error::AsanaError;
 use crate::gid_cache::{names_gid, CachedRef};
 use crate::lookup::{OptionOf, SectionOf, TagOf};
+use crate::mapped_fields::{check_labels, tag_actions};
 use crate::remote::{due_body, notes_with_marker, str_field, time_field, RemoteTask, TaskPlace};
 use crate::task_client::TaskClient;
 
@@ -107,11 +113,19 @@ impl TaskClient {
         marker: Option<&str>,
         fields: &str,
     ) -> Result<Value> {
+        check_labels(&self.core.settings, &new.labels)?;
+        let values: BTreeMap<String, Option<FieldValue>> = new
+            .fields
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
         let mut retried = false;
         let field_mode = self.core.settings.priority_field.is_some();
         let answer = loop {
             let section = self.core.lookup(SectionOf(status)).await?;
             let priority = self.core.priority_write(new.priority).await?;
+            let mapped = self.core.fields_write(&values).await?;
+            let labels = self.core.label_tags(&new.labels, true).await?;
             let mut data = json!({
                 "name": new.subject,
                 "notes": notes_with_marker(&new.description, marker),
@@ -119,6 +133,16 @@ impl TaskClient {
                 "memberships": [{"project": self.core.project(), "section": section}],
             });
             priority.on_create(&mut data);
+            add_custom_fields(&mut data, mapped.body);
+            if !labels.is_empty() {
+                let mut tags = data
+                    .get("tags")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                tags.extend(labels.iter().map(|(g, _)| json!(g)));
+                data["tags"] = Value::Array(tags);
+            }
             if status.is_terminal() {
                 data["completed"] = json!(true);
             }
@@ -129,6 +153,12 @@ impl TaskClient {
                 let (key, value) = due_body(Some(due));
                 data[key] = value;
             }
+            let used: Vec<CachedRef> = [CachedRef::Section(status, section)]
+                .into_iter()
+                .chain(priority.refs(new.priority))
+                .chain(mapped.refs)
+                .chain(labels.into_iter().map(|(_, r)| r))
+                .collect();
             let req = Request::write(Method::POST, "/tasks", data, Safety::Create).fields(fields);
             match self.core.client().data(&req).await {
                 Ok(v) => break v,
@@ -140,18 +170,12 @@ impl TaskClient {
                         && !e
                             .asana_message()
                             .is_some_and(|m| m.to_ascii_lowercase().contains("assignee"))
-                        && self
-                            .core
-                            .drop_gone(
-                                &e,
-                                &[CachedRef::Section(status, section)]
-                                    .into_iter()
-                                    .chain(priority.refs(new.priority))
-                                    .collect::<Vec<_>>(),
-                            )
-                            .await =>
+                        && self.core.drop_gone(&e, &used).await =>
                 {
                     retried = true;
+                }
+                Err(e) if e.status() == Some(402) && !field_mode && !values.is_empty() => {
+                    return Err(self.core.mapped_write_error(e))
                 }
                 Err(e) if e.status() == Some(402) => {
                     return Err(self.core.task_write_error(e, field_mode))
@@ -192,14 +216,16 @@ impl TaskClient {
         story_gid(&data)
     }
 
-    /// Changes subject, description, priority and/or due date of a task, keeping its marker
-    /// line. Returns the task as changed.
+    /// Changes subject, description, priority, due date, mapped custom fields and/or labels
+    /// of a task, keeping its marker line. Returns the task as changed.
     ///
     /// With priority tags: two requests, a read (current notes and tags), then one batch
     /// with the PUT and the tag changes (addTag new, removeTag old). With the priority in a
     /// custom field (`asana_priority_field`): one `PUT /tasks/{gid}` carrying every change,
-    /// the field's option included; a new description first reads the task (one more
-    /// request) for the marker line. That single PUT checks the task's project in its answer
+    /// the field's option and the mapped custom fields included (sent in one `POST /batch`
+    /// with the `addTag`/`removeTag` of labels when labels change); a new description first
+    /// reads the task (one more request) for the marker line. Labels and custom fields never
+    /// add a request. That single PUT checks the task's project in its answer
     /// (like [`TaskClient::assign`]): a task outside the tickets project is `NotFound`,
     /// but its name or due date may have been written (a priority is refused by Asana when
     /// the field is not on the task's projects).
@@ -229,6 +255,7 @@ impl TaskClient {
     ) -> Result<RemoteTask> {
         check_gid(gid)?;
         changes.validate()?;
+        check_labels(&self.core.settings, &changes.add_labels)?;
         if self.core.settings.priority_field.is_some() {
             return self
                 .set_fields_with_priority_field(gid, changes, read_first)
@@ -270,56 +297,78 @@ impl TaskClient {
                 })
                 .unwrap_or_default()
         };
-        let mut actions = Vec::new();
-        let put = task_put(changes, task.marker.as_deref());
-        if !put.is_empty() {
-            actions.push(BatchAction {
-                method: Method::PUT,
-                relative_path: format!("/tasks/{gid}"),
-                data: Some(Value::Object(put)),
-                options: None,
-            });
-        }
+        // The labels to remove: every tag of the task carrying that name (none of them a
+        // priority tag: labels never take a priority tag's name).
+        let removed: Vec<String> = data
+            .get("tags")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|t| str_field(t, "name").is_some_and(|n| changes.remove_labels.contains(n)))
+            .filter_map(|t| str_field(t, "gid").map(str::to_string))
+            .filter(|g| old_tags.iter().any(|(t, priority)| t == g && !priority))
+            .collect();
         let mut retried = false;
         loop {
-            let mut actions = actions.clone();
-            let new_tag = match changes.priority {
-                Some(p) => {
-                    let new_tag = self.core.lookup(TagOf(p)).await?;
-                    if !old_tags.iter().any(|(t, _)| *t == new_tag) {
-                        actions.push(BatchAction {
-                            method: Method::POST,
-                            relative_path: format!("/tasks/{gid}/addTag"),
-                            data: Some(json!({ "tag": new_tag })),
-                            options: None,
-                        });
-                    }
-                    for (old, _) in old_tags
-                        .iter()
-                        .filter(|(t, priority)| *priority && *t != new_tag)
-                    {
-                        actions.push(BatchAction {
-                            method: Method::POST,
-                            relative_path: format!("/tasks/{gid}/removeTag"),
-                            data: Some(json!({ "tag": old })),
-                            options: None,
-                        });
-                    }
-                    Some(CachedRef::Tag(p, new_tag))
+            let mut put = task_put(changes, task.marker.as_deref());
+            let mapped = self.core.fields_write(&changes.fields).await?;
+            let mut used = mapped.refs;
+            if !mapped.body.is_empty() {
+                put.insert("custom_fields".into(), Value::Object(mapped.body));
+            }
+            let mut actions = Vec::new();
+            if !put.is_empty() {
+                actions.push(BatchAction {
+                    method: Method::PUT,
+                    relative_path: format!("/tasks/{gid}"),
+                    data: Some(Value::Object(put)),
+                    options: None,
+                });
+            }
+            if let Some(p) = changes.priority {
+                let new_tag = self.core.lookup(TagOf(p)).await?;
+                if !old_tags.iter().any(|(t, _)| *t == new_tag) {
+                    actions.push(BatchAction {
+                        method: Method::POST,
+                        relative_path: format!("/tasks/{gid}/addTag"),
+                        data: Some(json!({ "tag": new_tag })),
+                        options: None,
+                    });
                 }
-                None => None,
-            };
+                for (old, _) in old_tags
+                    .iter()
+                    .filter(|(t, priority)| *priority && *t != new_tag)
+                {
+                    actions.push(BatchAction {
+                        method: Method::POST,
+                        relative_path: format!("/tasks/{gid}/removeTag"),
+                        data: Some(json!({ "tag": old })),
+                        options: None,
+                    });
+                }
+                used.push(CachedRef::Tag(p, new_tag));
+            }
+            let added = self.core.label_tags(&changes.add_labels, true).await?;
+            let add: Vec<String> = added
+                .iter()
+                .map(|(g, _)| g.clone())
+                .filter(|g| !old_tags.iter().any(|(t, _)| t == g))
+                .collect();
+            used.extend(added.into_iter().map(|(_, r)| r));
+            actions.extend(tag_actions(gid, &add, &removed));
             match self.core.send_actions(&actions).await {
                 Ok(()) => break,
-                // Every action is idempotent: the batch is sent again with the tag found
-                // again (the PUT sets the same values twice).
+                // Every action is idempotent: the batch is sent again with the gone tag,
+                // field or option found again (the PUT sets the same values twice).
                 Err(e)
                     if !retried
-                        && e.path().is_some_and(|p| p.ends_with("/addTag"))
-                        && self.core.drop_gone(&e, new_tag.as_slice()).await =>
+                        && (e.status() == Some(400)
+                            || e.path().is_some_and(|p| p.ends_with("/addTag")))
+                        && self.core.drop_gone(&e, &used).await =>
                 {
                     retried = true;
                 }
+                Err(e) if e.status() == Some(402) => return Err(self.core.mapped_write_error(e)),
                 Err(e) => return Err(self.core.not_found_as_ticket(e, gid)),
             }
         }
@@ -336,6 +385,8 @@ impl TaskClient {
         if let Some(due) = changes.due {
             task.due = due;
         }
+        apply_field_changes(&mut task.fields, &changes.fields);
+        task.labels = changes.apply_labels(&task.labels);
         Ok(task)
     }
 
@@ -370,22 +421,49 @@ impl TaskClient {
         let answer = loop {
             let mut put = task_put(changes, marker.as_deref());
             let mut used = Vec::new();
+            let mut custom = serde_json::Map::new();
             if let Some(p) = changes.priority {
                 let (field, option) = self.core.lookup(OptionOf(p)).await?;
-                put.insert("custom_fields".into(), json!({ field.as_str(): option }));
+                custom.insert(field.clone(), json!(option));
                 used = vec![CachedRef::Field(field), CachedRef::FieldOption(p, option)];
             }
-            let req = Request::write(
-                Method::PUT,
-                format!("/tasks/{gid}"),
-                Value::Object(put),
-                Safety::Repeatable,
-            )
-            .fields(self.core.task_fields());
-            match self.core.client().data(&req).await {
+            let mapped = self.core.fields_write(&changes.fields).await?;
+            custom.extend(mapped.body);
+            used.extend(mapped.refs);
+            if !custom.is_empty() {
+                put.insert("custom_fields".into(), Value::Object(custom));
+            }
+            let added = self.core.label_tags(&changes.add_labels, true).await?;
+            let removed = self.core.label_tags(&changes.remove_labels, false).await?;
+            let add: Vec<String> = added.iter().map(|(g, _)| g.clone()).collect();
+            let remove: Vec<String> = removed.iter().map(|(g, _)| g.clone()).collect();
+            used.extend(added.into_iter().map(|(_, r)| r));
+            let tags = tag_actions(gid, &add, &remove);
+            let sent = if tags.is_empty() {
+                let req = Request::write(
+                    Method::PUT,
+                    format!("/tasks/{gid}"),
+                    Value::Object(put),
+                    Safety::Repeatable,
+                )
+                .fields(self.core.task_fields());
+                self.core.client().data(&req).await
+            } else {
+                // The tag changes ride in one batch with the PUT: no request more.
+                let mut actions = vec![BatchAction {
+                    method: Method::PUT,
+                    relative_path: format!("/tasks/{gid}"),
+                    data: Some(Value::Object(put)),
+                    options: Some(json!({ "fields": fields_list(self.core.task_fields()) })),
+                }];
+                actions.extend(tags);
+                self.send_put_batch(&actions).await
+            };
+            match sent {
                 Ok(v) => break v,
-                // A 400 naming the cached field or option: nothing was written; look the
-                // field up again and send the PUT once more. (A 404 is the task's.)
+                // A 400 naming a cached field, option or tag: nothing was written (or only
+                // idempotent actions); look it up again and send once more. (A 404 is the
+                // task's.)
                 Err(e)
                     if !retried
                         && e.status() == Some(400)
@@ -395,6 +473,9 @@ impl TaskClient {
                 }
                 Err(e) if e.status() == Some(404) => {
                     return Err(self.core.not_found_as_ticket(e, gid))
+                }
+                Err(e) if e.status() == Some(402) && changes.priority.is_none() => {
+                    return Err(self.core.mapped_write_error(e))
                 }
                 Err(e) => return Err(self.core.task_write_error(e, !used.is_empty())),
             }
@@ -411,7 +492,25 @@ impl TaskClient {
                 task.due = due;
             }
         }
+        // The tag actions ran after the PUT that answered.
+        task.labels = changes.apply_labels(&task.labels);
         Ok(task)
+    }
+
+    /// Sends a batch whose first action is a task's `PUT`, the others idempotent; the
+    /// `PUT`'s answer, or the first refusal.
+    async fn send_put_batch(&self, actions: &[BatchAction]) -> Result<Value, AsanaError> {
+        let results = self
+            .core
+            .client()
+            .batch(actions, Safety::Repeatable)
+            .await?;
+        let mut answer = None;
+        for (a, r) in actions.iter().zip(results) {
+            let data = r.into_data(&a.method, &a.relative_path)?;
+            answer.get_or_insert(data);
+        }
+        answer.ok_or_else(|| AsanaError::decode("POST /batch", "missing results"))
     }
 
     /// Assigns task `gid` to `assignee` (an e-mail, a user gid or `me`): one
@@ -578,4 +677,16 @@ fn task_put(changes: &TicketUpdate, marker: Option<&str>) -> serde_json::Map<Str
         put.insert(key.into(), value);
     }
     put
+}
+
+/// Merges mapped custom field values into a task body's `custom_fields` (beside the
+/// priority field's option, when there is one).
+fn add_custom_fields(data: &mut Value, values: serde_json::Map<String, Value>) {
+    if values.is_empty() {
+        return;
+    }
+    match data.get_mut("custom_fields").and_then(Value::as_object_mut) {
+        Some(existing) => existing.extend(values),
+        None => data["custom_fields"] = Value::Object(values),
+    }
 }

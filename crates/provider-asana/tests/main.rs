@@ -10,6 +10,7 @@ mod decode_props;
 mod doctor;
 mod due_dates;
 mod failures;
+mod fields;
 mod limits;
 mod mapping;
 mod priority_field;

@@ -5,19 +5,26 @@
 //! /projects/{gid}/custom_field_settings`) and the `custom_fields` map of task
 //! writes.
 //!
-//! Enum, text and number fields are modelled. Custom fields are a premium
-//! feature: with [`State::custom_fields_premium`] off every custom-field write
-//! answers 402.
+//! Every subtype Asana defines for task values is modelled: text, number
+//! (with its precision), enum and multi-enum (options enabled or disabled),
+//! date (a day or an instant) and people; fields can be renamed (`PUT
+//! /custom_fields/{gid}`) and deleted (`DELETE /custom_fields/{gid}`, which
+//! takes the field off every project and its values off every task). Custom
+//! fields are a premium feature: with [`State::custom_fields_premium`] off
+//! every custom-field write answers 402.
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Map, Number, Value};
 
 use super::input::{
     data_of, opt_bool, opt_str, path_obj, position_input, req_str, unknown_ref, wrong_type,
 };
 use super::query::{list, location, single};
-use crate::model::{CfType, CfValue, CustomField, CustomFieldSetting, EnumOption, Kind, State};
+use crate::model::{
+    CfType, CfValue, CustomField, CustomFieldSetting, Due, EnumOption, Kind, State,
+};
 use crate::request::{type_name, ApiError, ApiRequest, ApiResponse, Res};
 
 /// Message of the 402 answered to custom-field writes on a plan without them.
@@ -46,7 +53,7 @@ const ENUM_COLORS: &[&str] = &[
 ];
 
 /// Body fields of `createCustomField` the fake models; the spec documents more
-/// (formats, people, references, ...), which are refused by name.
+/// (formats, references, ...), which are refused by name.
 const FIELD_KEYS: &[&str] = &[
     "workspace",
     "name",
@@ -65,6 +72,20 @@ const MAX_ENUM_OPTIONS: usize = 500;
 
 /// Longest text value.
 const MAX_TEXT: usize = 1024;
+
+/// The most users of one people value.
+const MAX_PEOPLE: usize = 100;
+
+/// Body fields of `updateCustomField` the fake models.
+/// (`workspace`, which the spec requires in the body, is create-only: it must
+/// be the field's own.)
+const UPDATE_KEYS: &[&str] = &[
+    "workspace",
+    "name",
+    "description",
+    "precision",
+    "has_notifications_enabled",
+];
 
 /// Refuses custom-field writes when the plan lacks custom fields.
 fn premium(state: &State) -> Result<(), ApiError> {
@@ -156,40 +177,22 @@ pub(super) fn create_field(state: &mut State, req: &ApiRequest) -> Res {
             "name: A custom field named \"{name}\" already exists in this workspace"
         )));
     }
-    let subtype = match req_str(&d, "resource_subtype")?.as_str() {
-        "enum" => CfType::Enum,
-        "text" => CfType::Text,
-        "number" => CfType::Number,
-        other => {
-            return Err(ApiError::bad(format!(
-            "resource_subtype: This fake models enum, text and number custom fields, not {other}"
-        )))
-        }
+    let subtype_name = req_str(&d, "resource_subtype")?;
+    let Some(subtype) = CfType::parse(&subtype_name) else {
+        return Err(ApiError::bad(format!(
+            "resource_subtype: This fake models text, enum, multi_enum, number, date and \
+             people custom fields, not {subtype_name}"
+        )));
     };
     let description = opt_str(&d, "description")?.unwrap_or_default();
     let has_notifications_enabled = opt_bool(&d, "has_notifications_enabled")?.unwrap_or(true);
-    let precision = match d.get("precision") {
-        None => 0,
-        Some(_) if subtype != CfType::Number => {
-            return Err(ApiError::bad(
-                "precision: Only number custom fields have a precision",
-            ))
-        }
-        Some(v) => match v.as_u64() {
-            Some(p) if p <= 6 => p as u32,
-            _ => {
-                return Err(ApiError::bad(format!(
-                    "precision: Must be an integer between 0 and 6: {v}"
-                )))
-            }
-        },
-    };
+    let precision = precision_input(&d, subtype)?.unwrap_or(0);
     let mut options = Vec::new();
     match d.get("enum_options") {
         None => {}
-        Some(_) if subtype != CfType::Enum => {
+        Some(_) if !subtype.has_options() => {
             return Err(ApiError::bad(
-                "enum_options: Only enum custom fields have enum options",
+                "enum_options: Only enum and multi_enum custom fields have enum options",
             ))
         }
         Some(Value::Array(items)) => {
@@ -202,10 +205,11 @@ pub(super) fn create_field(state: &mut State, req: &ApiRequest) -> Res {
         }
         Some(other) => return Err(wrong_type("enum_options", "an array", other)),
     }
-    if subtype == CfType::Enum && options.is_empty() {
-        return Err(ApiError::bad(
-            "enum_options: An enum custom field needs at least one enum option",
-        ));
+    if subtype.has_options() && options.is_empty() {
+        return Err(ApiError::bad(format!(
+            "enum_options: A custom field of type {} needs at least one enum option",
+            subtype.as_str()
+        )));
     }
     if options.len() > MAX_ENUM_OPTIONS {
         return Err(ApiError::bad(format!(
@@ -238,6 +242,119 @@ pub(super) fn create_field(state: &mut State, req: &ApiRequest) -> Res {
     ))
 }
 
+/// The `precision` of a create or update: only number fields have one, 0 to 6.
+fn precision_input(d: &Map<String, Value>, subtype: CfType) -> Result<Option<u32>, ApiError> {
+    match d.get("precision") {
+        None => Ok(None),
+        Some(_) if subtype != CfType::Number => Err(ApiError::bad(
+            "precision: Only number custom fields have a precision",
+        )),
+        Some(v) => match v.as_u64() {
+            Some(p) if p <= 6 => Ok(Some(p as u32)),
+            _ => Err(ApiError::bad(format!(
+                "precision: Must be an integer between 0 and 6: {v}"
+            ))),
+        },
+    }
+}
+
+/// `PUT /custom_fields/{gid}` (updateCustomField): `name`, `description`,
+/// `precision` (number fields), `has_notifications_enabled`.
+pub(super) fn update_field(state: &mut State, req: &ApiRequest, field: &str) -> Res {
+    path_obj(state, Kind::CustomField, field)?;
+    let d = data_of(&req.body)?;
+    premium(state)?;
+    if let Some(key) = d.keys().find(|k| !UPDATE_KEYS.contains(&k.as_str())) {
+        return Err(ApiError::bad(format!(
+            "{key}: Not modelled by this fake's custom field updates (it takes {})",
+            UPDATE_KEYS.join(", ")
+        )));
+    }
+    let Some(f) = state.custom_fields.get(field) else {
+        return Err(unknown_ref("custom_field", field));
+    };
+    if let Some(ws) = opt_str(&d, "workspace")? {
+        if ws != f.workspace {
+            return Err(ApiError::bad(format!(
+                "workspace: Create-only: the workspace of {} cannot change",
+                label(state, field)
+            )));
+        }
+    }
+    let name = opt_str(&d, "name")?;
+    if let Some(n) = &name {
+        if n.trim().is_empty() {
+            return Err(ApiError::bad("name: Cannot be empty"));
+        }
+        if RESERVED_NAMES.contains(&n.trim().to_lowercase().as_str()) {
+            return Err(ApiError::bad(format!(
+                "name: \"{n}\" conflicts with a built-in task property"
+            )));
+        }
+        let taken = state.custom_fields.iter().any(|(g, o)| {
+            g != field && o.workspace == f.workspace && o.name.trim().eq_ignore_ascii_case(n.trim())
+        });
+        if taken {
+            return Err(ApiError::bad(format!(
+                "name: A custom field named \"{n}\" already exists in this workspace"
+            )));
+        }
+    }
+    let precision = precision_input(&d, f.subtype)?;
+    let description = opt_str(&d, "description")?;
+    let notifications = opt_bool(&d, "has_notifications_enabled")?;
+    if let Some(f) = state.custom_fields.get_mut(field) {
+        if let Some(n) = name {
+            f.name = n;
+        }
+        if let Some(p) = precision {
+            f.precision = p;
+        }
+        if let Some(x) = description {
+            f.description = x;
+        }
+        if let Some(x) = notifications {
+            f.has_notifications_enabled = x;
+        }
+    }
+    Ok(ApiResponse::data(single(
+        state,
+        req,
+        Kind::CustomField,
+        field,
+    )))
+}
+
+/// `DELETE /custom_fields/{gid}` (deleteCustomField): the field, its options,
+/// its settings on every project and its values on every task are gone; a
+/// write naming it afterwards is refused as an unknown custom field.
+pub(super) fn delete_field(state: &mut State, field: &str) -> Res {
+    path_obj(state, Kind::CustomField, field)?;
+    premium(state)?;
+    let Some(f) = state.custom_fields.remove(field) else {
+        return Err(unknown_ref("custom_field", field));
+    };
+    for o in &f.options {
+        state.enum_options.remove(o);
+    }
+    let settings: Vec<String> = state
+        .custom_field_settings
+        .iter()
+        .filter(|(_, s)| s.field == field)
+        .map(|(g, _)| g.clone())
+        .collect();
+    for s in &settings {
+        state.custom_field_settings.remove(s);
+    }
+    for p in state.projects.values_mut() {
+        p.custom_field_settings.retain(|s| !settings.contains(s));
+    }
+    for t in state.tasks.values_mut() {
+        t.custom_values.remove(field);
+    }
+    Ok(ApiResponse::data(json!({})))
+}
+
 /// `POST /custom_fields/{gid}/enum_options` (createEnumOptionForCustomField).
 pub(super) fn create_option(state: &mut State, req: &ApiRequest, field: &str) -> Res {
     path_obj(state, Kind::CustomField, field)?;
@@ -246,9 +363,10 @@ pub(super) fn create_option(state: &mut State, req: &ApiRequest, field: &str) ->
     let Some(f) = state.custom_fields.get(field) else {
         return Err(unknown_ref("custom_field", field));
     };
-    if f.subtype != CfType::Enum {
+    if !f.subtype.has_options() {
         return Err(ApiError::bad(format!(
-            "custom_field_gid: {} is a {} field; only enum custom fields have enum options",
+            "custom_field_gid: {} is a {} field; only enum and multi_enum custom fields have \
+             enum options",
             label(state, field),
             f.subtype.as_str()
         )));
@@ -449,11 +567,15 @@ fn rounded(x: f64, precision: u32) -> Option<Number> {
     Number::from_f64((x * m).round() / m)
 }
 
-/// Reads the `custom_fields` map of a task write: `{custom_field_gid: value}` with
-/// an enum option gid, a string or a number per the field's type, or `null` to
-/// clear. Only fields added to one of `projects` (the task's projects) may be set;
-/// a value whose field left those projects (`current`) may only be cleared.
-/// Everything is checked before anything is written. `None` when absent.
+/// Reads the `custom_fields` map of a task write: `{custom_field_gid: value}`
+/// with, per the field's type, a string (text), a number (number, rounded to
+/// the field's precision), an enum option gid (enum), an array of option gids
+/// (multi_enum), `{"date": "YYYY-MM-DD"}` or `{"date_time": "<ISO 8601>"}` or
+/// that string itself (date), an array of user gids, e-mails or `"me"`
+/// (people); `null` (or an empty array) clears. Only fields added to one of
+/// `projects` (the task's projects) may be set; a value whose field left those
+/// projects (`current`) may only be cleared. Everything is checked before
+/// anything is written. `None` when absent.
 pub(super) fn values_input(
     state: &State,
     d: &Map<String, Value>,
@@ -482,7 +604,8 @@ pub(super) fn values_input(
         };
         let what = label(state, f);
         let on_task = on.contains(f);
-        if v.is_null() && (on_task || current.contains_key(f)) {
+        let clears = v.is_null() || v.as_array().is_some_and(|a| a.is_empty());
+        if clears && (on_task || current.contains_key(f)) {
             out.push((f.clone(), None));
             continue;
         }
@@ -496,59 +619,178 @@ pub(super) fn values_input(
                 "custom_fields: {what} is not on any of the task's projects{hint}"
             )));
         }
-        let value = match (field.subtype, v) {
-            (CfType::Enum, Value::String(o)) => {
-                let Some(opt) = state.enum_options.get(o) else {
-                    return Err(ApiError::bad(format!(
-                        "custom_fields: Not a recognized enum option ID for {what}: {o}"
-                    )));
-                };
-                if opt.field != *f {
-                    return Err(ApiError::bad(format!(
-                        "custom_fields: Enum option {o} (\"{}\") belongs to {}, not to {what}",
-                        opt.name,
-                        label(state, &opt.field)
-                    )));
-                }
-                if !opt.enabled {
-                    return Err(ApiError::bad(format!(
-                        "custom_fields: Enum option {o} (\"{}\") of {what} is disabled and cannot be chosen",
-                        opt.name
-                    )));
-                }
-                CfValue::Enum(o.clone())
-            }
-            (CfType::Text, Value::String(s)) if s.chars().count() <= MAX_TEXT => {
-                CfValue::Text(s.clone())
-            }
-            (CfType::Text, Value::String(_)) => {
-                return Err(ApiError::bad(format!(
-                    "custom_fields: The value of {what} is longer than {MAX_TEXT} characters"
-                )))
-            }
-            (CfType::Number, Value::Number(n)) => {
-                match n.as_f64().and_then(|x| rounded(x, field.precision)) {
-                    Some(n) => CfValue::Number(n),
-                    None => {
-                        return Err(ApiError::bad(format!(
-                            "custom_fields: Not a usable number for {what}: {n}"
-                        )))
-                    }
-                }
-            }
-            (subtype, other) => {
-                let want = match subtype {
-                    CfType::Enum => "the gid of one of its enum options",
-                    CfType::Text => "a string",
-                    CfType::Number => "a number",
-                };
-                return Err(ApiError::bad(format!(
-                    "custom_fields: {what} takes {want} or null, got {}: {other}",
-                    type_name(other)
-                )));
-            }
-        };
+        let value = value_input(state, f, field, &what, v)?;
         out.push((f.clone(), Some(value)));
     }
     Ok(Some(out))
+}
+
+/// One value of a `custom_fields` write, checked against field `f`'s type.
+fn value_input(
+    state: &State,
+    f: &str,
+    field: &CustomField,
+    what: &str,
+    v: &Value,
+) -> Result<CfValue, ApiError> {
+    let value = match (field.subtype, v) {
+        (CfType::Enum, Value::String(o)) => CfValue::Enum(option_input_of(state, f, what, o)?),
+        (CfType::MultiEnum, Value::Array(items)) => {
+            let mut gids: Vec<String> = Vec::new();
+            for item in items {
+                let Value::String(o) = item else {
+                    return Err(ApiError::bad(format!(
+                        "custom_fields: {what} takes an array of enum option gids, got {}: {item}",
+                        type_name(item)
+                    )));
+                };
+                let o = option_input_of(state, f, what, o)?;
+                if !gids.contains(&o) {
+                    gids.push(o);
+                }
+            }
+            CfValue::MultiEnum(gids)
+        }
+        (CfType::Text, Value::String(s)) if s.chars().count() <= MAX_TEXT => {
+            CfValue::Text(s.clone())
+        }
+        (CfType::Text, Value::String(_)) => {
+            return Err(ApiError::bad(format!(
+                "custom_fields: The value of {what} is longer than {MAX_TEXT} characters"
+            )))
+        }
+        (CfType::Number, Value::Number(n)) => {
+            match n.as_f64().and_then(|x| rounded(x, field.precision)) {
+                Some(n) => CfValue::Number(n),
+                None => {
+                    return Err(ApiError::bad(format!(
+                        "custom_fields: Not a usable number for {what}: {n}"
+                    )))
+                }
+            }
+        }
+        (CfType::Date, Value::Object(m)) => CfValue::Date(date_object(what, m)?),
+        (CfType::Date, Value::String(s)) => CfValue::Date(date_text(what, "", s)?),
+        (CfType::People, Value::Array(items)) => {
+            if items.len() > MAX_PEOPLE {
+                return Err(ApiError::bad(format!(
+                    "custom_fields: {what} takes at most {MAX_PEOPLE} users"
+                )));
+            }
+            let mut gids: Vec<String> = Vec::new();
+            for item in items {
+                let Value::String(u) = item else {
+                    return Err(ApiError::bad(format!(
+                        "custom_fields: {what} takes an array of user gids, e-mails or \"me\", got {}: {item}",
+                        type_name(item)
+                    )));
+                };
+                let Some(g) = state.resolve_user(u) else {
+                    return Err(ApiError::bad(format!(
+                        "custom_fields: Not a recognized user ID, email or \"me\" for {what}: {u}"
+                    )));
+                };
+                if !gids.contains(&g) {
+                    gids.push(g);
+                }
+            }
+            CfValue::People(gids)
+        }
+        (subtype, other) => {
+            let want = match subtype {
+                CfType::Enum => "the gid of one of its enum options",
+                CfType::MultiEnum => "an array of gids of its enum options",
+                CfType::Text => "a string",
+                CfType::Number => "a number",
+                CfType::Date => "{\"date\": \"YYYY-MM-DD\"} or {\"date_time\": \"<ISO 8601>\"}",
+                CfType::People => "an array of user gids, e-mails or \"me\"",
+            };
+            return Err(ApiError::bad(format!(
+                "custom_fields: {what} takes {want} or null, got {}: {other}",
+                type_name(other)
+            )));
+        }
+    };
+    Ok(value)
+}
+
+/// Checks that `o` is an enabled option of field `f`; returns its gid.
+fn option_input_of(state: &State, f: &str, what: &str, o: &str) -> Result<String, ApiError> {
+    let Some(opt) = state.enum_options.get(o) else {
+        return Err(ApiError::bad(format!(
+            "custom_fields: Not a recognized enum option ID for {what}: {o}"
+        )));
+    };
+    if opt.field != f {
+        return Err(ApiError::bad(format!(
+            "custom_fields: Enum option {o} (\"{}\") belongs to {}, not to {what}",
+            opt.name,
+            label(state, &opt.field)
+        )));
+    }
+    if !opt.enabled {
+        return Err(ApiError::bad(format!(
+            "custom_fields: Enum option {o} (\"{}\") of {what} is disabled and cannot be chosen",
+            opt.name
+        )));
+    }
+    Ok(o.to_string())
+}
+
+/// A date value given as `{"date": ...}` or `{"date_time": ...}` (exactly one).
+fn date_object(what: &str, m: &Map<String, Value>) -> Result<Due, ApiError> {
+    if let Some(k) = m
+        .keys()
+        .find(|k| !["date", "date_time"].contains(&k.as_str()))
+    {
+        return Err(ApiError::bad(format!(
+            "custom_fields: {what}: unknown key {k} of a date value (it takes date or date_time)"
+        )));
+    }
+    let text = |k: &str| match m.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(ApiError::bad(format!(
+            "custom_fields: {what}: {k} must be a string, got {}: {other}",
+            type_name(other)
+        ))),
+    };
+    match (text("date")?, text("date_time")?) {
+        (Some(_), Some(_)) => Err(ApiError::bad(format!(
+            "custom_fields: {what}: give one of date or date_time, not both"
+        ))),
+        (Some(d), None) => date_text(what, "date", &d),
+        (None, Some(t)) => date_text(what, "date_time", &t),
+        (None, None) => Err(ApiError::bad(format!(
+            "custom_fields: {what}: a date value needs date or date_time (or null to clear)"
+        ))),
+    }
+}
+
+/// A date value's text: `YYYY-MM-DD` (a day) or an ISO 8601 date-time with a
+/// zone (an instant, kept to the millisecond). `key` restricts it to one form.
+fn date_text(what: &str, key: &str, s: &str) -> Result<Due, ApiError> {
+    let b = s.as_bytes();
+    let day_shaped = b.len() == 10 && b[4] == b'-' && b[7] == b'-';
+    if key != "date_time" && day_shaped {
+        if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            return Ok(Due::On(d));
+        }
+    }
+    if key != "date" {
+        if let Some(t) = DateTime::parse_from_rfc3339(s)
+            .ok()
+            .and_then(|t| DateTime::<Utc>::from_timestamp_millis(t.timestamp_millis()))
+        {
+            return Ok(Due::At(t));
+        }
+    }
+    let want = match key {
+        "date" => "a date (YYYY-MM-DD)",
+        "date_time" => "an ISO 8601 date-time with a time zone (e.g. 2019-09-15T02:06:58.147Z)",
+        _ => "a date (YYYY-MM-DD) or an ISO 8601 date-time with a time zone",
+    };
+    Err(ApiError::bad(format!(
+        "custom_fields: {what}: not {want}: {s}"
+    )))
 }

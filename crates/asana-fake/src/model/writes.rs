@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::{insert_at, ts, CfType, CfValue, Due, Event, Extra, Kind, Position, State, Story};
+use super::{insert_at, ts, CfValue, Due, Event, Extra, Kind, Position, State, Story};
 
 impl State {
     /// The gids whose event streams see events about `task`.
@@ -434,19 +434,8 @@ impl State {
             "gid": field, "resource_type": "custom_field",
             "resource_subtype": subtype.as_str(), "type": subtype.as_str(),
         });
-        let (key, val) = match (subtype, &value) {
-            (CfType::Enum, Some(CfValue::Enum(o))) => (
-                "enum_value",
-                json!({"gid": o, "resource_type": "enum_option"}),
-            ),
-            (CfType::Enum, _) => ("enum_value", Value::Null),
-            (CfType::Text, Some(CfValue::Text(s))) => ("text_value", json!(s)),
-            (CfType::Text, _) => ("text_value", Value::Null),
-            (CfType::Number, Some(CfValue::Number(n))) => ("number_value", json!(n)),
-            (CfType::Number, _) => ("number_value", Value::Null),
-        };
         if let Some(o) = new_value.as_object_mut() {
-            o.insert(key.into(), val);
+            o.insert(subtype.value_key().into(), self.value_ref(value.as_ref()));
         }
         self.touched(
             task,
@@ -466,31 +455,49 @@ impl State {
             Extra::Obj(Kind::CustomField, field.to_string()),
         )];
         // Story values the spec types as non-nullable are left out when unset.
-        let keys = [
-            (
-                &old,
-                ["old_enum_value", "old_text_value", "old_number_value"],
-            ),
-            (
-                &value,
-                ["new_enum_value", "new_text_value", "new_number_value"],
-            ),
-        ];
-        for (v, [enum_key, text_key, number_key]) in keys {
-            match v {
-                Some(CfValue::Enum(o)) => {
-                    extras.push((enum_key, Extra::Obj(Kind::EnumOption, o.clone())));
-                }
-                Some(CfValue::Text(s)) => extras.push((text_key, Extra::Str(s.clone()))),
-                Some(CfValue::Number(n)) => extras.push((number_key, Extra::Json(json!(n)))),
-                None => {}
-            }
+        let (old_key, new_key) = subtype.story_keys();
+        for (v, key) in [(&old, old_key), (&value, new_key)] {
+            let extra = match v {
+                Some(CfValue::Enum(o)) => Extra::Obj(Kind::EnumOption, o.clone()),
+                Some(CfValue::Text(s)) => Extra::Str(s.clone()),
+                Some(CfValue::Date(d)) => Extra::Json(d.story_dates()),
+                Some(other) => Extra::Json(self.value_ref(Some(other))),
+                None => continue,
+            };
+            extras.push((key, extra));
         }
-        let story = match subtype {
-            CfType::Enum => "enum_custom_field_changed",
-            CfType::Text => "text_custom_field_changed",
-            CfType::Number => "number_custom_field_changed",
-        };
+        let story = subtype.story_subtype();
         self.add_story(task, story, text, false, extras);
     }
+}
+
+impl State {
+    /// A custom field value as events and stories show it: option and user
+    /// references (`{gid, resource_type, name}`), the text, the number, or the
+    /// `date_value` object; `null` when unset.
+    pub(crate) fn value_ref(&self, value: Option<&CfValue>) -> Value {
+        let refs = |kind: Kind, gids: &[String]| {
+            Value::Array(gids.iter().map(|g| self.named(kind, g)).collect())
+        };
+        match value {
+            None => Value::Null,
+            Some(CfValue::Enum(o)) => json!({"gid": o, "resource_type": "enum_option"}),
+            Some(CfValue::MultiEnum(os)) => refs(Kind::EnumOption, os),
+            Some(CfValue::People(us)) => refs(Kind::User, us),
+            Some(CfValue::Text(s)) => json!(s),
+            Some(CfValue::Number(n)) => json!(n),
+            Some(CfValue::Date(d)) => date_value(*d),
+        }
+    }
+}
+
+/// The `date_value` object of a date custom field: `date` always, `date_time`
+/// for an instant (the spec types it as a non-nullable string, so it is left
+/// out for a day).
+pub(crate) fn date_value(d: Due) -> Value {
+    let mut v = json!({ "date": d.due_on_text() });
+    if let (Some(t), Some(o)) = (d.due_at(), v.as_object_mut()) {
+        o.insert("date_time".into(), json!(ts(t)));
+    }
+    v
 }

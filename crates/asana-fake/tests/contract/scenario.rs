@@ -255,7 +255,52 @@ pub(crate) async fn scenario() -> Client {
         )
         .await;
     let customer = gid(&f);
-    // Refused: the name is taken, and a multi_enum field is not modelled.
+    // Every other type: multi_enum, date, people.
+    let (_, f) = c
+        .post(
+            "/custom_fields",
+            json!({"data": {"workspace": ws, "name": "Components", "resource_subtype": "multi_enum",
+                "enum_options": [{"name": "api"}, {"name": "ui", "color": "blue"}]}}),
+        )
+        .await;
+    let components = gid(&f);
+    let api = f["data"]["enum_options"][0]["gid"]
+        .as_str()
+        .expect("option")
+        .to_string();
+    let (_, f) = c
+        .post(
+            "/custom_fields?opt_fields=name,resource_subtype,enum_options.name",
+            json!({"data": {"workspace": ws, "name": "Target", "resource_subtype": "date"}}),
+        )
+        .await;
+    let target = gid(&f);
+    let (_, f) = c
+        .post(
+            "/custom_fields",
+            json!({"data": {"workspace": ws, "name": "Reviewers", "resource_subtype": "people"}}),
+        )
+        .await;
+    let reviewers = gid(&f);
+    let (_, f) = c
+        .post(
+            "/custom_fields",
+            json!({"data": {"workspace": ws, "name": "Doomed", "resource_subtype": "text"}}),
+        )
+        .await;
+    let doomed = gid(&f);
+    c.put(
+        &format!("/custom_fields/{doomed}?opt_fields=name,description"),
+        json!({"data": {"workspace": ws, "name": "Doomed field", "description": "to be deleted"}}),
+    )
+    .await;
+    c.put(
+        &format!("/custom_fields/{doomed}"),
+        json!({"data": {"workspace": ws, "has_notifications_enabled": false}}),
+    )
+    .await;
+    c.delete(&format!("/custom_fields/{doomed}")).await;
+    // Refused: the name is taken, and a multi_enum field without options.
     c.post(
         "/custom_fields",
         json!({"data": {"workspace": ws, "name": "Priority", "resource_subtype": "enum", "enum_options": [{"name": "x"}]}}),
@@ -313,6 +358,13 @@ pub(crate) async fn scenario() -> Client {
         json!({"data": {"custom_field": customer, "insert_before": prio_setting}}),
     )
     .await;
+    for field in [&components, &target, &reviewers] {
+        c.post(
+            &format!("/projects/{p}/addCustomFieldSetting"),
+            json!({"data": {"custom_field": field}}),
+        )
+        .await;
+    }
     // Refused: already on the project.
     c.post(
         &format!("/projects/{p}/addCustomFieldSetting"),
@@ -339,6 +391,33 @@ pub(crate) async fn scenario() -> Client {
         .await;
     let t4 = gid(&t);
     c.get(&format!("/tasks/{t4}")).await;
+    let (_, t) = c
+        .post(
+            "/tasks?opt_fields=custom_fields.name,custom_fields.resource_subtype,custom_fields.multi_enum_values.name,custom_fields.date_value,custom_fields.date_value.date,custom_fields.people_value.name,custom_fields.display_value",
+            json!({"data": {
+                "name": "More fields", "projects": [p],
+                "custom_fields": {components.clone(): [api], target.clone(): {"date": "2026-12-24"}, reviewers.clone(): ["me"]}
+            }}),
+        )
+        .await;
+    let t5 = gid(&t);
+    c.get(&format!("/tasks/{t5}")).await;
+    c.put(
+        &format!("/tasks/{t5}?opt_fields=custom_fields.date_value.date_time,custom_fields.people_value,custom_fields.multi_enum_values"),
+        json!({"data": {"custom_fields": {components.clone(): [], target.clone(): {"date_time": "2026-12-24T14:00:00.000Z"}, reviewers.clone(): null}}}),
+    )
+    .await;
+    // Refused: a people value that is no user.
+    c.put(
+        &format!("/tasks/{t5}"),
+        json!({"data": {"custom_fields": {reviewers.clone(): ["nobody@example.com"]}}}),
+    )
+    .await;
+    c.get(&format!(
+        "/tasks/{t5}/stories?opt_fields=resource_subtype,old_multi_enum_values.name,new_multi_enum_values.name,old_date_value,new_date_value,old_people_value.name,new_people_value"
+    ))
+    .await;
+    c.get(&format!("/events?resource={t5}")).await;
     let (_, e) = c.get(&format!("/events?resource={t4}")).await;
     let t4_sync = e["sync"].as_str().expect("sync").to_string();
     c.put(

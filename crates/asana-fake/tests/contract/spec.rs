@@ -45,6 +45,8 @@ pub(crate) const SERVED: &[(&str, &str)] = &[
     ("POST", "/batch"),
     ("POST", "/custom_fields"),
     ("GET", "/custom_fields/{custom_field_gid}"),
+    ("PUT", "/custom_fields/{custom_field_gid}"),
+    ("DELETE", "/custom_fields/{custom_field_gid}"),
     ("POST", "/custom_fields/{custom_field_gid}/enum_options"),
     ("PUT", "/enum_options/{enum_option_gid}"),
     ("POST", "/projects/{project_gid}/addCustomFieldSetting"),
