@@ -750,3 +750,20 @@ fn a_mapping_of_an_undeclared_field_is_refused_when_the_config_loads() {
         "{e}"
     );
 }
+
+/// The behaviour suite's own check of fields and labels, against the fake with the suite's
+/// fields mapped (the suite declares the six fields this file makes).
+#[tokio::test]
+async fn the_behaviour_suites_field_check_passes() {
+    let fake = common::fake().await;
+    fake.add_user("Alice Example", "alice@example.com");
+    fake.add_user("Bob Example", "bob@example.com");
+    let made = make_fields(&fake).await;
+    let settings = field_settings(&fake, &made);
+    assert_eq!(settings.fields, ticket_provider_testkit::suite_fields());
+    let p = AsanaProvider::new(settings).unwrap();
+    let mut opts = ticket_provider_testkit::SuiteOptions::new("asana");
+    opts.assignees = vec!["alice@example.com".into(), "bob@example.com".into()];
+    ticket_provider_testkit::fields_and_labels(&p, &opts).await;
+    fake.shutdown().await;
+}

@@ -23,6 +23,7 @@
 //! saved `--json` object instead of measuring), `--only-internal` and `--only-sync-overhead`
 //! (measure one part of the figures), `--help`.
 
+mod fields_bench;
 mod readme;
 mod sync_bench;
 mod worker_bench;
@@ -811,7 +812,7 @@ mod tests {
         let figures = &report.figures;
         assert_eq!(figures["mode"], "smoke");
         let headline = readme::headline(figures).expect("the sizes the page quotes");
-        assert_eq!(headline.len(), 20);
+        assert_eq!(headline.len(), 21);
         for f in &headline {
             let v = readme::lookup(figures, &f.key)
                 .unwrap_or_else(|| panic!("no `{}` in {figures:?}", f.key));
@@ -840,6 +841,12 @@ mod tests {
                 figures["asana_requests_per_op"]["cold"][op].as_u64() >= Some(1),
                 "{op}"
             );
+        }
+        // Five mapped fields and labels cost a create or an update no request more.
+        let with = &figures["asana_requests_with_fields"];
+        for (op, plain) in [("create", "create_plain"), ("update", "update_plain")] {
+            assert!(with[op].as_u64() >= Some(1), "{with}");
+            assert!(with[op].as_u64() <= with[plain].as_u64(), "{with}");
         }
         assert_eq!(figures["full_pull_tasks"], 30);
         assert_eq!(figures["full_pull_created"], 30);

@@ -127,6 +127,11 @@ pub(crate) fn headline(figures: &Map<String, Value>) -> Result<Vec<Figure>, Stri
             None,
         ),
         figure(
+            "asana_requests_with_fields",
+            "requests of an `asana` create and update with five mapped custom fields and two labels (`create`, `update`) and without them (`create_plain`, `update_plain`), warm caches",
+            goal("no more than without"),
+        ),
+        figure(
             format!("{pull}_requests"),
             format!("requests of a first full pull of a {tasks}-task project into an empty store"),
             None,

@@ -727,6 +727,7 @@ pub(crate) async fn run(dir: &Path, sizes: &SyncSizes) -> BenchResult<SyncFigure
     tx_sync.shutdown().await;
     let (mut per_op, tasks_in_project) = requests_per_op(&fake).await?;
     let cold = cold_requests_per_op(&fake, dir).await?;
+    let with_fields = crate::fields_bench::run(&fake).await?;
     fake.shutdown().await;
 
     let pull = full_pull(dir, sizes.pull_tasks).await?;
@@ -765,6 +766,14 @@ pub(crate) async fn run(dir: &Path, sizes: &SyncSizes) -> BenchResult<SyncFigure
     );
     lines.push(joined(&cold));
     per_op.insert("cold".into(), Value::Object(cold));
+    lines.push(format!(
+        "asana requests with five mapped custom fields and labels (without them): create {} ({}), update {} ({})",
+        with_fields["create"], with_fields["create_plain"], with_fields["update"], with_fields["update_plain"]
+    ));
+    j.insert(
+        "asana_requests_with_fields".into(),
+        Value::Object(with_fields),
+    );
     j.insert("asana_requests_per_op".into(), Value::Object(per_op));
     j.insert(
         "asana_requests_list_tasks_in_project".into(),
