@@ -11,6 +11,7 @@ mod sync_comments;
 mod sync_conflicts;
 mod sync_consistency;
 mod sync_cost;
+mod sync_fields;
 mod sync_outbox_ids;
 mod sync_priority_field;
 mod sync_proptest_ops;

@@ -21,9 +21,11 @@
 //! [`Decision::KeepLocal`] and records nothing more; a further change in Asana before the
 //! push is a new conflict.
 
+use std::collections::BTreeMap;
+
 use crate::outbox::{Change, OutboxEntry};
 use ticket_provider_api::model::MAX_COMMENT_CHARS;
-use ticket_provider_api::{Due, Priority, Status};
+use ticket_provider_api::{Due, FieldValue, Labels, Priority, Status};
 
 use crate::snapshot::{Agreed, Fields};
 
@@ -31,7 +33,7 @@ use crate::snapshot::{Agreed, Fields};
 pub const CONFLICT_AUTHOR: &str = "sync";
 
 /// A synced field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Field {
     Subject,
     Description,
@@ -39,11 +41,15 @@ pub(crate) enum Field {
     Priority,
     Assignee,
     Due,
+    /// A carried custom field, by name.
+    Custom(String),
+    /// The set of labels.
+    Labels,
 }
 
 impl Field {
-    /// Every synced field.
-    pub(crate) const ALL: [Field; 6] = [
+    /// Every built-in synced field.
+    pub(crate) const BUILT_IN: [Field; 6] = [
         Field::Subject,
         Field::Description,
         Field::Status,
@@ -52,15 +58,17 @@ impl Field {
         Field::Due,
     ];
 
-    /// The field's name, as in tickets and history.
-    pub(crate) fn name(self) -> &'static str {
+    /// The field's name, as in tickets and history (`fields.<name>` for a custom field).
+    pub(crate) fn name(&self) -> String {
         match self {
-            Field::Subject => "subject",
-            Field::Description => "description",
-            Field::Status => "status",
-            Field::Priority => "priority",
-            Field::Assignee => "assignee",
-            Field::Due => "due",
+            Field::Subject => "subject".into(),
+            Field::Description => "description".into(),
+            Field::Status => "status".into(),
+            Field::Priority => "priority".into(),
+            Field::Assignee => "assignee".into(),
+            Field::Due => "due".into(),
+            Field::Custom(name) => format!("fields.{name}"),
+            Field::Labels => "labels".into(),
         }
     }
 }
@@ -111,6 +119,9 @@ pub(crate) struct Pending {
     pub(crate) priority: Option<Vec<Priority>>,
     pub(crate) assignee: Option<Vec<Option<String>>>,
     pub(crate) due: Option<Vec<Option<Due>>>,
+    /// Per custom field: the values pending changes carry (`None`: a clear).
+    pub(crate) custom: BTreeMap<String, Vec<Option<FieldValue>>>,
+    pub(crate) labels: Option<Vec<Labels>>,
 }
 
 fn note<T>(slot: &mut Option<Vec<T>>, value: Option<T>) {
@@ -131,6 +142,13 @@ impl Pending {
                     note(&mut out.priority, Some(p.priority));
                     note(&mut out.assignee, Some(p.assignee.clone()));
                     note(&mut out.due, Some(p.due));
+                    for (name, v) in &p.fields {
+                        out.custom
+                            .entry(name.clone())
+                            .or_default()
+                            .push(Some(v.clone()));
+                    }
+                    note(&mut out.labels, Some(p.labels.clone()));
                 }
                 Change::Update(p) => {
                     if let Some(s) = &p.subject {
@@ -144,6 +162,12 @@ impl Pending {
                     }
                     if let Some(d) = p.due {
                         note(&mut out.due, Some(d));
+                    }
+                    for (name, v) in &p.fields {
+                        out.custom.entry(name.clone()).or_default().push(v.clone());
+                    }
+                    if let Some(l) = &p.labels {
+                        note(&mut out.labels, Some(l.clone()));
                     }
                 }
                 Change::Status(_, p) => note(&mut out.status, Some(p.status)),
@@ -167,11 +191,13 @@ impl Pending {
 
     /// Whether any field is written.
     pub(crate) fn any(&self) -> bool {
-        Field::ALL.iter().any(|f| self.touches(*f))
+        Field::BUILT_IN.iter().any(|f| self.touches(f))
+            || !self.custom.is_empty()
+            || self.labels.is_some()
     }
 
     /// Whether a local change of `field` is pending.
-    pub(crate) fn touches(&self, field: Field) -> bool {
+    pub(crate) fn touches(&self, field: &Field) -> bool {
         match field {
             Field::Subject => self.subject.is_some(),
             Field::Description => self.description.is_some(),
@@ -179,6 +205,8 @@ impl Pending {
             Field::Priority => self.priority.is_some(),
             Field::Assignee => self.assignee.is_some(),
             Field::Due => self.due.is_some(),
+            Field::Custom(name) => self.custom.contains_key(name),
+            Field::Labels => self.labels.is_some(),
         }
     }
 }
@@ -227,6 +255,24 @@ impl Shown for Priority {
     }
 }
 
+impl Shown for Option<FieldValue> {
+    fn shown(&self) -> String {
+        match self {
+            Some(v) => v.display().shown(),
+            None => "(none)".to_string(),
+        }
+    }
+}
+
+impl Shown for Labels {
+    fn shown(&self) -> String {
+        if self.is_empty() {
+            return "(none)".to_string();
+        }
+        self.iter().cloned().collect::<Vec<_>>().join(", ").shown()
+    }
+}
+
 /// A field both sides changed: what Asana had and the local value that won.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Conflict {
@@ -264,7 +310,8 @@ impl Conflict {
 pub(crate) struct Merge {
     /// Per field: Asana's value, or the local one where a local change is pending.
     pub(crate) fields: Fields,
-    /// The fields both sides changed, in [`Field::ALL`] order.
+    /// The fields both sides changed: the built-in ones in [`Field::BUILT_IN`] order, then
+    /// the custom fields by name, then the labels.
     pub(crate) conflicts: Vec<Conflict>,
 }
 
@@ -342,6 +389,30 @@ pub(crate) fn merge(agreed: &Agreed, local: &Fields, remote: &Fields, pending: &
             pending.due.as_deref(),
             &mut c,
         ),
+        custom: local
+            .custom
+            .iter()
+            .map(|(name, l)| {
+                let r = remote.custom.get(name).cloned().flatten();
+                let v = merge_field(
+                    Field::Custom(name.clone()),
+                    agreed.custom.get(name),
+                    l,
+                    &r,
+                    pending.custom.get(name).map(Vec::as_slice),
+                    &mut c,
+                );
+                (name.clone(), v)
+            })
+            .collect(),
+        labels: merge_field(
+            Field::Labels,
+            agreed.labels.as_ref(),
+            &local.labels,
+            &remote.labels,
+            pending.labels.as_deref(),
+            &mut c,
+        ),
     };
     Merge {
         fields,
@@ -351,7 +422,7 @@ pub(crate) fn merge(agreed: &Agreed, local: &Fields, remote: &Fields, pending: &
 
 impl Agreed {
     /// Takes `field`'s value from `from` as the agreed one.
-    pub(crate) fn adopt(&mut self, field: Field, from: &Fields) {
+    pub(crate) fn adopt(&mut self, field: &Field, from: &Fields) {
         match field {
             Field::Subject => self.subject = Some(from.subject.clone()),
             Field::Description => self.description = Some(from.description.clone()),
@@ -359,6 +430,11 @@ impl Agreed {
             Field::Priority => self.priority = Some(from.priority),
             Field::Assignee => self.assignee = Some(from.assignee.clone()),
             Field::Due => self.due = Some(from.due),
+            Field::Custom(name) => {
+                let v = from.custom.get(name).cloned().flatten();
+                self.custom.insert(name.clone(), v);
+            }
+            Field::Labels => self.labels = Some(from.labels.clone()),
         }
     }
 }
@@ -466,6 +542,70 @@ mod tests {
             None,
             Some("bob@example.com".to_string()),
         );
+        run_table(
+            "custom field",
+            Some(FieldValue::Enum("S1".into())),
+            Some(FieldValue::Enum("S2".into())),
+            Some(FieldValue::Enum("S3".into())),
+        );
+        run_table(
+            "custom field (set from none)",
+            None,
+            Some(FieldValue::Number("2.5".parse().unwrap())),
+            Some(FieldValue::Number("3".parse().unwrap())),
+        );
+        run_table(
+            "labels",
+            Labels::new(),
+            ["vip".to_string()].into(),
+            ["later".to_string()].into(),
+        );
+    }
+
+    /// Custom fields and labels go through the same rule as the built-in fields, by name,
+    /// and a conflict names the field.
+    #[test]
+    fn merge_applies_the_rule_to_custom_fields_and_labels() {
+        let with = |sev: &str, labels: &[&str]| {
+            let mut f = fields("S", Status::New, None);
+            f.custom
+                .insert("severity".into(), Some(FieldValue::Enum(sev.to_string())));
+            f.custom.insert("customer".into(), None);
+            f.labels = labels.iter().map(|l| l.to_string()).collect();
+            f
+        };
+        let agreed = Agreed::from(&with("S1", &["vip"]));
+        let local = with("S2", &["vip", "ops"]);
+        let remote = with("S3", &["later"]);
+        let pending = Pending {
+            custom: [(
+                "severity".to_string(),
+                vec![Some(FieldValue::Enum("S2".into()))],
+            )]
+            .into(),
+            ..Pending::default()
+        };
+        let m = merge(&agreed, &local, &remote, &pending);
+        assert_eq!(
+            m.fields.custom["severity"],
+            Some(FieldValue::Enum("S2".into())),
+            "pending local value kept"
+        );
+        assert_eq!(
+            m.fields.labels, remote.labels,
+            "labels not pending: Asana's"
+        );
+        let names: Vec<String> = m.conflicts.iter().map(|c| c.field.name()).collect();
+        assert_eq!(names, ["fields.severity"]);
+        assert!(
+            m.conflicts[0].comment().contains("\"S3\""),
+            "{:?}",
+            m.conflicts[0]
+        );
+        // Unknown agreed values (a link older than custom fields): Asana's are taken.
+        let m = merge(&Agreed::default(), &local, &remote, &Pending::default());
+        assert_eq!(m.fields.custom, remote.custom);
+        assert!(m.conflicts.is_empty());
     }
 
     fn fields(subject: &str, status: Status, assignee: Option<&str>) -> Fields {
@@ -476,6 +616,8 @@ mod tests {
             priority: Priority::Normal,
             assignee: assignee.map(str::to_string),
             due: None,
+            custom: Default::default(),
+            labels: Default::default(),
         }
     }
 
@@ -511,7 +653,7 @@ mod tests {
 
         // Once Asana's value is adopted as agreed, the same state is no conflict any more.
         let mut seen = agreed.clone();
-        seen.adopt(Field::Subject, &remote);
+        seen.adopt(&Field::Subject, &remote);
         let again = merge(&seen, &local, &remote, &pending);
         assert_eq!(again.fields, m.fields);
         assert!(again.conflicts.is_empty(), "{again:?}");
@@ -558,7 +700,10 @@ mod tests {
             serde_json::json!({"subject": "S", "description": "", "priority": "normal", "assignee": null, "status": "NEW"}),
             false,
         )]);
-        assert!(Field::ALL.iter().all(|f| create.touches(*f)), "{create:?}");
+        assert!(
+            Field::BUILT_IN.iter().all(|f| create.touches(f)),
+            "{create:?}"
+        );
         assert_eq!(create.assignee, Some(vec![None]));
     }
 }

@@ -15,6 +15,7 @@ use crate::config::SyncSettings;
 use crate::group_commit::{GroupCommit, Settled};
 use crate::locks::TicketLocks;
 use crate::metrics::SyncMetrics;
+use crate::snapshot::CarriedFields;
 use crate::store::SyncStore;
 
 /// The shared state behind a [`crate::SyncProvider`].
@@ -48,6 +49,16 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
+    /// The custom fields this engine carries to Asana (the keys of `asana_fields`).
+    pub(crate) fn carried(&self) -> CarriedFields {
+        self.remote
+            .settings()
+            .asana_fields
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     pub(crate) fn new(store: SyncStore, remote: TaskClient, settings: SyncSettings) -> Arc<Self> {
         let breaker = CircuitBreaker::new(
             settings.breaker_threshold,

@@ -122,8 +122,9 @@
 //!
 //! # Conflict rule
 //!
-//! For each field (subject, description, status, priority, assignee) the provider keeps the
-//! values both sides last agreed on (after each push and pull). One pure rule (`conflict.rs`)
+//! For each field (subject, description, status, priority, assignee, due, every carried
+//! custom field, and the set of labels) the provider keeps the values both sides last agreed
+//! on (after each push and pull). One pure rule (`conflict.rs`)
 //! decides each field, called by the pull before it imports a task and by the push before it
 //! overwrites fields of an existing task (the push reads the task first: one
 //! `GET /tasks/{gid}` per pushed ticket that writes fields; none for comments or a task it
@@ -148,6 +149,18 @@
 //! seen) are written in one transaction, so a conflict seen again — by a pull after the push
 //! that found it failed, by a second push — is recorded once; a further change in Asana
 //! before the push is a new conflict.
+//!
+//! # Custom fields and labels
+//!
+//! The custom fields `asana_fields` maps are **carried**: pushed in the request the
+//! operation makes anyway, pulled back, compared by `verify`, and decided field by field by
+//! the rule above (a conflict note names `fields.<name>`). The labels are one more field, a
+//! set: the task's tags apart from the priority tags. A declared field that is not mapped
+//! stays local: pulls and verify leave it alone. The agreed values are kept with their types
+//! in the link (`def_asana_sync.agreed_values`, JSON); a link older than custom fields knows
+//! none, so the first pull takes Asana's values. Outbox entries keep each value with its
+//! type too, so a change keeps its meaning whatever the config declares by the time it is
+//! pushed.
 //!
 //! # The engine
 //!
@@ -292,6 +305,7 @@ mod report;
 mod snapshot;
 mod store;
 pub mod story;
+mod typed;
 mod verify;
 pub mod worker;
 

@@ -8,7 +8,9 @@
 use chrono::{DateTime, Utc};
 use provider_internal::{StatusOperation, TicketChange};
 use serde::{Deserialize, Serialize};
-use ticket_provider_api::{Comment, Due, Priority, Status, Ticket};
+use std::collections::BTreeMap;
+
+use ticket_provider_api::{Comment, Due, FieldValue, Fields, Labels, Priority, Status, Ticket};
 
 /// A comment to post.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +52,16 @@ pub struct CreatePayload {
     /// Due date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due: Option<Due>,
+    /// Custom field values (each with its type).
+    #[serde(
+        default,
+        skip_serializing_if = "Fields::is_empty",
+        with = "crate::typed::fields"
+    )]
+    pub fields: Fields,
+    /// Labels.
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
     /// Set when the entry was set aside and retried by hand: its values are the ticket's
     /// current ones and are all written to the (existing) task.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -75,6 +87,16 @@ pub struct UpdatePayload {
         with = "ticket_provider_api::due::double_option"
     )]
     pub due: Option<Option<Due>>,
+    /// Custom fields set (`Some`) or cleared (`None`).
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        with = "crate::typed::changes"
+    )]
+    pub fields: BTreeMap<String, Option<FieldValue>>,
+    /// The labels after the change, when they changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Labels>,
 }
 
 /// A status set by a status operation (with an escalation's reason as a comment).
@@ -130,6 +152,8 @@ impl Change {
                 assignee: ticket.assignee.clone(),
                 status: ticket.status,
                 due: ticket.due,
+                fields: ticket.fields.clone(),
+                labels: ticket.labels.clone(),
                 retried: false,
             }),
             TicketChange::Updated { changes, .. } => Change::Update(UpdatePayload {
@@ -137,6 +161,8 @@ impl Change {
                 description: changes.description.clone(),
                 priority: changes.priority,
                 due: changes.due,
+                fields: changes.fields.clone(),
+                labels: changes.labels.clone(),
             }),
             TicketChange::StatusSet {
                 operation,
@@ -236,6 +262,8 @@ impl Change {
                 assignee: t.assignee.clone().or_else(|| p.assignee.clone()),
                 status: t.status,
                 due: t.due,
+                fields: t.fields.clone(),
+                labels: t.labels.clone(),
                 retried: true,
             }),
             Change::Update(p) => Change::Update(UpdatePayload {
@@ -243,6 +271,12 @@ impl Change {
                 description: p.description.as_ref().map(|_| t.description.clone()),
                 priority: p.priority.map(|_| t.priority),
                 due: p.due.map(|_| t.due),
+                fields: p
+                    .fields
+                    .keys()
+                    .map(|name| (name.clone(), t.fields.get(name).cloned()))
+                    .collect(),
+                labels: p.labels.as_ref().map(|_| t.labels.clone()),
             }),
             Change::Status(op, p) => Change::Status(
                 *op,
@@ -305,6 +339,8 @@ mod tests {
                     assignee: None,
                     status: Status::New,
                     due: None,
+                    fields: Default::default(),
+                    labels: Default::default(),
                     retried: false,
                 }),
             ),
@@ -318,6 +354,8 @@ mod tests {
                     assignee: Some("a@b.c".into()),
                     status: Status::OnHold,
                     due: None,
+                    fields: Default::default(),
+                    labels: Default::default(),
                     retried: true,
                 }),
             ),
@@ -331,6 +369,8 @@ mod tests {
                     assignee: None,
                     status: Status::New,
                     due: "2026-12-24".parse().ok(),
+                    fields: Default::default(),
+                    labels: Default::default(),
                     retried: false,
                 }),
             ),

@@ -613,7 +613,7 @@ impl TicketProvider for SyncProvider {
 
     async fn create(&self, mut ticket: NewTicket) -> Result<OperationResult> {
         ticket.validate()?;
-        not_synced_yet(!ticket.fields.is_empty() || !ticket.labels.is_empty())?;
+        self.local().fields().check_fields(&mut ticket.fields)?;
         if let Some(who) = &ticket.assignee {
             ticket.assignee = Some(self.resolve_me(who).await);
         }
@@ -626,15 +626,13 @@ impl TicketProvider for SyncProvider {
         .await
     }
 
-    async fn update(&self, guid: &str, changes: TicketUpdate) -> Result<OperationResult> {
+    async fn update(&self, guid: &str, mut changes: TicketUpdate) -> Result<OperationResult> {
         let guid = provider_internal::parse_guid("guid", guid)?;
         changes.validate().map_err(|e| e.with_guid(&guid))?;
-        not_synced_yet(
-            !changes.fields.is_empty()
-                || !changes.add_labels.is_empty()
-                || !changes.remove_labels.is_empty(),
-        )
-        .map_err(|e| e.with_guid(&guid))?;
+        self.local()
+            .fields()
+            .check_changes(&mut changes.fields)
+            .map_err(|e| e.with_guid(&guid))?;
         self.operation(guid, true, move |tx, g| {
             let t = tx.update(g, &changes)?;
             let res = OperationResult::new(t.guid.clone(), t.status, NAME);
@@ -731,18 +729,6 @@ impl TicketProvider for SyncProvider {
         self.status_op(StatusOperation::Escalate, guid, Status::Escalated, reason)
             .await
     }
-}
-
-/// Custom fields and labels are kept by `internal` and `asana`; the sync engine does not
-/// carry them to Asana yet, so `sync` refuses them rather than keep values Asana never gets.
-fn not_synced_yet(uses_them: bool) -> Result<()> {
-    if uses_them {
-        return Err(ticket_provider_api::Error::new(
-            ticket_provider_api::ErrorKind::Unsupported,
-            "custom fields and labels are not synced yet: the sync provider refuses them (use the internal or asana provider for them)",
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use crate::reconcile::{
     story_cut, Cut, CutField, CLOCK_SKEW_MINUTES,
 };
 use crate::report::{PullMode, PullProgress, PullReport, SkippedTask};
-use crate::snapshot::{Agreed, Fields};
+use crate::snapshot::{Agreed, CarriedFields, Fields};
 use crate::story::{decode, encode, StoryOrigin};
 
 /// Where the events sync token is kept (internal key/value table).
@@ -95,12 +95,30 @@ pub(crate) struct Imported {
 
 /// Whether a listed task already equals its local ticket (status and priority only where the
 /// task has ours).
-fn same_fields(task: &RemoteTask, t: &Ticket, agreed: Option<ticket_provider_api::Status>) -> bool {
-    let (r, push) = remote_fields(task, Some(t), agreed);
-    !push && r == Fields::of(t)
+fn same_fields(
+    task: &RemoteTask,
+    t: &Ticket,
+    agreed: Option<ticket_provider_api::Status>,
+    carried: &CarriedFields,
+) -> bool {
+    let (r, push) = remote_fields(task, Some(t), agreed, carried);
+    !push && r == Fields::of(t, carried)
 }
 
-fn values(f: &Fields) -> TicketValues {
+/// The values to write for merged fields `f`: the carried custom fields take their merged
+/// values, the other custom fields of `local` (if any) stay as they are.
+fn values(f: &Fields, local: Option<&Ticket>) -> TicketValues {
+    let mut fields = local.map(|t| t.fields.clone()).unwrap_or_default();
+    for (name, v) in &f.custom {
+        match v {
+            Some(v) => {
+                fields.insert(name.clone(), v.clone());
+            }
+            None => {
+                fields.remove(name);
+            }
+        }
+    }
     TicketValues {
         subject: f.subject.clone(),
         description: f.description.clone(),
@@ -108,9 +126,8 @@ fn values(f: &Fields) -> TicketValues {
         priority: f.priority,
         assignee: f.assignee.clone(),
         due: f.due,
-        // Custom fields and labels are not synced yet: a pull leaves the local ones alone.
-        fields: None,
-        labels: None,
+        fields: Some(fields),
+        labels: Some(f.labels.clone()),
     }
 }
 
@@ -209,6 +226,7 @@ fn import_in_tx(
     task: &RemoteTask,
     guid: Option<&str>,
     me: Option<&str>,
+    carried: &CarriedFields,
 ) -> std::result::Result<Imported, StoreError> {
     if guid.is_none() {
         if let Some(l) = db::link_by_gid(tx.conn(), &task.gid)? {
@@ -234,11 +252,15 @@ fn import_in_tx(
         .collect();
     let agreed = link.as_ref().map(|l| l.agreed.clone()).unwrap_or_default();
     let pending = Pending::of(&pending_entries);
-    let (remote, push_status) =
-        remote_fields(task, before.as_ref().map(|d| &d.ticket), agreed.status);
+    let (remote, push_status) = remote_fields(
+        task,
+        before.as_ref().map(|d| &d.ticket),
+        agreed.status,
+        carried,
+    );
     let (merged, conflicts) = match &before {
         Some(d) => {
-            let m = merge(&agreed, &Fields::of(&d.ticket), &remote, &pending);
+            let m = merge(&agreed, &Fields::of(&d.ticket, carried), &remote, &pending);
             (m.fields, m.conflicts)
         }
         None => (remote.clone(), Vec::new()),
@@ -246,10 +268,10 @@ fn import_in_tx(
     let comments = remote_comments_in_tx(tx, task, &pending_entries, me)?;
     let guid = match guid {
         Some(g) => {
-            tx.apply_values(g, &values(&merged))?;
+            tx.apply_values(g, &values(&merged, before.as_ref().map(|d| &d.ticket)))?;
             g.to_string()
         }
-        None => tx.insert_ticket(None, &values(&merged), Some(task.created_at))?,
+        None => tx.insert_ticket(None, &values(&merged, None), Some(task.created_at))?,
     };
     for c in &comments {
         let cg = tx.insert_comment(&guid, &c.comment, Some(c.created_at))?;
@@ -302,7 +324,7 @@ fn import_in_tx(
             field = c.field.name(),
             "conflict: the field changed in Asana and locally; the local value wins and Asana's value is kept as a comment"
         );
-        new_agreed.adopt(c.field, &remote);
+        new_agreed.adopt(&c.field, &remote);
     }
     record_conflicts_in_tx(tx, &guid, &conflicts)?;
     db::put_link(
@@ -320,7 +342,9 @@ fn import_in_tx(
     )?;
     let kind = match &before {
         None => ImportKind::Created,
-        Some(d) if merged != Fields::of(&d.ticket) || !comments.is_empty() => ImportKind::Updated,
+        Some(d) if merged != Fields::of(&d.ticket, carried) || !comments.is_empty() => {
+            ImportKind::Updated
+        }
         Some(_) => ImportKind::Unchanged,
     };
     Ok(Imported {
@@ -387,6 +411,7 @@ fn marker_ticket_in_tx(
 fn plan_in_tx(
     tx: &mut StoreTx<'_>,
     tasks: &[&RemoteTask],
+    carried: &CarriedFields,
 ) -> std::result::Result<Vec<Plan>, StoreError> {
     let mut out = Vec::with_capacity(tasks.len());
     for task in tasks {
@@ -404,7 +429,7 @@ fn plan_in_tx(
                     && l.remote_modified_at == Some(task.modified_at) =>
             {
                 if let Some(t) = tx.ticket(&l.ticket_guid)? {
-                    if same_fields(task, &t, l.agreed.status) {
+                    if same_fields(task, &t, l.agreed.status, carried) {
                         out.push(Plan::Unchanged);
                         continue;
                     }
@@ -586,13 +611,17 @@ impl Engine {
             Some(self.remote.token_owner().await?.gid)
         };
         let task = std::sync::Arc::new(task);
+        let carried = std::sync::Arc::new(self.carried());
         let write = || {
-            let (task, guid, me) = (task.clone(), guid.clone(), me.clone());
+            let (task, guid, me, carried) =
+                (task.clone(), guid.clone(), me.clone(), carried.clone());
             async move {
                 self.settled()
                     .await
                     .local()
-                    .write(move |tx| import_in_tx(tx, &task, guid.as_deref(), me.as_deref()))
+                    .write(move |tx| {
+                        import_in_tx(tx, &task, guid.as_deref(), me.as_deref(), &carried)
+                    })
                     .await
             }
         };
@@ -864,13 +893,14 @@ impl Engine {
             .filter(|t| t.in_project)
             .cloned()
             .collect();
+        let carried = self.carried();
         let plans = self
             .settled()
             .await
             .local()
             .read(move |tx| {
                 let refs: Vec<&RemoteTask> = readable.iter().collect();
-                plan_in_tx(tx, &refs)
+                plan_in_tx(tx, &refs, &carried)
             })
             .await?;
         let mut plans = plans.into_iter();

@@ -154,13 +154,14 @@ impl Engine {
 
     /// Step 1 in a write transaction of its own (with the group commit's queue).
     pub(crate) async fn prepare(&self, guid: &str, full: bool) -> Result<Prep> {
-        let (g, owner, ttl) = (
+        let (g, owner, ttl, carried) = (
             guid.to_string(),
             self.instance_id.clone(),
             self.settings.claim_ttl,
+            self.carried(),
         );
         self.commits
-            .write(move |tx| prepare_in_tx(tx, &g, &owner, ttl, full, Known::default()))
+            .write(move |tx| prepare_in_tx(tx, &g, &owner, ttl, full, Known::default(), &carried))
             .await
     }
 
@@ -415,14 +416,18 @@ impl Engine {
             + Send
             + 'static,
     {
-        let (owner, ttl) = (self.instance_id.clone(), self.settings.claim_ttl);
+        let (owner, ttl, carried) = (
+            self.instance_id.clone(),
+            self.settings.claim_ttl,
+            self.carried(),
+        );
         self.write_local(guid, op, move |tx, g, note, wrote| {
             let known = Known {
                 no_link: note.is_some_and(|n| n.link.is_none()),
                 wrote: Some(wrote),
                 chain: chain.as_ref(),
             };
-            prepare_in_tx(tx, g, &owner, ttl, false, known)
+            prepare_in_tx(tx, g, &owner, ttl, false, known, &carried)
         })
         .await
     }

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use provider_asana::TaskPlace;
-use ticket_provider_api::{NewTicket, Result, Ticket, TicketUpdate};
+use ticket_provider_api::{Labels, NewTicket, Result, Ticket, TicketUpdate};
 
 use crate::adoption::Adoption;
 use crate::conflict::{merge, Pending};
@@ -21,20 +21,34 @@ use crate::locks::ClaimGuard;
 use crate::outbox::{Change, CommentPayload, OutboxEntry};
 use crate::push_store::{EntryOutcome, Prepared, PushRun};
 use crate::reconcile::{remote_fields, CLOCK_SKEW_MINUTES};
-use crate::snapshot::{Agreed, Fields};
+use crate::snapshot::{Agreed, CarriedFields, Fields};
 use crate::story::encode;
 
-/// The task's values as a ticket would hold them.
-fn new_ticket(t: &Ticket) -> NewTicket {
+/// The task's values as a ticket would hold them: the built-in fields, the `carried` custom
+/// fields and the labels.
+fn new_ticket(t: &Ticket, carried: &CarriedFields) -> NewTicket {
     NewTicket {
         subject: t.subject.clone(),
         description: t.description.clone(),
         priority: t.priority,
         assignee: t.assignee.clone(),
         due: t.due,
-        fields: t.fields.clone(),
+        fields: t
+            .fields
+            .iter()
+            .filter(|(name, _)| carried.contains(*name))
+            .map(|(name, v)| (name.clone(), v.clone()))
+            .collect(),
         labels: t.labels.clone(),
     }
+}
+
+/// The labels to add to and remove from a task that has `seen` for it to have `want`.
+fn label_changes(seen: &Labels, want: &Labels) -> (Labels, Labels) {
+    (
+        want.difference(seen).cloned().collect(),
+        seen.difference(want).cloned().collect(),
+    )
 }
 
 impl Engine {
@@ -271,10 +285,10 @@ impl Engine {
                 return Ok((task.gid, false, None));
             }
             // Not found: it is created now from the ticket's current state.
-            run.agreed = Agreed::from(&Fields::of(&prep.ticket));
+            run.agreed = Agreed::from(&Fields::of(&prep.ticket, &self.carried()));
         }
         let t = &prep.ticket;
-        let new = new_ticket(t);
+        let new = new_ticket(t, &self.carried());
         run.wrote = true;
         let mut assignee_note = None;
         let task = match remote.create_task_lean(&new, t.status, guid).await {
@@ -357,22 +371,24 @@ impl Engine {
             .map_err(rf)?;
         self.asana_answered();
         run.seen = Some(TaskPlace::of(&task));
-        let (remote, _) = remote_fields(&task, Some(&prep.ticket), run.agreed.status);
+        let carried = self.carried();
+        let (remote, _) = remote_fields(&task, Some(&prep.ticket), run.agreed.status, &carried);
+        run.labels_seen = Some(remote.labels.clone());
         let merged = merge(
             &run.agreed,
-            &Fields::of(&prep.ticket),
+            &Fields::of(&prep.ticket, &carried),
             &remote,
             &Pending::of(&prep.entries),
         );
         for c in merged.conflicts {
-            if writes.touches(c.field) {
+            if writes.touches(&c.field) {
                 tracing::warn!(
                     guid = %prep.guid,
                     asana_gid = %gid,
-                    field = c.field.name(),
+                    field = %c.field.name(),
                     "conflict: the field changed in Asana and locally; the local value wins and Asana's value is kept as a comment"
                 );
-                run.agreed.adopt(c.field, &remote);
+                run.agreed.adopt(&c.field, &remote);
                 run.conflicts.push(c);
             }
         }
@@ -395,14 +411,31 @@ impl Engine {
             // A create set aside (Asana refused the assignee) and retried by hand: its payload
             // holds the ticket's values; set them all (absolute, so redone safely).
             Change::Create(p) if p.retried && !created => {
+                let carried = self.carried();
+                let seen = run
+                    .labels_seen
+                    .clone()
+                    .or_else(|| run.agreed.labels.clone())
+                    .unwrap_or_default();
+                let (add_labels, remove_labels) = label_changes(&seen, &p.labels);
                 let changes = TicketUpdate {
                     subject: Some(p.subject.clone()),
                     description: Some(p.description.clone()),
                     priority: Some(p.priority),
                     due: Some(p.due),
-                    ..TicketUpdate::default()
+                    fields: carried
+                        .iter()
+                        .map(|name| (name.clone(), p.fields.get(name).cloned()))
+                        .collect(),
+                    add_labels,
+                    remove_labels,
                 };
                 remote.set_fields(gid, &changes).await.map_err(rf)?;
+                for (name, v) in &changes.fields {
+                    run.agreed.custom.insert(name.clone(), v.clone());
+                }
+                run.agreed.labels = Some(p.labels.clone());
+                run.labels_seen = Some(p.labels.clone());
                 remote.move_task(gid, p.status).await.map_err(rf)?;
                 run.seen = Some(TaskPlace::at(p.status));
                 run.agreed.subject = Some(p.subject.clone());
@@ -419,17 +452,43 @@ impl Engine {
             // The task exists: it was created (or found) from the ticket's state.
             Change::Create(_) => Ok(()),
             Change::Update(p) => {
+                let carried = self.carried();
+                let (add_labels, remove_labels) = match &p.labels {
+                    Some(want) => {
+                        let seen = run
+                            .labels_seen
+                            .clone()
+                            .or_else(|| run.agreed.labels.clone())
+                            .unwrap_or_else(|| prep.ticket.labels.clone());
+                        label_changes(&seen, want)
+                    }
+                    None => Default::default(),
+                };
                 let changes = TicketUpdate {
                     subject: p.subject.clone(),
                     description: p.description.clone(),
                     priority: p.priority,
                     due: p.due,
-                    ..TicketUpdate::default()
+                    fields: p
+                        .fields
+                        .iter()
+                        .filter(|(name, _)| carried.contains(*name))
+                        .map(|(name, v)| (name.clone(), v.clone()))
+                        .collect(),
+                    add_labels,
+                    remove_labels,
                 };
+                if let Some(want) = &p.labels {
+                    run.agreed.labels = Some(want.clone());
+                    run.labels_seen = Some(want.clone());
+                }
                 if changes.is_empty() {
                     return Ok(());
                 }
                 remote.set_fields(gid, &changes).await.map_err(rf)?;
+                for (name, v) in &changes.fields {
+                    run.agreed.custom.insert(name.clone(), v.clone());
+                }
                 if let Some(s) = changes.subject {
                     run.agreed.subject = Some(s);
                 }

@@ -30,7 +30,7 @@ use crate::conflict::Conflict;
 use crate::db::{self, Link, LinkState};
 use crate::outbox::{CommentPayload, OutboxEntry};
 use crate::reconcile::record_conflicts_in_tx;
-use crate::snapshot::{Agreed, Fields};
+use crate::snapshot::{Agreed, CarriedFields, Fields};
 
 /// What the prepare step found.
 #[derive(Debug)]
@@ -163,6 +163,7 @@ pub(crate) fn prepare_in_tx(
     ttl: Duration,
     full: bool,
     known: Known<'_>,
+    carried: &CarriedFields,
 ) -> std::result::Result<Prep, StoreError> {
     let Known {
         no_link,
@@ -234,7 +235,7 @@ pub(crate) fn prepare_in_tx(
                 last_synced_at: None,
                 remote_modified_at: None,
                 creating_since: Some(now),
-                agreed: Agreed::from(&Fields::of(&ticket)),
+                agreed: Agreed::from(&Fields::of(&ticket, carried)),
                 pushed_at: None,
             };
             db::insert_link(tx.conn(), &l)?;
@@ -322,6 +323,9 @@ pub(crate) struct PushRun {
     /// Where the task stands, as the conflict check read it (and this push moved it since):
     /// a status entry writes only what differs.
     pub(crate) seen: Option<TaskPlace>,
+    /// The task's labels, as the conflict check read them (and this push set them since):
+    /// a change of labels adds and removes only what differs.
+    pub(crate) labels_seen: Option<ticket_provider_api::Labels>,
 }
 
 /// What step 3 found.

@@ -9,7 +9,8 @@ use ticket_provider_api::{NewComment, Priority, Status, Ticket};
 
 use crate::completion::{status_of_task, TaskStatus};
 use crate::conflict::{Conflict, CONFLICT_AUTHOR};
-use crate::snapshot::Fields;
+use crate::snapshot::{CarriedFields, Fields};
+use ticket_provider_api::fields::{check_label, MAX_LABELS};
 
 /// Slack for clock differences with Asana when looking for the task of an earlier create or
 /// the story of an earlier comment.
@@ -188,10 +189,13 @@ pub(crate) fn record_cut_in_tx(
 /// priority fall back to `fallback` (the local ticket) when the task has none of ours.
 /// The status comes from the section and `completed` by [`status_of_task`], given the
 /// `agreed` status; the flag says whether Asana must be told it (the pair disagreed).
+/// The `carried` custom fields are the task's; its tags that are no labels (a comma, a
+/// line break, too long) are left out.
 pub(crate) fn remote_fields(
     task: &RemoteTask,
     fallback: Option<&Ticket>,
     agreed: Option<Status>,
+    carried: &CarriedFields,
 ) -> (Fields, bool) {
     let mut subject = clean_line(&task.subject, MAX_SUBJECT_CHARS);
     if subject.is_empty() {
@@ -218,6 +222,17 @@ pub(crate) fn remote_fields(
         priority,
         assignee,
         due: task.due,
+        custom: carried
+            .iter()
+            .map(|name| (name.clone(), task.fields.get(name).cloned()))
+            .collect(),
+        labels: task
+            .labels
+            .iter()
+            .filter(|l| check_label(l).is_ok())
+            .take(MAX_LABELS)
+            .cloned()
+            .collect(),
     };
     (fields, push)
 }

@@ -3,8 +3,14 @@
 //! against them to tell which side changed a field (see [`crate::conflict`] and the conflict
 //! rule in the crate documentation).
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Deserializer, Serialize};
-use ticket_provider_api::{Due, Priority, Status, Ticket};
+use ticket_provider_api::{Due, FieldValue, Labels, Priority, Status, Ticket};
+
+/// The custom fields the sync carries to Asana: those `asana_fields` maps. Other declared
+/// fields stay local.
+pub(crate) type CarriedFields = BTreeSet<String>;
 
 /// The synced fields of a ticket, typed: what a local ticket holds and what a pull reads
 /// from a task.
@@ -18,11 +24,16 @@ pub struct Fields {
     pub(crate) assignee: Option<String>,
     /// `None`: no due date.
     pub(crate) due: Option<Due>,
+    /// Every carried custom field, with its value (`None`: none).
+    pub(crate) custom: BTreeMap<String, Option<FieldValue>>,
+    /// The labels.
+    pub(crate) labels: Labels,
 }
 
 impl Fields {
-    /// The synced fields of a local ticket.
-    pub(crate) fn of(t: &Ticket) -> Self {
+    /// The synced fields of a local ticket: the built-in ones, the `carried` custom fields
+    /// and the labels.
+    pub(crate) fn of(t: &Ticket, carried: &CarriedFields) -> Self {
         Fields {
             subject: t.subject.clone(),
             description: t.description.clone(),
@@ -30,6 +41,11 @@ impl Fields {
             priority: t.priority,
             assignee: t.assignee.clone(),
             due: t.due,
+            custom: carried
+                .iter()
+                .map(|name| (name.clone(), t.fields.get(name).cloned()))
+                .collect(),
+            labels: t.labels.clone(),
         }
     }
 }
@@ -64,6 +80,13 @@ pub struct Agreed {
     /// Due date; `Some(None)`: agreed on none. (0.1.0 had no due dates: unknown there.)
     #[serde(default, skip)]
     pub due: Option<Option<Due>>,
+    /// Carried custom fields: the agreed value of each field in the map (`None`: agreed on
+    /// none); a field not in the map is not known.
+    #[serde(default, skip)]
+    pub custom: BTreeMap<String, Option<FieldValue>>,
+    /// Labels; `None`: not known.
+    #[serde(default, skip)]
+    pub labels: Option<Labels>,
 }
 
 /// A key that is present is known, even when its value is `null` (nobody).
@@ -80,6 +103,8 @@ impl From<&Fields> for Agreed {
             priority: Some(f.priority),
             assignee: Some(f.assignee.clone()),
             due: Some(f.due),
+            custom: f.custom.clone(),
+            labels: Some(f.labels.clone()),
         }
     }
 }
@@ -98,6 +123,7 @@ mod tests {
             priority: Some(Priority::High),
             assignee: Some(None),
             due: None,
+            ..Agreed::default()
         };
         let cases = [
             (

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::Utc;
 use provider_asana::RemoteTask;
 use ticket_provider_api::maintenance::{FieldDifference, Orphan, OrphanKind, VerifyReport};
-use ticket_provider_api::{ListQuery, Result, Ticket, TicketProvider};
+use ticket_provider_api::{FieldValue, Labels, ListQuery, Result, Ticket, TicketProvider};
 
 use crate::db::{Link, LinkState};
 use crate::engine::Engine;
@@ -22,11 +22,11 @@ use crate::snapshot::Fields;
 pub(crate) fn differences(
     local: &Fields,
     remote: &Fields,
-) -> Vec<(&'static str, Option<String>, Option<String>)> {
+) -> Vec<(String, Option<String>, Option<String>)> {
     let mut out = Vec::new();
-    let mut cmp = |name, l: Option<String>, r: Option<String>| {
+    let mut cmp = |name: &str, l: Option<String>, r: Option<String>| {
         if l != r {
-            out.push((name, l, r));
+            out.push((name.to_string(), l, r));
         }
     };
     cmp(
@@ -55,6 +55,22 @@ pub(crate) fn differences(
         local.due.map(|d| d.to_string()),
         remote.due.map(|d| d.to_string()),
     );
+    for (name, l) in &local.custom {
+        let r = remote.custom.get(name).cloned().flatten();
+        cmp(
+            &format!("fields.{name}"),
+            l.as_ref().map(FieldValue::display),
+            r.as_ref().map(FieldValue::display),
+        );
+    }
+    let text = |l: &Labels| l.iter().cloned().collect::<Vec<_>>().join(", ");
+    if local.labels != remote.labels {
+        cmp(
+            "labels",
+            Some(text(&local.labels)),
+            Some(text(&remote.labels)),
+        );
+    }
     out
 }
 
@@ -193,6 +209,7 @@ impl Engine {
         let mut uncut: Vec<String> = Vec::new();
         // Which of `report.differences` are cuts: repairs do not settle them.
         let mut cut_at: HashSet<usize> = HashSet::new();
+        let carried = self.carried();
         for v in classify(&guids, &links, &pending, &listed) {
             match v {
                 Verdict::Compare { guid, gid } => {
@@ -201,8 +218,8 @@ impl Engine {
                         continue;
                     };
                     let agreed = links.get(&guid).and_then(|l| l.agreed.status);
-                    let (remote, _) = remote_fields(task, Some(t), agreed);
-                    let diffs = differences(&Fields::of(t), &remote);
+                    let (remote, _) = remote_fields(task, Some(t), agreed, &carried);
+                    let diffs = differences(&Fields::of(t, &carried), &remote);
                     if !diffs.is_empty() {
                         to_import.push(gid.clone());
                     }
@@ -371,13 +388,19 @@ mod tests {
             priority: Priority::Normal,
             assignee: None,
             due: None,
+            custom: [
+                ("severity".to_string(), Some(FieldValue::Enum("S1".into()))),
+                ("customer".to_string(), None),
+            ]
+            .into(),
+            labels: ["vip".to_string()].into(),
         }
     }
 
     #[test]
     fn differences_by_table() {
         type Edit = fn(&mut Fields);
-        let cases: [(&str, Edit, Option<&str>, Option<&str>); 7] = [
+        let cases: [(&str, Edit, Option<&str>, Option<&str>); 10] = [
             ("", |_| {}, None, None),
             ("subject", |f| f.subject = "t".into(), Some("s"), Some("t")),
             (
@@ -410,6 +433,32 @@ mod tests {
                 None,
                 Some("2026-12-24"),
             ),
+            (
+                "fields.severity",
+                |f| {
+                    f.custom
+                        .insert("severity".into(), Some(FieldValue::Enum("S2".into())));
+                },
+                Some("S1"),
+                Some("S2"),
+            ),
+            (
+                "fields.customer",
+                |f| {
+                    f.custom
+                        .insert("customer".into(), Some(FieldValue::Text("ACME".into())));
+                },
+                None,
+                Some("ACME"),
+            ),
+            (
+                "labels",
+                |f| {
+                    f.labels.insert("ops".into());
+                },
+                Some("vip"),
+                Some("ops, vip"),
+            ),
         ];
         for (field, edit, local, remote) in cases {
             let mut r = fields();
@@ -421,7 +470,11 @@ mod tests {
             }
             assert_eq!(
                 d,
-                vec![(field, local.map(String::from), remote.map(String::from))],
+                vec![(
+                    field.to_string(),
+                    local.map(String::from),
+                    remote.map(String::from)
+                )],
                 "{field}"
             );
         }

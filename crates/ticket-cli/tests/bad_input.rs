@@ -440,7 +440,14 @@ fn field_cases(guid: &str) -> Vec<Case> {
         ),
         with_fields(
             "field set and cleared",
-            &["update", g, "--field", "severity=S1", "--clear-field", "severity"],
+            &[
+                "update",
+                g,
+                "--field",
+                "severity=S1",
+                "--clear-field",
+                "severity",
+            ],
             &["severity", "both set"],
         ),
         with_fields(
@@ -473,19 +480,6 @@ fn field_cases(guid: &str) -> Vec<Case> {
             &["create", "--subject", "x", "--label", "vip\u{202e}"],
             &["label", "invisible"],
         ),
-        Case {
-            token: Some(TOKEN),
-            ..case(
-                "fields on the sync provider, which does not carry them yet",
-                &["create", "--subject", "x", "--field", "severity=S1"],
-                7,
-                &["not synced yet"],
-            )
-            .with_config(FIELDS_CONFIG.replace(
-                "provider: internal\n",
-                "provider: sync\n    asana_project: \"{PROJECT}\"\n    asana_base_url: \"{BASE}\"\n",
-            ))
-        },
         case(
             "a field when none is declared",
             &["create", "--subject", "x", "--field", "severity=S1"],

@@ -153,6 +153,16 @@ struct LinkValues {
     pushed_at: Option<i64>,
     agreed_due: Option<String>,
     agreed_due_known: bool,
+    agreed_values: Option<String>,
+}
+
+/// The agreed custom field values and labels as `agreed_values` holds them.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct AgreedValues {
+    #[serde(default, with = "crate::typed::changes")]
+    fields: std::collections::BTreeMap<String, Option<ticket_provider_api::FieldValue>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    labels: Option<ticket_provider_api::Labels>,
 }
 
 impl LinkRow {
@@ -179,6 +189,11 @@ impl LinkRow {
                     .map_err(|_| corrupt(format!("agreed due date {d:?}")))
             })
             .transpose()?;
+        let values: AgreedValues = match &v.agreed_values {
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| corrupt(format!("agreed custom values {text:?}: {e}")))?,
+            None => AgreedValues::default(),
+        };
         Ok(Link {
             state: LinkState::parse(&v.state)?,
             last_synced_at: time(v.last_synced_at)?,
@@ -192,6 +207,8 @@ impl LinkRow {
                 priority,
                 assignee: v.agreed_assignee_known.then_some(v.agreed_assignee),
                 due: v.agreed_due_known.then_some(due),
+                custom: values.fields,
+                labels: values.labels,
             },
             ticket_guid: self.ticket_guid,
             asana_gid: self.asana_gid,
@@ -217,6 +234,14 @@ impl LinkRow {
                 pushed_at: micros(link.pushed_at),
                 agreed_due: a.due.flatten().map(|d| d.to_string()),
                 agreed_due_known: a.due.is_some(),
+                agreed_values: (!a.custom.is_empty() || a.labels.is_some()).then(|| {
+                    let values = AgreedValues {
+                        fields: a.custom.clone(),
+                        labels: a.labels.clone(),
+                    };
+                    // A map of strings and typed values always serialises.
+                    serde_json::to_string(&values).unwrap_or_default()
+                }),
             },
         }
     }

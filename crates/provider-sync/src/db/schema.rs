@@ -25,6 +25,7 @@ diesel::table! {
         pushed_at -> Nullable<BigInt>,
         agreed_due -> Nullable<Text>,
         agreed_due_known -> Bool,
+        agreed_values -> Nullable<Text>,
     }
 }
 
