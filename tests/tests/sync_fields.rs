@@ -425,3 +425,58 @@ async fn random_values_round_trip_through_push_an_edit_in_asana_and_pull() {
     }
     sync.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_of_a_field_deleted_in_asana_is_set_aside_naming_the_field() {
+    let (fake, _dir, config, sync) = setup(10_000).await;
+    let s = schema(&config);
+    let guid = sync
+        .create(NewTicket::new("doomed").field("severity", value(&s, "severity", "S1")))
+        .await
+        .unwrap()
+        .guid;
+    gid_of(&sync, &guid).await;
+    // Someone deletes the Severity field in Asana.
+    let settings: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/projects/{}/custom_field_settings?opt_fields=custom_field.name",
+            fake.base_url(),
+            fake.project_gid()
+        ))
+        .bearer_auth(fake.token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let gid = settings["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|cs| cs["custom_field"]["name"] == "Severity")
+        .map(|cs| cs["custom_field"]["gid"].as_str().unwrap().to_string())
+        .expect("the Severity field");
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/custom_fields/{gid}", fake.base_url()))
+        .bearer_auth(fake.token())
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success());
+
+    let mut change = TicketUpdate::default();
+    change
+        .fields
+        .insert("severity".into(), Some(value(&s, "severity", "S2")));
+    sync.update(&guid, change).await.unwrap();
+    common::flush_all(&sync).await;
+    let status = sync.status().await.unwrap();
+    assert_eq!(status.set_aside, 1, "{status:?}");
+    let reason = &status.set_aside_entries[0].reason;
+    assert!(reason.contains("severity"), "{reason}");
+    // The local change is kept.
+    let t = sync.get_ticket(&guid).await.unwrap().ticket;
+    assert_eq!(t.fields.get("severity"), Some(&value(&s, "severity", "S2")));
+    sync.shutdown().await;
+}

@@ -293,6 +293,7 @@ pub use config::{
     ASANA_TOKEN_ENV, DEFAULT_ASANA_BASE_URL, DEFAULT_TIMEOUT, MAX_READS_IN_FLIGHT,
     MAX_WRITES_IN_FLIGHT,
 };
+pub use mapped_fields::UnusableField;
 pub use provider::AsanaProvider;
 pub use remote::{EventsPage, RemoteComment, RemoteEvent, RemoteTask, TaskPlace};
 pub use task_client::TaskClient;

@@ -39,6 +39,24 @@ use crate::remote::str_field;
 /// Renamed fields and options, and values outside the declaration, warned about once.
 static WARNED: WarnOnce = WarnOnce::new();
 
+/// The source of the error of a write of a custom field that Asana cannot take: the field or
+/// one of its options is gone from the project (deleted, disabled, removed from it). A
+/// retry cannot help until someone changes Asana or the mapping, so a queue of changes
+/// (the `sync` provider) sets such a change aside instead of retrying it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnusableField {
+    /// The ticket field whose mapping cannot be written.
+    pub field: String,
+}
+
+impl std::fmt::Display for UnusableField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Asana cannot take a value of field {}", self.field)
+    }
+}
+
+impl std::error::Error for UnusableField {}
+
 /// The config key of field `name`'s mapping.
 fn key(name: &str) -> String {
     format!("homechoice.ticket.asana_fields.{name}")
@@ -282,6 +300,19 @@ impl Core {
             settings: &self.settings,
         })
         .await
+        .map_err(|e| match e.kind() {
+            // A field or option Asana lacks: named by the message; typed for queues.
+            ErrorKind::Config => {
+                let field = checked
+                    .keys()
+                    .find(|name| e.message().contains(&format!("field {name}")))
+                    .or_else(|| checked.keys().next())
+                    .cloned()
+                    .unwrap_or_default();
+                e.with_source(UnusableField { field })
+            }
+            _ => e,
+        })
     }
 
     /// The tag gid of each label, found by [`Core::lookup`] ([`LabelOf`]): cached, else

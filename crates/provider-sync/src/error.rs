@@ -25,6 +25,12 @@ impl PushFailure {
     /// Classifies an error of the `asana` provider.
     pub(crate) fn from_remote(e: &Error) -> Self {
         let message = e.to_string();
+        // A custom field or option gone from Asana: retrying cannot help.
+        let unusable_field =
+            std::error::Error::source(e).is_some_and(|s| s.is::<provider_asana::UnusableField>());
+        if unusable_field {
+            return PushFailure::Permanent(message);
+        }
         match e.kind() {
             ErrorKind::PermissionDenied | ErrorKind::NotFound => PushFailure::Gone(message),
             ErrorKind::InvalidInput | ErrorKind::Unsupported => PushFailure::Permanent(message),
@@ -54,6 +60,24 @@ impl PushFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_custom_field_gone_from_asana_is_permanent_other_config_errors_are_not() {
+        let gone = Error::config(
+            "the Asana custom field \"Severity\" of field severity is not on project 1",
+        )
+        .with_source(provider_asana::UnusableField {
+            field: "severity".into(),
+        });
+        assert!(matches!(
+            PushFailure::from_remote(&gone),
+            PushFailure::Permanent(m) if m.contains("severity")
+        ));
+        assert!(matches!(
+            PushFailure::from_remote(&Error::config("no such project")),
+            PushFailure::Temporary { .. }
+        ));
+    }
 
     #[test]
     fn kinds_map_to_permanent_or_temporary() {
