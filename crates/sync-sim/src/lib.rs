@@ -14,7 +14,8 @@
 //! * **Local operations** on every instance: `create`, `update` (subject, description),
 //!   `change_status`, `add_comment`.
 //! * **The worker's steps**, in any order between operations: `flush` (its push step) and
-//!   `pull_all` (its pull step; a full read after event tokens expire).
+//!   `pull_all` (its pull step; a full read after event tokens expire), and the firing of an
+//!   instance's group-commit timer (its deferred push records land).
 //! * **People in Asana** (through [`asana_fake::FakeAsana::edit_as_person`], so their edits
 //!   meet no fault): renames, notes, section moves, ticking and unticking `completed`,
 //!   comments (as another user), deleting tasks and removing them from the project.
@@ -60,7 +61,39 @@
 //!   PostgreSQL is not used; 4xx refusals (set-aside entries) are not injected.
 //! * **After a restore** the model no longer expects changes accepted before it (the copy
 //!   may predate them), and the invariant about Asana edits applies only to tasks still in
-//!   the project.
+//!   the project. A task made for a ticket the copy does not hold is pulled as a new ticket
+//!   with a new guid (its marker then names the old one); the model accepts that.
+//! * **Values, not operations.** The conflict rule compares values, so a person moving a
+//!   task back to a status it had (A → B → A) is no change to it; the model does not expect
+//!   Asana's status then, nor after a person ticked or unticked `completed` (the completion
+//!   rule reads what changed since the last sync).
+//!
+//! # Defects it found
+//!
+//! * Fixed: a push that found the task of a create whose record was lost (a crash between
+//!   the push and its transaction) recorded the task's `modified_at`, so comments people
+//!   had added since were never pulled (seeds 0 and 27; `tests/regressions.rs`).
+//! * Open, **restore safety**: after a restore, a change or comment pushed after the copy
+//!   was taken is pending again and is pushed again: comments are posted twice and fields
+//!   changed in Asana since are rolled back as "local wins" conflicts (seed 57, ignored
+//!   test `restore_does_not_post_a_comment_twice`). The same happens without a restore when
+//!   a crash loses deferred push records and a person changes the field before the next
+//!   push. `cargo xtask test-all` runs schedules without restores until this is handled.
+//!   A design for it: the push writes the id of the newest outbox entry it carried out into
+//!   the task (a line of the notes beside the marker, read back by the conflict check's read
+//!   and by pulls at no extra request); entries at or below Asana's id are known pushed, so
+//!   they are marked done without being pushed again and Asana's values are taken; a comment
+//!   entry at or below it is looked up by its text instead of posted.
+//! * Open: a status conflict can be recorded twice (two identical `sync` notes, in the store
+//!   and in Asana) when a person ticks `completed` after a conflict and the answers of the
+//!   next posts are lost (seeds 117, 226, 595, 665, 761, 850, 893, 943 and 1077 without
+//!   restores, about 0.75 % of schedules; ignored test `a_status_conflict_is_recorded_once`;
+//!   `cargo xtask test-all` lists them as known).
+//!
+//! # Speed
+//!
+//! Measured on the 2-core machine shared with other builds (debug build, 4 threads): about
+//! 8.5 schedules per second (1200 schedules in 141 s), 40 steps each plus settling.
 
 pub mod check;
 pub mod rng;
@@ -91,6 +124,11 @@ pub struct Outcome {
 /// The schedule a seed draws (every step kind).
 pub fn schedule_of(seed: u64) -> Vec<Step> {
     generate(seed, SCHEDULE_LEN, Mix::ALL)
+}
+
+/// The schedule a seed draws from the step kinds of `mix`.
+pub fn schedule_with(seed: u64, mix: Mix) -> Vec<Step> {
+    generate(seed, SCHEDULE_LEN, mix)
 }
 
 /// Runs `steps` on a new world, settles and checks, on a current-thread runtime of its own.

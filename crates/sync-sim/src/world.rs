@@ -57,6 +57,13 @@ pub struct Model {
     pub person_comments: Vec<(String, String)>,
     /// Tasks people deleted or removed from the project.
     pub gone_tasks: BTreeSet<String>,
+    /// Tasks people ticked or unticked (the completion rule then reads a section move by
+    /// what changed since the last sync, which the model does not follow).
+    pub toggled_tasks: BTreeSet<String>,
+    /// Every status each ticket was given so far, locally or in Asana. The conflict rule
+    /// compares values, so a person moving a task back to a status it had (A → B → A)
+    /// before a pull is no change to it; the model then does not expect Asana's value.
+    pub statuses_seen: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// The simulated world of one schedule.
@@ -188,9 +195,29 @@ impl World {
 
     fn local(&mut self, guid: &str, field: Field, value: String) {
         let epoch = self.model.epoch;
+        if field == Field::Status {
+            self.model
+                .statuses_seen
+                .entry(guid.to_string())
+                .or_default()
+                .insert(value.clone());
+        }
         self.model
             .last
             .insert((guid.to_string(), field), LastWrite::Local { value, epoch });
+    }
+
+    /// Whether the ticket of `task` had `status` before (locally or in Asana); records it.
+    fn status_seen(&mut self, task: &TaskSnapshot, status: Status) -> bool {
+        let Some(guid) = crate::check::marker_of(&task.notes) else {
+            return false;
+        };
+        !self
+            .model
+            .statuses_seen
+            .entry(guid)
+            .or_default()
+            .insert(status.to_string())
     }
 
     fn asana(&mut self, task: &TaskSnapshot, field: Field, write: LastWrite) {
@@ -358,15 +385,23 @@ impl World {
                 self.person(&t, PersonEdit::MoveToSection(status.title().to_string()));
                 // The section decides when `completed` already agrees with it; otherwise
                 // the completion rule may read the pair differently.
-                let write = if t.completed == done {
-                    LastWrite::Asana {
+                let write = if t.section_name.as_deref() == Some(status.title()) {
+                    // Dropped where it already was: nothing changes in Asana.
+                    None
+                } else if t.completed == done
+                    && !self.model.toggled_tasks.contains(&t.gid)
+                    && !self.status_seen(&t, status)
+                {
+                    Some(LastWrite::Asana {
                         value: status.to_string(),
                         task: t.gid.clone(),
-                    }
+                    })
                 } else {
-                    LastWrite::Unknown
+                    Some(LastWrite::Unknown)
                 };
-                self.asana(&t, Field::Status, write);
+                if let Some(write) = write {
+                    self.asana(&t, Field::Status, write);
+                }
                 format!("task {}", t.gid)
             }
             Step::PersonComplete { task, done } => {
@@ -376,6 +411,7 @@ impl World {
                 self.person(&t, PersonEdit::Completed(done));
                 if t.completed != done {
                     self.asana(&t, Field::Status, LastWrite::Unknown);
+                    self.model.toggled_tasks.insert(t.gid.clone());
                 }
                 format!("task {}", t.gid)
             }
