@@ -242,7 +242,9 @@ impl Engine {
                 .map_err(|e| PushFailure::from_remote(&e))?;
             if let Some(task) = found {
                 tracing::info!(guid = %guid, asana_gid = %task.gid, "found the task of an earlier create; linking it");
-                run.remote_modified_at = Some(task.modified_at);
+                // Its `modified_at` is not recorded: people may have commented on the task
+                // since it was created, and a recorded time would tell the next pull that
+                // its comments are known (found by the simulation, seed 0).
                 return Ok((task.gid, false, None));
             }
             // Not found: it is created now from the ticket's current state.
