@@ -16,18 +16,45 @@ pub fn marker_of(notes: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The description in a task's notes (without the marker line).
-fn description_of(notes: &str) -> String {
-    if marker_of(notes).is_none() {
+/// Splits text at its last line when `is_line` accepts that line: (the text before it, the
+/// line). The line is separated by one blank line, as the providers write it.
+fn split_last_line(text: &str, is_line: impl Fn(&str) -> bool) -> Option<(String, String)> {
+    let trimmed = text.trim_end();
+    let (before, last) = match trimmed.rfind('\n') {
+        Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
+        None => ("", trimmed),
+    };
+    is_line(last.trim()).then(|| {
+        (
+            before.strip_suffix('\n').unwrap_or(before).to_string(),
+            last.trim().to_string(),
+        )
+    })
+}
+
+/// The push mark line `[sync-push: N]` of a description, when it ends with one.
+pub fn split_push_mark(description: &str) -> Option<(String, String)> {
+    split_last_line(description, |l| {
+        l.strip_prefix("[sync-push: ")
+            .and_then(|r| r.strip_suffix(']'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// The push mark line of a task's notes (above the marker line), when there is one.
+pub fn push_mark_line(notes: &str) -> Option<String> {
+    let (before, _) = split_last_line(notes, |l| l.starts_with("[ticket-guid: "))?;
+    split_push_mark(&before).map(|(_, line)| line)
+}
+
+/// The description in a task's notes (without the marker line and the push mark).
+pub fn description_of(notes: &str) -> String {
+    let Some((before, _)) = split_last_line(notes, |l| l.starts_with("[ticket-guid: ")) else {
         return notes.to_string();
-    }
-    let trimmed = notes.trim_end();
-    match trimmed.rfind('\n') {
-        Some(i) => {
-            let before = &trimmed[..i];
-            before.strip_suffix('\n').unwrap_or(before).to_string()
-        }
-        None => String::new(),
+    };
+    match split_push_mark(&before) {
+        Some((d, _)) => d,
+        None => before,
     }
 }
 
@@ -295,6 +322,18 @@ pub async fn invariants(w: &World) -> Result<Vec<String>, String> {
                 let recorded = d.comments.iter().any(|c| {
                     c.author.as_deref() == Some(CONFLICT_AUTHOR) && c.body.contains(value.as_str())
                 });
+                // A change Asana had before the store was restored must not come back over a
+                // later value, conflict note or not: the restored store replayed it.
+                if &now != value
+                    && !task_gone
+                    && w.model
+                        .pushed_before_restore
+                        .contains(&(guid.clone(), *field, now.clone()))
+                {
+                    bad.push(format!(
+                        "ticket {guid}: Asana's {field:?} {value:?} was rolled back to {now:?}, a change Asana already had before the store was restored"
+                    ));
+                }
                 if &now != value && !recorded && !task_gone {
                     bad.push(format!(
                         "ticket {guid}: Asana's {field:?} {value:?} was overwritten by {now:?} without a conflict record"

@@ -163,7 +163,10 @@ fn main() -> ExitCode {
             "simulate: {} schedule(s) passed, {known} failed through known open defects",
             ran - known
         );
-        println!("simulate: {ran} schedule(s) ran in {secs:.1} s ({rate:.1} schedules/s, {} thread(s))", a.jobs);
+        println!(
+            "simulate: {ran} schedule(s) ran in {secs:.1} s ({rate:.1} schedules/s, {} thread(s))",
+            a.jobs
+        );
         return ExitCode::SUCCESS;
     }
     let mut kinds: BTreeMap<String, Vec<u64>> = BTreeMap::new();

@@ -64,6 +64,9 @@ pub struct Model {
     /// compares values, so a person moving a task back to a status it had (A → B → A)
     /// before a pull is no change to it; the model then does not expect Asana's value.
     pub statuses_seen: BTreeMap<String, BTreeSet<String>>,
+    /// (ticket, field, value) of local changes that were the last write of their field and
+    /// already in Asana when the store was restored from a copy.
+    pub pushed_before_restore: BTreeSet<(String, Field, String)>,
 }
 
 /// The simulated world of one schedule.
@@ -341,6 +344,7 @@ impl World {
                 let Some(t) = self.task(task) else {
                     return Ok("no task".into());
                 };
+                Self::person_pause().await;
                 let name = format!("asana name #{tag}");
                 self.person(&t, PersonEdit::Rename(name.clone()));
                 self.asana(
@@ -357,9 +361,15 @@ impl World {
                 let Some(t) = self.task(task) else {
                     return Ok("no task".into());
                 };
+                Self::person_pause().await;
                 let desc = format!("asana notes #{tag}");
+                // The person rewrites the description and leaves the sync's lines (the push
+                // mark and the marker) as they are.
+                let mark = crate::check::push_mark_line(&t.notes)
+                    .map(|line| format!("\n\n{line}"))
+                    .unwrap_or_default();
                 let notes = match crate::check::marker_of(&t.notes) {
-                    Some(m) => format!("{desc}\n\n[ticket-guid: {m}]"),
+                    Some(m) => format!("{desc}{mark}\n\n[ticket-guid: {m}]"),
                     None => desc.clone(),
                 };
                 self.person(&t, PersonEdit::Notes(notes));
@@ -377,6 +387,7 @@ impl World {
                 let Some(t) = self.task(task) else {
                     return Ok("no task".into());
                 };
+                Self::person_pause().await;
                 let status = STATUSES[status as usize % STATUSES.len()];
                 let done = matches!(
                     status,
@@ -408,6 +419,7 @@ impl World {
                 let Some(t) = self.task(task) else {
                     return Ok("no task".into());
                 };
+                Self::person_pause().await;
                 self.person(&t, PersonEdit::Completed(done));
                 if t.completed != done {
                     self.asana(&t, Field::Status, LastWrite::Unknown);
@@ -419,6 +431,7 @@ impl World {
                 let Some(t) = self.task(task) else {
                     return Ok("no task".into());
                 };
+                Self::person_pause().await;
                 let text = format!("asana comment #{tag}");
                 let alice = self.alice.clone();
                 self.fake.add_comment_as(&t.gid, &alice, &text);
@@ -429,6 +442,7 @@ impl World {
                 let Some(t) = self.task(task) else {
                     return Ok("no task".into());
                 };
+                Self::person_pause().await;
                 self.person(&t, PersonEdit::Delete);
                 self.model.gone_tasks.insert(t.gid.clone());
                 format!("task {}", t.gid)
@@ -437,6 +451,7 @@ impl World {
                 let Some(t) = self.task(task) else {
                     return Ok("no task".into());
                 };
+                Self::person_pause().await;
                 self.person(&t, PersonEdit::RemoveFromProject);
                 self.model.gone_tasks.insert(t.gid.clone());
                 format!("task {}", t.gid)
@@ -478,6 +493,7 @@ impl World {
                     return Ok("no backup".into());
                 }
                 let b = backup as usize % self.backups.len();
+                self.note_pushed_before_restore();
                 // Every instance stops (a restore replaces the file under no one).
                 self.instances.clear();
                 for suffix in ["", "-wal", "-shm"] {
@@ -500,9 +516,41 @@ impl World {
         Ok(out)
     }
 
+    /// Remembers which last local writes Asana holds now, before a restore.
+    fn note_pushed_before_restore(&mut self) {
+        for t in self.tasks() {
+            let Some(guid) = crate::check::marker_of(&t.notes) else {
+                continue;
+            };
+            for (field, asana) in [
+                (Field::Subject, t.name.clone()),
+                (Field::Description, crate::check::description_of(&t.notes)),
+            ] {
+                if let Some(LastWrite::Local { value, epoch }) =
+                    self.model.last.get(&(guid.clone(), field))
+                {
+                    if *epoch == self.model.epoch && *value == asana {
+                        self.model.pushed_before_restore.insert((
+                            guid.clone(),
+                            field,
+                            value.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
     /// Instance `n` (modulo the count).
     pub fn inst(&self, n: u8) -> &SyncProvider {
         &self.instances[n as usize % self.instances.len()]
+    }
+
+    /// A person acts at least a couple of milliseconds after the sync last wrote: Asana's
+    /// timestamps have millisecond resolution, and a change in the same millisecond as a
+    /// push leaves `modified_at` as the push saw it (see the crate documentation).
+    async fn person_pause() {
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 
     fn person(&self, t: &TaskSnapshot, edit: PersonEdit) {

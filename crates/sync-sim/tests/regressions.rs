@@ -34,12 +34,19 @@ fn assert_passes_without_restores(seed: u64) {
     );
 }
 
-/// Open: after a restore, a comment pushed after the copy was taken is posted again (the
-/// copy holds it as pending, without the record of its first post).
+/// After a restore, a comment pushed after the copy was taken was posted again (the copy
+/// holds it as pending, without the record of its first post), and a pull imported its
+/// story as someone else's comment.
 #[test]
-#[ignore = "open defect: restore safety (issue 26)"]
 fn restore_does_not_post_a_comment_twice() {
     assert_passes(57);
+}
+
+/// After a restore, a rename the copy held as pending but Asana had already was pushed
+/// again over a person's later rename, as a "local wins" conflict.
+#[test]
+fn a_restored_store_does_not_roll_asana_back() {
+    assert_passes(61);
 }
 
 /// Open: the same status conflict is recorded twice.
@@ -48,5 +55,8 @@ fn restore_does_not_post_a_comment_twice() {
 fn a_status_conflict_is_recorded_once() {
     for seed in [117, 226] {
         assert_passes_without_restores(seed);
+    }
+    for seed in [761, 893, 920, 943, 1077] {
+        assert_passes(seed);
     }
 }
