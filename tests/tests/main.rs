@@ -16,6 +16,7 @@ mod sync_outbox_ids;
 mod sync_priority_field;
 mod sync_proptest_ops;
 mod sync_random;
+mod sync_restore;
 mod sync_set_aside;
 mod sync_sync;
 mod sync_upgrade;

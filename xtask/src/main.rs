@@ -9,6 +9,10 @@
 //!   appended to that file.
 //! * `bench [--quick] [--json] [--write-readme]`: the benchmark figures, on demand (not part
 //!   of `test-all`); `--write-readme` writes them to `crates/ticket-bench/README.md`.
+//! * `simulate [--seeds N] [--first F] [--seed S] [--jobs J] [--keep-going]`: seeded
+//!   schedules of the sync simulation (crate `sync-sim`), with schedules per second; a
+//!   failing seed prints the command that replays it and its shortest failing schedule.
+//!   `test-all` runs [`CI_SIMULATED_SCHEDULES`] of them.
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -216,6 +220,13 @@ fn test_all_steps() -> Vec<Step> {
         "test: workspace, all features",
         &["test", "--workspace", "--all-features", "--no-fail-fast"],
     ));
+    let seeds = CI_SIMULATED_SCHEDULES.to_string();
+    steps.push(Step {
+        name: format!("simulate: {seeds} sync schedules"),
+        args: simulate_args(&["--seeds", &seeds, "--known", CI_KNOWN_FAILING_SEEDS]),
+        env: Vec::new(),
+        check: None,
+    });
     let mut doc = step(
         "doc",
         &["doc", "--workspace", "--all-features", "--no-deps"],
@@ -376,6 +387,35 @@ fn test_all() -> ExitCode {
     }
 }
 
+/// How many simulated schedules `test-all` runs (seeds 0 to 1199, every step kind): about
+/// 140 s on the 2-core machine (debug build, 4 threads, 8.8 schedules/s; see
+/// `crates/sync-sim`).
+const CI_SIMULATED_SCHEDULES: u32 = 1200;
+
+/// Seeds of that range that fail through an open defect (a status conflict recorded twice,
+/// `sync-sim`'s crate documentation): reported, not failing the run. Any other failing seed
+/// fails `test-all`; a listed seed that passes says so.
+const CI_KNOWN_FAILING_SEEDS: &str = "117,226,761,893,920,943,1077";
+
+/// `cargo run` of the simulation (debug build: it shares the test build's artifacts) with
+/// `rest` as its arguments.
+fn simulate_args(rest: &[&str]) -> Vec<String> {
+    ["run", "--quiet", "-p", "sync-sim", "--"]
+        .iter()
+        .chain(rest)
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn simulate(rest: &[String]) -> ExitCode {
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    if run_cargo(&simulate_args(&rest), &[]) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 fn bench(rest: &[String]) -> ExitCode {
     let mut args: Vec<String> = ["run", "--release", "--quiet", "-p", "ticket-bench", "--"]
         .iter()
@@ -412,13 +452,17 @@ tasks:
                         all tests, docs
   bench [--quick] [--json] [--write-readme]
                         benchmark figures, each against a baseline measured in the same run;
-                        --write-readme writes them to crates/ticket-bench/README.md";
+                        --write-readme writes them to crates/ticket-bench/README.md
+  simulate [--seeds N] [--first F] [--seed S] [--jobs J] [--keep-going]
+                        seeded schedules of the sync simulation; reports schedules/s,
+                        and for a failing seed the replay command and a shrunk schedule";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test-all") => test_all(),
         Some("bench") => bench(&args[1..]),
+        Some("simulate") => simulate(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -72,6 +72,23 @@ pub struct TaskSnapshot {
     pub custom_fields: Vec<(String, Option<String>)>,
 }
 
+/// An edit made by a person in Asana's web app ([`FakeAsana::edit_as_person`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PersonEdit {
+    /// A new name.
+    Rename(String),
+    /// New notes (the whole text).
+    Notes(String),
+    /// Ticks (`true`) or unticks the task.
+    Completed(bool),
+    /// Drags the task into the project's section of this name (created when missing).
+    MoveToSection(String),
+    /// Removes the task from the project (it lives on elsewhere).
+    RemoveFromProject,
+    /// Deletes the task.
+    Delete,
+}
+
 /// A running fake Asana server. Dropping it shuts the server down.
 pub struct FakeAsana {
     addr: SocketAddr,
@@ -208,6 +225,45 @@ impl FakeAsana {
             }
             None => false,
         }
+    }
+
+    /// Changes task `task_gid` as a person would in Asana's web app: no request is logged,
+    /// no fault or rate limit applies, and the change shows in the task's `modified_at`, its
+    /// stories and the event streams, as an API write's would. Returns whether the task
+    /// existed (and, for [`PersonEdit::MoveToSection`], was in `project_gid`).
+    pub fn edit_as_person(&self, project_gid: &str, task_gid: &str, edit: PersonEdit) -> bool {
+        let mut st = lock(&self.state);
+        let in_project = st
+            .tasks
+            .get(task_gid)
+            .map(|t| t.memberships.iter().any(|(p, _)| p == project_gid));
+        let Some(in_project) = in_project else {
+            return false;
+        };
+        match edit {
+            PersonEdit::Rename(name) => st.set_task_name(task_gid, name),
+            PersonEdit::Notes(notes) => st.set_task_notes(task_gid, notes),
+            PersonEdit::Completed(done) => st.set_task_completed(task_gid, done),
+            PersonEdit::MoveToSection(name) => {
+                if !in_project {
+                    return false;
+                }
+                let existing = st.projects.get(project_gid).and_then(|p| {
+                    p.sections
+                        .iter()
+                        .find(|s| st.name_of(Kind::Section, s).as_deref() == Some(&name))
+                        .cloned()
+                });
+                let section = match existing {
+                    Some(s) => s,
+                    None => st.add_section(project_gid, &name, &model::Position::End),
+                };
+                st.place_task(task_gid, &section, &model::Position::End, true);
+            }
+            PersonEdit::RemoveFromProject => st.remove_task_from_project(task_gid, project_gid),
+            PersonEdit::Delete => st.delete_task(task_gid),
+        }
+        true
     }
 
     /// Adds another project (with its default section) to the workspace and

@@ -32,6 +32,10 @@ pub(crate) struct Engine {
     pub(crate) catching_up: AtomicBool,
     /// This instance's random id: the owner of the push claims it takes in the store.
     pub(crate) instance_id: String,
+    /// When this instance started. A comment queued before, without a recorded post
+    /// attempt, may have been posted by a process whose record the store lost (a restore):
+    /// it is looked for before it is posted.
+    pub(crate) started_at: chrono::DateTime<chrono::Utc>,
     /// Pushes and catch-up flushes running in the background, so that shutdown can let them
     /// finish (or stop them) before it releases this instance's claims.
     pub(crate) background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -80,6 +84,7 @@ impl Engine {
             locks: TicketLocks::default(),
             catching_up: AtomicBool::new(false),
             instance_id,
+            started_at: chrono::Utc::now(),
             background: Mutex::new(Vec::new()),
             shut_down: Arc::new(AtomicBool::new(false)),
             pull_gate: Arc::new(tokio::sync::RwLock::new(())),

@@ -39,7 +39,8 @@
 //!   `claim_ttl`.
 //! * **Set-aside entries.** [`SyncProvider::retry_set_aside`] puts one back into the queue
 //!   carrying the ticket's current values of its fields (so it cannot bring back an older
-//!   value); [`SyncProvider::discard_set_aside`] drops it. Both leave a history row.
+//!   value), as a new entry after the ticket's others (a new id: see "Restoring the store");
+//!   [`SyncProvider::discard_set_aside`] drops it. Both leave a history row.
 //! * **Failures.** Errors retrying cannot fix (Asana's 400, 402, 403, 404) set the entry aside
 //!   with the reason ([`SyncProvider::status`], `ticket doctor`); temporary ones (429, 5xx,
 //!   timeouts, transport) are recorded on the entry, which stays pending.
@@ -222,6 +223,43 @@
 //! `completion.rs` (section versus `completed`), `outbox.rs` (stored changes), `story.rs`
 //! (comment text).
 //!
+//! # Restoring the store
+//!
+//! A store restored from an earlier copy (or one whose push records a crash lost) is behind
+//! Asana: changes it holds as pending may have been pushed after the copy was taken, and
+//! Asana may have moved on since, through people or through this very sync. Pushing them
+//! again would post their comments twice and, by the conflict rule, roll Asana's newer
+//! values back. So Asana holds a **push mark** per task (`push_mark.rs`): the id of the
+//! newest outbox entry a push carried out, as a line `[sync-push: N]` above the marker line
+//! of the notes. Outbox ids only grow (they are times in microseconds on SQLite), and a
+//! ticket's entries are pushed in id order, so every entry at or below the mark was carried
+//! out (or set aside; a retried one gets a new id).
+//!
+//! * **Written** at no extra request: by the create (covering the entries before the first
+//!   comment: the task is made from the ticket's current state) and by every field write
+//!   (the PUT carries the notes: the entry's description, else the one the conflict check
+//!   just read). A person editing the notes may keep the line or not; without it, the task
+//!   is simply not protected until the next field write.
+//! * **Read** by the conflict check's read of the task and by every pull (both read the
+//!   notes anyway). An entry at or below Asana's mark is no pending change: the conflict rule
+//!   leaves it out (Asana's values are taken, no conflict is recorded), and the push
+//!   completes it without pushing it, links the story of a comment it posted (looked up by
+//!   text among the token owner's comments), and records a history row (field `sync`,
+//!   "already in Asana"). [`SyncStatus::already_pushed`] counts such entries in all.
+//! * **Comments** queued before an instance started and without a recorded post attempt
+//!   (the record of the attempt is in the store, so a restore loses it; a restore means the
+//!   processes restarted) are looked for by text before they are posted, by the push (one
+//!   read of the task's comments) and by the pull, so they are not posted or imported twice.
+//!
+//! Not covered: a change pushed after the copy by a push that wrote no field (a status
+//! change alone, an assignment, a comment alone) moves the mark only with the task's next
+//! field write, so a status or assignee set after the copy and changed in Asana since is
+//! still replayed as a "local wins" conflict (recorded as one, not silent). The mark needs
+//! outbox ids that only grow: a PostgreSQL store restored with its sequence may hand out
+//! ids at or below marks Asana holds (not handled). Descriptions whose last line is a
+//! `[sync-push: N]` line lose it. Tested by `tests/tests/sync_restore.rs` (a real SQLite
+//! file copy) and by the seeded simulation (`crates/sync-sim`, restores included).
+//!
 //! # Upgrading from 0.1.0
 //!
 //! Release 0.1.0 created the sync tables among the internal store's own migrations. This
@@ -237,7 +275,7 @@
 //!
 //! `provider.rs` (the trait impl and the public sync API), `engine.rs`, `push.rs` (outbox →
 //! Asana: an operation and its push), `push_store.rs` (the push's store steps),
-//! `push_remote.rs` (the push's Asana step), `group_commit.rs` (the queue of push records and
+//! `push_remote.rs` (the push's Asana step), `push_mark.rs` (the push mark), `group_commit.rs` (the queue of push records and
 //! the settled view), `pull.rs` (Asana → internal store), `verify.rs`, `worker.rs`,
 //! `store.rs` ([`SyncExtension`], [`SyncStore`]), `db/` (tables and statements: `link.rs`,
 //! `outbox.rs`, `claim.rs`, `misc.rs`), `outbox.rs` ([`Change`]), `conflict.rs`, `adoption.rs`
@@ -298,6 +336,7 @@ mod outbox;
 mod provider;
 mod pull;
 mod push;
+mod push_mark;
 mod push_remote;
 mod push_store;
 mod reconcile;

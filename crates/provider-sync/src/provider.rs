@@ -357,6 +357,7 @@ impl SyncProvider {
             lost: lost_links.len() as u64,
             lost_links,
             oldest_pending_at,
+            already_pushed: store.already_pushed().await?,
         })
     }
 

@@ -148,6 +148,7 @@ fn remote_comments_in_tx(
     task: &RemoteTask,
     pending: &[OutboxEntry],
     me: Option<&str>,
+    started_at: DateTime<Utc>,
 ) -> std::result::Result<Vec<NewRemoteComment>, StoreError> {
     if task.comments.is_empty() {
         return Ok(Vec::new());
@@ -159,7 +160,11 @@ fn remote_comments_in_tx(
             if db::story_of(tx.conn(), &c.comment_guid)?.is_some() {
                 continue;
             }
-            if let Some(at) = db::attempt_of(tx.conn(), &c.comment_guid)? {
+            // A post attempt recorded; or none, for a comment queued before this instance
+            // started: the store may have lost the record of its post (a restore).
+            let attempt = db::attempt_of(tx.conn(), &c.comment_guid)?
+                .or((e.created_at < started_at).then_some(e.created_at));
+            if let Some(at) = attempt {
                 let from = at - chrono::Duration::minutes(CLOCK_SKEW_MINUTES);
                 attempted.push((
                     c.comment_guid.clone(),
@@ -227,6 +232,7 @@ fn import_in_tx(
     guid: Option<&str>,
     me: Option<&str>,
     carried: &CarriedFields,
+    started_at: DateTime<Utc>,
 ) -> std::result::Result<Imported, StoreError> {
     if guid.is_none() {
         if let Some(l) = db::link_by_gid(tx.conn(), &task.gid)? {
@@ -251,7 +257,16 @@ fn import_in_tx(
         .filter(|e| e.set_aside_reason.is_none())
         .collect();
     let agreed = link.as_ref().map(|l| l.agreed.clone()).unwrap_or_default();
-    let pending = Pending::of(&pending_entries);
+    // Entries at or below the task's push mark were carried out already (the store is
+    // behind Asana): they are no pending change, so Asana's values are taken for them (the
+    // next push finds them carried out and completes them).
+    let mark = crate::push_mark::split(&task.description).1;
+    let live: Vec<OutboxEntry> = pending_entries
+        .iter()
+        .filter(|e| mark.is_none_or(|m| e.id > m))
+        .cloned()
+        .collect();
+    let pending = Pending::of(&live);
     let (remote, push_status) = remote_fields(
         task,
         before.as_ref().map(|d| &d.ticket),
@@ -265,7 +280,7 @@ fn import_in_tx(
         }
         None => (remote.clone(), Vec::new()),
     };
-    let comments = remote_comments_in_tx(tx, task, &pending_entries, me)?;
+    let comments = remote_comments_in_tx(tx, task, &pending_entries, me, started_at)?;
     let guid = match guid {
         Some(g) => {
             tx.apply_values(g, &values(&merged, before.as_ref().map(|d| &d.ticket)))?;
@@ -612,6 +627,7 @@ impl Engine {
         };
         let task = std::sync::Arc::new(task);
         let carried = std::sync::Arc::new(self.carried());
+        let started_at = self.started_at;
         let write = || {
             let (task, guid, me, carried) =
                 (task.clone(), guid.clone(), me.clone(), carried.clone());
@@ -620,7 +636,14 @@ impl Engine {
                     .await
                     .local()
                     .write(move |tx| {
-                        import_in_tx(tx, &task, guid.as_deref(), me.as_deref(), &carried)
+                        import_in_tx(
+                            tx,
+                            &task,
+                            guid.as_deref(),
+                            me.as_deref(),
+                            &carried,
+                            started_at,
+                        )
                     })
                     .await
             }

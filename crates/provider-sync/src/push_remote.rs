@@ -19,6 +19,7 @@ use crate::engine::Engine;
 use crate::error::PushFailure;
 use crate::locks::ClaimGuard;
 use crate::outbox::{Change, CommentPayload, OutboxEntry};
+use crate::push_mark;
 use crate::push_store::{EntryOutcome, Prepared, PushRun};
 use crate::reconcile::{remote_fields, CLOCK_SKEW_MINUTES};
 use crate::snapshot::{Agreed, CarriedFields, Fields};
@@ -188,6 +189,15 @@ impl Engine {
             }
         }
         for e in to_apply {
+            if run.asana_mark.is_some_and(|m| e.id <= m) {
+                // Asana's push mark says this entry was carried out already: the store is
+                // behind Asana (restored from a copy, or a push's record was lost).
+                tracing::warn!(guid = %guid, entry = e.id, operation = e.change.operation(), "Asana already holds this change (the store is behind it); not pushing it again");
+                self.link_pushed_comment(gid.as_str(), e, &mut run).await;
+                run.already_pushed.push(e.id);
+                run.outcomes.push((e.id, EntryOutcome::Done));
+                continue;
+            }
             if !claim.still_held().await {
                 // Another instance took the ticket over after our claim expired.
                 return run;
@@ -220,7 +230,7 @@ impl Engine {
         }
         for c in &prep.backfill {
             run.wrote = true;
-            match self.post_comment_once(prep, &gid, c).await {
+            match self.post_comment_once(prep, &gid, c, None).await {
                 Ok(story) => run.comment_links.push((c.comment_guid.clone(), story)),
                 Err(PushFailure::Gone(reason)) if prep.link.linked_gid().is_some() => {
                     run.lost = Some(reason);
@@ -281,14 +291,28 @@ impl Engine {
             }
             if let Some(task) = found {
                 tracing::info!(guid = %guid, asana_gid = %task.gid, "found the task of an earlier create; linking it");
-                run.remote_modified_at = Some(task.modified_at);
+                // Its `modified_at` is not recorded: people may have commented on the task
+                // since it was created, and a recorded time would tell the next pull that
+                // its comments are known (found by the simulation, seed 0).
                 return Ok((task.gid, false, None));
             }
             // Not found: it is created now from the ticket's current state.
             run.agreed = Agreed::from(&Fields::of(&prep.ticket, &self.carried()));
         }
         let t = &prep.ticket;
-        let new = new_ticket(t, &self.carried());
+        let mut new = new_ticket(t, &self.carried());
+        // The task is made from the ticket's current state, which holds every pending
+        // change of fields; comments are posted afterwards. So the mark covers the entries
+        // up to the first one that posts a comment.
+        let made = prep
+            .entries
+            .iter()
+            .take_while(|e| e.change.comment().is_none())
+            .map(|e| e.id)
+            .last();
+        if let Some(m) = made {
+            new.description = push_mark::with_mark(&new.description, m);
+        }
         run.wrote = true;
         let mut assignee_note = None;
         let task = match remote.create_task_lean(&new, t.status, guid).await {
@@ -371,6 +395,18 @@ impl Engine {
             .map_err(rf)?;
         self.asana_answered();
         run.seen = Some(TaskPlace::of(&task));
+        let (description, mark) = push_mark::split(&task.description);
+        run.seen_description = Some(description);
+        run.asana_mark = mark;
+        // Entries at or below Asana's push mark were carried out already: they are not
+        // pending changes (see `push_remote`), so Asana's later values are taken for them.
+        let live: Vec<OutboxEntry> = prep
+            .entries
+            .iter()
+            .filter(|e| mark.is_none_or(|m| e.id > m))
+            .cloned()
+            .collect();
+        let live_writes = Pending::written_by(&live);
         let carried = self.carried();
         let (remote, _) = remote_fields(&task, Some(&prep.ticket), run.agreed.status, &carried);
         run.labels_seen = Some(remote.labels.clone());
@@ -378,10 +414,10 @@ impl Engine {
             &run.agreed,
             &Fields::of(&prep.ticket, &carried),
             &remote,
-            &Pending::of(&prep.entries),
+            &Pending::of(&live),
         );
         for c in merged.conflicts {
-            if writes.touches(&c.field) {
+            if writes.touches(&c.field) && live_writes.touches(&c.field) {
                 tracing::warn!(
                     guid = %prep.guid,
                     asana_gid = %gid,
@@ -420,7 +456,7 @@ impl Engine {
                 let (add_labels, remove_labels) = label_changes(&seen, &p.labels);
                 let changes = TicketUpdate {
                     subject: Some(p.subject.clone()),
-                    description: Some(p.description.clone()),
+                    description: Some(push_mark::with_mark(&p.description, e.id)),
                     priority: Some(p.priority),
                     due: Some(p.due),
                     fields: carried
@@ -464,31 +500,56 @@ impl Engine {
                     }
                     None => Default::default(),
                 };
+                let fields: std::collections::BTreeMap<_, _> = p
+                    .fields
+                    .iter()
+                    .filter(|(name, _)| carried.contains(*name))
+                    .map(|(name, v)| (name.clone(), v.clone()))
+                    .collect();
+                if let Some(want) = &p.labels {
+                    run.agreed.labels = Some(want.clone());
+                }
+                if p.subject.is_none()
+                    && p.description.is_none()
+                    && p.priority.is_none()
+                    && p.due.is_none()
+                    && fields.is_empty()
+                    && add_labels.is_empty()
+                    && remove_labels.is_empty()
+                {
+                    return Ok(());
+                }
+                // The push mark rides on the same write: the entry's description, else the
+                // one Asana has (unless the task was just created: its notes carry the mark).
+                let description = p
+                    .description
+                    .clone()
+                    .or_else(|| run.seen_description.clone());
                 let changes = TicketUpdate {
                     subject: p.subject.clone(),
-                    description: p.description.clone(),
+                    description: description
+                        .as_deref()
+                        .map(|d| push_mark::with_mark(d, e.id)),
                     priority: p.priority,
                     due: p.due,
-                    fields: p
-                        .fields
-                        .iter()
-                        .filter(|(name, _)| carried.contains(*name))
-                        .map(|(name, v)| (name.clone(), v.clone()))
-                        .collect(),
+                    fields,
                     add_labels,
                     remove_labels,
                 };
+                remote.set_fields(gid, &changes).await.map_err(rf)?;
+                if description.is_some() {
+                    run.seen_description = description;
+                }
                 if let Some(want) = &p.labels {
-                    run.agreed.labels = Some(want.clone());
                     run.labels_seen = Some(want.clone());
                 }
-                if changes.is_empty() {
-                    return Ok(());
-                }
-                remote.set_fields(gid, &changes).await.map_err(rf)?;
                 for (name, v) in &changes.fields {
                     run.agreed.custom.insert(name.clone(), v.clone());
                 }
+                let changes = TicketUpdate {
+                    description: p.description.clone(),
+                    ..changes
+                };
                 if let Some(s) = changes.subject {
                     run.agreed.subject = Some(s);
                 }
@@ -512,7 +573,9 @@ impl Engine {
                 run.seen = Some(TaskPlace::at(p.status));
                 run.agreed.status = Some(p.status);
                 if let Some(c) = &p.comment {
-                    let story = self.post_comment_once(prep, gid, c).await?;
+                    let story = self
+                        .post_comment_once(prep, gid, c, Some(e.created_at))
+                        .await?;
                     run.comment_links.push((c.comment_guid.clone(), story));
                 }
                 Ok(())
@@ -523,9 +586,37 @@ impl Engine {
                 Ok(())
             }
             Change::Comment(c) => {
-                let story = self.post_comment_once(prep, gid, c).await?;
+                let story = self
+                    .post_comment_once(prep, gid, c, Some(e.created_at))
+                    .await?;
                 run.comment_links.push((c.comment_guid.clone(), story));
                 Ok(())
+            }
+        }
+    }
+
+    /// An entry carried out already (at or below Asana's push mark) that posted a comment:
+    /// its story is looked for among the token owner's comments on the task since the
+    /// comment was made, and linked, so that a pull does not take it for someone else's.
+    /// When it cannot be found (or read) the entry is still done: posting it again would
+    /// show it twice.
+    async fn link_pushed_comment(&self, gid: &str, e: &OutboxEntry, run: &mut PushRun) {
+        let c = match &e.change {
+            Change::Comment(c) => c,
+            Change::Status(_, p) => match &p.comment {
+                Some(c) => c,
+                None => return,
+            },
+            _ => return,
+        };
+        let text = encode(&c.body, c.author.as_deref());
+        match self.find_lost_story(gid, &text, e.created_at).await {
+            Ok(Some(story)) => run.comment_links.push((c.comment_guid.clone(), story)),
+            Ok(None) => {
+                tracing::warn!(asana_gid = %gid, comment = %c.comment_guid, "a comment Asana's push mark counts as posted was not found among the task's comments")
+            }
+            Err(err) => {
+                tracing::warn!(asana_gid = %gid, comment = %c.comment_guid, error = %err, "cannot look for the story of a comment posted before")
             }
         }
     }
@@ -539,14 +630,23 @@ impl Engine {
         prep: &Prepared,
         gid: &str,
         c: &CommentPayload,
+        queued_at: Option<DateTime<Utc>>,
     ) -> std::result::Result<String, PushFailure> {
         let rf = |e: ticket_provider_api::Error| PushFailure::from_remote(&e);
         if let Some(story) = prep.stories.get(&c.comment_guid) {
             return Ok(story.clone());
         }
         let text = encode(&c.body, c.author.as_deref());
-        if let Some(since) = prep.attempts.get(&c.comment_guid) {
-            if let Some(story) = self.find_lost_story(gid, &text, *since).await.map_err(rf)? {
+        // An earlier attempt recorded; or none recorded, but the comment was queued before
+        // this instance started, so the store may have lost the record of its post (it was
+        // restored from a copy): one read of the task's comments.
+        let since = prep
+            .attempts
+            .get(&c.comment_guid)
+            .copied()
+            .or_else(|| queued_at.filter(|t| *t < self.started_at));
+        if let Some(since) = since {
+            if let Some(story) = self.find_lost_story(gid, &text, since).await.map_err(rf)? {
                 tracing::info!(asana_gid = %gid, comment = %c.comment_guid, story = %story, "found the story of an earlier post; linking it");
                 return Ok(story);
             }

@@ -326,6 +326,15 @@ pub(crate) struct PushRun {
     /// The task's labels, as the conflict check read them (and this push set them since):
     /// a change of labels adds and removes only what differs.
     pub(crate) labels_seen: Option<ticket_provider_api::Labels>,
+    /// The task's description as the conflict check read it (without the push mark), as
+    /// this push left it: what a field write that does not change it writes back with the
+    /// new push mark.
+    pub(crate) seen_description: Option<String>,
+    /// The push mark the conflict check read: entries up to it were carried out already.
+    pub(crate) asana_mark: Option<i64>,
+    /// Entries found carried out already (at or below Asana's push mark: the store is
+    /// behind Asana, e.g. restored from a copy): done without being pushed again.
+    pub(crate) already_pushed: Vec<i64>,
 }
 
 /// What step 3 found.
@@ -410,6 +419,25 @@ pub(crate) fn commit_in_tx(
         db::put_comment_link(tx.conn(), cg, story)?;
     }
     record_conflicts_in_tx(tx, guid, &run.conflicts)?;
+    if !run.already_pushed.is_empty() {
+        let before: u64 = db::kv_get(tx.conn(), crate::store::ALREADY_PUSHED_KEY)?
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        let total = before + run.already_pushed.len() as u64;
+        db::kv_put(
+            tx.conn(),
+            crate::store::ALREADY_PUSHED_KEY,
+            &total.to_string(),
+        )?;
+    }
+    for id in &run.already_pushed {
+        tx.record_history(
+            guid,
+            "sync",
+            Some(&format!("pending change {id}")),
+            Some("already in Asana (the store was behind it, e.g. restored from a copy): not pushed again; Asana's values are kept"),
+        )?;
+    }
     if let (Some(why), Some(gid)) = (&run.lost, prep.link.linked_gid()) {
         crate::store::mark_lost_in_tx(tx, guid, gid, why)?;
     }

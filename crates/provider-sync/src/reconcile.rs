@@ -217,7 +217,11 @@ pub(crate) fn remote_fields(
         .filter(|a| !a.is_empty());
     let fields = Fields {
         subject,
-        description: clean_text(&task.description, MAX_DESCRIPTION_CHARS),
+        // The push mark is the sync's own line, not part of the description.
+        description: clean_text(
+            &crate::push_mark::split(&task.description).0,
+            MAX_DESCRIPTION_CHARS,
+        ),
         status,
         priority,
         assignee,

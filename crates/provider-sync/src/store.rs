@@ -96,6 +96,9 @@ pub fn store_options(pool_size: Option<u32>) -> StoreOptions {
     }
 }
 
+/// The `sync_kv` key of the running total behind [`SyncStore::already_pushed`].
+pub(crate) const ALREADY_PUSHED_KEY: &str = "already_pushed";
+
 /// Counts of the outbox and the links, read together ([`SyncStore::gauges`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreGauges {
@@ -424,6 +427,13 @@ impl SyncStore {
             .await
     }
 
+    /// How many outbox entries were found already carried out in Asana (at or below the
+    /// task's push mark) and completed without being pushed again, in all.
+    pub async fn already_pushed(&self) -> Result<u64> {
+        let text = self.kv_get(ALREADY_PUSHED_KEY).await?;
+        Ok(text.and_then(|t| t.parse().ok()).unwrap_or(0))
+    }
+
     /// The gauges of the outbox and the links in one snapshot: `(pending, set aside)`
     /// counts, the oldest pending entry's time, and the number of lost links.
     pub async fn gauges(&self) -> Result<StoreGauges> {
@@ -510,10 +520,18 @@ fn aside_action(
         if let Some(t) = &ticket {
             entry.change = entry.change.refreshed(t);
         }
-        let note = format!("retried by hand after being set aside: {reason}");
-        db::outbox_requeue(tx.conn(), &entry.ticket_guid, id, &entry.change, &note)?;
+        // Queued again as a new entry, after the ticket's others: it carries the current
+        // values, and a new id keeps it above the push mark Asana holds (see
+        // `push_mark.rs`), which may have passed the old one while it was set aside.
+        db::outbox_complete(tx.conn(), &entry.ticket_guid, id)?;
+        db::outbox_insert(
+            tx.conn(),
+            &entry.ticket_guid,
+            &entry.change,
+            db::Newest::LookUp,
+        )?;
         entry.set_aside_reason = None;
-        entry.last_error = Some(note);
+        entry.last_error = Some(format!("retried by hand after being set aside: {reason}"));
     } else {
         db::outbox_complete(tx.conn(), &entry.ticket_guid, id)?;
     }

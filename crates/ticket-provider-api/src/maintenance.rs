@@ -274,4 +274,8 @@ pub struct SyncStatus {
     pub lost_links: Vec<LostLink>,
     /// When the oldest pending entry was made (`null`: none pending).
     pub oldest_pending_at: Option<DateTime<Utc>>,
+    /// Entries found already carried out in the remote system, so completed without being
+    /// pushed again and the remote's later values kept: the store was behind the remote
+    /// (restored from an earlier copy, or a push's record was lost). A running total.
+    pub already_pushed: u64,
 }

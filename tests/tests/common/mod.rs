@@ -178,8 +178,35 @@ pub async fn direct_for(fake: &FakeAsana, db: &Path) -> SyncProvider {
     .await
 }
 
-/// Notes without the `[ticket-guid: …]` line, and the marker.
+/// Notes without the `[ticket-guid: …]` line and the sync's `[sync-push: N]` line above it
+/// (the push mark), and the marker.
 pub fn split_notes(notes: &str) -> (String, Option<String>) {
+    let (description, marker) = split_marker_line(notes);
+    if marker.is_none() {
+        return (description, marker);
+    }
+    let trimmed = description.trim_end();
+    let (before, last) = match trimmed.rfind('\n') {
+        Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
+        None => ("", trimmed),
+    };
+    let is_mark = last
+        .trim()
+        .strip_prefix("[sync-push: ")
+        .and_then(|r| r.strip_suffix(']'))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if is_mark {
+        (
+            before.strip_suffix('\n').unwrap_or(before).to_string(),
+            marker,
+        )
+    } else {
+        (description, marker)
+    }
+}
+
+/// Notes without the `[ticket-guid: …]` line, and the marker.
+fn split_marker_line(notes: &str) -> (String, Option<String>) {
     let trimmed = notes.trim_end();
     let (before, last) = match trimmed.rfind('\n') {
         Some(i) => (&trimmed[..i], &trimmed[i + 1..]),

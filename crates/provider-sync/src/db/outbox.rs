@@ -289,29 +289,6 @@ pub(crate) fn outbox_set_aside(
     Ok(())
 }
 
-/// Puts a set-aside entry back into the queue carrying `change`, with a note.
-pub(crate) fn outbox_requeue(
-    conn: &mut DbConnection,
-    guid: &str,
-    id: i64,
-    change: &Change,
-    note: &str,
-) -> Result<(), StoreError> {
-    kept_update(
-        data_sync_outbox::table,
-        data_sync_outbox::ticket_guid
-            .eq(guid)
-            .and(data_sync_outbox::id.eq(id)),
-        (
-            data_sync_outbox::set_aside_reason.eq(None::<String>),
-            data_sync_outbox::payload.eq(change.payload()),
-            data_sync_outbox::last_error.eq(note),
-        ),
-    )
-    .execute(conn)?;
-    Ok(())
-}
-
 /// The creation time of the oldest pending (not set aside) entry.
 pub(crate) fn oldest_pending(conn: &mut DbConnection) -> Result<Option<DateTime<Utc>>, StoreError> {
     let us: Option<i64> = data_sync_outbox::table

@@ -1,0 +1,258 @@
+//! A deterministic, seeded simulation of the whole sync.
+//!
+//! One seed draws a schedule ([`schedule::generate`]); [`run`] plays it against one SQLite
+//! store file, an in-process [`asana_fake::FakeAsana`] and three `provider-sync` instances
+//! on that store, then stops the faults, lets the sync settle ([`check::settle`]) and checks
+//! the invariants ([`check::invariants`]). Every step runs to completion before the next
+//! one starts, on one current-thread tokio runtime, and yields one line of the trace; the
+//! same seed gives the same trace (a test compares two runs). A failing seed is replayed by
+//! `cargo xtask simulate --seed S`, which also prints the shortest failing schedule that
+//! greedy removal of steps finds ([`shrink`]).
+//!
+//! # What is modelled
+//!
+//! * **Local operations** on every instance: `create`, `update` (subject, description),
+//!   `change_status`, `add_comment`.
+//! * **The worker's steps**, in any order between operations: `flush` (its push step) and
+//!   `pull_all` (its pull step; a full read after event tokens expire), and the firing of an
+//!   instance's group-commit timer (its deferred push records land).
+//! * **People in Asana** (through [`asana_fake::FakeAsana::edit_as_person`], so their edits
+//!   meet no fault): renames, notes, section moves, ticking and unticking `completed`,
+//!   comments (as another user), deleting tasks and removing them from the project.
+//! * **Asana faults** on the next 1–3 requests of a kind: 500, 503, 429, a 500 after the
+//!   change was applied (the answer is lost), a delayed answer; expired event tokens.
+//! * **Crashes**: an instance is dropped with everything in memory (the push records still
+//!   waiting for their transaction included) and a new one starts on the same store; the
+//!   dead instance's claims expire at once (as after the claim TTL).
+//! * **Restores**: consistent copies of the store file are taken (`VACUUM INTO`); a restore
+//!   stops every instance, puts a copy in place of the file and starts them again.
+//!
+//! # Invariants, after the faults stop and the sync settles
+//!
+//! * `verify` finds no difference and no orphan, and no ticket is left pending;
+//! * `sync status` reports nothing pending, set aside or lost, and every ticket says
+//!   `synced`;
+//! * no task carries a ticket's marker twice, no task or ticket has a comment twice, every
+//!   task belongs to a ticket and every ticket has a task in the project;
+//! * no accepted change is lost: every accepted local comment is on its ticket and its task,
+//!   every comment a person wrote on a task still in the project is on its ticket, and the
+//!   last accepted local write of a field is its value;
+//! * nothing is overwritten without a conflict record: when a person's edit was the last
+//!   write of a field, the field holds it or a `sync` conflict note names it; and never by
+//!   a local change Asana already had when the store was restored (a replayed change);
+//! * history agrees with the state: the last history row of subject, description and
+//!   status holds the ticket's value;
+//! * nothing panics (a panic is a failure of the schedule, with its message).
+//!
+//! # What is not modelled
+//!
+//! * **Time.** The engine reads wall-clock time for its circuit breaker, claim leases, the
+//!   group commit's delay and pull/push ordering. Instead of a simulated clock, the
+//!   instances run with settings under which no outcome depends on it
+//!   ([`world::sim_settings`]): the breaker never opens, an operation waits for its push,
+//!   flushes push one ticket at a time, claims do not expire by themselves (a crash expires
+//!   them), and deferred push records land only with the instance's next transaction. So
+//!   the breaker, pushes going on in the background, claims expiring during a push and
+//!   timeouts are not exercised here (the fault and crash tests of `ticket-tests` cover
+//!   them with real time).
+//! * **Perfect determinism.** Two runs of 40 seeds each, twice over, gave the same traces
+//!   but once (seed 1, a flush that found a ticket claimed in one run and free in the
+//!   other). Two things still run beside the step in progress: the conflict check's early
+//!   read of a task (a spawned request, aborted when unused, which may or may not reach the
+//!   fake and meet a queued fault) and the background release of a claim whose guard is
+//!   dropped unreleased. Making them deterministic needs a hook in `provider-sync` (e.g.
+//!   turning the early read off); not done.
+//! * **Edits in the same millisecond as a push.** Asana's `modified_at` has millisecond
+//!   resolution, and a pull reads a task's comments only when it changed, so a comment
+//!   made in the same millisecond as a push that recorded `modified_at` would not be
+//!   pulled until the task changes again. People in the simulation act at least 2 ms after
+//!   the step before them.
+//! * **Concurrency inside a step.** Steps never overlap; the interleavings covered are those
+//!   between whole operations, pushes and pulls (a crash between a push and its record
+//!   included), not those inside one.
+//! * **Priority, assignee, due dates, labels and fields** are not changed by the schedules;
+//!   PostgreSQL is not used; 4xx refusals (set-aside entries) are not injected.
+//! * **After a restore** the model no longer expects changes accepted before it (the copy
+//!   may predate them), and the invariant about Asana edits applies only to tasks still in
+//!   the project. A task made for a ticket the copy does not hold is pulled as a new ticket
+//!   with a new guid (its marker then names the old one); the model accepts that.
+//! * **Values, not operations.** The conflict rule compares values, so a person moving a
+//!   task back to a status it had (A → B → A) is no change to it; the model does not expect
+//!   Asana's status then, nor after a person ticked or unticked `completed` (the completion
+//!   rule reads what changed since the last sync).
+//!
+//! # Defects it found
+//!
+//! * Fixed: a push that found the task of a create whose record was lost (a crash between
+//!   the push and its transaction) recorded the task's `modified_at`, so comments people
+//!   had added since were never pulled (seeds 0 and 27; `tests/regressions.rs`).
+//! * Fixed, **restore safety**: after a restore (or a crash that lost deferred push
+//!   records), changes pushed after the copy was taken were pending again and pushed again:
+//!   comments were posted twice and fields changed in Asana since were rolled back as
+//!   "local wins" conflicts (seeds 57 and 61). `provider-sync` now keeps a push mark in
+//!   Asana (its crate documentation, "Restoring the store"); kept as regressions.
+//! * Open: a status conflict can be recorded twice (two identical `sync` notes, in the store
+//!   and in Asana) when a person ticks `completed` after a conflict and the answers of the
+//!   next posts are lost: seeds 117, 226, 761, 893, 920, 943 and 1077 (about 0.6 % of
+//!   schedules); ignored test `a_status_conflict_is_recorded_once`; `cargo xtask test-all`
+//!   lists them as known.
+//! * Not checked: a status or assignee set alone after the copy and changed in Asana since
+//!   is still replayed after a restore, but as a recorded conflict, which the invariants
+//!   accept.
+//!
+//! # Speed
+//!
+//! Measured on the 2-core machine shared with other builds (debug build, 4 threads): about
+//! 8.8 schedules per second (1200 schedules in 137 s), 40 steps each plus settling; 100,000
+//! schedules would take about 3 hours 10 minutes at that rate.
+
+pub mod check;
+pub mod rng;
+pub mod schedule;
+pub mod world;
+
+use std::panic::AssertUnwindSafe;
+
+use ticket_provider_api::Status;
+
+pub use schedule::{generate, Mix, Step};
+
+/// The statuses a schedule chooses from.
+pub const STATUSES: [Status; 8] = Status::ALL;
+
+/// How many steps a schedule has.
+pub const SCHEDULE_LEN: usize = 40;
+
+/// What one run of a schedule gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// One line per step (and per settling action).
+    pub trace: Vec<String>,
+    /// The first violation (or panic), if any.
+    pub failure: Option<String>,
+}
+
+/// The schedule a seed draws (every step kind).
+pub fn schedule_of(seed: u64) -> Vec<Step> {
+    generate(seed, SCHEDULE_LEN, Mix::ALL)
+}
+
+/// The schedule a seed draws from the step kinds of `mix`.
+pub fn schedule_with(seed: u64, mix: Mix) -> Vec<Step> {
+    generate(seed, SCHEDULE_LEN, mix)
+}
+
+/// Runs `steps` on a new world, settles and checks, on a current-thread runtime of its own.
+pub fn run(steps: &[Step]) -> Outcome {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return Outcome {
+                trace: Vec::new(),
+                failure: Some(format!("cannot build a runtime: {e}")),
+            }
+        }
+    };
+    let mut trace = Vec::new();
+    let result =
+        std::panic::catch_unwind(AssertUnwindSafe(|| rt.block_on(run_in(steps, &mut trace))));
+    let failure = match result {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(panic) => Some(format!("panic: {}", panic_text(&panic))),
+    };
+    drop(rt);
+    Outcome { trace, failure }
+}
+
+async fn run_in(steps: &[Step], trace: &mut Vec<String>) -> Result<(), String> {
+    let mut w = world::World::new()
+        .await
+        .map_err(|e| format!("cannot build the world: {e}"))?;
+    let timing = std::env::var_os("SYNC_SIM_TIMING").is_some();
+    for (i, step) in steps.iter().enumerate() {
+        let t0 = std::time::Instant::now();
+        let out = w
+            .step(*step)
+            .await
+            .map_err(|e| format!("step {i} ({step}) could not run: {e}"))?;
+        if timing {
+            eprintln!("{:>6} ms  {step}", t0.elapsed().as_millis());
+        }
+        trace.push(format!("{i:>3} {step}: {out}"));
+    }
+    let settled = check::settle(&mut w).await;
+    match settled {
+        Ok(lines) => trace.extend(lines),
+        Err(e) => return Err(e),
+    }
+    let bad = check::invariants(&w).await?;
+    if !bad.is_empty() {
+        return Err(bad.join("; "));
+    }
+    Ok(())
+}
+
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".into()
+    }
+}
+
+/// What kind of failure a message reports: its first violation with every number, quoted
+/// text and hexadecimal id left out, so that shrinking keeps the failure it started from
+/// instead of drifting to another one.
+pub fn failure_kind(failure: &str) -> String {
+    let first = failure.split("; ").next().unwrap_or(failure);
+    let mut unquoted = String::new();
+    let mut quoted = false;
+    for c in first.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            _ if quoted => {}
+            c => unquoted.push(c),
+        }
+    }
+    unquoted
+        .split_whitespace()
+        .filter(|w| !w.chars().any(|c| c.is_ascii_digit()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The shortest failing schedule greedy removal finds: steps are dropped one at a time (from
+/// the end first) as long as the schedule still fails the same way ([`failure_kind`]).
+/// `max_runs` bounds the runs spent.
+pub fn shrink(steps: &[Step], max_runs: usize) -> Vec<Step> {
+    let Some(kind) = run(steps).failure.map(|f| failure_kind(&f)) else {
+        return steps.to_vec();
+    };
+    let mut best = steps.to_vec();
+    let mut runs = 0;
+    let mut changed = true;
+    while changed && runs < max_runs {
+        changed = false;
+        let mut i = best.len();
+        while i > 0 && runs < max_runs {
+            i -= 1;
+            let mut candidate = best.clone();
+            candidate.remove(i);
+            runs += 1;
+            let same = run(&candidate)
+                .failure
+                .is_some_and(|f| failure_kind(&f) == kind);
+            if same {
+                best = candidate;
+                changed = true;
+            }
+        }
+    }
+    best
+}
