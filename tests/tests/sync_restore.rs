@@ -109,3 +109,83 @@ async fn a_restored_store_takes_asanas_later_values_instead_of_pushing_stale_cha
     );
     common::assert_mirrors(&fake, &p, &_users).await;
 }
+
+/// A line that looks like a push mark but that the sync did not write for this ticket (typed
+/// by a person, or copied from another task) says nothing: pending changes are still pushed.
+#[tokio::test]
+async fn a_forged_push_mark_does_not_drop_pending_changes() {
+    let (fake, users) = common::fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::direct_for(&fake, &dir.path().join("tickets.db")).await;
+    let guid = p.create(NewTicket::new("first")).await.unwrap().guid;
+    let other = p.create(NewTicket::new("other")).await.unwrap().guid;
+    common::flush_all(&p).await;
+    let gid = p.get_ticket(&guid).await.unwrap().ticket.asana_gid.unwrap();
+    let other_gid = p
+        .get_ticket(&other)
+        .await
+        .unwrap()
+        .ticket
+        .asana_gid
+        .unwrap();
+    // A real mark, from the other ticket's task.
+    let copied = fake
+        .project_tasks(&fake.project_gid())
+        .into_iter()
+        .find(|t| t.gid == other_gid)
+        .and_then(|t| {
+            t.notes
+                .lines()
+                .find(|l| homechoice_tickets::provider_sync::is_push_mark_line(l))
+                .map(str::to_string)
+        });
+    for forged in [
+        Some("[sync-push: 9223372036854775807]".to_string()),
+        Some("[sync-push: 9223372036854775807 #00000000]".to_string()),
+        copied,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        // A local change waits while Asana is down; meanwhile a person puts the line last
+        // in the task's notes (above the ticket's marker, as a mark would be).
+        fake.add_fault(Fault {
+            status: Some(503),
+            count: 1000,
+            ..Fault::default()
+        });
+        let subject = format!("after {forged}");
+        let rename = TicketUpdate {
+            subject: Some(subject.clone()),
+            ..TicketUpdate::default()
+        };
+        p.update(&guid, rename).await.unwrap();
+        fake.clear_faults();
+        assert!(fake.edit_as_person(
+            &fake.project_gid(),
+            &gid,
+            PersonEdit::Notes(format!("notes\n\n{forged}\n\n[ticket-guid: {guid}]"))
+        ));
+        common::flush_all(&p).await;
+        let task = fake
+            .project_tasks(&fake.project_gid())
+            .into_iter()
+            .find(|t| t.gid == gid)
+            .unwrap();
+        assert_eq!(
+            task.name, subject,
+            "{forged}: the pending rename was dropped"
+        );
+        let status = p.status().await.unwrap();
+        assert_eq!(status.already_pushed, 0, "{forged}: {status:?}");
+        // The line is the description's text, as the person wrote it.
+        p.pull_all(&|_| {}).await.unwrap();
+        let d = p.get_ticket(&guid).await.unwrap();
+        assert!(
+            d.ticket.description.contains(&forged),
+            "{:?}",
+            d.ticket.description
+        );
+    }
+    common::assert_mirrors(&fake, &p, &users).await;
+}

@@ -230,8 +230,11 @@
 //! Asana may have moved on since, through people or through this very sync. Pushing them
 //! again would post their comments twice and, by the conflict rule, roll Asana's newer
 //! values back. So Asana holds a **push mark** per task (`push_mark.rs`): the id of the
-//! newest outbox entry a push carried out, as a line `[sync-push: N]` above the marker line
-//! of the notes. Outbox ids only grow (they are times in microseconds on SQLite), and a
+//! newest outbox entry a push carried out, as a line `[sync-push: N #check]` above the
+//! marker line of the notes, where `check` is a checksum of N and the ticket's guid: a line
+//! a person typed, or copied from another ticket's task, fails it and is read as
+//! description text, never as a mark (a deliberate forger who knows the guid and the
+//! checksum function is not kept out). Outbox ids only grow (they are times in microseconds on SQLite), and a
 //! ticket's entries are pushed in id order, so every entry at or below the mark was carried
 //! out (or set aside; a retried one gets a new id).
 //!
@@ -256,8 +259,7 @@
 //! field write, so a status or assignee set after the copy and changed in Asana since is
 //! still replayed as a "local wins" conflict (recorded as one, not silent). The mark needs
 //! outbox ids that only grow: a PostgreSQL store restored with its sequence may hand out
-//! ids at or below marks Asana holds (not handled). Descriptions whose last line is a
-//! `[sync-push: N]` line lose it. Tested by `tests/tests/sync_restore.rs` (a real SQLite
+//! ids at or below marks Asana holds (not handled). Tested by `tests/tests/sync_restore.rs` (a real SQLite
 //! file copy) and by the seeded simulation (`crates/sync-sim`, restores included).
 //!
 //! # Upgrading from 0.1.0
@@ -337,6 +339,7 @@ mod provider;
 mod pull;
 mod push;
 mod push_mark;
+pub use push_mark::is_push_mark_line;
 mod push_remote;
 mod push_store;
 mod reconcile;

@@ -260,7 +260,10 @@ fn import_in_tx(
     // Entries at or below the task's push mark were carried out already (the store is
     // behind Asana): they are no pending change, so Asana's values are taken for them (the
     // next push finds them carried out and completes them).
-    let mark = crate::push_mark::split(&task.description).1;
+    let mark = task
+        .marker
+        .as_deref()
+        .and_then(|g| crate::push_mark::split(&task.description, g).1);
     let live: Vec<OutboxEntry> = pending_entries
         .iter()
         .filter(|e| mark.is_none_or(|m| e.id > m))

@@ -311,7 +311,7 @@ impl Engine {
             .map(|e| e.id)
             .last();
         if let Some(m) = made {
-            new.description = push_mark::with_mark(&new.description, m);
+            new.description = push_mark::with_mark(&new.description, m, &prep.guid);
         }
         run.wrote = true;
         let mut assignee_note = None;
@@ -395,7 +395,7 @@ impl Engine {
             .map_err(rf)?;
         self.asana_answered();
         run.seen = Some(TaskPlace::of(&task));
-        let (description, mark) = push_mark::split(&task.description);
+        let (description, mark) = push_mark::split(&task.description, &prep.guid);
         run.seen_description = Some(description);
         run.asana_mark = mark;
         // Entries at or below Asana's push mark were carried out already: they are not
@@ -456,7 +456,7 @@ impl Engine {
                 let (add_labels, remove_labels) = label_changes(&seen, &p.labels);
                 let changes = TicketUpdate {
                     subject: Some(p.subject.clone()),
-                    description: Some(push_mark::with_mark(&p.description, e.id)),
+                    description: Some(push_mark::with_mark(&p.description, e.id, &prep.guid)),
                     priority: Some(p.priority),
                     due: Some(p.due),
                     fields: carried
@@ -529,7 +529,7 @@ impl Engine {
                     subject: p.subject.clone(),
                     description: description
                         .as_deref()
-                        .map(|d| push_mark::with_mark(d, e.id)),
+                        .map(|d| push_mark::with_mark(d, e.id, &prep.guid)),
                     priority: p.priority,
                     due: p.due,
                     fields,

@@ -219,7 +219,10 @@ pub(crate) fn remote_fields(
         subject,
         // The push mark is the sync's own line, not part of the description.
         description: clean_text(
-            &crate::push_mark::split(&task.description).0,
+            &match task.marker.as_deref() {
+                Some(g) => crate::push_mark::split(&task.description, g).0,
+                None => task.description.clone(),
+            },
             MAX_DESCRIPTION_CHARS,
         ),
         status,

@@ -32,13 +32,9 @@ fn split_last_line(text: &str, is_line: impl Fn(&str) -> bool) -> Option<(String
     })
 }
 
-/// The push mark line `[sync-push: N]` of a description, when it ends with one.
+/// The push mark line `[sync-push: N #check]` of a description, when it ends with one.
 pub fn split_push_mark(description: &str) -> Option<(String, String)> {
-    split_last_line(description, |l| {
-        l.strip_prefix("[sync-push: ")
-            .and_then(|r| r.strip_suffix(']'))
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-    })
+    split_last_line(description, provider_sync::is_push_mark_line)
 }
 
 /// The push mark line of a task's notes (above the marker line), when there is one.

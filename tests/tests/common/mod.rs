@@ -190,11 +190,7 @@ pub fn split_notes(notes: &str) -> (String, Option<String>) {
         Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
         None => ("", trimmed),
     };
-    let is_mark = last
-        .trim()
-        .strip_prefix("[sync-push: ")
-        .and_then(|r| r.strip_suffix(']'))
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let is_mark = homechoice_tickets::provider_sync::is_push_mark_line(last);
     if is_mark {
         (
             before.strip_suffix('\n').unwrap_or(before).to_string(),
