@@ -332,6 +332,20 @@ impl InternalProvider {
             + Copy
             + 'static,
     {
+        if let Some(Ok(mut reader)) = self.inner.reader.as_ref().map(|r| r.try_lock()) {
+            if reader.is_none() {
+                *reader = self.inner.pool.try_get();
+            }
+            if let Some(conn) = reader.as_mut() {
+                self.inner
+                    .round_trips
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let span = tracing::debug_span!("internal", operation = %op, guid);
+                return span
+                    .in_scope(|| f(conn, guid))
+                    .map_err(|e| self.wrap(e, op, Some(guid)));
+            }
+        }
         if self.inner.target.backend() == Backend::Sqlite {
             if let Some(mut conn) = self.inner.pool.try_get() {
                 self.inner

@@ -38,6 +38,12 @@ pub(crate) struct Store {
     pub(crate) extensions: Vec<Arc<dyn StoreExtension>>,
     /// The declared custom fields.
     pub(crate) fields: ticket_provider_api::FieldSchema,
+    /// One connection of a SQLite file's pool kept out of it for short reads (a get): taken
+    /// with one uncontended lock instead of the pool's checkout and return (two locks, two
+    /// clock reads). `None` inside until the first read; a read that finds it busy uses the
+    /// pool. Not for `:memory:`, whose pool has one connection only.
+    pub(crate) reader:
+        Option<std::sync::Mutex<Option<diesel::r2d2::PooledConnection<crate::db::DbManager>>>>,
     /// Store round trips so far: each takes a pooled connection and runs one read or one
     /// write transaction (see `InternalProvider::store_round_trips`).
     pub(crate) round_trips: std::sync::atomic::AtomicU64,
@@ -147,6 +153,8 @@ pub(crate) fn open_store(url: &str, options: &StoreOptions) -> Result<Store, Sto
         DbTarget::Sqlite(path) if !memory => crate::checkpoint::Checkpointer::start(path.clone()),
         _ => None,
     };
+    let reader = (!memory && pool_size > 1 && target.backend() == Backend::Sqlite)
+        .then(|| std::sync::Mutex::new(None));
     Ok(Store {
         round_trips: std::sync::atomic::AtomicU64::new(0),
         #[cfg(feature = "sqlite")]
@@ -156,6 +164,7 @@ pub(crate) fn open_store(url: &str, options: &StoreOptions) -> Result<Store, Sto
         pool_size,
         extensions: options.extensions.clone(),
         fields: options.fields.clone(),
+        reader,
         identity,
     })
 }

@@ -4,11 +4,16 @@
 //! Figures (all measured in one run, in a temporary folder):
 //! * `internal_create_ratio`: provider `create` throughput / hand-written insert throughput
 //!   (same schema, same pragmas, same history row, `BEGIN IMMEDIATE`).
-//! * `internal_get_ratio`: provider `get_ticket` throughput / hand-written selects (ticket and
-//!   its comments, in one read transaction as the provider's are; see `raw_get`), each the
-//!   median of 40 short rounds that alternate the two, after a warm-up round.
+//! * `internal_get_ratio`: provider `get_ticket` throughput / hand-written selects (ticket, its
+//!   comments and its field and label rows, in one read transaction as the provider's are;
+//!   see `raw_get`), each the median of 40 short rounds that alternate the two, after a
+//!   warm-up round.
 //! * `list_scale_ratio`: median time of a filtered first page (50 tickets) on the large table /
-//!   on 10,000 tickets (1,000,000 vs 10,000; `--quick`: 200,000 vs 10,000).
+//!   on 10,000 tickets (1,000,000 vs 10,000; `--quick`: 200,000 vs 10,000);
+//!   `list_field_scale_ratio` and `list_label_scale_ratio` the same for a page filtered by a
+//!   custom field's value and by a label.
+//! * `asana_requests_with_fields`: requests of an `asana` create and update with five mapped
+//!   custom fields and labels, and without them (`fields_bench.rs`).
 //! * `sync_overhead_healthy`, `sync_overhead_slow`, `sync_overhead_down`,
 //!   `asana_requests_per_op`, `full_pull_10k_requests`, `full_pull_10k_ratio`: the `sync`
 //!   provider against the internal one and the `asana` provider's request counts, against an
