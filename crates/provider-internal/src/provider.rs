@@ -1,8 +1,11 @@
 //! [`InternalProvider`]: the [`TicketProvider`] implementation over the store.
 //!
 //! Each operation validates its input first (so invalid input writes nothing), then runs one
-//! store function on a blocking thread with a pooled connection, and maps any failure into the
-//! public [`Error`] with the provider name, operation and guid attached.
+//! store function with a pooled connection, off the runtime's worker (`block_in_place`, or
+//! the blocking pool on a current-thread runtime), and maps any failure into the public
+//! [`Error`] with the provider name, operation and guid attached. A get on a SQLite file is
+//! the exception: a read of a few microseconds, it runs on the calling thread with the
+//! connection the store keeps aside for it (see `run_short_read`).
 
 use std::sync::Arc;
 
@@ -318,8 +321,9 @@ impl InternalProvider {
         }
     }
 
-    /// Runs `f`, a read of one ticket, on the calling thread when the store is a SQLite file
-    /// with an idle connection at hand; otherwise as [`Self::run`] does. Such a read takes a
+    /// Runs `f`, a read of one ticket, on the calling thread when the store is a SQLite file:
+    /// with the connection kept aside for such reads when it is free, else with an idle one
+    /// of the pool; otherwise (none idle, or PostgreSQL) as [`Self::run`] does. Such a read takes a
     /// few microseconds, less than handing the worker's other tasks to another thread (which
     /// `block_in_place` does on every call) and about as long as any short computation
     /// between two awaits. A PostgreSQL read is a network round trip and always goes through
