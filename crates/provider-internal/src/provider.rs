@@ -321,9 +321,9 @@ impl InternalProvider {
         }
     }
 
-    /// Runs `f`, a read of one ticket, on the calling thread when the store is a SQLite file:
-    /// with the connection kept aside for such reads when it is free, else with an idle one
-    /// of the pool; otherwise (none idle, or PostgreSQL) as [`Self::run`] does. Such a read takes a
+    /// Runs `f`, a read of one ticket, on the calling thread with the connection a SQLite
+    /// file store keeps aside for such reads, when it is free; otherwise (another get holds
+    /// it, `:memory:`, PostgreSQL) as [`Self::run`] does. Such a read takes a
     /// few microseconds, less than handing the worker's other tasks to another thread (which
     /// `block_in_place` does on every call) and about as long as any short computation
     /// between two awaits. A PostgreSQL read is a network round trip and always goes through
@@ -347,17 +347,6 @@ impl InternalProvider {
                 let span = tracing::debug_span!("internal", operation = %op, guid);
                 return span
                     .in_scope(|| f(conn, guid))
-                    .map_err(|e| self.wrap(e, op, Some(guid)));
-            }
-        }
-        if self.inner.target.backend() == Backend::Sqlite {
-            if let Some(mut conn) = self.inner.pool.try_get() {
-                self.inner
-                    .round_trips
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let span = tracing::debug_span!("internal", operation = %op, guid);
-                return span
-                    .in_scope(|| f(&mut conn, guid))
                     .map_err(|e| self.wrap(e, op, Some(guid)));
             }
         }
