@@ -45,13 +45,18 @@ static WARNED: WarnOnce = WarnOnce::new();
 /// (the `sync` provider) sets such a change aside instead of retrying it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnusableField {
-    /// The ticket field whose mapping cannot be written.
-    pub field: String,
+    /// The ticket fields of the refused write (the error's message names the one Asana
+    /// lacks).
+    pub fields: Vec<String>,
 }
 
 impl std::fmt::Display for UnusableField {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Asana cannot take a value of field {}", self.field)
+        write!(
+            f,
+            "Asana cannot take the write of {}",
+            self.fields.join(", ")
+        )
     }
 }
 
@@ -302,15 +307,9 @@ impl Core {
         .await
         .map_err(|e| match e.kind() {
             // A field or option Asana lacks: named by the message; typed for queues.
-            ErrorKind::Config => {
-                let field = checked
-                    .keys()
-                    .find(|name| e.message().contains(&format!("field {name}")))
-                    .or_else(|| checked.keys().next())
-                    .cloned()
-                    .unwrap_or_default();
-                e.with_source(UnusableField { field })
-            }
+            ErrorKind::Config => e.with_source(UnusableField {
+                fields: checked.keys().cloned().collect(),
+            }),
             _ => e,
         })
     }

@@ -67,7 +67,7 @@ mod tests {
             "the Asana custom field \"Severity\" of field severity is not on project 1",
         )
         .with_source(provider_asana::UnusableField {
-            field: "severity".into(),
+            fields: vec!["severity".into()],
         });
         assert!(matches!(
             PushFailure::from_remote(&gone),
