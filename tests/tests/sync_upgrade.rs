@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use asana_fake::FakeAsana;
 use homechoice_tickets::provider_sync::{Change, LinkState, SyncProvider};
-use homechoice_tickets::{NewTicket, Priority, Status, TicketHistory};
+use homechoice_tickets::{NewTicket, Priority, Status, TicketField, TicketHistory, TicketValue};
 use serde_json::Value;
 
 /// The databases kept for upgrade tests.
@@ -99,20 +99,27 @@ async fn assert_kept(p: &SyncProvider, e: &Value, fixture: Fixture) {
         };
         assert_eq!(link.state, state, "state of {guid}");
     }
-    // The agreed values and push times moved from sync_kv into typed columns.
+    // The agreed values and push times moved into the links (from sync_kv in 0.1.0, from
+    // a column per field in the pre-fields release).
     let t1 = label(e, "T1");
     let link = p.store().link(&t1).await.unwrap().unwrap();
     assert_eq!(
-        link.agreed.subject.as_deref(),
+        link.agreed.text(&TicketField::Subject),
         Some("Printer on floor 3 jams daily")
     );
-    assert_eq!(link.agreed.status, Some(Status::InProgress));
-    assert_eq!(link.agreed.priority, Some(Priority::High));
-    assert_eq!(link.agreed.assignee, Some(None), "agreed on nobody");
+    assert_eq!(link.agreed.status(), Some(Status::InProgress));
+    assert_eq!(
+        link.agreed.get(&TicketField::Priority),
+        Some(&TicketValue::Priority(Priority::High))
+    );
+    assert_eq!(link.agreed.assignee(), Some(None), "agreed on nobody");
     assert!(link.pushed_at.is_some(), "push time moved");
     let t2 = label(e, "T2");
     let link = p.store().link(&t2).await.unwrap().unwrap();
-    assert_eq!(link.agreed.subject.as_deref(), Some("VPN drops every hour"));
+    assert_eq!(
+        link.agreed.text(&TicketField::Subject),
+        Some("VPN drops every hour")
+    );
     for l in ["T1", "T2", "T3", "T4", "T5"] {
         if fixture != Fixture::Release010 {
             break;

@@ -6,65 +6,16 @@
 //! one, records each change in its outbox in the same transaction, so that a change and its
 //! outbox entry exist together or not at all.
 
-use std::collections::BTreeMap;
+use ticket_provider_api::{Comment, Status, Ticket, Values};
 
-use ticket_provider_api::{Comment, Due, FieldValue, Fields, Labels, Priority, Status, Ticket};
+/// A ticket's values as another system holds them (see [`crate::StoreTx::apply_values`] and
+/// [`crate::StoreTx::insert_ticket`]): the fields that system carries; the others stay as
+/// they are.
+pub type TicketValues = Values;
 
-/// A ticket's synced values, as another system holds them (see
-/// [`crate::StoreTx::apply_values`] and [`crate::StoreTx::insert_ticket`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TicketValues {
-    /// Subject (one line).
-    pub subject: String,
-    /// Description.
-    pub description: String,
-    /// Status.
-    pub status: Status,
-    /// Priority.
-    pub priority: Priority,
-    /// Assignee; `None`: nobody.
-    pub assignee: Option<String>,
-    /// Due date; `None`: none.
-    pub due: Option<Due>,
-    /// Custom field values; `None` leaves the ticket's as they are (a system that does not
-    /// carry them).
-    pub fields: Option<Fields>,
-    /// Labels; `None` leaves the ticket's as they are.
-    pub labels: Option<Labels>,
-}
-
-impl TicketValues {
-    /// The values of a ticket.
-    pub fn of(t: &Ticket) -> Self {
-        TicketValues {
-            subject: t.subject.clone(),
-            description: t.description.clone(),
-            status: t.status,
-            priority: t.priority,
-            assignee: t.assignee.clone(),
-            due: t.due,
-            fields: Some(t.fields.clone()),
-            labels: Some(t.labels.clone()),
-        }
-    }
-}
-
-/// The fields an update changed: only those whose value differs from the old one are set.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldChanges {
-    /// The new subject.
-    pub subject: Option<String>,
-    /// The new description.
-    pub description: Option<String>,
-    /// The new priority.
-    pub priority: Option<Priority>,
-    /// The new due date (`Some(None)`: cleared).
-    pub due: Option<Option<Due>>,
-    /// The custom fields that changed: the new value, or `None` when cleared.
-    pub fields: BTreeMap<String, Option<FieldValue>>,
-    /// The labels now, when they changed.
-    pub labels: Option<Labels>,
-}
+/// The fields an update changed, with their new values (a cleared one holds its empty
+/// value): only those whose value differs from the old one.
+pub type FieldChanges = Values;
 
 /// The operation that set a status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use ticket_provider_api::{Comment, Due, Error, Priority, Status, Ticket};
+use ticket_provider_api::{
+    Comment, Due, Error, Priority, Status, Ticket, TicketField, TicketValue,
+};
 
 use crate::error::StoreError;
 use crate::schema::{data_ticket, data_ticket_comment, data_ticket_history};
@@ -76,6 +78,39 @@ pub(crate) fn due_columns(due: Option<Due>) -> (Option<String>, Option<i64>) {
 }
 
 impl TicketRow {
+    /// The row of ticket `t`'s built-in fields.
+    pub(crate) fn of(t: &Ticket) -> TicketRow {
+        let (due_on, due_at) = due_columns(t.due);
+        TicketRow {
+            guid: t.guid.clone(),
+            subject: t.subject.clone(),
+            description: t.description.clone(),
+            status: t.status.as_str().to_string(),
+            priority: t.priority.as_str().to_string(),
+            assignee: t.assignee.clone(),
+            created_at: t.created_at.timestamp_micros(),
+            updated_at: t.updated_at.timestamp_micros(),
+            due_on,
+            due_at,
+        }
+    }
+
+    /// A row with empty values (status NEW, priority normal), to fill.
+    pub(crate) fn blank(guid: &str, created_at: i64, updated_at: i64) -> TicketRow {
+        TicketRow {
+            guid: guid.to_string(),
+            subject: String::new(),
+            description: String::new(),
+            status: Status::New.as_str().to_string(),
+            priority: Priority::Normal.as_str().to_string(),
+            assignee: None,
+            created_at,
+            updated_at,
+            due_on: None,
+            due_at: None,
+        }
+    }
+
     /// The stored due date.
     pub(crate) fn due(&self) -> Result<Option<Due>, StoreError> {
         match (&self.due_on, self.due_at) {
@@ -206,16 +241,30 @@ pub(crate) struct TicketChanges {
 }
 
 impl TicketChanges {
-    pub(crate) fn set_due(&mut self, due: Option<Due>) {
+    fn set_due(&mut self, due: Option<Due>) {
         let (on, at) = due_columns(due);
         self.due_on = Some(on);
         self.due_at = Some(at);
     }
-}
 
-/// How a due date reads in history rows.
-pub(crate) fn due_text(due: Option<Due>) -> Option<String> {
-    due.map(|d| d.to_string())
+    /// Sets the column(s) of built-in field `field` to `value`: the store's mapping of the
+    /// built-in fields to `data_ticket`'s columns. Custom fields and labels are value rows
+    /// (`values.rs`), not columns; they (and a value of another type) are left out.
+    pub(crate) fn set(&mut self, field: &TicketField, value: &TicketValue) {
+        match (field, value) {
+            (TicketField::Subject, TicketValue::Text(s)) => self.subject = Some(s.clone()),
+            (TicketField::Description, TicketValue::Text(s)) => self.description = Some(s.clone()),
+            (TicketField::Status, TicketValue::Status(s)) => {
+                self.status = Some(s.as_str().to_string())
+            }
+            (TicketField::Priority, TicketValue::Priority(p)) => {
+                self.priority = Some(p.as_str().to_string())
+            }
+            (TicketField::Assignee, TicketValue::Person(a)) => self.assignee = Some(a.clone()),
+            (TicketField::Due, TicketValue::Due(d)) => self.set_due(*d),
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]

@@ -278,15 +278,11 @@ impl<'a> StoreTx<'a> {
     }
 }
 
-/// The checks of the provider's own input, for values from elsewhere.
+/// The checks of the provider's own input, for values from elsewhere (see
+/// [`TicketField::check`](ticket_provider_api::TicketField::check)).
 fn check_values(v: &TicketValues) -> Result<(), StoreError> {
-    use ticket_provider_api::model::{
-        check_line, check_text, MAX_ASSIGNEE_CHARS, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS,
-    };
-    check_line("subject", &v.subject, MAX_SUBJECT_CHARS)?;
-    check_text("description", &v.description, MAX_DESCRIPTION_CHARS)?;
-    if let Some(a) = &v.assignee {
-        check_line("assignee", a, MAX_ASSIGNEE_CHARS)?;
+    for (field, value) in v.iter() {
+        field.check(value)?;
     }
     Ok(())
 }

@@ -4,14 +4,15 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use ticket_provider_api::fields::apply_field_changes;
-use ticket_provider_api::{Error, NewComment, NewTicket, Status, Ticket, TicketUpdate};
+use ticket_provider_api::{
+    Error, NewComment, NewTicket, Status, Ticket, TicketField, TicketUpdate, TicketValue,
+};
 
 use crate::change::{FieldChanges, StatusOperation, TicketChange, TicketValues};
 use crate::db::DbConnection;
 use crate::error::StoreError;
 use crate::rows::{
-    due_columns, due_text, new_guid, now_micros, CommentRow, NewHistoryRow, TicketChanges,
+    due_columns, from_micros, new_guid, now_micros, CommentRow, NewHistoryRow, TicketChanges,
     TicketRow,
 };
 use crate::schema::{data_ticket, data_ticket_comment, data_ticket_history};
@@ -123,80 +124,66 @@ pub(crate) fn update_in_tx(
     guid: &str,
     update: &TicketUpdate,
 ) -> Result<(Ticket, Option<TicketChange>), StoreError> {
-    let mut row = lock_ticket(conn, guid)?;
-    let now = now_micros();
-    let mut changes = TicketChanges::default();
-    let mut fields = FieldChanges::default();
-    let mut rows: Vec<(&str, String, String)> = Vec::new();
-    let old_values = values::read_values(conn, guid)?;
-    let mut new_values = old_values.clone();
-    apply_field_changes(&mut new_values.fields, &update.fields);
-    new_values.labels = update.apply_labels(&old_values.labels);
-    if let Some(s) = &update.subject {
-        if *s != row.subject {
-            rows.push(("subject", row.subject.clone(), s.clone()));
-            changes.subject = Some(s.clone());
-            fields.subject = Some(s.clone());
-            row.subject = s.clone();
-        }
+    let row = lock_ticket(conn, guid)?;
+    let old = ticket_of(conn, row)?;
+    let changes = FieldChanges::of_update(update, &old).changed_from(&old);
+    if changes.is_empty() {
+        return Ok((old, None));
     }
-    if let Some(d) = &update.description {
-        if *d != row.description {
-            rows.push(("description", row.description.clone(), d.clone()));
-            changes.description = Some(d.clone());
-            fields.description = Some(d.clone());
-            row.description = d.clone();
-        }
-    }
-    if let Some(p) = update.priority {
-        if p.as_str() != row.priority {
-            rows.push(("priority", row.priority.clone(), p.as_str().to_string()));
-            changes.priority = Some(p.as_str().to_string());
-            fields.priority = Some(p);
-            row.priority = p.as_str().to_string();
-        }
-    }
-    let mut history_due: Option<(Option<String>, Option<String>)> = None;
-    if let Some(due) = update.due {
-        let old = row.due()?;
-        if due != old {
-            history_due = Some((due_text(old), due_text(due)));
-            changes.set_due(due);
-            fields.due = Some(due);
-            (row.due_on, row.due_at) = due_columns(due);
-        }
-    }
-    if rows.is_empty() && history_due.is_none() && new_values == old_values {
-        return Ok((with_values(row.into_ticket()?, old_values), None));
-    }
-    changes.updated_at = Some(now);
-    row.updated_at = now;
-    diesel::update(data_ticket::table.find(guid))
-        .set(&changes)
-        .execute(conn)?;
-    for (field, old, new) in &rows {
-        add_history(conn, guid, field, Some(old), Some(new), now)?;
-    }
-    if let Some((old, new)) = &history_due {
-        add_history(conn, guid, "due", old.as_deref(), new.as_deref(), now)?;
-    }
-    let value_rows = values::replace_values(conn, guid, row.created_at, &old_values, &new_values)?;
-    for (field, old, new) in &value_rows {
-        add_history(conn, guid, field, old.as_deref(), new.as_deref(), now)?;
-    }
-    for (name, value) in &update.fields {
-        if old_values.fields.get(name) != value.as_ref() {
-            fields.fields.insert(name.clone(), value.clone());
-        }
-    }
-    if new_values.labels != old_values.labels {
-        fields.labels = Some(new_values.labels.clone());
-    }
+    let ticket = write_changes(conn, &old, &changes)?;
     let change = TicketChange::Updated {
         guid: guid.to_string(),
-        changes: fields,
+        changes,
     };
-    Ok((with_values(row.into_ticket()?, new_values), Some(change)))
+    Ok((ticket, Some(change)))
+}
+
+/// Writes `changes` (new values of fields that differ from ticket `old`'s) into the store:
+/// the columns of the built-in fields and `updated_at` in one `UPDATE`, the value rows of
+/// custom fields and labels, and one history row per field (old and new value as
+/// [`TicketValue::display`] shows them). The ticket after.
+fn write_changes(
+    conn: &mut DbConnection,
+    old: &Ticket,
+    changes: &FieldChanges,
+) -> Result<Ticket, StoreError> {
+    let now = now_micros();
+    let guid = old.guid.as_str();
+    let created_at = old.created_at.timestamp_micros();
+    let mut columns = TicketChanges {
+        updated_at: Some(now),
+        ..TicketChanges::default()
+    };
+    for (field, value) in changes.iter() {
+        match (field, value) {
+            (TicketField::Custom(name), TicketValue::Custom(v)) => {
+                values::set_field(conn, guid, created_at, name, v.as_ref())?;
+            }
+            (TicketField::Labels, TicketValue::Labels(l)) => {
+                values::set_labels(conn, guid, created_at, &old.labels, l)?;
+            }
+            _ => columns.set(field, value),
+        }
+    }
+    diesel::update(data_ticket::table.find(guid))
+        .set(&columns)
+        .execute(conn)?;
+    for (field, value) in changes.iter() {
+        let before = field.of(old).display();
+        let after = value.display();
+        add_history(
+            conn,
+            guid,
+            &field.name(),
+            before.as_deref(),
+            after.as_deref(),
+            now,
+        )?;
+    }
+    let mut ticket = old.clone();
+    changes.apply_to(&mut ticket);
+    ticket.updated_at = from_micros(now)?;
+    Ok(ticket)
 }
 
 /// Moves a ticket to `status`, recording a history row for every call (an explicit status
@@ -304,89 +291,27 @@ pub(crate) fn add_comment_in_tx(
     Ok((ticket_of(conn, row)?, comment_guid, change))
 }
 
-/// Writes values that come from elsewhere (another system) into an existing ticket: one
-/// history row per field whose value differs, `updated_at` touched when any does. The names
-/// of the changed fields.
+/// Writes values that come from elsewhere (another system) into an existing ticket: the
+/// fields `values` has (the others stay), one history row per field whose value differs,
+/// `updated_at` touched when any does. The names of the changed fields.
 pub(crate) fn apply_values_in_tx(
     conn: &mut DbConnection,
     guid: &str,
     values: &TicketValues,
 ) -> Result<Vec<String>, StoreError> {
     let row = lock_ticket(conn, guid)?;
-    let now = now_micros();
-    let mut changes = TicketChanges::default();
-    let mut rows: Vec<(&'static str, Option<String>, Option<String>)> = Vec::new();
-    let mut value_rows = Vec::new();
-    if values.fields.is_some() || values.labels.is_some() {
-        let old = values::read_values(conn, guid)?;
-        let new = Values {
-            fields: values.fields.clone().unwrap_or_else(|| old.fields.clone()),
-            labels: values.labels.clone().unwrap_or_else(|| old.labels.clone()),
-        };
-        value_rows = values::replace_values(conn, guid, row.created_at, &old, &new)?;
-    }
-    if row.subject != values.subject {
-        rows.push((
-            "subject",
-            Some(row.subject.clone()),
-            Some(values.subject.clone()),
-        ));
-        changes.subject = Some(values.subject.clone());
-    }
-    if row.description != values.description {
-        rows.push((
-            "description",
-            Some(row.description.clone()),
-            Some(values.description.clone()),
-        ));
-        changes.description = Some(values.description.clone());
-    }
-    if row.status != values.status.as_str() {
-        rows.push((
-            "status",
-            Some(row.status.clone()),
-            Some(values.status.as_str().into()),
-        ));
-        changes.status = Some(values.status.as_str().into());
-    }
-    if row.priority != values.priority.as_str() {
-        rows.push((
-            "priority",
-            Some(row.priority.clone()),
-            Some(values.priority.as_str().into()),
-        ));
-        changes.priority = Some(values.priority.as_str().into());
-    }
-    if row.assignee != values.assignee {
-        rows.push(("assignee", row.assignee.clone(), values.assignee.clone()));
-        changes.assignee = Some(values.assignee.clone());
-    }
-    let old_due = row.due()?;
-    if old_due != values.due {
-        rows.push(("due", due_text(old_due), due_text(values.due)));
-        changes.set_due(values.due);
-    }
-    if rows.is_empty() && value_rows.is_empty() {
+    let old = ticket_of(conn, row)?;
+    let changes = values.clone().changed_from(&old);
+    if changes.is_empty() {
         return Ok(Vec::new());
     }
-    changes.updated_at = Some(now);
-    diesel::update(data_ticket::table.find(guid))
-        .set(&changes)
-        .execute(conn)?;
-    let mut changed = Vec::with_capacity(rows.len() + value_rows.len());
-    for (field, old, new) in rows {
-        add_history(conn, guid, field, old.as_deref(), new.as_deref(), now)?;
-        changed.push(field.to_string());
-    }
-    for (field, old, new) in value_rows {
-        add_history(conn, guid, &field, old.as_deref(), new.as_deref(), now)?;
-        changed.push(field);
-    }
-    Ok(changed)
+    write_changes(conn, &old, &changes)?;
+    Ok(changes.fields().map(TicketField::name).collect())
 }
 
 /// Inserts a ticket whose values come from elsewhere, with its `created` history row; its
-/// guid (`guid`, else a new one).
+/// guid (`guid`, else a new one). Subject, status and priority are required; the other
+/// fields default to none.
 pub(crate) fn insert_values_in_tx(
     conn: &mut DbConnection,
     guid: Option<&str>,
@@ -396,34 +321,29 @@ pub(crate) fn insert_values_in_tx(
     let now = now_micros();
     let guid = guid.map_or_else(new_guid, str::to_string);
     let created = created_at.map_or(now, |t| t.timestamp_micros());
-    let row = TicketRow {
-        guid: guid.clone(),
-        subject: values.subject.clone(),
-        description: values.description.clone(),
-        status: values.status.as_str().into(),
-        priority: values.priority.as_str().into(),
-        assignee: values.assignee.clone(),
-        created_at: created,
-        updated_at: now,
-        due_on: due_columns(values.due).0,
-        due_at: due_columns(values.due).1,
-    };
+    for field in [
+        TicketField::Subject,
+        TicketField::Status,
+        TicketField::Priority,
+    ] {
+        if !values.contains(&field) {
+            return Err(StoreError::Api(Error::invalid_input(format!(
+                "a ticket from elsewhere needs its {field}"
+            ))));
+        }
+    }
+    let mut ticket = TicketRow::blank(&guid, created, now).into_ticket()?;
+    values.apply_to(&mut ticket);
     diesel::insert_into(data_ticket::table)
-        .values(&row)
+        .values(&TicketRow::of(&ticket))
         .execute(conn)?;
-    values::insert_values(
-        conn,
-        &guid,
-        created,
-        values.fields.as_ref().unwrap_or(&Default::default()),
-        values.labels.as_ref().unwrap_or(&Default::default()),
-    )?;
+    values::insert_values(conn, &guid, created, &ticket.fields, &ticket.labels)?;
     add_history(
         conn,
         &guid,
         "created",
         None,
-        Some(values.status.as_str()),
+        Some(ticket.status.as_str()),
         now,
     )?;
     Ok(guid)

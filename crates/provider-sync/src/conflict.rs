@@ -23,55 +23,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::outbox::{Change, OutboxEntry};
+use crate::outbox::OutboxEntry;
+use ticket_provider_api::field_set::{TicketField, TicketValue};
 use ticket_provider_api::model::MAX_COMMENT_CHARS;
-use ticket_provider_api::{Due, FieldValue, Labels, Priority, Status};
 
 use crate::snapshot::{Agreed, Fields};
 
 /// The author of the notes the conflict rule writes.
 pub const CONFLICT_AUTHOR: &str = "sync";
-
-/// A synced field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Field {
-    Subject,
-    Description,
-    Status,
-    Priority,
-    Assignee,
-    Due,
-    /// A carried custom field, by name.
-    Custom(String),
-    /// The set of labels.
-    Labels,
-}
-
-impl Field {
-    /// Every built-in synced field.
-    pub(crate) const BUILT_IN: [Field; 6] = [
-        Field::Subject,
-        Field::Description,
-        Field::Status,
-        Field::Priority,
-        Field::Assignee,
-        Field::Due,
-    ];
-
-    /// The field's name, as in tickets and history (`fields.<name>` for a custom field).
-    pub(crate) fn name(&self) -> String {
-        match self {
-            Field::Subject => "subject".into(),
-            Field::Description => "description".into(),
-            Field::Status => "status".into(),
-            Field::Priority => "priority".into(),
-            Field::Assignee => "assignee".into(),
-            Field::Due => "due".into(),
-            Field::Custom(name) => format!("fields.{name}"),
-            Field::Labels => "labels".into(),
-        }
-    }
-}
 
 /// What the conflict rule makes of one field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,77 +68,25 @@ pub(crate) fn decide<T: PartialEq>(
     }
 }
 
-/// The local changes waiting in the outbox, per field: `None` when nothing of the field is
-/// pending, else the values the entries carry.
+/// The local changes waiting in the outbox, per field: the values the entries carry. A
+/// field that is absent has nothing pending.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Pending {
-    pub(crate) subject: Option<Vec<String>>,
-    pub(crate) description: Option<Vec<String>>,
-    pub(crate) status: Option<Vec<Status>>,
-    pub(crate) priority: Option<Vec<Priority>>,
-    pub(crate) assignee: Option<Vec<Option<String>>>,
-    pub(crate) due: Option<Vec<Option<Due>>>,
-    /// Per custom field: the values pending changes carry (`None`: a clear).
-    pub(crate) custom: BTreeMap<String, Vec<Option<FieldValue>>>,
-    pub(crate) labels: Option<Vec<Labels>>,
-}
-
-fn note<T>(slot: &mut Option<Vec<T>>, value: Option<T>) {
-    let values = slot.get_or_insert_with(Vec::new);
-    values.extend(value);
-}
+pub(crate) struct Pending(BTreeMap<TicketField, Vec<TicketValue>>);
 
 impl Pending {
-    /// What the entries not set aside change (a `create` every field).
+    /// What the entries not set aside change (a `create` every field it carries).
     pub(crate) fn of(entries: &[OutboxEntry]) -> Self {
         let mut out = Pending::default();
         for e in entries.iter().filter(|e| e.set_aside_reason.is_none()) {
-            match &e.change {
-                Change::Create(p) => {
-                    note(&mut out.subject, Some(p.subject.clone()));
-                    note(&mut out.description, Some(p.description.clone()));
-                    note(&mut out.status, Some(p.status));
-                    note(&mut out.priority, Some(p.priority));
-                    note(&mut out.assignee, Some(p.assignee.clone()));
-                    note(&mut out.due, Some(p.due));
-                    for (name, v) in &p.fields {
-                        out.custom
-                            .entry(name.clone())
-                            .or_default()
-                            .push(Some(v.clone()));
-                    }
-                    note(&mut out.labels, Some(p.labels.clone()));
-                }
-                Change::Update(p) => {
-                    if let Some(s) = &p.subject {
-                        note(&mut out.subject, Some(s.clone()));
-                    }
-                    if let Some(d) = &p.description {
-                        note(&mut out.description, Some(d.clone()));
-                    }
-                    if let Some(pr) = p.priority {
-                        note(&mut out.priority, Some(pr));
-                    }
-                    if let Some(d) = p.due {
-                        note(&mut out.due, Some(d));
-                    }
-                    for (name, v) in &p.fields {
-                        out.custom.entry(name.clone()).or_default().push(v.clone());
-                    }
-                    if let Some(l) = &p.labels {
-                        note(&mut out.labels, Some(l.clone()));
-                    }
-                }
-                Change::Status(_, p) => note(&mut out.status, Some(p.status)),
-                Change::Assign(p) => note(&mut out.assignee, Some(Some(p.assignee.clone()))),
-                Change::Comment(_) => {}
+            for (field, value) in e.change.sets() {
+                out.0.entry(field).or_default().push(value);
             }
         }
         out
     }
 
     /// What pushing `entries` writes to the task: [`Pending::of`] the entries that write
-    /// fields ([`Change::writes_fields`]).
+    /// fields ([`Change::writes_fields`](crate::outbox::Change::writes_fields)).
     pub(crate) fn written_by(entries: &[OutboxEntry]) -> Self {
         let writing: Vec<OutboxEntry> = entries
             .iter()
@@ -191,92 +98,35 @@ impl Pending {
 
     /// Whether any field is written.
     pub(crate) fn any(&self) -> bool {
-        Field::BUILT_IN.iter().any(|f| self.touches(f))
-            || !self.custom.is_empty()
-            || self.labels.is_some()
+        !self.0.is_empty()
     }
 
     /// Whether a local change of `field` is pending.
-    pub(crate) fn touches(&self, field: &Field) -> bool {
-        match field {
-            Field::Subject => self.subject.is_some(),
-            Field::Description => self.description.is_some(),
-            Field::Status => self.status.is_some(),
-            Field::Priority => self.priority.is_some(),
-            Field::Assignee => self.assignee.is_some(),
-            Field::Due => self.due.is_some(),
-            Field::Custom(name) => self.custom.contains_key(name),
-            Field::Labels => self.labels.is_some(),
-        }
+    pub(crate) fn touches(&self, field: &TicketField) -> bool {
+        self.0.contains_key(field)
     }
-}
 
-/// How a value is shown in a conflict note.
-trait Shown {
-    fn shown(&self) -> String;
+    /// The values pending changes of `field` carry; `None` when nothing of it is pending.
+    pub(crate) fn values(&self, field: &TicketField) -> Option<&[TicketValue]> {
+        self.0.get(field).map(Vec::as_slice)
+    }
 }
 
 /// At most this many characters of a value go into a note.
 const SHOWN_CHARS: usize = 2000;
 
-impl Shown for String {
-    fn shown(&self) -> String {
-        format!("{:?}", self.chars().take(SHOWN_CHARS).collect::<String>())
-    }
-}
-
-impl Shown for Option<String> {
-    fn shown(&self) -> String {
-        match self {
-            Some(s) => s.shown(),
-            None => "(nobody)".to_string(),
-        }
-    }
-}
-
-impl Shown for Status {
-    fn shown(&self) -> String {
-        format!("{:?}", self.as_str())
-    }
-}
-
-impl Shown for Option<Due> {
-    fn shown(&self) -> String {
-        match self {
-            Some(d) => format!("{:?}", d.to_string()),
-            None => "(none)".to_string(),
-        }
-    }
-}
-
-impl Shown for Priority {
-    fn shown(&self) -> String {
-        format!("{:?}", self.as_str())
-    }
-}
-
-impl Shown for Option<FieldValue> {
-    fn shown(&self) -> String {
-        match self {
-            Some(v) => v.display().shown(),
-            None => "(none)".to_string(),
-        }
-    }
-}
-
-impl Shown for Labels {
-    fn shown(&self) -> String {
-        if self.is_empty() {
-            return "(none)".to_string();
-        }
-        self.iter().cloned().collect::<Vec<_>>().join(", ").shown()
+/// How a value of `field` is shown in a conflict note: quoted, cut to [`SHOWN_CHARS`].
+fn shown(field: &TicketField, value: &TicketValue) -> String {
+    match value.display() {
+        Some(text) => format!("{:?}", text.chars().take(SHOWN_CHARS).collect::<String>()),
+        None => field.nothing().to_string(),
     }
 }
 
 /// A field both sides changed: what Asana had and the local value that won.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Conflict {
-    pub(crate) field: Field,
+    pub(crate) field: TicketField,
     /// Asana's (losing) value, as shown in the note.
     pub(crate) remote: String,
     /// The local (winning) value, as shown in the note.
@@ -310,138 +160,48 @@ impl Conflict {
 pub(crate) struct Merge {
     /// Per field: Asana's value, or the local one where a local change is pending.
     pub(crate) fields: Fields,
-    /// The fields both sides changed: the built-in ones in [`Field::BUILT_IN`] order, then
-    /// the custom fields by name, then the labels.
+    /// The fields both sides changed, in field order.
     pub(crate) conflicts: Vec<Conflict>,
 }
 
-fn merge_field<T: PartialEq + Clone + Shown>(
-    field: Field,
-    agreed: Option<&T>,
-    local: &T,
-    remote: &T,
-    pending: Option<&[T]>,
-    conflicts: &mut Vec<Conflict>,
-) -> T {
-    match decide(agreed, local, remote, pending) {
-        Decision::InSync | Decision::TakeRemote => remote.clone(),
-        Decision::KeepLocal => local.clone(),
-        Decision::Conflict => {
-            conflicts.push(Conflict {
-                field,
-                remote: remote.shown(),
-                local: local.shown(),
-            });
-            local.clone()
-        }
-    }
-}
-
-/// [`decide`] for every field.
+/// [`decide`] for every field of `local`. A field Asana's values lack counts as its empty
+/// value, or (a built-in field) as the local one.
 pub(crate) fn merge(agreed: &Agreed, local: &Fields, remote: &Fields, pending: &Pending) -> Merge {
-    let mut c = Vec::new();
-    let fields = Fields {
-        subject: merge_field(
-            Field::Subject,
-            agreed.subject.as_ref(),
-            &local.subject,
-            &remote.subject,
-            pending.subject.as_deref(),
-            &mut c,
-        ),
-        description: merge_field(
-            Field::Description,
-            agreed.description.as_ref(),
-            &local.description,
-            &remote.description,
-            pending.description.as_deref(),
-            &mut c,
-        ),
-        status: merge_field(
-            Field::Status,
-            agreed.status.as_ref(),
-            &local.status,
-            &remote.status,
-            pending.status.as_deref(),
-            &mut c,
-        ),
-        priority: merge_field(
-            Field::Priority,
-            agreed.priority.as_ref(),
-            &local.priority,
-            &remote.priority,
-            pending.priority.as_deref(),
-            &mut c,
-        ),
-        assignee: merge_field(
-            Field::Assignee,
-            agreed.assignee.as_ref(),
-            &local.assignee,
-            &remote.assignee,
-            pending.assignee.as_deref(),
-            &mut c,
-        ),
-        due: merge_field(
-            Field::Due,
-            agreed.due.as_ref(),
-            &local.due,
-            &remote.due,
-            pending.due.as_deref(),
-            &mut c,
-        ),
-        custom: local
-            .custom
-            .iter()
-            .map(|(name, l)| {
-                let r = remote.custom.get(name).cloned().flatten();
-                let v = merge_field(
-                    Field::Custom(name.clone()),
-                    agreed.custom.get(name),
-                    l,
-                    &r,
-                    pending.custom.get(name).map(Vec::as_slice),
-                    &mut c,
-                );
-                (name.clone(), v)
-            })
-            .collect(),
-        labels: merge_field(
-            Field::Labels,
-            agreed.labels.as_ref(),
-            &local.labels,
-            &remote.labels,
-            pending.labels.as_deref(),
-            &mut c,
-        ),
-    };
-    Merge {
-        fields,
-        conflicts: c,
-    }
+    let mut conflicts = Vec::new();
+    let fields = local
+        .iter()
+        .map(|(field, l)| {
+            let r = remote.get_or_default(field).unwrap_or_else(|| l.clone());
+            let kept = match decide(agreed.get(field), l, &r, pending.values(field)) {
+                Decision::InSync | Decision::TakeRemote => r,
+                Decision::KeepLocal => l.clone(),
+                Decision::Conflict => {
+                    conflicts.push(Conflict {
+                        field: field.clone(),
+                        remote: shown(field, &r),
+                        local: shown(field, l),
+                    });
+                    l.clone()
+                }
+            };
+            (field.clone(), kept)
+        })
+        .collect();
+    Merge { fields, conflicts }
 }
 
-impl Agreed {
-    /// Takes `field`'s value from `from` as the agreed one.
-    pub(crate) fn adopt(&mut self, field: &Field, from: &Fields) {
-        match field {
-            Field::Subject => self.subject = Some(from.subject.clone()),
-            Field::Description => self.description = Some(from.description.clone()),
-            Field::Status => self.status = Some(from.status),
-            Field::Priority => self.priority = Some(from.priority),
-            Field::Assignee => self.assignee = Some(from.assignee.clone()),
-            Field::Due => self.due = Some(from.due),
-            Field::Custom(name) => {
-                let v = from.custom.get(name).cloned().flatten();
-                self.custom.insert(name.clone(), v);
-            }
-            Field::Labels => self.labels = Some(from.labels.clone()),
-        }
+/// Takes `field`'s value from `from` as the agreed one.
+pub(crate) fn adopt(agreed: &mut Agreed, field: &TicketField, from: &Fields) {
+    if let Some(v) = from.get_or_default(field) {
+        agreed.insert(field.clone(), v);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbox::Change;
+    use ticket_provider_api::{FieldValue, Labels, Priority, Status};
     use Decision::{InSync, KeepLocal, TakeRemote};
     const CONFLICT: Decision = Decision::Conflict;
 
@@ -566,33 +326,35 @@ mod tests {
     /// and a conflict names the field.
     #[test]
     fn merge_applies_the_rule_to_custom_fields_and_labels() {
+        let severity = TicketField::Custom("severity".into());
+        let customer = TicketField::Custom("customer".into());
         let with = |sev: &str, labels: &[&str]| {
             let mut f = fields("S", Status::New, None);
-            f.custom
-                .insert("severity".into(), Some(FieldValue::Enum(sev.to_string())));
-            f.custom.insert("customer".into(), None);
-            f.labels = labels.iter().map(|l| l.to_string()).collect();
+            f.insert(
+                severity.clone(),
+                TicketValue::Custom(Some(FieldValue::Enum(sev.to_string()))),
+            );
+            f.insert(customer.clone(), TicketValue::Custom(None));
+            f.insert(
+                TicketField::Labels,
+                TicketValue::Labels(labels.iter().map(|l| l.to_string()).collect()),
+            );
             f
         };
-        let agreed = Agreed::from(&with("S1", &["vip"]));
+        let agreed = with("S1", &["vip"]);
         let local = with("S2", &["vip", "ops"]);
         let remote = with("S3", &["later"]);
-        let pending = Pending {
-            custom: [(
-                "severity".to_string(),
-                vec![Some(FieldValue::Enum("S2".into()))],
-            )]
-            .into(),
-            ..Pending::default()
-        };
+        let s2 = TicketValue::Custom(Some(FieldValue::Enum("S2".into())));
+        let pending = Pending([(severity.clone(), vec![s2.clone()])].into());
         let m = merge(&agreed, &local, &remote, &pending);
         assert_eq!(
-            m.fields.custom["severity"],
-            Some(FieldValue::Enum("S2".into())),
+            m.fields.get(&severity),
+            Some(&s2),
             "pending local value kept"
         );
         assert_eq!(
-            m.fields.labels, remote.labels,
+            m.fields.labels(),
+            remote.labels(),
             "labels not pending: Asana's"
         );
         let names: Vec<String> = m.conflicts.iter().map(|c| c.field.name()).collect();
@@ -604,35 +366,54 @@ mod tests {
         );
         // Unknown agreed values (a link older than custom fields): Asana's are taken.
         let m = merge(&Agreed::default(), &local, &remote, &Pending::default());
-        assert_eq!(m.fields.custom, remote.custom);
+        assert_eq!(m.fields, remote);
         assert!(m.conflicts.is_empty());
+        // A custom field Asana's values lack counts as no value.
+        let mut lacking = remote.clone();
+        lacking.remove(&severity);
+        let m = merge(&Agreed::default(), &local, &lacking, &Pending::default());
+        assert_eq!(m.fields.get(&severity), Some(&TicketValue::Custom(None)));
     }
 
     fn fields(subject: &str, status: Status, assignee: Option<&str>) -> Fields {
-        Fields {
-            subject: subject.into(),
-            description: "D".into(),
-            status,
-            priority: Priority::Normal,
-            assignee: assignee.map(str::to_string),
-            due: None,
-            custom: Default::default(),
-            labels: Default::default(),
-        }
+        [
+            (TicketField::Subject, TicketValue::Text(subject.into())),
+            (TicketField::Description, TicketValue::Text("D".into())),
+            (TicketField::Status, TicketValue::Status(status)),
+            (
+                TicketField::Priority,
+                TicketValue::Priority(Priority::Normal),
+            ),
+            (
+                TicketField::Assignee,
+                TicketValue::Person(assignee.map(str::to_string)),
+            ),
+            (TicketField::Due, TicketValue::Due(None)),
+            (TicketField::Labels, TicketValue::Labels(Labels::new())),
+        ]
+        .into_iter()
+        .collect()
     }
 
     #[test]
     fn merge_takes_asana_keeps_pending_local_values_and_lists_conflicts() {
-        let base = fields("S0", Status::New, None);
-        let agreed = Agreed::from(&base);
+        let agreed = fields("S0", Status::New, None);
         let local = fields("Local", Status::Triaged, Some("bob@example.com"));
         let remote = fields("Remote", Status::OnHold, None);
         // Subject: both changed. Status: only Asana (nothing pending). Assignee: only local.
-        let pending = Pending {
-            subject: Some(vec!["Local".into()]),
-            assignee: Some(vec![Some("bob@example.com".into())]),
-            ..Pending::default()
-        };
+        let pending = Pending(
+            [
+                (
+                    TicketField::Subject,
+                    vec![TicketValue::Text("Local".into())],
+                ),
+                (
+                    TicketField::Assignee,
+                    vec![TicketValue::Person(Some("bob@example.com".into()))],
+                ),
+            ]
+            .into(),
+        );
         let m = merge(&agreed, &local, &remote, &pending);
         assert_eq!(
             m.fields,
@@ -641,7 +422,7 @@ mod tests {
         assert_eq!(
             m.conflicts,
             vec![Conflict {
-                field: Field::Subject,
+                field: TicketField::Subject,
                 remote: "\"Remote\"".into(),
                 local: "\"Local\"".into(),
             }]
@@ -653,10 +434,57 @@ mod tests {
 
         // Once Asana's value is adopted as agreed, the same state is no conflict any more.
         let mut seen = agreed.clone();
-        seen.adopt(&Field::Subject, &remote);
+        adopt(&mut seen, &TicketField::Subject, &remote);
         let again = merge(&seen, &local, &remote, &pending);
         assert_eq!(again.fields, m.fields);
         assert!(again.conflicts.is_empty(), "{again:?}");
+    }
+
+    #[test]
+    fn values_are_shown_quoted_or_as_nothing() {
+        // (field, value, shown)
+        let cases = [
+            (
+                TicketField::Subject,
+                TicketValue::Text("a \"b\"".into()),
+                r#""a \"b\"""#,
+            ),
+            (
+                TicketField::Description,
+                TicketValue::Text(String::new()),
+                r#""""#,
+            ),
+            (
+                TicketField::Status,
+                TicketValue::Status(Status::OnHold),
+                r#""ON_HOLD""#,
+            ),
+            (TicketField::Assignee, TicketValue::Person(None), "(nobody)"),
+            (TicketField::Due, TicketValue::Due(None), "(none)"),
+            (
+                TicketField::Labels,
+                TicketValue::Labels(Labels::new()),
+                "(none)",
+            ),
+            (
+                TicketField::Labels,
+                TicketValue::Labels(["b".to_string(), "a".to_string()].into()),
+                r#""a, b""#,
+            ),
+            (
+                TicketField::Custom("x".into()),
+                TicketValue::Custom(None),
+                "(none)",
+            ),
+        ];
+        for (field, value, want) in cases {
+            assert_eq!(shown(&field, &value), want, "{field} {value:?}");
+        }
+        let long = TicketValue::Text("x".repeat(SHOWN_CHARS + 5));
+        assert_eq!(
+            shown(&TicketField::Subject, &long).chars().count(),
+            SHOWN_CHARS + 2
+        );
     }
 
     #[test]
@@ -688,12 +516,20 @@ mod tests {
         let p = Pending::of(&entries);
         assert_eq!(
             p,
-            Pending {
-                subject: Some(vec!["S1".into()]),
-                priority: Some(vec![Priority::High]),
-                status: Some(vec![Status::Escalated]),
-                ..Pending::default()
-            }
+            Pending(
+                [
+                    (TicketField::Subject, vec![TicketValue::Text("S1".into())]),
+                    (
+                        TicketField::Status,
+                        vec![TicketValue::Status(Status::Escalated)]
+                    ),
+                    (
+                        TicketField::Priority,
+                        vec![TicketValue::Priority(Priority::High)]
+                    ),
+                ]
+                .into()
+            )
         );
         let create = Pending::of(&[entry(
             "create",
@@ -701,9 +537,12 @@ mod tests {
             false,
         )]);
         assert!(
-            Field::BUILT_IN.iter().all(|f| create.touches(f)),
+            TicketField::BUILT_IN.iter().all(|f| create.touches(f)),
             "{create:?}"
         );
-        assert_eq!(create.assignee, Some(vec![None]));
+        assert_eq!(
+            create.values(&TicketField::Assignee),
+            Some(&[TicketValue::Person(None)][..])
+        );
     }
 }

@@ -157,19 +157,31 @@
 //! operation makes anyway, pulled back, compared by `verify`, and decided field by field by
 //! the rule above (a conflict note names `fields.<name>`). The labels are one more field, a
 //! set: the task's tags apart from the priority tags. A declared field that is not mapped
-//! stays local: pulls and verify leave it alone. The agreed values are kept with their types
-//! in the link (`def_asana_sync.agreed_values`, JSON); a link older than custom fields knows
-//! none, so the first pull takes Asana's values. Outbox entries keep each value with its
-//! type too, so a change keeps its meaning whatever the config declares by the time it is
-//! pushed.
+//! stays local: pulls and verify leave it alone. A link older than custom fields knows no
+//! agreed value for them, so the first pull takes Asana's values. Outbox entries keep each
+//! value with its type, so a change keeps its meaning whatever the config declares by the
+//! time it is pushed.
+//!
+//! # One field set
+//!
+//! The sync names no field outside its Asana mapping. The field set is declared once, in
+//! [`ticket_provider_api::field_set`]: a [`TicketField`](ticket_provider_api::TicketField)
+//! (built-in, custom or the labels) and its typed
+//! [`TicketValue`](ticket_provider_api::TicketValue), with their names, stored form and
+//! display. A ticket's synced values, the agreed values ([`Agreed`], one JSON column
+//! `def_asana_sync.agreed`), the outbox payloads ([`CreatePayload`], [`UpdatePayload`]), the
+//! pending changes and the conflict rule (`conflict.rs`), history and `verify` all work on
+//! [`Values`](ticket_provider_api::Values) maps of them, in one loop. What is per field is
+//! the Asana mapping: `reconcile::remote_fields` (a task's values) and the writes in
+//! `push_remote.rs` (status is a section, the assignee a user, the rest one update).
 //!
 //! # The engine
 //!
 //! **Its own tables.** The internal store knows nothing of sync: this crate is a
 //! [`provider_internal::StoreExtension`] ([`SyncExtension`]). Its migrations
 //! (`migrations/{sqlite,postgres}`, run when the store opens, under the store's migration
-//! lock) create `def_asana_sync` (the link: guid ↔ gid, [`LinkState`], the last agreed values
-//! as typed columns, when a push last wrote the task), `data_sync_outbox`, `comment_sync`,
+//! lock) create `def_asana_sync` (the link: guid ↔ gid, [`LinkState`], the last agreed values,
+//! when a push last wrote the task), `data_sync_outbox`, `comment_sync`,
 //! `data_sync_comment_attempt`, `data_sync_claim` and `sync_kv`. Its hook writes one typed
 //! [`Change`] per local operation into the outbox, inside the operation's own transaction.
 //! On SQLite the outbox is one b-tree keyed by (ticket, id) (`WITHOUT ROWID`, no secondary
@@ -266,9 +278,10 @@
 //!
 //! Release 0.1.0 created the sync tables among the internal store's own migrations. This
 //! version's first migration creates them only if they do not exist, so a 0.1.0 database
-//! keeps its rows; the next adds the typed agreed-value columns, and on open
+//! keeps its rows; later ones add the link's columns, and on open
 //! ([`provider_internal::StoreExtension::on_open`]) the agreed values, push times and
-//! comment attempts 0.1.0 kept as text in `sync_kv` move into them. 0.1.0's outbox rows read
+//! comment attempts 0.1.0 kept as text in `sync_kv` move into them (as do, once, the agreed
+//! values the pre-fields release kept in a column per field). 0.1.0's outbox rows read
 //! as typed [`Change`]s as they are, with their ids (on SQLite the outbox is rebuilt keyed by
 //! ticket; every new id is a time, far above them). Tested with databases the 0.1.0 binary wrote
 //! (`tests/fixtures/upgrade-0.1.0` in the repository), on SQLite and PostgreSQL.
@@ -282,7 +295,7 @@
 //! `store.rs` ([`SyncExtension`], [`SyncStore`]), `db/` (tables and statements: `link.rs`,
 //! `outbox.rs`, `claim.rs`, `misc.rs`), `outbox.rs` ([`Change`]), `conflict.rs`, `adoption.rs`
 //! (which task a marker may adopt), `reconcile.rs`
-//! (a task's values as ticket fields), `completion.rs`, `snapshot.rs` (agreed values),
+//! (a task's values as ticket fields), `completion.rs`, `snapshot.rs` (synced and agreed values),
 //! `asana_cache.rs` (the Asana provider's gid cache in the store), `breaker.rs`, `locks.rs`,
 //! `story.rs`, `report.rs`, `config.rs`, `error.rs`.
 //!
@@ -347,7 +360,6 @@ mod report;
 mod snapshot;
 mod store;
 pub mod story;
-mod typed;
 mod verify;
 pub mod worker;
 

@@ -8,9 +8,10 @@
 use chrono::{DateTime, Utc};
 use provider_internal::{StatusOperation, TicketChange};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use serde_json::Value as Json;
 
-use ticket_provider_api::{Comment, Due, FieldValue, Fields, Labels, Priority, Status, Ticket};
+use ticket_provider_api::field_set::{TicketField, TicketValue, Values};
+use ticket_provider_api::{Comment, Status, Ticket};
 
 /// A comment to post.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,68 +36,125 @@ impl From<&Comment> for CommentPayload {
 }
 
 /// A new ticket: its values when it was created.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Stored as [`Values::to_stored`]'s JSON object, with the custom fields nested under
+/// `"fields"` by bare name, plus `"retried": true` when set: the form release 0.1.0 wrote
+/// for the built-in fields. Reading fills the fields a create may leave out
+/// ([`TicketField::default_value`]); subject, priority and status are required.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatePayload {
-    /// Subject.
-    pub subject: String,
-    /// Description.
-    #[serde(default)]
-    pub description: String,
-    /// Priority.
-    pub priority: Priority,
-    /// Assignee.
-    #[serde(default)]
-    pub assignee: Option<String>,
-    /// Status (NEW).
-    pub status: Status,
-    /// Due date.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub due: Option<Due>,
-    /// Custom field values (each with its type).
-    #[serde(
-        default,
-        skip_serializing_if = "Fields::is_empty",
-        with = "crate::typed::fields"
-    )]
-    pub fields: Fields,
-    /// Labels.
-    #[serde(default, skip_serializing_if = "Labels::is_empty")]
-    pub labels: Labels,
+    /// Every built-in field, the labels, and the custom fields the ticket had.
+    pub values: Values,
     /// Set when the entry was set aside and retried by hand: its values are the ticket's
     /// current ones and are all written to the (existing) task.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retried: bool,
 }
 
-/// Changed fields.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+impl CreatePayload {
+    /// The values of ticket `t` as a create carries them.
+    fn of(t: &Ticket, retried: bool) -> Self {
+        let fields: Vec<TicketField> = TicketField::BUILT_IN
+            .into_iter()
+            .chain(t.fields.keys().cloned().map(TicketField::Custom))
+            .chain([TicketField::Labels])
+            .collect();
+        CreatePayload {
+            values: Values::of(t, &fields),
+            retried,
+        }
+    }
+}
+
+impl Serialize for CreatePayload {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = payload_of(&self.values);
+        if self.retried {
+            map.insert("retried".into(), Json::Bool(true));
+        }
+        map.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for CreatePayload {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut map = serde_json::Map::deserialize(d)?;
+        let retried = match map.remove("retried") {
+            None => false,
+            Some(Json::Bool(b)) => b,
+            Some(other) => return Err(D::Error::custom(format!("retried: {other} is no bool"))),
+        };
+        let mut values = values_of(map).map_err(D::Error::custom)?;
+        for field in TicketField::BUILT_IN
+            .into_iter()
+            .chain([TicketField::Labels])
+        {
+            if !values.contains(&field) {
+                let value = field
+                    .default_value()
+                    .ok_or_else(|| D::Error::custom(format!("missing field `{field}`")))?;
+                values.insert(field, value);
+            }
+        }
+        Ok(CreatePayload { values, retried })
+    }
+}
+
+/// Changed fields: the new value of each (a cleared one holds its empty value). Stored as
+/// [`CreatePayload`] is, without `retried`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpdatePayload {
-    /// New subject.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    /// New description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// New priority.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority: Option<Priority>,
-    /// New due date (`Some(None)`: cleared).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "ticket_provider_api::due::double_option"
-    )]
-    pub due: Option<Option<Due>>,
-    /// Custom fields set (`Some`) or cleared (`None`).
-    #[serde(
-        default,
-        skip_serializing_if = "BTreeMap::is_empty",
-        with = "crate::typed::changes"
-    )]
-    pub fields: BTreeMap<String, Option<FieldValue>>,
-    /// The labels after the change, when they changed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<Labels>,
+    /// The changed fields.
+    pub values: Values,
+}
+
+impl Serialize for UpdatePayload {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        payload_of(&self.values).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for UpdatePayload {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let map = serde_json::Map::deserialize(d)?;
+        let values = values_of(map).map_err(D::Error::custom)?;
+        Ok(UpdatePayload { values })
+    }
+}
+
+/// `values` as a payload stores them (see [`CreatePayload`]).
+fn payload_of(values: &Values) -> serde_json::Map<String, Json> {
+    let mut map = serde_json::Map::new();
+    let mut custom = serde_json::Map::new();
+    for (name, v) in values.to_stored() {
+        match name.strip_prefix("fields.") {
+            Some(bare) => custom.insert(bare.to_string(), v),
+            None => map.insert(name, v),
+        };
+    }
+    if !custom.is_empty() {
+        map.insert("fields".into(), Json::Object(custom));
+    }
+    map
+}
+
+/// Reads [`payload_of`]'s form.
+fn values_of(map: serde_json::Map<String, Json>) -> Result<Values, String> {
+    let mut flat = serde_json::Map::new();
+    for (name, v) in map {
+        if name != "fields" {
+            flat.insert(name, v);
+            continue;
+        }
+        let Json::Object(custom) = v else {
+            return Err(format!("fields: {v} is no object"));
+        };
+        for (bare, v) in custom {
+            flat.insert(format!("fields.{bare}"), v);
+        }
+    }
+    Values::from_stored(&flat).map_err(|e| e.to_string())
 }
 
 /// A status set by a status operation (with an escalation's reason as a comment).
@@ -145,24 +203,9 @@ impl Change {
     /// The outbox change of a local operation.
     pub fn of(change: &TicketChange) -> Change {
         match change {
-            TicketChange::Created { ticket } => Change::Create(CreatePayload {
-                subject: ticket.subject.clone(),
-                description: ticket.description.clone(),
-                priority: ticket.priority,
-                assignee: ticket.assignee.clone(),
-                status: ticket.status,
-                due: ticket.due,
-                fields: ticket.fields.clone(),
-                labels: ticket.labels.clone(),
-                retried: false,
-            }),
+            TicketChange::Created { ticket } => Change::Create(CreatePayload::of(ticket, false)),
             TicketChange::Updated { changes, .. } => Change::Update(UpdatePayload {
-                subject: changes.subject.clone(),
-                description: changes.description.clone(),
-                priority: changes.priority,
-                due: changes.due,
-                fields: changes.fields.clone(),
-                labels: changes.labels.clone(),
+                values: changes.clone(),
             }),
             TicketChange::StatusSet {
                 operation,
@@ -240,6 +283,25 @@ impl Change {
         }
     }
 
+    /// The field values it sets: a `create` every field it carries, a status operation the
+    /// status, an `assign` the assignee, a comment nothing.
+    pub fn sets(&self) -> Values {
+        match self {
+            Change::Create(p) => p.values.clone(),
+            Change::Update(p) => p.values.clone(),
+            Change::Status(_, p) => [(TicketField::Status, TicketValue::Status(p.status))]
+                .into_iter()
+                .collect(),
+            Change::Assign(p) => [(
+                TicketField::Assignee,
+                TicketValue::Person(Some(p.assignee.clone())),
+            )]
+            .into_iter()
+            .collect(),
+            Change::Comment(_) => Values::new(),
+        }
+    }
+
     /// Whether pushing it writes task fields: everything but a comment and a `create` whose
     /// task is made from the ticket (unless retried by hand).
     pub fn writes_fields(&self) -> bool {
@@ -255,28 +317,19 @@ impl Change {
     /// `create` writes them all to the existing task.
     pub fn refreshed(&self, t: &Ticket) -> Change {
         match self {
-            Change::Create(p) => Change::Create(CreatePayload {
-                subject: t.subject.clone(),
-                description: t.description.clone(),
-                priority: t.priority,
-                assignee: t.assignee.clone().or_else(|| p.assignee.clone()),
-                status: t.status,
-                due: t.due,
-                fields: t.fields.clone(),
-                labels: t.labels.clone(),
-                retried: true,
-            }),
+            Change::Create(p) => {
+                let mut fresh = CreatePayload::of(t, true);
+                if t.assignee.is_none() {
+                    if let Some(who) = p.values.assignee() {
+                        fresh
+                            .values
+                            .insert(TicketField::Assignee, TicketValue::Person(who));
+                    }
+                }
+                Change::Create(fresh)
+            }
             Change::Update(p) => Change::Update(UpdatePayload {
-                subject: p.subject.as_ref().map(|_| t.subject.clone()),
-                description: p.description.as_ref().map(|_| t.description.clone()),
-                priority: p.priority.map(|_| t.priority),
-                due: p.due.map(|_| t.due),
-                fields: p
-                    .fields
-                    .keys()
-                    .map(|name| (name.clone(), t.fields.get(name).cloned()))
-                    .collect(),
-                labels: p.labels.as_ref().map(|_| t.labels.clone()),
+                values: Values::of(t, p.values.fields()),
             }),
             Change::Status(op, p) => Change::Status(
                 *op,
@@ -318,9 +371,47 @@ pub struct OutboxEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ticket_provider_api::{FieldValue, Labels, Priority};
 
-    /// Payloads exactly as release 0.1.0 wrote them (hand-built JSON) read as typed changes,
-    /// and every change written now reads back as itself.
+    /// A create's values: subject, priority, status, and the fields a create may leave out
+    /// at their defaults unless given.
+    fn create(
+        subject: &str,
+        description: &str,
+        priority: Priority,
+        assignee: Option<&str>,
+        status: Status,
+        extra: &[(TicketField, TicketValue)],
+    ) -> Values {
+        let mut v: Values = [
+            (TicketField::Subject, TicketValue::Text(subject.into())),
+            (
+                TicketField::Description,
+                TicketValue::Text(description.into()),
+            ),
+            (TicketField::Status, TicketValue::Status(status)),
+            (TicketField::Priority, TicketValue::Priority(priority)),
+            (
+                TicketField::Assignee,
+                TicketValue::Person(assignee.map(str::to_string)),
+            ),
+            (TicketField::Due, TicketValue::Due(None)),
+            (TicketField::Labels, TicketValue::Labels(Labels::new())),
+        ]
+        .into_iter()
+        .collect();
+        v.extend(extra.iter().cloned());
+        v
+    }
+
+    fn update(values: &[(TicketField, TicketValue)]) -> Change {
+        Change::Update(UpdatePayload {
+            values: values.iter().cloned().collect(),
+        })
+    }
+
+    /// Payloads exactly as release 0.1.0 wrote them (hand-built JSON), and as later versions
+    /// did, read as typed changes, and every change written now reads back as itself.
     #[test]
     fn stored_changes_by_table() {
         let comment = CommentPayload {
@@ -328,19 +419,14 @@ mod tests {
             body: "why".into(),
             author: None,
         };
+        let severity = TicketField::Custom("severity".into());
+        let s1 = TicketValue::Custom(Some(FieldValue::Enum("S1".into())));
         let cases: Vec<(&str, &str, Change)> = vec![
             (
                 "create",
                 r#"{"subject":"S","description":"D","priority":"high","assignee":null,"status":"NEW"}"#,
                 Change::Create(CreatePayload {
-                    subject: "S".into(),
-                    description: "D".into(),
-                    priority: Priority::High,
-                    assignee: None,
-                    status: Status::New,
-                    due: None,
-                    fields: Default::default(),
-                    labels: Default::default(),
+                    values: create("S", "D", Priority::High, None, Status::New, &[]),
                     retried: false,
                 }),
             ),
@@ -348,14 +434,7 @@ mod tests {
                 "create",
                 r#"{"subject":"S","description":"","priority":"low","assignee":"a@b.c","status":"ON_HOLD","retried":true}"#,
                 Change::Create(CreatePayload {
-                    subject: "S".into(),
-                    description: String::new(),
-                    priority: Priority::Low,
-                    assignee: Some("a@b.c".into()),
-                    status: Status::OnHold,
-                    due: None,
-                    fields: Default::default(),
-                    labels: Default::default(),
+                    values: create("S", "", Priority::Low, Some("a@b.c"), Status::OnHold, &[]),
                     retried: true,
                 }),
             ),
@@ -363,41 +442,72 @@ mod tests {
                 "create",
                 r#"{"subject":"S","priority":"normal","status":"NEW","due":"2026-12-24"}"#,
                 Change::Create(CreatePayload {
-                    subject: "S".into(),
-                    description: String::new(),
-                    priority: Priority::Normal,
-                    assignee: None,
-                    status: Status::New,
-                    due: "2026-12-24".parse().ok(),
-                    fields: Default::default(),
-                    labels: Default::default(),
+                    values: create(
+                        "S",
+                        "",
+                        Priority::Normal,
+                        None,
+                        Status::New,
+                        &[(
+                            TicketField::Due,
+                            TicketValue::Due("2026-12-24".parse().ok()),
+                        )],
+                    ),
+                    retried: false,
+                }),
+            ),
+            (
+                "create",
+                r#"{"subject":"S","priority":"normal","status":"NEW","fields":{"severity":{"kind":"enum","elements":["S1"]}},"labels":["vip"]}"#,
+                Change::Create(CreatePayload {
+                    values: create(
+                        "S",
+                        "",
+                        Priority::Normal,
+                        None,
+                        Status::New,
+                        &[
+                            (severity.clone(), s1.clone()),
+                            (
+                                TicketField::Labels,
+                                TicketValue::Labels(["vip".to_string()].into()),
+                            ),
+                        ],
+                    ),
                     retried: false,
                 }),
             ),
             (
                 "update",
                 r#"{"due":null}"#,
-                Change::Update(UpdatePayload {
-                    due: Some(None),
-                    ..UpdatePayload::default()
-                }),
+                update(&[(TicketField::Due, TicketValue::Due(None))]),
             ),
             (
                 "update",
                 r#"{"due":"2026-12-24T14:00:00Z"}"#,
-                Change::Update(UpdatePayload {
-                    due: Some("2026-12-24T15:00:00+01:00".parse().ok()),
-                    ..UpdatePayload::default()
-                }),
+                update(&[(
+                    TicketField::Due,
+                    TicketValue::Due("2026-12-24T15:00:00+01:00".parse().ok()),
+                )]),
             ),
             (
                 "update",
                 r#"{"subject":"New"}"#,
-                Change::Update(UpdatePayload {
-                    subject: Some("New".into()),
-                    ..UpdatePayload::default()
-                }),
+                update(&[(TicketField::Subject, TicketValue::Text("New".into()))]),
             ),
+            (
+                "update",
+                r#"{"fields":{"severity":{"kind":"enum","elements":["S1"]},"estimate":null},"labels":[]}"#,
+                update(&[
+                    (severity.clone(), s1.clone()),
+                    (
+                        TicketField::Custom("estimate".into()),
+                        TicketValue::Custom(None),
+                    ),
+                    (TicketField::Labels, TicketValue::Labels(Labels::new())),
+                ]),
+            ),
+            ("update", "{}", update(&[])),
             (
                 "escalate",
                 r#"{"status":"ESCALATED","comment":{"comment_guid":"c1","body":"why","author":null}}"#,
@@ -440,13 +550,27 @@ mod tests {
             let again = Change::from_stored(got.operation(), &got.payload()).unwrap();
             assert_eq!(again, want, "round trip of {op}");
         }
-        for (op, payload) in [
-            ("delete", "{}"),
-            ("create", "{}"),
-            ("update", "not json"),
-            ("change_status", r#"{"status":"DONE"}"#),
+        for (op, payload, named) in [
+            ("delete", "{}", "unknown operation"),
+            ("create", "{}", "subject"),
+            ("create", r#"{"subject":"S","status":"NEW"}"#, "priority"),
+            (
+                "create",
+                r#"{"subject":"S","priority":"low","status":"NEW","retried":1}"#,
+                "retried",
+            ),
+            ("update", "not json", "expected"),
+            ("update", r#"{"colour":"red"}"#, "colour"),
+            ("update", r#"{"fields":[]}"#, "fields"),
+            (
+                "update",
+                r#"{"fields":{"n":{"kind":"number","elements":["x"]}}}"#,
+                "fields.n",
+            ),
+            ("change_status", r#"{"status":"DONE"}"#, "DONE"),
         ] {
-            assert!(Change::from_stored(op, payload).is_err(), "{op} {payload}");
+            let err = Change::from_stored(op, payload).unwrap_err().to_string();
+            assert!(err.contains(named), "{op} {payload}: {err}");
         }
     }
 }

@@ -8,13 +8,13 @@ use chrono::{DateTime, Utc};
 
 use futures::stream::{self, StreamExt};
 use provider_asana::{EventsPage, RemoteTask, BATCH_ACTIONS};
-use provider_internal::{StatusOperation, StoreError, StoreTx, TicketValues};
+use provider_internal::{StatusOperation, StoreError, StoreTx};
 use ticket_provider_api::model::{MAX_ASSIGNEE_CHARS, MAX_COMMENT_CHARS};
-use ticket_provider_api::{Error, ErrorKind, NewComment, Result, Ticket};
+use ticket_provider_api::{Error, ErrorKind, NewComment, Result, Ticket, TicketField, TicketValue};
 use tokio::sync::mpsc;
 
 use crate::adoption::Adoption;
-use crate::conflict::{merge, Pending};
+use crate::conflict::{adopt, merge, Pending};
 use crate::db::{self, Link, LinkState};
 use crate::engine::Engine;
 use crate::locks::ClaimGuard;
@@ -24,7 +24,7 @@ use crate::reconcile::{
     story_cut, Cut, CutField, CLOCK_SKEW_MINUTES,
 };
 use crate::report::{PullMode, PullProgress, PullReport, SkippedTask};
-use crate::snapshot::{Agreed, CarriedFields, Fields};
+use crate::snapshot::{fields_of, Agreed, CarriedFields};
 use crate::story::{decode, encode, StoryOrigin};
 
 /// Where the events sync token is kept (internal key/value table).
@@ -102,33 +102,7 @@ fn same_fields(
     carried: &CarriedFields,
 ) -> bool {
     let (r, push) = remote_fields(task, Some(t), agreed, carried);
-    !push && r == Fields::of(t, carried)
-}
-
-/// The values to write for merged fields `f`: the carried custom fields take their merged
-/// values, the other custom fields of `local` (if any) stay as they are.
-fn values(f: &Fields, local: Option<&Ticket>) -> TicketValues {
-    let mut fields = local.map(|t| t.fields.clone()).unwrap_or_default();
-    for (name, v) in &f.custom {
-        match v {
-            Some(v) => {
-                fields.insert(name.clone(), v.clone());
-            }
-            None => {
-                fields.remove(name);
-            }
-        }
-    }
-    TicketValues {
-        subject: f.subject.clone(),
-        description: f.description.clone(),
-        status: f.status,
-        priority: f.priority,
-        assignee: f.assignee.clone(),
-        due: f.due,
-        fields: Some(fields),
-        labels: Some(f.labels.clone()),
-    }
+    !push && r == fields_of(t, carried)
 }
 
 /// A comment to import: story gid, text, author, when, and whether its text was cut.
@@ -273,12 +247,12 @@ fn import_in_tx(
     let (remote, push_status) = remote_fields(
         task,
         before.as_ref().map(|d| &d.ticket),
-        agreed.status,
+        agreed.status(),
         carried,
     );
     let (merged, conflicts) = match &before {
         Some(d) => {
-            let m = merge(&agreed, &Fields::of(&d.ticket, carried), &remote, &pending);
+            let m = merge(&agreed, &fields_of(&d.ticket, carried), &remote, &pending);
             (m.fields, m.conflicts)
         }
         None => (remote.clone(), Vec::new()),
@@ -286,10 +260,10 @@ fn import_in_tx(
     let comments = remote_comments_in_tx(tx, task, &pending_entries, me, started_at)?;
     let guid = match guid {
         Some(g) => {
-            tx.apply_values(g, &values(&merged, before.as_ref().map(|d| &d.ticket)))?;
+            tx.apply_values(g, &merged)?;
             g.to_string()
         }
-        None => tx.insert_ticket(None, &values(&merged, None), Some(task.created_at))?,
+        None => tx.insert_ticket(None, &merged, Some(task.created_at))?,
     };
     for c in &comments {
         let cg = tx.insert_comment(&guid, &c.comment, Some(c.created_at))?;
@@ -300,40 +274,45 @@ fn import_in_tx(
     }
     // A field cut to what the store keeps is recorded when its value is written.
     for cut in cuts(task) {
-        let written = before.as_ref().is_none_or(|d| {
-            let t = &d.ticket;
-            match cut.field {
-                CutField::Subject => t.subject != merged.subject,
-                CutField::Description => t.description != merged.description,
-                CutField::Assignee => t.assignee != merged.assignee,
-                CutField::Comment(_) => false,
-            }
-        });
+        let field = match cut.field {
+            CutField::Subject => TicketField::Subject,
+            CutField::Description => TicketField::Description,
+            CutField::Assignee => TicketField::Assignee,
+            CutField::Comment(_) => continue,
+        };
+        let written = before
+            .as_ref()
+            .is_none_or(|d| merged.get(&field) != Some(&field.of(&d.ticket)));
         if written {
             record_cut_in_tx(tx, &guid, &task.gid, &cut)?;
         }
     }
     // Asana's values are now known to both sides: the base of the next comparison.
-    let mut new_agreed = Agreed::from(&remote);
-    if push_status {
+    let mut new_agreed: Agreed = remote.clone();
+    if let (true, Some(status)) = (push_status, merged.status()) {
         // Section and `completed` disagreed: the next push writes the status chosen (unless
         // a push of it is pending already). Until then the last agreed status stays the
         // base of the comparison, so a pull in between decides the same.
+        let chosen = TicketValue::Status(status);
         if !pending
-            .status
-            .as_ref()
-            .is_some_and(|v| v.contains(&merged.status))
+            .values(&TicketField::Status)
+            .is_some_and(|v| v.contains(&chosen))
         {
             let change = Change::Status(
                 StatusOperation::ChangeStatus,
                 StatusPayload {
-                    status: merged.status,
+                    status,
                     comment: None,
                 },
             );
             db::outbox_insert(tx.conn(), &guid, &change, db::Newest::LookUp)?;
         }
-        new_agreed.status = agreed.status;
+        match agreed.get(&TicketField::Status) {
+            Some(before) => new_agreed.insert(TicketField::Status, before.clone()),
+            None => {
+                new_agreed.remove(&TicketField::Status);
+            }
+        }
     }
     for c in &conflicts {
         tracing::warn!(
@@ -342,7 +321,7 @@ fn import_in_tx(
             field = c.field.name(),
             "conflict: the field changed in Asana and locally; the local value wins and Asana's value is kept as a comment"
         );
-        new_agreed.adopt(&c.field, &remote);
+        adopt(&mut new_agreed, &c.field, &remote);
     }
     record_conflicts_in_tx(tx, &guid, &conflicts)?;
     db::put_link(
@@ -360,7 +339,7 @@ fn import_in_tx(
     )?;
     let kind = match &before {
         None => ImportKind::Created,
-        Some(d) if merged != Fields::of(&d.ticket, carried) || !comments.is_empty() => {
+        Some(d) if merged != fields_of(&d.ticket, carried) || !comments.is_empty() => {
             ImportKind::Updated
         }
         Some(_) => ImportKind::Unchanged,
@@ -447,7 +426,7 @@ fn plan_in_tx(
                     && l.remote_modified_at == Some(task.modified_at) =>
             {
                 if let Some(t) = tx.ticket(&l.ticket_guid)? {
-                    if same_fields(task, &t, l.agreed.status, carried) {
+                    if same_fields(task, &t, l.agreed.status(), carried) {
                         out.push(Plan::Unchanged);
                         continue;
                     }

@@ -10,9 +10,10 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use provider_asana::TaskPlace;
-use ticket_provider_api::{Labels, NewTicket, Result, Ticket, TicketUpdate};
+use ticket_provider_api::{Labels, NewTicket, Result, Ticket, TicketField, TicketValue, Values};
 
 use crate::adoption::Adoption;
+use crate::conflict::adopt;
 use crate::conflict::{merge, Pending};
 use crate::db::{Link, LinkState};
 use crate::engine::Engine;
@@ -22,7 +23,7 @@ use crate::outbox::{Change, CommentPayload, OutboxEntry};
 use crate::push_mark;
 use crate::push_store::{EntryOutcome, Prepared, PushRun};
 use crate::reconcile::{remote_fields, CLOCK_SKEW_MINUTES};
-use crate::snapshot::{Agreed, CarriedFields, Fields};
+use crate::snapshot::{carries, fields_of, synced_fields, CarriedFields};
 use crate::story::encode;
 
 /// The task's values as a ticket would hold them: the built-in fields, the `carried` custom
@@ -297,7 +298,7 @@ impl Engine {
                 return Ok((task.gid, false, None));
             }
             // Not found: it is created now from the ticket's current state.
-            run.agreed = Agreed::from(&Fields::of(&prep.ticket, &self.carried()));
+            run.agreed = fields_of(&prep.ticket, &self.carried());
         }
         let t = &prep.ticket;
         let mut new = new_ticket(t, &self.carried());
@@ -335,7 +336,8 @@ impl Engine {
                     "Asana refused the assignee {:?} ({e}); the task was created unassigned",
                     new.assignee.as_deref().unwrap_or_default()
                 ));
-                run.agreed.assignee = Some(None);
+                run.agreed
+                    .insert(TicketField::Assignee, TicketValue::Person(None));
                 task
             }
             Err(e) => return Err(PushFailure::from_remote(&e)),
@@ -408,11 +410,11 @@ impl Engine {
             .collect();
         let live_writes = Pending::written_by(&live);
         let carried = self.carried();
-        let (remote, _) = remote_fields(&task, Some(&prep.ticket), run.agreed.status, &carried);
-        run.labels_seen = Some(remote.labels.clone());
+        let (remote, _) = remote_fields(&task, Some(&prep.ticket), run.agreed.status(), &carried);
+        run.labels_seen = remote.labels().cloned();
         let merged = merge(
             &run.agreed,
-            &Fields::of(&prep.ticket, &carried),
+            &fields_of(&prep.ticket, &carried),
             &remote,
             &Pending::of(&live),
         );
@@ -424,7 +426,7 @@ impl Engine {
                     field = %c.field.name(),
                     "conflict: the field changed in Asana and locally; the local value wins and Asana's value is kept as a comment"
                 );
-                run.agreed.adopt(&c.field, &remote);
+                adopt(&mut run.agreed, &c.field, &remote);
                 run.conflicts.push(c);
             }
         }
@@ -448,121 +450,37 @@ impl Engine {
             // holds the ticket's values; set them all (absolute, so redone safely).
             Change::Create(p) if p.retried && !created => {
                 let carried = self.carried();
-                let seen = run
-                    .labels_seen
-                    .clone()
-                    .or_else(|| run.agreed.labels.clone())
-                    .unwrap_or_default();
-                let (add_labels, remove_labels) = label_changes(&seen, &p.labels);
-                let changes = TicketUpdate {
-                    subject: Some(p.subject.clone()),
-                    description: Some(push_mark::with_mark(&p.description, e.id, &prep.guid)),
-                    priority: Some(p.priority),
-                    due: Some(p.due),
-                    fields: carried
-                        .iter()
-                        .map(|name| (name.clone(), p.fields.get(name).cloned()))
-                        .collect(),
-                    add_labels,
-                    remove_labels,
-                };
-                remote.set_fields(gid, &changes).await.map_err(rf)?;
-                for (name, v) in &changes.fields {
-                    run.agreed.custom.insert(name.clone(), v.clone());
+                let mut values: Values = synced_fields(&carried)
+                    .into_iter()
+                    .filter_map(|f| p.values.get_or_default(&f).map(|v| (f, v)))
+                    .collect();
+                let status = values.remove(&TicketField::Status);
+                let assignee = values.remove(&TicketField::Assignee);
+                self.write_values(prep, gid, e, &values, run).await?;
+                if let Some(TicketValue::Status(status)) = status {
+                    remote.move_task(gid, status).await.map_err(rf)?;
+                    run.seen = Some(TaskPlace::at(status));
+                    run.agreed
+                        .insert(TicketField::Status, TicketValue::Status(status));
                 }
-                run.agreed.labels = Some(p.labels.clone());
-                run.labels_seen = Some(p.labels.clone());
-                remote.move_task(gid, p.status).await.map_err(rf)?;
-                run.seen = Some(TaskPlace::at(p.status));
-                run.agreed.subject = Some(p.subject.clone());
-                run.agreed.description = Some(p.description.clone());
-                run.agreed.priority = Some(p.priority);
-                run.agreed.due = Some(p.due);
-                run.agreed.status = Some(p.status);
-                if let Some(who) = &p.assignee {
-                    remote.assign(gid, who).await.map_err(rf)?;
-                    run.agreed.assignee = Some(Some(who.clone()));
+                if let Some(TicketValue::Person(Some(who))) = assignee {
+                    remote.assign(gid, &who).await.map_err(rf)?;
+                    run.agreed
+                        .insert(TicketField::Assignee, TicketValue::Person(Some(who)));
                 }
                 Ok(())
             }
-            // The task exists: it was created (or found) from the ticket's state.
+            // The task exists: it was created (or found) from the ticket's current state.
             Change::Create(_) => Ok(()),
             Change::Update(p) => {
                 let carried = self.carried();
-                let (add_labels, remove_labels) = match &p.labels {
-                    Some(want) => {
-                        let seen = run
-                            .labels_seen
-                            .clone()
-                            .or_else(|| run.agreed.labels.clone())
-                            .unwrap_or_else(|| prep.ticket.labels.clone());
-                        label_changes(&seen, want)
-                    }
-                    None => Default::default(),
-                };
-                let fields: std::collections::BTreeMap<_, _> = p
-                    .fields
+                let values: Values = p
+                    .values
                     .iter()
-                    .filter(|(name, _)| carried.contains(*name))
-                    .map(|(name, v)| (name.clone(), v.clone()))
+                    .filter(|(f, _)| carries(&carried, f))
+                    .map(|(f, v)| (f.clone(), v.clone()))
                     .collect();
-                if let Some(want) = &p.labels {
-                    run.agreed.labels = Some(want.clone());
-                }
-                if p.subject.is_none()
-                    && p.description.is_none()
-                    && p.priority.is_none()
-                    && p.due.is_none()
-                    && fields.is_empty()
-                    && add_labels.is_empty()
-                    && remove_labels.is_empty()
-                {
-                    return Ok(());
-                }
-                // The push mark rides on the same write: the entry's description, else the
-                // one Asana has (unless the task was just created: its notes carry the mark).
-                let description = p
-                    .description
-                    .clone()
-                    .or_else(|| run.seen_description.clone());
-                let changes = TicketUpdate {
-                    subject: p.subject.clone(),
-                    description: description
-                        .as_deref()
-                        .map(|d| push_mark::with_mark(d, e.id, &prep.guid)),
-                    priority: p.priority,
-                    due: p.due,
-                    fields,
-                    add_labels,
-                    remove_labels,
-                };
-                remote.set_fields(gid, &changes).await.map_err(rf)?;
-                if description.is_some() {
-                    run.seen_description = description;
-                }
-                if let Some(want) = &p.labels {
-                    run.labels_seen = Some(want.clone());
-                }
-                for (name, v) in &changes.fields {
-                    run.agreed.custom.insert(name.clone(), v.clone());
-                }
-                let changes = TicketUpdate {
-                    description: p.description.clone(),
-                    ..changes
-                };
-                if let Some(s) = changes.subject {
-                    run.agreed.subject = Some(s);
-                }
-                if let Some(d) = changes.description {
-                    run.agreed.description = Some(d);
-                }
-                if let Some(pr) = changes.priority {
-                    run.agreed.priority = Some(pr);
-                }
-                if let Some(d) = changes.due {
-                    run.agreed.due = Some(d);
-                }
-                Ok(())
+                self.write_values(prep, gid, e, &values, run).await
             }
             Change::Status(_, p) => {
                 match run.seen {
@@ -571,7 +489,8 @@ impl Engine {
                 }
                 .map_err(rf)?;
                 run.seen = Some(TaskPlace::at(p.status));
-                run.agreed.status = Some(p.status);
+                run.agreed
+                    .insert(TicketField::Status, TicketValue::Status(p.status));
                 if let Some(c) = &p.comment {
                     let story = self
                         .post_comment_once(prep, gid, c, Some(e.created_at))
@@ -582,7 +501,10 @@ impl Engine {
             }
             Change::Assign(p) => {
                 remote.assign(gid, &p.assignee).await.map_err(rf)?;
-                run.agreed.assignee = Some(Some(p.assignee.clone()));
+                run.agreed.insert(
+                    TicketField::Assignee,
+                    TicketValue::Person(Some(p.assignee.clone())),
+                );
                 Ok(())
             }
             Change::Comment(c) => {
@@ -593,6 +515,53 @@ impl Engine {
                 Ok(())
             }
         }
+    }
+
+    /// Writes `values` (the fields of one entry that an update carries: not the status nor
+    /// the assignee) to task `gid` in one request, with the push mark on the description
+    /// (the entry's, else the one Asana has), and takes them as agreed. Labels are added and
+    /// removed relative to the task's as last seen (else as agreed; else none are removed).
+    /// Nothing is sent when nothing differs.
+    async fn write_values(
+        &self,
+        prep: &Prepared,
+        gid: &str,
+        e: &OutboxEntry,
+        values: &Values,
+        run: &mut PushRun,
+    ) -> std::result::Result<(), PushFailure> {
+        let mut changes = values.to_update();
+        if let Some(want) = values.labels() {
+            let seen = run
+                .labels_seen
+                .clone()
+                .or_else(|| run.agreed.labels().cloned())
+                .unwrap_or_default();
+            (changes.add_labels, changes.remove_labels) = label_changes(&seen, want);
+        }
+        if !changes.is_empty() {
+            // The push mark rides on the same write: the entry's description, else the one
+            // Asana has (unless the task was just created: its notes carry the mark).
+            let description = changes
+                .description
+                .clone()
+                .or_else(|| run.seen_description.clone());
+            changes.description = description
+                .as_deref()
+                .map(|d| push_mark::with_mark(d, e.id, &prep.guid));
+            self.remote
+                .set_fields(gid, &changes)
+                .await
+                .map_err(|e| PushFailure::from_remote(&e))?;
+            if description.is_some() {
+                run.seen_description = description;
+            }
+            if let Some(want) = values.labels() {
+                run.labels_seen = Some(want.clone());
+            }
+        }
+        run.agreed.extend(values.clone());
+        Ok(())
     }
 
     /// An entry carried out already (at or below Asana's push mark) that posted a comment:
@@ -757,7 +726,7 @@ mod tests {
             last_synced_at: Some(at(synced)),
             remote_modified_at: Some(at(remote_modified)),
             creating_since: None,
-            agreed: Agreed::default(),
+            agreed: crate::snapshot::Agreed::default(),
             pushed_at: Some(at(pushed)),
         }
     }
@@ -787,7 +756,9 @@ mod tests {
         lost.state = LinkState::Lost;
         // A pull took a value from Asana (it saw the task modified at 10:05).
         let mut agreed_else = pulled.clone();
-        agreed_else.agreed.subject = Some("other".into());
+        agreed_else
+            .agreed
+            .insert(TicketField::Subject, TicketValue::Text("other".into()));
         // (link when the read began, link now, the task's modified_at the read saw, usable)
         let cases = [
             (&base, &base, "2026-12-01T09:00:00Z", true),

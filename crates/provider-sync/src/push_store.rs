@@ -30,7 +30,7 @@ use crate::conflict::Conflict;
 use crate::db::{self, Link, LinkState};
 use crate::outbox::{CommentPayload, OutboxEntry};
 use crate::reconcile::record_conflicts_in_tx;
-use crate::snapshot::{Agreed, CarriedFields, Fields};
+use crate::snapshot::{fields_of, Agreed, CarriedFields};
 
 /// What the prepare step found.
 #[derive(Debug)]
@@ -235,7 +235,7 @@ pub(crate) fn prepare_in_tx(
                 last_synced_at: None,
                 remote_modified_at: None,
                 creating_since: Some(now),
-                agreed: Agreed::from(&Fields::of(&ticket, carried)),
+                agreed: fields_of(&ticket, carried),
                 pushed_at: None,
             };
             db::insert_link(tx.conn(), &l)?;

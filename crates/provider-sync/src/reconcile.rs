@@ -5,7 +5,7 @@
 use provider_asana::RemoteTask;
 use provider_internal::{normalize_line, StoreError, StoreTx};
 use ticket_provider_api::model::{MAX_ASSIGNEE_CHARS, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS};
-use ticket_provider_api::{NewComment, Priority, Status, Ticket};
+use ticket_provider_api::{Labels, NewComment, Priority, Status, Ticket, TicketField, TicketValue};
 
 use crate::completion::{status_of_task, TaskStatus};
 use crate::conflict::{Conflict, CONFLICT_AUTHOR};
@@ -215,32 +215,38 @@ pub(crate) fn remote_fields(
         .as_deref()
         .map(|a| clean_line(a, MAX_ASSIGNEE_CHARS))
         .filter(|a| !a.is_empty());
-    let fields = Fields {
-        subject,
-        // The push mark is the sync's own line, not part of the description.
-        description: clean_text(
-            &match task.marker.as_deref() {
-                Some(g) => crate::push_mark::split(&task.description, g).0,
-                None => task.description.clone(),
-            },
-            MAX_DESCRIPTION_CHARS,
-        ),
-        status,
-        priority,
-        assignee,
-        due: task.due,
-        custom: carried
-            .iter()
-            .map(|name| (name.clone(), task.fields.get(name).cloned()))
-            .collect(),
-        labels: task
-            .labels
-            .iter()
-            .filter(|l| check_label(l).is_ok())
-            .take(MAX_LABELS)
-            .cloned()
-            .collect(),
-    };
+    // The push mark is the sync's own line, not part of the description.
+    let description = clean_text(
+        &match task.marker.as_deref() {
+            Some(g) => crate::push_mark::split(&task.description, g).0,
+            None => task.description.clone(),
+        },
+        MAX_DESCRIPTION_CHARS,
+    );
+    let labels: Labels = task
+        .labels
+        .iter()
+        .filter(|l| check_label(l).is_ok())
+        .take(MAX_LABELS)
+        .cloned()
+        .collect();
+    let fields = [
+        (TicketField::Subject, TicketValue::Text(subject)),
+        (TicketField::Description, TicketValue::Text(description)),
+        (TicketField::Status, TicketValue::Status(status)),
+        (TicketField::Priority, TicketValue::Priority(priority)),
+        (TicketField::Assignee, TicketValue::Person(assignee)),
+        (TicketField::Due, TicketValue::Due(task.due)),
+        (TicketField::Labels, TicketValue::Labels(labels)),
+    ]
+    .into_iter()
+    .chain(carried.iter().map(|name| {
+        (
+            TicketField::Custom(name.clone()),
+            TicketValue::Custom(task.fields.get(name).cloned()),
+        )
+    }))
+    .collect();
     (fields, push)
 }
 

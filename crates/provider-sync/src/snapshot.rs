@@ -1,130 +1,77 @@
-//! The values of a ticket as both sides last agreed on them ("the last sync"), kept per
-//! ticket as typed columns of its link (`def_asana_sync.agreed_*`). Pulls and pushes compare
-//! against them to tell which side changed a field (see [`crate::conflict`] and the conflict
-//! rule in the crate documentation).
+//! A ticket's synced values, and the values both sides last agreed on ("the last sync"),
+//! kept per ticket in its link (`def_asana_sync.agreed`). Pulls and pushes compare against
+//! them to tell which side changed a field (see [`crate::conflict`] and the conflict rule in
+//! the crate documentation).
+//!
+//! Both are [`Values`] maps over the field set that `ticket_provider_api::field_set`
+//! declares once: the built-in fields, the carried custom fields and the labels. Nothing
+//! here names a field.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use serde::{Deserialize, Deserializer, Serialize};
-use ticket_provider_api::{Due, FieldValue, Labels, Priority, Status, Ticket};
+use ticket_provider_api::field_set::{TicketField, Values};
+use ticket_provider_api::Ticket;
 
 /// The custom fields the sync carries to Asana: those `asana_fields` maps. Other declared
 /// fields stay local.
 pub(crate) type CarriedFields = BTreeSet<String>;
 
-/// The synced fields of a ticket, typed: what a local ticket holds and what a pull reads
+/// The synced values of a ticket: every field of [`synced_fields`], each with its value (a
+/// custom field without one: `Custom(None)`). What a local ticket holds and what a pull reads
 /// from a task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fields {
-    pub(crate) subject: String,
-    pub(crate) description: String,
-    pub(crate) status: Status,
-    pub(crate) priority: Priority,
-    /// `None`: nobody.
-    pub(crate) assignee: Option<String>,
-    /// `None`: no due date.
-    pub(crate) due: Option<Due>,
-    /// Every carried custom field, with its value (`None`: none).
-    pub(crate) custom: BTreeMap<String, Option<FieldValue>>,
-    /// The labels.
-    pub(crate) labels: Labels,
-}
+pub(crate) type Fields = Values;
 
-impl Fields {
-    /// The synced fields of a local ticket: the built-in ones, the `carried` custom fields
-    /// and the labels.
-    pub(crate) fn of(t: &Ticket, carried: &CarriedFields) -> Self {
-        Fields {
-            subject: t.subject.clone(),
-            description: t.description.clone(),
-            status: t.status,
-            priority: t.priority,
-            assignee: t.assignee.clone(),
-            due: t.due,
-            custom: carried
-                .iter()
-                .map(|name| (name.clone(), t.fields.get(name).cloned()))
-                .collect(),
-            labels: t.labels.clone(),
-        }
-    }
-}
-
-/// The last agreed value of each synced field; `None` where none is known (nothing recorded
-/// yet, or written by an older version that did not record it).
+/// The last agreed value of each synced field. A field that is absent is not known (nothing
+/// recorded yet, or written by an older version that did not record it); a field agreed on
+/// no value holds its empty value (`Person(None)`, `Due(None)`, `Custom(None)`).
 ///
 /// Release 0.1.0 stored it as JSON with the field names as keys (`"assignee": null` is
-/// "agreed on nobody"; a missing key is "not known"); opening such a store reads that text
-/// once into the columns (see `db::upgrade_legacy_rows`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Agreed {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    /// Subject.
-    pub subject: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    /// Description.
-    pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    /// Status.
-    pub status: Option<Status>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    /// Priority.
-    pub priority: Option<Priority>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "known"
-    )]
-    /// Assignee; `Some(None)`: agreed on nobody.
-    pub assignee: Option<Option<String>>,
-    /// Due date; `Some(None)`: agreed on none. (0.1.0 had no due dates: unknown there.)
-    #[serde(default, skip)]
-    pub due: Option<Option<Due>>,
-    /// Carried custom fields: the agreed value of each field in the map (`None`: agreed on
-    /// none); a field not in the map is not known.
-    #[serde(default, skip)]
-    pub custom: BTreeMap<String, Option<FieldValue>>,
-    /// Labels; `None`: not known.
-    #[serde(default, skip)]
-    pub labels: Option<Labels>,
+/// "agreed on nobody"; a missing key is "not known"), the form [`Values::to_stored`] still
+/// writes; opening such a store reads that text once into the link (see
+/// `db::upgrade_legacy_rows`).
+pub type Agreed = Values;
+
+/// The fields the sync carries: the built-in ones, the `carried` custom fields, the labels.
+pub(crate) fn synced_fields(carried: &CarriedFields) -> Vec<TicketField> {
+    TicketField::BUILT_IN
+        .into_iter()
+        .chain(carried.iter().cloned().map(TicketField::Custom))
+        .chain([TicketField::Labels])
+        .collect()
 }
 
-/// A key that is present is known, even when its value is `null` (nobody).
-fn known<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
-
-impl From<&Fields> for Agreed {
-    fn from(f: &Fields) -> Self {
-        Agreed {
-            subject: Some(f.subject.clone()),
-            description: Some(f.description.clone()),
-            status: Some(f.status),
-            priority: Some(f.priority),
-            assignee: Some(f.assignee.clone()),
-            due: Some(f.due),
-            custom: f.custom.clone(),
-            labels: Some(f.labels.clone()),
-        }
+/// Whether the sync carries `field`: every built-in field and the labels, and the
+/// `carried` custom fields.
+pub(crate) fn carries(carried: &CarriedFields, field: &TicketField) -> bool {
+    match field {
+        TicketField::Custom(name) => carried.contains(name),
+        _ => true,
     }
+}
+
+/// The synced values of local ticket `t`.
+pub(crate) fn fields_of(t: &Ticket, carried: &CarriedFields) -> Fields {
+    Values::of(t, &synced_fields(carried))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ticket_provider_api::field_set::TicketValue;
+    use ticket_provider_api::{Priority, Status};
 
     #[test]
     fn agreed_values_read_the_format_of_earlier_versions() {
         // (stored text, what it means)
-        let full = Agreed {
-            subject: Some("S".into()),
-            description: Some("D".into()),
-            status: Some(Status::OnHold),
-            priority: Some(Priority::High),
-            assignee: Some(None),
-            due: None,
-            ..Agreed::default()
-        };
+        let full: Agreed = [
+            (TicketField::Subject, TicketValue::Text("S".into())),
+            (TicketField::Description, TicketValue::Text("D".into())),
+            (TicketField::Status, TicketValue::Status(Status::OnHold)),
+            (TicketField::Priority, TicketValue::Priority(Priority::High)),
+            (TicketField::Assignee, TicketValue::Person(None)),
+        ]
+        .into_iter()
+        .collect();
         let cases = [
             (
                 r#"{"assignee":null,"description":"D","priority":"high","status":"ON_HOLD","subject":"S"}"#,
@@ -132,19 +79,31 @@ mod tests {
             ),
             (
                 r#"{"assignee":"a@example.com","status":null}"#,
-                Agreed {
-                    assignee: Some(Some("a@example.com".into())),
-                    ..Agreed::default()
-                },
+                [(
+                    TicketField::Assignee,
+                    TicketValue::Person(Some("a@example.com".into())),
+                )]
+                .into_iter()
+                .collect(),
             ),
             ("{}", Agreed::default()),
         ];
         for (text, want) in cases {
-            let got: Agreed = serde_json::from_str(text).expect(text);
+            let map: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(text).expect(text);
+            let got = Values::from_stored(&map).expect(text);
             assert_eq!(got, want, "{text}");
-            let again: Agreed =
-                serde_json::from_str(&serde_json::to_string(&got).unwrap()).unwrap();
+            let again = Values::from_stored(&got.to_stored()).unwrap();
             assert_eq!(again, want, "round trip of {text}");
+        }
+        for bad in [
+            r#"{"status":"DONE"}"#,
+            r#"{"colour":"red"}"#,
+            r#"{"subject":3}"#,
+        ] {
+            let map: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(bad).unwrap();
+            assert!(Values::from_stored(&map).is_err(), "{bad}");
         }
     }
 }

@@ -62,13 +62,18 @@ impl StoreExtension for SyncExtension {
         Ok(())
     }
 
-    /// Moves release 0.1.0's per-ticket rows of `sync_kv` into the typed columns.
+    /// Moves what earlier versions stored otherwise: release 0.1.0's per-ticket rows of
+    /// `sync_kv`, and the agreed values' columns before the `agreed` column.
     fn on_open(&self, tx: &mut StoreTx<'_>) -> std::result::Result<(), StoreError> {
+        let n = db::upgrade_agreed_columns(tx.conn())?;
+        if n > 0 {
+            tracing::info!(links = n, "moved the agreed values into one column");
+        }
         if db::has_legacy_rows(tx.conn())? {
             let n = db::upgrade_legacy_rows(tx.conn())?;
             tracing::info!(
                 rows = n,
-                "moved the sync state of release 0.1.0 into typed columns"
+                "moved the sync state of release 0.1.0 into the links"
             );
         }
         Ok(())

@@ -9,69 +9,29 @@ use std::collections::{HashMap, HashSet};
 use chrono::Utc;
 use provider_asana::RemoteTask;
 use ticket_provider_api::maintenance::{FieldDifference, Orphan, OrphanKind, VerifyReport};
-use ticket_provider_api::{FieldValue, Labels, ListQuery, Result, Ticket, TicketProvider};
+use ticket_provider_api::{ListQuery, Result, Ticket, TicketProvider};
 
 use crate::db::{Link, LinkState};
 use crate::engine::Engine;
 use crate::push::PushMode;
 use crate::reconcile::{cuts, remote_fields, Cut, CutField};
-use crate::snapshot::Fields;
+use crate::snapshot::{fields_of, Fields};
 
-/// The fields on which `local` and `remote` differ: `(field, local, remote)`, in the order
-/// subject, description, status, priority, assignee, due.
+/// The fields on which `local` and `remote` differ: `(field, local, remote)` as
+/// [`TicketValue::display`](ticket_provider_api::TicketValue::display) shows them, in field
+/// order. A field `remote` lacks counts as its empty value.
 pub(crate) fn differences(
     local: &Fields,
     remote: &Fields,
 ) -> Vec<(String, Option<String>, Option<String>)> {
-    let mut out = Vec::new();
-    let mut cmp = |name: &str, l: Option<String>, r: Option<String>| {
-        if l != r {
-            out.push((name.to_string(), l, r));
-        }
-    };
-    cmp(
-        "subject",
-        Some(local.subject.clone()),
-        Some(remote.subject.clone()),
-    );
-    cmp(
-        "description",
-        Some(local.description.clone()),
-        Some(remote.description.clone()),
-    );
-    cmp(
-        "status",
-        Some(local.status.as_str().to_string()),
-        Some(remote.status.as_str().to_string()),
-    );
-    cmp(
-        "priority",
-        Some(local.priority.as_str().to_string()),
-        Some(remote.priority.as_str().to_string()),
-    );
-    cmp("assignee", local.assignee.clone(), remote.assignee.clone());
-    cmp(
-        "due",
-        local.due.map(|d| d.to_string()),
-        remote.due.map(|d| d.to_string()),
-    );
-    for (name, l) in &local.custom {
-        let r = remote.custom.get(name).cloned().flatten();
-        cmp(
-            &format!("fields.{name}"),
-            l.as_ref().map(FieldValue::display),
-            r.as_ref().map(FieldValue::display),
-        );
-    }
-    let text = |l: &Labels| l.iter().cloned().collect::<Vec<_>>().join(", ");
-    if local.labels != remote.labels {
-        cmp(
-            "labels",
-            Some(text(&local.labels)),
-            Some(text(&remote.labels)),
-        );
-    }
-    out
+    local
+        .iter()
+        .filter_map(|(field, l)| {
+            let r = remote.get_or_default(field);
+            (r.as_ref() != Some(l))
+                .then(|| (field.name(), l.display(), r.and_then(|r| r.display())))
+        })
+        .collect()
 }
 
 /// The difference that reports `cut` on ticket `guid` (task `gid`): the two lengths, the
@@ -217,9 +177,9 @@ impl Engine {
                     let (Some(t), Some(task)) = (tickets.get(&guid), tasks.get(&gid)) else {
                         continue;
                     };
-                    let agreed = links.get(&guid).and_then(|l| l.agreed.status);
+                    let agreed = links.get(&guid).and_then(|l| l.agreed.status());
                     let (remote, _) = remote_fields(task, Some(t), agreed, &carried);
-                    let diffs = differences(&Fields::of(t, &carried), &remote);
+                    let diffs = differences(&fields_of(t, &carried), &remote);
                     if !diffs.is_empty() {
                         to_import.push(gid.clone());
                     }
@@ -378,106 +338,126 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ticket_provider_api::{Due, Priority, Status};
+    use ticket_provider_api::{
+        Due, FieldValue, Labels, Priority, Status, TicketField, TicketValue,
+    };
 
     fn fields() -> Fields {
-        Fields {
-            subject: "s".into(),
-            description: "d".into(),
-            status: Status::New,
-            priority: Priority::Normal,
-            assignee: None,
-            due: None,
-            custom: [
-                ("severity".to_string(), Some(FieldValue::Enum("S1".into()))),
-                ("customer".to_string(), None),
-            ]
-            .into(),
-            labels: ["vip".to_string()].into(),
-        }
+        [
+            (TicketField::Subject, TicketValue::Text("s".into())),
+            (TicketField::Description, TicketValue::Text("d".into())),
+            (TicketField::Status, TicketValue::Status(Status::New)),
+            (
+                TicketField::Priority,
+                TicketValue::Priority(Priority::Normal),
+            ),
+            (TicketField::Assignee, TicketValue::Person(None)),
+            (TicketField::Due, TicketValue::Due(None)),
+            (
+                TicketField::Custom("severity".into()),
+                TicketValue::Custom(Some(FieldValue::Enum("S1".into()))),
+            ),
+            (
+                TicketField::Custom("customer".into()),
+                TicketValue::Custom(None),
+            ),
+            (
+                TicketField::Labels,
+                TicketValue::Labels(["vip".to_string()].into()),
+            ),
+        ]
+        .into_iter()
+        .collect()
     }
 
     #[test]
     fn differences_by_table() {
-        type Edit = fn(&mut Fields);
-        let cases: [(&str, Edit, Option<&str>, Option<&str>); 10] = [
-            ("", |_| {}, None, None),
-            ("subject", |f| f.subject = "t".into(), Some("s"), Some("t")),
+        // (field, Asana's value, local shown, Asana's shown)
+        let cases: Vec<(&str, TicketValue, Option<&str>, Option<&str>)> = vec![
+            (
+                "subject",
+                TicketValue::Text("t".into()),
+                Some("s"),
+                Some("t"),
+            ),
             (
                 "description",
-                |f| f.description = "e".into(),
+                TicketValue::Text("e".into()),
                 Some("d"),
                 Some("e"),
             ),
             (
                 "status",
-                |f| f.status = Status::Closed,
+                TicketValue::Status(Status::Closed),
                 Some("NEW"),
                 Some("CLOSED"),
             ),
             (
                 "priority",
-                |f| f.priority = Priority::High,
+                TicketValue::Priority(Priority::High),
                 Some("normal"),
                 Some("high"),
             ),
             (
                 "assignee",
-                |f| f.assignee = Some("a@x".into()),
+                TicketValue::Person(Some("a@x".into())),
                 None,
                 Some("a@x"),
             ),
             (
                 "due",
-                |f| f.due = "2026-12-24".parse::<Due>().ok(),
+                TicketValue::Due("2026-12-24".parse::<Due>().ok()),
                 None,
                 Some("2026-12-24"),
             ),
             (
                 "fields.severity",
-                |f| {
-                    f.custom
-                        .insert("severity".into(), Some(FieldValue::Enum("S2".into())));
-                },
+                TicketValue::Custom(Some(FieldValue::Enum("S2".into()))),
                 Some("S1"),
                 Some("S2"),
             ),
             (
                 "fields.customer",
-                |f| {
-                    f.custom
-                        .insert("customer".into(), Some(FieldValue::Text("ACME".into())));
-                },
+                TicketValue::Custom(Some(FieldValue::Text("ACME".into()))),
                 None,
                 Some("ACME"),
             ),
             (
                 "labels",
-                |f| {
-                    f.labels.insert("ops".into());
-                },
+                TicketValue::Labels(["ops".to_string(), "vip".to_string()].into()),
                 Some("vip"),
                 Some("ops, vip"),
             ),
+            (
+                "labels",
+                TicketValue::Labels(Labels::new()),
+                Some("vip"),
+                None,
+            ),
         ];
-        for (field, edit, local, remote) in cases {
+        assert!(differences(&fields(), &fields()).is_empty());
+        for (name, value, local, remote) in cases {
             let mut r = fields();
-            edit(&mut r);
+            r.insert(TicketField::parse(name).unwrap(), value);
             let d = differences(&fields(), &r);
-            if field.is_empty() {
-                assert!(d.is_empty());
-                continue;
-            }
             assert_eq!(
                 d,
                 vec![(
-                    field.to_string(),
+                    name.to_string(),
                     local.map(String::from),
                     remote.map(String::from)
                 )],
-                "{field}"
+                "{name}"
             );
         }
+        // A custom field Asana's values lack is no value there.
+        let mut r = fields();
+        r.remove(&TicketField::Custom("severity".into()));
+        let d = differences(&fields(), &r);
+        assert_eq!(
+            d,
+            vec![("fields.severity".to_string(), Some("S1".to_string()), None)]
+        );
     }
 
     fn link(guid: &str, gid: Option<&str>, state: LinkState) -> Link {

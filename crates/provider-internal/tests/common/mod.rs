@@ -69,10 +69,15 @@ impl StoreExtension for ChangeLog {
                 )))
             }
             TicketChange::Created { ticket } => format!("created {}", ticket.subject),
-            TicketChange::Updated { changes, .. } => format!(
-                "updated {:?} {:?} {:?}",
-                changes.subject, changes.description, changes.priority
-            ),
+            TicketChange::Updated { changes, .. } => {
+                let each: Vec<String> = changes
+                    .iter()
+                    .map(|(f, v)| {
+                        format!("{f}={}", v.display().unwrap_or_else(|| f.nothing().into()))
+                    })
+                    .collect();
+                format!("updated {}", each.join(" "))
+            }
             TicketChange::StatusSet {
                 operation,
                 status,
@@ -215,7 +220,7 @@ pub async fn extension_hook_and_transactions(url: &str) {
         change_log(&p, &g).await,
         vec![
             "created Printer".to_string(),
-            "updated None Some(\"tray 2\") Some(High)".to_string(),
+            "updated description=tray 2 priority=high".to_string(),
             "assigned bob".to_string(),
             "change_status TRIAGED None".to_string(),
             "escalate ESCALATED Some(\"urgent\")".to_string(),
@@ -289,16 +294,22 @@ pub async fn extension_hook_and_transactions(url: &str) {
     assert_eq!(p.row_counts().await.unwrap(), before);
 
     // Writes from elsewhere record history but call no hook.
-    let values = provider_internal::TicketValues {
-        subject: "From elsewhere".into(),
-        description: String::new(),
-        status: Status::OnHold,
-        priority: Priority::Low,
-        assignee: None,
-        due: Some("2026-12-24".parse().unwrap()),
-        fields: None,
-        labels: None,
-    };
+    use ticket_provider_api::{TicketField as F, TicketValue as V};
+    let values: provider_internal::TicketValues = [
+        (F::Subject, V::Text("From elsewhere".into())),
+        (F::Status, V::Status(Status::OnHold)),
+        (F::Priority, V::Priority(Priority::Low)),
+        (F::Due, V::Due(Some("2026-12-24".parse().unwrap()))),
+    ]
+    .into_iter()
+    .collect();
+    let mut lacking = values.clone();
+    lacking.remove(&F::Status);
+    let err = p
+        .write(move |tx| tx.insert_ticket(None, &lacking, None))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("status"), "{err}");
     let g3 = p
         .write(move |tx| tx.insert_ticket(None, &values, None))
         .await
@@ -306,6 +317,9 @@ pub async fn extension_hook_and_transactions(url: &str) {
     assert!(change_log(&p, &g3).await.is_empty());
     let t = p.get_ticket(&g3).await.unwrap().ticket;
     assert_eq!(t.status, Status::OnHold);
+    assert_eq!(t.subject, "From elsewhere");
+    assert_eq!(t.description, "", "a field not given is empty");
+    assert_eq!(t.due, Some("2026-12-24".parse().unwrap()));
     // A read transaction refuses writes.
     let err = p
         .read(|tx| tx.create(&NewTicket::new("in a read")))
@@ -415,7 +429,7 @@ pub async fn due_dates(url: &str) {
         change_log(&p, &b).await,
         vec![
             "created undated".to_string(),
-            "updated None None None".to_string()
+            "updated due=2026-12-24T14:00:00Z".to_string()
         ]
     );
     // due_before: dates before the day, instants before its start in UTC.

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use provider_internal::{kept_update, DbConnection, StoreError};
-use ticket_provider_api::{Due, Priority, Status};
 
 use super::schema::def_asana_sync;
 use super::schema::{corrupt, micros, time};
@@ -144,79 +143,48 @@ struct LinkValues {
     last_synced_at: Option<i64>,
     remote_modified_at: Option<i64>,
     creating_since: Option<i64>,
-    agreed_subject: Option<String>,
-    agreed_description: Option<String>,
-    agreed_status: Option<String>,
-    agreed_priority: Option<String>,
-    agreed_assignee: Option<String>,
-    agreed_assignee_known: bool,
     pushed_at: Option<i64>,
-    agreed_due: Option<String>,
-    agreed_due_known: bool,
-    agreed_values: Option<String>,
+    /// Every agreed value: [`Agreed`]'s stored form. NULL: nothing known.
+    agreed: Option<String>,
 }
 
-/// The agreed custom field values and labels as `agreed_values` holds them.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct AgreedValues {
-    #[serde(default, with = "crate::typed::changes")]
-    fields: std::collections::BTreeMap<String, Option<ticket_provider_api::FieldValue>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    labels: Option<ticket_provider_api::Labels>,
+/// The agreed values stored as `text` (`None`: nothing known).
+pub(crate) fn agreed_of_stored(text: Option<&str>) -> Result<Agreed, StoreError> {
+    let Some(text) = text else {
+        return Ok(Agreed::default());
+    };
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(map)) => {
+            Agreed::from_stored(&map).map_err(|e| corrupt(e.to_string()))
+        }
+        _ => Err(corrupt(format!(
+            "agreed values {text:?}: not a JSON object"
+        ))),
+    }
+}
+
+/// The stored text of agreed values.
+pub(crate) fn stored_agreed(agreed: &Agreed) -> String {
+    // A map of names and JSON values always serialises.
+    serde_json::to_string(&agreed.to_stored()).unwrap_or_default()
 }
 
 impl LinkRow {
     fn into_link(self) -> Result<Link, StoreError> {
         let v = self.values;
-        let status = v
-            .agreed_status
-            .map(|s| {
-                s.parse::<Status>()
-                    .map_err(|_| corrupt(format!("agreed status {s:?}")))
-            })
-            .transpose()?;
-        let priority = v
-            .agreed_priority
-            .map(|s| {
-                s.parse::<Priority>()
-                    .map_err(|_| corrupt(format!("agreed priority {s:?}")))
-            })
-            .transpose()?;
-        let due = v
-            .agreed_due
-            .map(|d| {
-                d.parse::<Due>()
-                    .map_err(|_| corrupt(format!("agreed due date {d:?}")))
-            })
-            .transpose()?;
-        let values: AgreedValues = match &v.agreed_values {
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| corrupt(format!("agreed custom values {text:?}: {e}")))?,
-            None => AgreedValues::default(),
-        };
         Ok(Link {
             state: LinkState::parse(&v.state)?,
             last_synced_at: time(v.last_synced_at)?,
             remote_modified_at: time(v.remote_modified_at)?,
             creating_since: time(v.creating_since)?,
             pushed_at: time(v.pushed_at)?,
-            agreed: Agreed {
-                subject: v.agreed_subject,
-                description: v.agreed_description,
-                status,
-                priority,
-                assignee: v.agreed_assignee_known.then_some(v.agreed_assignee),
-                due: v.agreed_due_known.then_some(due),
-                custom: values.fields,
-                labels: values.labels,
-            },
+            agreed: agreed_of_stored(v.agreed.as_deref())?,
             ticket_guid: self.ticket_guid,
             asana_gid: self.asana_gid,
         })
     }
 
     fn of(link: &Link) -> Self {
-        let a = &link.agreed;
         LinkRow {
             ticket_guid: link.ticket_guid.clone(),
             asana_gid: link.asana_gid.clone(),
@@ -225,23 +193,8 @@ impl LinkRow {
                 last_synced_at: micros(link.last_synced_at),
                 remote_modified_at: micros(link.remote_modified_at),
                 creating_since: micros(link.creating_since),
-                agreed_subject: a.subject.clone(),
-                agreed_description: a.description.clone(),
-                agreed_status: a.status.map(|s| s.as_str().to_string()),
-                agreed_priority: a.priority.map(|p| p.as_str().to_string()),
-                agreed_assignee: a.assignee.clone().flatten(),
-                agreed_assignee_known: a.assignee.is_some(),
                 pushed_at: micros(link.pushed_at),
-                agreed_due: a.due.flatten().map(|d| d.to_string()),
-                agreed_due_known: a.due.is_some(),
-                agreed_values: (!a.custom.is_empty() || a.labels.is_some()).then(|| {
-                    let values = AgreedValues {
-                        fields: a.custom.clone(),
-                        labels: a.labels.clone(),
-                    };
-                    // A map of strings and typed values always serialises.
-                    serde_json::to_string(&values).unwrap_or_default()
-                }),
+                agreed: Some(stored_agreed(&link.agreed)),
             },
         }
     }

@@ -8,7 +8,9 @@ use provider_internal::{from_micros, StoreError};
 use ticket_provider_api::Error;
 
 diesel::table! {
-    /// The ticket guid <-> Asana task gid map, with the last agreed values.
+    /// The ticket guid <-> Asana task gid map, with the last agreed values. (The columns
+    /// `agreed_subject` ... `agreed_values` of earlier versions are read once, by
+    /// `legacy.rs`, which has its own view of them.)
     def_asana_sync (ticket_guid) {
         ticket_guid -> Text,
         asana_gid -> Nullable<Text>,
@@ -16,16 +18,8 @@ diesel::table! {
         last_synced_at -> Nullable<BigInt>,
         remote_modified_at -> Nullable<BigInt>,
         creating_since -> Nullable<BigInt>,
-        agreed_subject -> Nullable<Text>,
-        agreed_description -> Nullable<Text>,
-        agreed_status -> Nullable<Text>,
-        agreed_priority -> Nullable<Text>,
-        agreed_assignee -> Nullable<Text>,
-        agreed_assignee_known -> Bool,
         pushed_at -> Nullable<BigInt>,
-        agreed_due -> Nullable<Text>,
-        agreed_due_known -> Bool,
-        agreed_values -> Nullable<Text>,
+        agreed -> Nullable<Text>,
     }
 }
 

@@ -1,0 +1,1 @@
+ALTER TABLE def_asana_sync DROP COLUMN agreed;
