@@ -15,7 +15,9 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use homechoice_tickets::text::{for_display, Layout};
-use homechoice_tickets::{Check, Error, OperationResult, Ticket, TicketDetails};
+use homechoice_tickets::{
+    Check, Error, OperationResult, Ticket, TicketDetails, TicketField, TicketValue,
+};
 use serde::Serialize;
 use unicode_width::UnicodeWidthStr as _;
 
@@ -154,23 +156,28 @@ pub fn details(t: &TicketDetails) -> String {
     let block = |s: &str| for_display(s, Layout::Block, &[]);
     let mut s = String::new();
     let _ = writeln!(s, "guid:        {}", field(&k.guid));
-    let _ = writeln!(s, "subject:     {}", field(&k.subject));
-    let _ = writeln!(s, "status:      {}", k.status);
-    let _ = writeln!(s, "priority:    {}", k.priority);
-    let _ = writeln!(
-        s,
-        "assignee:    {}",
-        field(k.assignee.as_deref().unwrap_or("-"))
-    );
-    if let Some(d) = &k.due {
-        let _ = writeln!(s, "due:         {d}");
-    }
-    if !k.labels.is_empty() {
-        let labels: Vec<String> = k.labels.iter().map(|l| field(l)).collect();
-        let _ = writeln!(s, "labels:      {}", labels.join(", "));
-    }
-    for (name, value) in &k.fields {
-        let _ = writeln!(s, "{:<13}{}", format!("{name}:"), field(&value.display()));
+    // One line per field with a value (the assignee always), from the field set: the
+    // built-in fields but the description (a block, below), the labels, the custom fields.
+    let one_line = TicketField::BUILT_IN
+        .into_iter()
+        .filter(|f| *f != TicketField::Description)
+        .chain([TicketField::Labels])
+        .chain(k.fields.keys().cloned().map(TicketField::Custom));
+    for f in one_line {
+        let shown = match (&f, f.of(k)) {
+            (_, TicketValue::Labels(l)) => {
+                (!l.is_empty()).then(|| l.iter().map(|l| field(l)).collect::<Vec<_>>().join(", "))
+            }
+            (TicketField::Assignee, v) => Some(field(&v.display().unwrap_or_else(|| "-".into()))),
+            (_, v) => v.display().map(|d| field(&d)),
+        };
+        let name = match &f {
+            TicketField::Custom(name) => name.clone(),
+            other => other.name(),
+        };
+        if let Some(shown) = shown {
+            let _ = writeln!(s, "{:<13}{shown}", format!("{name}:"));
+        }
     }
     let _ = writeln!(s, "provider:    {}", field(&k.provider));
     if let Some(g) = &k.asana_gid {

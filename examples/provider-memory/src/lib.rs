@@ -25,8 +25,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ticket_provider_api::chrono::{DateTime, Utc};
-use ticket_provider_api::fields::{apply_field_changes, passes_filters};
+use ticket_provider_api::fields::passes_filters;
 use ticket_provider_api::model::validate_assignee;
+use ticket_provider_api::Values;
 use ticket_provider_api::{
     async_trait, register_provider, BuildContext, Capabilities, Comment, Config, Error, Extensions,
     FieldSchema, ListQuery, NewComment, NewTicket, OperationResult, ProviderDescriptor,
@@ -219,20 +220,8 @@ impl TicketProvider for MemoryProvider {
         self.with_ticket(guid, |t, now| {
             changes.validate()?;
             self.fields.check_changes(&mut changes.fields)?;
-            apply_field_changes(&mut t.ticket.fields, &changes.fields);
-            t.ticket.labels = changes.apply_labels(&t.ticket.labels);
-            if let Some(s) = changes.subject {
-                t.ticket.subject = s;
-            }
-            if let Some(d) = changes.description {
-                t.ticket.description = d;
-            }
-            if let Some(p) = changes.priority {
-                t.ticket.priority = p;
-            }
-            if let Some(d) = changes.due {
-                t.ticket.due = d;
-            }
+            // The field set declares how an update applies to a ticket, field by field.
+            Values::of_update(&changes, &t.ticket).apply_to(&mut t.ticket);
             t.ticket.updated_at = now;
             Ok(OperationResult::new(guid, t.ticket.status, NAME))
         })
