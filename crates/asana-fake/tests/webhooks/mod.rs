@@ -456,6 +456,7 @@ async fn a_quiet_webhook_gets_signed_heartbeats() {
         ..quick()
     });
     let r = Receiver::start().await;
+    let start = std::time::Instant::now();
     let gid = hook(&c, &c.fake.project_gid(), &r.url("/h"), None).await;
     r.wait_for("two heartbeats", |d| d.len() >= 2).await;
     let secret = r.secret();
@@ -463,11 +464,10 @@ async fn a_quiet_webhook_gets_signed_heartbeats() {
         assert_eq!(d.raw.as_ref(), br#"{"events":[]}"#);
         assert!(d.signed_with(&secret));
     }
-    let ds = r.deliveries();
-    let gap = ds[1].at.duration_since(ds[0].at);
+    let second = r.deliveries()[1].at.duration_since(start);
     assert!(
-        gap >= Duration::from_millis(140),
-        "heartbeats are spaced: {gap:?}"
+        second >= Duration::from_millis(300),
+        "one heartbeat per quiet interval: {second:?}"
     );
     let h = c.fake.webhook_health(&gid).expect("health");
     assert!(h.last_success_at.is_some());
