@@ -581,3 +581,58 @@ async fn a_target_that_recovers_gets_the_delivery_and_the_health_clears() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_leaves_the_webhook_and_a_retry_is_a_duplicate() {
+    // The restart pitfall: the webhook exists though the client saw a failure.
+    let c = Client::new().await;
+    let r = Receiver::start().await;
+    let p = c.fake.project_gid();
+    c.fake.add_fault(asana_fake::Fault {
+        method: Some("POST".into()),
+        path_prefix: Some("/api/1.0/webhooks".into()),
+        status: Some(500),
+        count: 1,
+        after_apply: true,
+        ..Default::default()
+    });
+    let (s, _) = create(&c, &p, &r.url("/h"), None).await;
+    assert_eq!(s, 500);
+    let (s, b) = create(&c, &p, &r.url("/h"), None).await;
+    assert_eq!(s, 403);
+    assert!(msg(&b).starts_with("Duplicated webhook."), "{b}");
+    let ws = c.fake.workspace_gid();
+    let (_, list) = c
+        .get(&format!(
+            "/webhooks?workspace={ws}&resource={p}&opt_fields=target"
+        ))
+        .await;
+    let listed = list["data"].as_array().expect("list");
+    assert_eq!(listed.len(), 1, "found again by resource: {list}");
+    assert_eq!(listed[0]["target"], json!(r.url("/h")));
+}
+
+#[tokio::test]
+async fn a_tasks_webhook_sees_that_task_only() {
+    let c = Client::new().await;
+    c.fake.set_webhook_timing(quick());
+    let r = Receiver::start().await;
+    let (mine, other) = (c.task("mine").await, c.task("other").await);
+    hook(&c, &mine, &r.url("/h"), None).await;
+    for t in [&other, &mine] {
+        c.put(&format!("/tasks/{t}"), json!({"data": {"completed": true}}))
+            .await;
+    }
+    r.wait_for("the change", |d| !d.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let events = r.events();
+    assert!(!events.is_empty());
+    for e in &events {
+        let about = if e["resource"]["resource_type"] == "task" {
+            &e["resource"]["gid"]
+        } else {
+            &e["parent"]["gid"]
+        };
+        assert_eq!(about, &json!(mine), "{e}");
+    }
+}
