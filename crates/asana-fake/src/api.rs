@@ -6,7 +6,8 @@
 //! check in `strict.rs`, and the request types all three share in
 //! `request.rs`. The handlers: `tasks`, `stories`, `sections`, `tags`,
 //! `custom_fields` (fields, enum options, project settings), `events` (the
-//! Events API) and `batch` (the Batch API, which answers each action through
+//! Events API), `webhooks` (the Webhooks API; the handshake and the deliveries
+//! are the server's, in `hooks.rs`) and `batch` (the Batch API, which answers each action through
 //! [`dispatch`]). `input` validates bodies and path gids; `query` reads query
 //! parameters, paginates and renders.
 
@@ -19,6 +20,7 @@ mod sections;
 mod stories;
 mod tags;
 mod tasks;
+mod webhooks;
 
 use serde_json::{json, Value};
 
@@ -37,6 +39,15 @@ use crate::model::{Kind, State};
 use crate::render::{render, Fields};
 use crate::request::{ApiError, ApiRequest, ApiResponse, Res};
 use crate::strict;
+
+pub(crate) use self::webhooks::{finish_create, NewWebhook};
+
+/// The checks `POST /webhooks` passes before its handshake: the spec's (as for every
+/// request) and the handler's (see `webhooks::prepare_create`).
+pub(crate) fn prepare_webhook(state: &State, req: &ApiRequest) -> Result<NewWebhook, ApiResponse> {
+    strict::check(req).map_err(|m| ApiResponse::from(ApiError::bad(m)))?;
+    webhooks::prepare_create(state, req).map_err(ApiResponse::from)
+}
 
 /// Answers one API request against `state`.
 pub(crate) fn dispatch(state: &mut State, req: &ApiRequest) -> ApiResponse {
@@ -205,6 +216,18 @@ fn route(state: &mut State, req: &ApiRequest) -> Res {
             Ok(ApiResponse::data(single(state, req, Kind::User, &gid)))
         }
         ("GET", ["events"]) => events(state, req),
+        ("GET", ["webhooks"]) => webhooks::list_webhooks(state, req),
+        // The server creates webhooks itself: the handshake needs the request's own
+        // connection, which a batch action does not have.
+        ("POST", ["webhooks"]) => Err(ApiError::bad(
+            "POST /webhooks cannot be a batch action in the fake; send it on its own",
+        )),
+        ("GET", ["webhooks", w]) => {
+            path_obj(state, Kind::Webhook, w)?;
+            Ok(ApiResponse::data(single(state, req, Kind::Webhook, w)))
+        }
+        ("PUT", ["webhooks", w]) => webhooks::update_webhook(state, req, w),
+        ("DELETE", ["webhooks", w]) => webhooks::delete_webhook(state, w),
         ("POST", ["batch"]) => batch(state, req, dispatch),
         _ => Err(ApiError::not_found("No matching route for request")),
     }

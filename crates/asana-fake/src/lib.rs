@@ -1,8 +1,18 @@
 //! `asana-fake`: an in-memory HTTP server speaking the part of Asana's REST
 //! API (`/api/1.0`) that the Asana ticket provider and the dual-write sync
 //! provider use: tasks, sections, tags, stories, users, workspaces, projects,
-//! the Events API and the Batch API, with Asana's envelopes, pagination,
-//! `opt_fields`, error bodies and status codes.
+//! the Events API, webhooks and the Batch API, with Asana's envelopes,
+//! pagination, `opt_fields`, error bodies and status codes.
+//!
+//! Webhooks (`/webhooks`) go through Asana's handshake with their target and
+//! then receive signed deliveries of task and story events, heartbeats,
+//! retries and deletion after repeated failures; targets must be plain
+//! `http://` loopback URLs. Tests read a webhook's health with
+//! [`FakeAsana::webhook_health`], the deliveries with
+//! [`FakeAsana::webhook_deliveries`], inject delivery faults with
+//! [`FakeAsana::add_webhook_fault`], shorten Asana's hours with
+//! [`FakeAsana::set_webhook_timing`], and check signatures with
+//! [`webhook_signature`].
 //!
 //! Tests start one with [`FakeAsana::start`], point a client at
 //! [`FakeAsana::base_url`] with [`FakeAsana::token`], and use the control
@@ -13,6 +23,7 @@
 
 mod api;
 mod control;
+mod hooks;
 mod model;
 mod render;
 mod request;
@@ -26,7 +37,11 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use crate::control::{Fault, RecordedRequest};
+pub use crate::control::{
+    DeliveryFault, DeliveryOutcome, DeliveryRecord, Fault, RecordedRequest, WebhookFault,
+    WebhookHealth, WebhookTiming,
+};
+pub use crate::hooks::webhook_signature;
 use crate::model::{Kind, State};
 use crate::render::{render, FieldTree, Fields};
 use crate::server::{lock, Shared};
@@ -120,6 +135,7 @@ impl FakeAsana {
             .unwrap_or_else(|| format!("fake-{}", uuid::Uuid::new_v4().simple()));
         let mut st = State::new(base_url, opts.token.clone());
         st.rate_limit = opts.rate_limit_per_minute;
+        st.hook_client = Some(hooks::client().map_err(std::io::Error::other)?);
         let workspace = st.add_workspace("Fake Workspace");
         let owner_email = "owner@example.com".to_string();
         let owner = st.add_user("Fake Owner", &owner_email);
@@ -382,8 +398,53 @@ impl FakeAsana {
             .collect()
     }
 
+    /// Every webhook with its health, in creation order.
+    pub fn webhooks(&self) -> Vec<WebhookHealth> {
+        let st = lock(&self.state);
+        st.webhooks
+            .keys()
+            .filter_map(|g| st.webhook_health(g))
+            .collect()
+    }
+
+    /// The health of webhook `gid`; `None` once it is deleted (or for an unknown gid).
+    pub fn webhook_health(&self, gid: &str) -> Option<WebhookHealth> {
+        lock(&self.state).webhook_health(gid)
+    }
+
+    /// Every webhook delivery so far (heartbeats and dropped ones included), oldest first.
+    pub fn webhook_deliveries(&self) -> Vec<DeliveryRecord> {
+        lock(&self.state).deliveries.clone()
+    }
+
+    /// Injects a delivery fault (see [`WebhookFault`]).
+    pub fn add_webhook_fault(&self, fault: WebhookFault) {
+        let mut st = lock(&self.state);
+        st.webhook_faults.push(fault);
+        st.wake_deliverers();
+    }
+
+    /// Removes every pending delivery fault.
+    pub fn clear_webhook_faults(&self) {
+        lock(&self.state).webhook_faults.clear();
+    }
+
+    /// Sets the durations of heartbeats, timeouts, retries and deletion (for every
+    /// webhook, from their next step on).
+    pub fn set_webhook_timing(&self, timing: WebhookTiming) {
+        let mut st = lock(&self.state);
+        st.webhook_timing = timing;
+        st.wake_deliverers();
+    }
+
+    /// The durations in force.
+    pub fn webhook_timing(&self) -> WebhookTiming {
+        lock(&self.state).webhook_timing
+    }
+
     /// Stops the server, waiting briefly for open connections to finish.
     pub async fn shutdown(mut self) {
+        self.stop_deliverers();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -418,8 +479,19 @@ fn task_custom_fields(st: &State, task: &str) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+impl FakeAsana {
+    /// Aborts the webhook deliverers (they hold the state, so they would outlive the
+    /// server otherwise).
+    fn stop_deliverers(&self) {
+        for task in lock(&self.state).hook_tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
 impl Drop for FakeAsana {
     fn drop(&mut self) {
+        self.stop_deliverers();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -1,6 +1,6 @@
 //! In-memory data model of the fake: workspaces, users, projects, sections,
 //! tasks, tags, stories, custom fields (with their enum options and project
-//! settings) and the event log, plus the state-changing operations that keep
+//! settings), webhooks and the event log, plus the state-changing operations that keep
 //! them consistent (system stories, events, `modified_at`). This file holds
 //! the types and the lookups; the task writes are in the `writes` submodule.
 //!
@@ -13,10 +13,15 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
-use crate::control::{Fault, RecordedRequest};
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
 
+use crate::control::{DeliveryRecord, Fault, RecordedRequest, WebhookFault, WebhookTiming};
+
+mod webhooks;
 mod writes;
 
+pub(crate) use webhooks::{Action, Filter, Health, Verdict, Webhook};
 pub(crate) use writes::date_value;
 
 /// First gid handed out; every gid has the same number of digits so that the
@@ -36,6 +41,7 @@ pub(crate) enum Kind {
     CustomField,
     EnumOption,
     CustomFieldSetting,
+    Webhook,
 }
 
 impl Kind {
@@ -52,6 +58,7 @@ impl Kind {
             Kind::CustomField => "custom_field",
             Kind::EnumOption => "enum_option",
             Kind::CustomFieldSetting => "custom_field_setting",
+            Kind::Webhook => "webhook",
         }
     }
 }
@@ -372,6 +379,18 @@ pub(crate) struct State {
     pub in_flight: HashMap<String, (u32, u32)>,
     /// The most requests seen in flight for one token at once: (reads, writes).
     pub in_flight_peak: (u32, u32),
+    pub webhooks: BTreeMap<String, Webhook>,
+    /// Pending delivery faults, applied in order.
+    pub webhook_faults: Vec<WebhookFault>,
+    pub webhook_timing: WebhookTiming,
+    /// Every webhook delivery so far, oldest first.
+    pub deliveries: Vec<DeliveryRecord>,
+    /// Bumped whenever a webhook deliverer may have work (see `wake_deliverers`).
+    pub wake: watch::Sender<u64>,
+    /// The client of handshakes and deliveries (no proxy, no redirects); set at start.
+    pub hook_client: Option<reqwest::Client>,
+    /// The running deliverers, stopped when the server stops.
+    pub hook_tasks: Vec<AbortHandle>,
 }
 
 /// Where to put a task or section inside its container.
@@ -426,6 +445,13 @@ impl State {
             offset_epoch: 0,
             in_flight: HashMap::new(),
             in_flight_peak: (0, 0),
+            webhooks: BTreeMap::new(),
+            webhook_faults: Vec::new(),
+            webhook_timing: WebhookTiming::default(),
+            deliveries: Vec::new(),
+            wake: watch::Sender::new(0),
+            hook_client: None,
+            hook_tasks: Vec::new(),
         }
     }
 
@@ -534,7 +560,7 @@ impl State {
             Kind::Tag => self.tags.get(gid).map(|x| x.name.clone()),
             Kind::CustomField => self.custom_fields.get(gid).map(|x| x.name.clone()),
             Kind::EnumOption => self.enum_options.get(gid).map(|x| x.name.clone()),
-            Kind::Story | Kind::CustomFieldSetting => None,
+            Kind::Story | Kind::CustomFieldSetting | Kind::Webhook => None,
         }
     }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::model::{date_value, ts, CfType, CfValue, Extra, Kind, State};
+use crate::model::{date_value, ts, CfType, CfValue, Extra, Kind, State, Webhook};
 
 /// A parsed `opt_fields` list: a tree of (dotted) field paths.
 #[derive(Debug, Default, Clone)]
@@ -63,6 +63,7 @@ fn compact_names(kind: Kind) -> &'static [&'static str] {
         ],
         Kind::CustomField => &["resource_type", "name", "resource_subtype", "type"],
         Kind::EnumOption => &["resource_type", "name", "enabled", "color"],
+        Kind::Webhook => &["resource_type", "active", "resource", "target"],
         _ => &["resource_type", "name"],
     }
 }
@@ -352,6 +353,10 @@ pub(crate) fn full(state: &State, kind: Kind, gid: &str, depth: u32) -> Value {
             }),
             None => Value::Null,
         },
+        Kind::Webhook => match state.webhooks.get(gid) {
+            Some(w) => webhook(state, gid, w, depth),
+            None => Value::Null,
+        },
         Kind::Story => match state.stories.get(gid) {
             Some(s) => {
                 let mut v = json!({
@@ -386,6 +391,37 @@ pub(crate) fn full(state: &State, kind: Kind, gid: &str, depth: u32) -> Value {
             None => Value::Null,
         },
     }
+}
+
+/// The full record of a webhook (`WebhookResponse`). Health timestamps and the last
+/// failure's content are left out while unset: the spec types them as non-nullable.
+fn webhook(state: &State, gid: &str, w: &Webhook, depth: u32) -> Value {
+    let h = &w.health;
+    let filters: Vec<Value> = w.filters.iter().map(|f| f.to_json()).collect();
+    let mut v = json!({
+        "gid": gid, "resource_type": "webhook", "active": true,
+        "resource": reference(state, w.resource_kind, &w.resource, depth),
+        "target": w.target, "created_at": ts(w.created_at),
+        "delivery_retry_count": h.delivery_retry_count,
+        "filters": filters,
+    });
+    if let Some(o) = v.as_object_mut() {
+        let times = [
+            ("last_success_at", h.last_success_at),
+            ("last_failure_at", h.last_failure_at),
+            ("next_attempt_after", h.next_attempt_after),
+            ("failure_deletion_timestamp", h.failure_deletion_timestamp),
+        ];
+        for (k, t) in times {
+            if let Some(t) = t {
+                o.insert(k.into(), json!(ts(t)));
+            }
+        }
+        if let Some(c) = &h.last_failure_content {
+            o.insert("last_failure_content".into(), json!(c));
+        }
+    }
+    v
 }
 
 /// `{gid, resource_type}` of an object, applied recursively through arrays and

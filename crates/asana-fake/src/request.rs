@@ -81,6 +81,14 @@ impl ApiError {
         }
     }
 
+    /// 403: the request is understood and refused.
+    pub(crate) fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: 403,
+            message: message.into(),
+        }
+    }
+
     /// 402: the workspace's plan lacks a premium feature.
     pub(crate) fn payment_required(message: impl Into<String>) -> ApiError {
         ApiError {

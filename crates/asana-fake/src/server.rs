@@ -1,6 +1,6 @@
 //! HTTP glue: the axum router, the `/api/1.0` front door (request log, auth,
-//! per-token rate limit, injected faults and latency) and the unauthenticated
-//! `/_fake/` control API.
+//! per-token rate limit, injected faults and latency; `POST /webhooks` goes to
+//! `hooks.rs` for its handshake) and the unauthenticated `/_fake/` control API.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -15,7 +15,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api;
-use crate::control::{Fault, RecordedRequest};
+use crate::control::{DeliveryRecord, Fault, RecordedRequest, WebhookFault, WebhookHealth};
+use crate::hooks;
 use crate::model::State;
 use crate::request::{error_body, ApiRequest, ApiResponse, Body};
 
@@ -51,6 +52,13 @@ pub(crate) fn router(shared: Shared) -> Router {
         .route("/_fake/expire_sync_tokens", post(expire_sync_tokens))
         .route("/_fake/expire_offsets", post(expire_offsets))
         .route("/_fake/custom_fields_plan", post(set_custom_fields_plan))
+        .route(
+            "/_fake/webhook_faults",
+            post(add_webhook_fault).delete(clear_webhook_faults),
+        )
+        .route("/_fake/webhook_timing", post(set_webhook_timing))
+        .route("/_fake/webhooks", get(list_webhooks))
+        .route("/_fake/webhook_deliveries", get(list_deliveries))
         .fallback(api_entry)
         .with_state(shared)
 }
@@ -158,6 +166,73 @@ async fn set_custom_fields_plan(AxState(s): AxState<Shared>, bytes: Bytes) -> Re
         }
         Err(r) => *r,
     }
+}
+
+async fn add_webhook_fault(AxState(s): AxState<Shared>, bytes: Bytes) -> Response {
+    match control_body::<WebhookFault>(&bytes) {
+        Ok(f) => {
+            let mut st = lock(&s);
+            st.webhook_faults.push(f);
+            st.wake_deliverers();
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(r) => *r,
+    }
+}
+
+async fn clear_webhook_faults(AxState(s): AxState<Shared>) -> StatusCode {
+    lock(&s).webhook_faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+/// `POST /_fake/webhook_timing`: the durations to change, in milliseconds; the others
+/// stay as they are.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimingBody {
+    heartbeat_ms: Option<u64>,
+    timeout_ms: Option<u64>,
+    first_retry_ms: Option<u64>,
+    max_retry_ms: Option<u64>,
+    deletion_after_ms: Option<u64>,
+}
+
+async fn set_webhook_timing(AxState(s): AxState<Shared>, bytes: Bytes) -> Response {
+    match control_body::<TimingBody>(&bytes) {
+        Ok(b) => {
+            let mut st = lock(&s);
+            let t = &mut st.webhook_timing;
+            let fields = [
+                (b.heartbeat_ms, &mut t.heartbeat),
+                (b.timeout_ms, &mut t.timeout),
+                (b.first_retry_ms, &mut t.first_retry),
+                (b.max_retry_ms, &mut t.max_retry),
+                (b.deletion_after_ms, &mut t.deletion_after),
+            ];
+            for (ms, slot) in fields {
+                if let Some(ms) = ms {
+                    *slot = Duration::from_millis(ms);
+                }
+            }
+            st.wake_deliverers();
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(r) => *r,
+    }
+}
+
+async fn list_webhooks(AxState(s): AxState<Shared>) -> Json<Vec<WebhookHealth>> {
+    let st = lock(&s);
+    Json(
+        st.webhooks
+            .keys()
+            .filter_map(|g| st.webhook_health(g))
+            .collect(),
+    )
+}
+
+async fn list_deliveries(AxState(s): AxState<Shared>) -> Json<Vec<DeliveryRecord>> {
+    Json(lock(&s).deliveries.clone())
 }
 
 /// Turns an API answer into an HTTP response.
@@ -457,7 +532,11 @@ async fn handle(
         query,
         body,
     };
-    let resp = api::dispatch(&mut lock(shared), &req);
+    let resp = if req.method == "POST" && req.path == "/webhooks" {
+        hooks::create(shared, &req).await
+    } else {
+        api::dispatch(&mut lock(shared), &req)
+    };
     match fail {
         Some((status, retry, true)) => (error_resp(status, fault_message(status)), retry, None),
         _ => (resp, None, None),

@@ -12,3 +12,4 @@ mod field_types;
 mod limits;
 mod official_client;
 mod strict;
+mod webhooks;

@@ -159,6 +159,7 @@ fn exists(state: &State, kind: Kind, gid: &str) -> bool {
         Kind::CustomField => state.custom_fields.contains_key(gid),
         Kind::EnumOption => state.enum_options.contains_key(gid),
         Kind::CustomFieldSetting => state.custom_field_settings.contains_key(gid),
+        Kind::Webhook => state.webhooks.contains_key(gid),
     }
 }
 

@@ -52,6 +52,7 @@ impl State {
             obj.insert("change".into(), change);
         }
         self.events.push(Event { scopes, json });
+        self.wake_deliverers();
     }
 
     /// Adds a story to `task` authored by the token owner. Comment stories

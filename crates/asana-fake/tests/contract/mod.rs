@@ -13,6 +13,9 @@
 //! — stricter than the spec, which rarely sets `additionalProperties` — every
 //! field sent must be declared somewhere in the (allOf-composed) schema.
 //!
+//! The bodies of the webhook deliveries the scenario causes are checked too: each
+//! event against `EventResponse`.
+//!
 //! `scenario.rs` drives the fake; `table.rs` derives the fake's own table of
 //! the spec, which `the_fakes_table_matches_the_spec` compares.
 
@@ -33,7 +36,7 @@ async fn responses_and_requests_match_the_spec() {
     let Some(spec) = load_spec() else {
         return;
     };
-    let c = scenario().await;
+    let (c, hook_bodies) = scenario().await;
     let log = c.log.lock().expect("log").clone();
     let mut errs = Vec::new();
     let mut covered: BTreeMap<(String, String), BTreeSet<u16>> = BTreeMap::new();
@@ -125,6 +128,28 @@ async fn responses_and_requests_match_the_spec() {
                     check(&m, path, status, body.as_ref(), &r["body"], fields);
                 }
             }
+        }
+    }
+    // Webhook deliveries: `{"events": [EventResponse...]}`, each event skinny.
+    assert!(
+        hook_bodies
+            .iter()
+            .any(|b| b["events"].as_array().is_some_and(|e| !e.is_empty())),
+        "the scenario made webhook deliveries with events"
+    );
+    let event = json!({"$ref": "#/components/schemas/EventResponse"});
+    for body in &hook_bodies {
+        let keys: Vec<&String> = body
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        if keys != ["events"] {
+            errs.push(format!(
+                "webhook delivery: not {{\"events\": [...]}}: {body}"
+            ));
+        }
+        for e in body["events"].as_array().into_iter().flatten() {
+            spec.validate(&event, e, "webhook event", Mode::Response, true, &mut errs);
         }
     }
     let expected = SERVED;

@@ -4,13 +4,16 @@
 use serde_json::{json, Value};
 
 use crate::common::Client;
+use crate::webhooks::quick;
+use crate::webhooks::receiver::{eventually, Receiver};
 
 fn gid(v: &Value) -> String {
     v["data"]["gid"].as_str().expect("gid").to_string()
 }
 
-/// Runs one scenario touching every endpoint; returns the client with its log.
-pub(crate) async fn scenario() -> Client {
+/// Runs one scenario touching every endpoint; returns the client with its log and
+/// the bodies of the webhook deliveries made meanwhile.
+pub(crate) async fn scenario() -> (Client, Vec<Value>) {
     let c = Client::new().await;
     let p = c.fake.project_gid();
     let ws = c.fake.workspace_gid();
@@ -498,6 +501,9 @@ pub(crate) async fn scenario() -> Client {
     c.get(&format!("/events?resource={p}&sync={sync}")).await;
     c.get(&format!("/events?resource={t2}")).await;
 
+    // Webhooks: created through the handshake with a receiver on loopback.
+    let hook_bodies = webhooks(&c, &p, &ws, &t2).await;
+
     // Batch.
     c.post(
         "/batch",
@@ -511,5 +517,106 @@ pub(crate) async fn scenario() -> Client {
     .await;
     c.post("/batch", json!({"data": {"actions": []}})).await;
     c.get("/tasks/1").await;
-    c
+    (c, hook_bodies)
+}
+
+/// The webhook part of the scenario: every webhook request, successes and refusals, a
+/// failing delivery (so that the health fields show), and the deliveries' bodies.
+async fn webhooks(c: &Client, p: &str, ws: &str, task: &str) -> Vec<Value> {
+    let r = Receiver::start().await;
+    c.fake.set_webhook_timing(quick());
+    let all = "active,created_at,delivery_retry_count,failure_deletion_timestamp,filters,\
+               filters.action,filters.fields,filters.resource_subtype,last_failure_at,\
+               last_failure_content,last_success_at,next_attempt_after,resource,resource.name,\
+               target";
+    let filters = json!([
+        {"resource_type": "task", "action": "changed", "fields": ["name", "notes"]},
+        {"resource_type": "story", "resource_subtype": "comment_added"},
+    ]);
+    let (_, w) = c
+        .post(
+            &format!("/webhooks?opt_fields={all}"),
+            json!({"data": {"resource": p, "target": r.url("/project"), "filters": filters}}),
+        )
+        .await;
+    let project_hook = gid(&w);
+    let (_, w) = c
+        .post(
+            "/webhooks",
+            json!({"data": {"resource": task, "target": r.url("/task")}}),
+        )
+        .await;
+    let task_hook = gid(&w);
+    c.post(
+        "/webhooks",
+        json!({"data": {"resource": task, "target": r.url("/task")}}),
+    )
+    .await;
+    c.post("/webhooks", json!({"data": {"resource": p}})).await;
+    c.post(
+        "/webhooks",
+        json!({"data": {"resource": p, "target": "https://example.com/hook"}}),
+    )
+    .await;
+    c.get(&format!("/webhooks?workspace={ws}")).await;
+    c.get(&format!(
+        "/webhooks?workspace={ws}&resource={p}&limit=1&opt_fields={all}"
+    ))
+    .await;
+    c.get("/webhooks").await;
+    c.get(&format!("/webhooks/{project_hook}")).await;
+    c.get(&format!("/webhooks/{project_hook}?opt_fields={all}"))
+        .await;
+    c.put(
+        &format!("/webhooks/{project_hook}?opt_fields=filters,filters.fields"),
+        json!({"data": {"filters": [{"resource_type": "task", "action": "added"}]}}),
+    )
+    .await;
+    c.put(
+        &format!("/webhooks/{project_hook}"),
+        json!({"data": {"filters": [{"action": "added", "fields": ["name"]}]}}),
+    )
+    .await;
+    c.put(
+        &format!("/tasks/{task}"),
+        json!({"data": {"name": "Hooked", "assignee": "me"}}),
+    )
+    .await;
+    c.post(
+        &format!("/tasks/{task}/stories"),
+        json!({"data": {"text": "seen by webhooks"}}),
+    )
+    .await;
+    r.wait_for("the task's events", |d| !d.is_empty()).await;
+    // A failing target: the record shows the failure's fields.
+    r.set(|i| {
+        i.status = 503;
+        i.answer = "Service Unavailable".into();
+    });
+    c.put(
+        &format!("/tasks/{task}"),
+        json!({"data": {"notes": "while the target fails"}}),
+    )
+    .await;
+    eventually("a failed delivery", || {
+        c.fake
+            .webhook_health(&task_hook)
+            .is_some_and(|h| h.last_failure_at.is_some())
+    })
+    .await;
+    c.get(&format!("/webhooks/{task_hook}")).await;
+    c.get(&format!("/webhooks/{task_hook}?opt_fields={all}"))
+        .await;
+    r.set(|i| i.status = 200);
+    eventually("the retry's success", || {
+        c.fake
+            .webhook_health(&task_hook)
+            .is_some_and(|h| h.delivery_retry_count == 0)
+    })
+    .await;
+    c.get(&format!("/webhooks/{task_hook}")).await;
+    c.delete(&format!("/webhooks/{task_hook}")).await;
+    c.get(&format!("/webhooks/{task_hook}")).await;
+    c.delete(&format!("/webhooks/{project_hook}")).await;
+    r.deliveries().iter().map(|d| d.json()).collect()
 }

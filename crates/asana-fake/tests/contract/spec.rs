@@ -52,6 +52,11 @@ pub(crate) const SERVED: &[(&str, &str)] = &[
     ("POST", "/projects/{project_gid}/addCustomFieldSetting"),
     ("POST", "/projects/{project_gid}/removeCustomFieldSetting"),
     ("GET", "/projects/{project_gid}/custom_field_settings"),
+    ("POST", "/webhooks"),
+    ("GET", "/webhooks"),
+    ("GET", "/webhooks/{webhook_gid}"),
+    ("PUT", "/webhooks/{webhook_gid}"),
+    ("DELETE", "/webhooks/{webhook_gid}"),
 ];
 
 /// Whether a body is a request (readOnly fields skipped) or a response.
