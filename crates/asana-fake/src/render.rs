@@ -426,7 +426,7 @@ fn webhook(state: &State, gid: &str, w: &Webhook, depth: u32) -> Value {
 
 /// `{gid, resource_type}` of an object, applied recursively through arrays and
 /// gid-less objects (e.g. memberships).
-fn shallow(v: &Value) -> Value {
+pub(crate) fn shallow(v: &Value) -> Value {
     match v {
         Value::Object(m) if m.contains_key("gid") => {
             let mut out = Map::new();

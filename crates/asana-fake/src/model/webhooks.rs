@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::{Kind, State};
 use crate::control::{WebhookHealth, WebhookTiming};
+use crate::render::shallow;
 
 /// Most events one delivery carries; the rest follow in the next one.
 const MAX_EVENTS_PER_DELIVERY: usize = 100;
@@ -112,23 +113,6 @@ pub(crate) fn delivers(filters: &[Filter], e: &EventFacts<'_>) -> bool {
     filters.is_empty() || filters.iter().any(|f| f.passes(e))
 }
 
-/// `{gid, resource_type}` of a resource reference; anything else unchanged.
-fn reference_only(v: &Value) -> Value {
-    match v {
-        Value::Object(m) if m.contains_key("gid") => {
-            let mut out = Map::new();
-            for k in ["gid", "resource_type"] {
-                if let Some(x) = m.get(k) {
-                    out.insert(k.to_string(), x.clone());
-                }
-            }
-            Value::Object(out)
-        }
-        Value::Array(a) => Value::Array(a.iter().map(reference_only).collect()),
-        other => other.clone(),
-    }
-}
-
 /// An event of the log as a webhook delivers it: every resource it names (the user, the
 /// resource, the parent, a change's `new_value`/`added_value`/`removed_value`) reduced to
 /// `gid` and `resource_type`, as the spec's `EventResponse` says of webhook events.
@@ -139,13 +123,13 @@ pub(crate) fn skinny(event: &Value) -> Value {
     let mut out = Map::new();
     for (k, v) in m {
         let v = match k.as_str() {
-            "user" | "resource" | "parent" => reference_only(v),
+            "user" | "resource" | "parent" => shallow(v),
             "change" => match v {
                 Value::Object(c) => Value::Object(
                     c.iter()
                         .map(|(ck, cv)| {
                             let cv = match ck.as_str() {
-                                "new_value" | "added_value" | "removed_value" => reference_only(cv),
+                                "new_value" | "added_value" | "removed_value" => shallow(cv),
                                 _ => cv.clone(),
                             };
                             (ck.clone(), cv)
