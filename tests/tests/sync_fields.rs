@@ -15,71 +15,21 @@ use homechoice_tickets::provider_sync::SyncProvider;
 use homechoice_tickets::{
     Config, FieldSchema, FieldValue, Labels, NewTicket, SecretString, TicketProvider, TicketUpdate,
 };
-use serde_json::json;
+use ticket_provider_testkit::SUITE_ASANA_FIELDS;
 
-/// One custom field made in the fake: (field, Asana name, subtype, options, precision).
-type Made = (
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static [&'static str],
-    Option<u32>,
-);
-
-/// The suite's six fields, made in the fake and added to the project.
-const MADE: &[Made] = &[
-    ("severity", "Severity", "enum", &["S1", "S2", "S3"], None),
-    ("estimate", "Estimate", "number", &[], Some(1)),
-    ("customer", "Customer", "text", &[], None),
-    (
-        "components",
-        "Components",
-        "multi_enum",
-        &["api", "ui", "db"],
-        None,
-    ),
-    ("target", "Target", "date", &[], None),
-    ("reviewers", "Reviewers", "people", &[], None),
-];
-
-async fn asana_post(fake: &FakeAsana, path: &str, data: serde_json::Value) -> serde_json::Value {
-    let resp = reqwest::Client::new()
-        .post(format!("{}{path}", fake.base_url()))
-        .bearer_auth(fake.token())
-        .json(&json!({ "data": data }))
-        .send()
-        .await
-        .expect("request to the fake");
-    assert!(resp.status().is_success(), "{path}: {}", resp.status());
-    resp.json::<serde_json::Value>().await.unwrap()["data"].clone()
-}
-
-/// Makes the six custom fields in the fake's project.
+/// Makes the suite's six custom fields in the fake's project.
 async fn make_fields(fake: &FakeAsana) {
-    for (_, name, subtype, options, precision) in MADE {
-        let mut data = json!({
-            "workspace": fake.workspace_gid(), "name": name, "resource_subtype": subtype,
-        });
-        if !options.is_empty() {
-            data["enum_options"] = options.iter().map(|o| json!({ "name": o })).collect();
-        }
-        if let Some(p) = precision {
-            data["precision"] = json!(p);
-        }
-        let made = asana_post(fake, "/custom_fields", data).await;
-        asana_post(
-            fake,
-            &format!("/projects/{}/addCustomFieldSetting", fake.project_gid()),
-            json!({ "custom_field": made["gid"] }),
-        )
-        .await;
+    for (_, name, subtype, options, precision) in SUITE_ASANA_FIELDS {
+        fake.add_project_field(name, subtype, options, *precision)
+            .await
+            .expect("the custom field");
     }
 }
 
 /// The sync config with the suite's fields declared and mapped, plus `local_note`, declared
 /// but not mapped (it stays local).
 fn config(fake: &FakeAsana, db: &Path, push_timeout_ms: u64) -> Config {
-    let mapped: Vec<String> = MADE
+    let mapped: Vec<String> = SUITE_ASANA_FIELDS
         .iter()
         .map(|(f, name, ..)| format!("{f}: \"{name}\""))
         .collect();
@@ -105,7 +55,7 @@ fn in_asana(fake: &FakeAsana, config: &Config) -> AsanaProvider {
         SecretString::new(fake.token()),
     );
     s.fields = config.ticket.fields.clone();
-    for (f, name, ..) in MADE {
+    for (f, name, ..) in SUITE_ASANA_FIELDS {
         s.asana_fields.insert(f.to_string(), name.to_string());
     }
     s.cache_path = None;
@@ -338,7 +288,7 @@ impl Rng {
 /// left).
 fn random_update(rng: &mut Rng, s: &FieldSchema) -> TicketUpdate {
     let mut u = TicketUpdate::default();
-    for (name, ..) in MADE {
+    for (name, ..) in SUITE_ASANA_FIELDS {
         let v = match rng.below(4) {
             0 => None,
             1 => {

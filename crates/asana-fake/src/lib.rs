@@ -42,6 +42,15 @@ pub use crate::control::{
     WebhookHealth, WebhookTiming,
 };
 pub use crate::hooks::webhook_signature;
+
+/// A custom field [`FakeAsana::add_project_field`] made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MadeField {
+    /// Its gid.
+    pub gid: String,
+    /// Its enum options' gids, by name.
+    pub options: std::collections::BTreeMap<String, String>,
+}
 use crate::model::{Kind, State};
 use crate::render::{render, FieldTree, Fields};
 use crate::server::{lock, Shared};
@@ -280,6 +289,72 @@ impl FakeAsana {
             PersonEdit::Delete => st.delete_task(task_gid),
         }
         true
+    }
+
+    /// Makes a custom field in the workspace and adds it to the project, through the API
+    /// as a person's script would (`POST /custom_fields`, then
+    /// `POST /projects/{gid}/addCustomFieldSetting`): `subtype` is Asana's
+    /// `resource_subtype`, `options` the enum options, `precision` a number's. Its gid and
+    /// its options' gids by name, or the error Asana's answer gave.
+    pub async fn add_project_field(
+        &self,
+        name: &str,
+        subtype: &str,
+        options: &[&str],
+        precision: Option<u32>,
+    ) -> Result<MadeField, String> {
+        let mut data = serde_json::json!({
+            "workspace": self.workspace_gid(), "name": name, "resource_subtype": subtype,
+        });
+        if !options.is_empty() {
+            data["enum_options"] = options
+                .iter()
+                .map(|o| serde_json::json!({ "name": o }))
+                .collect();
+        }
+        if let Some(p) = precision {
+            data["precision"] = serde_json::json!(p);
+        }
+        let made = self.post("/custom_fields", data).await?;
+        let gid = made["gid"]
+            .as_str()
+            .ok_or("no gid in the answer")?
+            .to_string();
+        let options = made["enum_options"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| {
+                Some((
+                    o["name"].as_str()?.to_string(),
+                    o["gid"].as_str()?.to_string(),
+                ))
+            })
+            .collect();
+        let path = format!("/projects/{}/addCustomFieldSetting", self.project_gid());
+        self.post(&path, serde_json::json!({ "custom_field": gid }))
+            .await?;
+        Ok(MadeField { gid, options })
+    }
+
+    /// `POST`s `{"data": data}` to `path` with the token; the answer's `data`.
+    async fn post(&self, path: &str, data: serde_json::Value) -> Result<serde_json::Value, String> {
+        let resp = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(|e| e.to_string())?
+            .post(format!("{}{path}", self.base_url()))
+            .bearer_auth(self.token())
+            .json(&serde_json::json!({ "data": data }))
+            .send()
+            .await
+            .map_err(|e| format!("{path}: {e}"))?;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await.map_err(|e| format!("{path}: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("{path}: {status} {body}"));
+        }
+        Ok(body["data"].clone())
     }
 
     /// Adds another project (with its default section) to the workspace and

@@ -12,9 +12,10 @@ use provider_asana::{AsanaProvider, AsanaSettings, ASANA_TOKEN_ENV};
 use reqwest::Method;
 use serde_json::json;
 use ticket_provider_api::{
-    find_descriptor, BuildContext, Config, Due, ErrorKind, FieldSchema, FieldType, FieldValue,
-    ListQuery, NewTicket, Priority, TicketProvider, TicketUpdate,
+    find_descriptor, BuildContext, Config, Due, ErrorKind, FieldSchema, FieldValue, ListQuery,
+    NewTicket, Priority, TicketProvider, TicketUpdate,
 };
+use ticket_provider_testkit::SUITE_ASANA_FIELDS;
 
 /// The custom fields made in the fake: gid of each, and option gids by name.
 struct AsanaFields {
@@ -22,87 +23,32 @@ struct AsanaFields {
     options: BTreeMap<String, String>,
 }
 
-/// One custom field made in Asana: (ticket field, Asana name, subtype, options, precision).
-type Made = (
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static [&'static str],
-    Option<u32>,
-);
-
-const MADE: &[Made] = &[
-    ("severity", "Severity", "enum", &["S1", "S2", "S3"], None),
-    ("estimate", "Estimate", "number", &[], Some(1)),
-    ("customer", "Customer", "text", &[], None),
-    (
-        "components",
-        "Components",
-        "multi_enum",
-        &["api", "ui", "db"],
-        None,
-    ),
-    ("target", "Target", "date", &[], None),
-    ("reviewers", "Reviewers", "people", &[], None),
-];
-
-/// Makes the six custom fields in the fake's workspace and adds them to the project.
+/// Makes the suite's six custom fields in the fake's workspace and adds them to the project.
 async fn make_fields(fake: &FakeAsana) -> AsanaFields {
     let mut gids = BTreeMap::new();
     let mut options = BTreeMap::new();
-    for (field, name, subtype, opts, precision) in MADE {
-        let mut data = json!({
-            "workspace": fake.workspace_gid(), "name": name, "resource_subtype": subtype,
-        });
-        if !opts.is_empty() {
-            data["enum_options"] = opts.iter().map(|o| json!({ "name": o })).collect();
+    for (field, name, subtype, opts, precision) in SUITE_ASANA_FIELDS {
+        let made = fake
+            .add_project_field(name, subtype, opts, *precision)
+            .await
+            .expect("the custom field");
+        for (option, gid) in made.options {
+            options.insert(format!("{field}.{option}"), gid);
         }
-        if let Some(p) = precision {
-            data["precision"] = json!(p);
-        }
-        let (s, b) = common::asana(fake, Method::POST, "/custom_fields", Some(data)).await;
-        assert_eq!(s, 201, "{b}");
-        let gid = b["data"]["gid"].as_str().unwrap().to_string();
-        for o in b["data"]["enum_options"].as_array().into_iter().flatten() {
-            options.insert(
-                format!("{field}.{}", o["name"].as_str().unwrap()),
-                o["gid"].as_str().unwrap().to_string(),
-            );
-        }
-        common::add_field_to_project(fake, &gid).await;
-        gids.insert(*field, gid);
+        gids.insert(*field, made.gid);
     }
     AsanaFields { gids, options }
 }
 
 fn schema() -> FieldSchema {
-    let opts = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    FieldSchema::new([
-        (
-            "severity".to_string(),
-            FieldType::Enum {
-                options: opts(&["S1", "S2", "S3"]),
-            },
-        ),
-        ("estimate".to_string(), FieldType::Number { precision: 1 }),
-        ("customer".to_string(), FieldType::Text),
-        (
-            "components".to_string(),
-            FieldType::MultiEnum {
-                options: opts(&["api", "ui", "db"]),
-            },
-        ),
-        ("target".to_string(), FieldType::Date),
-        ("reviewers".to_string(), FieldType::People),
-    ])
-    .unwrap()
+    ticket_provider_testkit::suite_fields()
 }
 
 /// Settings with the six fields declared and mapped by name (`severity` by gid).
 fn field_settings(fake: &FakeAsana, made: &AsanaFields) -> AsanaSettings {
     let mut s = common::settings(fake);
     s.fields = schema();
-    for (field, name, ..) in MADE {
+    for (field, name, ..) in SUITE_ASANA_FIELDS {
         let asana = if *field == "severity" {
             made.gids[field].clone()
         } else {

@@ -12,10 +12,15 @@
 //! Adding a built-in field touches:
 //! 1. this module: a [`TicketField`] variant and its arm in each `match` below (the
 //!    compiler lists them), plus a [`TicketValue`] variant if its type is new;
-//! 2. the model ([`Ticket`], [`NewTicket`](crate::NewTicket), [`TicketUpdate`]) and the
-//!    internal store's column;
-//! 3. its Asana mapping (`provider-asana`'s task fields);
-//! 4. their tests.
+//! 2. the model ([`Ticket`], [`NewTicket`](crate::NewTicket), [`TicketUpdate`]);
+//! 3. the internal store: a migration for its column, and the column's mapping
+//!    (`provider-internal`'s `schema.rs` and `rows.rs`: `TicketRow`, `TicketChanges::set`);
+//! 4. its Asana mapping (`provider-asana`'s task, and `provider-sync`'s
+//!    `reconcile::remote_fields` and `push_remote.rs` when it needs a request of its own);
+//! 5. their tests.
+//!
+//! History, the outbox, the agreed values, the conflict rule, `verify` and `ticket get`
+//! follow from the declaration.
 
 use std::collections::BTreeMap;
 use std::fmt;

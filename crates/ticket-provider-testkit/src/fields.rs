@@ -18,6 +18,33 @@ pub const SUITE_FIELDS_YAML: &str = "    fields:
       reviewers: {type: people}
 ";
 
+/// An Asana custom field that keeps a suite field: (suite field, Asana name, Asana
+/// `resource_subtype`, enum options, number precision).
+pub type AsanaFieldSpec = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    Option<u32>,
+);
+
+/// The Asana custom fields that keep the fields of [`SUITE_FIELDS_YAML`], one each, for
+/// tests that make them in a fake Asana and map them with `asana_fields`.
+pub const SUITE_ASANA_FIELDS: &[AsanaFieldSpec] = &[
+    ("severity", "Severity", "enum", &["S1", "S2", "S3"], None),
+    ("estimate", "Estimate", "number", &[], Some(1)),
+    ("customer", "Customer", "text", &[], None),
+    (
+        "components",
+        "Components",
+        "multi_enum",
+        &["api", "ui", "db"],
+        None,
+    ),
+    ("target", "Target", "date", &[], None),
+    ("reviewers", "Reviewers", "people", &[], None),
+];
+
 /// The schema of [`SUITE_FIELDS_YAML`], for providers built in code.
 pub fn suite_fields() -> FieldSchema {
     let text = format!("homechoice:\n  ticket:\n{SUITE_FIELDS_YAML}");
@@ -182,5 +209,33 @@ pub async fn fields_and_labels(p: &dyn TicketProvider, opts: &SuiteOptions) {
         let est = row("fields.estimate").unwrap_or_else(|| panic!("[{C}] no fields.estimate row"));
         assert_eq!(est.new_value, None, "[{C}] a cleared field's new value");
         assert!(row("labels").is_some(), "[{C}] no labels row");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ticket_provider_api::FieldType;
+
+    /// Every suite field has one Asana field of its type (Asana's subtypes are spelled as
+    /// the config's types), with the same options and precision.
+    #[test]
+    fn the_asana_fields_match_the_suite_fields() {
+        let schema = suite_fields();
+        let names: Vec<&str> = SUITE_ASANA_FIELDS.iter().map(|f| f.0).collect();
+        let declared: Vec<&str> = schema.iter().map(|(n, _)| n).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, declared);
+        for (field, _, subtype, options, precision) in SUITE_ASANA_FIELDS {
+            let ty = schema.get(field).expect("declared");
+            assert_eq!(ty.name(), *subtype, "{field}");
+            assert_eq!(ty.options(), *options, "{field}");
+            let declared_precision = match ty {
+                FieldType::Number { precision } => Some(*precision),
+                _ => None,
+            };
+            assert_eq!(declared_precision, *precision, "{field}");
+        }
     }
 }

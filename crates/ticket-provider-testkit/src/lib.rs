@@ -20,7 +20,9 @@
 #![warn(missing_docs)]
 
 mod fields;
-pub use fields::{fields_and_labels, suite_fields, SUITE_FIELDS_YAML};
+pub use fields::{
+    fields_and_labels, suite_fields, AsanaFieldSpec, SUITE_ASANA_FIELDS, SUITE_FIELDS_YAML,
+};
 
 use std::collections::HashSet;
 use std::fmt::Debug;
