@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use ticket_provider_api::fields::apply_field_changes;
-use ticket_provider_api::{Error, NewComment, NewTicket, Status, Ticket, TicketUpdate};
+use ticket_provider_api::{
+    ChangeOrigin, Error, NewComment, NewTicket, Status, Ticket, TicketUpdate,
+};
 
 use crate::change::{FieldChanges, StatusOperation, TicketChange, TicketValues};
 use crate::db::DbConnection;
@@ -59,6 +61,7 @@ fn add_history(
     old: Option<&str>,
     new: Option<&str>,
     at: i64,
+    origin: &ChangeOrigin,
 ) -> QueryResult<()> {
     insert_history(
         conn,
@@ -68,13 +71,20 @@ fn add_history(
             old_value: old,
             new_value: new,
             changed_at: at,
+            origin: origin.as_str(),
+            origin_user: origin.asana_user(),
         },
     )
 }
 
+/// The history row of a comment added: field `comment`, the comment's guid as the new value
+/// (the change feed reads the comment itself).
+pub(crate) const COMMENT_FIELD: &str = "comment";
+
 /// Inserts a ticket with its values and its `created` history row.
 pub(crate) fn create_in_tx(
     conn: &mut DbConnection,
+    origin: &ChangeOrigin,
     guid: &str,
     new: &NewTicket,
 ) -> Result<(Ticket, TicketChange), StoreError> {
@@ -102,6 +112,7 @@ pub(crate) fn create_in_tx(
         None,
         Some(Status::New.as_str()),
         now,
+        origin,
     )?;
     let ticket = with_values(
         row.into_ticket()?,
@@ -120,6 +131,7 @@ pub(crate) fn create_in_tx(
 /// [`TicketChange`]) when every value is the current one.
 pub(crate) fn update_in_tx(
     conn: &mut DbConnection,
+    origin: &ChangeOrigin,
     guid: &str,
     update: &TicketUpdate,
 ) -> Result<(Ticket, Option<TicketChange>), StoreError> {
@@ -175,14 +187,30 @@ pub(crate) fn update_in_tx(
         .set(&changes)
         .execute(conn)?;
     for (field, old, new) in &rows {
-        add_history(conn, guid, field, Some(old), Some(new), now)?;
+        add_history(conn, guid, field, Some(old), Some(new), now, origin)?;
     }
     if let Some((old, new)) = &history_due {
-        add_history(conn, guid, "due", old.as_deref(), new.as_deref(), now)?;
+        add_history(
+            conn,
+            guid,
+            "due",
+            old.as_deref(),
+            new.as_deref(),
+            now,
+            origin,
+        )?;
     }
     let value_rows = values::replace_values(conn, guid, row.created_at, &old_values, &new_values)?;
     for (field, old, new) in &value_rows {
-        add_history(conn, guid, field, old.as_deref(), new.as_deref(), now)?;
+        add_history(
+            conn,
+            guid,
+            field,
+            old.as_deref(),
+            new.as_deref(),
+            now,
+            origin,
+        )?;
     }
     for (name, value) in &update.fields {
         if old_values.fields.get(name) != value.as_ref() {
@@ -204,6 +232,7 @@ pub(crate) fn update_in_tx(
 /// reason as a comment in the same transaction. The comment's guid, if any.
 pub(crate) fn set_status_in_tx(
     conn: &mut DbConnection,
+    origin: &ChangeOrigin,
     guid: &str,
     status: Status,
     operation: StatusOperation,
@@ -219,7 +248,15 @@ pub(crate) fn set_status_in_tx(
             data_ticket::updated_at.eq(now),
         ))
         .execute(conn)?;
-    add_history(conn, guid, "status", Some(&old), Some(status.as_str()), now)?;
+    add_history(
+        conn,
+        guid,
+        "status",
+        Some(&old),
+        Some(status.as_str()),
+        now,
+        origin,
+    )?;
     let comment = match reason {
         Some(body) => {
             let c = CommentRow {
@@ -232,6 +269,15 @@ pub(crate) fn set_status_in_tx(
             diesel::insert_into(data_ticket_comment::table)
                 .values(&c)
                 .execute(conn)?;
+            add_history(
+                conn,
+                guid,
+                COMMENT_FIELD,
+                None,
+                Some(&c.comment_guid),
+                now,
+                origin,
+            )?;
             Some(c.into_comment()?)
         }
         None => None,
@@ -249,6 +295,7 @@ pub(crate) fn set_status_in_tx(
 /// Sets the assignee; a history row (and a [`TicketChange`]) when it changes.
 pub(crate) fn assign_in_tx(
     conn: &mut DbConnection,
+    origin: &ChangeOrigin,
     guid: &str,
     assignee: &str,
 ) -> Result<(Ticket, Option<TicketChange>), StoreError> {
@@ -265,7 +312,15 @@ pub(crate) fn assign_in_tx(
             data_ticket::updated_at.eq(now),
         ))
         .execute(conn)?;
-    add_history(conn, guid, "assignee", old.as_deref(), Some(assignee), now)?;
+    add_history(
+        conn,
+        guid,
+        "assignee",
+        old.as_deref(),
+        Some(assignee),
+        now,
+        origin,
+    )?;
     let change = TicketChange::Assigned {
         guid: guid.to_string(),
         assignee: assignee.to_string(),
@@ -273,9 +328,10 @@ pub(crate) fn assign_in_tx(
     Ok((ticket_of(conn, row)?, Some(change)))
 }
 
-/// Adds a comment and touches the ticket's `updated_at`.
+/// Adds a comment (with its history row) and touches the ticket's `updated_at`.
 pub(crate) fn add_comment_in_tx(
     conn: &mut DbConnection,
+    origin: &ChangeOrigin,
     guid: &str,
     comment: &NewComment,
 ) -> Result<(Ticket, String, TicketChange), StoreError> {
@@ -294,6 +350,15 @@ pub(crate) fn add_comment_in_tx(
     diesel::update(data_ticket::table.find(guid))
         .set(data_ticket::updated_at.eq(now))
         .execute(conn)?;
+    add_history(
+        conn,
+        guid,
+        COMMENT_FIELD,
+        None,
+        Some(&c.comment_guid),
+        now,
+        origin,
+    )?;
     row.updated_at = now;
     let comment = c.into_comment()?;
     let comment_guid = comment.comment_guid.clone();
@@ -309,6 +374,7 @@ pub(crate) fn add_comment_in_tx(
 /// of the changed fields.
 pub(crate) fn apply_values_in_tx(
     conn: &mut DbConnection,
+    origin: &ChangeOrigin,
     guid: &str,
     values: &TicketValues,
 ) -> Result<Vec<String>, StoreError> {
@@ -375,11 +441,27 @@ pub(crate) fn apply_values_in_tx(
         .execute(conn)?;
     let mut changed = Vec::with_capacity(rows.len() + value_rows.len());
     for (field, old, new) in rows {
-        add_history(conn, guid, field, old.as_deref(), new.as_deref(), now)?;
+        add_history(
+            conn,
+            guid,
+            field,
+            old.as_deref(),
+            new.as_deref(),
+            now,
+            origin,
+        )?;
         changed.push(field.to_string());
     }
     for (field, old, new) in value_rows {
-        add_history(conn, guid, &field, old.as_deref(), new.as_deref(), now)?;
+        add_history(
+            conn,
+            guid,
+            &field,
+            old.as_deref(),
+            new.as_deref(),
+            now,
+            origin,
+        )?;
         changed.push(field);
     }
     Ok(changed)
@@ -389,6 +471,7 @@ pub(crate) fn apply_values_in_tx(
 /// guid (`guid`, else a new one).
 pub(crate) fn insert_values_in_tx(
     conn: &mut DbConnection,
+    origin: &ChangeOrigin,
     guid: Option<&str>,
     values: &TicketValues,
     created_at: Option<DateTime<Utc>>,
@@ -425,14 +508,16 @@ pub(crate) fn insert_values_in_tx(
         None,
         Some(values.status.as_str()),
         now,
+        origin,
     )?;
     Ok(guid)
 }
 
-/// Inserts a comment that comes from elsewhere (the ticket's `updated_at` is left alone);
-/// its guid.
+/// Inserts a comment that comes from elsewhere, with its history row (the ticket's
+/// `updated_at` is left alone); its guid.
 pub(crate) fn insert_comment_in_tx(
     conn: &mut DbConnection,
+    origin: &ChangeOrigin,
     guid: &str,
     body: &str,
     author: Option<&str>,
@@ -448,5 +533,14 @@ pub(crate) fn insert_comment_in_tx(
     diesel::insert_into(data_ticket_comment::table)
         .values(&row)
         .execute(conn)?;
+    add_history(
+        conn,
+        guid,
+        COMMENT_FIELD,
+        None,
+        Some(&row.comment_guid),
+        row.created_at,
+        origin,
+    )?;
     Ok(row.comment_guid)
 }

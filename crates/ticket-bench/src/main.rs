@@ -282,6 +282,8 @@ fn raw_create(conn: &mut SqliteConnection, i: usize) -> QueryResult<String> {
                 old_value: None,
                 new_value: Some("NEW"),
                 changed_at: now,
+                origin: "local",
+                origin_user: None,
             })
             .execute(conn)?;
         Ok(row.guid)
