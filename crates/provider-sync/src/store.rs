@@ -339,6 +339,7 @@ impl SyncStore {
         let g = guid.to_string();
         self.local
             .write(move |tx| {
+                tx.set_origin(ticket_provider_api::ChangeOrigin::Maintenance);
                 let details = tx.details(&g)?;
                 let link = db::link(tx.conn(), &g)?;
                 let old = match link.as_ref().map(|l| l.state) {
@@ -380,6 +381,7 @@ impl SyncStore {
         let g = guid.to_string();
         self.local
             .write(move |tx| {
+                tx.set_origin(ticket_provider_api::ChangeOrigin::Maintenance);
                 if tx.ticket(&g)?.is_none() {
                     return Err(Error::ticket_not_found(&g).into());
                 }
@@ -498,6 +500,7 @@ fn aside_action(
     id: i64,
     retry: bool,
 ) -> std::result::Result<OutboxEntry, StoreError> {
+    tx.set_origin(ticket_provider_api::ChangeOrigin::Maintenance);
     let verb = if retry { "retried" } else { "discarded" };
     let mut found = db::outbox_with_id(tx.conn(), id)?;
     if found.len() > 1 {
@@ -563,6 +566,7 @@ pub(crate) fn mark_lost_in_tx(
     gid: &str,
     why: &str,
 ) -> std::result::Result<bool, StoreError> {
+    tx.set_origin(ticket_provider_api::ChangeOrigin::Maintenance);
     let Some(mut link) = db::link(tx.conn(), guid)? else {
         return Ok(false);
     };
