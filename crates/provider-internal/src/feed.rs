@@ -368,7 +368,12 @@ mod tests {
     #[test]
     fn rows_read_as_the_changes_they_record() {
         let s = |t: &str| Some(t.to_string());
-        type Case = (&'static str, Option<String>, Option<String>, Option<ChangeKind>);
+        type Case = (
+            &'static str,
+            Option<String>,
+            Option<String>,
+            Option<ChangeKind>,
+        );
         let cases: Vec<Case> = vec![
             (
                 "created",
