@@ -88,6 +88,7 @@ pg_test!(feed_carries_every_kind_of_change);
 pg_test!(feed_resumes_from_every_cursor);
 pg_test!(feed_cursor_survives_reopening);
 pg_test!(watch_sees_another_handles_commits);
+pg_test!(watch_under_concurrent_writers_misses_nothing);
 
 #[tokio::test]
 async fn backend_is_postgres_and_debug_hides_the_password() {

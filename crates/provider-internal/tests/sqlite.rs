@@ -37,6 +37,7 @@ sqlite_test!(feed_carries_every_kind_of_change);
 sqlite_test!(feed_resumes_from_every_cursor);
 sqlite_test!(feed_cursor_survives_reopening);
 sqlite_test!(watch_sees_another_handles_commits);
+sqlite_test!(watch_under_concurrent_writers_misses_nothing);
 
 #[tokio::test]
 async fn in_memory_database_works() {

@@ -115,6 +115,10 @@ pub async fn feed_carries_every_kind_of_change(url: &str) {
         .extensions()
         .get::<dyn TicketChanges>()
         .expect("internal offers the change feed");
+    assert!(p
+        .info()
+        .capabilities
+        .contains(ticket_provider_api::Capability::Changes));
     let changes = all_changes(&*feed, None, 1000).await;
     let got: Vec<(ChangeKind, ChangeOrigin)> = changes
         .iter()
@@ -389,4 +393,54 @@ pub async fn feed_of_an_old_database(url: &str) {
     let last = all_changes(&p, Some(full.last().unwrap().cursor), 10).await;
     assert_eq!(last.len(), 1);
     assert_eq!(last[0].guid, g);
+}
+
+/// A watcher following four writers that commit at once hands out every change exactly once
+/// (by id), each ticket's changes in the order they were made, and the same sequence a page
+/// read gives afterwards.
+pub async fn watch_under_concurrent_writers_misses_nothing(url: &str) {
+    const WRITERS: usize = 4;
+    const EACH: usize = 60;
+    let p = open_with_fields(url).await;
+    let start = p.changes(None, 1000).await.unwrap().cursor;
+    let mut stream = TicketChanges::watch(&p, Some(start)).await.unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        // A handle of its own per writer, as separate processes would be.
+        let writer = open_with_fields(url).await;
+        tasks.push(tokio::spawn(async move {
+            let g = writer
+                .create(NewTicket::new(format!("w{w}")))
+                .await
+                .unwrap()
+                .guid;
+            for i in 1..EACH {
+                writer.assign(&g, &format!("w{w}-{i}")).await.unwrap();
+            }
+        }));
+    }
+    let mut got = Vec::new();
+    while got.len() < WRITERS * EACH {
+        got.push(next(&mut stream).await);
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let ids: std::collections::HashSet<i64> = got.iter().map(|c| c.id).collect();
+    assert_eq!(ids.len(), got.len(), "a change came twice");
+    assert!(got.windows(2).all(|w| w[0].cursor < w[1].cursor));
+    for w in 0..WRITERS {
+        let mine: Vec<String> = got
+            .iter()
+            .filter_map(|c| match &c.what {
+                ChangeKind::Field { new: Some(v), .. } if v.starts_with(&format!("w{w}-")) => {
+                    Some(v.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        let want: Vec<String> = (1..EACH).map(|i| format!("w{w}-{i}")).collect();
+        assert_eq!(mine, want, "writer {w}");
+    }
+    assert_eq!(all_changes(&p, Some(start), 37).await, got);
 }

@@ -8,7 +8,8 @@ pub use fields::random_fields_round_trip;
 mod feed;
 pub use feed::{
     feed_carries_every_kind_of_change, feed_cursor_survives_reopening, feed_of_an_old_database,
-    feed_resumes_from_every_cursor, watch_sees_another_handles_commits, FIXTURE_010,
+    feed_resumes_from_every_cursor, watch_sees_another_handles_commits,
+    watch_under_concurrent_writers_misses_nothing, FIXTURE_010,
 };
 
 use std::collections::HashSet;
