@@ -6,7 +6,10 @@
 //! embedded and run when the store opens.
 //!
 //! Beyond [`ticket_provider_api::TicketProvider`], [`InternalProvider`] offers the
-//! [`ticket_provider_api::TicketHistory`] extension (capability `history`), and other crates
+//! [`ticket_provider_api::TicketHistory`] extension (capability `history`) and the change
+//! feed [`ticket_provider_api::TicketChanges`] (capability `changes`; how it keeps commit
+//! order on PostgreSQL and notices other processes' commits: [`InternalProvider::changes`],
+//! [`SQLITE_POLL`], [`POSTGRES_POLL`]), and other crates
 //! build on the store through [`StoreExtension`]: their own migrations, a typed hook
 //! ([`TicketChange`]) inside the write transaction of every local operation, and their own
 //! statements in a store transaction ([`InternalProvider::write`], [`StoreTx`]; an `UPDATE`
@@ -21,7 +24,7 @@
 //! `migrate.rs` (embedded migrations), `schema.rs` and `rows.rs` (the tables and their rows),
 //! `read.rs` and `write.rs` (the queries), `tx.rs` ([`StoreTx`], [`StoreExtension`]),
 //! `change.rs` ([`TicketChange`], [`TicketValues`]), `prepared.rs` ([`kept_update`]),
-//! `checkpoint.rs` (SQLite WAL checkpoints), `probe.rs` (the doctor's checks of a SQLite
+//! `feed.rs` (the change feed), `checkpoint.rs` (SQLite WAL checkpoints), `probe.rs` (the doctor's checks of a SQLite
 //! file), `error.rs`.
 //!
 //! # What callers can rely on
@@ -51,6 +54,7 @@ pub mod checkpoint;
 mod config;
 mod db;
 mod error;
+mod feed;
 mod migrate;
 mod normalize;
 mod prepared;
@@ -81,6 +85,7 @@ pub use db::DbConnection;
 /// diesel's embedded migrations type, for [`StoreExtension::migrations`].
 pub use diesel_migrations::EmbeddedMigrations;
 pub use error::StoreError;
+pub use feed::{POSTGRES_POLL, SQLITE_POLL};
 pub use normalize::normalize_line;
 pub use prepared::{kept_update, KeptUpdate};
 pub use provider::InternalProvider;
@@ -93,8 +98,11 @@ pub use tx::{StoreExtension, StoreTx};
 /// The registered provider name.
 pub const NAME: &str = "internal";
 
-/// What the `internal` provider can do: the ten operations and the change history.
-pub const CAPABILITIES: Capabilities = Capabilities::OPERATIONS.with(Capability::History);
+/// What the `internal` provider can do: the ten operations, the change history and the
+/// change feed.
+pub const CAPABILITIES: Capabilities = Capabilities::OPERATIONS
+    .with(Capability::History)
+    .with(Capability::Changes);
 
 /// Schema and connection types for hand-written baselines (the `ticket-bench` crate).
 /// Not a stable API.

@@ -9,11 +9,13 @@
 
 use std::sync::Arc;
 
+use ticket_provider_api::changes::check_changes_limit;
 use ticket_provider_api::model::{validate_assignee, validate_reason};
 use ticket_provider_api::{
-    async_trait, Config, Error, Extensions, HistoryEntry, ListQuery, NewComment, NewTicket,
-    Operation, OperationResult, ProviderInfo, Result, Status, TicketDetails, TicketHistory,
-    TicketPage, TicketProvider, TicketUpdate,
+    async_trait, Change, ChangeCursor, ChangePage, ChangeStream, Config, Error, Extensions,
+    HistoryEntry, ListQuery, NewComment, NewTicket, Operation, OperationResult, ProviderInfo,
+    Result, Status, TicketChanges, TicketDetails, TicketHistory, TicketPage, TicketProvider,
+    TicketUpdate,
 };
 use tracing::Instrument;
 
@@ -175,6 +177,45 @@ impl InternalProvider {
             })
             .collect::<std::result::Result<_, StoreError>>()
             .map_err(|e| self.wrap(e, op, Some(&guid)))
+    }
+
+    /// At most `limit` changes (1 to [`ticket_provider_api::changes::MAX_CHANGES_PAGE`]) after
+    /// `since`, in commit order, and the cursor to continue from (see
+    /// [`TicketChanges`] and the `feed` module: on PostgreSQL, the order of commits, not of
+    /// ids).
+    pub async fn changes(&self, since: Option<ChangeCursor>, limit: usize) -> Result<ChangePage> {
+        check_changes_limit(limit)?;
+        let since = since.unwrap_or(ChangeCursor::START);
+        let changes = self.read_feed(since.position(), limit).await?;
+        let cursor = changes.last().map_or(since, |c| c.cursor);
+        Ok(ChangePage { changes, cursor })
+    }
+
+    /// The changes after `since` as they commit (see [`TicketChanges::watch`]).
+    pub async fn watch(&self, since: Option<ChangeCursor>) -> Result<ChangeStream> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || crate::feed::watch(&me, since))
+            .await
+            .map_err(|e| Error::internal(format!("opening the change feed panicked: {e}")))?
+            .map_err(|e| self.wrap(e, Operation::Other("changes"), None))
+    }
+
+    /// At most `limit` changes after position `after`.
+    pub(crate) async fn read_feed(&self, after: u64, limit: usize) -> Result<Vec<Change>> {
+        self.run(Operation::Other("changes"), None, move |conn| {
+            crate::feed::read_changes(conn, after, limit)
+        })
+        .await
+    }
+
+    /// What the store points at.
+    pub(crate) fn target(&self) -> &DbTarget {
+        &self.inner.target
+    }
+
+    /// A receiver that changes whenever a write transaction of this store commits.
+    pub(crate) fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.commits.subscribe()
     }
 
     /// Store round trips made so far through this store (and its clones): each takes a
@@ -392,6 +433,17 @@ impl TicketHistory for InternalProvider {
 }
 
 #[async_trait]
+impl TicketChanges for InternalProvider {
+    async fn changes(&self, since: Option<ChangeCursor>, limit: usize) -> Result<ChangePage> {
+        InternalProvider::changes(self, since, limit).await
+    }
+
+    async fn watch(&self, since: Option<ChangeCursor>) -> Result<ChangeStream> {
+        InternalProvider::watch(self, since).await
+    }
+}
+
+#[async_trait]
 impl TicketProvider for InternalProvider {
     fn info(&self) -> ProviderInfo {
         ProviderInfo {
@@ -401,7 +453,9 @@ impl TicketProvider for InternalProvider {
     }
 
     fn extensions(&self) -> Extensions {
-        Extensions::new().with::<dyn TicketHistory>(Arc::new(self.clone()))
+        Extensions::new()
+            .with::<dyn TicketHistory>(Arc::new(self.clone()))
+            .with::<dyn TicketChanges>(Arc::new(self.clone()))
     }
 
     /// Nothing runs in the background; the pool's connections close when the last clone of

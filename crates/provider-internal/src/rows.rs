@@ -212,6 +212,11 @@ pub struct NewHistoryRow<'a> {
     pub new_value: Option<&'a str>,
     /// Microseconds since the epoch.
     pub changed_at: i64,
+    /// Where the change came from: `local`, `pulled`, `conflict` or `maintenance`
+    /// ([`ticket_provider_api::ChangeOrigin::as_str`]).
+    pub origin: &'a str,
+    /// The Asana user of a pulled change, when known.
+    pub origin_user: Option<&'a str>,
 }
 
 /// A `data_ticket_history` row as read.

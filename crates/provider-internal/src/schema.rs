@@ -36,7 +36,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// One row per changed field per operation.
+    /// One row per changed field per operation (and one per comment added). On PostgreSQL
+    /// it also has `commit_seq`, given at commit (see the `change_feed` migration), which
+    /// only the feed's own query reads.
     data_ticket_history (id) {
         id -> BigInt,
         ticket_guid -> Text,
@@ -44,6 +46,10 @@ diesel::table! {
         old_value -> Nullable<Text>,
         new_value -> Nullable<Text>,
         changed_at -> BigInt,
+        /// `local`, `pulled`, `conflict` or `maintenance` (see the `change_feed` migration).
+        origin -> Text,
+        /// The Asana user of a pulled change, when known.
+        origin_user -> Nullable<Text>,
     }
 }
 

@@ -52,6 +52,9 @@ pub(crate) struct Store {
     pub(crate) checkpointer: Option<crate::checkpoint::Checkpointer>,
     /// The device and inode of the SQLite file as it was opened (`None` for other stores).
     pub(crate) identity: Option<FileIdentity>,
+    /// Counts the write transactions committed through this store, so that its change feed
+    /// watchers wake at once (those of other processes' commits poll; see `feed.rs`).
+    pub(crate) commits: tokio::sync::watch::Sender<u64>,
 }
 
 /// Which file a path named when the store opened: its device and inode. A file deleted or
@@ -84,8 +87,9 @@ impl FileIdentity {
 }
 
 impl Store {
-    /// Notes a committed write transaction (for the checkpoint thread).
+    /// Notes a committed write transaction (for the checkpoint thread and feed watchers).
     pub(crate) fn wrote(&self) {
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
         #[cfg(feature = "sqlite")]
         if let Some(c) = &self.checkpointer {
             c.wrote();
@@ -166,5 +170,6 @@ pub(crate) fn open_store(url: &str, options: &StoreOptions) -> Result<Store, Sto
         fields: options.fields.clone(),
         reader,
         identity,
+        commits: tokio::sync::watch::Sender::new(0),
     })
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use ticket_provider_api::model::{validate_assignee, validate_reason};
 use ticket_provider_api::{
-    Error, ListQuery, NewComment, NewTicket, Status, Ticket, TicketDetails, TicketPage,
-    TicketUpdate,
+    ChangeOrigin, Error, ListQuery, NewComment, NewTicket, Status, Ticket, TicketDetails,
+    TicketPage, TicketUpdate,
 };
 
 use crate::change::{StatusOperation, TicketChange, TicketValues};
@@ -39,6 +39,7 @@ pub struct StoreTx<'a> {
     backend: Backend,
     writable: bool,
     notes: Vec<Box<dyn std::any::Any + Send>>,
+    origin: ChangeOrigin,
 }
 
 fn not_writable() -> StoreError {
@@ -60,7 +61,33 @@ impl<'a> StoreTx<'a> {
             backend,
             writable,
             notes: Vec::new(),
+            origin: ChangeOrigin::Local,
         }
+    }
+
+    /// Says where the changes this transaction writes from now on come from: every history
+    /// row written after it (by any method, the local operations included) carries
+    /// `origin`, which the change feed hands out. [`ChangeOrigin::Local`] until set; a
+    /// transaction run again starts from that again.
+    pub fn set_origin(&mut self, origin: ChangeOrigin) {
+        self.origin = origin;
+    }
+
+    /// Runs `f` with `origin` set (see [`Self::set_origin`]), then sets back the one before.
+    pub fn with_origin<T>(
+        &mut self,
+        origin: ChangeOrigin,
+        f: impl FnOnce(&mut Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let before = std::mem::replace(&mut self.origin, origin);
+        let out = f(self);
+        self.origin = before;
+        out
+    }
+
+    /// Where the changes written now come from (see [`Self::set_origin`]).
+    pub fn origin(&self) -> &ChangeOrigin {
+        &self.origin
     }
 
     /// Leaves `note` for the code that runs the operation in this same transaction — an
@@ -117,7 +144,7 @@ impl<'a> StoreTx<'a> {
         let mut new = new.clone();
         new.subject = normalize_line(&new.subject);
         new.assignee = new.assignee.as_deref().map(normalize_line);
-        let (ticket, change) = write::create_in_tx(self.conn, &guid, &new)?;
+        let (ticket, change) = write::create_in_tx(self.conn, &self.origin, &guid, &new)?;
         self.notify(&change)?;
         Ok(ticket)
     }
@@ -128,7 +155,7 @@ impl<'a> StoreTx<'a> {
         update.validate()?;
         let mut update = update.clone();
         update.subject = update.subject.as_deref().map(normalize_line);
-        let (ticket, change) = write::update_in_tx(self.conn, guid, &update)?;
+        let (ticket, change) = write::update_in_tx(self.conn, &self.origin, guid, &update)?;
         if let Some(c) = change {
             self.notify(&c)?;
         }
@@ -149,7 +176,7 @@ impl<'a> StoreTx<'a> {
             validate_reason(r)?;
         }
         let (ticket, comment_guid, change) =
-            write::set_status_in_tx(self.conn, guid, status, operation, reason)?;
+            write::set_status_in_tx(self.conn, &self.origin, guid, status, operation, reason)?;
         self.notify(&change)?;
         Ok((ticket, comment_guid))
     }
@@ -159,7 +186,7 @@ impl<'a> StoreTx<'a> {
         self.check_writable()?;
         validate_assignee(assignee)?;
         let assignee = normalize_line(assignee);
-        let (ticket, change) = write::assign_in_tx(self.conn, guid, &assignee)?;
+        let (ticket, change) = write::assign_in_tx(self.conn, &self.origin, guid, &assignee)?;
         if let Some(c) = change {
             self.notify(&c)?;
         }
@@ -176,7 +203,8 @@ impl<'a> StoreTx<'a> {
         comment.validate()?;
         let mut comment = comment.clone();
         comment.author = comment.author.as_deref().map(normalize_line);
-        let (ticket, comment_guid, change) = write::add_comment_in_tx(self.conn, guid, &comment)?;
+        let (ticket, comment_guid, change) =
+            write::add_comment_in_tx(self.conn, &self.origin, guid, &comment)?;
         self.notify(&change)?;
         Ok((ticket, comment_guid))
     }
@@ -214,7 +242,7 @@ impl<'a> StoreTx<'a> {
     ) -> Result<Vec<String>, StoreError> {
         self.check_writable()?;
         check_values(values)?;
-        write::apply_values_in_tx(self.conn, guid, values)
+        write::apply_values_in_tx(self.conn, &self.origin, guid, values)
     }
 
     /// Inserts a ticket with values another system holds (guid `guid`, else a new one), with
@@ -231,7 +259,7 @@ impl<'a> StoreTx<'a> {
             Some(g) => Some(parse_guid("guid", g)?),
             None => None,
         };
-        write::insert_values_in_tx(self.conn, guid.as_deref(), values, created_at)
+        write::insert_values_in_tx(self.conn, &self.origin, guid.as_deref(), values, created_at)
     }
 
     /// Inserts a comment another system holds (no hook is called); its guid.
@@ -248,6 +276,7 @@ impl<'a> StoreTx<'a> {
         }
         write::insert_comment_in_tx(
             self.conn,
+            &self.origin,
             guid,
             &comment.body,
             comment.author.as_deref(),
@@ -272,6 +301,8 @@ impl<'a> StoreTx<'a> {
                 old_value: old,
                 new_value: new,
                 changed_at: now_micros(),
+                origin: self.origin.as_str(),
+                origin_user: self.origin.asana_user(),
             },
         )?;
         Ok(())

@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use ticket_provider_api::{
-    Error, NewComment, NewTicket, Status, Ticket, TicketField, TicketUpdate, TicketValue,
+    ChangeOrigin, Error, NewComment, NewTicket, Status, Ticket, TicketField, TicketUpdate,
+    TicketValue,
 };
 
 use crate::change::{FieldChanges, StatusOperation, TicketChange, TicketValues};
@@ -60,6 +61,7 @@ fn add_history(
     old: Option<&str>,
     new: Option<&str>,
     at: i64,
+    origin: &ChangeOrigin,
 ) -> QueryResult<()> {
     insert_history(
         conn,
@@ -69,13 +71,20 @@ fn add_history(
             old_value: old,
             new_value: new,
             changed_at: at,
+            origin: origin.as_str(),
+            origin_user: origin.asana_user(),
         },
     )
 }
 
+/// The history row of a comment added: field `comment`, the comment's guid as the new value
+/// (the change feed reads the comment itself).
+pub(crate) const COMMENT_FIELD: &str = "comment";
+
 /// Inserts a ticket with its values and its `created` history row.
 pub(crate) fn create_in_tx(
     conn: &mut DbConnection,
+    origin: &ChangeOrigin,
     guid: &str,
     new: &NewTicket,
 ) -> Result<(Ticket, TicketChange), StoreError> {
@@ -103,6 +112,7 @@ pub(crate) fn create_in_tx(
         None,
         Some(Status::New.as_str()),
         now,
+        origin,
     )?;
     let ticket = with_values(
         row.into_ticket()?,
@@ -121,6 +131,7 @@ pub(crate) fn create_in_tx(
 /// [`TicketChange`]) when every value is the current one.
 pub(crate) fn update_in_tx(
     conn: &mut DbConnection,
+    origin: &ChangeOrigin,
     guid: &str,
     update: &TicketUpdate,
 ) -> Result<(Ticket, Option<TicketChange>), StoreError> {
@@ -130,7 +141,7 @@ pub(crate) fn update_in_tx(
     if changes.is_empty() {
         return Ok((old, None));
     }
-    let ticket = write_changes(conn, &old, &changes)?;
+    let ticket = write_changes(conn, origin, &old, &changes)?;
     let change = TicketChange::Updated {
         guid: guid.to_string(),
         changes,
@@ -144,6 +155,7 @@ pub(crate) fn update_in_tx(
 /// [`TicketValue::display`] shows them). The ticket after.
 fn write_changes(
     conn: &mut DbConnection,
+    origin: &ChangeOrigin,
     old: &Ticket,
     changes: &FieldChanges,
 ) -> Result<Ticket, StoreError> {
@@ -178,6 +190,7 @@ fn write_changes(
             before.as_deref(),
             after.as_deref(),
             now,
+            origin,
         )?;
     }
     let mut ticket = old.clone();
@@ -191,6 +204,7 @@ fn write_changes(
 /// reason as a comment in the same transaction. The comment's guid, if any.
 pub(crate) fn set_status_in_tx(
     conn: &mut DbConnection,
+    origin: &ChangeOrigin,
     guid: &str,
     status: Status,
     operation: StatusOperation,
@@ -206,7 +220,15 @@ pub(crate) fn set_status_in_tx(
             data_ticket::updated_at.eq(now),
         ))
         .execute(conn)?;
-    add_history(conn, guid, "status", Some(&old), Some(status.as_str()), now)?;
+    add_history(
+        conn,
+        guid,
+        "status",
+        Some(&old),
+        Some(status.as_str()),
+        now,
+        origin,
+    )?;
     let comment = match reason {
         Some(body) => {
             let c = CommentRow {
@@ -219,6 +241,15 @@ pub(crate) fn set_status_in_tx(
             diesel::insert_into(data_ticket_comment::table)
                 .values(&c)
                 .execute(conn)?;
+            add_history(
+                conn,
+                guid,
+                COMMENT_FIELD,
+                None,
+                Some(&c.comment_guid),
+                now,
+                origin,
+            )?;
             Some(c.into_comment()?)
         }
         None => None,
@@ -236,6 +267,7 @@ pub(crate) fn set_status_in_tx(
 /// Sets the assignee; a history row (and a [`TicketChange`]) when it changes.
 pub(crate) fn assign_in_tx(
     conn: &mut DbConnection,
+    origin: &ChangeOrigin,
     guid: &str,
     assignee: &str,
 ) -> Result<(Ticket, Option<TicketChange>), StoreError> {
@@ -252,7 +284,15 @@ pub(crate) fn assign_in_tx(
             data_ticket::updated_at.eq(now),
         ))
         .execute(conn)?;
-    add_history(conn, guid, "assignee", old.as_deref(), Some(assignee), now)?;
+    add_history(
+        conn,
+        guid,
+        "assignee",
+        old.as_deref(),
+        Some(assignee),
+        now,
+        origin,
+    )?;
     let change = TicketChange::Assigned {
         guid: guid.to_string(),
         assignee: assignee.to_string(),
@@ -260,9 +300,10 @@ pub(crate) fn assign_in_tx(
     Ok((ticket_of(conn, row)?, Some(change)))
 }
 
-/// Adds a comment and touches the ticket's `updated_at`.
+/// Adds a comment (with its history row) and touches the ticket's `updated_at`.
 pub(crate) fn add_comment_in_tx(
     conn: &mut DbConnection,
+    origin: &ChangeOrigin,
     guid: &str,
     comment: &NewComment,
 ) -> Result<(Ticket, String, TicketChange), StoreError> {
@@ -281,6 +322,15 @@ pub(crate) fn add_comment_in_tx(
     diesel::update(data_ticket::table.find(guid))
         .set(data_ticket::updated_at.eq(now))
         .execute(conn)?;
+    add_history(
+        conn,
+        guid,
+        COMMENT_FIELD,
+        None,
+        Some(&c.comment_guid),
+        now,
+        origin,
+    )?;
     row.updated_at = now;
     let comment = c.into_comment()?;
     let comment_guid = comment.comment_guid.clone();
@@ -296,6 +346,7 @@ pub(crate) fn add_comment_in_tx(
 /// `updated_at` touched when any does. The names of the changed fields.
 pub(crate) fn apply_values_in_tx(
     conn: &mut DbConnection,
+    origin: &ChangeOrigin,
     guid: &str,
     values: &TicketValues,
 ) -> Result<Vec<String>, StoreError> {
@@ -305,7 +356,7 @@ pub(crate) fn apply_values_in_tx(
     if changes.is_empty() {
         return Ok(Vec::new());
     }
-    write_changes(conn, &old, &changes)?;
+    write_changes(conn, origin, &old, &changes)?;
     Ok(changes.fields().map(TicketField::name).collect())
 }
 
@@ -314,6 +365,7 @@ pub(crate) fn apply_values_in_tx(
 /// fields default to none.
 pub(crate) fn insert_values_in_tx(
     conn: &mut DbConnection,
+    origin: &ChangeOrigin,
     guid: Option<&str>,
     values: &TicketValues,
     created_at: Option<DateTime<Utc>>,
@@ -345,14 +397,16 @@ pub(crate) fn insert_values_in_tx(
         None,
         Some(ticket.status.as_str()),
         now,
+        origin,
     )?;
     Ok(guid)
 }
 
-/// Inserts a comment that comes from elsewhere (the ticket's `updated_at` is left alone);
-/// its guid.
+/// Inserts a comment that comes from elsewhere, with its history row (the ticket's
+/// `updated_at` is left alone); its guid.
 pub(crate) fn insert_comment_in_tx(
     conn: &mut DbConnection,
+    origin: &ChangeOrigin,
     guid: &str,
     body: &str,
     author: Option<&str>,
@@ -368,5 +422,14 @@ pub(crate) fn insert_comment_in_tx(
     diesel::insert_into(data_ticket_comment::table)
         .values(&row)
         .execute(conn)?;
+    add_history(
+        conn,
+        guid,
+        COMMENT_FIELD,
+        None,
+        Some(&row.comment_guid),
+        row.created_at,
+        origin,
+    )?;
     Ok(row.comment_guid)
 }

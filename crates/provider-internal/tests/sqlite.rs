@@ -33,6 +33,11 @@ sqlite_test!(extension_hook_and_transactions);
 sqlite_test!(transaction_operations_return_the_stored_ticket);
 sqlite_test!(due_dates);
 sqlite_test!(get_is_one_consistent_read);
+sqlite_test!(feed_carries_every_kind_of_change);
+sqlite_test!(feed_resumes_from_every_cursor);
+sqlite_test!(feed_cursor_survives_reopening);
+sqlite_test!(watch_sees_another_handles_commits);
+sqlite_test!(watch_under_concurrent_writers_misses_nothing);
 
 #[tokio::test]
 async fn in_memory_database_works() {
@@ -242,4 +247,14 @@ async fn a_store_with_damaged_pages_fails_the_file_check() {
         m.contains(&path.display().to_string()) && m.contains("is corrupt"),
         "{m}"
     );
+}
+
+/// A SQLite file written by release 0.1.0 opens with the feed (see
+/// `common::feed_of_an_old_database`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_of_a_release_0_1_0_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tickets.db");
+    std::fs::copy(common::FIXTURE_010.join("sqlite.db"), &path).unwrap();
+    common::feed_of_an_old_database(&format!("sqlite://{}", path.display())).await;
 }

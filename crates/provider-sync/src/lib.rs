@@ -393,10 +393,11 @@ pub use store::{
 pub const NAME: &str = "sync";
 
 /// What the `sync` provider can do: the ten operations, the change history of the internal
-/// store, and sync maintenance.
+/// store, sync maintenance and the change feed.
 pub const CAPABILITIES: Capabilities = Capabilities::OPERATIONS
     .with(Capability::History)
-    .with(Capability::SyncMaintenance);
+    .with(Capability::SyncMaintenance)
+    .with(Capability::Changes);
 
 fn build(ctx: BuildContext) -> BoxFuture<'static, Result<Arc<dyn TicketProvider>>> {
     Box::pin(async move {

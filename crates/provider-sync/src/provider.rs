@@ -9,9 +9,10 @@ use provider_internal::{InternalProvider, StatusOperation, StoreTx};
 use ticket_provider_api::{
     async_trait, BuildContext, Error, Extensions, HistoryEntry, ListQuery, LostLink, NewComment,
     NewTicket, OperationResult, ProviderInfo, Result, Status, SyncMaintenance, SyncState,
-    SyncWorker, Ticket, TicketDetails, TicketHistory, TicketPage, TicketProvider, TicketUpdate,
-    WorkerReport,
+    SyncWorker, Ticket, TicketChanges, TicketDetails, TicketHistory, TicketPage, TicketProvider,
+    TicketUpdate, WorkerReport,
 };
+use ticket_provider_api::{ChangeCursor, ChangePage, ChangeStream};
 use tracing::Instrument;
 
 use crate::asana_cache::StoreCache;
@@ -592,6 +593,18 @@ impl TicketHistory for SyncProvider {
 }
 
 #[async_trait]
+impl TicketChanges for SyncProvider {
+    /// The internal store's change feed: local changes, pulled ones and sync's own notes.
+    async fn changes(&self, since: Option<ChangeCursor>, limit: usize) -> Result<ChangePage> {
+        self.settled().await.local().changes(since, limit).await
+    }
+
+    async fn watch(&self, since: Option<ChangeCursor>) -> Result<ChangeStream> {
+        self.settled().await.local().watch(since).await
+    }
+}
+
+#[async_trait]
 impl TicketProvider for SyncProvider {
     fn info(&self) -> ProviderInfo {
         ProviderInfo {
@@ -603,6 +616,7 @@ impl TicketProvider for SyncProvider {
     fn extensions(&self) -> Extensions {
         Extensions::new()
             .with::<dyn TicketHistory>(Arc::new(self.clone()))
+            .with::<dyn TicketChanges>(Arc::new(self.clone()))
             .with::<dyn SyncMaintenance>(Arc::new(self.clone()))
             .with::<dyn SyncWorker>(Arc::new(self.clone()))
     }

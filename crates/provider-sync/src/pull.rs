@@ -111,6 +111,7 @@ struct NewRemoteComment {
     comment: NewComment,
     created_at: DateTime<Utc>,
     cut: Option<Cut>,
+    asana_user: Option<String>,
 }
 
 /// The comments of `task` to import, inside the import's transaction: every comment story
@@ -187,6 +188,7 @@ fn remote_comments_in_tx(
             },
             created_at: c.created_at,
             cut,
+            asana_user: c.created_by_gid.clone(),
         });
     }
     Ok(out)
@@ -218,6 +220,9 @@ fn import_in_tx(
             });
         }
     }
+    tx.set_origin(ticket_provider_api::ChangeOrigin::Pulled {
+        asana_user: task.created_by.clone().filter(|_| guid.is_none()),
+    });
     let before = match guid {
         Some(g) => Some(tx.details(g)?),
         None => None,
@@ -266,7 +271,12 @@ fn import_in_tx(
         None => tx.insert_ticket(None, &merged, Some(task.created_at))?,
     };
     for c in &comments {
-        let cg = tx.insert_comment(&guid, &c.comment, Some(c.created_at))?;
+        let cg = tx.with_origin(
+            ticket_provider_api::ChangeOrigin::Pulled {
+                asana_user: c.asana_user.clone(),
+            },
+            |tx| tx.insert_comment(&guid, &c.comment, Some(c.created_at)),
+        )?;
         db::put_comment_link(tx.conn(), &cg, &c.story_gid)?;
         if let Some(cut) = &c.cut {
             record_cut_in_tx(tx, &guid, &task.gid, cut)?;

@@ -430,6 +430,7 @@ pub(crate) fn commit_in_tx(
             &total.to_string(),
         )?;
     }
+    tx.set_origin(ticket_provider_api::ChangeOrigin::Maintenance);
     for id in &run.already_pushed {
         tx.record_history(
             guid,

@@ -259,6 +259,7 @@ pub(crate) fn record_conflicts_in_tx(
     guid: &str,
     conflicts: &[Conflict],
 ) -> std::result::Result<(), StoreError> {
+    tx.set_origin(ticket_provider_api::ChangeOrigin::Conflict);
     for c in conflicts {
         tx.add_comment(
             guid,

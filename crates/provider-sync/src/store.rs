@@ -344,6 +344,7 @@ impl SyncStore {
         let g = guid.to_string();
         self.local
             .write(move |tx| {
+                tx.set_origin(ticket_provider_api::ChangeOrigin::Maintenance);
                 let details = tx.details(&g)?;
                 let link = db::link(tx.conn(), &g)?;
                 let old = match link.as_ref().map(|l| l.state) {
@@ -385,6 +386,7 @@ impl SyncStore {
         let g = guid.to_string();
         self.local
             .write(move |tx| {
+                tx.set_origin(ticket_provider_api::ChangeOrigin::Maintenance);
                 if tx.ticket(&g)?.is_none() {
                     return Err(Error::ticket_not_found(&g).into());
                 }
@@ -503,6 +505,7 @@ fn aside_action(
     id: i64,
     retry: bool,
 ) -> std::result::Result<OutboxEntry, StoreError> {
+    tx.set_origin(ticket_provider_api::ChangeOrigin::Maintenance);
     let verb = if retry { "retried" } else { "discarded" };
     let mut found = db::outbox_with_id(tx.conn(), id)?;
     if found.len() > 1 {
@@ -568,6 +571,7 @@ pub(crate) fn mark_lost_in_tx(
     gid: &str,
     why: &str,
 ) -> std::result::Result<bool, StoreError> {
+    tx.set_origin(ticket_provider_api::ChangeOrigin::Maintenance);
     let Some(mut link) = db::link(tx.conn(), guid)? else {
         return Ok(false);
     };
@@ -588,4 +592,40 @@ pub(crate) fn mark_lost_in_tx(
     }
     tracing::warn!(guid = %guid, asana_gid = %gid, reason = %why, "the Asana task of this ticket is lost; nothing is pushed for it until it is relinked or unlinked");
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    /// The migration versions (the 14-digit prefix of each directory) below `dir`.
+    fn versions(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|d| d.unwrap().file_name().to_string_lossy().to_string())
+            .map(|name| name.split('_').next().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// The internal store's migrations and this extension's share diesel's one table of
+    /// applied versions: a version both use would mark the second as applied without running
+    /// it (a merge once made two sets use the same timestamp).
+    #[test]
+    fn migration_versions_are_unique_across_the_store_and_the_extension() {
+        let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for backend in ["sqlite", "postgres"] {
+            let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+            for (set, dir) in [
+                ("provider-internal", here.join("../provider-internal/migrations")),
+                ("provider-sync", here.join("migrations")),
+            ] {
+                for v in versions(&dir.join(backend)) {
+                    if let Some(other) = seen.insert(v.clone(), set) {
+                        panic!("{backend}: migration version {v} is used by {other} and {set}");
+                    }
+                }
+            }
+        }
+    }
 }

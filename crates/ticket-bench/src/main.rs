@@ -21,13 +21,16 @@
 //! * `worker_push_latency_p50_ms` / `_p99_ms`, `worker_pull_latency_p50_ms` / `_p99_ms`: how
 //!   fast the sync worker (`ticket sync run`) carries a change made by another writer to Asana
 //!   and an edit made in Asana to the store, against their goals (see [`worker_bench`]).
+//! * `feed_burst_memory_ratio`, `feed_burst_catch_up_ms`: the change feed reads a burst of
+//!   10,000 changes without growing memory, and keeps up with it (see [`feed_bench`]).
 //!
 //! Flags: `--quick`, `--smoke` (tiny sizes: checks that every figure is still produced, not
 //! how fast; a test runs it), `--json` (one JSON object), `--readme PATH` (also write the
 //! figures page, see [`readme`]), `--from-json FILE` (with `--readme`: write the page from a
-//! saved `--json` object instead of measuring), `--only-internal` and `--only-sync-overhead`
-//! (measure one part of the figures), `--help`.
+//! saved `--json` object instead of measuring), `--only-internal`, `--only-sync-overhead`
+//! and `--only-feed` (measure one part of the figures), `--help`.
 
+mod feed_bench;
 mod fields_bench;
 mod readme;
 mod sync_bench;
@@ -90,6 +93,8 @@ enum Part {
     Internal,
     /// Only the sync overhead figures (`--only-sync-overhead`).
     SyncOverhead,
+    /// Only the change feed figures (`--only-feed`).
+    Feed,
 }
 
 struct Settings {
@@ -103,6 +108,7 @@ struct Settings {
     list_page: usize,
     sync: sync_bench::SyncSizes,
     worker: worker_bench::WorkerSizes,
+    feed: feed_bench::FeedSizes,
 }
 
 impl Settings {
@@ -140,6 +146,10 @@ impl Settings {
                     quick.then_some(Duration::from_millis(1000))
                 },
             },
+            feed: feed_bench::FeedSizes {
+                burst: pick(10_000, 10_000, 300),
+                baseline: pick(1_000, 1_000, 30),
+            },
         }
     }
 }
@@ -168,7 +178,9 @@ const USAGE: &str =
            only the internal provider against hand-written diesel
            (internal_create_ratio, internal_get_ratio)
   --only-sync-overhead
-           only the sync overhead figures (sync_overhead_*, sync_vs_parts*)";
+           only the sync overhead figures (sync_overhead_*, sync_vs_parts*)
+  --only-feed
+           only the change feed figures (feed_*)";
 
 fn main() {
     let mut mode = Mode::Full;
@@ -184,6 +196,7 @@ fn main() {
             "--json" => json = true,
             "--only-internal" => part = Part::Internal,
             "--only-sync-overhead" => part = Part::SyncOverhead,
+            "--only-feed" => part = Part::Feed,
             "--readme" | "--from-json" => {
                 let Some(value) = args.next() else {
                     eprintln!("ticket-bench: {arg} needs a path (try --help)");
@@ -282,6 +295,8 @@ fn raw_create(conn: &mut SqliteConnection, i: usize) -> QueryResult<String> {
                 old_value: None,
                 new_value: Some("NEW"),
                 changed_at: now,
+                origin: "local",
+                origin_user: None,
             })
             .execute(conn)?;
         Ok(row.guid)
@@ -624,6 +639,16 @@ async fn internal_figures(dir: &Path, s: &Settings) -> BenchResult<InternalFigur
 /// Measures the figures `s.part` selects at the sizes of `s`.
 async fn run(s: &Settings) -> BenchResult<Report> {
     let dir = tempfile::tempdir()?;
+    if s.part == Part::Feed {
+        let figures = feed_bench::run(dir.path(), &s.feed).await?;
+        let mut json = figures.json;
+        json.insert("mode".into(), s.mode.name().into());
+        json.insert("machine".into(), machine());
+        return Ok(Report {
+            figures: json,
+            lines: figures.lines,
+        });
+    }
     if s.part == Part::SyncOverhead {
         let figures = sync_bench::run(dir.path(), &s.sync).await?;
         return Ok(Report {
@@ -693,6 +718,7 @@ async fn run(s: &Settings) -> BenchResult<Report> {
     drop(large);
     let sync_figures = sync_bench::run(dir.path(), &s.sync).await?;
     let worker_figures = worker_bench::run(dir.path(), &s.worker).await?;
+    let feed_figures = feed_bench::run(dir.path(), &s.feed).await?;
 
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let figures = serde_json::json!({
@@ -717,6 +743,7 @@ async fn run(s: &Settings) -> BenchResult<Report> {
     };
     figures.extend(sync_figures.json);
     figures.extend(worker_figures.json);
+    figures.extend(feed_figures.json);
     let mut lines = Vec::new();
     lines.push(format!(
         "ticket-bench ({} mode, SQLite in {})",
@@ -761,6 +788,7 @@ async fn run(s: &Settings) -> BenchResult<Report> {
     ));
     lines.extend(sync_figures.lines);
     lines.extend(worker_figures.lines);
+    lines.extend(feed_figures.lines);
     Ok(Report { figures, lines })
 }
 
@@ -817,7 +845,7 @@ mod tests {
         let figures = &report.figures;
         assert_eq!(figures["mode"], "smoke");
         let headline = readme::headline(figures).expect("the sizes the page quotes");
-        assert_eq!(headline.len(), 21);
+        assert_eq!(headline.len(), 23);
         for f in &headline {
             let v = readme::lookup(figures, &f.key)
                 .unwrap_or_else(|| panic!("no `{}` in {figures:?}", f.key));
@@ -857,6 +885,8 @@ mod tests {
         assert_eq!(figures["full_pull_created"], 30);
         assert_eq!(figures["worker_push_samples"], 2);
         assert_eq!(figures["worker_pull_samples"], 2);
+        assert_eq!(figures["feed_burst_changes"], 300);
+        assert_eq!(figures["feed_baseline_changes"], 30);
         // The readable table has a line for each part.
         let table = report.lines.join("\n");
         for part in [
@@ -866,6 +896,7 @@ mod tests {
             "sync store round trips",
             "full pull of 30 tasks",
             "push, other writer (2 samples)",
+            "feed: peak rise reading 300 changes",
         ] {
             assert!(table.contains(part), "no {part:?} in\n{table}");
         }

@@ -53,6 +53,8 @@ pub(crate) fn headline(figures: &Map<String, Value>) -> Result<Vec<Figure>, Stri
     let poll = size(figures, "worker_poll_interval_ms")?;
     let slow = size(figures, "sync_slow_latency_ms")?;
     let listed = size(figures, "asana_requests_list_tasks_in_project")?;
+    let burst = size(figures, "feed_burst_changes")?;
+    let baseline = size(figures, "feed_baseline_changes")?;
     let goal = |g: &str| Some(g.to_string());
     let round = "one round (create + add_comment + change_status)";
     Ok(vec![
@@ -160,6 +162,16 @@ pub(crate) fn headline(figures: &Map<String, Value>) -> Result<Vec<Figure>, Stri
             "worker_pull_latency_p99_ms",
             "the same, 99th percentile (ms)",
             Some(format!("≤ {pull_goal} (poll interval + 1000)")),
+        ),
+        figure(
+            "feed_burst_memory_ratio",
+            format!("the rise of the peak memory while a change feed watcher reads a backlog of {burst} changes / of {baseline} changes (same run)"),
+            Some(format!("≤ {}", crate::feed_bench::MEMORY_RATIO_GOAL)),
+        ),
+        figure(
+            "feed_burst_catch_up_ms",
+            format!("a watcher following {burst} changes committed by another store handle, 100 a transaction: from the last commit to the last change handed out (ms)"),
+            None,
         ),
     ])
 }

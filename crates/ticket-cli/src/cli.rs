@@ -163,6 +163,21 @@ pub enum Command {
         /// The ticket
         guid: String,
     },
+    /// Every change of every ticket from a cursor, in commit order (providers with the
+    /// `changes` capability); with --follow, as they commit, until SIGTERM or Ctrl-C
+    Changes {
+        /// Continue after this cursor (printed by an earlier `ticket changes`, or a change's
+        /// `cursor`) [default: from the first change]
+        #[arg(long, value_name = "CURSOR")]
+        since: Option<String>,
+        /// At most N changes, 1 to 1000 [default: 100]
+        #[arg(long, value_name = "N", conflicts_with = "follow")]
+        limit: Option<usize>,
+        /// Keep printing changes as they commit, one JSON object a line, until SIGTERM or
+        /// Ctrl-C
+        #[arg(long)]
+        follow: bool,
+    },
     /// Check the configured provider: config, database, token, project, sections, tags
     Doctor,
     /// Write an annotated config file for a provider (./config/config.yaml, or the --config

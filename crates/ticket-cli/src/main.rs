@@ -5,6 +5,7 @@
 //! unavailable or rate limited; 6 authentication or permission; 7 conflict or
 //! unsupported; 1 anything else. Errors are one line on stderr; nothing is written on error.
 
+mod changes;
 mod cli;
 mod init;
 mod metrics_server;
@@ -68,6 +69,11 @@ async fn run(cli: &Cli, session: &Session) -> Result<(), Error> {
             let entries = history.history(guid).await?;
             out.emit(&entries, || output::history(&entries))
         }
+        Command::Changes {
+            since,
+            limit,
+            follow,
+        } => changes::run(session, since.as_deref(), *limit, *follow, &out).await,
         Command::Doctor => doctor(session, &out).await,
         Command::Init { provider } => init::run(cli.config.as_deref(), provider, &out),
         Command::Sync(cmd) => sync::run(session, cmd, &out).await,

@@ -292,6 +292,59 @@ pub fn checks(checks: &[Check]) -> String {
     s
 }
 
+/// One change of the feed on one line: when, the ticket, what changed, where it came from.
+pub fn change(c: &homechoice_tickets::Change) -> String {
+    use homechoice_tickets::{ChangeKind, ChangeOrigin};
+    let opt = |v: &Option<String>| clip(v.as_deref().unwrap_or("-"), 40);
+    let what = match &c.what {
+        ChangeKind::Created { status } => format!("created ({status})"),
+        ChangeKind::Field { field: f, old, new } => {
+            format!("{} {} -> {}", field(&f.to_string()), opt(old), opt(new))
+        }
+        ChangeKind::Labels { old, new } => format!(
+            "labels {} -> {}",
+            clip(&old.join(", "), 40),
+            clip(&new.join(", "), 40)
+        ),
+        ChangeKind::CommentAdded { author, body, .. } => format!(
+            "comment by {}: {}",
+            field(author.as_deref().unwrap_or("-")),
+            clip(body, 60)
+        ),
+        ChangeKind::SyncNote { before, after } => {
+            format!("sync {} -> {}", opt(before), opt(after))
+        }
+        ChangeKind::Other { name, old, new } => {
+            format!("{} {} -> {}", field(name), opt(old), opt(new))
+        }
+        other => format!("{other:?}"),
+    };
+    let origin = match &c.origin {
+        ChangeOrigin::Pulled {
+            asana_user: Some(u),
+        } => format!("pulled, Asana user {}", field(u)),
+        o => o.as_str().to_string(),
+    };
+    format!(
+        "{}  {}  {what}  ({origin})",
+        c.at.to_rfc3339(),
+        field(&c.guid)
+    )
+}
+
+/// Writes `value` as one line of JSON on stdout and flushes it (`ticket changes --follow`).
+/// `Ok(false)` when stdout is closed (the reader went away).
+pub(crate) fn json_line<T: Serialize>(value: &T) -> Result<bool, Error> {
+    let line = serde_json::to_string(value)
+        .map_err(|e| Error::internal(format!("cannot encode the result as JSON: {e}")))?;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{line}").and_then(|_| stdout.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(Error::internal(format!("cannot write to stdout: {e}"))),
+    }
+}
+
 /// A ticket's changes, oldest first.
 pub fn history(entries: &[homechoice_tickets::HistoryEntry]) -> String {
     let mut s = String::new();

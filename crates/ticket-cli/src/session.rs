@@ -210,6 +210,10 @@ fn missing_capability(provider: &str, cap: Capability) -> Error {
         Capability::SyncMaintenance => Error::config(format!(
             "'ticket sync' needs a provider with the sync_maintenance capability (such as sync), but homechoice.ticket.provider is '{provider}'; set it to sync"
         )),
+        Capability::Changes => Error::new(
+            ErrorKind::Unsupported,
+            format!("provider '{provider}' has no change feed (it lacks the changes capability; internal and sync have it)"),
+        ),
         Capability::History => Error::new(
             ErrorKind::Unsupported,
             format!("provider '{provider}' keeps no change history (it lacks the history capability; internal and sync have it)"),

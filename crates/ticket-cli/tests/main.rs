@@ -5,6 +5,7 @@
 
 mod asana;
 mod bad_input;
+mod changes;
 mod cli;
 mod cold_start;
 mod common;

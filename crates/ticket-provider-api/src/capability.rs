@@ -3,7 +3,8 @@
 //! A provider declares its capabilities twice, and they must agree: statically in its
 //! [`ProviderDescriptor`](crate::ProviderDescriptor) (so `ticket providers` can list them
 //! without building anything) and at run time in [`TicketProvider::info`](crate::TicketProvider::info).
-//! The extras ([`Capability::History`], [`Capability::SyncMaintenance`]) are reached through
+//! The extras ([`Capability::History`], [`Capability::SyncMaintenance`],
+//! [`Capability::Changes`]) are reached through
 //! [`TicketProvider::extensions`](crate::TicketProvider::extensions); a provider has the
 //! capability exactly when it offers the extension (the testkit checks this).
 
@@ -39,11 +40,13 @@ pub enum Capability {
     History,
     /// The extension [`crate::SyncMaintenance`]: push, pull, flush and the outbox.
     SyncMaintenance,
+    /// The extension [`crate::TicketChanges`]: the change feed of every ticket.
+    Changes,
 }
 
 impl Capability {
     /// Every capability, in declaration order.
-    pub const ALL: [Capability; 12] = [
+    pub const ALL: [Capability; 13] = [
         Capability::Create,
         Capability::Update,
         Capability::ChangeStatus,
@@ -56,6 +59,7 @@ impl Capability {
         Capability::Escalate,
         Capability::History,
         Capability::SyncMaintenance,
+        Capability::Changes,
     ];
 
     /// The snake_case name, e.g. `"change_status"`, `"sync_maintenance"`.
@@ -73,6 +77,7 @@ impl Capability {
             Capability::Escalate => "escalate",
             Capability::History => "history",
             Capability::SyncMaintenance => "sync_maintenance",
+            Capability::Changes => "changes",
         }
     }
 

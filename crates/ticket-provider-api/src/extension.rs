@@ -16,7 +16,8 @@
 //! ```
 //!
 //! The API defines the extension traits the `ticket` command line knows: [`TicketHistory`]
-//! (`ticket history`) and [`SyncMaintenance`](crate::SyncMaintenance) (`ticket sync ...`). A
+//! (`ticket history`), [`TicketChanges`](crate::TicketChanges) (`ticket changes`) and
+//! [`SyncMaintenance`](crate::SyncMaintenance) (`ticket sync ...`). A
 //! provider offers one by putting an `Arc` of itself (or of a part) into the set, and
 //! declares the matching [`Capability`](crate::Capability). Any crate may define further
 //! extension traits of its own and look them up the same way.

@@ -324,6 +324,21 @@ impl fmt::Display for TicketField {
     }
 }
 
+/// A field serialises as its [name](TicketField::name).
+impl Serialize for TicketField {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TicketField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        TicketField::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a ticket field")))
+    }
+}
+
 impl TicketValue {
     /// The value as text (`None`: no value): what `verify` compares and history records.
     /// Labels are joined by `", "`.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::capability::ProviderInfo;
+use crate::changes::{Change, ChangeCursor, ChangePage, ChangeStream, TicketChanges};
 use crate::error::{Error, Operation, Result};
 use crate::extension::{Extensions, TicketHistory};
 use crate::future::BoxFuture;
@@ -64,6 +65,12 @@ impl TicketProvider for ErrorContext {
             ext.insert::<dyn TicketHistory>(Arc::new(Wrapped {
                 ctx: self.ctx.clone(),
                 inner: history,
+            }));
+        }
+        if let Some(feed) = ext.get::<dyn TicketChanges>() {
+            ext.insert::<dyn TicketChanges>(Arc::new(Wrapped {
+                ctx: self.ctx.clone(),
+                inner: feed,
             }));
         }
         if let Some(sync) = ext.get::<dyn SyncMaintenance>() {
@@ -161,6 +168,49 @@ impl TicketHistory for Wrapped<dyn TicketHistory> {
         let op = Operation::Other("history");
         let r = self.inner.history(guid).await;
         r.map_err(self.ctx.wrap(op, Some(guid)))
+    }
+}
+
+#[async_trait]
+impl TicketChanges for Wrapped<dyn TicketChanges> {
+    async fn changes(&self, since: Option<ChangeCursor>, limit: usize) -> Result<ChangePage> {
+        let op = Operation::Other("changes");
+        let r = self.inner.changes(since, limit).await;
+        r.map_err(self.ctx.wrap(op, None))
+    }
+
+    async fn watch(&self, since: Option<ChangeCursor>) -> Result<ChangeStream> {
+        let op = Operation::Other("changes");
+        let stream = self
+            .inner
+            .watch(since)
+            .await
+            .map_err(self.ctx.wrap(op, None))?;
+        Ok(Box::pin(ContextStream {
+            ctx: self.ctx.clone(),
+            inner: stream,
+        }))
+    }
+}
+
+/// A change stream whose errors carry the configured provider name.
+struct ContextStream {
+    ctx: Context,
+    inner: ChangeStream,
+}
+
+impl futures_core::Stream for ContextStream {
+    type Item = Result<Change>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        this.inner
+            .as_mut()
+            .poll_next(cx)
+            .map(|item| item.map(|r| r.map_err(this.ctx.wrap(Operation::Other("changes"), None))))
     }
 }
 

@@ -13,7 +13,8 @@
 //!   operation.
 //! * Lifecycle and extras: [`TicketProvider::info`] ([`Capabilities`]),
 //!   [`TicketProvider::shutdown`], and [`TicketProvider::extensions`] for the extension traits
-//!   [`TicketHistory`] and [`SyncMaintenance`] (see [`extension`]).
+//!   [`TicketHistory`], [`TicketChanges`] (the change feed, see [`changes`]) and
+//!   [`SyncMaintenance`] (see [`extension`]).
 //!
 //! A backend crate depends on this crate only, implements [`TicketProvider`], and registers a
 //! [`ProviderDescriptor`]; see `examples/provider-memory` in the repository and the README's
@@ -22,6 +23,7 @@
 #![warn(missing_docs)]
 
 mod capability;
+pub mod changes;
 pub mod config;
 pub mod due;
 pub mod error;
@@ -47,6 +49,9 @@ pub use chrono;
 pub use inventory;
 
 pub use capability::{Capabilities, Capability, ProviderInfo};
+pub use changes::{
+    Change, ChangeCursor, ChangeKind, ChangeOrigin, ChangePage, ChangeStream, TicketChanges,
+};
 pub use config::{Config, TicketSettings};
 pub use due::Due;
 pub use error::{Error, ErrorKind, Operation, Result};

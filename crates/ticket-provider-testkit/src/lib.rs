@@ -31,7 +31,7 @@ use std::sync::Arc;
 use ticket_provider_api::model::MAX_LIST_LIMIT;
 use ticket_provider_api::{
     Capabilities, Capability, Due, ErrorKind, ListQuery, NewComment, NewTicket, OperationResult,
-    Priority, Result, Status, SyncMaintenance, Ticket, TicketDetails, TicketHistory,
+    Priority, Result, Status, SyncMaintenance, Ticket, TicketChanges, TicketDetails, TicketHistory,
     TicketProvider, TicketUpdate,
 };
 
@@ -122,6 +122,11 @@ pub async fn lifecycle_and_capabilities(p: &dyn TicketProvider, opts: &SuiteOpti
         info.capabilities.contains(Capability::SyncMaintenance),
         ext.get::<dyn SyncMaintenance>().is_some(),
         "[{check}] the sync_maintenance capability and the SyncMaintenance extension must go together"
+    );
+    assert_eq!(
+        info.capabilities.contains(Capability::Changes),
+        ext.get::<dyn TicketChanges>().is_some(),
+        "[{check}] the changes capability and the TicketChanges extension must go together"
     );
 }
 

@@ -5,6 +5,12 @@
 
 mod fields;
 pub use fields::random_fields_round_trip;
+mod feed;
+pub use feed::{
+    feed_carries_every_kind_of_change, feed_cursor_survives_reopening, feed_of_an_old_database,
+    feed_resumes_from_every_cursor, watch_sees_another_handles_commits,
+    watch_under_concurrent_writers_misses_nothing, FIXTURE_010,
+};
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -565,7 +571,9 @@ pub async fn every_operation_and_history(url: &str) {
             ),
             ("status", Some("NEW"), Some("IN_PROGRESS")),
             ("assignee", None, Some("alice@example.com")),
+            ("comment", None, c.comment_guid.as_deref()),
             ("status", Some("IN_PROGRESS"), Some("ESCALATED")),
+            ("comment", None, Some(esc_comment.as_str())),
             ("status", Some("ESCALATED"), Some("RESOLVED")),
             ("status", Some("RESOLVED"), Some("CLOSED")),
             ("status", Some("CLOSED"), Some("ESCALATED")),
@@ -779,7 +787,11 @@ pub async fn concurrency_16x200(url: &str) {
     assert_eq!(counts[0], 1 + 16 * 50);
     assert_eq!(counts[1] as usize, all_comments.len());
     // created rows (1 shared + 800) + status rows + assignee rows (800, all distinct values)
-    assert_eq!(counts[2] as usize, 1 + status_changes + other_history);
+    // + a row per comment
+    assert_eq!(
+        counts[2] as usize,
+        1 + status_changes + other_history + all_comments.len()
+    );
 }
 
 /// Two providers on one database see each other's changes at once; data survives reopening.
