@@ -81,6 +81,27 @@ fn add_history(
 /// (the change feed reads the comment itself).
 pub(crate) const COMMENT_FIELD: &str = "comment";
 
+/// Inserts comment `c` with its history row (field `comment`, new value the comment's guid,
+/// at the comment's time).
+fn insert_comment_row(
+    conn: &mut DbConnection,
+    origin: &ChangeOrigin,
+    c: &CommentRow,
+) -> QueryResult<()> {
+    diesel::insert_into(data_ticket_comment::table)
+        .values(c)
+        .execute(conn)?;
+    add_history(
+        conn,
+        &c.ticket_guid,
+        COMMENT_FIELD,
+        None,
+        Some(&c.comment_guid),
+        c.created_at,
+        origin,
+    )
+}
+
 /// Inserts a ticket with its values and its `created` history row.
 pub(crate) fn create_in_tx(
     conn: &mut DbConnection,
@@ -238,18 +259,7 @@ pub(crate) fn set_status_in_tx(
                 author: None,
                 created_at: now,
             };
-            diesel::insert_into(data_ticket_comment::table)
-                .values(&c)
-                .execute(conn)?;
-            add_history(
-                conn,
-                guid,
-                COMMENT_FIELD,
-                None,
-                Some(&c.comment_guid),
-                now,
-                origin,
-            )?;
+            insert_comment_row(conn, origin, &c)?;
             Some(c.into_comment()?)
         }
         None => None,
@@ -316,21 +326,10 @@ pub(crate) fn add_comment_in_tx(
         author: comment.author.clone(),
         created_at: now,
     };
-    diesel::insert_into(data_ticket_comment::table)
-        .values(&c)
-        .execute(conn)?;
+    insert_comment_row(conn, origin, &c)?;
     diesel::update(data_ticket::table.find(guid))
         .set(data_ticket::updated_at.eq(now))
         .execute(conn)?;
-    add_history(
-        conn,
-        guid,
-        COMMENT_FIELD,
-        None,
-        Some(&c.comment_guid),
-        now,
-        origin,
-    )?;
     row.updated_at = now;
     let comment = c.into_comment()?;
     let comment_guid = comment.comment_guid.clone();
@@ -419,17 +418,6 @@ pub(crate) fn insert_comment_in_tx(
         author: author.map(str::to_string),
         created_at: created_at.map_or_else(now_micros, |t| t.timestamp_micros()),
     };
-    diesel::insert_into(data_ticket_comment::table)
-        .values(&row)
-        .execute(conn)?;
-    add_history(
-        conn,
-        guid,
-        COMMENT_FIELD,
-        None,
-        Some(&row.comment_guid),
-        row.created_at,
-        origin,
-    )?;
+    insert_comment_row(conn, origin, &row)?;
     Ok(row.comment_guid)
 }
