@@ -617,7 +617,10 @@ mod tests {
         for backend in ["sqlite", "postgres"] {
             let mut seen: BTreeMap<String, &str> = BTreeMap::new();
             for (set, dir) in [
-                ("provider-internal", here.join("../provider-internal/migrations")),
+                (
+                    "provider-internal",
+                    here.join("../provider-internal/migrations"),
+                ),
                 ("provider-sync", here.join("migrations")),
             ] {
                 for v in versions(&dir.join(backend)) {
