@@ -21,16 +21,21 @@
 //! * `worker_push_latency_p50_ms` / `_p99_ms`, `worker_pull_latency_p50_ms` / `_p99_ms`: how
 //!   fast the sync worker (`ticket sync run`) carries a change made by another writer to Asana
 //!   and an edit made in Asana to the store, against their goals (see [`worker_bench`]).
+//! * `webhook_idle_requests`, `webhook_pull_latency_p50_ms` / `_p99_ms`,
+//!   `webhook_dropped_recovery_ms`: the worker with a webhook — requests to Asana while idle,
+//!   an edit in Asana to the store through a delivery, and through the next heartbeat when
+//!   the delivery is lost (see [`webhook_bench`]).
 //!
 //! Flags: `--quick`, `--smoke` (tiny sizes: checks that every figure is still produced, not
 //! how fast; a test runs it), `--json` (one JSON object), `--readme PATH` (also write the
 //! figures page, see [`readme`]), `--from-json FILE` (with `--readme`: write the page from a
-//! saved `--json` object instead of measuring), `--only-internal` and `--only-sync-overhead`
-//! (measure one part of the figures), `--help`.
+//! saved `--json` object instead of measuring), `--only-internal`, `--only-sync-overhead` and
+//! `--only-webhook` (measure one part of the figures), `--help`.
 
 mod fields_bench;
 mod readme;
 mod sync_bench;
+mod webhook_bench;
 mod worker_bench;
 
 use std::path::Path;
@@ -90,6 +95,8 @@ enum Part {
     Internal,
     /// Only the sync overhead figures (`--only-sync-overhead`).
     SyncOverhead,
+    /// Only the webhook figures (`--only-webhook`).
+    Webhook,
 }
 
 struct Settings {
@@ -103,6 +110,7 @@ struct Settings {
     list_page: usize,
     sync: sync_bench::SyncSizes,
     worker: worker_bench::WorkerSizes,
+    webhook: webhook_bench::WebhookSizes,
 }
 
 impl Settings {
@@ -140,6 +148,11 @@ impl Settings {
                     quick.then_some(Duration::from_millis(1000))
                 },
             },
+            webhook: webhook_bench::WebhookSizes {
+                samples: pick(100, 50, 2),
+                dropped_samples: pick(3, 2, 1),
+                idle_window: Duration::from_secs(if smoke { 1 } else { 60 }),
+            },
         }
     }
 }
@@ -168,7 +181,9 @@ const USAGE: &str =
            only the internal provider against hand-written diesel
            (internal_create_ratio, internal_get_ratio)
   --only-sync-overhead
-           only the sync overhead figures (sync_overhead_*, sync_vs_parts*)";
+           only the sync overhead figures (sync_overhead_*, sync_vs_parts*)
+  --only-webhook
+           only the worker's webhook figures (webhook_*)";
 
 fn main() {
     let mut mode = Mode::Full;
@@ -184,6 +199,7 @@ fn main() {
             "--json" => json = true,
             "--only-internal" => part = Part::Internal,
             "--only-sync-overhead" => part = Part::SyncOverhead,
+            "--only-webhook" => part = Part::Webhook,
             "--readme" | "--from-json" => {
                 let Some(value) = args.next() else {
                     eprintln!("ticket-bench: {arg} needs a path (try --help)");
@@ -631,6 +647,16 @@ async fn run(s: &Settings) -> BenchResult<Report> {
             lines: figures.lines,
         });
     }
+    if s.part == Part::Webhook {
+        let figures = webhook_bench::run(dir.path(), &s.webhook).await?;
+        let mut json = figures.json;
+        json.insert("mode".into(), s.mode.name().into());
+        json.insert("machine".into(), machine());
+        return Ok(Report {
+            figures: json,
+            lines: figures.lines,
+        });
+    }
     let internal = internal_figures(dir.path(), s).await?;
     if s.part == Part::Internal {
         let mut figures = serde_json::Map::new();
@@ -693,6 +719,7 @@ async fn run(s: &Settings) -> BenchResult<Report> {
     drop(large);
     let sync_figures = sync_bench::run(dir.path(), &s.sync).await?;
     let worker_figures = worker_bench::run(dir.path(), &s.worker).await?;
+    let webhook_figures = webhook_bench::run(dir.path(), &s.webhook).await?;
 
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let figures = serde_json::json!({
@@ -717,6 +744,7 @@ async fn run(s: &Settings) -> BenchResult<Report> {
     };
     figures.extend(sync_figures.json);
     figures.extend(worker_figures.json);
+    figures.extend(webhook_figures.json);
     let mut lines = Vec::new();
     lines.push(format!(
         "ticket-bench ({} mode, SQLite in {})",
@@ -761,6 +789,7 @@ async fn run(s: &Settings) -> BenchResult<Report> {
     ));
     lines.extend(sync_figures.lines);
     lines.extend(worker_figures.lines);
+    lines.extend(webhook_figures.lines);
     Ok(Report { figures, lines })
 }
 
@@ -817,10 +846,15 @@ mod tests {
         let figures = &report.figures;
         assert_eq!(figures["mode"], "smoke");
         let headline = readme::headline(figures).expect("the sizes the page quotes");
-        assert_eq!(headline.len(), 21);
+        assert_eq!(headline.len(), 24);
         for f in &headline {
             let v = readme::lookup(figures, &f.key)
                 .unwrap_or_else(|| panic!("no `{}` in {figures:?}", f.key));
+            if f.key == "webhook_idle_requests" {
+                // Its goal is 0: a count, not a duration.
+                assert!(v.as_u64().is_some(), "`{}` = {v}", f.key);
+                continue;
+            }
             let numbers: Vec<f64> = match v {
                 serde_json::Value::Object(m) => m.values().filter_map(|x| x.as_f64()).collect(),
                 other => vec![other.as_f64().unwrap_or(f64::NAN)],
@@ -857,6 +891,8 @@ mod tests {
         assert_eq!(figures["full_pull_created"], 30);
         assert_eq!(figures["worker_push_samples"], 2);
         assert_eq!(figures["worker_pull_samples"], 2);
+        assert_eq!(figures["webhook_pull_samples"], 2);
+        assert!(figures["webhook_dropped_recovery_ms"].as_f64() > Some(0.0));
         // The readable table has a line for each part.
         let table = report.lines.join("\n");
         for part in [
@@ -866,6 +902,8 @@ mod tests {
             "sync store round trips",
             "full pull of 30 tasks",
             "push, other writer (2 samples)",
+            "dropped delivery (1 samples)",
+            "requests to Asana while idle",
         ] {
             assert!(table.contains(part), "no {part:?} in\n{table}");
         }
