@@ -11,13 +11,16 @@
 //!   bounded like the metrics listener (64 connections, 5 s for the headers, 60 s a
 //!   connection). Stopping the worker closes its connections too.
 //! * **Registration.** The listener is bound before anything is registered (Asana's
-//!   handshake comes during the registration request). At start, a webhook on the project
-//!   with this target whose gid and secret the store holds (`sync_kv`,
-//!   [`REGISTRATION_KEY_PREFIX`] + the URL) and which Asana still calls `active` is reused;
-//!   every other webhook with this target is deleted (its secret is unknown, or it is being
-//!   replaced), then one is created for changes of the project's tasks and stories. Asana's
+//!   handshake comes during the registration request). At start (and after a failed
+//!   attempt), a webhook on the project with this target whose gid and secret the store
+//!   holds (`sync_kv`, [`REGISTRATION_KEY_PREFIX`] + the URL) and which Asana still calls
+//!   `active` is reused; every other webhook with this target is deleted (its secret is
+//!   unknown, or it is being replaced), then one is created for changes of the project's
+//!   tasks and stories. Asana's
 //!   "Duplicated webhook" 403 (say a create whose answer was lost) deletes the duplicate and
-//!   creates again; it never fails the worker. Webhooks with other targets are left alone.
+//!   creates again; it never fails the worker. Webhooks with other targets are left alone,
+//!   so several workers may follow one project, each with a URL of its own (one worker per
+//!   URL; `sync status` shows the health the last of them wrote).
 //! * **Handshake.** A request with `X-Hook-Secret` is answered with the same header only
 //!   while this worker has a registration in flight, and only once per registration; any
 //!   other is refused (403) and changes nothing. The secret kept is the one of the
@@ -513,6 +516,27 @@ mod tests {
             rx.receive(Some(b"late"), None, b""),
             Reply::HandshakeRefused
         );
+    }
+
+    #[test]
+    fn only_becoming_healthy_counts_as_contact() {
+        let rx = WebhookReceiver::new("http://127.0.0.1:1/h");
+        assert!(rx.since_contact().is_none());
+        rx.set_state(WebhookState::Healthy, Some("1"));
+        let version = rx.version();
+        std::thread::sleep(Duration::from_millis(30));
+        // Staying healthy (the worker says so at every step) is no contact.
+        rx.set_state(WebhookState::Healthy, Some("1"));
+        assert!(rx.since_contact().unwrap() >= Duration::from_millis(30));
+        assert_eq!(rx.version(), version, "nothing changed");
+        // A new webhook is a change, and its registration a contact.
+        rx.set_state(WebhookState::Healthy, Some("2"));
+        assert_eq!(rx.health().webhook_id.as_deref(), Some("2"));
+        assert!(rx.version() > version);
+        rx.set_state(WebhookState::Silent, None);
+        rx.set_state(WebhookState::Healthy, None);
+        assert!(rx.since_contact().unwrap() < Duration::from_millis(30));
+        assert_eq!(rx.health().fallback, WebhookFallback::None);
     }
 
     #[test]

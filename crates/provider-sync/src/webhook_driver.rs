@@ -120,7 +120,8 @@ impl HookDriver {
         }
         self.set_state(state);
         if register {
-            let reuse = self.state == WebhookState::Registering;
+            // A silent webhook is suspect: replaced, never reused.
+            let reuse = self.state != WebhookState::Silent;
             match engine
                 .register_webhook(&self.rx, &self.endpoint.url, reuse)
                 .await
