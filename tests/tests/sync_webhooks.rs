@@ -397,6 +397,13 @@ async fn faulty_deliveries_converge_with_each_change_applied_once() {
             last_name = format!("round {round} name {i}");
             rename(&fake, &b, &last_name).await;
         }
+        // The next fault only once this one struck (heartbeats use faults up too).
+        until("the fault striking", || async {
+            fake.webhook_deliveries()
+                .iter()
+                .any(|d| d.fault == Some(*fault))
+        })
+        .await;
     }
     until("every comment and the last name", || async {
         let got: Vec<String> = p
