@@ -612,3 +612,54 @@ async fn metrics(p: &SyncProvider) -> String {
         .await
         .expect("metrics")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_a_delivery_started_that_fails_is_retried() {
+    let (fake, _) = common::fake().await;
+    fake.set_webhook_timing(timing(Duration::from_secs(3600)));
+    let dir = tempfile::tempdir().unwrap();
+    let hook = endpoint();
+    let gid = new_task(&fake, "Before").await;
+    let p = provider(
+        &fake,
+        &dir.path().join("t.db"),
+        &hook,
+        Duration::from_millis(300),
+        Duration::from_secs(3600),
+    )
+    .await;
+    let w = start(&p);
+    healthy(&p).await;
+    let guid = ticket_of(&p, &gid).await;
+    // Asana's event stream fails: the pull the delivery starts fails with it.
+    fake.add_fault(Fault {
+        method: Some("GET".into()),
+        path_prefix: Some("/api/1.0/events".into()),
+        status: Some(500),
+        count: 1000,
+        retry_after: None,
+        delay_ms: None,
+        after_apply: false,
+        body: None,
+    });
+    rename(&fake, &gid, "After").await;
+    until("a handler error in sync status", || async {
+        status(&p)
+            .await
+            .webhook
+            .is_some_and(|h| h.handler_errors >= 1 && h.deliveries >= 1)
+    })
+    .await;
+    // Asana recovers; no delivery or heartbeat comes, yet the change arrives.
+    fake.clear_faults();
+    until("the rename after the failed pull", || async {
+        subject(&p, &guid).await == "After"
+    })
+    .await;
+    assert_eq!(
+        status(&p).await.webhook.map(|h| h.state),
+        Some(WebhookState::Healthy)
+    );
+    w.stop().await;
+    fake.shutdown().await;
+}

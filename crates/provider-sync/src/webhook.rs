@@ -36,7 +36,8 @@
 //!   not applied themselves, so a duplicated, reordered or delayed delivery cannot apply a
 //!   change twice or out of order. A heartbeat (no events) pulls too; so a change whose
 //!   delivery Asana lost arrives with the next delivery, the next heartbeat, the silence
-//!   fallback or the reconcile, whichever comes first.
+//!   fallback or the reconcile, whichever comes first. A pull that fails (Asana down) is
+//!   tried again every `sync_poll_interval_ms` until one succeeds, webhook or not.
 //! * **Healthy.** While a delivery or heartbeat came within `sync_webhook_silence_s`
 //!   (default 9 hours: Asana sends a heartbeat to a quiet webhook every 8), the worker does
 //!   not poll. Every `sync_reconcile_interval_s`, with the reconcile, it asks Asana for the

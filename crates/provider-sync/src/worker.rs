@@ -70,6 +70,9 @@ struct Loop {
     next_reconcile: Instant,
     /// The webhook, when one is configured (see `webhook_driver.rs`).
     hook: Option<HookDriver>,
+    /// The last pull failed: the next comes at the poll interval even while the webhook
+    /// spares polling, so that what a delivery announced is not left waiting.
+    pull_failed: bool,
 }
 
 impl Loop {
@@ -126,7 +129,7 @@ impl Loop {
         let woken = self.hook.as_ref().is_some_and(|h| h.rx.take_wanted());
         let polls = self.hook.as_ref().is_none_or(HookDriver::polls);
         let full = now >= self.next_reconcile;
-        let poll_due = polls && now >= self.next_pull;
+        let poll_due = (polls || self.pull_failed) && now >= self.next_pull;
         if !(woken || full || poll_due) {
             return;
         }
@@ -137,6 +140,7 @@ impl Loop {
         };
         match pulled {
             Ok(r) => {
+                self.pull_failed = false;
                 tracing::debug!(
                     mode = r.mode.as_str(),
                     created = r.created,
@@ -160,6 +164,7 @@ impl Loop {
             }
             Err(err) => {
                 tracing::warn!(error = %err, "worker: pull failed; trying again at the next interval");
+                self.pull_failed = true;
                 if let (true, Some(h)) = (woken, &self.hook) {
                     h.rx.handler_failed(&crate::reconcile::clean_line(&err.to_string(), 300));
                 }
@@ -227,6 +232,7 @@ impl Engine {
             next_pull: now,
             next_reconcile: now + self.settings.reconcile_interval,
             hook,
+            pull_failed: false,
         };
         let (tell, stopping) = watch::channel(false);
         let mut task = tokio::spawn(lp.run(stopping));
