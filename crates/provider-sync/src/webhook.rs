@@ -164,8 +164,9 @@ impl std::fmt::Debug for StoredRegistration {
     }
 }
 
-/// How the listener answers a request ([`WebhookReceiver::receive`]).
-#[derive(Debug, PartialEq, Eq)]
+/// How the listener answers a request (`WebhookReceiver::receive`). `Debug` hides the
+/// echoed secret.
+#[derive(PartialEq, Eq)]
 pub(crate) enum Reply {
     /// 200 with `X-Hook-Secret` echoed: the handshake of the registration in flight.
     Echo(String),
@@ -177,6 +178,18 @@ pub(crate) enum Reply {
     BadSignature,
     /// 400: a verified delivery whose body is not `{"events": [...]}`.
     Malformed,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reply::Echo(_) => "Echo([redacted])",
+            Reply::Accepted => "Accepted",
+            Reply::HandshakeRefused => "HandshakeRefused",
+            Reply::BadSignature => "BadSignature",
+            Reply::Malformed => "Malformed",
+        })
+    }
 }
 
 /// The handshake slot of a registration.
@@ -512,6 +525,10 @@ mod tests {
             Reply::HandshakeRefused
         );
         assert_eq!(rx.end_registration().unwrap().expose(), "first");
+        assert_eq!(
+            format!("{:?}", Reply::Echo("first".into())),
+            "Echo([redacted])"
+        );
         assert!(rx.end_registration().is_none());
         assert_eq!(
             rx.receive(Some(b"late"), None, b""),
