@@ -20,3 +20,4 @@ mod sync_restore;
 mod sync_set_aside;
 mod sync_sync;
 mod sync_upgrade;
+mod sync_webhooks;

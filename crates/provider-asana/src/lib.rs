@@ -274,6 +274,7 @@ mod remote;
 mod task_client;
 mod task_writes;
 mod users;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -299,6 +300,7 @@ pub use remote::{EventsPage, RemoteComment, RemoteEvent, RemoteTask, TaskPlace};
 pub use task_client::TaskClient;
 pub use task_writes::CreatedTask;
 pub use users::{AsanaUser, UserDirectory, UserStore};
+pub use webhooks::{RemoteWebhook, WebhookCreated};
 
 #[doc(no_inline)]
 pub use ticket_provider_api::Status;

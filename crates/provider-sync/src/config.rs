@@ -3,6 +3,7 @@
 //! backs off. Everything else (database, Asana project, token) belongs to the two providers
 //! it combines and is read by them.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -25,6 +26,11 @@ pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// How often the worker looks for new outbox entries by default.
 pub const DEFAULT_OUTBOX_POLL: Duration = Duration::from_millis(200);
+
+/// How long the worker's webhook may stay silent (no delivery, no heartbeat) by default
+/// before the worker polls again and registers it anew: 9 hours, since Asana sends a
+/// heartbeat to a quiet webhook every 8 hours.
+pub const DEFAULT_WEBHOOK_SILENCE: Duration = Duration::from_secs(9 * 3600);
 
 /// The sync provider's own keys under `homechoice.ticket` (it also reads the internal
 /// store's and the Asana provider's keys, through those crates).
@@ -51,6 +57,18 @@ pub struct SyncConfigKeys {
     /// milliseconds (at least 10).
     #[serde(default)]
     pub sync_outbox_poll_ms: Option<u64>,
+    /// Where `ticket sync run` serves Asana's webhook deliveries (`IP:PORT`); with
+    /// `sync_webhook_url`.
+    #[serde(default)]
+    pub sync_webhook_addr: Option<String>,
+    /// The URL Asana delivers to (the public address in front of `sync_webhook_addr`);
+    /// with `sync_webhook_addr`.
+    #[serde(default)]
+    pub sync_webhook_url: Option<String>,
+    /// How long the webhook may stay silent before the worker polls and registers it
+    /// again, in seconds (at least 1).
+    #[serde(default)]
+    pub sync_webhook_silence_s: Option<u64>,
 }
 
 impl ProviderSettings for SyncConfigKeys {
@@ -97,6 +115,27 @@ impl ProviderSettings for SyncConfigKeys {
             "200",
             "`ticket sync run`: how often the worker looks for changes committed by other processes.",
         ),
+        KeyDoc::new(
+            "sync_webhook_addr",
+            "`IP:PORT`",
+            "unset (no webhook)",
+            "127.0.0.1:8088",
+            "`ticket sync run`: where the worker serves Asana's webhook deliveries (its own listener, not the metrics one); with `sync_webhook_url`; without them the worker polls (`--webhook-addr`).",
+        ),
+        KeyDoc::new(
+            "sync_webhook_url",
+            "URL",
+            "unset (no webhook)",
+            "https://tickets.example.com/asana/webhook",
+            "`ticket sync run`: the URL Asana delivers to, the public address in front of `sync_webhook_addr`; deliveries are accepted on its path (`--webhook-url`).",
+        ),
+        KeyDoc::new(
+            "sync_webhook_silence_s",
+            "integer (s) ≥ 1",
+            "`32400`",
+            "32400",
+            "`ticket sync run`: with no webhook delivery or heartbeat for this long, the worker polls Asana's events again and registers the webhook anew (Asana sends a heartbeat every 8 hours).",
+        ),
     ];
 
     fn check(&self) -> Result<()> {
@@ -109,6 +148,7 @@ impl ProviderSettings for SyncConfigKeys {
                 1,
             ),
             ("sync_outbox_poll_ms", self.sync_outbox_poll_ms, 10),
+            ("sync_webhook_silence_s", self.sync_webhook_silence_s, 1),
         ] {
             if let Some(v) = value.filter(|v| *v < min) {
                 return Err(Error::config(format!(
@@ -116,8 +156,88 @@ impl ProviderSettings for SyncConfigKeys {
                 )));
             }
         }
+        WebhookEndpoint::from_keys(
+            self.sync_webhook_addr.as_deref(),
+            self.sync_webhook_url.as_deref(),
+        )?;
         Ok(())
     }
+}
+
+/// Where the worker receives Asana's webhook deliveries (`sync_webhook_addr`,
+/// `sync_webhook_url`; `ticket sync run --webhook-addr --webhook-url`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEndpoint {
+    /// The address the worker listens on.
+    pub addr: SocketAddr,
+    /// The URL Asana delivers to: the public address in front of [`Self::addr`].
+    pub url: String,
+}
+
+impl WebhookEndpoint {
+    /// The endpoint of the two keys: both or neither. Errors name the key and what is
+    /// wrong with it.
+    pub fn from_keys(addr: Option<&str>, url: Option<&str>) -> Result<Option<Self>> {
+        match (addr, url) {
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(Error::config(
+                "homechoice.ticket.sync_webhook_addr is set but sync_webhook_url is not; set both (the URL Asana calls, in front of the address) or neither",
+            )),
+            (None, Some(_)) => Err(Error::config(
+                "homechoice.ticket.sync_webhook_url is set but sync_webhook_addr is not; set both (the address the worker listens on) or neither",
+            )),
+            (Some(a), Some(u)) => {
+                let addr = a.trim().parse::<SocketAddr>().map_err(|_| {
+                    Error::config(format!(
+                        "homechoice.ticket.sync_webhook_addr {a:?} is not IP:PORT (e.g. 127.0.0.1:8088)"
+                    ))
+                })?;
+                url_path(u)?;
+                Ok(Some(WebhookEndpoint {
+                    addr,
+                    url: u.trim().to_string(),
+                }))
+            }
+        }
+    }
+
+    /// The path deliveries arrive on: the URL's, without its query.
+    pub fn path(&self) -> String {
+        url_path(&self.url).unwrap_or_else(|_| "/".to_string())
+    }
+}
+
+/// The path of an `http://` or `https://` URL with a host (`/` when it names none).
+fn url_path(url: &str) -> Result<String> {
+    let bad = |why: &str| {
+        Error::config(format!(
+            "homechoice.ticket.sync_webhook_url {url:?} {why} (e.g. https://tickets.example.com/asana/webhook)"
+        ))
+    };
+    let u = url.trim();
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+        .ok_or_else(|| bad("is not an http:// or https:// URL"))?;
+    if u.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("has spaces or control characters"));
+    }
+    let (host, path) = match rest.find(['/', '?', '#']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if host.is_empty() {
+        return Err(bad("names no host"));
+    }
+    if path.contains('#') {
+        return Err(bad("has a fragment, which is never sent"));
+    }
+    let path = path.split('?').next().unwrap_or_default();
+    Ok(if path.is_empty() {
+        "/".to_string()
+    } else {
+        path.to_string()
+    })
 }
 
 /// Settings of [`crate::SyncProvider`].
@@ -156,6 +276,11 @@ pub struct SyncSettings {
     /// instance to ride along before a transaction of its own lands it (group commit; see
     /// the crate documentation, "The engine"). Not a configuration key.
     pub commit_delay: Duration,
+    /// Where the worker receives Asana's webhook deliveries (`None`: it only polls).
+    pub webhook: Option<WebhookEndpoint>,
+    /// How long the webhook may stay silent before the worker polls again and registers it
+    /// anew (`sync_webhook_silence_s`).
+    pub webhook_silence: Duration,
 }
 
 /// The default [`SyncSettings::commit_delay`].
@@ -176,6 +301,8 @@ impl Default for SyncSettings {
             reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
             outbox_poll: DEFAULT_OUTBOX_POLL,
             commit_delay: DEFAULT_COMMIT_DELAY,
+            webhook: None,
+            webhook_silence: DEFAULT_WEBHOOK_SILENCE,
         }
     }
 }
@@ -183,7 +310,8 @@ impl Default for SyncSettings {
 impl SyncSettings {
     /// The defaults, with `homechoice.ticket.sync_push_timeout_ms`, `sync_claim_ttl_ms`,
     /// `sync_shutdown_grace_ms`, `sync_poll_interval_ms`, `sync_reconcile_interval_s` and
-    /// `sync_outbox_poll_ms` applied.
+    /// `sync_outbox_poll_ms`, `sync_webhook_addr`, `sync_webhook_url` and
+    /// `sync_webhook_silence_s` applied.
     pub fn from_config(config: &Config) -> Result<Self> {
         let keys: SyncConfigKeys = config.settings()?;
         keys.check()?;
@@ -206,6 +334,13 @@ impl SyncSettings {
         if let Some(ms) = keys.sync_outbox_poll_ms {
             s.outbox_poll = Duration::from_millis(ms);
         }
+        s.webhook = WebhookEndpoint::from_keys(
+            keys.sync_webhook_addr.as_deref(),
+            keys.sync_webhook_url.as_deref(),
+        )?;
+        if let Some(secs) = keys.sync_webhook_silence_s {
+            s.webhook_silence = Duration::from_secs(secs);
+        }
         Ok(s)
     }
 }
@@ -213,6 +348,55 @@ impl SyncSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_endpoints_by_table() {
+        /// (addr, url, Ok(path) or the error's words)
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Result<Option<&'a str>, &'a str>,
+        );
+        let cases: [Case; 9] = [
+            (None, None, Ok(None)),
+            (
+                Some("127.0.0.1:9"),
+                Some("http://127.0.0.1:9/hook"),
+                Ok(Some("/hook")),
+            ),
+            (
+                Some("[::1]:9"),
+                Some("https://x.example/a/b?k=v"),
+                Ok(Some("/a/b")),
+            ),
+            (Some("0.0.0.0:9"), Some("https://x.example"), Ok(Some("/"))),
+            (
+                Some("localhost:9"),
+                Some("http://x/h"),
+                Err("is not IP:PORT"),
+            ),
+            (
+                Some("127.0.0.1:9"),
+                Some("ftp://x/h"),
+                Err("is not an http:// or https:// URL"),
+            ),
+            (Some("127.0.0.1:9"), Some("http:///h"), Err("names no host")),
+            (
+                Some("127.0.0.1:9"),
+                Some("http://x/h#f"),
+                Err("has a fragment"),
+            ),
+            (Some("127.0.0.1:9"), Some("http://x/a b"), Err("spaces")),
+        ];
+        for (addr, url, want) in cases {
+            let got = WebhookEndpoint::from_keys(addr, url);
+            match (got, want) {
+                (Ok(e), Ok(path)) => assert_eq!(e.map(|e| e.path()).as_deref(), path, "{url:?}"),
+                (Err(e), Err(words)) => assert!(e.to_string().contains(words), "{url:?}: {e}"),
+                (got, want) => panic!("{addr:?} {url:?}: {got:?}, wanted {want:?}"),
+            }
+        }
+    }
 
     #[test]
     fn keys_apply_and_are_checked_when_a_file_loads() {
@@ -228,8 +412,20 @@ mod tests {
         assert_eq!(s.poll_interval, Duration::from_millis(300));
         assert_eq!(s.reconcile_interval, Duration::from_secs(7));
         assert_eq!(s.outbox_poll, Duration::from_millis(50));
+        assert_eq!(s.webhook, None);
         let s = SyncSettings::from_config(&Config::default()).unwrap();
         assert_eq!(s, SyncSettings::default());
+        let cfg = Config::parse(
+            "homechoice:\n  ticket:\n    sync_webhook_addr: 127.0.0.1:8088\n    sync_webhook_url: https://t.example.com/asana/hook?x=1\n    sync_webhook_silence_s: 60\n",
+            "c",
+        )
+        .unwrap();
+        let s = SyncSettings::from_config(&cfg).unwrap();
+        let hook = s.webhook.unwrap();
+        assert_eq!(hook.addr, "127.0.0.1:8088".parse().unwrap());
+        assert_eq!(hook.url, "https://t.example.com/asana/hook?x=1");
+        assert_eq!(hook.path(), "/asana/hook");
+        assert_eq!(s.webhook_silence, Duration::from_secs(60));
         for (text, needle) in [
             (
                 "sync_claim_ttl_ms: 5",
@@ -247,6 +443,18 @@ mod tests {
             (
                 "sync_outbox_poll_ms: 1",
                 "sync_outbox_poll_ms must be at least 10",
+            ),
+            (
+                "sync_webhook_silence_s: 0",
+                "sync_webhook_silence_s must be at least 1",
+            ),
+            (
+                "sync_webhook_addr: 127.0.0.1:1",
+                "sync_webhook_addr is set but sync_webhook_url is not",
+            ),
+            (
+                "sync_webhook_url: http://h/x",
+                "sync_webhook_url is set but sync_webhook_addr is not",
             ),
         ] {
             let yaml = format!("homechoice:\n  ticket:\n    {text}\n");

@@ -17,6 +17,7 @@ use crate::locks::TicketLocks;
 use crate::metrics::SyncMetrics;
 use crate::snapshot::CarriedFields;
 use crate::store::SyncStore;
+use crate::webhook::WebhookReceiver;
 
 /// The shared state behind a [`crate::SyncProvider`].
 #[derive(Debug)]
@@ -50,6 +51,8 @@ pub(crate) struct Engine {
     pub(crate) me: Weak<Engine>,
     /// Counters and gauges (`ticket sync run --metrics-addr`).
     pub(crate) metrics: SyncMetrics,
+    /// The webhook receiver, when the settings name a webhook endpoint (see `webhook.rs`).
+    pub(crate) webhook: Option<Arc<WebhookReceiver>>,
 }
 
 impl Engine {
@@ -75,6 +78,10 @@ impl Engine {
             uuid::Uuid::new_v4().simple()
         );
         let commits = GroupCommit::new(store, instance_id.clone(), settings.commit_delay);
+        let webhook = settings
+            .webhook
+            .as_ref()
+            .map(|e| Arc::new(WebhookReceiver::new(&e.url)));
         Arc::new_cyclic(|me| Engine {
             me: me.clone(),
             commits,
@@ -89,6 +96,7 @@ impl Engine {
             shut_down: Arc::new(AtomicBool::new(false)),
             pull_gate: Arc::new(tokio::sync::RwLock::new(())),
             metrics: SyncMetrics::default(),
+            webhook,
         })
     }
 

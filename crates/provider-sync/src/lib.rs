@@ -292,6 +292,8 @@
 //! Asana: an operation and its push), `push_store.rs` (the push's store steps),
 //! `push_remote.rs` (the push's Asana step), `push_mark.rs` (the push mark), `group_commit.rs` (the queue of push records and
 //! the settled view), `pull.rs` (Asana → internal store), `verify.rs`, `worker.rs`,
+//! `webhook.rs`, `webhook_server.rs`, `webhook_driver.rs` (the worker's Asana webhook, see
+//! [`webhook`]),
 //! `store.rs` ([`SyncExtension`], [`SyncStore`]), `db/` (tables and statements: `link.rs`,
 //! `outbox.rs`, `claim.rs`, `misc.rs`), `outbox.rs` ([`Change`]), `conflict.rs`, `adoption.rs`
 //! (which task a marker may adopt), `reconcile.rs`
@@ -361,6 +363,9 @@ mod snapshot;
 mod store;
 pub mod story;
 mod verify;
+pub mod webhook;
+mod webhook_driver;
+mod webhook_server;
 pub mod worker;
 
 use std::sync::Arc;
@@ -371,7 +376,8 @@ use ticket_provider_api::{
 };
 
 pub use config::{
-    SyncConfigKeys, SyncSettings, DEFAULT_CLAIM_TTL, DEFAULT_PUSH_TIMEOUT, DEFAULT_SHUTDOWN_GRACE,
+    SyncConfigKeys, SyncSettings, WebhookEndpoint, DEFAULT_CLAIM_TTL, DEFAULT_PUSH_TIMEOUT,
+    DEFAULT_SHUTDOWN_GRACE, DEFAULT_WEBHOOK_SILENCE,
 };
 pub use conflict::CONFLICT_AUTHOR;
 pub use db::{Link, LinkState};
@@ -382,7 +388,8 @@ pub use outbox::{
 pub use provider::SyncProvider;
 pub use report::{
     FieldDifference, FlushReport, LostLink, Orphan, OrphanKind, PullMode, PullProgress, PullReport,
-    SetAsideEntry, SkippedTask, SyncStatus, VerifyReport,
+    SetAsideEntry, SkippedTask, SyncStatus, VerifyReport, WebhookFallback, WebhookHealth,
+    WebhookState,
 };
 pub use snapshot::Agreed;
 pub use store::{

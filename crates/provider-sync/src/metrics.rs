@@ -13,6 +13,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use provider_asana::RequestStatsSnapshot;
 
+use ticket_provider_api::{WebhookFallback, WebhookHealth, WebhookState};
+
 use crate::store::StoreGauges;
 
 /// A label set of one label (`result` or `status`).
@@ -56,6 +58,11 @@ pub(crate) struct SyncMetrics {
     requests: Family<Label, Counter>,
     rate_limited: Counter<f64, AtomicU64>,
     last_pull: Gauge<f64, AtomicU64>,
+    hook_last_delivery: Gauge<f64, AtomicU64>,
+    hook_deliveries: Family<Label, Counter>,
+    hook_failures: Family<Label, Counter>,
+    hook_state: Family<Label, Gauge>,
+    hook_polling: Gauge,
 }
 
 impl Default for SyncMetrics {
@@ -72,6 +79,11 @@ impl Default for SyncMetrics {
             requests: Family::default(),
             rate_limited: Counter::default(),
             last_pull: Gauge::default(),
+            hook_last_delivery: Gauge::default(),
+            hook_deliveries: Family::default(),
+            hook_failures: Family::default(),
+            hook_state: Family::default(),
+            hook_polling: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -124,6 +136,31 @@ impl Default for SyncMetrics {
             "Unix time of the last pull that completed (0: none yet)",
             m.last_pull.clone(),
         );
+        registry.register(
+            "ticket_sync_webhook_last_delivery_timestamp_seconds",
+            "Unix time of the last verified webhook delivery or heartbeat (0: none yet)",
+            m.hook_last_delivery.clone(),
+        );
+        registry.register(
+            "ticket_sync_webhook_deliveries",
+            "Verified webhook deliveries, by kind (events, heartbeat)",
+            m.hook_deliveries.clone(),
+        );
+        registry.register(
+            "ticket_sync_webhook_failures",
+            "Webhook failures, by reason (bad_signature, handler_error, registration)",
+            m.hook_failures.clone(),
+        );
+        registry.register(
+            "ticket_sync_webhook_state",
+            "1 for the webhook's state (registering, healthy, silent, failed, stopped), 0 for the others",
+            m.hook_state.clone(),
+        );
+        registry.register(
+            "ticket_sync_webhook_polling",
+            "1 while the worker polls Asana's events as a fallback (no webhook, or not healthy)",
+            m.hook_polling.clone(),
+        );
         SyncMetrics { registry, ..m }
     }
 }
@@ -156,9 +193,67 @@ impl SyncMetrics {
         self.last_pull.set(now);
     }
 
-    /// The text exposition, with the gauges set from `store` and the Asana counters from
-    /// `asana` first.
-    pub(crate) fn encode(&self, store: &StoreGauges, asana: &RequestStatsSnapshot) -> String {
+    /// Sets the webhook metrics from `hook` (`None`: no webhook, the worker polls).
+    fn set_webhook(&self, hook: Option<&WebhookHealth>) {
+        let Some(h) = hook else {
+            self.hook_polling.set(1);
+            return;
+        };
+        let grow = |family: &Family<Label, Counter>, key: &'static str, label: &str, n: u64| {
+            let c = family.get_or_create(&vec![(key, label.to_string())]);
+            let seen = c.get();
+            if n > seen {
+                c.inc_by(n - seen);
+            }
+        };
+        grow(&self.hook_deliveries, "kind", "events", h.deliveries);
+        grow(&self.hook_deliveries, "kind", "heartbeat", h.heartbeats);
+        grow(
+            &self.hook_failures,
+            "reason",
+            "bad_signature",
+            h.bad_signatures,
+        );
+        grow(
+            &self.hook_failures,
+            "reason",
+            "handler_error",
+            h.handler_errors,
+        );
+        grow(
+            &self.hook_failures,
+            "reason",
+            "registration",
+            h.registration_failures,
+        );
+        for state in [
+            WebhookState::Registering,
+            WebhookState::Healthy,
+            WebhookState::Silent,
+            WebhookState::Failed,
+            WebhookState::Stopped,
+        ] {
+            self.hook_state
+                .get_or_create(&vec![("state", state.as_str().to_string())])
+                .set(i64::from(state == h.state));
+        }
+        self.hook_polling
+            .set(i64::from(h.fallback == WebhookFallback::Polling));
+        self.hook_last_delivery.set(
+            h.last_delivery_at
+                .map_or(0.0, |t| t.timestamp_micros() as f64 / 1e6),
+        );
+    }
+
+    /// The text exposition, with the gauges set from `store`, the Asana counters from
+    /// `asana` and the webhook's from `hook` first.
+    pub(crate) fn encode(
+        &self,
+        store: &StoreGauges,
+        asana: &RequestStatsSnapshot,
+        hook: Option<&WebhookHealth>,
+    ) -> String {
+        self.set_webhook(hook);
         self.pending
             .set(i64::try_from(store.pending).unwrap_or(i64::MAX));
         self.set_aside
@@ -210,7 +305,7 @@ mod tests {
             oldest_pending_at: None,
             lost: 2,
         };
-        let text = m.encode(&gauges, &asana);
+        let text = m.encode(&gauges, &asana, None);
         for line in [
             "ticket_sync_pending_changes 3",
             "ticket_sync_oldest_pending_seconds 0.0",
@@ -224,6 +319,7 @@ mod tests {
             "ticket_asana_requests_total{status=\"error\"} 1",
             "ticket_asana_rate_limited_seconds_total 1.5",
             "ticket_sync_last_pull_timestamp_seconds 0.0",
+            "ticket_sync_webhook_polling 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }
@@ -232,11 +328,37 @@ mod tests {
             by_status: vec![("200".into(), 7)],
             rate_limited_seconds: 1.5,
         };
-        let text = m.encode(&gauges, &asana);
+        let hook = WebhookHealth {
+            target: "http://127.0.0.1:1/h".into(),
+            webhook_id: Some("12".into()),
+            state: WebhookState::Healthy,
+            fallback: WebhookFallback::None,
+            last_delivery_at: chrono::DateTime::from_timestamp(1_700_000_000, 0),
+            deliveries: 4,
+            heartbeats: 2,
+            bad_signatures: 1,
+            handler_errors: 0,
+            registration_failures: 3,
+            last_failure: None,
+            updated_at: chrono::Utc::now(),
+        };
+        let text = m.encode(&gauges, &asana, Some(&hook));
         assert!(
             text.contains("ticket_asana_requests_total{status=\"200\"} 7"),
             "{text}"
         );
+        for line in [
+            "ticket_sync_webhook_polling 0",
+            "ticket_sync_webhook_state{state=\"healthy\"} 1",
+            "ticket_sync_webhook_state{state=\"silent\"} 0",
+            "ticket_sync_webhook_deliveries_total{kind=\"events\"} 4",
+            "ticket_sync_webhook_deliveries_total{kind=\"heartbeat\"} 2",
+            "ticket_sync_webhook_failures_total{reason=\"bad_signature\"} 1",
+            "ticket_sync_webhook_failures_total{reason=\"registration\"} 3",
+            "ticket_sync_webhook_last_delivery_timestamp_seconds 1700000000.0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

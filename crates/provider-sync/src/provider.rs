@@ -350,6 +350,11 @@ impl SyncProvider {
             })
             .collect();
         let oldest_pending_at = store.gauges().await?.oldest_pending_at;
+        // Written by the worker (see `webhook_driver.rs`); unreadable text is no health.
+        let webhook = store
+            .kv_get(crate::webhook::HEALTH_KEY)
+            .await?
+            .and_then(|t| serde_json::from_str(&t).ok());
         Ok(SyncStatus {
             pending,
             set_aside,
@@ -359,6 +364,7 @@ impl SyncProvider {
             lost_links,
             oldest_pending_at,
             already_pushed: store.already_pushed().await?,
+            webhook,
         })
     }
 

@@ -4,5 +4,6 @@
 
 pub use ticket_provider_api::maintenance::{
     FieldDifference, FlushReport, LostLink, Orphan, OrphanKind, PullMode, PullProgress, PullReport,
-    SetAsideEntry, SkippedTask, SyncStatus, VerifyReport,
+    SetAsideEntry, SkippedTask, SyncStatus, VerifyReport, WebhookFallback, WebhookHealth,
+    WebhookState,
 };

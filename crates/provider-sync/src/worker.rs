@@ -11,6 +11,8 @@
 //! * **Pull.** Every `sync_poll_interval_ms` (default 5000) it follows Asana's events (a
 //!   full read when the token expired), and every `sync_reconcile_interval_s` (default 3600)
 //!   it reads the whole project instead, which is also what finds tasks that disappeared.
+//!   With a webhook ([`crate::webhook`]) that is healthy it does not poll: a delivery wakes
+//!   the same pull at once.
 //! * **Several workers** on one store cooperate through the claims every push and import
 //!   takes (see the crate documentation): none pushes a ticket another is pushing, and one
 //!   that is killed delays its tickets by at most `sync_claim_ttl_ms`.
@@ -32,6 +34,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::engine::Engine;
+use crate::webhook_driver::HookDriver;
 
 /// How long a stop waits for the step in progress before dropping it.
 pub const STOP_STEP_GRACE: Duration = Duration::from_millis(2000);
@@ -65,6 +68,11 @@ struct Loop {
     backoff: Duration,
     next_pull: Instant,
     next_reconcile: Instant,
+    /// The webhook, when one is configured (see `webhook_driver.rs`).
+    hook: Option<HookDriver>,
+    /// The last pull failed: the next comes at the poll interval even while the webhook
+    /// spares polling, so that what a delivery announced is not left waiting.
+    pull_failed: bool,
 }
 
 impl Loop {
@@ -118,17 +126,21 @@ impl Loop {
     /// Follows Asana's events, or reads the whole project when a reconcile is due.
     async fn pull_step(&mut self) {
         let now = Instant::now();
-        if now < self.next_pull {
+        let woken = self.hook.as_ref().is_some_and(|h| h.rx.take_wanted());
+        let polls = self.hook.as_ref().is_none_or(HookDriver::polls);
+        let full = now >= self.next_reconcile;
+        let poll_due = (polls || self.pull_failed) && now >= self.next_pull;
+        if !(woken || full || poll_due) {
             return;
         }
         let e = Arc::clone(&self.engine);
-        let full = now >= self.next_reconcile;
         let pulled = {
             let _gate = e.pull_gate.write().await;
             e.pull_all(full, &|_| {}).await
         };
         match pulled {
             Ok(r) => {
+                self.pull_failed = false;
                 tracing::debug!(
                     mode = r.mode.as_str(),
                     created = r.created,
@@ -151,7 +163,11 @@ impl Loop {
                 }
             }
             Err(err) => {
-                tracing::warn!(error = %err, "worker: pull failed; trying again at the next interval")
+                tracing::warn!(error = %err, "worker: pull failed; trying again at the next interval");
+                self.pull_failed = true;
+                if let (true, Some(h)) = (woken, &self.hook) {
+                    h.rx.handler_failed(&crate::reconcile::clean_line(&err.to_string(), 300));
+                }
             }
         }
         self.next_pull = Instant::now() + e.settings.poll_interval;
@@ -169,12 +185,28 @@ impl Loop {
             if *stopping.borrow() {
                 break;
             }
+            if let Some(h) = self.hook.as_mut() {
+                h.step(&self.engine).await;
+            }
+            if *stopping.borrow() {
+                break;
+            }
             self.pull_step().await;
             let nap = self.engine.settings.outbox_poll;
+            let delivery = async {
+                match &self.hook {
+                    Some(h) => h.rx.wake.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = tokio::time::sleep(nap) => {}
                 _ = stopping.changed() => {}
+                _ = delivery => {}
             }
+        }
+        if let Some(h) = self.hook.take() {
+            h.stop(&self.engine).await;
         }
         Ok(())
     }
@@ -188,6 +220,8 @@ impl Engine {
         stop: BoxFuture<'static, ()>,
     ) -> Result<WorkerReport> {
         let report = Arc::new(Mutex::new(WorkerReport::default()));
+        // The listener is bound first: a registration's handshake needs it.
+        let hook = HookDriver::start(self).await?;
         let now = Instant::now();
         let lp = Loop {
             engine: Arc::clone(self),
@@ -197,6 +231,8 @@ impl Engine {
             backoff: Duration::ZERO,
             next_pull: now,
             next_reconcile: now + self.settings.reconcile_interval,
+            hook,
+            pull_failed: false,
         };
         let (tell, stopping) = watch::channel(false);
         let mut task = tokio::spawn(lp.run(stopping));
@@ -249,7 +285,10 @@ impl Engine {
     /// The metrics text (see [`crate::metrics`]).
     pub(crate) async fn metrics_text(&self) -> Result<String> {
         let gauges = self.settled().await.gauges().await?;
-        Ok(self.metrics.encode(&gauges, &self.remote.request_stats()))
+        let hook = self.webhook.as_ref().map(|rx| rx.health());
+        Ok(self
+            .metrics
+            .encode(&gauges, &self.remote.request_stats(), hook.as_ref()))
     }
 }
 

@@ -23,17 +23,22 @@
 //!   and an edit made in Asana to the store, against their goals (see [`worker_bench`]).
 //! * `feed_burst_memory_ratio`, `feed_burst_catch_up_ms`: the change feed reads a burst of
 //!   10,000 changes without growing memory, and keeps up with it (see [`feed_bench`]).
+//! * `webhook_idle_requests`, `webhook_pull_latency_p50_ms` / `_p99_ms`,
+//!   `webhook_dropped_recovery_ms`: the worker with a webhook — requests to Asana while idle,
+//!   an edit in Asana to the store through a delivery, and through the next heartbeat when
+//!   the delivery is lost (see [`webhook_bench`]).
 //!
 //! Flags: `--quick`, `--smoke` (tiny sizes: checks that every figure is still produced, not
 //! how fast; a test runs it), `--json` (one JSON object), `--readme PATH` (also write the
 //! figures page, see [`readme`]), `--from-json FILE` (with `--readme`: write the page from a
-//! saved `--json` object instead of measuring), `--only-internal`, `--only-sync-overhead`
-//! and `--only-feed` (measure one part of the figures), `--help`.
+//! saved `--json` object instead of measuring), `--only-internal`, `--only-sync-overhead`,
+//! `--only-feed` and `--only-webhook` (measure one part of the figures), `--help`.
 
 mod feed_bench;
 mod fields_bench;
 mod readme;
 mod sync_bench;
+mod webhook_bench;
 mod worker_bench;
 
 use std::path::Path;
@@ -95,6 +100,8 @@ enum Part {
     SyncOverhead,
     /// Only the change feed figures (`--only-feed`).
     Feed,
+    /// Only the webhook figures (`--only-webhook`).
+    Webhook,
 }
 
 struct Settings {
@@ -109,6 +116,7 @@ struct Settings {
     sync: sync_bench::SyncSizes,
     worker: worker_bench::WorkerSizes,
     feed: feed_bench::FeedSizes,
+    webhook: webhook_bench::WebhookSizes,
 }
 
 impl Settings {
@@ -150,6 +158,11 @@ impl Settings {
                 burst: pick(10_000, 10_000, 300),
                 baseline: pick(1_000, 1_000, 30),
             },
+            webhook: webhook_bench::WebhookSizes {
+                samples: pick(100, 50, 2),
+                dropped_samples: pick(3, 2, 1),
+                idle_window: Duration::from_secs(if smoke { 1 } else { 60 }),
+            },
         }
     }
 }
@@ -180,7 +193,9 @@ const USAGE: &str =
   --only-sync-overhead
            only the sync overhead figures (sync_overhead_*, sync_vs_parts*)
   --only-feed
-           only the change feed figures (feed_*)";
+           only the change feed figures (feed_*)
+  --only-webhook
+           only the worker's webhook figures (webhook_*)";
 
 fn main() {
     let mut mode = Mode::Full;
@@ -197,6 +212,7 @@ fn main() {
             "--only-internal" => part = Part::Internal,
             "--only-sync-overhead" => part = Part::SyncOverhead,
             "--only-feed" => part = Part::Feed,
+            "--only-webhook" => part = Part::Webhook,
             "--readme" | "--from-json" => {
                 let Some(value) = args.next() else {
                     eprintln!("ticket-bench: {arg} needs a path (try --help)");
@@ -656,6 +672,16 @@ async fn run(s: &Settings) -> BenchResult<Report> {
             lines: figures.lines,
         });
     }
+    if s.part == Part::Webhook {
+        let figures = webhook_bench::run(dir.path(), &s.webhook).await?;
+        let mut json = figures.json;
+        json.insert("mode".into(), s.mode.name().into());
+        json.insert("machine".into(), machine());
+        return Ok(Report {
+            figures: json,
+            lines: figures.lines,
+        });
+    }
     let internal = internal_figures(dir.path(), s).await?;
     if s.part == Part::Internal {
         let mut figures = serde_json::Map::new();
@@ -719,6 +745,7 @@ async fn run(s: &Settings) -> BenchResult<Report> {
     let sync_figures = sync_bench::run(dir.path(), &s.sync).await?;
     let worker_figures = worker_bench::run(dir.path(), &s.worker).await?;
     let feed_figures = feed_bench::run(dir.path(), &s.feed).await?;
+    let webhook_figures = webhook_bench::run(dir.path(), &s.webhook).await?;
 
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let figures = serde_json::json!({
@@ -744,6 +771,7 @@ async fn run(s: &Settings) -> BenchResult<Report> {
     figures.extend(sync_figures.json);
     figures.extend(worker_figures.json);
     figures.extend(feed_figures.json);
+    figures.extend(webhook_figures.json);
     let mut lines = Vec::new();
     lines.push(format!(
         "ticket-bench ({} mode, SQLite in {})",
@@ -789,6 +817,7 @@ async fn run(s: &Settings) -> BenchResult<Report> {
     lines.extend(sync_figures.lines);
     lines.extend(worker_figures.lines);
     lines.extend(feed_figures.lines);
+    lines.extend(webhook_figures.lines);
     Ok(Report { figures, lines })
 }
 
@@ -845,10 +874,15 @@ mod tests {
         let figures = &report.figures;
         assert_eq!(figures["mode"], "smoke");
         let headline = readme::headline(figures).expect("the sizes the page quotes");
-        assert_eq!(headline.len(), 23);
+        assert_eq!(headline.len(), 26);
         for f in &headline {
             let v = readme::lookup(figures, &f.key)
                 .unwrap_or_else(|| panic!("no `{}` in {figures:?}", f.key));
+            if f.key == "webhook_idle_requests" {
+                // Its goal is 0: a count, not a duration.
+                assert!(v.as_u64().is_some(), "`{}` = {v}", f.key);
+                continue;
+            }
             let numbers: Vec<f64> = match v {
                 serde_json::Value::Object(m) => m.values().filter_map(|x| x.as_f64()).collect(),
                 other => vec![other.as_f64().unwrap_or(f64::NAN)],
@@ -887,6 +921,8 @@ mod tests {
         assert_eq!(figures["worker_pull_samples"], 2);
         assert_eq!(figures["feed_burst_changes"], 300);
         assert_eq!(figures["feed_baseline_changes"], 30);
+        assert_eq!(figures["webhook_pull_samples"], 2);
+        assert!(figures["webhook_dropped_recovery_ms"].as_f64() > Some(0.0));
         // The readable table has a line for each part.
         let table = report.lines.join("\n");
         for part in [
@@ -897,6 +933,8 @@ mod tests {
             "full pull of 30 tasks",
             "push, other writer (2 samples)",
             "feed: peak rise reading 300 changes",
+            "dropped delivery (1 samples)",
+            "requests to Asana while idle",
         ] {
             assert!(table.contains(part), "no {part:?} in\n{table}");
         }

@@ -51,6 +51,8 @@ pub(crate) fn headline(figures: &Map<String, Value>) -> Result<Vec<Figure>, Stri
     let push_goal = size(figures, "worker_push_latency_goal_ms")?;
     let pull_goal = size(figures, "worker_pull_latency_goal_ms")?;
     let poll = size(figures, "worker_poll_interval_ms")?;
+    let idle = size(figures, "webhook_idle_window_s")?;
+    let webhook_goal = size(figures, "webhook_pull_latency_goal_ms")?;
     let slow = size(figures, "sync_slow_latency_ms")?;
     let listed = size(figures, "asana_requests_list_tasks_in_project")?;
     let burst = size(figures, "feed_burst_changes")?;
@@ -172,6 +174,21 @@ pub(crate) fn headline(figures: &Map<String, Value>) -> Result<Vec<Figure>, Stri
             "feed_burst_catch_up_ms",
             format!("a watcher following {burst} changes committed by another store handle, 100 a transaction: from the last commit to the last change handed out (ms)"),
             None,
+        ),
+        figure(
+            "webhook_idle_requests",
+            format!("`ticket sync run` with a healthy webhook: requests to Asana over {idle} s of idleness (default poll interval; the hourly reconcile falls outside)"),
+            goal("0"),
+        ),
+        figure(
+            "webhook_pull_latency_p50_ms",
+            "with a webhook: an edit made in Asana → the local store through its delivery, median (ms)",
+            None,
+        ),
+        figure(
+            "webhook_pull_latency_p99_ms",
+            "the same, 99th percentile (ms)",
+            Some(format!("≤ {webhook_goal}")),
         ),
     ])
 }

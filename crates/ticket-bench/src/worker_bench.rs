@@ -81,10 +81,10 @@ pub(crate) fn percentile(samples: &[Duration], p: f64) -> Duration {
 }
 
 /// A small xorshift generator for the random pauses (seeded from the clock).
-struct Pauses(u64);
+pub(crate) struct Pauses(u64);
 
 impl Pauses {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
@@ -92,7 +92,7 @@ impl Pauses {
     }
 
     /// A pause uniformly within `[0, max)`.
-    fn within(&mut self, max: Duration) -> Duration {
+    pub(crate) fn within(&mut self, max: Duration) -> Duration {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -104,7 +104,7 @@ impl Pauses {
 }
 
 /// Waits until `check` says yes, looking every [`VISIBLE_POLL`]; the time since `start`.
-async fn wait_until<F, Fut>(
+pub(crate) async fn wait_until<F, Fut>(
     start: Instant,
     limit: Duration,
     what: &str,

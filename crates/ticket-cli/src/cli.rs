@@ -243,11 +243,20 @@ pub enum SyncCommand {
         repair: bool,
     },
     /// Run the sync worker until SIGTERM or Ctrl-C: push within about a second, follow
-    /// Asana's events every sync_poll_interval_ms, reconcile every sync_reconcile_interval_s
+    /// Asana's events every sync_poll_interval_ms (or through a webhook), reconcile every
+    /// sync_reconcile_interval_s
     Run {
         /// Serve Prometheus metrics at http://HOST:PORT/metrics (and /healthz)
         #[arg(long, value_name = "HOST:PORT")]
         metrics_addr: Option<std::net::SocketAddr>,
+        /// Receive Asana's webhook deliveries on this address (its own listener; overrides
+        /// sync_webhook_addr; needs --webhook-url)
+        #[arg(long, value_name = "HOST:PORT", requires = "webhook_url")]
+        webhook_addr: Option<std::net::SocketAddr>,
+        /// The URL Asana calls, in front of --webhook-addr; deliveries are accepted on its
+        /// path (overrides sync_webhook_url; needs --webhook-addr)
+        #[arg(long, value_name = "URL", requires = "webhook_addr")]
+        webhook_url: Option<String>,
     },
 }
 

@@ -410,7 +410,8 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let session = Session::new(cli.config.clone());
+        let session =
+            Session::new(cli.config.clone()).with_overrides(sync::config_overrides(&cli.command));
         let result = run(&cli, &session).await;
         // Before the runtime goes: in-flight pushes finish (or stay pending) and every
         // connection closes, so nothing runs while the process exits.

@@ -129,6 +129,8 @@ impl ConfigSource {
 /// before the process exits.
 pub(crate) struct Session {
     named: Option<PathBuf>,
+    /// `homechoice.ticket` keys set on the command line, over the file's.
+    overrides: Vec<(&'static str, String)>,
     opened: tokio::sync::OnceCell<Arc<dyn TicketProvider>>,
 }
 
@@ -137,8 +139,16 @@ impl Session {
     pub(crate) fn new(named: Option<PathBuf>) -> Self {
         Session {
             named,
+            overrides: Vec::new(),
             opened: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The same session with `overrides` (key, value) set over the config file's keys,
+    /// as command-line flags such as `sync run --webhook-addr` do.
+    pub(crate) fn with_overrides(mut self, overrides: Vec<(&'static str, String)>) -> Self {
+        self.overrides = overrides;
+        self
     }
 
     /// Where this session's configuration comes from.
@@ -160,7 +170,10 @@ impl Session {
         self.opened
             .get_or_try_init(|| async {
                 let source = self.source()?;
-                let config = source.load()?;
+                let mut config = source.load()?;
+                for (key, value) in &self.overrides {
+                    config = config.with_setting(key, value)?;
+                }
                 let name = config.ticket.provider.as_str();
                 let descriptor = find_descriptor(name)?;
                 if let Some(cap) = needs {

@@ -9,6 +9,25 @@ use crate::cli::SyncCommand;
 use crate::output::Printer;
 use crate::session::Session;
 
+/// The config keys a command's flags set (`sync run --webhook-addr/--webhook-url`).
+pub(crate) fn config_overrides(cmd: &crate::cli::Command) -> Vec<(&'static str, String)> {
+    let mut keys = Vec::new();
+    if let crate::cli::Command::Sync(SyncCommand::Run {
+        webhook_addr,
+        webhook_url,
+        ..
+    }) = cmd
+    {
+        if let Some(a) = webhook_addr {
+            keys.push(("sync_webhook_addr", a.to_string()));
+        }
+        if let Some(u) = webhook_url {
+            keys.push(("sync_webhook_url", u.clone()));
+        }
+    }
+    keys
+}
+
 pub async fn run(session: &Session, cmd: &SyncCommand, out: &Printer) -> Result<(), Error> {
     if let SyncCommand::Push { guid }
     | SyncCommand::Relink { guid }
@@ -19,7 +38,7 @@ pub async fn run(session: &Session, cmd: &SyncCommand, out: &Printer) -> Result<
             return Err(Error::invalid_input("the ticket guid must not be empty"));
         }
     }
-    if let SyncCommand::Run { metrics_addr } = cmd {
+    if let SyncCommand::Run { metrics_addr, .. } = cmd {
         return run_worker(session, *metrics_addr, out).await;
     }
     if let SyncCommand::Pull {
@@ -192,6 +211,10 @@ pub async fn run(session: &Session, cmd: &SyncCommand, out: &Printer) -> Result<
                         ));
                     }
                 }
+                if let Some(h) = &st.webhook {
+                    s.push('\n');
+                    s.push_str(&webhook_text(h));
+                }
                 for e in &st.set_aside_entries {
                     s.push_str(&format!(
                         "\n  #{} {} {} ({}): {}",
@@ -206,6 +229,34 @@ pub async fn run(session: &Session, cmd: &SyncCommand, out: &Printer) -> Result<
             })
         }
     }
+}
+
+/// The webhook's lines of `sync status`.
+fn webhook_text(h: &homechoice_tickets::WebhookHealth) -> String {
+    let fallback = match h.fallback {
+        homechoice_tickets::WebhookFallback::None => "none (deliveries wake the worker)",
+        homechoice_tickets::WebhookFallback::Polling => "polling Asana's events",
+    };
+    let mut s = format!(
+        "webhook: {} ({}{}); fallback: {fallback}\n  last delivery {}; {} delivery(ies), {} heartbeat(s); failures: {} bad signature(s), {} handler error(s), {} registration(s) (as of {})",
+        h.state.as_str(),
+        crate::output::one_line(&h.target),
+        h.webhook_id
+            .as_deref()
+            .map_or(String::new(), |g| format!(", webhook {g}")),
+        h.last_delivery_at
+            .map_or("never".to_string(), |t| t.to_rfc3339()),
+        h.deliveries,
+        h.heartbeats,
+        h.bad_signatures,
+        h.handler_errors,
+        h.registration_failures,
+        h.updated_at.to_rfc3339(),
+    );
+    if let Some(f) = &h.last_failure {
+        s.push_str(&format!("\n  last failure: {}", crate::output::one_line(f)));
+    }
+    s
 }
 
 /// `verify`'s text form: one line per difference and orphan, then the repairs.

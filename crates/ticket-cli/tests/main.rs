@@ -14,4 +14,5 @@ mod first_start;
 mod hostile;
 mod providers;
 mod sync;
+mod sync_webhook;
 mod sync_worker;

@@ -19,7 +19,7 @@ use common::Setup;
 /// Short intervals, so each test takes seconds.
 const WORKER_KEYS: &str = "    sync_push_timeout_ms: 300\n    sync_claim_ttl_ms: 1000\n    asana_timeout_ms: 2000\n    sync_poll_interval_ms: 300\n    sync_outbox_poll_ms: 50\n    sync_shutdown_grace_ms: 1000\n";
 
-async fn setup() -> Setup {
+pub(crate) async fn setup() -> Setup {
     let s = Setup::new().await;
     s.write_config(
         "sync",
@@ -38,7 +38,7 @@ fn fail_everything(fake: &FakeAsana) {
 }
 
 /// `ticket sync run ARGS` in the background.
-fn start_worker(s: &Setup, args: &[&str]) -> Child {
+pub(crate) fn start_worker(s: &Setup, args: &[&str]) -> Child {
     let mut all = vec!["sync", "run"];
     all.extend_from_slice(args);
     s.command(&all)
@@ -49,7 +49,7 @@ fn start_worker(s: &Setup, args: &[&str]) -> Child {
 }
 
 /// Sends SIGTERM and waits; the exit status, how long it took, and stderr.
-async fn terminate(child: Child) -> (ExitStatus, Duration, String) {
+pub(crate) async fn terminate(child: Child) -> (ExitStatus, Duration, String) {
     let pid = child.id().to_string();
     let started = Instant::now();
     let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -65,7 +65,7 @@ async fn terminate(child: Child) -> (ExitStatus, Duration, String) {
 }
 
 /// Waits up to `limit` for `cond`.
-async fn eventually<F, Fut>(limit: Duration, mut cond: F) -> bool
+pub(crate) async fn eventually<F, Fut>(limit: Duration, mut cond: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -81,7 +81,7 @@ where
 }
 
 /// Calls the fake's REST API as a person's Asana client would.
-async fn asana_api(fake: &FakeAsana, method: reqwest::Method, path: &str, data: Value) {
+pub(crate) async fn asana_api(fake: &FakeAsana, method: reqwest::Method, path: &str, data: Value) {
     let mut req = reqwest::Client::new()
         .request(method, format!("{}{path}", fake.base_url()))
         .bearer_auth(common::SYNC_TOKEN);
@@ -92,7 +92,7 @@ async fn asana_api(fake: &FakeAsana, method: reqwest::Method, path: &str, data: 
     assert!(resp.status().is_success(), "{path}: {}", resp.status());
 }
 
-async fn assert_stops_cleanly(child: Child) {
+pub(crate) async fn assert_stops_cleanly(child: Child) {
     let (status, took, stderr) = terminate(child).await;
     assert_eq!(status.code(), Some(0), "exit: {status:?}; stderr: {stderr}");
     assert!(took < Duration::from_secs(5), "stopped after {took:?}");
@@ -546,7 +546,7 @@ async fn two_workers_on_one_postgres_store_under_faults_and_a_kill_push_everythi
 }
 
 /// A free loopback port for `--metrics-addr`.
-fn free_addr() -> String {
+pub(crate) fn free_addr() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -63,7 +63,7 @@ pub use keydoc::{KeyDoc, KeyGroup};
 pub use maintenance::{
     FieldDifference, FlushReport, LostLink, Orphan, OrphanKind, PullMode, PullProgress, PullReport,
     SetAsideEntry, SkippedTask, SyncMaintenance, SyncStatus, SyncWorker, VerifyReport,
-    WorkerReport,
+    WebhookFallback, WebhookHealth, WebhookState, WorkerReport,
 };
 pub use model::{
     Comment, HistoryEntry, ListQuery, NewComment, NewTicket, OperationResult, SyncState, Ticket,

@@ -278,4 +278,80 @@ pub struct SyncStatus {
     /// pushed again and the remote's later values kept: the store was behind the remote
     /// (restored from an earlier copy, or a push's record was lost). A running total.
     pub already_pushed: u64,
+    /// The webhook the worker follows the remote project through, as the last worker with
+    /// a webhook reported it (`null`: no worker has run with one on this store).
+    pub webhook: Option<WebhookHealth>,
+}
+
+/// Where the worker's webhook stands ([`WebhookHealth::state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookState {
+    /// Being registered (the worker polls meanwhile).
+    Registering,
+    /// Registered, and a delivery or heartbeat came within the silence limit: the worker
+    /// does not poll.
+    Healthy,
+    /// No delivery or heartbeat within the silence limit: the worker polls and registers
+    /// the webhook again.
+    Silent,
+    /// Registering failed (the remote side could not reach the address, or refused): the
+    /// worker polls and tries again later.
+    Failed,
+    /// The worker stopped.
+    Stopped,
+}
+
+impl WebhookState {
+    /// The state's name as JSON spells it (`healthy`, `silent`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookState::Registering => "registering",
+            WebhookState::Healthy => "healthy",
+            WebhookState::Silent => "silent",
+            WebhookState::Failed => "failed",
+            WebhookState::Stopped => "stopped",
+        }
+    }
+}
+
+/// How the worker learns of remote changes ([`WebhookHealth::fallback`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFallback {
+    /// None: deliveries wake the worker; it does not poll.
+    None,
+    /// The worker polls the remote events every poll interval, as without a webhook.
+    Polling,
+}
+
+/// The health of the worker's webhook ([`SyncStatus::webhook`]). Counts are since the
+/// worker started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct WebhookHealth {
+    /// The URL the remote side delivers to.
+    pub target: String,
+    /// The remote webhook's id, once registered.
+    pub webhook_id: Option<String>,
+    /// Where it stands.
+    pub state: WebhookState,
+    /// How the worker learns of remote changes meanwhile.
+    pub fallback: WebhookFallback,
+    /// When the last verified delivery or heartbeat came.
+    pub last_delivery_at: Option<DateTime<Utc>>,
+    /// Verified deliveries with events.
+    pub deliveries: u64,
+    /// Verified heartbeats (deliveries without events).
+    pub heartbeats: u64,
+    /// Deliveries refused because their signature was missing or wrong (nothing applied).
+    pub bad_signatures: u64,
+    /// Deliveries accepted whose processing failed (an unreadable body, or the pull they
+    /// started failed; the next pull or reconcile catches up).
+    pub handler_errors: u64,
+    /// Registrations that failed.
+    pub registration_failures: u64,
+    /// The last failure, one line (never a secret).
+    pub last_failure: Option<String>,
+    /// When the worker wrote this.
+    pub updated_at: DateTime<Utc>,
 }
