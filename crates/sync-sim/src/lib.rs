@@ -9,6 +9,18 @@
 //! `cargo xtask simulate --seed S`, which also prints the shortest failing schedule that
 //! greedy removal of steps finds ([`shrink`]).
 //!
+//! # Logs
+//!
+//! `SYNC_SIM_LOG` turns on the `tracing` logs of the engine in the `sync-sim` binary: its
+//! value is a filter in `tracing-subscriber`'s `EnvFilter` syntax, and the logs go to stderr,
+//! e.g. `SYNC_SIM_LOG=provider_sync=debug,sync_sim=info cargo xtask simulate --seed 117`.
+//! Target `sync_sim` logs each step before it runs and what it gave, so the engine's lines
+//! fall between them; lines logged on the schedule's own thread carry the span
+//! `schedule{seed=S}` (those of the store's blocking threads do not). Unset or empty,
+//! nothing is logged (the default: logs cost time). A filter that does not parse stops the
+//! binary with exit code 2. With several `--jobs` the lines of schedules running at once
+//! interleave, so replay one seed (`--seed S`); the runs of shrinking are not logged.
+//!
 //! # What is modelled
 //!
 //! * **Local operations** on every instance: `create`, `update` (subject, description),
@@ -174,6 +186,7 @@ async fn run_in(steps: &[Step], trace: &mut Vec<String>) -> Result<(), String> {
         .map_err(|e| format!("cannot build the world: {e}"))?;
     let timing = std::env::var_os("SYNC_SIM_TIMING").is_some();
     for (i, step) in steps.iter().enumerate() {
+        tracing::info!(target: "sync_sim", "step {i}: {step}");
         let t0 = std::time::Instant::now();
         let out = w
             .step(*step)
@@ -182,8 +195,10 @@ async fn run_in(steps: &[Step], trace: &mut Vec<String>) -> Result<(), String> {
         if timing {
             eprintln!("{:>6} ms  {step}", t0.elapsed().as_millis());
         }
+        tracing::info!(target: "sync_sim", "step {i} gave: {out}");
         trace.push(format!("{i:>3} {step}: {out}"));
     }
+    tracing::info!(target: "sync_sim", "faults stop; settling");
     let settled = check::settle(&mut w).await;
     match settled {
         Ok(lines) => trace.extend(lines),
