@@ -27,6 +27,7 @@ use crate::outbox::{Change, OutboxEntry};
 use ticket_provider_api::model::MAX_COMMENT_CHARS;
 use ticket_provider_api::{Due, FieldValue, Labels, Priority, Status};
 
+use crate::completion::StatusPair;
 use crate::snapshot::{Agreed, Fields};
 
 /// The author of the notes the conflict rule writes.
@@ -421,12 +422,17 @@ pub(crate) fn merge(agreed: &Agreed, local: &Fields, remote: &Fields, pending: &
 }
 
 impl Agreed {
-    /// Takes `field`'s value from `from` as the agreed one.
-    pub(crate) fn adopt(&mut self, field: &Field, from: &Fields) {
+    /// Takes `field`'s value from `from` as the agreed one; `pair` is the task's section and
+    /// `completed` its status was read from when the two disagreed (kept with the status:
+    /// see `completion.rs`).
+    pub(crate) fn adopt(&mut self, field: &Field, from: &Fields, pair: Option<StatusPair>) {
         match field {
             Field::Subject => self.subject = Some(from.subject.clone()),
             Field::Description => self.description = Some(from.description.clone()),
-            Field::Status => self.status = Some(from.status),
+            Field::Status => {
+                self.status = Some(from.status);
+                self.status_from = pair;
+            }
             Field::Priority => self.priority = Some(from.priority),
             Field::Assignee => self.assignee = Some(from.assignee.clone()),
             Field::Due => self.due = Some(from.due),
@@ -653,7 +659,7 @@ mod tests {
 
         // Once Asana's value is adopted as agreed, the same state is no conflict any more.
         let mut seen = agreed.clone();
-        seen.adopt(&Field::Subject, &remote);
+        seen.adopt(&Field::Subject, &remote, None);
         let again = merge(&seen, &local, &remote, &pending);
         assert_eq!(again.fields, m.fields);
         assert!(again.conflicts.is_empty(), "{again:?}");

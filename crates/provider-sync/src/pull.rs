@@ -95,14 +95,9 @@ pub(crate) struct Imported {
 
 /// Whether a listed task already equals its local ticket (status and priority only where the
 /// task has ours).
-fn same_fields(
-    task: &RemoteTask,
-    t: &Ticket,
-    agreed: Option<ticket_provider_api::Status>,
-    carried: &CarriedFields,
-) -> bool {
+fn same_fields(task: &RemoteTask, t: &Ticket, agreed: &Agreed, carried: &CarriedFields) -> bool {
     let (r, push) = remote_fields(task, Some(t), agreed, carried);
-    !push && r == Fields::of(t, carried)
+    push.is_none() && r == Fields::of(t, carried)
 }
 
 /// The values to write for merged fields `f`: the carried custom fields take their merged
@@ -270,12 +265,8 @@ fn import_in_tx(
         .cloned()
         .collect();
     let pending = Pending::of(&live);
-    let (remote, push_status) = remote_fields(
-        task,
-        before.as_ref().map(|d| &d.ticket),
-        agreed.status,
-        carried,
-    );
+    let (remote, disagreeing) =
+        remote_fields(task, before.as_ref().map(|d| &d.ticket), &agreed, carried);
     let (merged, conflicts) = match &before {
         Some(d) => {
             let m = merge(&agreed, &Fields::of(&d.ticket, carried), &remote, &pending);
@@ -315,7 +306,7 @@ fn import_in_tx(
     }
     // Asana's values are now known to both sides: the base of the next comparison.
     let mut new_agreed = Agreed::from(&remote);
-    if push_status {
+    if disagreeing.is_some() {
         // Section and `completed` disagreed: the next push writes the status chosen (unless
         // a push of it is pending already). Until then the last agreed status stays the
         // base of the comparison, so a pull in between decides the same.
@@ -334,6 +325,7 @@ fn import_in_tx(
             db::outbox_insert(tx.conn(), &guid, &change, db::Newest::LookUp)?;
         }
         new_agreed.status = agreed.status;
+        new_agreed.status_from = agreed.status_from;
     }
     for c in &conflicts {
         tracing::warn!(
@@ -342,7 +334,7 @@ fn import_in_tx(
             field = c.field.name(),
             "conflict: the field changed in Asana and locally; the local value wins and Asana's value is kept as a comment"
         );
-        new_agreed.adopt(&c.field, &remote);
+        new_agreed.adopt(&c.field, &remote, disagreeing);
     }
     record_conflicts_in_tx(tx, &guid, &conflicts)?;
     db::put_link(
@@ -447,7 +439,7 @@ fn plan_in_tx(
                     && l.remote_modified_at == Some(task.modified_at) =>
             {
                 if let Some(t) = tx.ticket(&l.ticket_guid)? {
-                    if same_fields(task, &t, l.agreed.status, carried) {
+                    if same_fields(task, &t, &l.agreed, carried) {
                         out.push(Plan::Unchanged);
                         continue;
                     }

@@ -408,7 +408,7 @@ impl Engine {
             .collect();
         let live_writes = Pending::written_by(&live);
         let carried = self.carried();
-        let (remote, _) = remote_fields(&task, Some(&prep.ticket), run.agreed.status, &carried);
+        let (remote, disagreeing) = remote_fields(&task, Some(&prep.ticket), &run.agreed, &carried);
         run.labels_seen = Some(remote.labels.clone());
         let merged = merge(
             &run.agreed,
@@ -424,7 +424,7 @@ impl Engine {
                     field = %c.field.name(),
                     "conflict: the field changed in Asana and locally; the local value wins and Asana's value is kept as a comment"
                 );
-                run.agreed.adopt(&c.field, &remote);
+                run.agreed.adopt(&c.field, &remote, disagreeing);
                 run.conflicts.push(c);
             }
         }
@@ -479,6 +479,7 @@ impl Engine {
                 run.agreed.priority = Some(p.priority);
                 run.agreed.due = Some(p.due);
                 run.agreed.status = Some(p.status);
+                run.agreed.status_from = None;
                 if let Some(who) = &p.assignee {
                     remote.assign(gid, who).await.map_err(rf)?;
                     run.agreed.assignee = Some(Some(who.clone()));
@@ -572,6 +573,7 @@ impl Engine {
                 .map_err(rf)?;
                 run.seen = Some(TaskPlace::at(p.status));
                 run.agreed.status = Some(p.status);
+                run.agreed.status_from = None;
                 if let Some(c) = &p.comment {
                     let story = self
                         .post_comment_once(prep, gid, c, Some(e.created_at))

@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::completion::StatusPair;
 use ticket_provider_api::{Due, FieldValue, Labels, Priority, Status, Ticket};
 
 /// The custom fields the sync carries to Asana: those `asana_fields` maps. Other declared
@@ -87,6 +89,10 @@ pub struct Agreed {
     /// Labels; `None`: not known.
     #[serde(default, skip)]
     pub labels: Option<Labels>,
+    /// The task's section and `completed` that `status` was read from, when the two
+    /// disagreed and a conflict made that reading the agreed status (see `completion.rs`).
+    #[serde(default, skip)]
+    pub(crate) status_from: Option<StatusPair>,
 }
 
 /// A key that is present is known, even when its value is `null` (nobody).
@@ -105,6 +111,7 @@ impl From<&Fields> for Agreed {
             due: Some(f.due),
             custom: f.custom.clone(),
             labels: Some(f.labels.clone()),
+            status_from: None,
         }
     }
 }

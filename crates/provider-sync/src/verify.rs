@@ -217,8 +217,9 @@ impl Engine {
                     let (Some(t), Some(task)) = (tickets.get(&guid), tasks.get(&gid)) else {
                         continue;
                     };
-                    let agreed = links.get(&guid).and_then(|l| l.agreed.status);
-                    let (remote, _) = remote_fields(task, Some(t), agreed, &carried);
+                    let agreed = links.get(&guid).map(|l| l.agreed.clone());
+                    let (remote, _) =
+                        remote_fields(task, Some(t), &agreed.unwrap_or_default(), &carried);
                     let diffs = differences(&Fields::of(t, &carried), &remote);
                     if !diffs.is_empty() {
                         to_import.push(gid.clone());

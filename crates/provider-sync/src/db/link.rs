@@ -156,13 +156,17 @@ struct LinkValues {
     agreed_values: Option<String>,
 }
 
-/// The agreed custom field values and labels as `agreed_values` holds them.
+/// The agreed custom field values and labels, and the pair the agreed status was read from,
+/// as `agreed_values` holds them.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct AgreedValues {
     #[serde(default, with = "crate::typed::changes")]
     fields: std::collections::BTreeMap<String, Option<ticket_provider_api::FieldValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     labels: Option<ticket_provider_api::Labels>,
+    /// [`Agreed::status_from`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status_from: Option<crate::completion::StatusPair>,
 }
 
 impl LinkRow {
@@ -209,6 +213,7 @@ impl LinkRow {
                 due: v.agreed_due_known.then_some(due),
                 custom: values.fields,
                 labels: values.labels,
+                status_from: values.status_from,
             },
             ticket_guid: self.ticket_guid,
             asana_gid: self.asana_gid,
@@ -234,10 +239,14 @@ impl LinkRow {
                 pushed_at: micros(link.pushed_at),
                 agreed_due: a.due.flatten().map(|d| d.to_string()),
                 agreed_due_known: a.due.is_some(),
-                agreed_values: (!a.custom.is_empty() || a.labels.is_some()).then(|| {
+                agreed_values: (!a.custom.is_empty()
+                    || a.labels.is_some()
+                    || a.status_from.is_some())
+                .then(|| {
                     let values = AgreedValues {
                         fields: a.custom.clone(),
                         labels: a.labels.clone(),
+                        status_from: a.status_from,
                     };
                     // A map of strings and typed values always serialises.
                     serde_json::to_string(&values).unwrap_or_default()
