@@ -392,10 +392,10 @@ fn test_all() -> ExitCode {
 /// `crates/sync-sim`).
 const CI_SIMULATED_SCHEDULES: u32 = 1200;
 
-/// Seeds of that range that fail through an open defect (a status conflict recorded twice,
+/// Seeds of that range that fail through an open defect (comma-separated; none today, see
 /// `sync-sim`'s crate documentation): reported, not failing the run. Any other failing seed
 /// fails `test-all`; a listed seed that passes says so.
-const CI_KNOWN_FAILING_SEEDS: &str = "117,226,761,893,920,943,1077";
+const CI_KNOWN_FAILING_SEEDS: &str = "";
 
 /// `cargo run` of the simulation (debug build: it shares the test build's artifacts) with
 /// `rest` as its arguments.

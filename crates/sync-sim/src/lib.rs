@@ -103,11 +103,14 @@
 //!   comments were posted twice and fields changed in Asana since were rolled back as
 //!   "local wins" conflicts (seeds 57 and 61). `provider-sync` now keeps a push mark in
 //!   Asana (its crate documentation, "Restoring the store"); kept as regressions.
-//! * Open: a status conflict can be recorded twice (two identical `sync` notes, in the store
-//!   and in Asana) when a person ticks `completed` after a conflict and the answers of the
-//!   next posts are lost: seeds 117, 226, 761, 893, 920, 943 and 1077 (about 0.6 % of
-//!   schedules); ignored test `a_status_conflict_is_recorded_once`; `cargo xtask test-all`
-//!   lists them as known.
+//! * Fixed: a status conflict was recorded twice (two identical `sync` notes, in the store
+//!   and in Asana) when a person ticked or unticked `completed` without moving the task: the
+//!   section and `completed` then disagree, and once the conflict made their reading the
+//!   agreed status, the next check read the same pair differently against it and found a
+//!   "new" conflict (seeds 117, 226, 761, 893, 920, 943 and 1077, about 0.6 % of schedules;
+//!   `provider-sync` now keeps the pair with the status, see its `completion.rs`). Kept as
+//!   regression `a_status_conflict_is_recorded_once`, and in `ticket-tests` as
+//!   `sync_conflicts::a_status_conflict_on_a_ticked_task_is_recorded_once`.
 //! * Not checked: a status or assignee set alone after the copy and changed in Asana since
 //!   is still replayed after a restore, but as a recorded conflict, which the invariants
 //!   accept.
