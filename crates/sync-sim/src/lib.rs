@@ -20,6 +20,8 @@
 //! nothing is logged (the default: logs cost time). A filter that does not parse stops the
 //! binary with exit code 2. With several `--jobs` the lines of schedules running at once
 //! interleave, so replay one seed (`--seed S`); the runs of shrinking are not logged.
+//! `SYNC_SIM_TIMING` (any value) prints how long each step, the world's start, the
+//! settling and the invariants took, in milliseconds, on stderr.
 //!
 //! # What is modelled
 //!
@@ -184,10 +186,14 @@ pub fn run(steps: &[Step]) -> Outcome {
 }
 
 async fn run_in(steps: &[Step], trace: &mut Vec<String>) -> Result<(), String> {
+    let timing = std::env::var_os("SYNC_SIM_TIMING").is_some();
+    let t0 = std::time::Instant::now();
     let mut w = world::World::new()
         .await
         .map_err(|e| format!("cannot build the world: {e}"))?;
-    let timing = std::env::var_os("SYNC_SIM_TIMING").is_some();
+    if timing {
+        eprintln!("{:>6} ms  (the world)", t0.elapsed().as_millis());
+    }
     for (i, step) in steps.iter().enumerate() {
         tracing::info!(target: "sync_sim", "step {i}: {step}");
         let t0 = std::time::Instant::now();
@@ -202,12 +208,20 @@ async fn run_in(steps: &[Step], trace: &mut Vec<String>) -> Result<(), String> {
         trace.push(format!("{i:>3} {step}: {out}"));
     }
     tracing::info!(target: "sync_sim", "faults stop; settling");
+    let t0 = std::time::Instant::now();
     let settled = check::settle(&mut w).await;
     match settled {
         Ok(lines) => trace.extend(lines),
         Err(e) => return Err(e),
     }
+    if timing {
+        eprintln!("{:>6} ms  (settling)", t0.elapsed().as_millis());
+    }
+    let t0 = std::time::Instant::now();
     let bad = check::invariants(&w).await?;
+    if timing {
+        eprintln!("{:>6} ms  (the invariants)", t0.elapsed().as_millis());
+    }
     if !bad.is_empty() {
         return Err(bad.join("; "));
     }
