@@ -3,7 +3,9 @@
 //! One seed draws a schedule ([`schedule::generate`]); [`run`] plays it against one SQLite
 //! store file, an in-process [`asana_fake::FakeAsana`] and three `provider-sync` instances
 //! on that store, then stops the faults, lets the sync settle ([`check::settle`]) and checks
-//! the invariants ([`check::invariants`]). Every step runs to completion before the next
+//! the invariants ([`check::invariants`]). The store file lives in `/dev/shm` where there is
+//! one, and starts as a copy of an empty store migrated once per process. Every step runs
+//! to completion before the next
 //! one starts, on one current-thread tokio runtime, and yields one line of the trace; the
 //! same seed gives the same trace (a test compares two runs). A failing seed is replayed by
 //! `cargo xtask simulate --seed S`, which also prints the shortest failing schedule that

@@ -129,6 +129,8 @@ impl World {
         .map_err(|e| ticket_provider_api::Error::internal(format!("temp dir: {e}")))?;
         let dir_path = dir.path().to_path_buf();
         let db = dir_path.join("tickets.db");
+        // A migrated empty store, instead of running every migration on a new file.
+        std::fs::write(&db, empty_store().await?).map_err(io)?;
         let project = fake.project_gid();
         let mut w = World {
             fake,
@@ -581,14 +583,40 @@ impl World {
             .map_err(|e| ticket_provider_api::Error::internal(format!("open {path}: {e}")))?;
         sql_query("PRAGMA busy_timeout = 5000")
             .execute(&mut c)
-            .map_err(db)?;
-        f(&mut c).map_err(db)
+            .map_err(db_error)?;
+        f(&mut c).map_err(db_error)
     }
 
     /// The store file.
     pub fn db_path(&self) -> &Path {
         &self.db
     }
+}
+
+/// An empty store with every migration run (the sync tables included), as the bytes of a
+/// SQLite file: made once per process, and copied for each world.
+async fn empty_store() -> ApiResult<&'static [u8]> {
+    static EMPTY: tokio::sync::OnceCell<Vec<u8>> = tokio::sync::OnceCell::const_new();
+    let bytes = EMPTY
+        .get_or_try_init(|| async {
+            let dir = tempfile::tempdir().map_err(io)?;
+            let db = dir.path().join("empty.db");
+            let copy = dir.path().join("copy.db");
+            let store =
+                InternalProvider::open(&format!("sqlite://{}", db.display()), store_options(None))
+                    .await?;
+            let mut c = SqliteConnection::establish(&db.display().to_string()).map_err(|e| {
+                ticket_provider_api::Error::internal(format!("open {}: {e}", db.display()))
+            })?;
+            sql_query(format!("VACUUM INTO '{}'", copy.display()))
+                .execute(&mut c)
+                .map_err(db_error)?;
+            drop(c);
+            drop(store);
+            std::fs::read(&copy).map_err(io)
+        })
+        .await?;
+    Ok(bytes.as_slice())
 }
 
 /// The trace line of an operation's result: its sync state or its error kind.
@@ -634,6 +662,6 @@ fn io(e: std::io::Error) -> ticket_provider_api::Error {
     ticket_provider_api::Error::internal(format!("store file: {e}"))
 }
 
-fn db(e: diesel::result::Error) -> ticket_provider_api::Error {
+fn db_error(e: diesel::result::Error) -> ticket_provider_api::Error {
     ticket_provider_api::Error::internal(format!("store: {e}"))
 }
