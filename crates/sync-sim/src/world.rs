@@ -67,6 +67,10 @@ pub struct Model {
     /// (ticket, field, value) of local changes that were the last write of their field and
     /// already in Asana when the store was restored from a copy.
     pub pushed_before_restore: BTreeSet<(String, Field, String)>,
+    /// How often people gave a field of a ticket each value in Asana (a tick of `completed`
+    /// counts as RESOLVED, an untick as IN_PROGRESS: what the completion rule reads them as).
+    /// Each can be one conflict, so a conflict note naming a value may appear that often.
+    pub person_writes: BTreeMap<(String, Field, String), u32>,
 }
 
 /// The simulated world of one schedule.
@@ -227,6 +231,17 @@ impl World {
             .insert(status.to_string())
     }
 
+    /// Counts a person's write of `value` to `field` of the ticket of `task`.
+    fn person_wrote(&mut self, task: &TaskSnapshot, field: Field, value: &str) {
+        if let Some(guid) = crate::check::marker_of(&task.notes) {
+            *self
+                .model
+                .person_writes
+                .entry((guid, field, value.to_string()))
+                .or_default() += 1;
+        }
+    }
+
     fn asana(&mut self, task: &TaskSnapshot, field: Field, write: LastWrite) {
         if let Some(guid) = crate::check::marker_of(&task.notes) {
             self.model.last.insert((guid, field), write);
@@ -351,6 +366,7 @@ impl World {
                 Self::person_pause().await;
                 let name = format!("asana name #{tag}");
                 self.person(&t, PersonEdit::Rename(name.clone()));
+                self.person_wrote(&t, Field::Subject, &name);
                 self.asana(
                     &t,
                     Field::Subject,
@@ -377,6 +393,7 @@ impl World {
                     None => desc.clone(),
                 };
                 self.person(&t, PersonEdit::Notes(notes));
+                self.person_wrote(&t, Field::Description, &desc);
                 self.asana(
                     &t,
                     Field::Description,
@@ -415,6 +432,7 @@ impl World {
                     Some(LastWrite::Unknown)
                 };
                 if let Some(write) = write {
+                    self.person_wrote(&t, Field::Status, status.as_str());
                     self.asana(&t, Field::Status, write);
                 }
                 format!("task {}", t.gid)
@@ -426,6 +444,12 @@ impl World {
                 Self::person_pause().await;
                 self.person(&t, PersonEdit::Completed(done));
                 if t.completed != done {
+                    let read_as = if done {
+                        Status::Resolved
+                    } else {
+                        Status::InProgress
+                    };
+                    self.person_wrote(&t, Field::Status, read_as.as_str());
                     self.asana(&t, Field::Status, LastWrite::Unknown);
                     self.model.toggled_tasks.insert(t.gid.clone());
                 }
