@@ -193,7 +193,16 @@ impl Engine {
                 // Asana's push mark says this entry was carried out already: the store is
                 // behind Asana (restored from a copy, or a push's record was lost).
                 tracing::warn!(guid = %guid, entry = e.id, operation = e.change.operation(), "Asana already holds this change (the store is behind it); not pushing it again");
-                self.link_pushed_comment(gid.as_str(), e, &mut run).await;
+                if let Err(f) = self.link_pushed_comment(gid.as_str(), e, &mut run).await {
+                    // The task's comments could not be read: the entry stays pending, so
+                    // that its story is linked later (by this push again, or by a pull that
+                    // finds the pending comment's text); done unlinked, a pull would import
+                    // the story as a second comment (found by the simulation, seed 1501).
+                    self.note_failure(&f);
+                    run.outcomes
+                        .push((e.id, EntryOutcome::Failed(f.message().to_string())));
+                    return run;
+                }
                 run.already_pushed.push(e.id);
                 run.outcomes.push((e.id, EntryOutcome::Done));
                 continue;
@@ -600,16 +609,22 @@ impl Engine {
     /// An entry carried out already (at or below Asana's push mark) that posted a comment:
     /// its story is looked for among the token owner's comments on the task since the
     /// comment was made, and linked, so that a pull does not take it for someone else's.
-    /// When it cannot be found (or read) the entry is still done: posting it again would
-    /// show it twice.
-    async fn link_pushed_comment(&self, gid: &str, e: &OutboxEntry, run: &mut PushRun) {
+    /// When it cannot be found the entry is still done: posting it again would show it
+    /// twice. A read that failed for a time (5xx, 429, timeout, transport) is returned, and
+    /// the entry stays pending.
+    async fn link_pushed_comment(
+        &self,
+        gid: &str,
+        e: &OutboxEntry,
+        run: &mut PushRun,
+    ) -> std::result::Result<(), PushFailure> {
         let c = match &e.change {
             Change::Comment(c) => c,
             Change::Status(_, p) => match &p.comment {
                 Some(c) => c,
-                None => return,
+                None => return Ok(()),
             },
-            _ => return,
+            _ => return Ok(()),
         };
         let text = encode(&c.body, c.author.as_deref());
         match self.find_lost_story(gid, &text, e.created_at).await {
@@ -618,9 +633,14 @@ impl Engine {
                 tracing::warn!(asana_gid = %gid, comment = %c.comment_guid, "a comment Asana's push mark counts as posted was not found among the task's comments")
             }
             Err(err) => {
-                tracing::warn!(asana_gid = %gid, comment = %c.comment_guid, error = %err, "cannot look for the story of a comment posted before")
+                tracing::warn!(asana_gid = %gid, comment = %c.comment_guid, error = %err, "cannot look for the story of a comment posted before");
+                let f = PushFailure::from_remote(&err);
+                if matches!(f, PushFailure::Temporary { .. }) {
+                    return Err(f);
+                }
             }
         }
+        Ok(())
     }
 
     /// Posts comment `c` on task `gid` exactly once; its story gid. A comment with a story
