@@ -394,10 +394,10 @@ fn test_all() -> ExitCode {
 /// library crates are built with `opt-level = 1`; see `crates/sync-sim`).
 const CI_SIMULATED_SCHEDULES: u32 = 3000;
 
-/// Seeds of that range that fail through an open defect (comma-separated; a comment shown
-/// twice after a restore, `sync-sim`'s crate documentation): reported, not failing the run.
-/// Any other failing seed fails `test-all`; a listed seed that passes says so.
-const CI_KNOWN_FAILING_SEEDS: &str = "1501";
+/// Seeds of that range that fail through an open defect (comma-separated; none today, see
+/// `sync-sim`'s crate documentation): reported, not failing the run. Any other failing seed
+/// fails `test-all`; a listed seed that passes says so.
+const CI_KNOWN_FAILING_SEEDS: &str = "";
 
 /// `cargo run` of the simulation with `rest` as its arguments: a debug build (it shares the
 /// test build's artifacts), or an optimised one when `rest` holds `--release` (taken out of

@@ -116,11 +116,12 @@
 //!   `provider-sync` now keeps the pair with the status, see its `completion.rs`). Kept as
 //!   regression `a_status_conflict_is_recorded_once`, and in `ticket-tests` as
 //!   `sync_conflicts::a_status_conflict_on_a_ticked_task_is_recorded_once`.
-//! * Open, after a restore: a comment pushed after the copy was taken shows twice on its
-//!   ticket (not on its task) when the push that finds it carried out already cannot read
-//!   the task's stories (their read is a `POST /batch` that meets a fault): the entry is
-//!   done without its story linked, and a pull imports the story as a second comment. Seed
-//!   1501 (shortest: 7 steps); `cargo xtask test-all` lists it as known.
+//! * Fixed, after a restore: a comment pushed after the copy was taken showed twice on its
+//!   ticket (not on its task) when the push that found it carried out already could not
+//!   read the task's stories (their read is a `POST /batch` that met a fault): the entry was
+//!   done without its story linked, and a pull imported the story as a second comment. It
+//!   now stays pending until its story is read. Seed 1501 (shortest: 7 steps), kept as
+//!   regression `a_comment_found_pushed_after_a_restore_is_not_shown_twice`.
 //! * Open, after two restores: a task created for a ticket between the two copies is left
 //!   without a ticket (an orphan `verify` lists). Seed 3385 (shortest: 8 steps), outside
 //!   the range CI runs.

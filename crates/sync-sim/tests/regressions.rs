@@ -107,3 +107,41 @@ fn a_status_conflict_is_recorded_once_shortest_schedule() {
     let outcome = sync_sim::run(&steps);
     assert!(outcome.failure.is_none(), "{outcome:?}");
 }
+
+/// After a restore, a comment pushed after the copy was taken is found carried out by the
+/// push mark, but the read of the task's comments (a `POST /batch`) fails: the entry was
+/// done without its story linked, and a pull imported the story as a second comment. The
+/// shortest schedule of seed 1501.
+#[test]
+fn a_comment_found_pushed_after_a_restore_is_not_shown_twice() {
+    let steps = [
+        Step::Create { inst: 0, tag: 0 },
+        Step::Comment {
+            inst: 0,
+            ticket: 62,
+            tag: 1,
+        },
+        Step::Backup,
+        Step::Update {
+            inst: 0,
+            ticket: 23,
+            field: LocalField::Description,
+            tag: 9,
+        },
+        Step::Restore { backup: 3 },
+        Step::Fault {
+            kind: FaultKind::LostAnswer,
+            target: FaultTarget::Posts,
+            count: 3,
+        },
+        Step::Update {
+            inst: 2,
+            ticket: 44,
+            field: LocalField::Description,
+            tag: 17,
+        },
+    ];
+    let outcome = sync_sim::run(&steps);
+    assert!(outcome.failure.is_none(), "{outcome:?}");
+    assert_passes(1501);
+}
