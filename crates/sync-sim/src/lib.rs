@@ -144,9 +144,17 @@
 //! |---|---|---|---|
 //! | debug, before (claim waits, migrations per world) | 175 ms | ≈ 11/s | 4.9/s |
 //! | debug, all at `opt-level` 0 | 170 ms | ≈ 12/s | 7.6–8.2/s |
-//! | debug, dependencies at `opt-level = 1` | 105 ms | ≈ 19/s | 10–12/s |
-//! | debug as the workspace builds it now (dependencies and five library crates at 1) | 65 ms | ≈ 30/s | 15–16/s |
+//! | debug, dependencies at `opt-level = 1` (tried, not adopted) | 105 ms | ≈ 19/s | 10–12/s |
+//! | the same and five library crates at 1 (tried, not adopted) | 65 ms | ≈ 30/s | 15–16/s |
 //! | release (`cargo xtask simulate --release`) | 56 ms | ≈ 35/s | 17–20/s (4000 in 235 s) |
+//!
+//! CI builds the workspace in debug anyway, so its simulation step costs no compile time.
+//! `opt-level = 1` would make the simulation (and the tests) cheaper but the build dearer:
+//! compiling `sync-sim` with its tests from scratch took 479 s of CPU with the dependencies
+//! and the five library crates (asana-fake, provider-sync, provider-internal,
+//! provider-asana, ticket-provider-api) at 1, against 160 s at 0. That is more than two
+//! minutes of wall time on two cores before the feature-set builds of CI pay it again,
+//! more than the simulation step saves, so the workspace keeps `opt-level` 0.
 //!
 //! What the harness no longer spends: a wait for a ticket claimed by another instance was a
 //! 25 ms sleep (now `claim_wait` 0: the claim cannot be released while a step runs), and
@@ -160,8 +168,9 @@
 //! **100,000 schedules** take at best about 47 minutes in release on two free cores
 //! (56 ms × 100,000 / 2), 55 minutes in the debug build: the goal of 30 minutes
 //! needs about 36 ms a schedule, i.e. a cheaper engine path (an in-process transport to the
-//! fake instead of HTTP, statements kept prepared), not a cheaper harness. CI runs 3000
-//! schedules (seeds 0–2999) in the debug build, about 100 s on two free cores.
+//! fake instead of HTTP, statements kept prepared), not a cheaper harness. CI runs 1200
+//! schedules (seeds 0–1199) in the debug build, about 100 s on two free cores (it took
+//! 127–156 s before the claim waits went). Seeds 0–3999 pass (one release run).
 
 pub mod check;
 pub mod rng;
