@@ -364,3 +364,64 @@ async fn the_check_costs_one_request_per_push_that_writes_fields() {
         s.fake.requests()
     );
 }
+
+/// A person ticks `completed` (the section stays) while a local status change waits: the
+/// pair reads as RESOLVED against the agreed NEW, and the conflict is recorded. Until the
+/// push writes the status, the same pair must keep reading as what was recorded; read
+/// against RESOLVED (Asana's value, agreed once the conflict is recorded) it would be
+/// "dragged back to New while ticked", a second conflict on an unchanged task (found by the
+/// simulation, seeds 117, 226, 761, ...: whether a pull or a failed push saw it first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_conflict_on_a_ticked_task_is_recorded_once() {
+    for pull_first in [true, false] {
+        let s = Scene::new().await;
+        s.fake.edit_as_person(
+            &s.fake.project_gid(),
+            &s.gid,
+            asana_fake::PersonEdit::Completed(true),
+        );
+        Kind::Status.change_locally(&s.p, &s.guid, false).await;
+        if pull_first {
+            let report = s.p.pull_all(&|_| {}).await.unwrap();
+            assert_eq!(report.conflicts, 1, "{report:?}");
+        } else {
+            // The push reads the task, records the conflict, and cannot move it.
+            s.fake.add_fault(Fault {
+                method: Some("POST".into()),
+                path_prefix: Some("/api/1.0/batch".into()),
+                status: Some(503),
+                count: 1_000,
+                ..Fault::default()
+            });
+            s.p.flush().await.unwrap();
+            let task = s.task();
+            assert_eq!(
+                (task.section_name.as_deref(), task.completed),
+                (Some("New"), true),
+                "the move failed"
+            );
+            s.fake.clear_faults();
+        }
+        // Seen again by a pull and by the push that gets through: nothing more recorded.
+        s.p.pull_all(&|_| {}).await.unwrap();
+        common::flush_all(&s.p).await;
+        s.p.pull_all(&|_| {}).await.unwrap();
+        let d = s.p.get_ticket(&s.guid).await.unwrap();
+        let notes: Vec<&str> = d
+            .comments
+            .iter()
+            .filter(|c| c.author.as_deref() == Some(CONFLICT_AUTHOR))
+            .map(|c| c.body.as_str())
+            .collect();
+        assert_eq!(notes.len(), 1, "pull first: {pull_first}: {notes:?}");
+        assert!(notes[0].contains("Asana had \"RESOLVED\""), "{notes:?}");
+        assert_eq!(d.ticket.status, Status::Triaged);
+        let task = s.task();
+        assert_eq!(
+            (task.section_name.as_deref(), task.completed),
+            (Some("Triaged"), false),
+            "pull first: {pull_first}"
+        );
+        common::assert_mirrors(&s.fake, &s.p, &s.users).await;
+    }
+}

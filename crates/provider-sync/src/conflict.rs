@@ -27,6 +27,7 @@ use crate::outbox::OutboxEntry;
 use ticket_provider_api::field_set::{TicketField, TicketValue};
 use ticket_provider_api::model::MAX_COMMENT_CHARS;
 
+use crate::completion::StatusPair;
 use crate::snapshot::{Agreed, Fields};
 
 /// The author of the notes the conflict rule writes.
@@ -190,10 +191,20 @@ pub(crate) fn merge(agreed: &Agreed, local: &Fields, remote: &Fields, pending: &
     Merge { fields, conflicts }
 }
 
-/// Takes `field`'s value from `from` as the agreed one.
-pub(crate) fn adopt(agreed: &mut Agreed, field: &TicketField, from: &Fields) {
+/// Takes `field`'s value from `from` as the agreed one; `pair` is the task's section and
+/// `completed` its status was read from when the two disagreed (kept with the status: see
+/// `completion.rs`).
+pub(crate) fn adopt(
+    agreed: &mut Agreed,
+    field: &TicketField,
+    from: &Fields,
+    pair: Option<StatusPair>,
+) {
     if let Some(v) = from.get_or_default(field) {
         agreed.insert(field.clone(), v);
+    }
+    if *field == TicketField::Status {
+        agreed.status_from = pair;
     }
 }
 
@@ -341,7 +352,7 @@ mod tests {
             );
             f
         };
-        let agreed = with("S1", &["vip"]);
+        let agreed: Agreed = with("S1", &["vip"]).into();
         let local = with("S2", &["vip", "ops"]);
         let remote = with("S3", &["later"]);
         let s2 = TicketValue::Custom(Some(FieldValue::Enum("S2".into())));
@@ -397,7 +408,7 @@ mod tests {
 
     #[test]
     fn merge_takes_asana_keeps_pending_local_values_and_lists_conflicts() {
-        let agreed = fields("S0", Status::New, None);
+        let agreed: Agreed = fields("S0", Status::New, None).into();
         let local = fields("Local", Status::Triaged, Some("bob@example.com"));
         let remote = fields("Remote", Status::OnHold, None);
         // Subject: both changed. Status: only Asana (nothing pending). Assignee: only local.
@@ -434,7 +445,7 @@ mod tests {
 
         // Once Asana's value is adopted as agreed, the same state is no conflict any more.
         let mut seen = agreed.clone();
-        adopt(&mut seen, &TicketField::Subject, &remote);
+        adopt(&mut seen, &TicketField::Subject, &remote, None);
         let again = merge(&seen, &local, &remote, &pending);
         assert_eq!(again.fields, m.fields);
         assert!(again.conflicts.is_empty(), "{again:?}");

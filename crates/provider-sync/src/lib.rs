@@ -119,7 +119,9 @@
 //! RESOLVED and unticking a task in a final section means reopened (IN_PROGRESS); otherwise
 //! the section changed and its status is taken (a task dragged to "Resolved" without being
 //! ticked is RESOLVED). Whenever the pair disagreed, a push of the chosen status is queued,
-//! so the next push makes Asana consistent (section and `completed`) again.
+//! so the next push makes Asana consistent (section and `completed`) again. A status a
+//! conflict note recorded from such a pair is kept with the pair, which reads as that
+//! status until Asana changes, so the conflict is not found again.
 //!
 //! # Conflict rule
 //!

@@ -95,14 +95,9 @@ pub(crate) struct Imported {
 
 /// Whether a listed task already equals its local ticket (status and priority only where the
 /// task has ours).
-fn same_fields(
-    task: &RemoteTask,
-    t: &Ticket,
-    agreed: Option<ticket_provider_api::Status>,
-    carried: &CarriedFields,
-) -> bool {
-    let (r, push) = remote_fields(task, Some(t), agreed, carried);
-    !push && r == fields_of(t, carried)
+fn same_fields(task: &RemoteTask, t: &Ticket, agreed: &Agreed, carried: &CarriedFields) -> bool {
+    let (r, disagreeing) = remote_fields(task, Some(t), agreed, carried);
+    disagreeing.is_none() && r == fields_of(t, carried)
 }
 
 /// A comment to import: story gid, text, author, when, and whether its text was cut.
@@ -249,12 +244,8 @@ fn import_in_tx(
         .cloned()
         .collect();
     let pending = Pending::of(&live);
-    let (remote, push_status) = remote_fields(
-        task,
-        before.as_ref().map(|d| &d.ticket),
-        agreed.status(),
-        carried,
-    );
+    let (remote, disagreeing) =
+        remote_fields(task, before.as_ref().map(|d| &d.ticket), &agreed, carried);
     let (merged, conflicts) = match &before {
         Some(d) => {
             let m = merge(&agreed, &fields_of(&d.ticket, carried), &remote, &pending);
@@ -298,8 +289,8 @@ fn import_in_tx(
         }
     }
     // Asana's values are now known to both sides: the base of the next comparison.
-    let mut new_agreed: Agreed = remote.clone();
-    if let (true, Some(status)) = (push_status, merged.status()) {
+    let mut new_agreed = Agreed::from(remote.clone());
+    if let (Some(_), Some(status)) = (disagreeing, merged.status()) {
         // Section and `completed` disagreed: the next push writes the status chosen (unless
         // a push of it is pending already). Until then the last agreed status stays the
         // base of the comparison, so a pull in between decides the same.
@@ -323,6 +314,7 @@ fn import_in_tx(
                 new_agreed.remove(&TicketField::Status);
             }
         }
+        new_agreed.status_from = agreed.status_from;
     }
     for c in &conflicts {
         tracing::warn!(
@@ -331,7 +323,7 @@ fn import_in_tx(
             field = c.field.name(),
             "conflict: the field changed in Asana and locally; the local value wins and Asana's value is kept as a comment"
         );
-        adopt(&mut new_agreed, &c.field, &remote);
+        adopt(&mut new_agreed, &c.field, &remote, disagreeing);
     }
     record_conflicts_in_tx(tx, &guid, &conflicts)?;
     db::put_link(
@@ -436,7 +428,7 @@ fn plan_in_tx(
                     && l.remote_modified_at == Some(task.modified_at) =>
             {
                 if let Some(t) = tx.ticket(&l.ticket_guid)? {
-                    if same_fields(task, &t, l.agreed.status(), carried) {
+                    if same_fields(task, &t, &l.agreed, carried) {
                         out.push(Plan::Unchanged);
                         continue;
                     }

@@ -194,7 +194,16 @@ impl Engine {
                 // Asana's push mark says this entry was carried out already: the store is
                 // behind Asana (restored from a copy, or a push's record was lost).
                 tracing::warn!(guid = %guid, entry = e.id, operation = e.change.operation(), "Asana already holds this change (the store is behind it); not pushing it again");
-                self.link_pushed_comment(gid.as_str(), e, &mut run).await;
+                if let Err(f) = self.link_pushed_comment(gid.as_str(), e, &mut run).await {
+                    // The task's comments could not be read: the entry stays pending, so
+                    // that its story is linked later (by this push again, or by a pull that
+                    // finds the pending comment's text); done unlinked, a pull would import
+                    // the story as a second comment (found by the simulation, seed 1501).
+                    self.note_failure(&f);
+                    run.outcomes
+                        .push((e.id, EntryOutcome::Failed(f.message().to_string())));
+                    return run;
+                }
                 run.already_pushed.push(e.id);
                 run.outcomes.push((e.id, EntryOutcome::Done));
                 continue;
@@ -298,7 +307,7 @@ impl Engine {
                 return Ok((task.gid, false, None));
             }
             // Not found: it is created now from the ticket's current state.
-            run.agreed = fields_of(&prep.ticket, &self.carried());
+            run.agreed = fields_of(&prep.ticket, &self.carried()).into();
         }
         let t = &prep.ticket;
         let mut new = new_ticket(t, &self.carried());
@@ -410,7 +419,7 @@ impl Engine {
             .collect();
         let live_writes = Pending::written_by(&live);
         let carried = self.carried();
-        let (remote, _) = remote_fields(&task, Some(&prep.ticket), run.agreed.status(), &carried);
+        let (remote, disagreeing) = remote_fields(&task, Some(&prep.ticket), &run.agreed, &carried);
         run.labels_seen = remote.labels().cloned();
         let merged = merge(
             &run.agreed,
@@ -426,7 +435,7 @@ impl Engine {
                     field = %c.field.name(),
                     "conflict: the field changed in Asana and locally; the local value wins and Asana's value is kept as a comment"
                 );
-                adopt(&mut run.agreed, &c.field, &remote);
+                adopt(&mut run.agreed, &c.field, &remote, disagreeing);
                 run.conflicts.push(c);
             }
         }
@@ -462,6 +471,7 @@ impl Engine {
                     run.seen = Some(TaskPlace::at(status));
                     run.agreed
                         .insert(TicketField::Status, TicketValue::Status(status));
+                    run.agreed.status_from = None;
                 }
                 if let Some(TicketValue::Person(Some(who))) = assignee {
                     remote.assign(gid, &who).await.map_err(rf)?;
@@ -491,6 +501,7 @@ impl Engine {
                 run.seen = Some(TaskPlace::at(p.status));
                 run.agreed
                     .insert(TicketField::Status, TicketValue::Status(p.status));
+                run.agreed.status_from = None;
                 if let Some(c) = &p.comment {
                     let story = self
                         .post_comment_once(prep, gid, c, Some(e.created_at))
@@ -567,16 +578,22 @@ impl Engine {
     /// An entry carried out already (at or below Asana's push mark) that posted a comment:
     /// its story is looked for among the token owner's comments on the task since the
     /// comment was made, and linked, so that a pull does not take it for someone else's.
-    /// When it cannot be found (or read) the entry is still done: posting it again would
-    /// show it twice.
-    async fn link_pushed_comment(&self, gid: &str, e: &OutboxEntry, run: &mut PushRun) {
+    /// When it cannot be found the entry is still done: posting it again would show it
+    /// twice. A read that failed for a time (5xx, 429, timeout, transport) is returned, and
+    /// the entry stays pending.
+    async fn link_pushed_comment(
+        &self,
+        gid: &str,
+        e: &OutboxEntry,
+        run: &mut PushRun,
+    ) -> std::result::Result<(), PushFailure> {
         let c = match &e.change {
             Change::Comment(c) => c,
             Change::Status(_, p) => match &p.comment {
                 Some(c) => c,
-                None => return,
+                None => return Ok(()),
             },
-            _ => return,
+            _ => return Ok(()),
         };
         let text = encode(&c.body, c.author.as_deref());
         match self.find_lost_story(gid, &text, e.created_at).await {
@@ -585,9 +602,14 @@ impl Engine {
                 tracing::warn!(asana_gid = %gid, comment = %c.comment_guid, "a comment Asana's push mark counts as posted was not found among the task's comments")
             }
             Err(err) => {
-                tracing::warn!(asana_gid = %gid, comment = %c.comment_guid, error = %err, "cannot look for the story of a comment posted before")
+                tracing::warn!(asana_gid = %gid, comment = %c.comment_guid, error = %err, "cannot look for the story of a comment posted before");
+                let f = PushFailure::from_remote(&err);
+                if matches!(f, PushFailure::Temporary { .. }) {
+                    return Err(f);
+                }
             }
         }
+        Ok(())
     }
 
     /// Posts comment `c` on task `gid` exactly once; its story gid. A comment with a story

@@ -235,7 +235,7 @@ pub(crate) fn prepare_in_tx(
                 last_synced_at: None,
                 remote_modified_at: None,
                 creating_since: Some(now),
-                agreed: fields_of(&ticket, carried),
+                agreed: fields_of(&ticket, carried).into(),
                 pushed_at: None,
             };
             db::insert_link(tx.conn(), &l)?;

@@ -7,9 +7,9 @@ use provider_internal::{normalize_line, StoreError, StoreTx};
 use ticket_provider_api::model::{MAX_ASSIGNEE_CHARS, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS};
 use ticket_provider_api::{Labels, NewComment, Priority, Status, Ticket, TicketField, TicketValue};
 
-use crate::completion::{status_of_task, TaskStatus};
+use crate::completion::{status_of_task, StatusPair, TaskStatus};
 use crate::conflict::{Conflict, CONFLICT_AUTHOR};
-use crate::snapshot::{CarriedFields, Fields};
+use crate::snapshot::{Agreed, CarriedFields, Fields};
 use ticket_provider_api::fields::{check_label, MAX_LABELS};
 
 /// Slack for clock differences with Asana when looking for the task of an earlier create or
@@ -188,15 +188,15 @@ pub(crate) fn record_cut_in_tx(
 /// A remote task's field values, cleaned to what the internal store accepts; status and
 /// priority fall back to `fallback` (the local ticket) when the task has none of ours.
 /// The status comes from the section and `completed` by [`status_of_task`], given the
-/// `agreed` status; the flag says whether Asana must be told it (the pair disagreed).
-/// The `carried` custom fields are the task's; its tags that are no labels (a comma, a
-/// line break, too long) are left out.
+/// `agreed` values; the pair is returned when Asana must be told the status (the pair
+/// disagreed). The `carried` custom fields are the task's; its tags that are no labels (a
+/// comma, a line break, too long) are left out.
 pub(crate) fn remote_fields(
     task: &RemoteTask,
     fallback: Option<&Ticket>,
-    agreed: Option<Status>,
+    agreed: &Agreed,
     carried: &CarriedFields,
-) -> (Fields, bool) {
+) -> (Fields, Option<StatusPair>) {
     let mut subject = clean_line(&task.subject, MAX_SUBJECT_CHARS);
     if subject.is_empty() {
         subject = format!("(Asana task {} without a name)", task.gid);
@@ -205,7 +205,12 @@ pub(crate) fn remote_fields(
         .status
         .or(fallback.map(|t| t.status))
         .unwrap_or(Status::New);
-    let TaskStatus { status, push } = status_of_task(section, task.completed, agreed);
+    let TaskStatus { status, push } =
+        status_of_task(section, task.completed, agreed.status(), agreed.status_from);
+    let pair = push.then_some(StatusPair {
+        section,
+        completed: task.completed,
+    });
     let priority = task
         .priority
         .or(fallback.map(|t| t.priority))
@@ -247,7 +252,7 @@ pub(crate) fn remote_fields(
         )
     }))
     .collect();
-    (fields, push)
+    (fields, pair)
 }
 
 /// Records each conflict on ticket `guid`: a comment by [`CONFLICT_AUTHOR`] (pushed like any

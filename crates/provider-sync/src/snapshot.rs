@@ -10,6 +10,8 @@
 use std::collections::BTreeSet;
 
 use ticket_provider_api::field_set::{TicketField, Values};
+
+use crate::completion::StatusPair;
 use ticket_provider_api::Ticket;
 
 /// The custom fields the sync carries to Asana: those `asana_fields` maps. Other declared
@@ -21,15 +23,45 @@ pub(crate) type CarriedFields = BTreeSet<String>;
 /// from a task.
 pub(crate) type Fields = Values;
 
-/// The last agreed value of each synced field. A field that is absent is not known (nothing
-/// recorded yet, or written by an older version that did not record it); a field agreed on
-/// no value holds its empty value (`Person(None)`, `Due(None)`, `Custom(None)`).
+/// The last agreed value of each synced field ([`Agreed::values`]; it derefs to them). A
+/// field that is absent is not known (nothing recorded yet, or written by an older version
+/// that did not record it); a field agreed on no value holds its empty value
+/// (`Person(None)`, `Due(None)`, `Custom(None)`).
 ///
-/// Release 0.1.0 stored it as JSON with the field names as keys (`"assignee": null` is
-/// "agreed on nobody"; a missing key is "not known"), the form [`Values::to_stored`] still
-/// writes; opening such a store reads that text once into the link (see
+/// Release 0.1.0 stored the values as JSON with the field names as keys (`"assignee": null`
+/// is "agreed on nobody"; a missing key is "not known"), the form [`Values::to_stored`]
+/// still writes; opening such a store reads that text once into the link (see
 /// `db::upgrade_legacy_rows`).
-pub type Agreed = Values;
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Agreed {
+    /// The agreed values.
+    pub values: Values,
+    /// The task's section and `completed` that the agreed status was read from, when the two
+    /// disagreed and a conflict made that reading the agreed status (see `completion.rs`).
+    pub(crate) status_from: Option<StatusPair>,
+}
+
+impl From<Values> for Agreed {
+    fn from(values: Values) -> Self {
+        Agreed {
+            values,
+            status_from: None,
+        }
+    }
+}
+
+impl std::ops::Deref for Agreed {
+    type Target = Values;
+    fn deref(&self) -> &Values {
+        &self.values
+    }
+}
+
+impl std::ops::DerefMut for Agreed {
+    fn deref_mut(&mut self) -> &mut Values {
+        &mut self.values
+    }
+}
 
 /// The fields the sync carries: the built-in ones, the `carried` custom fields, the labels.
 pub(crate) fn synced_fields(carried: &CarriedFields) -> Vec<TicketField> {
@@ -63,7 +95,7 @@ mod tests {
     #[test]
     fn agreed_values_read_the_format_of_earlier_versions() {
         // (stored text, what it means)
-        let full: Agreed = [
+        let full: Values = [
             (TicketField::Subject, TicketValue::Text("S".into())),
             (TicketField::Description, TicketValue::Text("D".into())),
             (TicketField::Status, TicketValue::Status(Status::OnHold)),
@@ -86,7 +118,7 @@ mod tests {
                 .into_iter()
                 .collect(),
             ),
-            ("{}", Agreed::default()),
+            ("{}", Values::default()),
         ];
         for (text, want) in cases {
             let map: serde_json::Map<String, serde_json::Value> =

@@ -177,8 +177,11 @@ impl Engine {
                     let (Some(t), Some(task)) = (tickets.get(&guid), tasks.get(&gid)) else {
                         continue;
                     };
-                    let agreed = links.get(&guid).and_then(|l| l.agreed.status());
-                    let (remote, _) = remote_fields(task, Some(t), agreed, &carried);
+                    let agreed = links
+                        .get(&guid)
+                        .map(|l| l.agreed.clone())
+                        .unwrap_or_default();
+                    let (remote, _) = remote_fields(task, Some(t), &agreed, &carried);
                     let diffs = differences(&fields_of(t, &carried), &remote);
                     if !diffs.is_empty() {
                         to_import.push(gid.clone());

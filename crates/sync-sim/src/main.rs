@@ -7,6 +7,9 @@
 //! `J` threads (default 4: a schedule waits on loopback and SQLite about half of its time),
 //! each on a runtime of its own, so a schedule's trace does not depend on `J`. A failure prints the command that
 //! replays its seed and the shortest failing schedule greedy shrinking finds.
+//!
+//! `SYNC_SIM_LOG` (a `tracing` filter, e.g. `SYNC_SIM_LOG=provider_sync=debug`) prints the
+//! logs of the engine and of the simulation's steps on stderr; see the crate documentation.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -97,8 +100,36 @@ fn parse(args: &[String]) -> Result<Args, String> {
     Ok(a)
 }
 
+/// The environment variable that turns the logs on: a `tracing` filter.
+const LOG_VAR: &str = "SYNC_SIM_LOG";
+
+/// Installs a `tracing` subscriber printing to stderr when [`LOG_VAR`] is set (and not
+/// empty); nothing is logged otherwise. A filter that does not parse is an error.
+fn init_logs() -> Result<(), String> {
+    let Some(filter) = std::env::var_os(LOG_VAR) else {
+        return Ok(());
+    };
+    let filter = filter
+        .into_string()
+        .map_err(|_| format!("{LOG_VAR} is not valid UTF-8"))?;
+    if filter.trim().is_empty() {
+        return Ok(());
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .map_err(|e| format!("{LOG_VAR}={filter:?} is not a tracing filter: {e}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init()
+        .map_err(|e| format!("cannot install the {LOG_VAR} logger: {e}"))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(e) = init_logs() {
+        eprintln!("simulate: {e}");
+        return ExitCode::from(2);
+    }
     let a = match parse(&args) {
         Ok(a) => a,
         Err(e) => {
@@ -123,7 +154,10 @@ fn main() -> ExitCode {
                 if seed >= end {
                     return;
                 }
-                let outcome = sync_sim::run(&sync_sim::schedule_with(seed, a.mix));
+                let outcome = {
+                    let _seed = tracing::info_span!("schedule", seed).entered();
+                    sync_sim::run(&sync_sim::schedule_with(seed, a.mix))
+                };
                 ran.fetch_add(1, Ordering::SeqCst);
                 if outcome.failure.is_none() && a.known.contains(&seed) {
                     eprintln!(
@@ -199,7 +233,11 @@ fn main() -> ExitCode {
     .map(|(_, k)| format!(" --without {k}"))
     .collect();
     eprintln!("replay with: cargo xtask simulate --seed {seed}{without}");
-    let short = sync_sim::shrink(&sync_sim::schedule_with(*seed, a.mix), 300);
+    // Shrinking runs the schedule hundreds of times: its logs would bury the failing run's.
+    let short =
+        tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+            sync_sim::shrink(&sync_sim::schedule_with(*seed, a.mix), 300)
+        });
     eprintln!("shortest failing schedule found ({} steps):", short.len());
     for s in &short {
         eprintln!("  {s}");

@@ -67,6 +67,10 @@ pub struct Model {
     /// (ticket, field, value) of local changes that were the last write of their field and
     /// already in Asana when the store was restored from a copy.
     pub pushed_before_restore: BTreeSet<(String, Field, String)>,
+    /// How often people gave a field of a ticket each value in Asana (a tick of `completed`
+    /// counts as RESOLVED, an untick as IN_PROGRESS: what the completion rule reads them as).
+    /// Each can be one conflict, so a conflict note naming a value may appear that often.
+    pub person_writes: BTreeMap<(String, Field, String), u32>,
 }
 
 /// The simulated world of one schedule.
@@ -99,7 +103,9 @@ pub fn sim_settings() -> SyncSettings {
         flush_concurrency: 1,
         // Claims never expire by themselves; a crash expires the dead instance's claims.
         claim_ttl: Duration::from_secs(3600),
-        claim_wait: Duration::from_millis(1),
+        // A ticket claimed by another instance stays claimed while a step runs (steps do
+        // not overlap): waiting for it is a real sleep (25 ms a try) that changes nothing.
+        claim_wait: Duration::ZERO,
         // Deferred push records land only with the instance's next transaction (or never,
         // when it crashes first).
         commit_delay: Duration::from_secs(3600),
@@ -127,6 +133,8 @@ impl World {
         .map_err(|e| ticket_provider_api::Error::internal(format!("temp dir: {e}")))?;
         let dir_path = dir.path().to_path_buf();
         let db = dir_path.join("tickets.db");
+        // A migrated empty store, instead of running every migration on a new file.
+        std::fs::write(&db, empty_store().await?).map_err(io)?;
         let project = fake.project_gid();
         let mut w = World {
             fake,
@@ -221,6 +229,17 @@ impl World {
             .entry(guid)
             .or_default()
             .insert(status.to_string())
+    }
+
+    /// Counts a person's write of `value` to `field` of the ticket of `task`.
+    fn person_wrote(&mut self, task: &TaskSnapshot, field: Field, value: &str) {
+        if let Some(guid) = crate::check::marker_of(&task.notes) {
+            *self
+                .model
+                .person_writes
+                .entry((guid, field, value.to_string()))
+                .or_default() += 1;
+        }
     }
 
     fn asana(&mut self, task: &TaskSnapshot, field: Field, write: LastWrite) {
@@ -347,6 +366,7 @@ impl World {
                 Self::person_pause().await;
                 let name = format!("asana name #{tag}");
                 self.person(&t, PersonEdit::Rename(name.clone()));
+                self.person_wrote(&t, Field::Subject, &name);
                 self.asana(
                     &t,
                     Field::Subject,
@@ -373,6 +393,7 @@ impl World {
                     None => desc.clone(),
                 };
                 self.person(&t, PersonEdit::Notes(notes));
+                self.person_wrote(&t, Field::Description, &desc);
                 self.asana(
                     &t,
                     Field::Description,
@@ -411,6 +432,7 @@ impl World {
                     Some(LastWrite::Unknown)
                 };
                 if let Some(write) = write {
+                    self.person_wrote(&t, Field::Status, status.as_str());
                     self.asana(&t, Field::Status, write);
                 }
                 format!("task {}", t.gid)
@@ -422,6 +444,12 @@ impl World {
                 Self::person_pause().await;
                 self.person(&t, PersonEdit::Completed(done));
                 if t.completed != done {
+                    let read_as = if done {
+                        Status::Resolved
+                    } else {
+                        Status::InProgress
+                    };
+                    self.person_wrote(&t, Field::Status, read_as.as_str());
                     self.asana(&t, Field::Status, LastWrite::Unknown);
                     self.model.toggled_tasks.insert(t.gid.clone());
                 }
@@ -579,14 +607,40 @@ impl World {
             .map_err(|e| ticket_provider_api::Error::internal(format!("open {path}: {e}")))?;
         sql_query("PRAGMA busy_timeout = 5000")
             .execute(&mut c)
-            .map_err(db)?;
-        f(&mut c).map_err(db)
+            .map_err(db_error)?;
+        f(&mut c).map_err(db_error)
     }
 
     /// The store file.
     pub fn db_path(&self) -> &Path {
         &self.db
     }
+}
+
+/// An empty store with every migration run (the sync tables included), as the bytes of a
+/// SQLite file: made once per process, and copied for each world.
+async fn empty_store() -> ApiResult<&'static [u8]> {
+    static EMPTY: tokio::sync::OnceCell<Vec<u8>> = tokio::sync::OnceCell::const_new();
+    let bytes = EMPTY
+        .get_or_try_init(|| async {
+            let dir = tempfile::tempdir().map_err(io)?;
+            let db = dir.path().join("empty.db");
+            let copy = dir.path().join("copy.db");
+            let store =
+                InternalProvider::open(&format!("sqlite://{}", db.display()), store_options(None))
+                    .await?;
+            let mut c = SqliteConnection::establish(&db.display().to_string()).map_err(|e| {
+                ticket_provider_api::Error::internal(format!("open {}: {e}", db.display()))
+            })?;
+            sql_query(format!("VACUUM INTO '{}'", copy.display()))
+                .execute(&mut c)
+                .map_err(db_error)?;
+            drop(c);
+            drop(store);
+            std::fs::read(&copy).map_err(io)
+        })
+        .await?;
+    Ok(bytes.as_slice())
 }
 
 /// The trace line of an operation's result: its sync state or its error kind.
@@ -632,6 +686,6 @@ fn io(e: std::io::Error) -> ticket_provider_api::Error {
     ticket_provider_api::Error::internal(format!("store file: {e}"))
 }
 
-fn db(e: diesel::result::Error) -> ticket_provider_api::Error {
+fn db_error(e: diesel::result::Error) -> ticket_provider_api::Error {
     ticket_provider_api::Error::internal(format!("store: {e}"))
 }

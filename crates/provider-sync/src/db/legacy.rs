@@ -9,6 +9,7 @@ use crate::snapshot::Agreed;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use provider_internal::{from_micros, DbConnection, StoreError};
+use ticket_provider_api::Values;
 
 use super::schema::sync_kv;
 
@@ -35,7 +36,8 @@ pub(crate) fn upgrade_legacy_rows(conn: &mut DbConnection) -> Result<usize, Stor
         if let Some(guid) = key.strip_prefix(SNAPSHOT) {
             let agreed = serde_json::from_str(value)
                 .ok()
-                .and_then(|map| Agreed::from_stored(&map).ok());
+                .and_then(|map| Values::from_stored(&map).ok())
+                .map(Agreed::from);
             if let (Some(mut l), Some(agreed)) = (link(conn, guid)?, agreed) {
                 l.agreed = agreed;
                 put_link(conn, &l)?;
@@ -191,7 +193,8 @@ pub(crate) fn upgrade_agreed_columns(conn: &mut DbConnection) -> Result<usize, S
         let agreed = row
             .stored()
             .ok()
-            .and_then(|map| Agreed::from_stored(&map).ok())
+            .and_then(|map| Values::from_stored(&map).ok())
+            .map(Agreed::from)
             .unwrap_or_default();
         diesel::update(t::table.find(&guid))
             .set(t::agreed.eq(stored_agreed(&agreed)))
@@ -227,8 +230,8 @@ mod tests {
     fn the_columns_before_the_agreed_map_read_as_agreed_values() {
         let text = r#"{"fields":{"severity":{"kind":"enum","elements":["S1"]},"customer":null},"labels":["vip"]}"#;
         let map = columns(Some(text)).stored().unwrap();
-        let agreed = Agreed::from_stored(&map).unwrap();
-        let want: Agreed = [
+        let agreed = Values::from_stored(&map).unwrap();
+        let want: Values = [
             (TicketField::Subject, TicketValue::Text("S".into())),
             (TicketField::Status, TicketValue::Status(Status::InProgress)),
             (TicketField::Assignee, TicketValue::Person(None)),
@@ -248,7 +251,7 @@ mod tests {
         .into_iter()
         .collect();
         assert_eq!(agreed, want);
-        let plain = Agreed::from_stored(&columns(None).stored().unwrap()).unwrap();
+        let plain = Values::from_stored(&columns(None).stored().unwrap()).unwrap();
         assert_eq!(plain.fields().count(), 3, "{plain:?}");
         assert!(columns(Some("[1]")).stored().is_err());
     }

@@ -9,6 +9,7 @@ use provider_internal::{kept_update, DbConnection, StoreError};
 use super::schema::def_asana_sync;
 use super::schema::{corrupt, micros, time};
 use crate::snapshot::Agreed;
+use ticket_provider_api::Values;
 
 /// Where a ticket's link to its Asana task stands (stored as text in `def_asana_sync.state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -148,25 +149,43 @@ struct LinkValues {
     agreed: Option<String>,
 }
 
+/// The key of the agreed status's pair ([`Agreed::status_from`]) in the stored JSON: never
+/// a field's name.
+const STATUS_FROM_KEY: &str = "status_from";
+
 /// The agreed values stored as `text` (`None`: nothing known).
 pub(crate) fn agreed_of_stored(text: Option<&str>) -> Result<Agreed, StoreError> {
     let Some(text) = text else {
         return Ok(Agreed::default());
     };
-    match serde_json::from_str(text) {
-        Ok(serde_json::Value::Object(map)) => {
-            Agreed::from_stored(&map).map_err(|e| corrupt(e.to_string()))
-        }
-        _ => Err(corrupt(format!(
-            "agreed values {text:?}: not a JSON object"
-        ))),
-    }
+    let bad = |why: String| corrupt(format!("agreed values {text:?}: {why}"));
+    let mut map = match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => return Err(bad("not a JSON object".into())),
+    };
+    let status_from = match map.remove(STATUS_FROM_KEY) {
+        Some(pair) => Some(serde_json::from_value(pair).map_err(|e| bad(e.to_string()))?),
+        None => None,
+    };
+    let values = Values::from_stored(&map).map_err(|e| bad(e.to_string()))?;
+    Ok(Agreed {
+        values,
+        status_from,
+    })
 }
 
-/// The stored text of agreed values.
+/// The stored text of agreed values: [`Values::to_stored`], plus the status's pair.
 pub(crate) fn stored_agreed(agreed: &Agreed) -> String {
+    let mut map = agreed.values.to_stored();
+    if let Some(pair) = agreed.status_from {
+        // A pair of a status name and a bool always serialises.
+        map.insert(
+            STATUS_FROM_KEY.into(),
+            serde_json::to_value(pair).unwrap_or_default(),
+        );
+    }
     // A map of names and JSON values always serialises.
-    serde_json::to_string(&agreed.to_stored()).unwrap_or_default()
+    serde_json::to_string(&map).unwrap_or_default()
 }
 
 impl LinkRow {
