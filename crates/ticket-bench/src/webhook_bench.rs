@@ -26,12 +26,12 @@ use std::time::{Duration, Instant};
 
 use asana_fake::{DeliveryFault, FakeAsana, FakeOptions, WebhookFault, WebhookTiming};
 use provider_internal::InternalProvider;
-use provider_sync::{SyncProvider, SyncSettings, WebhookEndpoint, WebhookState};
+use provider_sync::{SyncSettings, WebhookEndpoint, WebhookState};
 use serde_json::{json, Map, Value};
-use ticket_provider_api::{BoxFuture, SyncWorker, TicketProvider};
+use ticket_provider_api::TicketProvider;
 
-use crate::sync_bench::{asana, sqlite_url, sync_retry_policy, SyncFigures};
-use crate::worker_bench::{percentile, wait_until, Pauses};
+use crate::sync_bench::{sqlite_url, SyncFigures};
+use crate::worker_bench::{ms, percentile, start_worker, wait_until, Pauses};
 use crate::BenchResult;
 
 /// Sizes of the webhook figures.
@@ -114,25 +114,9 @@ async fn measure(dir: &Path, sizes: &WebhookSizes) -> BenchResult<Measured> {
         ..SyncSettings::default()
     };
     let url = sqlite_url(&dir.join("webhook.db"));
-    let local = InternalProvider::open(&url, provider_sync::store_options(None)).await?;
-    let remote = asana(
-        &fake.base_url(),
-        &project,
-        &fake.token(),
-        sync_retry_policy(),
-    )?
-    .into_tasks();
-    let sync = Arc::new(SyncProvider::new(local, remote, settings)?);
+    let running = start_worker(&fake, &project, &url, settings).await?;
+    let sync = Arc::clone(&running.sync);
     let reader = InternalProvider::open(&url, provider_sync::store_options(None)).await?;
-
-    let (tell_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let stop: BoxFuture<'static, ()> = Box::pin(async move {
-        let _ = stopped.await;
-    });
-    let worker = {
-        let sync = Arc::clone(&sync);
-        tokio::spawn(async move { SyncWorker::run_worker(&*sync, stop).await })
-    };
     let limit = Duration::from_secs(60);
     wait_until(
         Instant::now(),
@@ -220,11 +204,7 @@ async fn measure(dir: &Path, sizes: &WebhookSizes) -> BenchResult<Measured> {
         );
     }
 
-    let _ = tell_stop.send(());
-    worker
-        .await
-        .map_err(|e| format!("the worker task failed: {e}"))?
-        .map_err(|e| format!("the worker returned an error: {e}"))?;
+    running.stop().await?;
     drop(sync);
     fake.shutdown().await;
     Ok(Measured {
@@ -234,10 +214,6 @@ async fn measure(dir: &Path, sizes: &WebhookSizes) -> BenchResult<Measured> {
         idle_paths: idle,
         total: began.elapsed(),
     })
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 10_000.0).round() / 10.0
 }
 
 /// Runs the webhook figures in `dir`.

@@ -37,7 +37,9 @@ use asana_fake::{FakeAsana, FakeOptions};
 use provider_internal::InternalProvider;
 use provider_sync::{SyncProvider, SyncSettings, DEFAULT_PUSH_TIMEOUT};
 use serde_json::{json, Map, Value};
-use ticket_provider_api::{BoxFuture, NewTicket, SyncWorker, TicketProvider, TicketUpdate};
+use ticket_provider_api::{
+    BoxFuture, NewTicket, SyncWorker, TicketProvider, TicketUpdate, WorkerReport,
+};
 
 use crate::sync_bench::{asana, sqlite_url, sync_retry_policy, SyncFigures};
 use crate::BenchResult;
@@ -148,26 +150,10 @@ async fn measure(dir: &Path, sizes: &WorkerSizes) -> BenchResult<Measured> {
     if let Some(p) = sizes.outbox_poll {
         settings.outbox_poll = p;
     }
-    let local = InternalProvider::open(&url, provider_sync::store_options(None)).await?;
-    let remote = asana(
-        &fake.base_url(),
-        &project,
-        &fake.token(),
-        sync_retry_policy(),
-    )?
-    .into_tasks();
-    let sync = Arc::new(SyncProvider::new(local, remote, settings.clone())?);
+    let running = start_worker(&fake, &project, &url, settings.clone()).await?;
+    let sync = Arc::clone(&running.sync);
     // The other writer: the same store, the outbox hook, no push.
     let writer = InternalProvider::open(&url, provider_sync::store_options(None)).await?;
-
-    let (tell_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let stop: BoxFuture<'static, ()> = Box::pin(async move {
-        let _ = stopped.await;
-    });
-    let worker = {
-        let sync = Arc::clone(&sync);
-        tokio::spawn(async move { SyncWorker::run_worker(&*sync, stop).await })
-    };
 
     let mut pauses = Pauses::new();
     let push_limit = Duration::from_secs(30);
@@ -259,11 +245,7 @@ async fn measure(dir: &Path, sizes: &WorkerSizes) -> BenchResult<Measured> {
     }
 
     let stop_start = Instant::now();
-    let _ = tell_stop.send(());
-    let report = worker
-        .await
-        .map_err(|e| format!("the worker task failed: {e}"))?
-        .map_err(|e| format!("the worker returned an error: {e}"))?;
+    let report = running.stop().await?;
     let stop = stop_start.elapsed();
     if report.stopped_in_flight {
         return Err("the worker stopped with work in flight".into());
@@ -282,8 +264,61 @@ async fn measure(dir: &Path, sizes: &WorkerSizes) -> BenchResult<Measured> {
     })
 }
 
-fn ms(d: Duration) -> f64 {
+/// `d` in milliseconds, to a tenth.
+pub(crate) fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+/// A sync worker (`ticket sync run`'s loop) running on a task of this process.
+pub(crate) struct RunningWorker {
+    /// The provider it runs.
+    pub(crate) sync: Arc<SyncProvider>,
+    tell_stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<ticket_provider_api::Result<WorkerReport>>,
+}
+
+/// Opens the `sync` provider on the store at `url` against `fake`'s `project` with
+/// `settings`, and starts its worker.
+pub(crate) async fn start_worker(
+    fake: &FakeAsana,
+    project: &str,
+    url: &str,
+    settings: SyncSettings,
+) -> BenchResult<RunningWorker> {
+    let local = InternalProvider::open(url, provider_sync::store_options(None)).await?;
+    let remote = asana(
+        &fake.base_url(),
+        project,
+        &fake.token(),
+        sync_retry_policy(),
+    )?
+    .into_tasks();
+    let sync = Arc::new(SyncProvider::new(local, remote, settings)?);
+    let (tell_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let stop: BoxFuture<'static, ()> = Box::pin(async move {
+        let _ = stopped.await;
+    });
+    let task = {
+        let sync = Arc::clone(&sync);
+        tokio::spawn(async move { SyncWorker::run_worker(&*sync, stop).await })
+    };
+    Ok(RunningWorker {
+        sync,
+        tell_stop,
+        task,
+    })
+}
+
+impl RunningWorker {
+    /// Stops the worker and waits for its report.
+    pub(crate) async fn stop(self) -> BenchResult<WorkerReport> {
+        let _ = self.tell_stop.send(());
+        Ok(self
+            .task
+            .await
+            .map_err(|e| format!("the worker task failed: {e}"))?
+            .map_err(|e| format!("the worker returned an error: {e}"))?)
+    }
 }
 
 /// Runs the worker figures in `dir`.
